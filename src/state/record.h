@@ -1,0 +1,148 @@
+/* record.h - tern's versioned, self-describing state record format.
+ *
+ * One format for snapshot files, handoff and live-migration streams
+ * (architecture.md rule 2). A stream is a file header followed by sections;
+ * every section carries its type, a per-type version, flags, its length and a
+ * checksum that covers header fields and payload, so a reader can verify a
+ * section before applying it. An END section closes the stream and records
+ * how many sections came before it, so truncation is detected. The layout is
+ * documented in docs/state-format.md.
+ */
+#ifndef TERN_STATE_RECORD_H
+#define TERN_STATE_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#define REC_MAGIC "TERNSTAT"          /* 8 bytes, no NUL on disk */
+#define REC_FORMAT_MAJOR 1            /* readers refuse another major */
+#define REC_FORMAT_MINOR 0            /* readers accept any minor */
+
+/* Section flags */
+#define REC_F_REQUIRED 0x0001         /* a reader that does not know the type must refuse the stream */
+
+/* Section types. Types below 0x100 are framing; numbers are never reused. */
+enum rec_type {
+	REC_END          = 0x0000,        /* payload: struct rec_end */
+	REC_VM_CONFIG    = 0x0101,        /* RAM layout, vCPU count, cc mode (tlv) */
+	REC_VCPU         = 0x0102,        /* one vCPU's complete KVM state (tlv) */
+	REC_RAM          = 0x0103,        /* a run of non-zero guest pages */
+	REC_PAGE_STATUS  = 0x0104,        /* shared/private record + migration-control bit */
+	REC_DEV_SERIAL   = 0x0201,        /* 16550 registers */
+	REC_DEV_GUESTCALL= 0x0202,        /* guest-call port state */
+};
+
+struct rec_file_hdr {                 /* on disk, little endian */
+	char     magic[8];
+	uint16_t major;
+	uint16_t minor;
+	uint32_t hdr_size;                /* sizeof(struct rec_file_hdr) */
+	uint64_t flags;                   /* none defined: must be 0 */
+	uint64_t checksum;                /* XXH3-64 of the bytes before this field */
+};
+
+struct rec_section_hdr {              /* on disk, little endian, 8-byte aligned */
+	uint32_t type;
+	uint16_t version;                 /* version of this section type's payload */
+	uint16_t flags;                   /* REC_F_* */
+	uint64_t length;                  /* payload bytes that follow (then padding to 8) */
+	uint64_t checksum;                /* XXH3-64 of payload, seeded with a hash of type/version/flags/length */
+};
+
+struct rec_end {
+	uint64_t sections;                /* sections written before END */
+	uint64_t payload_bytes;           /* sum of their lengths */
+};
+
+/* ---- writer ---------------------------------------------------------- */
+
+struct rec_writer {
+	int      fd;                      /* output; writes are unbuffered (write/writev) */
+	uint64_t sections;
+	uint64_t payload_bytes;
+	uint64_t bytes_out;               /* everything written, headers included */
+	int      error;                   /* first errno seen; once set every call fails */
+};
+
+/* Start a stream on fd: writes the file header. Returns 0 or -errno. */
+int rec_writer_init(struct rec_writer *w, int fd);
+/* Write one whole section. Returns 0 or -errno. */
+int rec_write(struct rec_writer *w, uint32_t type, uint16_t version, uint16_t flags,
+	      const void *payload, size_t len);
+/* Same, with the payload in two parts (e.g. a small header and guest pages). */
+int rec_write2(struct rec_writer *w, uint32_t type, uint16_t version, uint16_t flags,
+	       const void *a, size_t alen, const void *b, size_t blen);
+/* Write the END section. Returns 0 or -errno. */
+int rec_writer_finish(struct rec_writer *w);
+
+/* ---- reader ---------------------------------------------------------- */
+
+struct rec_reader {
+	int      fd;
+	uint64_t sections;
+	uint64_t payload_bytes;
+	uint64_t offset;                  /* bytes consumed so far */
+	bool     pending;                 /* a section header was read, its payload not yet */
+	bool     ended;                   /* END seen and verified */
+	struct rec_section_hdr cur;
+	uint64_t max_len;                 /* sections longer than this are refused (default 64 MiB) */
+	char     err[256];                /* why the last call failed, for humans */
+};
+
+/* Read and check the file header. Returns 0, or -1 with r->err set
+ * (bad magic, other major version, bad checksum, short file). */
+int rec_reader_init(struct rec_reader *r, int fd);
+/* Read the next section header into *h. Returns 1 (a section; call
+ * rec_read_payload or rec_skip next), 0 (END reached and verified),
+ * or -1 with r->err set (truncated, corrupt header, END mismatch). */
+int rec_next(struct rec_reader *r, struct rec_section_hdr *h);
+/* Read the current section's whole payload into buf (len must equal
+ * h->length) and verify its checksum. Returns 0 or -1 with r->err set. */
+int rec_read_payload(struct rec_reader *r, void *buf, size_t len);
+/* Skip the current section's payload (still verifying its checksum). */
+int rec_skip(struct rec_reader *r);
+/* What to do with a section type a reader does not know: if the section
+ * is REC_F_REQUIRED, fail with a clear message; otherwise skip it.
+ * Returns 0 (skipped) or -1 with r->err set. */
+int rec_skip_unknown(struct rec_reader *r);
+
+const char *rec_type_name(uint32_t type);
+
+/* ---- tlv: self-describing fields inside a section payload --------------
+ * A payload made of fields: u16 id, u16 flags (REC_F_REQUIRED), u32 len,
+ * then len bytes padded to 8. Used for vCPU and VM-config sections so a
+ * newer writer can add fields an older reader skips. */
+
+struct tlv_buf {
+	uint8_t *data;
+	size_t   len, cap;
+	int      error;                   /* -ENOMEM once an append failed */
+};
+
+void tlv_init(struct tlv_buf *b);
+void tlv_free(struct tlv_buf *b);
+int  tlv_put(struct tlv_buf *b, uint16_t id, uint16_t flags, const void *val, size_t len);
+int  tlv_put_u64(struct tlv_buf *b, uint16_t id, uint16_t flags, uint64_t v);
+
+struct tlv_field {
+	uint16_t id;
+	uint16_t flags;
+	uint32_t len;
+	const void *val;
+};
+
+struct tlv_iter {
+	const uint8_t *data;
+	size_t len, off;
+};
+
+void tlv_iter_init(struct tlv_iter *it, const void *data, size_t len);
+/* Returns 1 with *f filled, 0 at the end, -1 if the payload is malformed. */
+int  tlv_next(struct tlv_iter *it, struct tlv_field *f);
+/* Find a field by id; returns NULL if absent. */
+const struct tlv_field *tlv_find(const void *data, size_t len, uint16_t id, struct tlv_field *out);
+int  tlv_get_u64(const void *data, size_t len, uint16_t id, uint64_t *v);
+
+#endif
