@@ -118,7 +118,8 @@ const char *rec_type_name(uint32_t type);
 struct tlv_buf {
 	uint8_t *data;
 	size_t   len, cap;
-	int      error;                   /* -ENOMEM once an append failed */
+	int      error;                   /* -ENOMEM (or -EINVAL) once an append failed;
+					   * later appends fail too, so check once at the end */
 };
 
 void tlv_init(struct tlv_buf *b);
@@ -141,8 +142,15 @@ struct tlv_iter {
 void tlv_iter_init(struct tlv_iter *it, const void *data, size_t len);
 /* Returns 1 with *f filled, 0 at the end, -1 if the payload is malformed. */
 int  tlv_next(struct tlv_iter *it, struct tlv_field *f);
-/* Find a field by id; returns NULL if absent. */
+/* Find a field by id; returns NULL if absent (or the payload is malformed
+ * before it). */
 const struct tlv_field *tlv_find(const void *data, size_t len, uint16_t id, struct tlv_field *out);
+/* Returns 0, -ENOENT (absent) or -EINVAL (present but not 8 bytes). */
 int  tlv_get_u64(const void *data, size_t len, uint16_t id, uint64_t *v);
+/* The tlv counterpart of rec_skip_unknown: check a whole payload is well
+ * formed and that every REC_F_REQUIRED field's id is among known[]. Returns
+ * 0, or -1 with a message in err (if err is not NULL). */
+int  tlv_validate(const void *data, size_t len, const uint16_t *known, size_t nknown,
+		  char *err, size_t errlen);
 
 #endif

@@ -1,0 +1,142 @@
+/* record_write.c - the state-record writer: file header, sections, END.
+ *
+ * Writes go straight to the fd (no buffering) so a section's guest pages are
+ * never copied; each section is one writev of header, payload parts and
+ * padding. */
+#include <errno.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "state/record.h"
+#include "state/record_int.h"
+
+static const uint8_t zero_pad[8];
+
+/* writev until everything is out: pipes and sockets take partial writes,
+ * and a signal may interrupt us. */
+static int write_all(int fd, struct iovec *iov, int n)
+{
+	while (n > 0) {
+		ssize_t got = writev(fd, iov, n);
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (got == 0)
+			return -EIO;      /* no progress and no error: don't spin */
+		size_t left = (size_t)got;
+		while (n > 0 && left >= iov->iov_len) {
+			left -= iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n > 0) {
+			iov->iov_base = (uint8_t *)iov->iov_base + left;
+			iov->iov_len -= left;
+		}
+	}
+	return 0;
+}
+
+/* Record the first error; the stream is unusable after a partial write. */
+static int fail(struct rec_writer *w, int err)
+{
+	if (!w->error)
+		w->error = -err;
+	return err;
+}
+
+int rec_writer_init(struct rec_writer *w, int fd)
+{
+	memset(w, 0, sizeof(*w));
+	w->fd = fd;
+
+	struct rec_file_hdr h;
+	memset(&h, 0, sizeof(h));
+	memcpy(h.magic, REC_MAGIC, sizeof(h.magic));
+	h.major = REC_FORMAT_MAJOR;
+	h.minor = REC_FORMAT_MINOR;
+	h.hdr_size = sizeof(h);
+	h.flags = 0;
+	h.checksum = XXH3_64bits(&h, offsetof(struct rec_file_hdr, checksum));
+
+	struct iovec iov = { .iov_base = &h, .iov_len = sizeof(h) };
+	int rc = write_all(fd, &iov, 1);
+	if (rc)
+		return fail(w, rc);
+	w->bytes_out = sizeof(h);
+	return 0;
+}
+
+/* Shared by rec_write2 and the END writer, which alone may use type END. */
+static int write_section(struct rec_writer *w, uint32_t type, uint16_t version, uint16_t flags,
+			 const void *a, size_t alen, const void *b, size_t blen)
+{
+	if (w->error)
+		return -w->error;
+	if ((alen && !a) || (blen && !b) || alen > UINT64_MAX - blen)
+		return -EINVAL;   /* caller bug; nothing written, stream still fine */
+	if (flags & ~REC_KNOWN_FLAGS)
+		return -EINVAL;   /* readers would refuse the stream */
+
+	uint64_t len = (uint64_t)alen + blen;
+	struct rec_section_hdr h = {
+		.type = type, .version = version, .flags = flags, .length = len,
+	};
+
+	/* Streaming hash so the two parts need not be joined in memory. */
+	XXH3_state_t *st = XXH3_createState();
+	if (!st)
+		return -ENOMEM;
+	XXH3_64bits_reset_withSeed(st, rec__section_seed(&h));
+	if (alen)
+		XXH3_64bits_update(st, a, alen);
+	if (blen)
+		XXH3_64bits_update(st, b, blen);
+	h.checksum = XXH3_64bits_digest(st);
+	XXH3_freeState(st);
+
+	struct iovec iov[4];
+	int n = 0;
+	iov[n++] = (struct iovec){ .iov_base = &h, .iov_len = sizeof(h) };
+	if (alen)
+		iov[n++] = (struct iovec){ .iov_base = (void *)a, .iov_len = alen };
+	if (blen)
+		iov[n++] = (struct iovec){ .iov_base = (void *)b, .iov_len = blen };
+	if (rec__pad(len))
+		iov[n++] = (struct iovec){ .iov_base = (void *)zero_pad, .iov_len = rec__pad(len) };
+
+	int rc = write_all(w->fd, iov, n);
+	if (rc)
+		return fail(w, rc);
+	w->bytes_out += sizeof(h) + len + rec__pad(len);
+	return 0;
+}
+
+int rec_write2(struct rec_writer *w, uint32_t type, uint16_t version, uint16_t flags,
+	       const void *a, size_t alen, const void *b, size_t blen)
+{
+	if (type == REC_END)
+		return -EINVAL;   /* END is written by rec_writer_finish only */
+	int rc = write_section(w, type, version, flags, a, alen, b, blen);
+	if (rc)
+		return rc;
+	w->sections++;
+	w->payload_bytes += (uint64_t)alen + blen;
+	return 0;
+}
+
+int rec_write(struct rec_writer *w, uint32_t type, uint16_t version, uint16_t flags,
+	      const void *payload, size_t len)
+{
+	return rec_write2(w, type, version, flags, payload, len, NULL, 0);
+}
+
+int rec_writer_finish(struct rec_writer *w)
+{
+	struct rec_end e = { .sections = w->sections, .payload_bytes = w->payload_bytes };
+	return write_section(w, REC_END, REC_END_VERSION, REC_F_REQUIRED, &e, sizeof(e), NULL, 0);
+}
