@@ -1,0 +1,138 @@
+/* args.c - `tern run` options. Every check that needs no KVM happens here,
+ * so a typo fails before anything is created. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "util/log.h"
+#include "util/size.h"
+
+const char run_usage[] =
+	"usage: tern run --guest ELF [--mem SIZE] [--cpus N] [--guest-args \"ARGS\"]\n"
+	"                [--ctl SOCKET] [--serial stdio|file:PATH] [--cc none]\n"
+	"       tern run --restore SNAPSHOT [--ctl SOCKET] [--serial ...]\n"
+	"  --guest ELF         multiboot ELF to boot (e.g. build/guest/dirtier.elf)\n"
+	"  --mem SIZE          guest RAM, a multiple of 2M, at least 64M (default 256M)\n"
+	"  --cpus N            vCPUs, 1-16 (default 1)\n"
+	"  --guest-args ARGS   command line passed to the guest\n"
+	"  --ctl SOCKET        control socket path (see tern ctl)\n"
+	"  --serial WHERE      console: stdio (default) or file:PATH\n"
+	"  --restore SNAPSHOT  resume a snapshot written by `tern ctl SOCKET snapshot PATH`\n"
+	"  --cc MODE           confidential computing platform: none (default)\n";
+
+enum { O_GUEST = 1, O_MEM, O_CPUS, O_ARGS, O_CTL, O_SERIAL, O_RESTORE, O_CC, O_HELP };
+
+int run_opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t errlen)
+{
+	static const struct option opts[] = {
+		{ "guest", required_argument, NULL, O_GUEST },
+		{ "mem", required_argument, NULL, O_MEM },
+		{ "cpus", required_argument, NULL, O_CPUS },
+		{ "guest-args", required_argument, NULL, O_ARGS },
+		{ "ctl", required_argument, NULL, O_CTL },
+		{ "serial", required_argument, NULL, O_SERIAL },
+		{ "restore", required_argument, NULL, O_RESTORE },
+		{ "cc", required_argument, NULL, O_CC },
+		{ "help", no_argument, NULL, O_HELP },
+		{ 0 },
+	};
+	bool mem_set = false, cpus_set = false;
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->mem = RUN_DEFAULT_MEM;
+	o->cpus = 1;
+	optind = 0;                       /* reset: tests call us repeatedly */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case O_GUEST: o->guest = optarg; break;
+		case O_ARGS: o->guest_args = optarg; break;
+		case O_CTL: o->ctl = optarg; break;
+		case O_RESTORE: o->restore = optarg; break;
+		case O_MEM:
+			if (size_parse(optarg, &o->mem)) {
+				errbuf_set(err, errlen, "--mem %s: not a size (try 512M or 1G)", optarg);
+				return -1;
+			}
+			if (o->mem < VM_MIN_MEM) {
+				errbuf_set(err, errlen, "--mem %s: too small, the minimum is %lluM",
+					   optarg, VM_MIN_MEM >> 20);
+				return -1;
+			}
+			if (o->mem % VM_MEM_ALIGN) {
+				errbuf_set(err, errlen, "--mem %s: must be a multiple of 2M", optarg);
+				return -1;
+			}
+			mem_set = true;
+			break;
+		case O_CPUS: {
+			char *end;
+			errno = 0;
+			long n = strtol(optarg, &end, 10);
+			if (errno || *end || end == optarg || n < 1 || n > VM_MAX_VCPUS) {
+				errbuf_set(err, errlen, "--cpus %s: must be a number from 1 to %d",
+					   optarg, VM_MAX_VCPUS);
+				return -1;
+			}
+			o->cpus = (int)n;
+			cpus_set = true;
+			break;
+		}
+		case O_SERIAL:
+			if (!strcmp(optarg, "stdio"))
+				o->serial_file = NULL;
+			else if (!strncmp(optarg, "file:", 5) && optarg[5])
+				o->serial_file = optarg + 5;
+			else {
+				errbuf_set(err, errlen, "--serial %s: use stdio or file:PATH", optarg);
+				return -1;
+			}
+			break;
+		case O_CC:
+			if (!strcmp(optarg, "none"))
+				o->cc = CC_NONE;
+			else if (!strcmp(optarg, "emu") || !strcmp(optarg, "sev")) {
+				errbuf_set(err, errlen, "--cc %s: confidential guests are not available in this build yet",
+					   optarg);
+				return -1;
+			} else {
+				errbuf_set(err, errlen, "--cc %s: unknown platform (none, emu or sev)", optarg);
+				return -1;
+			}
+			break;
+		case O_HELP:
+		case 'h':
+			o->help = 1;
+			return 0;
+		case '?':
+		default:
+			if (optopt >= O_GUEST && optopt <= O_HELP)
+				errbuf_set(err, errlen, "option --%s needs a value", opts[optopt - 1].name);
+			else if (optopt)
+				errbuf_set(err, errlen, "unknown option -%c", optopt);
+			else
+				errbuf_set(err, errlen, "unknown option %s", argv[optind - 1]);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		errbuf_set(err, errlen, "unexpected argument '%s'", argv[optind]);
+		return -1;
+	}
+	if (!o->guest && !o->restore) {
+		errbuf_set(err, errlen, "nothing to run: give --guest ELF or --restore SNAPSHOT");
+		return -1;
+	}
+	if (o->guest && o->restore) {
+		errbuf_set(err, errlen, "--guest and --restore exclude each other");
+		return -1;
+	}
+	if (o->restore && (mem_set || cpus_set || o->guest_args)) {
+		errbuf_set(err, errlen, "--restore takes memory, vCPUs and guest arguments from the snapshot");
+		return -1;
+	}
+	return 0;
+}

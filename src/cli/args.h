@@ -1,0 +1,29 @@
+/* args.h - options of `tern run`, parsed without side effects so they can
+ * be unit tested. */
+#ifndef TERN_CLI_ARGS_H
+#define TERN_CLI_ARGS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vm/vm.h"
+
+struct run_opts {
+	const char *guest;                /* --guest ELF */
+	const char *guest_args;           /* --guest-args "..." */
+	const char *restore;              /* --restore SNAPSHOT */
+	const char *ctl;                  /* --ctl SOCKET */
+	const char *serial_file;          /* --serial file:PATH (NULL: stdout) */
+	uint64_t    mem;                  /* --mem SIZE */
+	int         cpus;                 /* --cpus N */
+	enum cc_mode cc;                  /* --cc none|emu|sev */
+	int         help;
+};
+
+#define RUN_DEFAULT_MEM  (256ULL << 20)
+
+/* Returns 0, or -1 with a message naming the bad option. argv[0] is "run". */
+int run_opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t errlen);
+extern const char run_usage[];
+
+#endif

@@ -1,0 +1,48 @@
+/* main.c - `tern SUBCOMMAND ...`: find the subcommand and run it. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "util/log.h"
+
+#define TERN_VERSION "0.1.0"
+
+static const struct {
+	const char *name;
+	int (*fn)(int, char **);
+	const char *help;
+} subcommands[] = {
+	{ "run", cmd_run, "boot a guest or restore a snapshot" },
+	{ "ctl", cmd_ctl, "send a command to a running VM's control socket" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: tern COMMAND [ARGS]\n");
+	for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
+		fprintf(f, "  %-8s %s\n", subcommands[i].name, subcommands[i].help);
+	fprintf(f, "  %-8s %s\n", "version", "print the version");
+	fprintf(f, "`tern COMMAND --help` shows a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+		printf("tern %s\n", TERN_VERSION);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
+		if (!strcmp(argv[1], subcommands[i].name))
+			return subcommands[i].fn(argc - 1, argv + 1);
+	log_err("unknown command '%s'", argv[1]);
+	usage(stderr);
+	return 2;
+}

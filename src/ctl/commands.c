@@ -1,0 +1,150 @@
+/* commands.c - what each control command does. One function per command,
+ * a table to find them; replies are {"ok":true,...} or {"ok":false,"error":...}. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ctl/ctl.h"
+#include "util/io.h"
+#include "vm/snapshot.h"
+#include "vm/vm.h"
+
+static json_t *fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static json_t *fail(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return json_pack("{s:b, s:s}", "ok", 0, "error", msg);
+}
+
+static json_t *ok(void)
+{
+	return json_pack("{s:b}", "ok", 1);
+}
+
+static const char *state_name(struct vm *vm)
+{
+	if (vm__stopping(vm))
+		return "stopping";
+	return vm__paused(vm) ? "paused" : "running";
+}
+
+static json_t *cmd_status(struct ctl_server *s, json_t *req)
+{
+	struct vm *vm = s->vm;
+	struct vm_stats *st = &vm->stats;
+	(void)req;
+	json_t *r = ok();
+#define LD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+	json_object_set_new(r, "state", json_string(state_name(vm)));
+	json_object_set_new(r, "guest", json_string(s->guest ? s->guest : ""));
+	json_object_set_new(r, "pid", json_integer(getpid()));
+	json_object_set_new(r, "cpus", json_integer(vm->cfg.ncpus));
+	json_object_set_new(r, "mem", json_integer((json_int_t)vm->cfg.mem));
+	json_object_set_new(r, "cc", json_string(vm->cfg.cc == CC_NONE ? "none" :
+						 vm->cfg.cc == CC_EMU ? "emu" : "sev"));
+	json_object_set_new(r, "uptime-ms", json_integer((json_int_t)((now_ns() - vm->start_ns) / 1000000)));
+	pthread_mutex_lock(&vm->lock);
+	json_object_set_new(r, "last-pause-us", json_integer((json_int_t)(vm->last_pause_ns / 1000)));
+	pthread_mutex_unlock(&vm->lock);
+	pthread_mutex_lock(&vm->ps.lock);
+	json_object_set_new(r, "migration-control", json_integer((json_int_t)vm->ps.migctl));
+	pthread_mutex_unlock(&vm->ps.lock);
+	json_object_set_new(r, "shared-pages", json_integer((json_int_t)page_status_shared_pages(&vm->ps)));
+	json_object_set_new(r, "serial-bytes", json_integer((json_int_t)LD(vm->serial.bytes)));
+	json_object_set_new(r, "exits", json_pack("{s:I, s:I, s:I, s:I, s:I}",
+		"io", (json_int_t)LD(st->exits_io), "mmio", (json_int_t)LD(st->exits_mmio),
+		"hypercall", (json_int_t)LD(st->exits_hypercall), "msr", (json_int_t)LD(st->exits_msr),
+		"intr", (json_int_t)LD(st->exits_intr)));
+	json_object_set_new(r, "guest-calls", json_pack("{s:I, s:I, s:I, s:I}",
+		"total", (json_int_t)LD(st->guest_calls),
+		"map-gpa-range", (json_int_t)LD(vm->gcall.map_calls),
+		"map-gpa-range-rejected", (json_int_t)LD(vm->gcall.map_rejected),
+		"unknown", (json_int_t)LD(vm->gcall.unknown_calls)));
+	json_object_set_new(r, "unknown-port-accesses", json_integer((json_int_t)LD(st->unknown_port)));
+#undef LD
+	return r;
+}
+
+static json_t *cmd_pause(struct ctl_server *s, json_t *req)
+{
+	(void)req;
+	if (vm__paused(s->vm))
+		return fail("VM is already paused");
+	if (vm__pause(s->vm))
+		return fail("VM stopped while pausing");
+	return ok();
+}
+
+static json_t *cmd_resume(struct ctl_server *s, json_t *req)
+{
+	(void)req;
+	if (!vm__paused(s->vm))
+		return fail("VM is not paused");
+	vm__resume(s->vm);
+	return ok();
+}
+
+static json_t *cmd_quit(struct ctl_server *s, json_t *req)
+{
+	(void)req;
+	vm__stop(s->vm, 0, "quit requested over the control socket");
+	return ok();
+}
+
+static json_t *cmd_snapshot(struct ctl_server *s, json_t *req)
+{
+	const char *path = json_string_value(json_object_get(req, "path"));
+	struct snapshot_result res;
+	char err[1024];
+	bool was_paused;
+	uint64_t t0 = now_ns(), paused_ns;
+	int r;
+
+	if (!path || !*path)
+		return fail("snapshot needs a \"path\"");
+	was_paused = vm__paused(s->vm);
+	if (!was_paused && vm__pause(s->vm))
+		return fail("VM stopped while pausing");
+	r = snapshot__save(s->vm, path, &res, err, sizeof(err));
+	if (!was_paused)
+		vm__resume(s->vm);
+	paused_ns = now_ns() - t0;
+	if (r)
+		return fail("%s", err);
+	json_t *o = ok();
+	json_object_set_new(o, "path", json_string(path));
+	json_object_set_new(o, "bytes", json_integer((json_int_t)res.bytes));
+	json_object_set_new(o, "ram-pages", json_integer((json_int_t)res.ram_pages));
+	json_object_set_new(o, "zero-pages", json_integer((json_int_t)res.zero_pages));
+	json_object_set_new(o, "write-ms", json_real((double)res.ns / 1e6));
+	json_object_set_new(o, "paused-ms", json_real(was_paused ? 0.0 : (double)paused_ns / 1e6));
+	return o;
+}
+
+static const struct {
+	const char *name;
+	json_t *(*fn)(struct ctl_server *, json_t *);
+	const char *help;
+} commands[] = {
+	{ "status",   cmd_status,   "state, configuration and counters" },
+	{ "pause",    cmd_pause,    "stop all vCPUs" },
+	{ "resume",   cmd_resume,   "let paused vCPUs run again" },
+	{ "quit",     cmd_quit,     "stop the VM and exit tern run with status 0" },
+	{ "snapshot", cmd_snapshot, "write the VM to {\"path\"} (pauses while writing)" },
+};
+
+json_t *ctl__dispatch(struct ctl_server *s, json_t *req)
+{
+	const char *cmd = json_string_value(json_object_get(req, "cmd"));
+	if (!cmd)
+		return fail("request has no \"cmd\" string");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(cmd, commands[i].name))
+			return commands[i].fn(s, req);
+	return fail("unknown command \"%s\"", cmd);
+}

@@ -1,0 +1,29 @@
+/* guest_ram.h - guest RAM: one memfd, mapped shared (architecture rule 1).
+ * The memfd is what handoff passes to the next process and what a mirror VM
+ * maps; nothing else ever holds guest memory. */
+#ifndef TERN_MEM_GUEST_RAM_H
+#define TERN_MEM_GUEST_RAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct guest_ram {
+	int      fd;                      /* memfd */
+	uint8_t *hva;                     /* whole RAM mapped MAP_SHARED */
+	uint64_t size;                    /* bytes, a multiple of 2 MiB */
+};
+
+int  guest_ram__create(struct guest_ram *r, uint64_t size, char *err, size_t errlen);
+/* Map an existing memfd (received from another process). Takes ownership of fd. */
+int  guest_ram__adopt(struct guest_ram *r, int fd, uint64_t size, char *err, size_t errlen);
+void guest_ram__destroy(struct guest_ram *r);
+
+/* Host pointer for [gpa, gpa+len), or NULL if any of it is outside RAM. */
+static inline void *guest_ram__ptr(const struct guest_ram *r, uint64_t gpa, uint64_t len)
+{
+	if (gpa > r->size || len > r->size - gpa)
+		return NULL;
+	return r->hva + gpa;
+}
+
+#endif

@@ -1,0 +1,15 @@
+/* io.h - whole reads and writes over fds that may return short. */
+#ifndef TERN_UTIL_IO_H
+#define TERN_UTIL_IO_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Write all of buf; returns 0 or -errno. */
+int write_full(int fd, const void *buf, size_t len);
+/* Read exactly len bytes; returns len, fewer at end of file, or -errno. */
+ssize_t read_full(int fd, void *buf, size_t len);
+/* Monotonic clock in nanoseconds. */
+unsigned long long now_ns(void);
+
+#endif

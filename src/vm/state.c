@@ -1,0 +1,338 @@
+/* state.c - save a paused machine into records and apply records to a
+ * freshly created one. Each component encodes itself (vcpu_state.c,
+ * serial.c, page_status.c); this file only sequences them. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "vm/state.h"
+
+#define GCALL_STATE_VERSION 1
+enum { GC_MAP_CALLS = 1, GC_MAP_REJECTED = 2, GC_UNKNOWN = 3 };
+
+int vm__save_config(struct vm *vm, struct rec_writer *w)
+{
+	struct tlv_buf b;
+	uint64_t region[2] = { 0, vm->ram.size };
+	int r;
+	tlv_init(&b);
+	tlv_put_u64(&b, CFG_MEM, REC_F_REQUIRED, vm->cfg.mem);
+	tlv_put_u64(&b, CFG_NCPUS, REC_F_REQUIRED, (uint64_t)vm->cfg.ncpus);
+	tlv_put_u64(&b, CFG_CC, REC_F_REQUIRED, (uint64_t)vm->cfg.cc);
+	tlv_put_u64(&b, CFG_TSC_KHZ, 0, vm->tsc_khz);
+	/* the RAM layout: one region today, a list so it can grow */
+	tlv_put(&b, CFG_RAM_REGIONS, REC_F_REQUIRED, region, sizeof(region));
+	r = b.error ? b.error : rec_write(w, REC_VM_CONFIG, VM_CONFIG_VERSION, REC_F_REQUIRED, b.data, b.len);
+	tlv_free(&b);
+	return r;
+}
+
+int vm__config_from_record(const void *p, size_t len, struct vm_config *cfg,
+			   uint32_t *tsc_khz, char *err, size_t errlen)
+{
+	uint64_t mem, ncpus, cc, tsc = 0;
+	struct tlv_field f;
+	struct tlv_iter it;
+	int n;
+
+	/* a field we do not know that the writer marked required means the
+	 * machine needs something this tern cannot give it */
+	tlv_iter_init(&it, p, len);
+	while ((n = tlv_next(&it, &f)) == 1) {
+		if (f.id > CFG_RAM_REGIONS && (f.flags & REC_F_REQUIRED)) {
+			errbuf_set(err, errlen, "VM config has unknown required field %u", f.id);
+			return -1;
+		}
+	}
+	if (n < 0) {
+		errbuf_set(err, errlen, "VM config record is malformed");
+		return -1;
+	}
+	if (tlv_get_u64(p, len, CFG_MEM, &mem) || tlv_get_u64(p, len, CFG_NCPUS, &ncpus) ||
+	    tlv_get_u64(p, len, CFG_CC, &cc)) {
+		errbuf_set(err, errlen, "VM config record lacks memory size, vCPU count or cc mode");
+		return -1;
+	}
+	if (!tlv_find(p, len, CFG_RAM_REGIONS, &f) || f.len != 16) {
+		errbuf_set(err, errlen, "VM config: RAM layout missing or not a single region");
+		return -1;
+	}
+	uint64_t region[2];
+	memcpy(region, f.val, sizeof(region));
+	if (region[0] != 0 || region[1] != mem) {
+		errbuf_set(err, errlen, "VM config: RAM region 0x%llx+0x%llx does not match size %llu",
+			   (unsigned long long)region[0], (unsigned long long)region[1],
+			   (unsigned long long)mem);
+		return -1;
+	}
+	if (ncpus < 1 || ncpus > VM_MAX_VCPUS || cc > CC_SEV) {
+		errbuf_set(err, errlen, "VM config: %llu vCPUs / cc mode %llu out of range",
+			   (unsigned long long)ncpus, (unsigned long long)cc);
+		return -1;
+	}
+	(void)tlv_get_u64(p, len, CFG_TSC_KHZ, &tsc);
+	cfg->mem = mem;
+	cfg->ncpus = (int)ncpus;
+	cfg->cc = (enum cc_mode)cc;
+	*tsc_khz = (uint32_t)tsc;
+	return 0;
+}
+
+int vm__save_state(struct vm *vm, struct rec_writer *w, char *err, size_t errlen)
+{
+	void *buf = NULL;
+	size_t len;
+	struct tlv_buf b;
+	int r;
+
+	if (page_status_save(&vm->ps, &buf, &len)) {
+		errbuf_set(err, errlen, "out of memory saving the page-status record");
+		return -1;
+	}
+	r = rec_write(w, REC_PAGE_STATUS, 1, REC_F_REQUIRED, buf, len);
+	free(buf);
+	if (r)
+		goto io;
+
+	tlv_init(&b);
+	serial__save(&vm->serial, &b);
+	r = b.error ? b.error : rec_write(w, REC_DEV_SERIAL, SERIAL_STATE_VERSION, REC_F_REQUIRED, b.data, b.len);
+	tlv_free(&b);
+	if (r)
+		goto io;
+
+	/* guest-call counters: statistics only, so an older reader may skip them */
+	tlv_init(&b);
+	tlv_put_u64(&b, GC_MAP_CALLS, 0, vm->gcall.map_calls);
+	tlv_put_u64(&b, GC_MAP_REJECTED, 0, vm->gcall.map_rejected);
+	tlv_put_u64(&b, GC_UNKNOWN, 0, vm->gcall.unknown_calls);
+	r = b.error ? b.error : rec_write(w, REC_DEV_GUESTCALL, GCALL_STATE_VERSION, 0, b.data, b.len);
+	tlv_free(&b);
+	if (r)
+		goto io;
+
+	for (int i = 0; i < vm->cfg.ncpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		tlv_init(&b);
+		if (vcpu_state__save(v->fd, i, &vm->vscfg, v->cpuid, &b, err, errlen)) {
+			tlv_free(&b);
+			return -1;
+		}
+		r = rec_write(w, REC_VCPU, VCPU_STATE_VERSION, REC_F_REQUIRED, b.data, b.len);
+		tlv_free(&b);
+		if (r)
+			goto io;
+	}
+	return 0;
+io:
+	errbuf_set(err, errlen, "writing state: %s", strerror(r < 0 ? -r : r));
+	return -1;
+}
+
+static bool page_zero(const uint8_t *p)
+{
+	const uint64_t *q = (const uint64_t *)p;
+	for (int i = 0; i < 512; i += 8)
+		if (q[i] | q[i + 1] | q[i + 2] | q[i + 3] | q[i + 4] | q[i + 5] | q[i + 6] | q[i + 7])
+			return false;
+	return true;
+}
+
+int vm__save_ram(struct vm *vm, struct rec_writer *w, struct ram_save_stats *st,
+		 char *err, size_t errlen)
+{
+	const uint64_t npages = vm->ram.size / PAGE_SIZE_4K;
+	uint64_t pfn = 0;
+	memset(st, 0, sizeof(*st));
+
+	while (pfn < npages) {
+		/* Skip holes the guest never touched without reading them:
+		 * reading a memfd hole would allocate memory for nothing. */
+		off_t data = lseek(vm->ram.fd, (off_t)(pfn * PAGE_SIZE_4K), SEEK_DATA);
+		if (data < 0) {
+			if (errno != ENXIO) {
+				errbuf_set(err, errlen, "scanning guest RAM: %s", strerror(errno));
+				return -1;
+			}
+			st->zero_pages += npages - pfn;
+			break;
+		}
+		off_t hole = lseek(vm->ram.fd, data, SEEK_HOLE);
+		uint64_t dfirst = (uint64_t)data / PAGE_SIZE_4K;
+		uint64_t dend = hole < 0 ? npages : ((uint64_t)hole + PAGE_SIZE_4K - 1) / PAGE_SIZE_4K;
+		if (dend > npages)
+			dend = npages;
+		st->zero_pages += dfirst - pfn;
+		pfn = dfirst;
+		while (pfn < dend) {
+			const uint8_t *p = vm->ram.hva + pfn * PAGE_SIZE_4K;
+			if (page_zero(p)) {
+				st->zero_pages++;
+				pfn++;
+				continue;
+			}
+			uint64_t n = 1;
+			while (pfn + n < dend && n < RAM_RUN_MAX_PAGES && !page_zero(p + n * PAGE_SIZE_4K))
+				n++;
+			struct ram_run_hdr h = { pfn * PAGE_SIZE_4K, n };
+			int r = rec_write2(w, REC_RAM, 1, REC_F_REQUIRED, &h, sizeof(h), p, n * PAGE_SIZE_4K);
+			if (r) {
+				errbuf_set(err, errlen, "writing guest RAM: %s", strerror(-r));
+				return -1;
+			}
+			st->pages_written += n;
+			pfn += n;
+		}
+	}
+	return 0;
+}
+
+static int load_ram(struct vm *vm, struct rec_reader *r, const struct rec_section_hdr *h,
+		    struct vm_restore_progress *pr, char *err, size_t errlen)
+{
+	struct ram_run_hdr rh;
+	uint8_t *buf;
+	if (h->length < sizeof(rh) || h->length > sizeof(rh) + RAM_RUN_MAX_PAGES * PAGE_SIZE_4K) {
+		errbuf_set(err, errlen, "RAM section of %llu bytes is malformed",
+			   (unsigned long long)h->length);
+		return -1;
+	}
+	buf = malloc(h->length);
+	if (!buf) {
+		errbuf_set(err, errlen, "out of memory");
+		return -1;
+	}
+	/* verify the checksum before a byte reaches guest memory */
+	if (rec_read_payload(r, buf, h->length)) {
+		errbuf_set(err, errlen, "%s", r->err);
+		free(buf);
+		return -1;
+	}
+	memcpy(&rh, buf, sizeof(rh));
+	if (rh.gpa % PAGE_SIZE_4K || rh.npages == 0 ||
+	    h->length != sizeof(rh) + rh.npages * PAGE_SIZE_4K ||
+	    !guest_ram__ptr(&vm->ram, rh.gpa, rh.npages * PAGE_SIZE_4K)) {
+		errbuf_set(err, errlen, "RAM section 0x%llx+%llu pages does not fit guest RAM",
+			   (unsigned long long)rh.gpa, (unsigned long long)rh.npages);
+		free(buf);
+		return -1;
+	}
+	memcpy(vm->ram.hva + rh.gpa, buf + sizeof(rh), rh.npages * PAGE_SIZE_4K);
+	pr->ram_pages += rh.npages;
+	free(buf);
+	return 0;
+}
+
+static void *read_section(struct rec_reader *r, const struct rec_section_hdr *h, char *err, size_t errlen)
+{
+	void *p = malloc(h->length ? h->length : 1);
+	if (!p) {
+		errbuf_set(err, errlen, "out of memory reading a %s section", rec_type_name(h->type));
+		return NULL;
+	}
+	if (rec_read_payload(r, p, h->length)) {
+		errbuf_set(err, errlen, "%s", r->err);
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+static int load_vcpu(struct vm *vm, const void *p, size_t len, struct vm_restore_progress *pr,
+		     char *err, size_t errlen)
+{
+	uint64_t idx;
+	struct kvm_cpuid2 *cpuid;
+	char why[256];
+	if (tlv_get_u64(p, len, VS_INDEX, &idx) || idx >= (uint64_t)vm->cfg.ncpus) {
+		errbuf_set(err, errlen, "vCPU record has no or a bad index");
+		return -1;
+	}
+	struct vcpu *v = &vm->vcpus[idx];
+	if (pr->vcpu_mask & (1u << idx)) {
+		errbuf_set(err, errlen, "vCPU %llu appears twice in the state", (unsigned long long)idx);
+		return -1;
+	}
+	if (vcpu_state__cpuid(p, len, &cpuid, why, sizeof(why)))
+		goto fail;
+	if (ioctl(v->fd, KVM_SET_CPUID2, cpuid) < 0) {
+		errbuf_set(why, sizeof(why), "KVM refused the saved CPUID table: %s", strerror(errno));
+		free(cpuid);
+		goto fail;
+	}
+	free(v->cpuid);
+	v->cpuid = cpuid;
+	if (vcpu_state__restore(v->fd, p, len, why, sizeof(why)))
+		goto fail;
+	pr->vcpus_restored++;
+	pr->vcpu_mask |= 1u << idx;
+	return 0;
+fail:
+	errbuf_set(err, errlen, "vCPU %llu: %s", (unsigned long long)idx, why);
+	return -1;
+}
+
+int vm__load_section(struct vm *vm, struct rec_reader *r, const struct rec_section_hdr *h,
+		     struct vm_restore_progress *pr, char *err, size_t errlen)
+{
+	void *p;
+	int ret = -1;
+
+	if (h->type == REC_RAM)
+		return load_ram(vm, r, h, pr, err, errlen);
+
+	switch (h->type) {
+	case REC_PAGE_STATUS:
+	case REC_DEV_SERIAL:
+	case REC_DEV_GUESTCALL:
+	case REC_VCPU:
+		break;
+	default:
+		if (rec_skip_unknown(r)) {
+			errbuf_set(err, errlen, "%s", r->err);
+			return -1;
+		}
+		return 0;
+	}
+	if (!(p = read_section(r, h, err, errlen)))
+		return -1;
+	switch (h->type) {
+	case REC_PAGE_STATUS:
+		ret = page_status_load(&vm->ps, p, h->length, err, errlen);
+		pr->page_status = ret == 0;
+		break;
+	case REC_DEV_SERIAL:
+		ret = serial__load(&vm->serial, p, h->length, err, errlen);
+		pr->serial = ret == 0;
+		break;
+	case REC_DEV_GUESTCALL:
+		(void)tlv_get_u64(p, h->length, GC_MAP_CALLS, &vm->gcall.map_calls);
+		(void)tlv_get_u64(p, h->length, GC_MAP_REJECTED, &vm->gcall.map_rejected);
+		(void)tlv_get_u64(p, h->length, GC_UNKNOWN, &vm->gcall.unknown_calls);
+		ret = 0;
+		break;
+	case REC_VCPU:
+		ret = load_vcpu(vm, p, h->length, pr, err, errlen);
+		break;
+	}
+	free(p);
+	return ret;
+}
+
+int vm__restore_complete(struct vm *vm, const struct vm_restore_progress *pr,
+			 char *err, size_t errlen)
+{
+	if (pr->vcpus_restored != vm->cfg.ncpus) {
+		errbuf_set(err, errlen, "state has %d of %d vCPUs", pr->vcpus_restored, vm->cfg.ncpus);
+		return -1;
+	}
+	if (!pr->page_status || !pr->serial) {
+		errbuf_set(err, errlen, "state lacks the %s record",
+			   !pr->page_status ? "page-status" : "serial device");
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,49 @@
+/* state.h - a machine's state as records (docs/state-format.md): the same
+ * sections go into snapshot files, handoff and live-migration streams. */
+#ifndef TERN_VM_STATE_H
+#define TERN_VM_STATE_H
+
+#include "state/record.h"
+#include "vm/vm.h"
+
+#define VM_CONFIG_VERSION  1
+#define RAM_RUN_MAX_PAGES  256        /* one REC_RAM section carries at most 1 MiB */
+
+/* tlv ids in REC_VM_CONFIG */
+enum { CFG_MEM = 1, CFG_NCPUS = 2, CFG_CC = 3, CFG_TSC_KHZ = 4, CFG_RAM_REGIONS = 5 };
+
+/* REC_RAM payload header, followed by npages * 4096 bytes */
+struct ram_run_hdr {
+	uint64_t gpa;
+	uint64_t npages;
+};
+
+struct ram_save_stats {
+	uint64_t pages_written;           /* non-zero pages stored */
+	uint64_t zero_pages;              /* pages skipped as zero or never touched */
+};
+
+int vm__save_config(struct vm *vm, struct rec_writer *w);
+int vm__config_from_record(const void *p, size_t len, struct vm_config *cfg,
+			   uint32_t *tsc_khz, char *err, size_t errlen);
+/* Page status, devices and every vCPU. The VM must be paused. */
+int vm__save_state(struct vm *vm, struct rec_writer *w, char *err, size_t errlen);
+/* All non-zero RAM as REC_RAM runs (sparse). The VM must be paused. */
+int vm__save_ram(struct vm *vm, struct rec_writer *w, struct ram_save_stats *st,
+		 char *err, size_t errlen);
+
+/* Apply one section whose header rec_next just returned. Unknown optional
+ * sections are skipped, unknown required ones refused. Returns 0 or -1. */
+struct vm_restore_progress {
+	int  vcpus_restored;
+	uint32_t vcpu_mask;              /* which indices were seen (duplicates refused) */
+	bool page_status, serial;
+	uint64_t ram_pages;
+};
+int vm__load_section(struct vm *vm, struct rec_reader *r, const struct rec_section_hdr *h,
+		     struct vm_restore_progress *pr, char *err, size_t errlen);
+/* After END: check nothing required was missing. */
+int vm__restore_complete(struct vm *vm, const struct vm_restore_progress *pr,
+			 char *err, size_t errlen);
+
+#endif

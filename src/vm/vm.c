@@ -1,0 +1,354 @@
+/* vm.c - create a machine, boot a guest into it, and the pause / resume /
+ * stop protocol.
+ *
+ * Pausing: set pause_req, then kick every vCPU thread with a signal whose
+ * handler sets kvm_run->immediate_exit, so a thread that is about to enter
+ * KVM_RUN returns at once instead of running on. Each thread completes the
+ * exit it was handling (KVM_RUN with immediate_exit finishes a pending port
+ * read) and parks. A kick can be lost in the window between a thread clearing
+ * immediate_exit and entering KVM_RUN, so the pauser re-kicks until every
+ * thread has parked.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "boot/elf.h"
+#include "boot/multiboot.h"
+#include "dev/migctl.h"
+#include "kvm/cpuid.h"
+#include "util/io.h"
+#include "util/log.h"
+#include "vm/vm.h"
+
+#define GUEST_MAX_IMAGE (64u << 20)
+
+static int setup_caps(struct vm *vm, char *err, size_t errlen)
+{
+	uint32_t trapped[] = { MSR_KVM_MIGRATION_CONTROL };
+	int r;
+
+	/* Harmless where unneeded (no real mode here); required on VMX hosts. */
+	(void)ioctl(vm->fd, KVM_SET_TSS_ADDR, 0xfffbd000UL);
+
+	r = kvm_vm__enable_cap(vm->fd, KVM_CAP_X86_USER_SPACE_MSR, KVM_MSR_EXIT_REASON_FILTER);
+	if (r) {
+		errbuf_set(err, errlen, "KVM cannot send MSR accesses to userspace "
+			   "(KVM_CAP_X86_USER_SPACE_MSR): %s", strerror(-r));
+		return -1;
+	}
+	r = kvm_vm__trap_msrs(vm->fd, trapped, 1);
+	if (r) {
+		errbuf_set(err, errlen, "cannot install the MSR filter for the migration-control MSR: %s",
+			   strerror(-r));
+		return -1;
+	}
+	/* MAP_GPA_RANGE as a real hypercall; guests here use the port instead */
+	vm->hypercall_exit = kvm__check(&vm->kvm, KVM_CAP_EXIT_HYPERCALL) &&
+		kvm_vm__enable_cap(vm->fd, KVM_CAP_EXIT_HYPERCALL, 1ULL << KVM_HC_MAP_GPA_RANGE_NR) == 0;
+	return 0;
+}
+
+static int create_vcpus(struct vm *vm, char *err, size_t errlen)
+{
+	int r, t;
+
+	vm->vcpus = calloc((size_t)vm->cfg.ncpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus) {
+		errbuf_set(err, errlen, "out of memory");
+		return -1;
+	}
+	for (int i = 0; i < vm->cfg.ncpus; i++)
+		vm->vcpus[i].fd = -1;     /* so a partial failure cleans up right */
+	for (int i = 0; i < vm->cfg.ncpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		v->vm = vm;
+		v->index = i;
+		r = kvm_vcpu__create(vm->fd, i, vm->kvm.run_size, &v->fd, &v->run);
+		if (r) {
+			errbuf_set(err, errlen, "cannot create vCPU %d: %s", i, strerror(-r));
+			return -1;
+		}
+	}
+	/* The TSC frequency is a vCPU property in KVM; the guest learns it
+	 * from the CPUID timing leaf, so the table is built after vCPU 0. */
+	t = ioctl(vm->vcpus[0].fd, KVM_GET_TSC_KHZ, 0);
+	vm->tsc_khz = t > 0 ? (uint32_t)t : 0;
+	r = cpuid__build(&vm->kvm, vm->tsc_khz, vm->hypercall_exit, true, &vm->cpuid);
+	if (r) {
+		errbuf_set(err, errlen, "cannot read KVM's supported CPUID: %s", strerror(-r));
+		return -1;
+	}
+	for (int i = 0; i < vm->cfg.ncpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		v->cpuid = cpuid__for_vcpu(vm->cpuid, i);
+		if (!v->cpuid || ioctl(v->fd, KVM_SET_CPUID2, v->cpuid) < 0) {
+			errbuf_set(err, errlen, "vCPU %d: KVM_SET_CPUID2: %s", i, strerror(errno));
+			return -1;
+		}
+	}
+	r = vcpu_state__probe(&vm->kvm, vm->vcpus[0].fd, &vm->vscfg);
+	if (r) {
+		errbuf_set(err, errlen, "cannot list the vCPU's MSRs: %s", strerror(-r));
+		return -1;
+	}
+	return 0;
+}
+
+int vm__create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
+{
+	int r;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->cfg = *cfg;
+	vm->fd = -1;
+	vm->ram.fd = -1;
+	vm->kvm.fd = -1;
+	pthread_mutex_init(&vm->lock, NULL);
+	pthread_cond_init(&vm->cond, NULL);
+	serial__init(&vm->serial, cfg->serial_fd);
+
+	if (cfg->mem < VM_MIN_MEM || cfg->mem % VM_MEM_ALIGN) {
+		errbuf_set(err, errlen, "guest memory must be a multiple of 2 MiB and at least %llu MiB",
+			   VM_MIN_MEM >> 20);
+		return -1;
+	}
+	r = kvm__open(&vm->kvm, "/dev/kvm");
+	if (r) {
+		errbuf_set(err, errlen, "cannot open /dev/kvm: %s%s", strerror(-r),
+			   r == -ENOENT ? " (is KVM enabled on this host?)" :
+			   r == -EACCES ? " (add yourself to the kvm group)" : "");
+		return -1;
+	}
+	if (cfg->ncpus < 1 || cfg->ncpus > VM_MAX_VCPUS || cfg->ncpus > vm->kvm.max_vcpus) {
+		errbuf_set(err, errlen, "%d vCPUs requested; this tern and host support 1 to %d",
+			   cfg->ncpus, vm->kvm.max_vcpus < VM_MAX_VCPUS ? vm->kvm.max_vcpus : VM_MAX_VCPUS);
+		return -1;
+	}
+	vm->fd = kvm__create_vm(&vm->kvm);
+	if (vm->fd < 0) {
+		errbuf_set(err, errlen, "KVM_CREATE_VM: %s", strerror(-vm->fd));
+		return -1;
+	}
+	if (guest_ram__create(&vm->ram, cfg->mem, err, errlen))
+		return -1;
+	r = kvm_vm__set_memslot(vm->fd, 0, 0, vm->ram.size, vm->ram.hva, 0);
+	if (r) {
+		errbuf_set(err, errlen, "cannot register guest RAM with KVM: %s", strerror(-r));
+		return -1;
+	}
+	if (setup_caps(vm, err, errlen))
+		return -1;
+	if (page_status_init(&vm->ps, cfg->mem / PAGE_SIZE_4K, cfg->cc != CC_NONE)) {
+		errbuf_set(err, errlen, "out of memory for the page-status record");
+		return -1;
+	}
+	if (create_vcpus(vm, err, errlen))
+		return -1;
+	return 0;
+}
+
+void vm__destroy(struct vm *vm)
+{
+	if (vm->vcpus) {
+		for (int i = 0; i < vm->cfg.ncpus; i++) {
+			kvm_vcpu__destroy(vm->vcpus[i].fd, vm->vcpus[i].run, vm->kvm.run_size);
+			free(vm->vcpus[i].cpuid);
+		}
+		free(vm->vcpus);
+		vm->vcpus = NULL;
+	}
+	free(vm->cpuid);
+	vm->cpuid = NULL;
+	vcpu_state__cfg_free(&vm->vscfg);
+	serial__destroy(&vm->serial);
+	page_status_destroy(&vm->ps);
+	guest_ram__destroy(&vm->ram);
+	if (vm->fd >= 0)
+		close(vm->fd);
+	vm->fd = -1;
+	kvm__close(&vm->kvm);
+	pthread_cond_destroy(&vm->cond);
+	pthread_mutex_destroy(&vm->lock);
+}
+
+/* Multiboot entry state: flat 32-bit protected mode, paging off. */
+static int set_entry_state(struct vcpu *v, uint64_t entry, char *err, size_t errlen)
+{
+	struct kvm_sregs s;
+	struct kvm_regs r = { 0 };
+	struct kvm_segment code = {
+		.base = 0, .limit = 0xffffffff, .selector = 0x08, .type = 0xb,
+		.present = 1, .dpl = 0, .db = 1, .s = 1, .l = 0, .g = 1,
+	};
+	struct kvm_segment data = code;
+
+	data.selector = 0x10;
+	data.type = 0x3;
+	if (ioctl(v->fd, KVM_GET_SREGS, &s) < 0)
+		goto fail;
+	s.cs = code;
+	s.ds = s.es = s.fs = s.gs = s.ss = data;
+	s.cr0 = 0x11;                     /* PE | ET */
+	s.cr4 = 0;
+	s.efer = 0;
+	if (ioctl(v->fd, KVM_SET_SREGS, &s) < 0)
+		goto fail;
+	r.rip = entry;
+	r.rflags = 0x2;
+	r.rax = v->index == 0 ? MB_BOOT_MAGIC : TERN_AP_MAGIC;
+	r.rbx = v->index == 0 ? MB_INFO_GPA : (uint64_t)v->index;
+	if (ioctl(v->fd, KVM_SET_REGS, &r) < 0)
+		goto fail;
+	return 0;
+fail:
+	errbuf_set(err, errlen, "vCPU %d: cannot set the entry state: %s", v->index, strerror(errno));
+	return -1;
+}
+
+int vm__load_guest(struct vm *vm, const char *path, const char *args, char *err, size_t errlen)
+{
+	void *img;
+	size_t len;
+	struct elf_image ei;
+	char why[256];
+
+	if (file_slurp(path, GUEST_MAX_IMAGE, &img, &len, err, errlen))
+		return -1;
+	if (elf_load(img, len, vm->ram.hva, vm->ram.size, GUEST_LOAD_MIN, &ei, why, sizeof(why))) {
+		errbuf_set(err, errlen, "guest %s: %s", path, why);
+		free(img);
+		return -1;
+	}
+	if (multiboot_check(img, len, why, sizeof(why))) {
+		errbuf_set(err, errlen, "guest %s: %s", path, why);
+		free(img);
+		return -1;
+	}
+	free(img);
+	if (multiboot_write_info(vm->ram.hva, vm->ram.size, vm->cfg.ncpus, args, err, errlen))
+		return -1;
+	for (int i = 0; i < vm->cfg.ncpus; i++)
+		if (set_entry_state(&vm->vcpus[i], ei.entry, err, errlen))
+			return -1;
+	return 0;
+}
+
+int vm__start(struct vm *vm, char *err, size_t errlen)
+{
+	vcpu__init_signals();
+	vm->start_ns = now_ns();
+	pthread_mutex_lock(&vm->lock);
+	vm->started = true;
+	pthread_mutex_unlock(&vm->lock);
+	for (int i = 0; i < vm->cfg.ncpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		pthread_mutex_lock(&vm->lock);
+		vm->live++;
+		pthread_mutex_unlock(&vm->lock);
+		int r = pthread_create(&v->thread, NULL, vcpu__thread, v);
+		if (r) {
+			pthread_mutex_lock(&vm->lock);
+			vm->live--;
+			pthread_mutex_unlock(&vm->lock);
+			errbuf_set(err, errlen, "cannot start vCPU %d's thread: %s", i, strerror(r));
+			vm__stop(vm, 1, "could not start all vCPUs");
+			return -1;
+		}
+		v->thread_started = true;
+	}
+	return 0;
+}
+
+static void kick_all(struct vm *vm)
+{
+	for (int i = 0; i < vm->cfg.ncpus; i++)
+		if (vm->vcpus[i].thread_started && !vm->vcpus[i].exited)
+			pthread_kill(vm->vcpus[i].thread, VCPU_KICK_SIGNAL);
+}
+
+int vm__pause(struct vm *vm)
+{
+	struct timespec ts;
+	int r = 0;
+	pthread_mutex_lock(&vm->lock);
+	vm->pause_req = true;
+	while (vm->parked < vm->live && !vm->stopping) {
+		kick_all(vm);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 200000;     /* re-kick after 0.2 ms (see top comment) */
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&vm->cond, &vm->lock, &ts);
+	}
+	if (vm->stopping)
+		r = -1;
+	pthread_mutex_unlock(&vm->lock);
+	return r;
+}
+
+void vm__resume(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	vm->pause_req = false;
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+}
+
+bool vm__paused(struct vm *vm)
+{
+	bool p;
+	pthread_mutex_lock(&vm->lock);
+	p = vm->pause_req && vm->parked == vm->live;
+	pthread_mutex_unlock(&vm->lock);
+	return p;
+}
+
+void vm__stop(struct vm *vm, int exit_code, const char *fmt, ...)
+{
+	va_list ap;
+	pthread_mutex_lock(&vm->lock);
+	if (!vm->stopping) {
+		vm->stopping = true;
+		vm->exit_code = exit_code;
+		va_start(ap, fmt);
+		vsnprintf(vm->stop_reason, sizeof(vm->stop_reason), fmt, ap);
+		va_end(ap);
+	}
+	pthread_cond_broadcast(&vm->cond);
+	kick_all(vm);
+	pthread_mutex_unlock(&vm->lock);
+}
+
+bool vm__stopping(struct vm *vm)
+{
+	bool s;
+	pthread_mutex_lock(&vm->lock);
+	s = vm->stopping;
+	pthread_mutex_unlock(&vm->lock);
+	return s;
+}
+
+int vm__wait(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	while (!vm->stopping)
+		pthread_cond_wait(&vm->cond, &vm->lock);
+	pthread_mutex_unlock(&vm->lock);
+	for (int i = 0; i < vm->cfg.ncpus; i++) {
+		if (vm->vcpus[i].thread_started) {
+			pthread_join(vm->vcpus[i].thread, NULL);
+			vm->vcpus[i].thread_started = false;
+		}
+	}
+	serial__flush(&vm->serial);
+	return vm->exit_code;
+}

@@ -1,0 +1,106 @@
+/* vm.h - a machine: KVM VM, guest RAM, vCPU threads, devices, and the
+ * pause/resume/stop protocol every migration path builds on. */
+#ifndef TERN_VM_VM_H
+#define TERN_VM_VM_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dev/guest_call.h"
+#include "dev/serial.h"
+#include "kvm/kvm.h"
+#include "kvm/vcpu_state.h"
+#include "mem/guest_ram.h"
+#include "mem/page_status.h"
+
+#define VM_MAX_VCPUS 16               /* what the test guest runtime supports */
+#define VM_MIN_MEM   (64ULL << 20)
+#define VM_MEM_ALIGN (2ULL << 20)
+
+/* Process exit codes of `tern run` (besides the guest's own exit status). */
+#define EXIT_GUEST_CRASH 3            /* triple fault, internal error, dead vCPU */
+
+enum cc_mode { CC_NONE = 0, CC_EMU = 1, CC_SEV = 2 };
+
+struct vm_config {
+	uint64_t mem;                     /* bytes */
+	int      ncpus;
+	enum cc_mode cc;
+	int      serial_fd;               /* where the console goes */
+};
+
+struct vcpu {
+	struct vm *vm;
+	int        index;
+	int        fd;
+	struct kvm_run *run;
+	struct kvm_cpuid2 *cpuid;         /* what this vCPU was given (saved in records) */
+	pthread_t  thread;
+	bool       thread_started;
+	bool       exited;            /* left its loop: no more kicks (under vm->lock) */
+};
+
+struct vm_stats {                     /* updated by vCPU threads with atomics */
+	uint64_t exits_io, exits_mmio, exits_hypercall, exits_msr, exits_intr;
+	uint64_t unknown_port;
+	uint64_t guest_calls;
+};
+
+struct vm {
+	struct vm_config cfg;
+	struct kvm_sys   kvm;
+	int              fd;              /* the KVM VM */
+	struct guest_ram ram;
+	struct vcpu     *vcpus;
+	struct kvm_cpuid2 *cpuid;         /* base table, before per-vCPU APIC ids */
+	struct vcpu_state_cfg vscfg;
+	uint32_t         tsc_khz;
+	bool             hypercall_exit;  /* KVM_CAP_EXIT_HYPERCALL enabled for MAP_GPA_RANGE */
+
+	struct page_status ps;
+	struct serial      serial;
+	struct guest_call  gcall;
+	struct vm_stats    stats;
+
+	pthread_mutex_t  lock;            /* protects everything below */
+	pthread_cond_t   cond;
+	bool             started;
+	bool             pause_req;
+	int              parked;          /* vCPU threads parked for a pause */
+	int              live;            /* vCPU threads still running their loop */
+	bool             stopping;
+	int              exit_code;
+	char             stop_reason[512];
+	uint64_t         start_ns;
+	uint64_t         last_pause_ns;   /* duration of the last pause-to-resume window */
+};
+
+/* Build the machine (KVM VM, RAM memfd, memslot, caps, CPUID, vCPUs) but do
+ * not run it. Returns 0 or -1 with err set. */
+int  vm__create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen);
+void vm__destroy(struct vm *vm);
+
+/* Load a multiboot guest ELF and set every vCPU to its entry state. */
+int  vm__load_guest(struct vm *vm, const char *path, const char *args, char *err, size_t errlen);
+
+/* Start the vCPU threads. */
+int  vm__start(struct vm *vm, char *err, size_t errlen);
+/* Park every vCPU with its in-flight exit completed, so its state can be
+ * read. Returns 0, or -1 if the VM stopped meanwhile. Nests: no. */
+int  vm__pause(struct vm *vm);
+void vm__resume(struct vm *vm);
+bool vm__paused(struct vm *vm);
+/* Ask the VM to stop; the first reason wins. Safe from any thread. */
+void vm__stop(struct vm *vm, int exit_code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Wait until the VM stopped and its threads are gone; returns the exit code. */
+int  vm__wait(struct vm *vm);
+bool vm__stopping(struct vm *vm);
+
+/* The vCPU thread body (vcpu_loop.c). */
+void *vcpu__thread(void *arg);
+/* Install the signal used to kick vCPUs out of KVM_RUN. */
+void vcpu__init_signals(void);
+#define VCPU_KICK_SIGNAL SIGUSR1
+
+#endif
