@@ -40,7 +40,7 @@ int elf_load(const void *image, size_t len, uint8_t *ram, uint64_t ram_size,
 	const uint8_t *img = image;
 	uint64_t phoff, entry;
 	unsigned phnum, phentsize, loads = 0;
-	int c64;
+	int c64, entry_ok = 0;
 
 	if (len < EI_NIDENT || memcmp(img, ELFMAG, SELFMAG)) {
 		errbuf_set(err, errlen, "not an ELF file (bad magic)");
@@ -118,6 +118,8 @@ int elf_load(const void *image, size_t len, uint8_t *ram, uint64_t ram_size,
 					out->lowest = s.paddr;
 				if (s.paddr + s.memsz > out->highest)
 					out->highest = s.paddr + s.memsz;
+				if (entry >= s.paddr && entry - s.paddr < s.memsz)
+					entry_ok = 1;
 				loads++;
 			} else {
 				memcpy(ram + s.paddr, img + s.offset, s.filesz);
@@ -128,7 +130,9 @@ int elf_load(const void *image, size_t len, uint8_t *ram, uint64_t ram_size,
 			errbuf_set(err, errlen, "ELF file has no loadable segments");
 			return -1;
 		}
-		if (pass == 0 && (entry < out->lowest || entry >= out->highest)) {
+		/* The entry must lie inside a segment: checking only [lowest, highest)
+		 * accepted an entry in the gap between two segments. */
+		if (pass == 0 && !entry_ok) {
 			errbuf_set(err, errlen, "entry point 0x%llx is outside the loaded segments",
 				   (unsigned long long)entry);
 			return -1;

@@ -36,6 +36,15 @@ int multiboot_write_info(uint8_t *ram, uint64_t ram_size, int ncpus, const char 
 {
 	struct mb_info mi = { 0 };
 	char *cmd = (char *)ram + MB_CMDLINE_GPA;
+	uint64_t upper_kib;
+	/* The info and command line live below 1 MiB, and mem_upper is RAM
+	 * above 1 MiB: with less RAM than that, the writes below would run
+	 * past the end of ram and mem_upper would wrap. */
+	if (ram_size < GUEST_LOAD_MIN) {
+		errbuf_set(err, errlen, "guest RAM is too small for multiboot (%llu bytes)",
+			   (unsigned long long)ram_size);
+		return -1;
+	}
 	int n = snprintf(cmd, MB_CMDLINE_MAX, "ncpus=%d %s", ncpus, args ? args : "");
 	if (n < 0 || (unsigned)n >= MB_CMDLINE_MAX) {
 		errbuf_set(err, errlen, "guest arguments are longer than %u bytes", MB_CMDLINE_MAX - 16);
@@ -43,7 +52,10 @@ int multiboot_write_info(uint8_t *ram, uint64_t ram_size, int ncpus, const char 
 	}
 	mi.flags = MB_INFO_MEM | MB_INFO_CMDLINE;
 	mi.mem_lower = 640;
-	mi.mem_upper = (uint32_t)((ram_size - 0x100000) >> 10);
+	/* mem_upper is a 32-bit KiB count: saturate instead of truncating
+	 * (more than ~4 TiB of RAM used to report a small wrapped value). */
+	upper_kib = (ram_size - 0x100000) >> 10;
+	mi.mem_upper = upper_kib > UINT32_MAX ? UINT32_MAX : (uint32_t)upper_kib;
 	mi.cmdline = MB_CMDLINE_GPA;
 	memcpy(ram + MB_INFO_GPA, &mi, sizeof(mi));
 	return 0;

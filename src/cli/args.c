@@ -109,7 +109,11 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t 
 			return 0;
 		case '?':
 		default:
-			if (optopt >= O_GUEST && optopt <= O_HELP)
+			/* getopt_long also reports "--help=x" with optopt = O_HELP:
+			 * that option takes no value rather than needing one. */
+			if (optopt >= O_GUEST && optopt <= O_HELP && opts[optopt - 1].has_arg == no_argument)
+				errbuf_set(err, errlen, "option --%s takes no value", opts[optopt - 1].name);
+			else if (optopt >= O_GUEST && optopt <= O_HELP)
 				errbuf_set(err, errlen, "option --%s needs a value", opts[optopt - 1].name);
 			else if (optopt)
 				errbuf_set(err, errlen, "unknown option -%c", optopt);
