@@ -1,0 +1,36 @@
+# guest/guest.mk - freestanding test guests, included by the top-level Makefile.
+# Own flags (never CFLAGS/LDFLAGS, which may carry sanitizers); built with $(CC),
+# gcc or clang. Each guest links as ELF64 and is converted to ELF32 because
+# QEMU's multiboot loader refuses 64-bit ELF files.
+
+GUEST_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -O2 -g \
+	-ffreestanding -fno-builtin -nostdlib -fno-pic -fno-pie -fno-stack-protector \
+	-mno-red-zone -mgeneral-regs-only -mcmodel=small \
+	-fno-asynchronous-unwind-tables -fno-unwind-tables -fcf-protection=none \
+	-Iguest/rt -MMD -MP
+GUEST_LDFLAGS := -nostdlib -static -Wl,-T,guest/rt/link.ld \
+	-Wl,--build-id=none -Wl,-z,max-page-size=0x1000 -Wl,-z,noexecstack
+
+GUEST_C_SRCS  := $(wildcard guest/*/*.c)
+GUEST_S_SRCS  := $(wildcard guest/*/*.S)
+GUEST_RT_OBJS := $(patsubst %,$(BUILD)/%.o,$(basename $(wildcard guest/rt/*.c guest/rt/*.S)))
+
+# Static pattern rules, so the top-level host rule for $(BUILD)/%.o never applies.
+$(GUEST_C_SRCS:%.c=$(BUILD)/%.o): $(BUILD)/guest/%.o: guest/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(GUEST_CFLAGS) -c -o $@ $<
+
+$(GUEST_S_SRCS:%.S=$(BUILD)/%.o): $(BUILD)/guest/%.o: guest/%.S
+	@mkdir -p $(dir $@)
+	$(CC) $(GUEST_CFLAGS) -c -o $@ $<
+
+# A guest program: $(BUILD)/guest/NAME.elf from guest/work/NAME.c + the runtime.
+$(BUILD)/guest/%.elf64: $(BUILD)/guest/work/%.o $(GUEST_RT_OBJS) guest/rt/link.ld
+	$(CC) $(GUEST_LDFLAGS) -o $@ $(filter %.o,$^)
+
+$(BUILD)/guest/%.elf: $(BUILD)/guest/%.elf64
+	objcopy -O elf32-i386 --strip-debug $< $@
+
+.PRECIOUS: $(BUILD)/guest/%.elf64 $(BUILD)/guest/work/%.o
+
+guests: $(BUILD)/guest/dirtier.elf

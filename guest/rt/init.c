@@ -1,0 +1,80 @@
+/* init.c - ring-3 start of every CPU: CPU 0 reads the command line and the
+ * TSC frequency, the others wait for it, then all run guest_main().
+ */
+#include "rt_int.h"
+
+u64 rt_ram_end;
+u64 rt_image_end;
+unsigned rt_ncpus = 1;
+u64 rt_tsc_khz;
+const char *rt_tsc_source;
+u32 rt_kvm_features;
+
+static u32 rt_ready;
+
+static void probe_kvm_leaves(void)
+{
+	u32 a, b, c, d;
+	cpuid(0x40000000, &a, &b, &c, &d);
+	/* "KVMKVMKVM\0\0\0" in EBX ECX EDX */
+	if (b != 0x4b4d564b || c != 0x564b4d56 || d != 0x4d)
+		return;
+	u32 max = a;
+	if (max >= 0x40000001) {
+		cpuid(0x40000001, &a, &b, &c, &d);
+		rt_kvm_features = a;
+	}
+	if (max >= 0x40000010) {
+		cpuid(0x40000010, &a, &b, &c, &d);
+		if (a) {
+			rt_tsc_khz = a;
+			rt_tsc_source = "cpuid";
+		}
+	}
+}
+
+static void init_bsp(void)
+{
+	cmdline_init((const char *)(uintptr_t)rt_boot_cmdline);
+
+	u64 ram = ((u64)rt_mem_upper_kib + 1024) * 1024;
+	u64 mapped = (u64)rt_map_2m_pages << 21;
+	rt_ram_end = ram < mapped ? ram : mapped;
+	rt_image_end = (uintptr_t)_end;
+
+	u64 v;
+	if (parse_u64(arg_get("ncpus"), &v) == 0 && v >= 1) {
+		if (v > RT_MAX_CPUS) {
+			rt_printf("rt: ncpus=%lu, only %d CPUs supported\n", v, RT_MAX_CPUS);
+			v = RT_MAX_CPUS;
+		}
+		rt_ncpus = (unsigned)v;
+	}
+
+	probe_kvm_leaves();
+	if (!rt_tsc_khz && parse_u64(arg_get("tsc_khz"), &v) == 0 && v) {
+		rt_tsc_khz = v;
+		rt_tsc_source = "arg";
+	}
+	if (!rt_tsc_khz) {
+		rt_tsc_khz = 2000000;
+		rt_tsc_source = "default";
+	}
+}
+
+void rt_user_start(unsigned cpu)
+{
+	if (cpu == 0) {
+		init_bsp();
+		__atomic_store_n(&rt_ready, 1, __ATOMIC_RELEASE);
+	} else {
+		while (!__atomic_load_n(&rt_ready, __ATOMIC_ACQUIRE))
+			cpu_relax();
+		if (cpu >= rt_ncpus)       /* more vCPUs than ncpus= says: stay out */
+			rt_halt();
+	}
+	guest_main(cpu, rt_ncpus);
+	if (cpu == 0)
+		guest_exit(0);
+	rt_halt();
+}

@@ -1,0 +1,34 @@
+/* layout.h - constants shared by the boot assembly and the C runtime.
+ * Only #defines here: this file is included from .S files too.
+ */
+#ifndef GUEST_RT_LAYOUT_H
+#define GUEST_RT_LAYOUT_H
+
+#define RT_MAX_CPUS      16            /* GDT/TSS/stack arrays are sized for this */
+#define RT_MAX_PD        64            /* page directories: 64 x 1 GiB = 64 GiB mapped at most */
+
+#define RT_KSTACK_SIZE   8192          /* per-CPU ring-0 stack (exceptions, int 0x80) */
+#define RT_USTACK_SIZE   65536         /* per-CPU ring-3 stack */
+
+/* GDT selectors. One GDT for every CPU; each CPU owns a 16-byte TSS descriptor. */
+#define SEL_KCODE        0x08          /* 64-bit ring-0 code */
+#define SEL_KDATA        0x10          /* flat data, also valid in 32-bit mode */
+#define SEL_UDATA        0x18          /* ring-3 data (use with RPL 3: 0x1B) */
+#define SEL_UCODE        0x20          /* 64-bit ring-3 code (use with RPL 3: 0x23) */
+#define SEL_TSS0         0x28          /* CPU n's TSS at SEL_TSS0 + 16*n */
+#define RT_GDT_ENTRIES   (5 + 2 * RT_MAX_CPUS)
+
+/* Boot protocol magics (docs/guest-abi.md). */
+#define MB_HEADER_MAGIC  0x1BADB002
+#define MB_BOOT_MAGIC    0x2BADB002
+#define TERN_AP_MAGIC    0x7E2A0AB5
+
+/* Ring-0 service gate (int 0x80), RAX = function. */
+#define RT_SVC_VECTOR    0x80
+#define RT_SVC_MIGCTL    1             /* wrmsr(MSR_KVM_MIGRATION_CONTROL, RBX); RAX = rdmsr */
+#define RT_SVC_TRIPLE    2             /* deliberate triple fault */
+#define RT_SVC_HALT      3             /* cli; hlt forever */
+
+#define MSR_KVM_MIGRATION_CONTROL 0x4b564d08
+
+#endif
