@@ -22,17 +22,19 @@ int vcpu_state__probe(struct kvm_sys *k, int vcpufd, struct vcpu_state_cfg *cfg)
 {
 	uint32_t *all, n;
 	int r = kvm__msr_index_list(k, &all, &n);
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry e;
-	} one;
+	/* one header plus one entry; a heap buffer because a struct with a
+	 * flexible array member cannot be embedded portably */
+	struct kvm_msrs *one = calloc(1, sizeof(*one) + sizeof(struct kvm_msr_entry));
 
 	memset(cfg, 0, sizeof(*cfg));
-	if (r)
+	if (r) {
+		free(one);
 		return r;
+	}
 	cfg->msrs = calloc(n ? n : 1, sizeof(uint32_t));
-	if (!cfg->msrs) {
+	if (!cfg->msrs || !one) {
 		free(all);
+		free(one);
 		return -ENOMEM;
 	}
 	/* KVM's save list names MSRs this VM cannot use (features the CPU
@@ -40,13 +42,14 @@ int vcpu_state__probe(struct kvm_sys *k, int vcpufd, struct vcpu_state_cfg *cfg)
 	 * that survive a read and a write back of the same value on this
 	 * not-yet-run vCPU, so a restore never trips over them. */
 	for (uint32_t i = 0; i < n; i++) {
-		memset(&one, 0, sizeof(one));
-		one.hdr.nmsrs = 1;
-		one.e.index = all[i];
-		if (get_msrs(vcpufd, &one.hdr) == 1 && ioctl(vcpufd, KVM_SET_MSRS, &one.hdr) == 1)
+		one->nmsrs = 1;
+		one->entries[0].index = all[i];
+		one->entries[0].data = 0;
+		if (get_msrs(vcpufd, one) == 1 && ioctl(vcpufd, KVM_SET_MSRS, one) == 1)
 			cfg->msrs[cfg->nmsrs++] = all[i];
 	}
 	free(all);
+	free(one);
 
 	r = kvm__check(k, KVM_CAP_XSAVE2);
 	if (r > 0)

@@ -1,0 +1,140 @@
+# lib.sh - helpers for integration tests that drive the real binaries.
+# Each test is a shell function test_NAME run in its own subshell and
+# temporary directory ($T); it fails by calling `fail MESSAGE`.
+
+TERN=${TERN:-build/tern}
+GUEST=${GUEST:-build/guest/dirtier.elf}
+
+fail() {
+	echo "    FAIL: $*" >&2
+	exit 1
+}
+
+note() {
+	echo "    $*" >&2
+}
+
+# start_vm NAME [tern run args...]: boot in the background; serial console
+# in $T/NAME.serial, tern's stderr in $T/NAME.err, control socket $T/NAME.sock.
+start_vm() {
+	local name=$1
+	shift
+	rm -f "$T/$name.rc" "$T/$name.pid"
+	# a watcher subshell is tern's parent, so it can collect the exit status
+	( "$TERN" run --ctl "$T/$name.sock" --serial "file:$T/$name.serial" "$@" \
+		>"$T/$name.out" 2>"$T/$name.err" &
+	  echo $! >"$T/$name.pid"
+	  wait $!
+	  echo $? >"$T/$name.rc" ) &
+	for _ in $(seq 1 100); do [ -s "$T/$name.pid" ] && break; sleep 0.01; done
+	# wait for the control socket (or an early exit)
+	for _ in $(seq 1 200); do
+		[ -S "$T/$name.sock" ] && return 0
+		kill -0 "$(cat "$T/$name.pid")" 2>/dev/null || break
+		sleep 0.05
+	done
+	cat "$T/$name.err" >&2
+	fail "VM $name did not come up"
+}
+
+vm_pid() { cat "$T/$1.pid"; }
+
+# wait_vm NAME [TIMEOUT]: wait for the tern process to exit; prints its status.
+wait_vm() {
+	local pid
+	pid=$(vm_pid "$1")
+	local t=${2:-60}
+	for _ in $(seq 1 $((t * 10))); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -9 "$pid" 2>/dev/null
+		echo timeout        # not `fail`: we run inside $(...)
+		return
+	fi
+	for _ in $(seq 1 50); do [ -s "$T/$1.rc" ] && break; sleep 0.02; done
+	cat "$T/$1.rc" 2>/dev/null || echo unknown
+}
+
+# wait_line FILE REGEX [TIMEOUT]: wait until a line matching REGEX appears.
+wait_line() {
+	local f=$1 re=$2 t=${3:-30}
+	for _ in $(seq 1 $((t * 20))); do
+		grep -qE "$re" "$f" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	note "last lines of $f:"
+	tail -5 "$f" >&2 2>/dev/null
+	fail "no line matching /$re/ in $(basename "$f") within ${t}s"
+}
+
+# last_hb NAME: the newest heartbeat counter on NAME's console (0 if none).
+last_hb() {
+	local n
+	n=$(grep -oE '^hb [0-9]+' "$T/$1.serial" 2>/dev/null | tail -1 | cut -d' ' -f2)
+	echo "${n:-0}"
+}
+
+# hb_count NAME: how many heartbeat lines NAME's console has.
+hb_count() { grep -cE '^hb [0-9]+' "$T/$1.serial" 2>/dev/null || true; }
+
+# wait_hb NAME N [TIMEOUT]: wait until the heartbeat counter reaches N.
+wait_hb() {
+	local t=${3:-30}
+	for _ in $(seq 1 $((t * 20))); do
+		[ "$(last_hb "$1")" -ge "$2" ] && return 0
+		sleep 0.05
+	done
+	tail -3 "$T/$1.serial" >&2
+	fail "heartbeat $2 not reached on $1 within ${t}s (at $(last_hb "$1"))"
+}
+
+# ctl NAME COMMAND...: run tern ctl, reply on stdout; fails the test if not ok.
+ctl() {
+	local name=$1
+	shift
+	"$TERN" ctl "$T/$name.sock" "$@" 2>"$T/ctl.err" || {
+		cat "$T/ctl.err" >&2
+		fail "tern ctl $name $* failed"
+	}
+}
+
+# json_get JSON KEY: a top-level number/string/bool from a one-line reply.
+json_get() {
+	python3 -c 'import json,sys; v=json.loads(sys.argv[1]); 
+for k in sys.argv[2].split("."): v=v[k]
+print(str(v).lower() if isinstance(v,bool) else v)' "$1" "$2"
+}
+
+# no_corruption NAME: the guest reported no corrupted page.
+no_corruption() {
+	if grep -qE 'CORRUPTION|EXCEPTION' "$T/$1.serial"; then
+		grep -E 'CORRUPTION|EXCEPTION' "$T/$1.serial" | head -5 >&2
+		fail "guest $1 reported corruption or an exception"
+	fi
+	local e
+	e=$(grep -oE 'errors=[0-9]+' "$T/$1.serial" | sort -t= -k2 -n | tail -1 | cut -d= -f2)
+	[ "${e:-0}" = 0 ] || fail "guest $1 counted $e corrupted pages"
+}
+
+# expect_error "MESSAGE REGEX" COMMAND...: command must fail with a message.
+expect_error() {
+	local re=$1
+	shift
+	local out rc=0
+	out=$("$@" 2>&1 </dev/null) || rc=$?
+	[ $rc -ne 0 ] || fail "'$*' succeeded, expected an error /$re/"
+	echo "$out" | grep -qiE "$re" || {
+		echo "$out" | head -5 >&2
+		fail "'$*' failed (rc $rc) without naming the cause /$re/"
+	}
+}
+
+# stop_all: kill any VM this test started (runs on exit).
+stop_all() {
+	for p in "$T"/*.pid; do
+		[ -f "$p" ] || continue
+		kill -9 "$(cat "$p")" 2>/dev/null
+	done
+}
