@@ -20,9 +20,12 @@ MAIN_OBJ  := $(BUILD)/src/cli/main.o
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+# shared test helpers: tests/unit/*.c that are not tests themselves
+UNIT_HELP := $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c))
+UNIT_HOBJ := $(UNIT_HELP:%.c=$(BUILD)/%.o)
 
-.PHONY: all tern guests unit clean
-all: tern guests unit
+.PHONY: all tern psp guests unit clean
+all: tern psp guests unit
 
 tern: $(BUILD)/tern
 $(BUILD)/tern: $(LIB_OBJS) $(MAIN_OBJ)
@@ -32,8 +35,17 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
+# tern-psp: the emulated SEV platform daemon (psp/), sharing src/ code
+PSP_SRCS  := $(wildcard psp/*.c)
+PSP_OBJS  := $(PSP_SRCS:%.c=$(BUILD)/%.o)
+PSP_LIB   := $(filter-out $(BUILD)/psp/main.o,$(PSP_OBJS))
+CFLAGS    += -Ipsp
+psp: $(BUILD)/tern-psp
+$(BUILD)/tern-psp: $(PSP_OBJS) $(LIB_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 unit: $(UNIT_BINS)
-$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(LIB_OBJS)
+$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(UNIT_HOBJ) $(LIB_OBJS) $(PSP_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 

@@ -13,6 +13,7 @@
 #define MB_INFO_GPA       0x8000u
 #define MB_CMDLINE_GPA    0x9000u
 #define MB_CMDLINE_MAX    4096u
+#define GUEST_SECRET_GPA  0x6000u    /* confidential launch: the owner's secret */
 #define GUEST_LOAD_MIN    0x100000u    /* images load at or above 1 MiB */
 
 /* Find and check the multiboot header in the first 8 KiB. Returns 0 or -1. */

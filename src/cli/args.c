@@ -11,7 +11,8 @@
 
 const char run_usage[] =
 	"usage: tern run --guest ELF [--mem SIZE] [--cpus N] [--guest-args \"ARGS\"]\n"
-	"                [--ctl SOCKET] [--serial stdio|file:PATH] [--cc none]\n"
+	"                [--ctl SOCKET] [--serial stdio|file:PATH]\n"
+	"                [--cc none|emu|sev [--cc-policy N] [--owner-session DIR] [--owner-secret FILE]]\n"
 	"       tern run --restore SNAPSHOT [--ctl SOCKET] [--serial ...]\n"
 	"  --guest ELF         multiboot ELF to boot (e.g. build/guest/dirtier.elf)\n"
 	"  --mem SIZE          guest RAM, a multiple of 2M, at least 64M (default 256M)\n"
@@ -20,9 +21,17 @@ const char run_usage[] =
 	"  --ctl SOCKET        control socket path (see tern ctl)\n"
 	"  --serial WHERE      console: stdio (default) or file:PATH\n"
 	"  --restore SNAPSHOT  resume a snapshot written by `tern ctl SOCKET snapshot PATH`\n"
-	"  --cc MODE           confidential computing platform: none (default)\n";
+	"  --cc MODE           confidential platform: none (default), emu (tern-psp, started if\n"
+	"                      none is running), sev (AMD hardware: /dev/sev)\n"
+	"  --cc-policy N       guest policy for LAUNCH_START (default 0, or the session's)\n"
+	"  --owner-session DIR launch with the guest owner's session (from `tern owner session`)\n"
+	"  --owner-secret FILE after measuring, wait for FILE (from `tern owner secret`) and\n"
+	"                      inject it at GPA 0x6000 before the guest runs\n"
+	"  --launch-timeout S  how long to wait for the secret (default 120)\n"
+	"  --psp-socket PATH   tern-psp's socket (default $TERN_PSP_SOCKET or the standard path)\n";
 
-enum { O_GUEST = 1, O_MEM, O_CPUS, O_ARGS, O_CTL, O_SERIAL, O_RESTORE, O_CC, O_HELP };
+enum { O_GUEST = 1, O_MEM, O_CPUS, O_ARGS, O_CTL, O_SERIAL, O_RESTORE, O_CC, O_POLICY,
+       O_OSESSION, O_OSECRET, O_PSP, O_LTIMEOUT, O_HELP };
 
 int run_opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t errlen)
 {
@@ -35,6 +44,11 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t 
 		{ "serial", required_argument, NULL, O_SERIAL },
 		{ "restore", required_argument, NULL, O_RESTORE },
 		{ "cc", required_argument, NULL, O_CC },
+		{ "cc-policy", required_argument, NULL, O_POLICY },
+		{ "owner-session", required_argument, NULL, O_OSESSION },
+		{ "owner-secret", required_argument, NULL, O_OSECRET },
+		{ "psp-socket", required_argument, NULL, O_PSP },
+		{ "launch-timeout", required_argument, NULL, O_LTIMEOUT },
 		{ "help", no_argument, NULL, O_HELP },
 		{ 0 },
 	};
@@ -44,6 +58,7 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t 
 	memset(o, 0, sizeof(*o));
 	o->mem = RUN_DEFAULT_MEM;
 	o->cpus = 1;
+	o->launch_timeout = 120;
 	optind = 0;                       /* reset: tests call us repeatedly */
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
@@ -94,15 +109,40 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t 
 		case O_CC:
 			if (!strcmp(optarg, "none"))
 				o->cc = CC_NONE;
-			else if (!strcmp(optarg, "emu") || !strcmp(optarg, "sev")) {
-				errbuf_set(err, errlen, "--cc %s: confidential guests are not available in this build yet",
-					   optarg);
-				return -1;
-			} else {
+			else if (!strcmp(optarg, "emu"))
+				o->cc = CC_EMU;
+			else if (!strcmp(optarg, "sev"))
+				o->cc = CC_SEV;
+			else {
 				errbuf_set(err, errlen, "--cc %s: unknown platform (none, emu or sev)", optarg);
 				return -1;
 			}
 			break;
+		case O_POLICY: {
+			char *end;
+			errno = 0;
+			unsigned long v = strtoul(optarg, &end, 0);
+			if (errno || *end || end == optarg || v > 0xffffffffUL) {
+				errbuf_set(err, errlen, "--cc-policy %s: not a 32-bit number", optarg);
+				return -1;
+			}
+			o->cc_policy = (uint32_t)v;
+			o->cc_policy_set = 1;
+			break;
+		}
+		case O_OSESSION: o->owner_session = optarg; break;
+		case O_OSECRET: o->owner_secret = optarg; break;
+		case O_PSP: o->psp_socket = optarg; break;
+		case O_LTIMEOUT: {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (*end || end == optarg || v == 0 || v > 86400) {
+				errbuf_set(err, errlen, "--launch-timeout %s: seconds, 1 to 86400", optarg);
+				return -1;
+			}
+			o->launch_timeout = (unsigned)v;
+			break;
+		}
 		case O_HELP:
 		case 'h':
 			o->help = 1;
@@ -132,6 +172,15 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t 
 	}
 	if (o->guest && o->restore) {
 		errbuf_set(err, errlen, "--guest and --restore exclude each other");
+		return -1;
+	}
+	if (o->cc == CC_NONE && (o->cc_policy_set || o->owner_session || o->owner_secret)) {
+		errbuf_set(err, errlen, "--cc-policy, --owner-session and --owner-secret need --cc emu or sev");
+		return -1;
+	}
+	if (o->restore && o->cc != CC_NONE) {
+		errbuf_set(err, errlen, "--restore of a confidential VM is not possible: its private "
+			   "memory leaves only through the platform (migration)");
 		return -1;
 	}
 	if (o->restore && (mem_set || cpus_set || o->guest_args)) {

@@ -17,6 +17,12 @@ struct run_opts {
 	uint64_t    mem;                  /* --mem SIZE */
 	int         cpus;                 /* --cpus N */
 	enum cc_mode cc;                  /* --cc none|emu|sev */
+	uint32_t    cc_policy;            /* --cc-policy N */
+	int         cc_policy_set;
+	const char *owner_session;        /* --owner-session DIR (tern owner session) */
+	const char *owner_secret;         /* --owner-secret FILE (tern owner secret) */
+	const char *psp_socket;           /* --psp-socket PATH */
+	unsigned    launch_timeout;       /* --launch-timeout SECONDS (waiting for the secret) */
 	int         help;
 };
 

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "boot/elf.h"
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "ctl/ctl.h"
@@ -15,6 +16,65 @@
 #include "util/size.h"
 #include "vm/snapshot.h"
 #include "vm/vm.h"
+#include "boot/multiboot.h"
+#include <stdlib.h>
+
+/* The guest owner's launch inputs, as `tern owner session` wrote them. */
+static int load_owner_session(const char *dir, struct run_opts *o, struct cc_launch *l,
+			      void **session, void **pub, char *err, size_t errlen)
+{
+	char path[4096];
+	size_t len;
+	void *pol;
+	snprintf(path, sizeof(path), "%s/session.bin", dir);
+	if (file_slurp(path, 4096, session, &len, err, errlen))
+		return -1;
+	if (len != PSP_SESSION_LEN) {
+		errbuf_set(err, errlen, "%s is %zu bytes, a session blob is %d", path, len, PSP_SESSION_LEN);
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/owner.pub.pem", dir);
+	if (file_slurp(path, 1 << 16, pub, &l->owner_pub_len, err, errlen))
+		return -1;
+	l->session = *session;
+	l->owner_pub = *pub;
+	snprintf(path, sizeof(path), "%s/policy", dir);
+	if (!o->cc_policy_set) {
+		if (file_slurp(path, 64, &pol, &len, err, errlen))
+			return -1;
+		char txt[65] = { 0 };
+		memcpy(txt, pol, len < 64 ? len : 64);
+		free(pol);
+		l->policy = (uint32_t)strtoul(txt, NULL, 0);
+	}
+	return 0;
+}
+
+/* Wait for the owner's secret packet to appear, then inject it. */
+static int wait_secret(struct vm *vm, const char *file, unsigned timeout, char *err, size_t errlen)
+{
+	for (unsigned i = 0; i < timeout * 10; i++) {
+		if (access(file, R_OK) == 0) {
+			struct timespec ts = { 0, 50 * 1000 * 1000 };
+			nanosleep(&ts, NULL); /* let a writer that just created it finish */
+			return vm__cc_secret(vm, file, err, errlen);
+		}
+		if (vm__stopping(vm)) {
+			errbuf_set(err, errlen, "stopped while waiting for the owner's secret");
+			return -1;
+		}
+		struct timespec ts = { 0, 100 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	errbuf_set(err, errlen, "the owner's secret packet %s did not appear within %u s", file, timeout);
+	return -1;
+}
+
+static void hex(const uint8_t *p, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02x", p[i]);
+}
 
 int cmd_run(int argc, char **argv)
 {
@@ -74,27 +134,55 @@ int cmd_run(int argc, char **argv)
 			 vm.cfg.ncpus, size_str(vm.cfg.mem, sz, sizeof(sz)),
 			 (unsigned long long)sr.ram_pages, (double)sr.ns / 1e6);
 	} else {
+		struct cc_launch launch = { .policy = o.cc_policy };
+		void *session = NULL, *pub = NULL;
 		cfg.mem = o.mem;
 		cfg.ncpus = o.cpus;
 		cfg.cc = o.cc;
-		if (vm__create(&vm, &cfg, err, sizeof(err)) ||
-		    vm__load_guest(&vm, o.guest, o.guest_args, err, sizeof(err))) {
+		cfg.psp_socket = o.psp_socket;
+		int bad = o.owner_session &&
+			load_owner_session(o.owner_session, &o, &launch, &session, &pub, err, sizeof(err));
+		bad = bad || vm__create(&vm, &cfg, err, sizeof(err)) ||
+		      vm__load_guest(&vm, o.guest, o.guest_args, &launch, err, sizeof(err));
+		free(session);
+		free(pub);
+		if (bad) {
 			log_err("%s", err);
 			vm__destroy(&vm);
 			code = 1;
 			goto out_ctl;
 		}
 	}
-	if (vm__start(&vm, err, sizeof(err))) {
-		log_err("%s", err);
-		vm__wait(&vm);
-		vm__destroy(&vm);
-		code = 1;
-		goto out_ctl;
-	}
+	/* the control socket answers from here on, so a guest owner can read
+	 * the launch measurement before the guest runs */
 	if (have_ctl && ctl_server__start(&ctl, &vm, o.restore ? o.restore : o.guest)) {
 		log_err("cannot start the control socket thread");
 		vm__stop(&vm, 1, "control socket failed");
+	}
+	if (vm.cc_open) {
+		char m[65];
+		hex(vm.cc.m.measurement, 32, m);
+		log_info("--cc %s: launched, handle %u, measurement %s", vm.cc.ops->name, vm.cc.m.handle, m);
+		if (o.owner_secret) {
+			log_info("waiting for the owner's secret packet at %s", o.owner_secret);
+			if (wait_secret(&vm, o.owner_secret, o.launch_timeout, err, sizeof(err)))
+				goto launch_failed;
+			log_info("owner's secret injected at GPA 0x%x", GUEST_SECRET_GPA);
+		}
+		if (vm__cc_finish(&vm, err, sizeof(err)))
+			goto launch_failed;
+	}
+	if (vm__start(&vm, err, sizeof(err))) {
+launch_failed:
+		log_err("%s", err);
+		vm__stop(&vm, 1, "%s", err);
+		vm__wait(&vm);
+		if (have_ctl)
+			ctl_server__close(&ctl);
+		have_ctl = false;
+		vm__destroy(&vm);
+		code = 1;
+		goto out_ctl;
 	}
 	if (!o.restore)
 		log_info("running %s: %d vCPUs, %s RAM%s%s", o.guest, vm.cfg.ncpus,

@@ -28,8 +28,14 @@ static json_t *ok(void)
 
 static const char *state_name(struct vm *vm)
 {
+	bool started;
 	if (vm__stopping(vm))
 		return "stopping";
+	pthread_mutex_lock(&vm->lock);
+	started = vm->started;
+	pthread_mutex_unlock(&vm->lock);
+	if (!started)
+		return "launching";
 	return vm__paused(vm) ? "paused" : "running";
 }
 
@@ -107,6 +113,9 @@ static json_t *cmd_snapshot(struct ctl_server *s, json_t *req)
 
 	if (!path || !*path)
 		return fail("snapshot needs a \"path\"");
+	if (s->vm->cfg.cc != CC_NONE)
+		return fail("a confidential VM cannot be snapshotted: its private memory may leave "
+			    "the host only encrypted by the platform (use migration)");
 	was_paused = vm__paused(s->vm);
 	if (!was_paused && vm__pause(s->vm))
 		return fail("VM stopped while pausing");
@@ -126,6 +135,28 @@ static json_t *cmd_snapshot(struct ctl_server *s, json_t *req)
 	return o;
 }
 
+static json_t *cmd_measurement(struct ctl_server *s, json_t *req)
+{
+	struct cc_measurement *m = &s->vm->cc.m;
+	char mh[65], nh[33];
+	(void)req;
+	if (!s->vm->cc_open || !s->vm->cc.have_measurement)
+		return fail("no launch measurement: this is not a confidential VM (--cc emu|sev)");
+	for (int i = 0; i < 32; i++)
+		sprintf(mh + 2 * i, "%02x", m->measurement[i]);
+	for (int i = 0; i < 16; i++)
+		sprintf(nh + 2 * i, "%02x", m->mnonce[i]);
+	json_t *o = ok();
+	json_object_set_new(o, "measurement", json_string(mh));
+	json_object_set_new(o, "mnonce", json_string(nh));
+	json_object_set_new(o, "api-major", json_integer(m->api_major));
+	json_object_set_new(o, "api-minor", json_integer(m->api_minor));
+	json_object_set_new(o, "build", json_integer(m->build));
+	json_object_set_new(o, "policy", json_integer(m->policy));
+	json_object_set_new(o, "handle", json_integer(m->handle));
+	return o;
+}
+
 static const struct {
 	const char *name;
 	json_t *(*fn)(struct ctl_server *, json_t *);
@@ -136,6 +167,7 @@ static const struct {
 	{ "resume",   cmd_resume,   "let paused vCPUs run again" },
 	{ "quit",     cmd_quit,     "stop the VM and exit tern run with status 0" },
 	{ "snapshot", cmd_snapshot, "write the VM to {\"path\"} (pauses while writing)" },
+	{ "measurement", cmd_measurement, "a confidential VM's launch measurement" },
 };
 
 json_t *ctl__dispatch(struct ctl_server *s, json_t *req)

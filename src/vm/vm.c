@@ -21,6 +21,7 @@
 
 #include "boot/elf.h"
 #include "boot/multiboot.h"
+#include "cc/launch_digest.h"
 #include "dev/migctl.h"
 #include "kvm/cpuid.h"
 #include "util/io.h"
@@ -101,6 +102,119 @@ static int create_vcpus(struct vm *vm, char *err, size_t errlen)
 	return 0;
 }
 
+/* Connect the confidential platform, make this an SEV guest, and give
+ * the platform the RAM memfd (it reads and writes guest memory as the
+ * firmware does). */
+static int cc_setup(struct vm *vm, char *err, size_t errlen)
+{
+	char why[256], e2[128];
+	uint32_t fw = 0;
+	int r;
+
+	vm->cc.ops = vm->cfg.cc == CC_EMU ? &cc_emu_ops : &cc_sev_ops;
+	vm->cc.handle_fd = vm->cc.platform = -1;
+	if (vm->cfg.psp_socket)
+		snprintf(vm->cc.socket, sizeof(vm->cc.socket), "%s", vm->cfg.psp_socket);
+	if (vm->cc.ops->open(&vm->cc, vm->fd, why, sizeof(why))) {
+		errbuf_set(err, errlen, "--cc %s: %s", vm->cc.ops->name, why);
+		return -1;
+	}
+	vm->cc_open = true;
+	r = vm->cc.ops->init(&vm->cc, false, &fw);
+	if (r) {
+		errbuf_set(err, errlen, "--cc %s: SEV INIT failed: %s", vm->cc.ops->name,
+			   cc_strerror(r, fw, e2, sizeof(e2)));
+		return -1;
+	}
+	r = vm->cc.ops->register_ram(&vm->cc, vm->ram.fd, 0, vm->ram.size, vm->ram.hva);
+	if (r) {
+		errbuf_set(err, errlen, "--cc %s: cannot register guest RAM: %s", vm->cc.ops->name,
+			   strerror(-r));
+		return -1;
+	}
+	return 0;
+}
+
+static int cc_launch(struct vm *vm, const struct elf_image *ei, const struct cc_launch *l,
+		     char *err, size_t errlen)
+{
+	struct cc_launch none = { 0 };
+	struct launch_range rg[2];
+	uint32_t fw = 0;
+	char e2[128];
+	int n, r;
+
+	r = vm->cc.ops->launch_start(&vm->cc, l ? l : &none, &vm->cc.m.handle, &fw);
+	if (r) {
+		errbuf_set(err, errlen, "LAUNCH_START: %s", cc_strerror(r, fw, e2, sizeof(e2)));
+		return -1;
+	}
+	n = launch_ranges(ei, rg);
+	for (int i = 0; i < n; i++) {
+		r = vm->cc.ops->launch_update_data(&vm->cc, rg[i].gpa, vm->ram.hva + rg[i].gpa,
+						   (uint32_t)rg[i].len, &fw);
+		if (r) {
+			errbuf_set(err, errlen, "LAUNCH_UPDATE_DATA 0x%llx+0x%llx: %s",
+				   (unsigned long long)rg[i].gpa, (unsigned long long)rg[i].len,
+				   cc_strerror(r, fw, e2, sizeof(e2)));
+			return -1;
+		}
+	}
+	r = vm->cc.ops->launch_measure(&vm->cc, &vm->cc.m, &fw);
+	if (r) {
+		errbuf_set(err, errlen, "LAUNCH_MEASURE: %s", cc_strerror(r, fw, e2, sizeof(e2)));
+		return -1;
+	}
+	vm->cc.have_measurement = true;
+	return 0;
+}
+
+int vm__cc_secret(struct vm *vm, const char *path, char *err, size_t errlen)
+{
+	void *buf;
+	size_t len;
+	uint32_t plen, fw = 0;
+	char e2[128];
+	const uint8_t *p;
+	int r;
+
+	if (file_slurp(path, 1 << 16, &buf, &len, err, errlen))
+		return -1;
+	p = buf;
+	if (len < 12 + PSP_PKT_HDR_LEN || memcmp(p, "TERNSECP", 8)) {
+		errbuf_set(err, errlen, "%s is not a secret packet made by `tern owner secret`", path);
+		free(buf);
+		return -1;
+	}
+	memcpy(&plen, p + 8, 4);
+	if (plen == 0 || plen > 4096 || len != 12 + PSP_PKT_HDR_LEN + plen) {
+		errbuf_set(err, errlen, "secret packet %s is truncated or has a bad length", path);
+		free(buf);
+		return -1;
+	}
+	r = vm->cc.ops->launch_secret(&vm->cc, GUEST_SECRET_GPA, vm->ram.hva + GUEST_SECRET_GPA,
+				      p + 12, p + 12 + PSP_PKT_HDR_LEN, plen, &fw);
+	free(buf);
+	if (r) {
+		errbuf_set(err, errlen, "LAUNCH_SECRET refused the packet from %s: %s", path,
+			   cc_strerror(r, fw, e2, sizeof(e2)));
+		return -1;
+	}
+	return 0;
+}
+
+int vm__cc_finish(struct vm *vm, char *err, size_t errlen)
+{
+	uint32_t fw = 0;
+	char e2[128];
+	int r = vm->cc.ops->launch_finish(&vm->cc, &fw);
+	if (r) {
+		errbuf_set(err, errlen, "LAUNCH_FINISH: %s", cc_strerror(r, fw, e2, sizeof(e2)));
+		return -1;
+	}
+	return 0;
+}
+
 int vm__create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
 {
 	int r;
@@ -145,12 +259,21 @@ int vm__create(struct vm *vm, const struct vm_config *cfg, char *err, size_t err
 	}
 	if (setup_caps(vm, err, errlen))
 		return -1;
+	if (cfg->cc != CC_NONE && cc_setup(vm, err, errlen))
+		return -1;
 	if (page_status_init(&vm->ps, cfg->mem / PAGE_SIZE_4K, cfg->cc != CC_NONE)) {
 		errbuf_set(err, errlen, "out of memory for the page-status record");
 		return -1;
 	}
 	if (create_vcpus(vm, err, errlen))
 		return -1;
+	if (vm->cc_open) {
+		int r2 = vm->cc.ops->vcpus_created(&vm->cc, cfg->ncpus);
+		if (r2) {
+			errbuf_set(err, errlen, "confidential platform refused the vCPUs: %s", strerror(-r2));
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -166,6 +289,9 @@ void vm__destroy(struct vm *vm)
 	}
 	free(vm->cpuid);
 	vm->cpuid = NULL;
+	if (vm->cc_open)
+		vm->cc.ops->close(&vm->cc);
+	vm->cc_open = false;
 	vcpu_state__cfg_free(&vm->vscfg);
 	serial__destroy(&vm->serial);
 	page_status_destroy(&vm->ps);
@@ -212,7 +338,8 @@ fail:
 	return -1;
 }
 
-int vm__load_guest(struct vm *vm, const char *path, const char *args, char *err, size_t errlen)
+int vm__load_guest(struct vm *vm, const char *path, const char *args,
+		   const struct cc_launch *launch, char *err, size_t errlen)
 {
 	void *img;
 	size_t len;
@@ -221,12 +348,10 @@ int vm__load_guest(struct vm *vm, const char *path, const char *args, char *err,
 
 	if (file_slurp(path, GUEST_MAX_IMAGE, &img, &len, err, errlen))
 		return -1;
-	if (elf_load(img, len, vm->ram.hva, vm->ram.size, GUEST_LOAD_MIN, &ei, why, sizeof(why))) {
-		errbuf_set(err, errlen, "guest %s: %s", path, why);
-		free(img);
-		return -1;
-	}
-	if (multiboot_check(img, len, why, sizeof(why))) {
+	/* elf_load validates the whole file before it writes anything; a
+	 * guest without a multiboot header is refused before it can run */
+	if (elf_load(img, len, vm->ram.hva, vm->ram.size, GUEST_LOAD_MIN, &ei, why, sizeof(why)) ||
+	    multiboot_check(img, len, why, sizeof(why))) {
 		errbuf_set(err, errlen, "guest %s: %s", path, why);
 		free(img);
 		return -1;
@@ -237,6 +362,8 @@ int vm__load_guest(struct vm *vm, const char *path, const char *args, char *err,
 	for (int i = 0; i < vm->cfg.ncpus; i++)
 		if (set_entry_state(&vm->vcpus[i], ei.entry, err, errlen))
 			return -1;
+	if (vm->cc_open && cc_launch(vm, &ei, launch, err, errlen))
+		return -1;
 	return 0;
 }
 

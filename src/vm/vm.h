@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cc/cc.h"
 #include "dev/guest_call.h"
 #include "dev/serial.h"
 #include "kvm/kvm.h"
@@ -28,6 +29,7 @@ struct vm_config {
 	int      ncpus;
 	enum cc_mode cc;
 	int      serial_fd;               /* where the console goes */
+	const char *psp_socket;           /* cc emu: tern-psp's socket (NULL: default) */
 };
 
 struct vcpu {
@@ -58,6 +60,9 @@ struct vm {
 	uint32_t         tsc_khz;
 	bool             hypercall_exit;  /* KVM_CAP_EXIT_HYPERCALL enabled for MAP_GPA_RANGE */
 
+	struct cc          cc;            /* confidential platform (cfg.cc != CC_NONE) */
+	bool               cc_open;
+
 	struct page_status ps;
 	struct serial      serial;
 	struct guest_call  gcall;
@@ -81,8 +86,16 @@ struct vm {
 int  vm__create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen);
 void vm__destroy(struct vm *vm);
 
-/* Load a multiboot guest ELF and set every vCPU to its entry state. */
-int  vm__load_guest(struct vm *vm, const char *path, const char *args, char *err, size_t errlen);
+/* Load a multiboot guest ELF and set every vCPU to its entry state. A
+ * confidential VM is launched too: LAUNCH_START (with the owner's session,
+ * if any), LAUNCH_UPDATE_DATA over the loaded image and boot information,
+ * LAUNCH_MEASURE; vm->cc.m holds the measurement afterwards. */
+int  vm__load_guest(struct vm *vm, const char *path, const char *args,
+		    const struct cc_launch *launch, char *err, size_t errlen);
+/* Confidential launch, after the measurement: inject the owner's secret
+ * packet (a file made by `tern owner secret`), then LAUNCH_FINISH. */
+int  vm__cc_secret(struct vm *vm, const char *packet_file, char *err, size_t errlen);
+int  vm__cc_finish(struct vm *vm, char *err, size_t errlen);
 
 /* Start the vCPU threads. */
 int  vm__start(struct vm *vm, char *err, size_t errlen);

@@ -1,0 +1,213 @@
+/* cmd_launch.c - LAUNCH_*: start a context, measure what is loaded into
+ * it, take the guest owner's secret, finish. */
+#include <errno.h>
+#include <string.h>
+
+#include "psp_cmds.h"
+
+struct fw_ctx *need_state(struct pvm *vm, int state, struct reply *r)
+{
+	struct fw_ctx *fw = fw_of(vm);
+	if (!fw || fw->state != state) {
+		fw_fail(r, PSP_FW_INVALID_GUEST_STATE);
+		return NULL;
+	}
+	return fw;
+}
+
+int launch_start(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
+{
+	struct psp_launch_start ls;
+	struct psp_handle_reply hr;
+	struct fw_ctx *fw;
+	struct sev_keys keys;
+
+	if (len < sizeof(ls))
+		return -EINVAL;
+	memcpy(&ls, p, sizeof(ls));
+	if (ls.owner_pub_len != len - sizeof(ls))
+		return -EINVAL;
+	if (vm->fw)
+		return fw_fail(r, PSP_FW_INVALID_GUEST_STATE);  /* already has a context */
+	if (!!(ls.policy & PSP_POLICY_ES) != vm->es)
+		return fw_fail(r, PSP_FW_POLICY_FAILURE);        /* ES policy on a non-ES VM, or the reverse */
+	if (ls.flags & 1) {
+		char err[200];
+		EVP_PKEY *owner = sev_pubkey_from_pem((const char *)p + sizeof(ls), ls.owner_pub_len);
+		if (!owner)
+			return fw_fail(r, PSP_FW_INVALID_CERTIFICATE);
+		int u = sev_session_unwrap(plat.id.pdh, owner, ls.session, ls.policy, &keys, err, sizeof(err));
+		EVP_PKEY_free(owner);
+		if (u) {
+			psp_log("LAUNCH_START: session refused: %s", err);
+			return fw_fail(r, PSP_FW_BAD_MEASUREMENT);
+		}
+	} else if (sev_keys_random(&keys)) {
+		return -EIO;
+	}
+	fw = fw_new(ls.policy);
+	if (!fw)
+		return -ENOMEM;
+	fw->keys = keys;
+	fw->state = PSP_STATE_LUPDATE;
+	vm->fw = fw;
+	OPENSSL_cleanse(&keys, sizeof(keys));
+	hr.handle = fw->handle;
+	return reply_put(r, &hr, sizeof(hr));
+}
+
+int launch_update_data(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
+{
+	struct psp_range g;
+	struct fw_ctx *fw;
+	uint8_t *m;
+	if (len != sizeof(g))
+		return -EINVAL;
+	memcpy(&g, p, sizeof(g));
+	if (!(fw = need_state(vm, PSP_STATE_LUPDATE, r)))
+		return r->status;
+	if (!(m = guest_ptr(vm, g.gpa, g.len)))
+		return -EINVAL;
+	/* hardware encrypts in place here; emulation can only measure */
+	if (!EVP_DigestUpdate(fw->digest, m, g.len))
+		return -EIO;
+	return 0;
+}
+
+int launch_update_vmsa(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
+{
+	struct psp_vmsa v;
+	struct fw_ctx *fw;
+	if (!vm->es)
+		return -ENOTTY;
+	if (len < sizeof(v))
+		return -EINVAL;
+	memcpy(&v, p, sizeof(v));
+	if (v.len != len - sizeof(v) || v.vcpu >= vm->vcpus || v.vcpu >= PSP_MAX_VCPUS)
+		return -EINVAL;
+	/* a mirror launches its own vCPUs while the owner is still in LUPDATE */
+	if (!(fw = need_state(vm, PSP_STATE_LUPDATE, r)))
+		return r->status;
+	if (vm->vmsa_launched[v.vcpu])
+		return -EINVAL;
+	if (!EVP_DigestUpdate(fw->digest, p + sizeof(v), v.len))
+		return -EIO;
+	vm->vmsa_launched[v.vcpu] = 1;
+	return 0;
+}
+
+int launch_measure(struct pvm *vm, size_t len, struct reply *r)
+{
+	struct psp_measure_reply mr;
+	uint8_t digest[SEV_DIGEST_LEN];
+	unsigned dl = 0;
+	struct fw_ctx *fw;
+	EVP_MD_CTX *copy;
+
+	if (len)
+		return -EINVAL;
+	if (!(fw = need_state(vm, PSP_STATE_LUPDATE, r)))
+		return r->status;
+	copy = EVP_MD_CTX_new();
+	if (!copy || !EVP_MD_CTX_copy_ex(copy, fw->digest) || !EVP_DigestFinal_ex(copy, digest, &dl) ||
+	    sev_random(fw->mnonce, sizeof(fw->mnonce)) ||
+	    sev_measure(fw->keys.tik, PSP_API_MAJOR, PSP_API_MINOR, PSP_BUILD, fw->policy, digest,
+			fw->mnonce, fw->measurement)) {
+		EVP_MD_CTX_free(copy);
+		return -EIO;
+	}
+	EVP_MD_CTX_free(copy);
+	fw->measured = true;
+	fw->state = PSP_STATE_LSECRET;
+	memset(&mr, 0, sizeof(mr));
+	memcpy(mr.measurement, fw->measurement, sizeof(mr.measurement));
+	memcpy(mr.mnonce, fw->mnonce, sizeof(mr.mnonce));
+	mr.api_major = PSP_API_MAJOR;
+	mr.api_minor = PSP_API_MINOR;
+	mr.build = PSP_BUILD;
+	mr.policy = fw->policy;
+	return reply_put(r, &mr, sizeof(mr));
+}
+
+int launch_secret(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
+{
+	struct psp_packet pk;
+	struct fw_ctx *fw;
+	uint8_t *m, plain[PSP_PAGE];
+	char err[160];
+
+	if (len < sizeof(pk))
+		return -EINVAL;
+	memcpy(&pk, p, sizeof(pk));
+	if (pk.len != len - sizeof(pk) || pk.len == 0 || pk.len > PSP_PAGE ||
+	    (pk.gpa % PSP_PAGE) + pk.len > PSP_PAGE)
+		return -EINVAL;
+	if (!(fw = need_state(vm, PSP_STATE_LSECRET, r)))
+		return r->status;
+	if (!(m = guest_ptr(vm, pk.gpa, pk.len)))
+		return -EINVAL;
+	/* bound to this launch's measurement: a packet made for another
+	 * launch, or tampered with, never reaches guest memory */
+	if (sev_packet_open(&fw->keys, SEV_CTX_SECRET, pk.hdr, p + sizeof(pk), pk.len,
+			    fw->measurement, sizeof(fw->measurement), plain, err, sizeof(err))) {
+		psp_log("LAUNCH_SECRET refused: %s", err);
+		return fw_fail(r, PSP_FW_BAD_MEASUREMENT);
+	}
+	memcpy(m, plain, pk.len);
+	OPENSSL_cleanse(plain, sizeof(plain));
+	return 0;
+}
+
+int launch_finish(struct pvm *vm, size_t len, struct reply *r)
+{
+	struct fw_ctx *fw;
+	if (len)
+		return -EINVAL;
+	if (!(fw = need_state(vm, PSP_STATE_LSECRET, r)))
+		return r->status;
+	fw->state = PSP_STATE_RUNNING;
+	return 0;
+}
+
+static int dbg_range(struct pvm *vm, const uint8_t *p, size_t len, struct psp_range *g,
+		     uint8_t **m, struct reply *r)
+{
+	struct fw_ctx *fw = fw_of(vm);
+	if (len < sizeof(*g))
+		return -EINVAL;
+	memcpy(g, p, sizeof(*g));
+	if (!g->len || g->len > PSP_PAGE * 8)
+		return -EINVAL;
+	if (!fw)
+		return fw_fail(r, PSP_FW_INVALID_GUEST);
+	if (fw->policy & PSP_POLICY_NODBG)
+		return fw_fail(r, PSP_FW_POLICY_FAILURE);
+	if (!(*m = guest_ptr(vm, g->gpa, g->len)))
+		return -EINVAL;
+	return 0;
+}
+
+int dbg_decrypt(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
+{
+	struct psp_range g;
+	uint8_t *m;
+	int s = dbg_range(vm, p, len, &g, &m, r);
+	if (s)
+		return s;
+	if (len != sizeof(g))
+		return -EINVAL;
+	return reply_put(r, m, g.len);
+}
+
+int dbg_encrypt(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
+{
+	struct psp_range g;
+	uint8_t *m;
+	int s = dbg_range(vm, p, len, &g, &m, r);
+	if (s)
+		return s;
+	if (len != sizeof(g) + g.len)
+		return -EINVAL;
+	memcpy(m, p + sizeof(g), g.len);
+	return 0;
+}

@@ -1,0 +1,249 @@
+/* ctxmove.c - sharing and moving an encryption context between VMs:
+ * mirrors (section 1), intra-host move (section 2), and the earlier
+ * token design (section 3). Checks run in the kernel's order so the same
+ * misuse gets the same errno. Called with plat.lock held. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "psp.h"
+
+struct staged {
+	uint64_t token;
+	struct pvm *source;
+	struct staged *next;
+};
+static struct staged *tokens;
+
+/* The in-progress flags of section 1/2, destination first. */
+static int claim(struct pvm *dst, struct pvm *src)
+{
+	int zero = 0;
+	if (!atomic_compare_exchange_strong(&dst->in_progress, &zero, 1))
+		return -EBUSY;
+	zero = 0;
+	if (!atomic_compare_exchange_strong(&src->in_progress, &zero, 1)) {
+		atomic_store(&dst->in_progress, 0);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+static void release(struct pvm *dst, struct pvm *src)
+{
+	atomic_store(&src->in_progress, 0);
+	atomic_store(&dst->in_progress, 0);
+}
+
+/* Resolve the fd a client attached; the fd itself is closed either way. */
+static struct pvm *source_of(int fd)
+{
+	struct pvm *s = pvm_from_fd(fd);
+	if (fd >= 0)
+		close(fd);
+	return s;
+}
+
+int cmd_copy_from(struct pvm *dst, int fd, struct reply *r)
+{
+	struct pvm *src = source_of(fd), **nm;
+	int e;
+	(void)r;
+	if (!src)
+		return -EBADF;
+	if (src == dst)
+		return -EINVAL;
+	if ((e = claim(dst, src)))
+		return e;
+	if (dst->sev || !src->sev || src->owner || dst->vcpus || dst->creating) {
+		e = -EINVAL;
+		goto out;
+	}
+	nm = realloc(src->mirrors, (src->nmirrors + 1) * sizeof(*nm));
+	if (!nm) {
+		e = -ENOMEM;
+		goto out;
+	}
+	src->mirrors = nm;
+	src->mirrors[src->nmirrors++] = dst;
+	src->refs++;                      /* the owner outlives its mirrors */
+	dst->owner = src;
+	dst->sev = true;
+	dst->es = src->es;
+	dst->asid = src->asid;            /* shared, never freed by the mirror */
+	e = 0;
+out:
+	release(dst, src);
+	return e;
+}
+
+/* dst takes over everything src's context consists of; src is cleared and
+ * dead. Shared by MOVE_ENC_CONTEXT_FROM and LOCAL_RECEIVE. */
+static void transfer(struct pvm *dst, struct pvm *src)
+{
+	dst->sev = true;
+	dst->es = src->es;
+	dst->asid = src->asid;
+	dst->fw = src->fw;
+	dst->regions = src->regions;
+	dst->nregions = src->nregions;
+	memcpy(dst->vmsa_launched, src->vmsa_launched, sizeof(dst->vmsa_launched));
+
+	/* its mirrors now borrow from dst */
+	dst->mirrors = src->mirrors;
+	dst->nmirrors = src->nmirrors;
+	for (size_t i = 0; i < dst->nmirrors; i++)
+		dst->mirrors[i]->owner = dst;
+	dst->refs += (int)src->nmirrors;
+	src->refs -= (int)src->nmirrors;
+
+	/* a moved mirror stays a mirror of the same owner */
+	if (src->owner) {
+		struct pvm *o = src->owner;
+		for (size_t i = 0; i < o->nmirrors; i++)
+			if (o->mirrors[i] == src)
+				o->mirrors[i] = dst;
+		dst->owner = o;
+		dst->fw = NULL;
+	}
+
+	src->sev = src->es = false;
+	src->asid = 0;
+	src->fw = NULL;
+	src->regions = NULL;
+	src->nregions = 0;
+	src->mirrors = NULL;
+	src->nmirrors = 0;
+	src->owner = NULL;
+	memset(src->vmsa_launched, 0, sizeof(src->vmsa_launched));
+	src->dead = true;
+	tokens_forget(src);
+}
+
+int cmd_move_from(struct pvm *dst, int fd, struct reply *r)
+{
+	struct pvm *src = source_of(fd);
+	bool charged = false;
+	int e;
+	(void)r;
+	if (!src)
+		return -EBADF;
+	if (src == dst)
+		return -EINVAL;
+	if ((e = claim(dst, src)))
+		return e;
+	/* the destination must NOT have initialised SEV */
+	if (dst->sev || !src->sev || src->token_sent) {
+		e = -EINVAL;
+		goto out;
+	}
+	/* the ASID is charged to the destination's domain if it differs */
+	if (!src->owner && dst->domain != src->domain) {
+		if ((e = domain_charge(dst->domain)))
+			goto out;
+		charged = true;
+	}
+	if (src->creating || dst->creating) {
+		e = -EBUSY;
+		goto out;
+	}
+	if (src->es) {
+		if (dst->vcpus != src->vcpus) {
+			e = -EINVAL;
+			goto out;
+		}
+		for (uint32_t i = 0; i < src->vcpus && i < PSP_MAX_VCPUS; i++) {
+			if (!src->vmsa_launched[i]) {
+				e = -EINVAL;
+				goto out;
+			}
+		}
+	}
+	if (charged)
+		domain_uncharge(src->domain);
+	charged = false;
+	transfer(dst, src);
+	e = 0;
+out:
+	if (charged)
+		domain_uncharge(dst->domain);
+	release(dst, src);
+	return e;
+}
+
+int cmd_local_send(struct pvm *vm, struct reply *r)
+{
+	struct staged *s;
+	struct psp_token t;
+	if (vm->es)
+		return -EPERM;
+	if (vm->token_sent)
+		return -EEXIST;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	do {
+		if (sev_random(&s->token, sizeof(s->token))) {
+			free(s);
+			return -EIO;
+		}
+	} while (s->token == 0);
+	s->source = vm;
+	s->next = tokens;
+	tokens = s;
+	vm->token_sent = true;
+	vm->token = s->token;
+	t.token = s->token;
+	return reply_put(r, &t, sizeof(t));
+}
+
+int cmd_local_receive(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
+{
+	struct psp_token t;
+	struct staged **pp, *s = NULL;
+	struct psp_handle_reply hr;
+
+	if (len != sizeof(t))
+		return -EINVAL;
+	memcpy(&t, p, sizeof(t));
+	/* the target has SEV initialised, is not launched, holds no memory */
+	if (!vm->sev || vm->fw || vm->nregions || vm->owner || vm->token_sent)
+		return -EPERM;
+	for (pp = &tokens; *pp; pp = &(*pp)->next) {
+		if ((*pp)->token == t.token) {
+			s = *pp;
+			*pp = s->next;
+			break;
+		}
+	}
+	if (!s)
+		return -EFAULT;           /* unknown, already used, or its source is gone */
+	struct pvm *src = s->source;
+	free(s);
+	/* the target's own ASID is freed; it adopts the staged one, and the
+	 * charge moves with it */
+	asid_free(vm->domain, vm->asid);
+	domain_uncharge(src->domain);
+	plat.domains[vm->domain].used++;
+	vm->asid = 0;
+	vm->sev = false;
+	src->token_sent = false;
+	transfer(vm, src);
+	hr.handle = vm->fw ? vm->fw->handle : 0;
+	return reply_put(r, &hr, sizeof(hr));
+}
+
+void tokens_forget(struct pvm *source)
+{
+	struct staged **pp = &tokens;
+	while (*pp) {
+		if ((*pp)->source == source) {
+			struct staged *s = *pp;
+			*pp = s->next;
+			free(s);
+		} else {
+			pp = &(*pp)->next;
+		}
+	}
+}

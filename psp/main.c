@@ -1,0 +1,208 @@
+/* main.c - tern-psp: the emulated SEV platform daemon.
+ *
+ *   tern-psp [--socket PATH] [--state-dir DIR] [--asids N] [--quota DOMAIN=N]...
+ *            [--trust ROOTS.pem] [--verbose]
+ *   tern-psp --state-dir DIR --export-chain FILE     (write the PDH chain and exit)
+ *
+ * It cannot make guest RAM unreadable to the host (only memory-encryption
+ * hardware can); everything else behaves as the kernel's SEV layer and the
+ * PSP firmware do. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "boot/elf.h"
+#include "cc/psp_client.h"
+#include "psp.h"
+#include "server.h"
+#include "util/io.h"
+#include "util/log.h"
+
+static const char usage[] =
+	"usage: tern-psp [--socket PATH] [--state-dir DIR] [--asids N] [--quota DOMAIN=N]...\n"
+	"                [--trust ROOTS.pem] [--verbose]\n"
+	"       tern-psp [--state-dir DIR] --export-chain FILE\n"
+	"  --socket PATH        listen here (default $TERN_PSP_SOCKET, $XDG_RUNTIME_DIR/tern-psp.sock,\n"
+	"                       or /run/tern/psp.sock)\n"
+	"  --state-dir DIR      platform identity (keys, certificates) lives here\n"
+	"                       (default $TERN_PSP_STATE, $XDG_STATE_HOME/tern-psp, or /var/lib/tern/psp)\n"
+	"  --asids N            size of the ASID pool (default 64)\n"
+	"  --quota DOMAIN=N     at most N ASIDs charged to accounting domain DOMAIN\n"
+	"  --trust FILE         PEM roots a peer platform's chain must verify to\n"
+	"                       (default: this platform's own root)\n"
+	"  --export-chain FILE  write this platform's PDH certificate chain (PEM) and exit\n";
+
+static const char *default_state(char *buf, size_t len)
+{
+	const char *e = getenv("TERN_PSP_STATE"), *x = getenv("XDG_STATE_HOME");
+	if (e && *e)
+		snprintf(buf, len, "%s", e);
+	else if (x && *x)
+		snprintf(buf, len, "%s/tern-psp", x);
+	else
+		snprintf(buf, len, "/var/lib/tern/psp");
+	return buf;
+}
+
+static int mkdirs(const char *path, mode_t mode)
+{
+	char tmp[PATH_MAX];
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(tmp, mode) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+static int listen_on(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	char dir[PATH_MAX];
+	int fd, probe;
+
+	if (strlen(path) >= sizeof(a.sun_path))
+		die("socket path %s is too long", path);
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdirs(dir, 0700))
+			die("cannot create %s: %s", dir, strerror(errno));
+	}
+	/* someone listening there already: refuse; a stale file: replace */
+	probe = psp_connect(path);
+	if (probe >= 0) {
+		close(probe);
+		die("another tern-psp is already listening on %s", path);
+	}
+	unlink(path);
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		die("socket: %s", strerror(errno));
+	mode_t old = umask(0177);
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 64) < 0)
+		die("cannot listen on %s: %s", path, strerror(errno));
+	umask(old);
+	return fd;
+}
+
+static const char *sock_path;
+static void on_term(int sig)
+{
+	(void)sig;
+	if (sock_path)
+		unlink(sock_path);
+	_exit(0);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "state-dir", required_argument, NULL, 'd' },
+		{ "asids", required_argument, NULL, 'a' },
+		{ "quota", required_argument, NULL, 'q' },
+		{ "trust", required_argument, NULL, 't' },
+		{ "export-chain", required_argument, NULL, 'e' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	char sbuf[PATH_MAX], dbuf[PATH_MAX], err[512];
+	const char *sock = psp_default_socket(sbuf, sizeof(sbuf));
+	const char *state = default_state(dbuf, sizeof(dbuf));
+	const char *trust = NULL, *export = NULL;
+	unsigned long nasids = 64;
+	char *quotas[PSP_MAX_DOMAINS];
+	int nq = 0, c;
+
+	log_prog = "tern-psp";
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		char *end;
+		switch (c) {
+		case 's': sock = optarg; break;
+		case 'd': state = optarg; break;
+		case 't': trust = optarg; break;
+		case 'e': export = optarg; break;
+		case 'v': plat.verbose = true; break;
+		case 'a':
+			errno = 0;
+			nasids = strtoul(optarg, &end, 10);
+			if (errno || *end || nasids < 1 || nasids > 4096)
+				die("--asids %s: must be a number from 1 to 4096", optarg);
+			break;
+		case 'q':
+			if (!strchr(optarg, '=') || nq == PSP_MAX_DOMAINS)
+				die("--quota %s: use DOMAIN=N", optarg);
+			quotas[nq++] = optarg;
+			break;
+		case 'h': printf("%s", usage); return 0;
+		default: fprintf(stderr, "%s", usage); return 2;
+		}
+	}
+	if (optind < argc)
+		die("unexpected argument '%s'", argv[optind]);
+
+	if (mkdirs(state, 0700))
+		die("cannot create state directory %s: %s", state, strerror(errno));
+	if (sev_identity_load_or_create(state, PSP_API_MAJOR, PSP_API_MINOR, &plat.id, err, sizeof(err)))
+		die("platform identity in %s: %s", state, err);
+	if (sev_identity_export(&plat.id, &plat.chain_pem, &plat.chain_len))
+		die("cannot export the platform certificate chain");
+	if (export) {
+		int fd = open(export, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0 || write_full(fd, plat.chain_pem, plat.chain_len))
+			die("cannot write %s: %s", export, strerror(errno));
+		close(fd);
+		return 0;
+	}
+	if (trust) {
+		void *t;
+		size_t tl;
+		if (file_slurp(trust, 1 << 20, &t, &tl, err, sizeof(err)))
+			die("--trust: %s", err);
+		plat.trusted_pem = t;
+		plat.trusted_len = tl;
+	} else {
+		/* by default trust only our own root: the chain's last certificate */
+		const char *root = strstr(plat.chain_pem + 1, "-----BEGIN CERTIFICATE-----");
+		if (!root)
+			die("exported chain has no root certificate");
+		plat.trusted_pem = strdup(root);
+		plat.trusted_len = strlen(root);
+	}
+	if (platform_init((uint32_t)nasids, err, sizeof(err)))
+		die("%s", err);
+	for (int i = 0; i < nq; i++) {
+		char *eq = strchr(quotas[i], '='), *end;
+		*eq = '\0';
+		unsigned long n = strtoul(eq + 1, &end, 10);
+		if (*end || !*quotas[i] || domain_set_limit(quotas[i], (uint32_t)n))
+			die("--quota %s=%s: use DOMAIN=N", quotas[i], eq + 1);
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	int lfd = listen_on(sock);
+	sock_path = sock;
+	signal(SIGTERM, on_term);
+	signal(SIGINT, on_term);
+	fprintf(stderr, "tern-psp: listening on %s (state %s, %lu ASIDs, API %d.%d)\n", sock, state,
+		nasids, PSP_API_MAJOR, PSP_API_MINOR);
+	int r = server_accept_loop(lfd);
+	die("accept on %s: %s", sock, strerror(-r));
+}

@@ -1,0 +1,162 @@
+/* psp.h - tern-psp internals: the emulated SEV platform. It plays the
+ * kernel's SEV layer (VM objects, ASIDs, the mirror/move/token rules of
+ * sev-semantics.md sections 1-3) and the PSP firmware (guest contexts,
+ * their state machine, launch measurement, transport cryptography of
+ * section 6) together.
+ *
+ * Concurrency: one thread per connection; all platform state is under one
+ * lock (plat.lock), as a real PSP runs one command at a time. The only
+ * thing taken without it is a VM's in_progress flag, claimed with a
+ * compare-and-swap before the lock, so concurrent moves between the same
+ * VMs fail fast with EBUSY instead of waiting (section 2, concurrency).
+ */
+#ifndef TERN_PSP_PSP_H
+#define TERN_PSP_PSP_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <openssl/evp.h>
+
+#include "cc/psp_proto.h"
+#include "crypto/sev_crypto.h"
+
+#define PSP_MAX_DOMAINS 32
+
+/* A firmware guest context: what a handle names. */
+struct fw_ctx {
+	uint32_t handle;
+	uint32_t policy;
+	int      state;                   /* enum psp_guest_state */
+	EVP_MD_CTX *digest;               /* launch digest over LAUNCH_UPDATE_* plaintext */
+	uint8_t  measurement[32];
+	uint8_t  mnonce[16];
+	bool     measured;
+	struct sev_keys keys;             /* TEK/TIK of the current session */
+	uint64_t send_seq;                /* SEND_UPDATE_DATA packets issued */
+	uint64_t recv_seq;                /* highest RECEIVE_UPDATE_DATA sequence accepted */
+};
+
+struct region {
+	uint64_t gpa, size;
+	uint8_t *map;                     /* the memfd range mapped read/write */
+};
+
+struct pvm {
+	uint64_t id;                      /* for logs only: never accepted from clients */
+	int      sock;                    /* the daemon's end of the handle */
+	dev_t    cdev;                    /* identity of the client's end */
+	ino_t    cino;
+	bool     open;                    /* a client may still send requests */
+	int      refs;                    /* open handle + one per mirror */
+	atomic_int in_progress;           /* a copy/move involves this VM */
+
+	bool     sev, es, dead;
+	uint32_t asid;                    /* 0: none */
+	struct fw_ctx *fw;                /* NULL: no handle (never launched, or a mirror) */
+	int      domain;                  /* accounting domain index */
+	uint32_t vcpus, creating;
+	uint8_t  vmsa_launched[PSP_MAX_VCPUS];
+
+	struct region *regions;
+	size_t   nregions;
+
+	struct pvm *owner;                /* set on a mirror */
+	struct pvm **mirrors;
+	size_t   nmirrors;
+
+	bool     token_sent;              /* LOCAL_SEND done: only DBG_* from now on */
+	uint64_t token;
+
+	struct pvm *next;                 /* platform's list */
+};
+
+struct domain {
+	char     name[32];
+	uint32_t used, limit;             /* limit 0: unlimited */
+};
+
+struct platform {
+	pthread_mutex_t lock;
+	uint32_t nasids;
+	uint8_t *asid_used;               /* [1..nasids] */
+	struct domain domains[PSP_MAX_DOMAINS];
+	int      ndomains;
+	uint32_t next_handle;
+	uint64_t next_vm_id;
+	struct pvm *vms;
+	struct sev_identity id;
+	char    *chain_pem;               /* exported chain */
+	size_t   chain_len;
+	char    *trusted_pem;             /* roots a peer's chain must verify to */
+	size_t   trusted_len;
+	bool     verbose;
+};
+
+extern struct platform plat;
+
+/* A reply under construction. */
+struct reply {
+	int32_t  status;
+	uint32_t fw_error;
+	uint8_t  data[PSP_MAX_MSG - sizeof(struct psp_hdr)];
+	uint32_t len;
+	int      fd;                      /* to send with the reply, or -1 */
+};
+
+static inline int fw_fail(struct reply *r, uint32_t code)
+{
+	r->status = -5;                   /* -EIO: the firmware refused */
+	r->fw_error = code;
+	return r->status;
+}
+int reply_put(struct reply *r, const void *p, size_t len);
+
+/* platform.c */
+int  platform_init(uint32_t nasids, char *err, size_t errlen);
+int  domain_lookup(const char *name, bool create);
+int  domain_set_limit(const char *name, uint32_t limit);
+int  asid_alloc(int domain, uint32_t *asid);            /* -EBUSY when exhausted */
+void asid_free(int domain, uint32_t asid);
+int  domain_charge(int domain);                         /* -EBUSY over quota */
+void domain_uncharge(int domain);
+uint32_t asids_free(void);
+
+/* vm.c */
+struct pvm *pvm_create(int domain, int *client_fd);
+struct pvm *pvm_from_fd(int fd);                        /* NULL: not one of ours */
+void pvm_close(struct pvm *vm);                         /* its client handle went away */
+void pvm_put(struct pvm *vm);                           /* drop a reference */
+struct fw_ctx *fw_of(struct pvm *vm);                   /* own or owner's context */
+struct fw_ctx *fw_new(uint32_t policy);
+void fw_free(struct fw_ctx *fw);
+void pvm_release_context(struct pvm *vm);               /* free ASID, handle, regions */
+size_t pvm_count(void);
+
+/* memory.c */
+int  region_register(struct pvm *vm, int memfd, const struct psp_region *r);
+int  region_unregister(struct pvm *vm, const struct psp_region *r);
+void regions_free(struct region *r, size_t n);
+/* Host pointer to [gpa, gpa+len) inside one region of vm's context owner. */
+uint8_t *guest_ptr(struct pvm *vm, uint64_t gpa, uint64_t len);
+
+/* dispatch.c: one request -> one reply. Pure with respect to sockets so it
+ * can be fuzzed: msg is the whole datagram, fd a received descriptor or -1
+ * (ownership passes to dispatch). conn_vm is NULL on a platform connection. */
+void psp_dispatch(struct pvm *conn_vm, const uint8_t *msg, size_t len, int fd,
+		  struct psp_hdr *rh, struct reply *r);
+
+/* commands */
+int cmd_enc(struct pvm *vm, uint32_t cmd, const uint8_t *p, size_t len, struct reply *r);
+int cmd_copy_from(struct pvm *dst, int fd, struct reply *r);
+int cmd_move_from(struct pvm *dst, int fd, struct reply *r);
+int cmd_local_send(struct pvm *vm, struct reply *r);
+int cmd_local_receive(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r);
+void tokens_forget(struct pvm *source);
+
+void psp_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,161 @@
+/* server.c - connections: one thread each, one request at a time each,
+ * every request handled under the platform lock. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "psp.h"
+#include "server.h"
+
+struct conn {
+	int sock;
+	struct pvm *vm;                   /* NULL: platform connection */
+};
+
+static void *serve(void *arg);
+
+static int spawn(int sock, struct pvm *vm)
+{
+	pthread_t t;
+	pthread_attr_t a;
+	struct conn *c = malloc(sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->sock = sock;
+	c->vm = vm;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&a, 256 * 1024);
+	int r = pthread_create(&t, &a, serve, c);
+	pthread_attr_destroy(&a);
+	if (r) {
+		free(c);
+		return -r;
+	}
+	return 0;
+}
+
+static ssize_t recv_msg(int sock, uint8_t *buf, size_t cap, int *fd)
+{
+	union { char b[CMSG_SPACE(sizeof(int) * 4)]; struct cmsghdr align; } u;
+	struct iovec iov = { buf, cap };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
+			    .msg_controllen = sizeof(u.b) };
+	ssize_t n;
+	*fd = -1;
+	do
+		n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		int nfd = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		for (int i = 0; i < nfd; i++) {
+			int f;
+			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (*fd < 0)
+				*fd = f;  /* one fd per request; extras are closed */
+			else
+				close(f);
+		}
+	}
+	if (n >= 0 && (m.msg_flags & MSG_TRUNC))
+		return -EMSGSIZE;
+	return n;
+}
+
+static int send_reply(int sock, struct psp_hdr *h, struct reply *r)
+{
+	union { char b[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } u;
+	struct iovec iov[2] = { { h, sizeof(*h) }, { r->data, r->len } };
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = r->len ? 2 : 1 };
+	ssize_t n;
+	if (r->fd >= 0) {
+		memset(&u, 0, sizeof(u));
+		m.msg_control = u.b;
+		m.msg_controllen = sizeof(u.b);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &r->fd, sizeof(int));
+	}
+	do
+		n = sendmsg(sock, &m, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : 0;
+}
+
+static void *serve(void *arg)
+{
+	struct conn c = *(struct conn *)arg;
+	uint8_t *buf = malloc(PSP_MAX_MSG);
+	struct reply *r = malloc(sizeof(*r));
+	free(arg);
+	if (!buf || !r)
+		goto out;
+	for (;;) {
+		int fd;
+		struct psp_hdr rh;
+		ssize_t n = recv_msg(c.sock, buf, PSP_MAX_MSG, &fd);
+		if (n == 0 || (n < 0 && n != -EMSGSIZE))
+			break;            /* the client closed its end (or died) */
+		pthread_mutex_lock(&plat.lock);
+		if (n < 0) {              /* oversized datagram: refuse, keep serving */
+			if (fd >= 0)
+				close(fd);
+			psp_dispatch(c.vm, buf, 0, -1, &rh, r);
+		} else {
+			psp_dispatch(c.vm, buf, (size_t)n, fd, &rh, r);
+		}
+		struct pvm *created = NULL;
+		int daemon_end = -1;
+		if (!c.vm && rh.op == PSP_OP_VM_CREATE && r->status == 0) {
+			created = plat.vms;       /* pvm_create pushes at the head */
+			daemon_end = created->sock;
+		}
+		pthread_mutex_unlock(&plat.lock);
+		if (created && spawn(daemon_end, created)) {
+			pthread_mutex_lock(&plat.lock);
+			pvm_close(created);
+			pthread_mutex_unlock(&plat.lock);
+			close(r->fd);
+			r->fd = -1;
+			r->len = 0;
+			rh.status = -ENOMEM;
+			rh.len = 0;
+		}
+		send_reply(c.sock, &rh, r);
+		if (r->fd >= 0)
+			close(r->fd);     /* our copy of the client's new handle */
+	}
+out:
+	if (c.vm) {
+		pthread_mutex_lock(&plat.lock);
+		psp_log("VM %llu: handle closed", (unsigned long long)c.vm->id);
+		c.vm->sock = -1;          /* closed below, by this thread */
+		pvm_close(c.vm);
+		pthread_mutex_unlock(&plat.lock);
+	}
+	close(c.sock);
+	free(buf);
+	free(r);
+	return NULL;
+}
+
+int server_accept_loop(int lfd)
+{
+	for (;;) {
+		int s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (s < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			return -errno;
+		}
+		if (spawn(s, NULL))
+			close(s);
+	}
+}

@@ -1,0 +1,24 @@
+/* cc.c - choosing a confidential-computing back-end, and error text. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cc/cc.h"
+#include "cc/psp_client.h"
+
+const struct cc_ops *cc_ops_by_name(const char *name)
+{
+	if (!strcmp(name, "emu"))
+		return &cc_emu_ops;
+	if (!strcmp(name, "sev"))
+		return &cc_sev_ops;
+	return NULL;
+}
+
+const char *cc_strerror(int r, uint32_t fw, char *buf, size_t len)
+{
+	if (r == -5 && fw)
+		snprintf(buf, len, "the firmware refused: %s (0x%x)", psp_fw_error_name(fw), fw);
+	else
+		snprintf(buf, len, "%s", strerror(r < 0 ? -r : r));
+	return buf;
+}
