@@ -2,6 +2,11 @@
 # Own flags (never CFLAGS/LDFLAGS, which may carry sanitizers); built with $(CC),
 # gcc or clang. Each guest links as ELF64 and is converted to ELF32 because
 # QEMU's multiboot loader refuses 64-bit ELF files.
+#
+# Guests link BearSSL statically from Debian's libbearssl-dev (built hosted:
+# it may use SSE, which the boot stub enables, and needs the libc shims in
+# guest/rt/libc_shim.c). Only the archive members a guest uses are pulled in,
+# and --gc-sections drops what they do not need.
 
 GUEST_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -O2 -g \
 	-ffreestanding -fno-builtin -nostdlib -fno-pic -fno-pie -fno-stack-protector \
@@ -9,7 +14,9 @@ GUEST_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -O2 -g \
 	-fno-asynchronous-unwind-tables -fno-unwind-tables -fcf-protection=none \
 	-Iguest/rt -MMD -MP
 GUEST_LDFLAGS := -nostdlib -static -Wl,-T,guest/rt/link.ld \
-	-Wl,--build-id=none -Wl,-z,max-page-size=0x1000 -Wl,-z,noexecstack
+	-Wl,--build-id=none -Wl,-z,max-page-size=0x1000 -Wl,-z,noexecstack \
+	-Wl,--gc-sections
+GUEST_LIBS    := -lbearssl
 
 GUEST_C_SRCS  := $(wildcard guest/*/*.c)
 GUEST_S_SRCS  := $(wildcard guest/*/*.S)
@@ -26,7 +33,7 @@ $(GUEST_S_SRCS:%.S=$(BUILD)/%.o): $(BUILD)/guest/%.o: guest/%.S
 
 # A guest program: $(BUILD)/guest/NAME.elf from guest/work/NAME.c + the runtime.
 $(BUILD)/guest/%.elf64: $(BUILD)/guest/work/%.o $(GUEST_RT_OBJS) guest/rt/link.ld
-	$(CC) $(GUEST_LDFLAGS) -o $@ $(filter %.o,$^)
+	$(CC) $(GUEST_LDFLAGS) -o $@ $(filter %.o,$^) $(GUEST_LIBS)
 
 $(BUILD)/guest/%.elf: $(BUILD)/guest/%.elf64
 	objcopy -O elf32-i386 --strip-debug $< $@

@@ -3,8 +3,9 @@
  * The bootstrap CPU (EAX = multiboot magic) saves what it needs from the
  * multiboot information and builds identity page tables; the others (tern's
  * AP magic, EBX = vCPU index) wait until the tables and the IDT exist. Then
- * each CPU enables long mode on its own ring-0 stack and jumps to entry64
- * (entry64.S). Everything here runs emulated in ring 0, so it stays short.
+ * each CPU enables long mode and SSE on its own ring-0 stack and jumps to
+ * entry64 (entry64.S). Everything here runs emulated in ring 0, so it stays
+ * short.
  */
 #include "layout.h"
 
@@ -97,7 +98,7 @@ common:
 
 	lgdt rt_gdt_ptr
 	mov %cr4, %eax
-	or $(1 << 5), %eax             /* PAE */
+	or $(CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT), %eax   /* PAE; SSE for ring-3 libraries */
 	mov %eax, %cr4
 	mov $rt_pml4, %eax
 	mov %eax, %cr3
@@ -106,7 +107,8 @@ common:
 	or $(1 << 8), %eax             /* LME */
 	wrmsr
 	mov %cr0, %eax
-	or $0x80000001, %eax           /* PG | PE */
+	and $~(CR0_EM | CR0_TS), %eax  /* SSE: no x87 emulation, no lazy-FPU trap */
+	or $(CR0_PG | CR0_MP | CR0_PE), %eax
 	mov %eax, %cr0
 	ljmp $SEL_KCODE, $entry64
 

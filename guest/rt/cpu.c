@@ -1,4 +1,5 @@
-/* cpu.c - descriptor tables: the shared GDT and IDT, one TSS per CPU.
+/* cpu.c - descriptor tables: the shared GDT and IDT, one TSS per CPU;
+ * each CPU's FS base (its TLS block).
  * Runs in ring 0 (emulated, so slow): only table setup lives here.
  */
 #include "rt_int.h"
@@ -96,6 +97,13 @@ void rt_cpu_setup(unsigned cpu)
 
 	__asm__ volatile("ltr %w0" :: "r"(sel) : "memory");
 	__asm__ volatile("lidt %0" :: "m"(rt_idt_ptr) : "memory");
+
+	/* FS base = this CPU's TLS block (its canary is set in ring 3). FS
+	 * holds the null selector (entry64.S), so nothing reloads the base. */
+	u64 tls = (uintptr_t)&rt_tls[cpu];
+	rt_tls[cpu].self = &rt_tls[cpu];
+	__asm__ volatile("wrmsr" :: "c"(MSR_FS_BASE), "a"((u32)tls), "d"((u32)(tls >> 32))
+			 : "memory");
 }
 
 int rt_current_cpu(void)

@@ -16,7 +16,8 @@ entry64:
 	mov %eax, %ds
 	mov %eax, %es
 	mov %eax, %ss
-	mov %eax, %fs
+	xor %eax, %eax                 /* FS, GS null: iretq to ring 3 leaves them be, */
+	mov %eax, %fs                  /* and rt_cpu_setup then sets FS base by MSR */
 	mov %eax, %gs
 	mov %esp, %esp                 /* upper halves are undefined after the mode switch */
 	mov %esi, %r12d                /* cpu index, callee-saved across C calls */
@@ -26,7 +27,7 @@ entry64:
 	call rt_build_idt              /* BSP only, then let the APs in */
 	movl $1, rt_tables_ready
 1:	mov %r12d, %edi
-	call rt_cpu_setup              /* TSS, ltr, lidt */
+	call rt_cpu_setup              /* TSS, ltr, lidt, FS base */
 
 	/* iretq frame: SS, RSP, RFLAGS, CS, RIP. RSP sits 8 below the top so
 	 * rt_user_start sees the stack alignment of a normal call. */

@@ -62,8 +62,32 @@ static void init_bsp(void)
 	}
 }
 
+/* A stack-protector canary per CPU: RDRAND if there is one, else the TSC,
+ * mixed with the CPU index. Low byte zero, as glibc does, so a string copy
+ * past a buffer cannot reproduce it. */
+static u64 make_canary(unsigned cpu)
+{
+	u32 a, b, c, d;
+	u64 r = 0;
+	cpuid(1, &a, &b, &c, &d);
+	if (c & (1u << 30)) {
+		u8 ok = 0;
+		for (int i = 0; i < 10 && !ok; i++)
+			__asm__ volatile("rdrand %0; setc %1" : "=r"(r), "=qm"(ok) :: "cc");
+	}
+	u64 z = r ^ rdtsc() ^ ((u64)cpu << 56);
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+	z ^= z >> 31;
+	return z & ~0xFFULL;
+}
+
 void rt_user_start(unsigned cpu)
 {
+	/* First thing in ring 3: nothing stack-protected has run on this CPU
+	 * yet (the runtime itself is built without the protector). */
+	rt_tls[cpu].cpu = cpu;
+	rt_tls[cpu].stack_guard = make_canary(cpu);
 	if (cpu == 0) {
 		init_bsp();
 		__atomic_store_n(&rt_ready, 1, __ATOMIC_RELEASE);

@@ -30,5 +30,20 @@
 #define RT_SVC_HALT      3             /* cli; hlt forever */
 
 #define MSR_KVM_MIGRATION_CONTROL 0x4b564d08
+#define MSR_FS_BASE      0xC0000100
+
+/* Control register bits the boot stub sets (SSE on for every CPU). */
+#define CR0_PE           (1 << 0)
+#define CR0_MP           (1 << 1)
+#define CR0_EM           (1 << 2)
+#define CR0_TS           (1 << 3)
+#define CR0_PG           0x80000000
+#define CR4_PAE          (1 << 5)
+#define CR4_OSFXSR       (1 << 9)
+#define CR4_OSXMMEXCPT   (1 << 10)
+
+/* Per-CPU thread-control block that FS points to in ring 3: offset of the
+ * stack-protector canary, where -fstack-protector code reads it (%fs:0x28). */
+#define RT_TLS_CANARY    0x28
 
 #endif

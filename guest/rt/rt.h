@@ -86,6 +86,12 @@ static inline int guest_call_unsupported(long nr, long ret) { return ret == nr; 
 __attribute__((noreturn)) void guest_exit(int status);
 long map_gpa_range(u64 gpa, u64 npages, u64 attrs);
 
+/* ---- fatal errors ---- */
+#define RT_PANIC_STATUS 0x7F
+/* Prints "PANIC cpu=N: what" and exits with RT_PANIC_STATUS. The runtime's
+ * libc shims call it when a stack-protector or fortify check fails. */
+__attribute__((noreturn)) void rt_panic(const char *what);
+
 /* ---- ring-0 service gate (int 0x80) ---- */
 u64 rt_migctl_write(u64 value);                /* returns the MSR read back */
 __attribute__((noreturn)) void rt_triple_fault(void);

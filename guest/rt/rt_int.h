@@ -12,6 +12,19 @@ extern u32 rt_map_2m_pages;
 extern volatile u32 rt_tables_ready;
 extern char _end[];
 
+/* Per-CPU thread-control block; FS base points to it in ring 3. Library
+ * code built hosted (BearSSL) reads its stack-protector canary at %fs:0x28
+ * and, through __errno_location, keeps errno here. */
+struct rt_tls {
+	struct rt_tls *self;     /* %fs:0, as in the x86-64 TLS ABI; set in ring 0 */
+	u64 reserved[4];
+	u64 stack_guard;         /* %fs:0x28; set in ring 3 before guest_main */
+	unsigned cpu;
+	int err;
+} __attribute__((aligned(64)));
+_Static_assert(__builtin_offsetof(struct rt_tls, stack_guard) == RT_TLS_CANARY, "TLS layout");
+extern struct rt_tls rt_tls[RT_MAX_CPUS];
+
 /* Exception frame as built by entry64.S. */
 struct exc_frame {
 	u64 vec, err, rip, cs, rflags, rsp, ss;

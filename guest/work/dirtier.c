@@ -7,10 +7,15 @@
  * the pages: it rewrites them at a paced rate and verifies them in between,
  * so lost or stale pages after a snapshot, restore or migration show up as
  * CORRUPTION lines. All state lives in guest RAM, so counters continue
- * across a restore. Arguments and output: docs/guest-programs.md.
+ * across a restore. At start CPU 0 also consumes the launch secret, if the
+ * VMM left one at GPA 0x6000 (prints its SHA-256, wipes the page), and
+ * marker= tags every data page with a string that a test can look for in
+ * guest memory from outside. Arguments and output: docs/guest-programs.md.
  */
 #include "layout.h"
 #include "rt.h"
+
+#include <bearssl.h>
 
 #define MiB            (1ULL << 20)
 #define REGION_ALIGN   (2 * MiB)
@@ -22,6 +27,18 @@
 #define PAGES_PER_MiB  (MiB / PAGE_SIZE)
 
 #define GAMMA          0x9E3779B97F4A7C15ULL
+
+/* marker=STRING: bytes 64..64+len of every data page (words 8..11). */
+#define MARKER_OFF     64
+#define MARKER_MAX     32
+#define MARKER_W0      (MARKER_OFF / 8)
+#define MARKER_WORDS   (MARKER_MAX / 8)
+
+/* The launch secret (docs/guest-abi.md): "TSEC" | u32 LE length | data. */
+#define SECRET_GPA     0x6000
+#define SECRET_HDR     8
+#define SECRET_MAX     (PAGE_SIZE - SECRET_HDR)
+#define EXIT_SECRET    4
 
 struct config {
 	u64 base, size;        /* the whole region, generation table included */
@@ -37,6 +54,8 @@ struct config {
 	u64 hb_ticks;          /* 0: no heartbeats */
 	u64 duration_ticks;    /* 0: run forever */
 	u64 corrupt;           /* test aid: pages CPU 0 damages after the fill */
+	u64 marker_word[MARKER_WORDS];   /* marker bytes, in place... */
+	u64 marker_mask[MARKER_WORDS];   /* ...and which bytes they cover (0: no marker) */
 };
 
 /* Per-worker counters, each on its own cache line; CPU 0 sums them. */
@@ -69,21 +88,31 @@ static inline u64 page_seed(u64 gpa, u64 gen)
 	return z ^ (z >> 31);
 }
 
+/* Body word MARKER_W0 + k: the pseudo-random word with the marker bytes
+ * laid over it (unchanged without a marker). */
+static inline u64 marked(unsigned k, u64 w)
+{
+	return (w & ~cfg.marker_mask[k]) | cfg.marker_word[k];
+}
+
 static inline u64 expected_word(u64 seed, unsigned i)
 {
-	switch (i) {
-	case 2:
+	if (i == 2)
 		return seed;
-	default:
-		return mix(seed + i * GAMMA);
-	}
+	if (i - MARKER_W0 < MARKER_WORDS)
+		return marked(i - MARKER_W0, mix(seed + i * GAMMA));
+	return mix(seed + i * GAMMA);
 }
 
 static void stamp(u64 *p, u64 gpa, u64 gen)
 {
 	u64 seed = page_seed(gpa, gen);
 	u64 s = seed + HDR_WORDS * GAMMA;
-	for (unsigned i = HDR_WORDS; i < WORDS; i++, s += GAMMA)
+	for (unsigned i = HDR_WORDS; i < MARKER_W0; i++, s += GAMMA)
+		p[i] = mix(s);
+	for (unsigned k = 0; k < MARKER_WORDS; k++, s += GAMMA)
+		p[MARKER_W0 + k] = marked(k, mix(s));
+	for (unsigned i = MARKER_W0 + MARKER_WORDS; i < WORDS; i++, s += GAMMA)
 		p[i] = mix(s);
 	compiler_barrier();    /* body, then header */
 	p[2] = seed;
@@ -91,13 +120,17 @@ static void stamp(u64 *p, u64 gpa, u64 gen)
 	p[0] = gpa;
 }
 
-/* Whole-page check without branches in the loop; 0 if the page is intact. */
+/* Whole-page check without branches in the loops; 0 if the page is intact. */
 static u64 page_diff(const u64 *p, u64 gpa, u64 gen)
 {
 	u64 seed = page_seed(gpa, gen);
 	u64 acc = (p[0] ^ gpa) | (p[1] ^ gen) | (p[2] ^ seed);
 	u64 s = seed + HDR_WORDS * GAMMA;
-	for (unsigned i = HDR_WORDS; i < WORDS; i++, s += GAMMA)
+	for (unsigned i = HDR_WORDS; i < MARKER_W0; i++, s += GAMMA)
+		acc |= p[i] ^ mix(s);
+	for (unsigned k = 0; k < MARKER_WORDS; k++, s += GAMMA)
+		acc |= p[MARKER_W0 + k] ^ marked(k, mix(s));
+	for (unsigned i = MARKER_W0 + MARKER_WORDS; i < WORDS; i++, s += GAMMA)
 		acc |= p[i] ^ mix(s);
 	return acc;
 }
@@ -340,6 +373,60 @@ static void map_ranges(void)
 	}
 }
 
+static void marker(void)
+{
+	const char *v = arg_get("marker");
+	if (!v)
+		return;
+	size_t n = strlen(v);
+	if (n == 0 || n > MARKER_MAX)
+		fail("marker", v);
+	for (size_t j = 0; j < n; j++) {
+		cfg.marker_word[j / 8] |= (u64)(u8)v[j] << (8 * (j % 8));
+		cfg.marker_mask[j / 8] |= 0xFFULL << (8 * (j % 8));
+	}
+}
+
+/* The launch secret at SECRET_GPA, if the VMM put one there: print its
+ * length and SHA-256, then wipe the page. */
+static void secret(void)
+{
+	const char *v = arg_get("secret");
+	int required = 0;
+	if (v && !strcmp(v, "required"))
+		required = 1;
+	else if (v && strcmp(v, "optional"))
+		fail("secret", v);
+
+	u8 *page = (u8 *)(uintptr_t)SECRET_GPA;
+	if (memcmp(page, "TSEC", 4)) {
+		if (required) {
+			rt_printf("secret: missing\n");
+			guest_exit(EXIT_SECRET);
+		}
+		return;
+	}
+	u32 n = (u32)page[4] | (u32)page[5] << 8 | (u32)page[6] << 16 | (u32)page[7] << 24;
+	if (n > SECRET_MAX) {
+		memset(page, 0, PAGE_SIZE);
+		rt_printf("secret: bad len=%u\n", n);
+		guest_exit(EXIT_SECRET);
+	}
+
+	br_sha256_context ctx;
+	u8 hash[br_sha256_SIZE];
+	char hex[2 * br_sha256_SIZE + 1];
+	br_sha256_init(&ctx);
+	br_sha256_update(&ctx, page + SECRET_HDR, n);
+	br_sha256_out(&ctx, hash);
+	/* Consumed: leave no copy of the secret or of the hash state around. */
+	memset(page, 0, PAGE_SIZE);
+	memset(&ctx, 0, sizeof(ctx));
+	for (unsigned i = 0; i < br_sha256_SIZE; i++)
+		rt_snprintf(hex + 2 * i, 3, "%02x", hash[i]);
+	rt_printf("secret: len=%u sha256=%s\n", n, hex);
+}
+
 static void migctl(void)
 {
 	const char *v = arg_get("migctl");
@@ -378,7 +465,7 @@ static void setup(unsigned ncpus)
 {
 	static const char *const known[] = {
 		"size", "rate", "duration", "fill", "share", "private",
-		"migctl", "crash", "hb_ms", "corrupt", NULL
+		"migctl", "crash", "hb_ms", "corrupt", "secret", "marker", NULL
 	};
 	arg_warn_unknown(known);
 
@@ -418,6 +505,7 @@ static void setup(unsigned ncpus)
 	cfg.hb_ticks = arg_u64("hb_ms", 1000) * rt_tsc_khz;
 	cfg.duration_ticks = arg_u64("duration", 0) * rt_tsc_khz * 1000;
 	cfg.corrupt = arg_u64("corrupt", 0);
+	marker();
 
 	char rate_s[24];
 	if (cfg.rate_max)
@@ -427,6 +515,7 @@ static void setup(unsigned ncpus)
 	rt_printf("dirtier: ncpus=%u region=0x%lx+0x%lx pages=%lu rate=%s tsc_khz=%lu\n",
 		  ncpus, cfg.base, cfg.size, cfg.pages, rate_s, rt_tsc_khz);
 
+	secret();
 	migctl();
 	map_ranges();
 	crash();
