@@ -14,6 +14,7 @@ static const struct {
 } subcommands[] = {
 	{ "run", cmd_run, "boot a guest or restore a snapshot" },
 	{ "ctl", cmd_ctl, "send a command to a running VM's control socket" },
+	{ "owner", cmd_owner, "a guest owner's steps: session, digest, verify, secret" },
 };
 
 static void usage(FILE *f)

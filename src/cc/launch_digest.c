@@ -1,0 +1,119 @@
+/* launch_digest.c - the ranges a confidential launch measures and their
+ * SHA-256 (EVP_Digest), and the digest a guest owner expects for a given
+ * guest image and `tern run` options. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+
+#include "boot/elf.h"
+#include "boot/multiboot.h"
+#include "cc/launch_digest.h"
+#include "util/log.h"
+
+#define PAGE 4096ull
+#define GUEST_MAX_IMAGE (64u << 20)    /* as vm__load_guest */
+
+_Static_assert(LAUNCH_BOOTINFO_GPA == MB_INFO_GPA, "boot info moved");
+_Static_assert(LAUNCH_BOOTINFO_END == MB_CMDLINE_GPA + MB_CMDLINE_MAX, "command line moved");
+
+int launch_ranges(const struct elf_image *ei, struct launch_range out[2])
+{
+	uint64_t lo, hi;
+
+	if (!ei || ei->lowest >= ei->highest || ei->highest > UINT64_MAX - (PAGE - 1))
+		return -1;
+	lo = ei->lowest & ~(PAGE - 1);
+	hi = (ei->highest + PAGE - 1) & ~(PAGE - 1);
+	out[0] = (struct launch_range){ lo, hi - lo };
+	out[1] = (struct launch_range){ LAUNCH_BOOTINFO_GPA, LAUNCH_BOOTINFO_END - LAUNCH_BOOTINFO_GPA };
+	return 2;
+}
+
+int launch_digest(const uint8_t *ram, uint64_t ram_size, const struct launch_range *r, int n,
+		  uint8_t out[32])
+{
+	EVP_MD_CTX *ctx;
+	unsigned int outl = 0;
+	int ok = 0;
+
+	if (!ram || (n && !r) || n < 0)
+		return -1;
+	for (int i = 0; i < n; i++)
+		if (r[i].gpa > ram_size || r[i].len > ram_size - r[i].gpa)
+			return -1;
+	ctx = EVP_MD_CTX_new();
+	if (!ctx)
+		return -1;
+	if (EVP_DigestInit_ex2(ctx, EVP_sha256(), NULL) != 1)
+		goto out;
+	for (int i = 0; i < n; i++)
+		if (r[i].len && EVP_DigestUpdate(ctx, ram + r[i].gpa, r[i].len) != 1)
+			goto out;
+	if (EVP_DigestFinal_ex(ctx, out, &outl) != 1 || outl != 32)
+		goto out;
+	ok = 1;
+out:
+	EVP_MD_CTX_free(ctx);
+	if (!ok)
+		ERR_clear_error();
+	return ok ? 0 : -1;
+}
+
+int launch_expected_digest(const char *elf, uint64_t mem, int ncpus, const char *args,
+			   uint8_t out[32], char *err, size_t errlen)
+{
+	struct launch_range r[2];
+	struct elf_image ei;
+	void *img = NULL;
+	uint8_t *ram;
+	size_t len;
+	char why[256];
+	int n, rc = -1;
+
+	if (!elf || !out) {
+		errbuf_set(err, errlen, "launch digest: missing argument");
+		return -1;
+	}
+	if (mem < GUEST_LOAD_MIN || mem % PAGE || mem > (uint64_t)SIZE_MAX) {
+		errbuf_set(err, errlen, "guest memory size %llu: must be a multiple of 4 KiB and at "
+			   "least 1 MiB", (unsigned long long)mem);
+		return -1;
+	}
+	if (ncpus < 1) {
+		errbuf_set(err, errlen, "vCPU count %d: must be at least 1", ncpus);
+		return -1;
+	}
+	if (file_slurp(elf, GUEST_MAX_IMAGE, &img, &len, err, errlen))
+		return -1;
+	/* Untouched pages of a MAP_NORESERVE mapping cost nothing and read as
+	 * zero, like the fresh memfd tern's guests start with. */
+	ram = mmap(NULL, (size_t)mem, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		   -1, 0);
+	if (ram == MAP_FAILED) {
+		errbuf_set(err, errlen, "cannot map %llu bytes of scratch guest memory: %s",
+			   (unsigned long long)mem, strerror(errno));
+		free(img);
+		return -1;
+	}
+	/* the same steps, in the same order, as vm__load_guest */
+	if (elf_load(img, len, ram, mem, GUEST_LOAD_MIN, &ei, why, sizeof(why)) ||
+	    multiboot_check(img, len, why, sizeof(why))) {
+		errbuf_set(err, errlen, "guest %s: %s", elf, why);
+		goto out;
+	}
+	if (multiboot_write_info(ram, mem, ncpus, args, err, errlen))
+		goto out;
+	n = launch_ranges(&ei, r);
+	if (n < 0 || launch_digest(ram, mem, r, n, out)) {
+		errbuf_set(err, errlen, "guest %s: cannot compute the launch digest", elf);
+		goto out;
+	}
+	rc = 0;
+out:
+	munmap(ram, (size_t)mem);
+	free(img);
+	return rc;
+}

@@ -1,0 +1,542 @@
+/* owner.c - `tern owner`: what a guest owner's tooling does around a
+ * confidential launch (docs/owner.md). Runs anywhere: no KVM, no platform
+ * connection; it reads and writes files.
+ *
+ *   session  check the platform's certificate chain, make the owner's key
+ *            and the guest's transport keys, wrap them for the platform
+ *   digest   the launch digest to expect for a guest image and options
+ *   verify   check the measurement the platform reports
+ *   secret   seal a secret for LAUNCH_SECRET, bound to that measurement
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
+
+#include "boot/elf.h"
+#include "cc/launch_digest.h"
+#include "cli/args.h"
+#include "cli/cli.h"
+#include "crypto/sev_crypto.h"
+#include "util/io.h"
+#include "util/log.h"
+#include "util/size.h"
+#include "vm/vm.h"
+
+/* Files in a session directory */
+#define F_OWNER_KEY  "owner.key"          /* owner's P-384 private key, PKCS#8 PEM, 0600 */
+#define F_OWNER_PUB  "owner.pub.pem"      /* its public key, PEM (goes to LAUNCH_START) */
+#define F_TEK_TIK    "tek-tik.bin"        /* TEK (16) || TIK (16), raw, 0600 */
+#define F_SESSION    "session.bin"        /* the 128-byte session blob */
+#define F_POLICY     "policy"             /* "0x%08x\n" */
+
+/* The secret page (docs/guest-abi.md: GPA 0x6000) and what goes in it */
+#define SECRET_MAGIC    "TSEC"
+#define SECRET_MAX      3072u             /* "TSEC" | u32 LE length | bytes */
+#define PACKET_MAGIC    "TERNSECP"        /* packet file: magic | u32 LE len | header | ciphertext */
+
+/* SEV policy: the minimum firmware API version (SEV API, bits 16-31) */
+#define POLICY_API_MAJOR(p) (((p) >> 16) & 0xff)
+#define POLICY_API_MINOR(p) (((p) >> 24) & 0xff)
+
+#define EXIT_USAGE 2
+
+static const char owner_usage[] =
+	"usage: tern owner session --platform CHAIN.pem --trust ROOTS.pem --policy 0xN --dir DIR\n"
+	"       tern owner digest --guest ELF [--mem SIZE] [--cpus N] [--guest-args \"ARGS\"]\n"
+	"       tern owner verify --dir DIR --measurement HEX --mnonce HEX --digest HEX\n"
+	"                         --api MAJOR.MINOR --build N\n"
+	"       tern owner secret --dir DIR --measurement HEX --in FILE --out PACKET\n"
+	"  session  verify the platform's certificate chain (PDH certificate, then root) against\n"
+	"           the roots you trust; write a new owner key, transport keys and the session\n"
+	"           blob for the platform into DIR (a new or empty directory)\n"
+	"  digest   print the launch digest `tern run` with these options will produce\n"
+	"           (--mem and --cpus default to tern run's: 256M, 1)\n"
+	"  verify   check the launch measurement the platform reported (LAUNCH_MEASURE)\n"
+	"  secret   seal FILE (at most 3064 bytes) for LAUNCH_SECRET, bound to the measurement\n"
+	"See docs/owner.md.\n";
+
+enum {
+	O_PLATFORM = 1, O_TRUST, O_POLICY, O_DIR, O_GUEST, O_MEM, O_CPUS, O_ARGS,
+	O_MEASUREMENT, O_MNONCE, O_DIGEST, O_API, O_BUILD, O_IN, O_OUT, O_HELP, O_COUNT
+};
+
+static const struct option long_opts[] = {
+	{ "platform", required_argument, NULL, O_PLATFORM },
+	{ "trust", required_argument, NULL, O_TRUST },
+	{ "policy", required_argument, NULL, O_POLICY },
+	{ "dir", required_argument, NULL, O_DIR },
+	{ "guest", required_argument, NULL, O_GUEST },
+	{ "mem", required_argument, NULL, O_MEM },
+	{ "cpus", required_argument, NULL, O_CPUS },
+	{ "guest-args", required_argument, NULL, O_ARGS },
+	{ "measurement", required_argument, NULL, O_MEASUREMENT },
+	{ "mnonce", required_argument, NULL, O_MNONCE },
+	{ "digest", required_argument, NULL, O_DIGEST },
+	{ "api", required_argument, NULL, O_API },
+	{ "build", required_argument, NULL, O_BUILD },
+	{ "in", required_argument, NULL, O_IN },
+	{ "out", required_argument, NULL, O_OUT },
+	{ "help", no_argument, NULL, O_HELP },
+	{ 0 },
+};
+
+struct sub {
+	const char *name;
+	int (*fn)(char **opt);
+	int required[8];                  /* option ids, 0-terminated */
+	int allowed[8];                   /* besides the required ones */
+};
+
+/* ---- small helpers -------------------------------------------------------- */
+
+/* Exactly n bytes of hex (2n digits, either case). */
+static int parse_hex(const char *opt, const char *s, uint8_t *out, size_t n)
+{
+	size_t len = strlen(s);
+	if (len != 2 * n) {
+		log_err("--%s: expected %zu hex digits (%zu bytes), got %zu characters", opt, 2 * n, n, len);
+		return -1;
+	}
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 :
+			c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+		if (v < 0) {
+			log_err("--%s: '%c' at position %zu is not a hex digit", opt, c, i + 1);
+			return -1;
+		}
+		if (i % 2 == 0)
+			out[i / 2] = (uint8_t)(v << 4);
+		else
+			out[i / 2] |= (uint8_t)v;
+	}
+	return 0;
+}
+
+static void print_hex(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		printf("%02x", p[i]);
+	printf("\n");
+}
+
+static int parse_u32(const char *s, uint32_t *out)
+{
+	char *end;
+	unsigned long long v;
+	if (!*s || *s == '-' || *s == '+')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || *end || end == s || v > UINT32_MAX)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int parse_policy(const char *what, const char *s, uint32_t *policy)
+{
+	if (parse_u32(s, policy)) {
+		log_err("%s '%s': not a 32-bit number (write it like 0x1)", what, s);
+		return -1;
+	}
+	return 0;
+}
+
+static int dir_path(char *out, size_t len, const char *dir, const char *name)
+{
+	int n = snprintf(out, len, "%s/%s", dir, name);
+	if (n < 0 || (size_t)n >= len) {
+		log_err("path %s/%s is too long", dir, name);
+		return -1;
+	}
+	return 0;
+}
+
+/* Write a new file (never replacing one unless replace is set). */
+static int write_file(const char *path, const void *data, size_t len, mode_t mode, int replace)
+{
+	int fd, r;
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (replace ? O_TRUNC : O_EXCL), mode);
+	if (fd < 0) {
+		if (errno == EEXIST)
+			log_err("%s already exists: refusing to overwrite it", path);
+		else
+			log_err("cannot create %s: %s", path, strerror(errno));
+		return -1;
+	}
+	r = fchmod(fd, mode) ? -errno : 0;
+	if (!r)
+		r = write_full(fd, data, len);
+	if (!r && fsync(fd))
+		r = -errno;
+	close(fd);
+	if (r) {
+		log_err("cannot write %s: %s", path, strerror(-r));
+		unlink(path);
+		return -1;
+	}
+	return 0;
+}
+
+static int read_file(const char *path, size_t max, void **buf, size_t *len)
+{
+	char err[512];
+	if (file_slurp(path, max, buf, len, err, sizeof(err))) {
+		log_err("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* TEK and TIK, and the policy, from a session directory. */
+static int load_session_dir(const char *dir, struct sev_keys *k, uint32_t *policy)
+{
+	char path[4096], text[64];
+	void *buf;
+	size_t len;
+
+	if (dir_path(path, sizeof(path), dir, F_TEK_TIK) || read_file(path, 4096, &buf, &len))
+		return -1;
+	if (len != 2 * SEV_KEY_LEN) {
+		log_err("%s: %zu bytes, expected %d (TEK || TIK); was it written by `tern owner session`?",
+			path, len, 2 * SEV_KEY_LEN);
+		OPENSSL_cleanse(buf, len);
+		free(buf);
+		return -1;
+	}
+	memcpy(k->tek, buf, SEV_KEY_LEN);
+	memcpy(k->tik, (uint8_t *)buf + SEV_KEY_LEN, SEV_KEY_LEN);
+	OPENSSL_cleanse(buf, len);
+	free(buf);
+
+	if (dir_path(path, sizeof(path), dir, F_POLICY) || read_file(path, sizeof(text) - 1, &buf, &len))
+		goto fail;
+	memcpy(text, buf, len);
+	free(buf);
+	text[len] = '\0';
+	while (len && (text[len - 1] == '\n' || text[len - 1] == ' ' || text[len - 1] == '\r'))
+		text[--len] = '\0';
+	if (parse_u32(text, policy)) {
+		log_err("%s: '%s' is not a policy (expected a number like 0x1)", path, text);
+		goto fail;
+	}
+	return 0;
+fail:
+	OPENSSL_cleanse(k, sizeof(*k));
+	return -1;
+}
+
+/* ---- session ---------------------------------------------------------------- */
+
+static int do_session(char **opt)
+{
+	static const char *const outputs[] = { F_OWNER_KEY, F_OWNER_PUB, F_TEK_TIK, F_SESSION, F_POLICY };
+	const char *dir = opt[O_DIR];
+	char err[1024], path[4096], *chain = NULL, *trust = NULL, *pem = NULL, *pub = NULL;
+	char ptext[32];
+	size_t chain_len, trust_len, pem_len = 0, pub_len = 0;
+	EVP_PKEY *pdh = NULL, *owner = NULL;
+	struct sev_keys k;
+	uint8_t session[SEV_SESSION_LEN], tektik[2 * SEV_KEY_LEN] = { 0 }, maj, min;
+	uint32_t policy;
+	struct stat st;
+	int rc = 1, plen;
+
+	if (parse_policy("--policy", opt[O_POLICY], &policy))
+		return EXIT_USAGE;
+	if (read_file(opt[O_PLATFORM], 1 << 20, (void **)&chain, &chain_len) ||
+	    read_file(opt[O_TRUST], 1 << 20, (void **)&trust, &trust_len))
+		goto out;
+	if (sev_chain_verify(chain, chain_len, trust, trust_len, &pdh, &maj, &min, err, sizeof(err))) {
+		log_err("platform chain %s is not trusted (roots: %s): %s", opt[O_PLATFORM],
+			opt[O_TRUST], err);
+		goto out;
+	}
+	if (maj < POLICY_API_MAJOR(policy) ||
+	    (maj == POLICY_API_MAJOR(policy) && min < POLICY_API_MINOR(policy))) {
+		log_err("the platform's firmware API %u.%u is older than policy 0x%08x requires (%u.%u)",
+			maj, min, policy, POLICY_API_MAJOR(policy), POLICY_API_MINOR(policy));
+		goto out;
+	}
+
+	if (mkdir(dir, 0700) && errno != EEXIST) {
+		log_err("cannot create directory %s: %s", dir, strerror(errno));
+		goto out;
+	}
+	if (stat(dir, &st) || !S_ISDIR(st.st_mode)) {
+		log_err("%s is not a directory", dir);
+		goto out;
+	}
+	for (size_t i = 0; i < sizeof(outputs) / sizeof(outputs[0]); i++) {
+		if (dir_path(path, sizeof(path), dir, outputs[i]))
+			goto out;
+		if (access(path, F_OK) == 0) {
+			log_err("%s already holds a session (%s exists): use a new directory, every "
+				"launch needs fresh keys", dir, outputs[i]);
+			goto out;
+		}
+	}
+
+	owner = sev_p384_generate();
+	if (!owner || sev_keys_random(&k)) {
+		log_err("cannot generate keys (OpenSSL)");
+		goto out;
+	}
+	if (sev_session_wrap(owner, pdh, &k, policy, session)) {
+		log_err("cannot wrap the transport keys for the platform's PDH key");
+		goto out_keys;
+	}
+	if (sev_privkey_pem(owner, &pem, &pem_len) || sev_pubkey_pem(owner, &pub, &pub_len)) {
+		log_err("cannot encode the owner's key");
+		goto out_keys;
+	}
+	memcpy(tektik, k.tek, SEV_KEY_LEN);
+	memcpy(tektik + SEV_KEY_LEN, k.tik, SEV_KEY_LEN);
+	plen = snprintf(ptext, sizeof(ptext), "0x%08x\n", policy);
+
+	if (dir_path(path, sizeof(path), dir, F_OWNER_KEY) || write_file(path, pem, pem_len, 0600, 0))
+		goto out_keys;
+	printf("wrote %s (the owner's P-384 private key: keep it)\n", path);
+	if (dir_path(path, sizeof(path), dir, F_OWNER_PUB) || write_file(path, pub, pub_len, 0644, 0))
+		goto out_keys;
+	printf("wrote %s (the owner's public key, for LAUNCH_START)\n", path);
+	if (dir_path(path, sizeof(path), dir, F_TEK_TIK) ||
+	    write_file(path, tektik, sizeof(tektik), 0600, 0))
+		goto out_keys;
+	printf("wrote %s (transport keys TEK || TIK: keep them secret)\n", path);
+	if (dir_path(path, sizeof(path), dir, F_SESSION) ||
+	    write_file(path, session, sizeof(session), 0644, 0))
+		goto out_keys;
+	printf("wrote %s (session blob for the platform, %d bytes)\n", path, SEV_SESSION_LEN);
+	if (dir_path(path, sizeof(path), dir, F_POLICY) || write_file(path, ptext, (size_t)plen, 0644, 0))
+		goto out_keys;
+	printf("wrote %s (policy 0x%08x)\n", path, policy);
+	printf("platform: firmware API %u.%u, chain verified against %s\n", maj, min, opt[O_TRUST]);
+	rc = 0;
+out_keys:
+	OPENSSL_cleanse(&k, sizeof(k));
+out:
+	OPENSSL_cleanse(tektik, sizeof(tektik));
+	sev_pem_free(pem, pem_len);
+	free(pub);
+	free(chain);
+	free(trust);
+	EVP_PKEY_free(owner);
+	EVP_PKEY_free(pdh);
+	return rc;
+}
+
+/* ---- digest ----------------------------------------------------------------- */
+
+static int do_digest(char **opt)
+{
+	uint64_t mem = RUN_DEFAULT_MEM;
+	long cpus = 1;
+	uint8_t d[SEV_DIGEST_LEN];
+	char err[1024];
+
+	if (opt[O_MEM]) {
+		if (size_parse(opt[O_MEM], &mem)) {
+			log_err("--mem %s: not a size (try 512M or 1G)", opt[O_MEM]);
+			return EXIT_USAGE;
+		}
+		if (mem < VM_MIN_MEM || mem % VM_MEM_ALIGN) {
+			log_err("--mem %s: tern run needs a multiple of 2M, at least %lluM", opt[O_MEM],
+				VM_MIN_MEM >> 20);
+			return EXIT_USAGE;
+		}
+	}
+	if (opt[O_CPUS]) {
+		char *end;
+		errno = 0;
+		cpus = strtol(opt[O_CPUS], &end, 10);
+		if (errno || *end || end == opt[O_CPUS] || cpus < 1 || cpus > VM_MAX_VCPUS) {
+			log_err("--cpus %s: must be a number from 1 to %d", opt[O_CPUS], VM_MAX_VCPUS);
+			return EXIT_USAGE;
+		}
+	}
+	if (launch_expected_digest(opt[O_GUEST], mem, (int)cpus, opt[O_ARGS], d, err, sizeof(err))) {
+		log_err("%s", err);
+		return 1;
+	}
+	print_hex(d, sizeof(d));
+	return 0;
+}
+
+/* ---- verify ----------------------------------------------------------------- */
+
+static int do_verify(char **opt)
+{
+	uint8_t meas[SEV_MAC_LEN], mnonce[SEV_MNONCE_LEN], digest[SEV_DIGEST_LEN], want[SEV_MAC_LEN];
+	unsigned maj, min;
+	uint32_t build, policy;
+	struct sev_keys k;
+	char tail;
+	int ok;
+
+	if (parse_hex("measurement", opt[O_MEASUREMENT], meas, sizeof(meas)) ||
+	    parse_hex("mnonce", opt[O_MNONCE], mnonce, sizeof(mnonce)) ||
+	    parse_hex("digest", opt[O_DIGEST], digest, sizeof(digest)))
+		return EXIT_USAGE;
+	if (sscanf(opt[O_API], "%3u.%3u%c", &maj, &min, &tail) != 2 || maj > 255 || min > 255 ||
+	    opt[O_API][0] < '0' || opt[O_API][0] > '9') {
+		log_err("--api %s: expected MAJOR.MINOR, each 0-255 (e.g. 1.55)", opt[O_API]);
+		return EXIT_USAGE;
+	}
+	if (parse_u32(opt[O_BUILD], &build) || build > 255) {
+		log_err("--build %s: expected a number 0-255", opt[O_BUILD]);
+		return EXIT_USAGE;
+	}
+	if (load_session_dir(opt[O_DIR], &k, &policy))
+		return 1;
+	ok = sev_measure(k.tik, (uint8_t)maj, (uint8_t)min, (uint8_t)build, policy, digest, mnonce, want) == 0;
+	OPENSSL_cleanse(&k, sizeof(k));
+	if (!ok) {
+		log_err("cannot compute the measurement (OpenSSL)");
+		return 1;
+	}
+	if (!sev_memeq(want, meas, sizeof(want))) {
+		log_err("measurement does not match: the platform launched something else");
+		return 1;
+	}
+	printf("measurement OK\n");
+	return 0;
+}
+
+/* ---- secret ----------------------------------------------------------------- */
+
+static int do_secret(char **opt)
+{
+	uint8_t meas[SEV_MAC_LEN], plain[SECRET_MAX], *file = NULL;
+	uint8_t out[8 + 4 + SEV_PKT_HDR_LEN + SECRET_MAX];
+	size_t len, plen;
+	uint32_t policy;
+	struct sev_keys k;
+	int rc = 1;
+
+	if (parse_hex("measurement", opt[O_MEASUREMENT], meas, sizeof(meas)))
+		return EXIT_USAGE;
+	if (read_file(opt[O_IN], 1 << 20, (void **)&file, &len))
+		return 1;
+	if (len > SECRET_MAX - 8) {
+		log_err("%s: %zu bytes, but a secret holds at most %u (it must fit the secret page "
+			"with its 8-byte header)", opt[O_IN], len, SECRET_MAX - 8);
+		goto out;
+	}
+	if (load_session_dir(opt[O_DIR], &k, &policy))
+		goto out;
+	memcpy(plain, SECRET_MAGIC, 4);
+	plen = 8 + len;
+	plain[4] = (uint8_t)len;
+	plain[5] = (uint8_t)(len >> 8);
+	plain[6] = (uint8_t)(len >> 16);
+	plain[7] = (uint8_t)(len >> 24);
+	memcpy(plain + 8, file, len);
+	memcpy(out, PACKET_MAGIC, 8);
+	out[8] = (uint8_t)plen;
+	out[9] = (uint8_t)(plen >> 8);
+	out[10] = (uint8_t)(plen >> 16);
+	out[11] = (uint8_t)(plen >> 24);
+	if (sev_packet_seal(&k, SEV_CTX_SECRET, 0, plain, plen, meas, sizeof(meas), out + 12,
+			    out + 12 + SEV_PKT_HDR_LEN)) {
+		log_err("cannot seal the secret (OpenSSL)");
+		goto out_keys;
+	}
+	if (write_file(opt[O_OUT], out, 12 + SEV_PKT_HDR_LEN + plen, 0644, 1))
+		goto out_keys;
+	printf("wrote %s (secret packet: %zu bytes of secret, bound to measurement %.16s...)\n",
+	       opt[O_OUT], len, opt[O_MEASUREMENT]);
+	rc = 0;
+out_keys:
+	OPENSSL_cleanse(&k, sizeof(k));
+out:
+	OPENSSL_cleanse(plain, sizeof(plain));
+	if (file) {
+		OPENSSL_cleanse(file, len);
+		free(file);
+	}
+	return rc;
+}
+
+/* ---- dispatch ----------------------------------------------------------------- */
+
+static const struct sub subs[] = {
+	{ "session", do_session, { O_PLATFORM, O_TRUST, O_POLICY, O_DIR }, { 0 } },
+	{ "digest", do_digest, { O_GUEST }, { O_MEM, O_CPUS, O_ARGS } },
+	{ "verify", do_verify, { O_DIR, O_MEASUREMENT, O_MNONCE, O_DIGEST, O_API, O_BUILD }, { 0 } },
+	{ "secret", do_secret, { O_DIR, O_MEASUREMENT, O_IN, O_OUT }, { 0 } },
+};
+
+static int listed(const int *ids, int id)
+{
+	for (int i = 0; i < 8 && ids[i]; i++)
+		if (ids[i] == id)
+			return 1;
+	return 0;
+}
+
+int cmd_owner(int argc, char **argv)
+{
+	char *opt[O_COUNT] = { 0 };
+	const struct sub *s = NULL;
+	int c;
+
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		fprintf(argc < 2 ? stderr : stdout, "%s", owner_usage);
+		return argc < 2 ? EXIT_USAGE : 0;
+	}
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
+		if (!strcmp(argv[1], subs[i].name))
+			s = &subs[i];
+	if (!s) {
+		log_err("owner: unknown step '%s' (session, digest, verify or secret)", argv[1]);
+		fprintf(stderr, "%s", owner_usage);
+		return EXIT_USAGE;
+	}
+	argc--;
+	argv++;
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+h", long_opts, NULL)) != -1) {
+		if (c == 'h' || c == O_HELP) {
+			printf("%s", owner_usage);
+			return 0;
+		}
+		if (c > 0 && c < O_COUNT) {
+			if (!listed(s->required, c) && !listed(s->allowed, c)) {
+				log_err("owner %s: option --%s does not apply here", s->name, long_opts[c - 1].name);
+				return EXIT_USAGE;
+			}
+			if (opt[c]) {
+				log_err("owner %s: --%s given twice", s->name, long_opts[c - 1].name);
+				return EXIT_USAGE;
+			}
+			opt[c] = optarg;
+			continue;
+		}
+		if (optopt > 0 && optopt < O_COUNT)
+			log_err("owner %s: option --%s needs a value", s->name, long_opts[optopt - 1].name);
+		else
+			log_err("owner %s: unknown option %s", s->name, argv[optind - 1]);
+		fprintf(stderr, "%s", owner_usage);
+		return EXIT_USAGE;
+	}
+	if (optind < argc) {
+		log_err("owner %s: unexpected argument '%s'", s->name, argv[optind]);
+		return EXIT_USAGE;
+	}
+	for (int i = 0; i < 8 && s->required[i]; i++)
+		if (!opt[s->required[i]] || !*opt[s->required[i]]) {
+			log_err("owner %s: --%s is required", s->name, long_opts[s->required[i] - 1].name);
+			fprintf(stderr, "%s", owner_usage);
+			return EXIT_USAGE;
+		}
+	return s->fn(opt);
+}
