@@ -133,6 +133,7 @@ expect_error() {
 
 # stop_all: kill any VM this test started (runs on exit).
 stop_all() {
+	pkill -f "tern-psp --socket $T/" 2>/dev/null
 	for p in "$T"/*.pid; do
 		[ -f "$p" ] || continue
 		kill -9 "$(cat "$p")" 2>/dev/null
