@@ -8,6 +8,10 @@ SAN     ?= 0
 WARN     := -Wall -Wextra -Werror
 CFLAGS   := -std=gnu11 $(WARN) -O2 -g -D_GNU_SOURCE -Isrc -pthread -MMD -MP
 LDLIBS   := -pthread -ljansson -lxxhash -lcrypto
+ifeq ($(FUZZ),1)                     # libFuzzer build (clang): make BUILD=build-fuzz CC=clang FUZZ=1 fuzz
+CFLAGS   += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+LDFLAGS  += -fsanitize=fuzzer,address,undefined
+endif
 ifeq ($(SAN),1)
 CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS  += -fsanitize=address,undefined
@@ -49,9 +53,18 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(UNIT_HOBJ) $(LIB_OBJS) $(P
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
+# fuzz targets: tests/fuzz/fuzz_*.c, each linked with src/ and psp/ code
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+.PHONY: fuzz
+fuzz: $(FUZZ_BINS)
+$(BUILD)/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(LIB_OBJS) $(PSP_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 include guest/guest.mk
 
 clean:
-	rm -rf build build-clang build-san
+	rm -rf build build-clang build-san build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -4,11 +4,13 @@
 test_dirtier_boots_under_qemu() {
 	command -v qemu-system-x86_64 >/dev/null || fail "qemu-system-x86_64 is not installed (scripts/install-deps installs it)"
 	local accel=kvm
-	timeout 60 qemu-system-x86_64 -accel $accel -cpu host -m 256 -display none -no-reboot \
+	# exec: the recorded pid is QEMU itself, so stop_all really stops it
+	( exec qemu-system-x86_64 -accel $accel -cpu host -m 256 -display none -no-reboot \
 		-kernel "$GUEST" -append "size=16M rate=10 hb_ms=500" \
-		-serial "file:$T/q.serial" -monitor none >"$T/q.out" 2>&1 &
+		-serial "file:$T/q.serial" -monitor none >"$T/q.out" 2>&1 ) &
 	echo $! >"$T/q.pid"
 	wait_line "$T/q.serial" '^hb 2 ' 45
+	kill "$(cat "$T/q.pid")"
 	grep -q '^dirtier: ncpus=1 ' "$T/q.serial" || fail "guest did not run single-CPU under QEMU"
 	no_corruption q
 }

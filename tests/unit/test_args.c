@@ -181,9 +181,23 @@ static void test_cc(void **state)
 	(void)state;
 	OK("--guest", "g", "--cc", "none");
 	assert_int_equal(o.cc, CC_NONE);
-	BAD("not available", "--guest", "g", "--cc", "emu");
-	BAD("not available", "--guest", "g", "--cc", "sev");
-	BAD("--cc sev", "--guest", "g", "--cc", "sev");
+	OK("--guest", "g", "--cc", "emu");
+	assert_int_equal(o.cc, CC_EMU);
+	OK("--guest", "g", "--cc", "sev");
+	assert_int_equal(o.cc, CC_SEV);
+	OK("--guest", "g", "--cc", "emu", "--cc-policy", "0x5", "--owner-session", "d",
+	   "--owner-secret", "s", "--psp-socket", "p", "--launch-timeout", "7");
+	assert_int_equal(o.cc_policy, 5);
+	assert_string_equal(o.owner_session, "d");
+	assert_string_equal(o.owner_secret, "s");
+	assert_string_equal(o.psp_socket, "p");
+	assert_int_equal(o.launch_timeout, 7);
+	BAD("not a 32-bit number", "--guest", "g", "--cc", "emu", "--cc-policy", "0x100000000");
+	BAD("not a 32-bit number", "--guest", "g", "--cc", "emu", "--cc-policy", "x");
+	BAD("seconds", "--guest", "g", "--cc", "emu", "--launch-timeout", "0");
+	BAD("need --cc", "--guest", "g", "--owner-secret", "s");
+	BAD("need --cc", "--guest", "g", "--cc-policy", "1");
+	BAD("not possible", "--restore", "r", "--cc", "emu");
 	BAD("unknown platform", "--guest", "g", "--cc", "tdx");
 	BAD("unknown platform", "--guest", "g", "--cc", "");
 	BAD("unknown platform", "--guest", "g", "--cc", "None");

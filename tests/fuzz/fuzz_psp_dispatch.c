@@ -1,0 +1,72 @@
+/* fuzz_psp_dispatch.c - libFuzzer target for tern-psp's request parser and
+ * command handlers (psp_dispatch), without sockets.
+ *
+ * Input: a sequence of messages, each [u8 target][u16 LE length][bytes]:
+ * target 0 = the platform connection, 1 and 2 = two VM handles. Chaining
+ * lets the fuzzer reach deep states (INIT, LAUNCH_START, MEASURE, ...).
+ * VMs created by a message are closed again so runs do not accumulate. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "psp.h"
+
+static struct pvm *base[2];
+
+static void setup(void)
+{
+	char dir[] = "/tmp/tern-fuzz-psp.XXXXXX", err[256];
+	int fd;
+	if (!mkdtemp(dir))
+		abort();
+	if (sev_identity_load_or_create(dir, PSP_API_MAJOR, PSP_API_MINOR, &plat.id, err, sizeof(err)) ||
+	    sev_identity_export(&plat.id, &plat.chain_pem, &plat.chain_len)) {
+		fprintf(stderr, "fuzz setup: %s\n", err);
+		abort();
+	}
+	plat.trusted_pem = plat.chain_pem;
+	plat.trusted_len = plat.chain_len;
+	if (platform_init(8, err, sizeof(err)))
+		abort();
+	for (int i = 0; i < 2; i++) {
+		base[i] = pvm_create(0, &fd);
+		close(fd);
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct reply r;
+	static int ready;
+	struct psp_hdr rh;
+
+	if (!ready) {
+		setup();
+		ready = 1;
+	}
+	pthread_mutex_lock(&plat.lock);
+	while (size >= 3) {
+		uint8_t target = data[0] % 3;
+		size_t len = (size_t)data[1] | (size_t)data[2] << 8;
+		data += 3;
+		size -= 3;
+		if (len > size)
+			len = size;
+		psp_dispatch(target ? base[target - 1] : NULL, data, len, -1, &rh, &r);
+		if (r.fd >= 0)
+			close(r.fd);
+		data += len;
+		size -= len;
+	}
+	/* close any VM a message created (the base VMs stay, dead or not) */
+	for (struct pvm *v = plat.vms, *next; v; v = next) {
+		next = v->next;
+		if (v != base[0] && v != base[1] && v->open)
+			pvm_close(v);
+	}
+	pthread_mutex_unlock(&plat.lock);
+	return 0;
+}
