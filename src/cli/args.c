@@ -14,6 +14,7 @@ const char run_usage[] =
 	"                [--ctl SOCKET] [--serial stdio|file:PATH]\n"
 	"                [--cc none|emu|sev [--cc-policy N] [--owner-session DIR] [--owner-secret FILE]]\n"
 	"       tern run --restore SNAPSHOT [--ctl SOCKET] [--serial ...]\n"
+	"       tern run --takeover SOCKET [--ctl SOCKET] [--serial ...]\n"
 	"  --guest ELF         multiboot ELF to boot (e.g. build/guest/dirtier.elf)\n"
 	"  --mem SIZE          guest RAM, a multiple of 2M, at least 64M (default 256M)\n"
 	"  --cpus N            vCPUs, 1-16 (default 1)\n"
@@ -21,6 +22,9 @@ const char run_usage[] =
 	"  --ctl SOCKET        control socket path (see tern ctl)\n"
 	"  --serial WHERE      console: stdio (default) or file:PATH\n"
 	"  --restore SNAPSHOT  resume a snapshot written by `tern ctl SOCKET snapshot PATH`\n"
+	"  --takeover SOCKET   wait at SOCKET for a running VM handed over by another tern\n"
+	"                      (`tern ctl OLD handoff SOCKET`); without --ctl, the old\n"
+	"                      process's control socket path is taken over too\n"
 	"  --cc MODE           confidential platform: none (default), emu (tern-psp, started if\n"
 	"                      none is running), sev (AMD hardware: /dev/sev)\n"
 	"  --cc-policy N       guest policy for LAUNCH_START (default 0, or the session's)\n"
@@ -31,7 +35,7 @@ const char run_usage[] =
 	"  --psp-socket PATH   tern-psp's socket (default $TERN_PSP_SOCKET or the standard path)\n";
 
 enum { O_GUEST = 1, O_MEM, O_CPUS, O_ARGS, O_CTL, O_SERIAL, O_RESTORE, O_CC, O_POLICY,
-       O_OSESSION, O_OSECRET, O_PSP, O_LTIMEOUT, O_HELP };
+       O_OSESSION, O_OSECRET, O_PSP, O_LTIMEOUT, O_TAKEOVER, O_HELP };
 
 int run_opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t errlen)
 {
@@ -49,6 +53,7 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t 
 		{ "owner-secret", required_argument, NULL, O_OSECRET },
 		{ "psp-socket", required_argument, NULL, O_PSP },
 		{ "launch-timeout", required_argument, NULL, O_LTIMEOUT },
+		{ "takeover", required_argument, NULL, O_TAKEOVER },
 		{ "help", no_argument, NULL, O_HELP },
 		{ 0 },
 	};
@@ -133,6 +138,7 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t 
 		case O_OSESSION: o->owner_session = optarg; break;
 		case O_OSECRET: o->owner_secret = optarg; break;
 		case O_PSP: o->psp_socket = optarg; break;
+		case O_TAKEOVER: o->takeover = optarg; break;
 		case O_LTIMEOUT: {
 			char *end;
 			unsigned long v = strtoul(optarg, &end, 10);
@@ -166,8 +172,17 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t 
 		errbuf_set(err, errlen, "unexpected argument '%s'", argv[optind]);
 		return -1;
 	}
+	if (o->takeover) {
+		if (o->guest || o->restore || mem_set || cpus_set || o->guest_args || o->cc != CC_NONE ||
+		    o->owner_session || o->owner_secret || o->cc_policy_set) {
+			errbuf_set(err, errlen, "--takeover receives the VM as it is: it takes no --guest, "
+				   "--restore, --mem, --cpus, --guest-args or --cc options");
+			return -1;
+		}
+		return 0;
+	}
 	if (!o->guest && !o->restore) {
-		errbuf_set(err, errlen, "nothing to run: give --guest ELF or --restore SNAPSHOT");
+		errbuf_set(err, errlen, "nothing to run: give --guest ELF, --restore SNAPSHOT or --takeover SOCKET");
 		return -1;
 	}
 	if (o->guest && o->restore) {

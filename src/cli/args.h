@@ -12,6 +12,7 @@ struct run_opts {
 	const char *guest;                /* --guest ELF */
 	const char *guest_args;           /* --guest-args "..." */
 	const char *restore;              /* --restore SNAPSHOT */
+	const char *takeover;             /* --takeover SOCKET: wait for a handoff */
 	const char *ctl;                  /* --ctl SOCKET */
 	const char *serial_file;          /* --serial file:PATH (NULL: stdout) */
 	uint64_t    mem;                  /* --mem SIZE */

@@ -16,6 +16,9 @@ static const char ctl_usage[] =
 	"  pause | resume    stop / restart all vCPUs\n"
 	"  quit              stop the VM\n"
 	"  snapshot PATH     write the VM to PATH (it keeps running)\n"
+	"  measurement       a confidential VM's launch measurement\n"
+	"  handoff PATH [move|token]\n"
+	"                    hand the VM to `tern run --takeover PATH` (live upgrade)\n"
 	"  raw JSON          send a request object as is\n";
 
 /* The server may run in another directory: send absolute paths. */
@@ -54,6 +57,16 @@ int cmd_ctl(int argc, char **argv)
 		}
 		char *abs = absolute(argv[3]);
 		req = json_pack("{s:s, s:s}", "cmd", cmd, "path", abs ? abs : argv[3]);
+		free(abs);
+	} else if (!strcmp(cmd, "handoff")) {
+		if (argc != 4 && argc != 5) {
+			log_err("handoff needs the new process's socket PATH [move|token]");
+			return 2;
+		}
+		char *abs = absolute(argv[3]);
+		req = json_pack("{s:s, s:s}", "cmd", cmd, "to", abs ? abs : argv[3]);
+		if (argc == 5)
+			json_object_set_new(req, "cc-transfer", json_string(argv[4]));
 		free(abs);
 	} else {
 		if (argc != 3) {

@@ -14,6 +14,7 @@ static const struct {
 } subcommands[] = {
 	{ "run", cmd_run, "boot a guest or restore a snapshot" },
 	{ "ctl", cmd_ctl, "send a command to a running VM's control socket" },
+	{ "handoff", cmd_handoff, "hand a running VM to a new tern process (live upgrade)" },
 	{ "owner", cmd_owner, "a guest owner's steps: session, digest, verify, secret" },
 };
 

@@ -12,6 +12,7 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "ctl/ctl.h"
+#include "migrate/handoff.h"
 #include "util/log.h"
 #include "util/size.h"
 #include "vm/snapshot.h"
@@ -106,7 +107,7 @@ int cmd_run(int argc, char **argv)
 	}
 	/* Claim the control socket before anything else: a second VM started
 	 * on the same path fails here, before it creates anything. */
-	if (o.ctl) {
+	if (o.ctl && !o.takeover) {
 		if (ctl_server__open(&ctl, o.ctl, err, sizeof(err))) {
 			log_err("%s", err);
 			return 1;
@@ -124,6 +125,42 @@ int cmd_run(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	cfg.serial_fd = serial_fd;
+	if (o.takeover) {
+		struct handoff_result hr;
+		char *old_ctl = NULL;
+		int lfd = handoff__listen(o.takeover, err, sizeof(err));
+		if (lfd < 0) {
+			log_err("%s", err);
+			code = 1;
+			goto out_ctl;
+		}
+		/* -1: keep writing the console where the old process did */
+		cfg.serial_fd = o.serial_file ? serial_fd : -1;
+		log_info("waiting at %s for a VM to take over", o.takeover);
+		int r = handoff__receive(lfd, &vm, &cfg, &old_ctl, &hr, err, sizeof(err));
+		close(lfd);
+		unlink(o.takeover);
+		if (r) {
+			log_err("takeover failed (the old process keeps the VM): %s", err);
+			code = 1;
+			goto out_ctl;
+		}
+		const char *path = o.ctl ? o.ctl : old_ctl;
+		if (path && ctl_server__open_replace(&ctl, path, err, sizeof(err)) == 0)
+			have_ctl = true;
+		else if (path)
+			log_err("the VM runs, but without a control socket: %s", err);
+		ctl.handoff_downtime_ns = hr.downtime_ns;
+		if (have_ctl && ctl_server__start(&ctl, &vm, "handoff")) {
+			log_err("cannot start the control socket thread");
+			vm__stop(&vm, 1, "control socket failed");
+		}
+		log_info("took over the VM: %d vCPUs, %s RAM, downtime %.3f ms%s%s", vm.cfg.ncpus,
+			 size_str(vm.cfg.mem, sz, sizeof(sz)), (double)hr.downtime_ns / 1e6,
+			 have_ctl ? ", control socket " : "", have_ctl ? ctl.path : "");
+		free(old_ctl);
+		goto wait_vm;
+	}
 	if (o.restore) {
 		if (snapshot__restore(o.restore, &vm, &cfg, &sr, err, sizeof(err))) {
 			log_err("%s", err);
@@ -189,6 +226,7 @@ launch_failed:
 			 size_str(vm.cfg.mem, sz, sizeof(sz)), o.ctl ? ", control socket " : "",
 			 o.ctl ? o.ctl : "");
 
+wait_vm:
 	while (!vm__stopping(&vm)) {
 		struct timespec ts = { 0, 100 * 1000 * 1000 };
 		int sig = sigtimedwait(&sigs, NULL, &ts);

@@ -7,6 +7,7 @@
 
 #include "ctl/ctl.h"
 #include "util/io.h"
+#include "migrate/handoff.h"
 #include "vm/snapshot.h"
 #include "vm/vm.h"
 
@@ -56,6 +57,8 @@ static json_t *cmd_status(struct ctl_server *s, json_t *req)
 	json_object_set_new(r, "uptime-ms", json_integer((json_int_t)((now_ns() - vm->start_ns) / 1000000)));
 	pthread_mutex_lock(&vm->lock);
 	json_object_set_new(r, "last-pause-us", json_integer((json_int_t)(vm->last_pause_ns / 1000)));
+	if (s->handoff_downtime_ns)
+		json_object_set_new(r, "handoff-downtime-us", json_real((double)s->handoff_downtime_ns / 1e3));
 	pthread_mutex_unlock(&vm->lock);
 	pthread_mutex_lock(&vm->ps.lock);
 	json_object_set_new(r, "migration-control", json_integer((json_int_t)vm->ps.migctl));
@@ -135,6 +138,41 @@ static json_t *cmd_snapshot(struct ctl_server *s, json_t *req)
 	return o;
 }
 
+static json_t *cmd_handoff(struct ctl_server *s, json_t *req)
+{
+	const char *to = json_string_value(json_object_get(req, "to"));
+	const char *x = json_string_value(json_object_get(req, "cc-transfer"));
+	enum cc_transfer xfer = CC_XFER_MOVE;
+	struct handoff_result res;
+	char err[1024];
+	int r;
+
+	if (!to || !*to)
+		return fail("handoff needs \"to\": the socket of a `tern run --takeover` process");
+	if (x && !strcmp(x, "token"))
+		xfer = CC_XFER_TOKEN;
+	else if (x && strcmp(x, "move"))
+		return fail("cc-transfer must be \"move\" or \"token\"");
+	if (vm__paused(s->vm))
+		return fail("resume the VM before handing it off");
+	r = handoff__send(s->vm, to, xfer, s->path, &res, err, sizeof(err));
+	if (r == HANDOFF_FAILED)
+		return fail("handoff failed, the VM keeps running here: %s", err);
+	if (r == HANDOFF_LOST) {
+		vm__stop(s->vm, 1, "handoff: %s", err);
+		return fail("%s", err);
+	}
+	/* the new process owns the VM, and will own the control path */
+	s->keep_path = true;
+	vm__stop(s->vm, 0, "handed off to %s: downtime %.3f ms", to, (double)res.downtime_ns / 1e6);
+	json_t *o = ok();
+	json_object_set_new(o, "to", json_string(to));
+	json_object_set_new(o, "downtime-us", json_real((double)res.downtime_ns / 1e3));
+	json_object_set_new(o, "prepare-ms", json_real((double)res.prepare_ns / 1e6));
+	json_object_set_new(o, "state-bytes", json_integer((json_int_t)res.state_bytes));
+	return o;
+}
+
 static json_t *cmd_measurement(struct ctl_server *s, json_t *req)
 {
 	struct cc_measurement *m = &s->vm->cc.m;
@@ -168,6 +206,7 @@ static const struct {
 	{ "quit",     cmd_quit,     "stop the VM and exit tern run with status 0" },
 	{ "snapshot", cmd_snapshot, "write the VM to {\"path\"} (pauses while writing)" },
 	{ "measurement", cmd_measurement, "a confidential VM's launch measurement" },
+	{ "handoff",  cmd_handoff,  "hand the VM to the process waiting at {\"to\"}" },
 };
 
 json_t *ctl__dispatch(struct ctl_server *s, json_t *req)

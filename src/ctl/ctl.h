@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <jansson.h>
 
 struct vm;
@@ -26,12 +27,16 @@ struct ctl_server {
 	bool       running;
 	struct vm *vm;
 	const char *guest;                /* what is running, for status */
+	bool       keep_path;             /* handed off: the new process owns the path now */
+	uint64_t   handoff_downtime_ns;   /* this process took the VM over: its downtime */
 	struct ctl_client clients[CTL_MAX_CLIENTS];
 };
 
 /* Create and bind the socket (mode 0600). Fails if another process is
  * listening there; a stale socket file from a dead process is replaced. */
 int  ctl_server__open(struct ctl_server *s, const char *path, char *err, size_t errlen);
+/* Same, replacing whatever socket is at path (the old process's, after a handoff). */
+int  ctl_server__open_replace(struct ctl_server *s, const char *path, char *err, size_t errlen);
 int  ctl_server__start(struct ctl_server *s, struct vm *vm, const char *guest);
 void ctl_server__close(struct ctl_server *s);
 

@@ -28,7 +28,19 @@ static int path_in_use(const char *path)
 	return r == 0;
 }
 
+static int open_socket(struct ctl_server *s, const char *path, bool replace, char *err, size_t errlen);
+
 int ctl_server__open(struct ctl_server *s, const char *path, char *err, size_t errlen)
+{
+	return open_socket(s, path, false, err, errlen);
+}
+
+int ctl_server__open_replace(struct ctl_server *s, const char *path, char *err, size_t errlen)
+{
+	return open_socket(s, path, true, err, errlen);
+}
+
+static int open_socket(struct ctl_server *s, const char *path, bool replace, char *err, size_t errlen)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	struct stat st;
@@ -49,7 +61,7 @@ int ctl_server__open(struct ctl_server *s, const char *path, char *err, size_t e
 			errbuf_set(err, errlen, "control socket path %s exists and is not a socket", path);
 			return -1;
 		}
-		if (path_in_use(path)) {
+		if (!replace && path_in_use(path)) {
 			errbuf_set(err, errlen, "control socket %s is in use by another process", path);
 			return -1;
 		}
@@ -210,7 +222,8 @@ void ctl_server__close(struct ctl_server *s)
 			drop(&s->clients[i]);
 	if (s->lfd >= 0) {
 		close(s->lfd);
-		unlink(s->path);
+		if (!s->keep_path)
+			unlink(s->path);
 		s->lfd = -1;
 	}
 	if (s->wake[0] >= 0) {

@@ -30,6 +30,7 @@ const char *rec_type_name(uint32_t type)
 	case REC_PAGE_STATUS:   return "PAGE_STATUS";
 	case REC_DEV_SERIAL:    return "DEV_SERIAL";
 	case REC_DEV_GUESTCALL: return "DEV_GUESTCALL";
+	case REC_HANDOFF_INFO: return "HANDOFF_INFO";
 	}
 	return "unknown";
 }

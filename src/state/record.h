@@ -32,6 +32,7 @@ enum rec_type {
 	REC_PAGE_STATUS  = 0x0104,        /* shared/private record + migration-control bit */
 	REC_DEV_SERIAL   = 0x0201,        /* 16550 registers */
 	REC_DEV_GUESTCALL= 0x0202,        /* guest-call port state */
+	REC_HANDOFF_INFO = 0x0301,        /* handoff: where the source's sockets are (tlv, optional) */
 };
 
 struct rec_file_hdr {                 /* on disk, little endian */

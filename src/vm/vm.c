@@ -120,6 +120,8 @@ static int cc_setup(struct vm *vm, char *err, size_t errlen)
 		return -1;
 	}
 	vm->cc_open = true;
+	if (vm->cfg.cc_takeover)
+		return 0;         /* a handoff moves the context (and its regions) in */
 	r = vm->cc.ops->init(&vm->cc, false, &fw);
 	if (r) {
 		errbuf_set(err, errlen, "--cc %s: SEV INIT failed: %s", vm->cc.ops->name,
@@ -250,8 +252,12 @@ int vm__create(struct vm *vm, const struct vm_config *cfg, char *err, size_t err
 		errbuf_set(err, errlen, "KVM_CREATE_VM: %s", strerror(-vm->fd));
 		return -1;
 	}
-	if (guest_ram__create(&vm->ram, cfg->mem, err, errlen))
+	if (cfg->adopt_ram) {
+		if (guest_ram__adopt(&vm->ram, cfg->ram_fd, cfg->mem, err, errlen))
+			return -1;
+	} else if (guest_ram__create(&vm->ram, cfg->mem, err, errlen)) {
 		return -1;
+	}
 	r = kvm_vm__set_memslot(vm->fd, 0, 0, vm->ram.size, vm->ram.hva, 0);
 	if (r) {
 		errbuf_set(err, errlen, "cannot register guest RAM with KVM: %s", strerror(-r));

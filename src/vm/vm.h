@@ -30,6 +30,10 @@ struct vm_config {
 	enum cc_mode cc;
 	int      serial_fd;               /* where the console goes */
 	const char *psp_socket;           /* cc emu: tern-psp's socket (NULL: default) */
+	bool     adopt_ram;               /* handoff: map ram_fd instead of a new memfd */
+	int      ram_fd;
+	bool     cc_takeover;             /* handoff: connect the platform, but the context
+					   * arrives by MOVE/LOCAL_RECEIVE, not by INIT */
 };
 
 struct vcpu {

@@ -1,0 +1,378 @@
+/* handoff_recv.c - the destination side of a handoff (the new process).
+ *
+ * Receiver state machine (docs/protocol.md):
+ *   WAIT_HELLO  --HELLO ok-->           WAIT_CONFIG
+ *   WAIT_CONFIG --CONFIG, VM built-->   WAIT_STATE
+ *   WAIT_STATE  --STATE restored-->     WAIT_COMMIT
+ *   WAIT_COMMIT --COMMIT, word taken, context moved, resumed--> RUNNING
+ * ABORT, a dead source, an unexpected message or any refusal in any state
+ * before RUNNING: reply with the reason, destroy what was built, exit 1. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cc/psp_client.h"
+#include "migrate/commit_word.h"
+#include "migrate/handoff.h"
+#include "migrate/wire.h"
+#include "state/record.h"
+#include "util/io.h"
+#include "util/log.h"
+#include "util/memfd.h"
+#include "vm/state.h"
+
+enum { HI_CTL_PATH = 1, HI_PSP_SOCKET = 2 };
+enum rx_state { WAIT_HELLO, WAIT_CONFIG, WAIT_STATE, WAIT_COMMIT, RUNNING };
+static const char *rx_name[] = { "WAIT_HELLO", "WAIT_CONFIG", "WAIT_STATE", "WAIT_COMMIT", "RUNNING" };
+static const uint16_t rx_wants[] = { W_HELLO, W_CONFIG, W_STATE, W_COMMIT };
+
+int handoff__listen(const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd;
+	if (strlen(path) >= sizeof(a.sun_path)) {
+		errbuf_set(err, errlen, "--takeover %s: path too long", path);
+		return -1;
+	}
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			errbuf_set(err, errlen, "--takeover %s exists and is not a socket", path);
+			return -1;
+		}
+		unlink(path);
+	}
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	mode_t old = umask(0177);
+	int r = fd < 0 ? -1 : bind(fd, (struct sockaddr *)&a, sizeof(a));
+	umask(old);
+	if (r < 0 || listen(fd, 1) < 0) {
+		errbuf_set(err, errlen, "cannot listen on %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Test hook: die (SIGKILL, no cleanup) when a given message arrives. */
+static void maybe_die(uint16_t cmd)
+{
+	const char *at = getenv("TERN_TEST_HANDOFF_DIE");
+	if (at && !strcasecmp(at, wire_cmd_name(cmd)))
+		raise(SIGKILL);
+}
+
+static char *tlv_str(const void *p, size_t len, uint16_t id)
+{
+	struct tlv_field f;
+	if (!tlv_find(p, len, id, &f))
+		return NULL;
+	return strndup(f.val, f.len);
+}
+
+/* CONFIG: VM_CONFIG (+ HANDOFF_INFO) -> a VM on the source's RAM memfd. */
+static int on_config(struct wire_msg *m, struct vm *vm, const struct vm_config *local,
+		     char **old_ctl, char **psp_sock, bool *built, char *err, size_t errlen)
+{
+	struct rec_reader r;
+	struct rec_section_hdr h;
+	struct vm_config cfg = *local;
+	uint32_t tsc;
+	bool have_cfg = false;
+	int n, fd = memfd_from(m->data, m->h.length);
+
+	if (fd < 0) {
+		errbuf_set(err, errlen, "out of memory");
+		return -1;
+	}
+	if (m->nfds != 2) {
+		errbuf_set(err, errlen, "CONFIG must carry the RAM memfd and the commit word");
+		close(fd);
+		return -1;
+	}
+	if (rec_reader_init(&r, fd)) {
+		errbuf_set(err, errlen, "CONFIG: %s", r.err);
+		close(fd);
+		return -1;
+	}
+	while ((n = rec_next(&r, &h)) == 1) {
+		void *p = malloc(h.length + 1);
+		if (!p || rec_read_payload(&r, p, h.length)) {
+			errbuf_set(err, errlen, "CONFIG: %s", p ? r.err : "out of memory");
+			free(p);
+			close(fd);
+			return -1;
+		}
+		if (h.type == REC_VM_CONFIG) {
+			if (vm__config_from_record(p, h.length, &cfg, &tsc, err, errlen)) {
+				free(p);
+				close(fd);
+				return -1;
+			}
+			have_cfg = true;
+		} else if (h.type == REC_HANDOFF_INFO) {
+			*old_ctl = tlv_str(p, h.length, HI_CTL_PATH);
+			*psp_sock = tlv_str(p, h.length, HI_PSP_SOCKET);
+		} else if (h.flags & REC_F_REQUIRED) {
+			errbuf_set(err, errlen, "CONFIG: unknown required record %s", rec_type_name(h.type));
+			free(p);
+			close(fd);
+			return -1;
+		}
+		free(p);
+	}
+	close(fd);
+	if (n < 0 || !have_cfg) {
+		errbuf_set(err, errlen, "CONFIG: %s", n < 0 ? r.err : "no VM_CONFIG record");
+		return -1;
+	}
+	cfg.adopt_ram = true;
+	cfg.ram_fd = m->fds[0];
+	m->fds[0] = -1;                   /* the VM owns it now */
+	cfg.cc_takeover = cfg.cc != CC_NONE;
+	if (!local->psp_socket)
+		cfg.psp_socket = *psp_sock;
+	if (cfg.cc != CC_NONE && cfg.cc != CC_EMU) {
+		errbuf_set(err, errlen, "handoff of a --cc sev VM is not supported yet");
+		close(cfg.ram_fd);
+		return -1;
+	}
+	*built = true;                    /* from here vm__destroy cleans up */
+	if (vm__create(vm, &cfg, err, errlen))
+		return -1;
+	return 0;
+}
+
+static int on_state(struct wire_msg *m, struct vm *vm, bool own_serial, int *cc_old,
+		    char *err, size_t errlen)
+{
+	struct rec_reader r;
+	struct rec_section_hdr h;
+	struct vm_restore_progress pr = { 0 };
+	int n, k = 0, fd = memfd_from(m->data, m->h.length);
+
+	if (fd < 0) {
+		errbuf_set(err, errlen, "out of memory");
+		return -1;
+	}
+	if (rec_reader_init(&r, fd)) {
+		errbuf_set(err, errlen, "STATE: %s", r.err);
+		close(fd);
+		return -1;
+	}
+	while ((n = rec_next(&r, &h)) == 1) {
+		if (h.type == REC_VM_CONFIG || h.type == REC_RAM) {
+			errbuf_set(err, errlen, "STATE: unexpected %s record in a handoff", rec_type_name(h.type));
+			close(fd);
+			return -1;
+		}
+		if (vm__load_section(vm, &r, &h, &pr, err, errlen)) {
+			close(fd);
+			return -1;
+		}
+	}
+	close(fd);
+	if (n < 0) {
+		errbuf_set(err, errlen, "STATE: %s", r.err);
+		return -1;
+	}
+	if (vm__restore_complete(vm, &pr, err, errlen))
+		return -1;
+	/* descriptors: the console, then (cc move) the source's platform handle */
+	if (m->nfds > k) {
+		if (!own_serial) {
+			serial__flush(&vm->serial);
+			pthread_mutex_lock(&vm->serial.lock);
+			vm->serial.out_fd = m->fds[k];
+			pthread_mutex_unlock(&vm->serial.lock);
+			m->fds[k] = -1;
+		}
+		k++;
+	}
+	if (m->nfds > k) {
+		*cc_old = m->fds[k];
+		m->fds[k] = -1;
+	}
+	return 0;
+}
+
+/* COMMIT: take the word, take the context, resume. */
+static int on_commit(struct wire_msg *m, struct vm *vm, struct commit_word *cw, int cc_old,
+		     struct handoff_result *res, char *err, size_t errlen)
+{
+	struct wire_commit c;
+	struct psp_reply pr;
+	if (m->h.length != sizeof(c)) {
+		errbuf_set(err, errlen, "COMMIT is malformed");
+		return -1;
+	}
+	memcpy(&c, m->data, sizeof(c));
+	if (!commit_word_cas(cw, CW_UNDECIDED, CW_TAKEN)) {
+		errbuf_set(err, errlen, "the source already gave up on this handoff");
+		return -1;
+	}
+	if (vm->cc_open) {
+		int s;
+		if (c.cc_transfer == CC_XFER_MOVE && cc_old >= 0) {
+			s = psp_call(vm->cc.handle_fd, PSP_OP_MOVE_FROM, 0, NULL, 0, cc_old, &pr);
+		} else if (c.cc_transfer == CC_XFER_TOKEN) {
+			/* the token design wants SEV initialised on the target first */
+			s = psp_enc(vm->cc.handle_fd, PSP_SEV_INIT, NULL, 0, NULL);
+			struct psp_token t = { c.token };
+			if (!s)
+				s = psp_call(vm->cc.handle_fd, PSP_OP_ENC, PSP_SEV_LOCAL_RECEIVE, &t, sizeof(t),
+					     -1, &pr);
+			else
+				memset(&pr, 0, sizeof(pr)), pr.fd = -1;
+		} else {
+			s = -EINVAL;
+			memset(&pr, 0, sizeof(pr));
+			pr.fd = -1;
+		}
+		psp_reply_free(&pr);
+		if (s) {
+			/* nothing changed hands: let the source resume */
+			commit_word_set(cw, CW_TAKEOVER_FAILED);
+			errbuf_set(err, errlen, "taking over the encryption context failed: %s", strerror(-s));
+			return -1;
+		}
+	}
+	if (vm__start(vm, err, errlen))
+		return -1;
+	res->pause_ns = c.pause_ns;
+	res->resume_ns = now_ns();
+	res->downtime_ns = res->resume_ns - c.pause_ns;
+	return 0;
+}
+
+int handoff__receive(int lfd, struct vm *vm, const struct vm_config *cfg, char **old_ctl,
+		     struct handoff_result *res, char *err, size_t errlen)
+{
+	enum rx_state st = WAIT_HELLO;
+	struct commit_word cw = { .fd = -1 };
+	struct wire_msg m;
+	char *psp_sock = NULL;
+	int sock, r, cc_old = -1;
+	bool built = false;
+
+	memset(res, 0, sizeof(res[0]));
+	*old_ctl = NULL;
+	do
+		sock = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	while (sock < 0 && errno == EINTR);
+	if (sock < 0) {
+		errbuf_set(err, errlen, "accept: %s", strerror(errno));
+		return -1;
+	}
+	while (st != RUNNING) {
+		/* generous: the source may be slow to pause a busy VM */
+		r = wire_recv(sock, &m, st == WAIT_HELLO ? 10000 : 60000);
+		if (r) {
+			errbuf_set(err, errlen, "in %s: %s", rx_name[st],
+				   r == -ECONNRESET ? "the source closed the connection" :
+				   r == -EPROTO ? "the peer does not speak tern's protocol" :
+				   r == -ETIMEDOUT ? "the source went silent" : strerror(-r));
+			goto fail;
+		}
+		maybe_die(m.h.cmd);
+		if (m.h.cmd == W_ABORT) {
+			errbuf_set(err, errlen, "the source aborted the handoff: %s", (char *)m.data);
+			wire_msg_free(&m);
+			goto fail;
+		}
+		if (m.h.cmd != rx_wants[st]) {
+			errbuf_set(err, errlen, "expected %s in %s, got %s", wire_cmd_name(rx_wants[st]),
+				   rx_name[st], wire_cmd_name(m.h.cmd));
+			wire_reply_err(sock, "%s", err);
+			wire_msg_free(&m);
+			goto fail;
+		}
+		switch (st) {
+		case WAIT_HELLO: {
+			struct wire_hello h;
+			if (m.h.length != sizeof(h)) {
+				errbuf_set(err, errlen, "HELLO is malformed");
+				break;
+			}
+			memcpy(&h, m.data, sizeof(h));
+			h.tern_version[sizeof(h.tern_version) - 1] = '\0';
+			if (h.proto != WIRE_VERSION || m.h.version != WIRE_VERSION)
+				errbuf_set(err, errlen, "protocol version %u is not supported (this tern speaks %d); "
+					   "source is %s", h.proto, WIRE_VERSION, h.tern_version);
+			else if (h.rec_major != REC_FORMAT_MAJOR)
+				errbuf_set(err, errlen, "state format %u.x is not supported (this tern reads %d.x)",
+					   h.rec_major, REC_FORMAT_MAJOR);
+			else if (h.kind != WIRE_HANDOFF)
+				errbuf_set(err, errlen, "this process waits for a handoff, not a migration");
+			else {
+				err[0] = '\0';
+				st = WAIT_CONFIG;
+			}
+			break;
+		}
+		case WAIT_CONFIG:
+			if (on_config(&m, vm, cfg, old_ctl, &psp_sock, &built, err, errlen) == 0) {
+				if ((r = commit_word_map(&cw, m.fds[1])) == 0) {
+					m.fds[1] = -1;
+					st = WAIT_STATE;
+					err[0] = '\0';
+				} else {
+					m.fds[1] = -1;
+					errbuf_set(err, errlen, "cannot map the commit word: %s", strerror(-r));
+				}
+			}
+			break;
+		case WAIT_STATE:
+			if (on_state(&m, vm, cfg->serial_fd >= 0, &cc_old, err, errlen) == 0) {
+				st = WAIT_COMMIT;
+				err[0] = '\0';
+			}
+			break;
+		case WAIT_COMMIT:
+			if (on_commit(&m, vm, &cw, cc_old, res, err, errlen) == 0) {
+				struct wire_running run = { res->resume_ns, res->downtime_ns };
+				wire_msg_free(&m);
+				(void)wire_reply_ok(sock, &run, sizeof(run));
+				st = RUNNING;
+				continue;
+			}
+			break;
+		case RUNNING:
+			break;
+		}
+		wire_msg_free(&m);
+		if (err[0]) {
+			wire_reply_err(sock, "%s", err);
+			goto fail;
+		}
+		wire_reply_ok(sock, NULL, 0);
+	}
+	free(psp_sock);
+	if (cc_old >= 0)
+		close(cc_old);
+	commit_word_close(&cw);
+	close(sock);
+	return 0;
+fail:
+	free(psp_sock);
+	if (cc_old >= 0)
+		close(cc_old);
+	commit_word_close(&cw);
+	close(sock);
+	if (built) {
+		vm__stop(vm, 1, "handoff failed");
+		vm__wait(vm);
+		vm__destroy(vm);
+	}
+	free(*old_ctl);
+	*old_ctl = NULL;
+	return -1;
+}

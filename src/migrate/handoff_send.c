@@ -1,0 +1,227 @@
+/* handoff_send.c - the source side of a handoff (the old tern process).
+ *
+ *   connect, HELLO            versions checked before anything is paused
+ *   CONFIG + RAM memfd        the destination builds the VM meanwhile
+ *   -- pause --
+ *   STATE + serial fd (+ cc handle)
+ *   COMMIT                    the destination takes the commit word, moves
+ *                             the context, resumes, answers with its times
+ *   -- exit 0 --
+ * Any failure before the destination has taken the commit word resumes
+ * the VM here. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cc/psp_client.h"
+#include "migrate/commit_word.h"
+#include "migrate/handoff.h"
+#include "migrate/wire.h"
+#include "state/record.h"
+#include "util/io.h"
+#include "util/log.h"
+#include "util/memfd.h"
+#include "vm/state.h"
+
+#define TERN_VERSION_STR "tern 0.1.0"
+#define HELLO_TIMEOUT_MS   5000
+#define PREPARE_TIMEOUT_MS 30000     /* building a VM with many vCPUs */
+#define STEP_TIMEOUT_MS    10000
+
+/* tlv ids in REC_HANDOFF_INFO */
+enum { HI_CTL_PATH = 1, HI_PSP_SOCKET = 2 };
+
+static int connect_unix(const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd;
+	if (strlen(path) >= sizeof(a.sun_path)) {
+		errbuf_set(err, errlen, "handoff socket path %s is too long", path);
+		return -1;
+	}
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		errbuf_set(err, errlen, "no tern is waiting at %s (%s): start `tern run --takeover %s` first",
+			   path, strerror(errno), path);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* The CONFIG payload: a record stream with VM_CONFIG and HANDOFF_INFO. */
+static int config_records(struct vm *vm, const char *ctl_path, void **buf, size_t *len)
+{
+	struct rec_writer w;
+	struct tlv_buf b;
+	int fd = memfd_new("tern-handoff-config"), r;
+	if (fd < 0)
+		return fd;
+	tlv_init(&b);
+	if (ctl_path)
+		tlv_put(&b, HI_CTL_PATH, 0, ctl_path, strlen(ctl_path));
+	if (vm->cc_open && vm->cc.socket[0])
+		tlv_put(&b, HI_PSP_SOCKET, 0, vm->cc.socket, strlen(vm->cc.socket));
+	r = rec_writer_init(&w, fd);
+	if (!r)
+		r = vm__save_config(vm, &w);
+	if (!r)
+		r = rec_write(&w, REC_HANDOFF_INFO, 1, 0, b.data, b.len);
+	if (!r)
+		r = rec_writer_finish(&w);
+	tlv_free(&b);
+	if (!r)
+		r = memfd_take(fd, buf, len);
+	close(fd);
+	return r;
+}
+
+static int state_records(struct vm *vm, void **buf, size_t *len, char *err, size_t errlen)
+{
+	struct rec_writer w;
+	int fd = memfd_new("tern-handoff-state"), r;
+	if (fd < 0)
+		return fd;
+	r = rec_writer_init(&w, fd);
+	if (!r && vm__save_state(vm, &w, err, errlen))
+		r = -EIO;
+	if (!r)
+		r = rec_writer_finish(&w);
+	if (!r)
+		r = memfd_take(fd, buf, len);
+	close(fd);
+	return r;
+}
+
+int handoff__send(struct vm *vm, const char *to, enum cc_transfer xfer, const char *ctl_path,
+		  struct handoff_result *res, char *err, size_t errlen)
+{
+	struct wire_hello hello = { .proto = WIRE_VERSION, .rec_major = REC_FORMAT_MAJOR,
+				    .rec_minor = REC_FORMAT_MINOR, .kind = WIRE_HANDOFF };
+	struct commit_word cw = { .fd = -1 };
+	struct wire_msg m;
+	struct wire_commit cm = { 0 };
+	void *buf = NULL;
+	size_t len;
+	bool paused = false;
+	char why[512];
+	uint64_t t0 = now_ns();
+	int sock, r, outcome = HANDOFF_FAILED;
+
+	memset(res, 0, sizeof(res[0]));
+	snprintf(hello.tern_version, sizeof(hello.tern_version), "%s", TERN_VERSION_STR);
+	/* a test hook: claim another protocol version */
+	const char *pv = getenv("TERN_TEST_WIRE_VERSION");
+	if (pv)
+		hello.proto = (uint32_t)atoi(pv);
+	if (vm->cfg.cc != CC_NONE && vm->cfg.cc != CC_EMU) {
+		errbuf_set(err, errlen, "handoff of a --cc %s VM is not supported yet",
+			   vm->cfg.cc == CC_SEV ? "sev" : "?");
+		return HANDOFF_FAILED;
+	}
+	if ((sock = connect_unix(to, err, errlen)) < 0)
+		return HANDOFF_FAILED;
+
+	/* 1. versions, before anything else */
+	if ((r = wire_send(sock, W_HELLO, 0, &hello, sizeof(hello), NULL, 0)) ||
+	    wire_expect_reply(sock, &m, HELLO_TIMEOUT_MS, why, sizeof(why))) {
+		errbuf_set(err, errlen, "handshake with %s: %s", to, r ? strerror(-r) : why);
+		goto fail;
+	}
+	wire_msg_free(&m);
+
+	/* 2. the machine's shape and its RAM: the destination builds the VM
+	 *    while ours keeps running */
+	if ((r = commit_word_create(&cw)) || (r = config_records(vm, ctl_path, &buf, &len))) {
+		errbuf_set(err, errlen, "preparing the handoff: %s", strerror(-r));
+		goto fail;
+	}
+	int cfds[2] = { vm->ram.fd, cw.fd };
+	r = wire_send(sock, W_CONFIG, 0, buf, len, cfds, 2);
+	free(buf);
+	buf = NULL;
+	if (r || wire_expect_reply(sock, &m, PREPARE_TIMEOUT_MS, why, sizeof(why))) {
+		errbuf_set(err, errlen, "the new process could not prepare the VM: %s", r ? strerror(-r) : why);
+		goto fail;
+	}
+	wire_msg_free(&m);
+	res->prepare_ns = now_ns() - t0;
+
+	/* 3. pause; from here on the guest waits */
+	res->pause_ns = now_ns();
+	if (vm__pause(vm)) {
+		errbuf_set(err, errlen, "the VM stopped while pausing");
+		goto fail;
+	}
+	paused = true;
+	if ((r = state_records(vm, &buf, &len, why, sizeof(why)))) {
+		errbuf_set(err, errlen, "saving state: %s", r == -EIO ? why : strerror(-r));
+		goto fail;
+	}
+	res->state_bytes = len;
+	int sfds[2] = { vm->serial.out_fd, -1 };
+	int nsfds = vm->serial.out_fd >= 0 ? 1 : 0;
+	if (vm->cc_open && xfer == CC_XFER_MOVE)
+		sfds[nsfds++] = vm->cc.handle_fd;
+	r = wire_send(sock, W_STATE, 0, buf, len, nsfds ? sfds : NULL, nsfds);
+	free(buf);
+	buf = NULL;
+	if (r || wire_expect_reply(sock, &m, STEP_TIMEOUT_MS, why, sizeof(why))) {
+		errbuf_set(err, errlen, "the new process refused the state: %s", r ? strerror(-r) : why);
+		goto fail;
+	}
+	wire_msg_free(&m);
+
+	/* 4. commit */
+	cm.pause_ns = res->pause_ns;
+	cm.cc_transfer = vm->cc_open ? xfer : 0;
+	if (vm->cc_open && xfer == CC_XFER_TOKEN) {
+		struct psp_reply pr;
+		int s = psp_call(vm->cc.handle_fd, PSP_OP_ENC, PSP_SEV_LOCAL_SEND, NULL, 0, -1, &pr);
+		if (s || pr.len != sizeof(struct psp_token)) {
+			errbuf_set(err, errlen, "LOCAL_SEND: %s", strerror(s ? -s : EPROTO));
+			psp_reply_free(&pr);
+			goto fail;
+		}
+		memcpy(&cm.token, pr.data, sizeof(cm.token));
+		psp_reply_free(&pr);
+	}
+	r = wire_send(sock, W_COMMIT, 0, &cm, sizeof(cm), NULL, 0);
+	if (!r && !wire_expect_reply(sock, &m, STEP_TIMEOUT_MS, why, sizeof(why))) {
+		struct wire_running run = { 0 };
+		if (m.h.length == sizeof(run))
+			memcpy(&run, m.data, sizeof(run));
+		wire_msg_free(&m);
+		res->resume_ns = run.resume_ns;
+		res->downtime_ns = run.downtime_ns;
+		outcome = HANDOFF_DONE;
+		goto out;
+	}
+	errbuf_set(err, errlen, "commit: %s", r ? strerror(-r) : why);
+fail:
+	if (cw.word && !commit_word_cas(&cw, CW_UNDECIDED, CW_ABORTED) &&
+	    commit_word_get(&cw) == CW_TAKEN) {
+		/* the destination took the VM and then failed to confirm: it
+		 * may be running it, so ours must never run again */
+		size_t n = strlen(err);
+		errbuf_set(err + n, errlen - n, "; the new process had taken the VM over: not resuming here");
+		outcome = HANDOFF_LOST;
+		goto out;
+	}
+	if (sock >= 0)
+		(void)wire_send(sock, W_ABORT, 0, err, strlen(err), NULL, 0);
+	if (paused)
+		vm__resume(vm);
+	outcome = HANDOFF_FAILED;
+out:
+	free(buf);
+	commit_word_close(&cw);
+	close(sock);
+	return outcome;
+}

@@ -1,0 +1,206 @@
+/* wire.c - framing: header, payload, descriptors, timeouts. */
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "migrate/wire.h"
+#include "util/io.h"
+#include "util/log.h"
+
+int wire_send2(int sock, uint16_t cmd, uint32_t flags, const void *a, size_t alen,
+	       const void *b, size_t blen, const int *fds, int nfds)
+{
+	struct wire_hdr h = { WIRE_MAGIC, WIRE_VERSION, cmd, flags, (uint32_t)nfds, alen + blen };
+	union { char buf[CMSG_SPACE(sizeof(int) * WIRE_MAX_FDS)]; struct cmsghdr align; } u;
+	struct iovec iov[3] = { { &h, sizeof(h) }, { (void *)a, alen }, { (void *)b, blen } };
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = 3 };
+	size_t total = sizeof(h) + alen + blen, sent = 0;
+
+	if (nfds > WIRE_MAX_FDS || alen + blen > WIRE_MAX_PAYLOAD)
+		return -EINVAL;
+	if (nfds > 0) {
+		memset(&u, 0, sizeof(u));
+		m.msg_control = u.buf;
+		m.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
+	}
+	while (sent < total) {
+		ssize_t n = sendmsg(sock, &m, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		sent += (size_t)n;
+		m.msg_control = NULL;     /* descriptors go with the first byte only */
+		m.msg_controllen = 0;
+		/* advance the iovecs past what was sent */
+		while (n > 0 && m.msg_iovlen) {
+			if ((size_t)n >= m.msg_iov[0].iov_len) {
+				n -= (ssize_t)m.msg_iov[0].iov_len;
+				m.msg_iov++;
+				m.msg_iovlen--;
+			} else {
+				m.msg_iov[0].iov_base = (char *)m.msg_iov[0].iov_base + n;
+				m.msg_iov[0].iov_len -= (size_t)n;
+				n = 0;
+			}
+		}
+	}
+	return 0;
+}
+
+int wire_send(int sock, uint16_t cmd, uint32_t flags, const void *p, size_t len,
+	      const int *fds, int nfds)
+{
+	return wire_send2(sock, cmd, flags, p, len, NULL, 0, fds, nfds);
+}
+
+static int wait_readable(int sock, int timeout_ms)
+{
+	struct pollfd pf = { .fd = sock, .events = POLLIN };
+	int r;
+	do
+		r = poll(&pf, 1, timeout_ms);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	return r == 0 ? -ETIMEDOUT : 0;
+}
+
+/* Read exactly len bytes, collecting descriptors that arrive. */
+static int read_exact(int sock, void *buf, size_t len, struct wire_msg *m, int timeout_ms)
+{
+	size_t got = 0;
+	while (got < len) {
+		union { char b[CMSG_SPACE(sizeof(int) * WIRE_MAX_FDS)]; struct cmsghdr align; } u;
+		struct iovec iov = { (char *)buf + got, len - got };
+		struct msghdr h = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
+				    .msg_controllen = sizeof(u.b) };
+		int w = wait_readable(sock, timeout_ms);
+		if (w)
+			return w;
+		ssize_t n = recvmsg(sock, &h, MSG_CMSG_CLOEXEC);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(&h, c)) {
+			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+				continue;
+			int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			for (int i = 0; i < k; i++) {
+				int fd;
+				memcpy(&fd, CMSG_DATA(c) + (size_t)i * sizeof(int), sizeof(int));
+				if (m->nfds < WIRE_MAX_FDS)
+					m->fds[m->nfds++] = fd;
+				else
+					close(fd);
+			}
+		}
+		if (n == 0)
+			return -ECONNRESET;
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+void wire_msg_free(struct wire_msg *m)
+{
+	free(m->data);
+	m->data = NULL;
+	for (int i = 0; i < m->nfds; i++)
+		if (m->fds[i] >= 0)
+			close(m->fds[i]);
+	m->nfds = 0;
+}
+
+int wire_recv(int sock, struct wire_msg *m, int timeout_ms)
+{
+	int r;
+	memset(m, 0, sizeof(*m));
+	r = read_exact(sock, &m->h, sizeof(m->h), m, timeout_ms);
+	if (r)
+		goto fail;
+	if (m->h.magic != WIRE_MAGIC || m->h.length > WIRE_MAX_PAYLOAD || m->h.nfds > WIRE_MAX_FDS) {
+		r = -EPROTO;
+		goto fail;
+	}
+	m->data = malloc(m->h.length + 1);
+	if (!m->data) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	r = read_exact(sock, m->data, m->h.length, m, timeout_ms);
+	if (r)
+		goto fail;
+	m->data[m->h.length] = '\0';
+	if ((uint32_t)m->nfds != m->h.nfds) {
+		r = -EPROTO;              /* descriptors announced but not received */
+		goto fail;
+	}
+	return 0;
+fail:
+	wire_msg_free(m);
+	return r == -ECONNRESET || r == -EPIPE ? -ECONNRESET : r;
+}
+
+int wire_reply_ok(int sock, const void *p, size_t len)
+{
+	return wire_send(sock, W_REPLY, 0, p, len, NULL, 0);
+}
+
+int wire_reply_err(int sock, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return wire_send(sock, W_REPLY, 1, msg, strlen(msg), NULL, 0);
+}
+
+int wire_expect_reply(int sock, struct wire_msg *m, int timeout_ms, char *err, size_t errlen)
+{
+	int r = wire_recv(sock, m, timeout_ms);
+	if (r) {
+		errbuf_set(err, errlen, "%s", r == -ETIMEDOUT ? "the peer did not answer in time" :
+			   r == -ECONNRESET ? "the peer closed the connection (did it die?)" :
+			   r == -EPROTO ? "the peer does not speak tern's protocol" : strerror(-r));
+		return -1;
+	}
+	if (m->h.cmd != W_REPLY) {
+		errbuf_set(err, errlen, "the peer sent %s where a reply was due", wire_cmd_name(m->h.cmd));
+		wire_msg_free(m);
+		return -1;
+	}
+	if (m->h.flags) {
+		errbuf_set(err, errlen, "the peer refused: %s", (char *)m->data);
+		wire_msg_free(m);
+		return -1;
+	}
+	return 0;
+}
+
+const char *wire_cmd_name(uint16_t cmd)
+{
+	switch (cmd) {
+	case W_HELLO: return "HELLO";
+	case W_CONFIG: return "CONFIG";
+	case W_STATE: return "STATE";
+	case W_COMMIT: return "COMMIT";
+	case W_ABORT: return "ABORT";
+	case W_REPLY: return "REPLY";
+	default: return "an unknown command";
+	}
+}

@@ -1,0 +1,81 @@
+/* wire.h - tern's one wire protocol, for handoff (unix socket) and live
+ * migration (TCP): a fixed header, a command set, one reply per request,
+ * a version handshake first. docs/protocol.md describes the messages and
+ * the receiver's state machine. */
+#ifndef TERN_MIGRATE_WIRE_H
+#define TERN_MIGRATE_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define WIRE_MAGIC        0x57524e54u  /* "TNRW" */
+#define WIRE_VERSION      1
+#define WIRE_MAX_PAYLOAD  (64u << 20)  /* one message; RAM goes in many */
+#define WIRE_MAX_FDS      4
+
+struct wire_hdr {                      /* 24 bytes, little endian */
+	uint32_t magic;
+	uint16_t version;                  /* the sender's protocol version */
+	uint16_t cmd;                      /* enum wire_cmd */
+	uint32_t flags;                    /* W_REPLY: 0 ok, 1 error (payload = message) */
+	uint32_t nfds;                     /* descriptors passed with this message (unix only) */
+	uint64_t length;                   /* payload bytes that follow */
+};
+
+enum wire_cmd {
+	W_HELLO  = 1,                      /* struct wire_hello */
+	W_CONFIG = 2,                      /* REC_VM_CONFIG payload (+ fds: RAM memfd, commit word) */
+	W_STATE  = 3,                      /* a record stream (+ fds: serial out, cc handle) */
+	W_COMMIT = 4,                      /* struct wire_commit: take the VM over now */
+	W_ABORT  = 5,                      /* the sender gives up; payload = reason */
+	W_REPLY  = 0x100,                  /* the answer to any request */
+};
+
+enum wire_kind { WIRE_HANDOFF = 1, WIRE_MIGRATE = 2 };
+
+struct wire_hello {
+	uint32_t proto;                    /* WIRE_VERSION the sender speaks */
+	uint16_t rec_major, rec_minor;     /* state record format */
+	uint32_t kind;                     /* enum wire_kind */
+	char     tern_version[32];
+};
+
+struct wire_commit {
+	uint64_t pause_ns;                 /* CLOCK_MONOTONIC when the source paused */
+	uint64_t token;                    /* cc token mode: LOCAL_SEND's token, else 0 */
+	uint32_t cc_transfer;              /* 0 none, 1 move (fd passed in STATE), 2 token */
+	uint32_t pad;
+};
+
+struct wire_running {                  /* payload of the reply to W_COMMIT */
+	uint64_t resume_ns;                /* CLOCK_MONOTONIC when the destination resumed */
+	uint64_t downtime_ns;
+};
+
+struct wire_msg {
+	struct wire_hdr h;
+	uint8_t *data;                     /* malloc'd, NUL-terminated for convenience */
+	int      fds[WIRE_MAX_FDS];
+	int      nfds;
+};
+
+/* Send one message (with fds on a unix socket). Returns 0 or -errno. */
+int  wire_send(int sock, uint16_t cmd, uint32_t flags, const void *p, size_t len,
+	       const int *fds, int nfds);
+int  wire_send2(int sock, uint16_t cmd, uint32_t flags, const void *a, size_t alen,
+		const void *b, size_t blen, const int *fds, int nfds);
+/* Receive one message within timeout_ms (-1: forever). Returns 0, or
+ * -errno: -ETIMEDOUT, -ECONNRESET (peer gone), -EPROTO (not our protocol:
+ * bad magic, oversized, truncated). On error nothing is left allocated. */
+int  wire_recv(int sock, struct wire_msg *m, int timeout_ms);
+void wire_msg_free(struct wire_msg *m);
+/* Reply helpers */
+int  wire_reply_ok(int sock, const void *p, size_t len);
+int  wire_reply_err(int sock, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Wait for a reply: 0 if ok (payload in *m), -1 with the peer's message or
+ * the transport error in err. */
+int  wire_expect_reply(int sock, struct wire_msg *m, int timeout_ms, char *err, size_t errlen);
+
+const char *wire_cmd_name(uint16_t cmd);
+
+#endif
