@@ -56,6 +56,7 @@ struct cc {
 	int  handle_fd;                   /* emu: the VM's handle at tern-psp */
 	char socket[108];                 /* emu: where tern-psp listens */
 	bool have_measurement;
+	uint64_t token;                   /* token-mode handoff: what LOCAL_SEND staged */
 	struct cc_measurement m;
 };
 

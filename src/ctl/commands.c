@@ -162,7 +162,8 @@ static json_t *cmd_handoff(struct ctl_server *s, json_t *req)
 		vm__stop(s->vm, 1, "handoff: %s", err);
 		return fail("%s", err);
 	}
-	/* the new process owns the VM, and will own the control path */
+	/* the new process owns the VM, its console line and the control path */
+	serial__discard(&s->vm->serial);
 	s->keep_path = true;
 	vm__stop(s->vm, 0, "handed off to %s: downtime %.3f ms", to, (double)res.downtime_ns / 1e6);
 	json_t *o = ok();

@@ -43,6 +43,13 @@ void serial__flush(struct serial *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
+void serial__discard(struct serial *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->linelen = 0;
+	pthread_mutex_unlock(&s->lock);
+}
+
 static void put(struct serial *s, uint8_t c)
 {
 	s->bytes++;

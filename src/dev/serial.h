@@ -27,6 +27,9 @@ void serial__destroy(struct serial *s);
 /* Port access at SERIAL_BASE + off; size is always 1 for this device. */
 void serial__io(struct serial *s, uint16_t off, bool write, uint8_t *data);
 void serial__flush(struct serial *s);
+/* Forget unwritten output: after a handoff it belongs to the new process,
+ * which got it in the device record and will finish the line. */
+void serial__discard(struct serial *s);
 
 int  serial__save(struct serial *s, struct tlv_buf *b);
 int  serial__load(struct serial *s, const void *p, size_t len, char *err, size_t errlen);

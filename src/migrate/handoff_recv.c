@@ -27,7 +27,7 @@
 #include "util/memfd.h"
 #include "vm/state.h"
 
-enum { HI_CTL_PATH = 1, HI_PSP_SOCKET = 2 };
+enum { HI_CTL_PATH = 1, HI_PSP_SOCKET = 2, HI_CC_XFER = 3 };
 enum rx_state { WAIT_HELLO, WAIT_CONFIG, WAIT_STATE, WAIT_COMMIT, RUNNING };
 static const char *rx_name[] = { "WAIT_HELLO", "WAIT_CONFIG", "WAIT_STATE", "WAIT_COMMIT", "RUNNING" };
 static const uint16_t rx_wants[] = { W_HELLO, W_CONFIG, W_STATE, W_COMMIT };
@@ -119,8 +119,11 @@ static int on_config(struct wire_msg *m, struct vm *vm, const struct vm_config *
 			}
 			have_cfg = true;
 		} else if (h.type == REC_HANDOFF_INFO) {
+			uint64_t x = 0;
 			*old_ctl = tlv_str(p, h.length, HI_CTL_PATH);
 			*psp_sock = tlv_str(p, h.length, HI_PSP_SOCKET);
+			(void)tlv_get_u64(p, h.length, HI_CC_XFER, &x);
+			cfg.cc_token = x == CC_XFER_TOKEN;
 		} else if (h.flags & REC_F_REQUIRED) {
 			errbuf_set(err, errlen, "CONFIG: unknown required record %s", rec_type_name(h.type));
 			free(p);
@@ -224,14 +227,12 @@ static int on_commit(struct wire_msg *m, struct vm *vm, struct commit_word *cw, 
 		if (c.cc_transfer == CC_XFER_MOVE && cc_old >= 0) {
 			s = psp_call(vm->cc.handle_fd, PSP_OP_MOVE_FROM, 0, NULL, 0, cc_old, &pr);
 		} else if (c.cc_transfer == CC_XFER_TOKEN) {
-			/* the token design wants SEV initialised on the target first */
-			s = psp_enc(vm->cc.handle_fd, PSP_SEV_INIT, NULL, 0, NULL);
+			/* SEV was initialised on this target when it was built */
 			struct psp_token t = { c.token };
-			if (!s)
-				s = psp_call(vm->cc.handle_fd, PSP_OP_ENC, PSP_SEV_LOCAL_RECEIVE, &t, sizeof(t),
-					     -1, &pr);
-			else
-				memset(&pr, 0, sizeof(pr)), pr.fd = -1;
+			const char *x = getenv("TERN_TEST_TOKEN_XOR");    /* test hook: a wrong token */
+			if (x)
+				t.token ^= strtoull(x, NULL, 0);
+			s = psp_call(vm->cc.handle_fd, PSP_OP_ENC, PSP_SEV_LOCAL_RECEIVE, &t, sizeof(t), -1, &pr);
 		} else {
 			s = -EINVAL;
 			memset(&pr, 0, sizeof(pr));

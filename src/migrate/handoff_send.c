@@ -33,7 +33,7 @@
 #define STEP_TIMEOUT_MS    10000
 
 /* tlv ids in REC_HANDOFF_INFO */
-enum { HI_CTL_PATH = 1, HI_PSP_SOCKET = 2 };
+enum { HI_CTL_PATH = 1, HI_PSP_SOCKET = 2, HI_CC_XFER = 3 };
 
 static int connect_unix(const char *path, char *err, size_t errlen)
 {
@@ -56,7 +56,8 @@ static int connect_unix(const char *path, char *err, size_t errlen)
 }
 
 /* The CONFIG payload: a record stream with VM_CONFIG and HANDOFF_INFO. */
-static int config_records(struct vm *vm, const char *ctl_path, void **buf, size_t *len)
+static int config_records(struct vm *vm, const char *ctl_path, enum cc_transfer xfer, void **buf,
+			  size_t *len)
 {
 	struct rec_writer w;
 	struct tlv_buf b;
@@ -68,6 +69,8 @@ static int config_records(struct vm *vm, const char *ctl_path, void **buf, size_
 		tlv_put(&b, HI_CTL_PATH, 0, ctl_path, strlen(ctl_path));
 	if (vm->cc_open && vm->cc.socket[0])
 		tlv_put(&b, HI_PSP_SOCKET, 0, vm->cc.socket, strlen(vm->cc.socket));
+	if (vm->cc_open)
+		tlv_put_u64(&b, HI_CC_XFER, 0, (uint64_t)xfer);
 	r = rec_writer_init(&w, fd);
 	if (!r)
 		r = vm__save_config(vm, &w);
@@ -138,7 +141,7 @@ int handoff__send(struct vm *vm, const char *to, enum cc_transfer xfer, const ch
 
 	/* 2. the machine's shape and its RAM: the destination builds the VM
 	 *    while ours keeps running */
-	if ((r = commit_word_create(&cw)) || (r = config_records(vm, ctl_path, &buf, &len))) {
+	if ((r = commit_word_create(&cw)) || (r = config_records(vm, ctl_path, xfer, &buf, &len))) {
 		errbuf_set(err, errlen, "preparing the handoff: %s", strerror(-r));
 		goto fail;
 	}
@@ -184,12 +187,17 @@ int handoff__send(struct vm *vm, const char *to, enum cc_transfer xfer, const ch
 	if (vm->cc_open && xfer == CC_XFER_TOKEN) {
 		struct psp_reply pr;
 		int s = psp_call(vm->cc.handle_fd, PSP_OP_ENC, PSP_SEV_LOCAL_SEND, NULL, 0, -1, &pr);
-		if (s || pr.len != sizeof(struct psp_token)) {
+		if (s == -EEXIST && vm->cc.token) {
+			/* staged by an earlier attempt that failed: still ours */
+			cm.token = vm->cc.token;
+		} else if (s || pr.len != sizeof(struct psp_token)) {
 			errbuf_set(err, errlen, "LOCAL_SEND: %s", strerror(s ? -s : EPROTO));
 			psp_reply_free(&pr);
 			goto fail;
+		} else {
+			memcpy(&cm.token, pr.data, sizeof(cm.token));
+			vm->cc.token = cm.token;
 		}
-		memcpy(&cm.token, pr.data, sizeof(cm.token));
 		psp_reply_free(&pr);
 	}
 	r = wire_send(sock, W_COMMIT, 0, &cm, sizeof(cm), NULL, 0);
@@ -201,6 +209,14 @@ int handoff__send(struct vm *vm, const char *to, enum cc_transfer xfer, const ch
 		res->resume_ns = run.resume_ns;
 		res->downtime_ns = run.downtime_ns;
 		outcome = HANDOFF_DONE;
+		if (vm->cc_open) {
+			/* the context left with the VM: our handle must be dead now */
+			uint32_t fw = 0;
+			struct psp_guest_status gs;
+			int g = vm->cc.ops->guest_status(&vm->cc, &gs, &fw);
+			log_info("old platform handle after handoff: %s", g == -EIO ? "dead (EIO)" :
+				 g == -EPERM ? "staged (EPERM)" : g ? strerror(-g) : "STILL ALIVE");
+		}
 		goto out;
 	}
 	errbuf_set(err, errlen, "commit: %s", r ? strerror(-r) : why);

@@ -120,7 +120,7 @@ static int cc_setup(struct vm *vm, char *err, size_t errlen)
 		return -1;
 	}
 	vm->cc_open = true;
-	if (vm->cfg.cc_takeover)
+	if (vm->cfg.cc_takeover && !vm->cfg.cc_token)
 		return 0;         /* a handoff moves the context (and its regions) in */
 	r = vm->cc.ops->init(&vm->cc, false, &fw);
 	if (r) {
@@ -128,6 +128,8 @@ static int cc_setup(struct vm *vm, char *err, size_t errlen)
 			   cc_strerror(r, fw, e2, sizeof(e2)));
 		return -1;
 	}
+	if (vm->cfg.cc_takeover)
+		return 0;         /* token mode: the staged context brings its regions */
 	r = vm->cc.ops->register_ram(&vm->cc, vm->ram.fd, 0, vm->ram.size, vm->ram.hva);
 	if (r) {
 		errbuf_set(err, errlen, "--cc %s: cannot register guest RAM: %s", vm->cc.ops->name,

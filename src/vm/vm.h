@@ -34,6 +34,7 @@ struct vm_config {
 	int      ram_fd;
 	bool     cc_takeover;             /* handoff: connect the platform, but the context
 					   * arrives by MOVE/LOCAL_RECEIVE, not by INIT */
+	bool     cc_token;                /* ... by LOCAL_RECEIVE: INIT first, no regions */
 };
 
 struct vcpu {

@@ -139,3 +139,21 @@ stop_all() {
 		kill -9 "$(cat "$p")" 2>/dev/null
 	done
 }
+
+# start_takeover NAME PATH [args...]: a `tern run --takeover PATH` waiting
+# in the background (files $T/NAME.err, .out, .pid, .rc like start_vm).
+start_takeover() {
+	local name=$1 path=$2
+	shift 2
+	rm -f "$T/$name.rc" "$T/$name.pid"
+	( "$TERN" run --takeover "$path" "$@" >"$T/$name.out" 2>"$T/$name.err" &
+	  echo $! >"$T/$name.pid"
+	  wait $!
+	  echo $? >"$T/$name.rc" ) &
+	for _ in $(seq 1 200); do [ -S "$path" ] && return 0; sleep 0.02; done
+	cat "$T/$name.err" >&2
+	fail "takeover process $name did not start listening"
+}
+
+# alive NAME: the tern process NAME is still running
+alive() { kill -0 "$(vm_pid "$1")" 2>/dev/null; }

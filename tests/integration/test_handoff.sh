@@ -1,0 +1,155 @@
+# test_handoff.sh - a new tern process takes over a running VM (live upgrade).
+
+PSP=${PSP:-$(dirname "$TERN")/tern-psp}
+
+start_psp() {
+	export TERN_PSP_SOCKET=$T/psp.sock TERN_PSP_STATE=$T/psp-state
+	"$PSP" --socket "$TERN_PSP_SOCKET" --state-dir "$TERN_PSP_STATE" 2>"$T/psp.err" &
+	echo $! >"$T/psp.pid"
+	for _ in $(seq 1 100); do [ -S "$T/psp.sock" ] && return 0; sleep 0.05; done
+	fail "tern-psp did not start"
+}
+
+# hand the VM served at $T/a.sock to a new process NAME; the old process
+# OLD must exit 0 and the new one must run the VM.
+handoff_to() {
+	local old=$1 new=$2
+	shift 2
+	start_takeover "$new" "$T/$new.x" "$@"
+	local rep
+	rep=$("$TERN" ctl "$T/a.sock" handoff "$T/$new.x" ${XFER:-} 2>"$T/ctl.err") || {
+		cat "$T/ctl.err" >&2
+		fail "handoff $old -> $new failed"
+	}
+	[ "$(wait_vm "$old" 10)" = 0 ] || fail "old process $old did not exit 0 after the handoff"
+	alive "$new" || fail "new process $new is not running"
+	json_get "$rep" downtime-us >>"$T/downtimes"
+}
+
+# ten handoffs in a row; the guest's counter runs on, its self-check stays
+# clean, its page-status record and migration bit travel with it
+ten_handoffs() {
+	local cc=$1
+	local args="size=64M rate=50 hb_ms=200 private=0x4000000:0x100000 migctl=0"
+	[ -n "$cc" ] && args="size=64M rate=50 hb_ms=200 share=0x4000000:0x100000 migctl=1"
+	start_vm a --guest "$GUEST" --mem 512M --cpus 2 $cc --guest-args "$args"
+	wait_hb a 2 20
+	local st0 prev=a
+	st0=$(ctl a status)
+	for i in $(seq 1 10); do
+		handoff_to $prev n$i
+		prev=n$i
+		local st
+		st=$(ctl a status)
+		for k in shared-pages migration-control cpus mem cc; do
+			[ "$(json_get "$st0" $k)" = "$(json_get "$st" $k)" ] ||
+				fail "handoff $i changed $k: $(json_get "$st0" $k) -> $(json_get "$st" $k)"
+		done
+		[ -n "$cc" ] && { grep -q 'old platform handle after handoff: dead (EIO)' \
+			"$T/$( [ $i = 1 ] && echo a || echo n$((i - 1)) ).err" ||
+			fail "handoff $i: the old platform handle is not dead"; }
+	done
+	note "downtimes (us): $(tr '\n' ' ' <"$T/downtimes")"
+	local n
+	n=$(last_hb a)
+	wait_hb a $((n + 3)) 10
+	# the guest verifies its pages continuously (millions of checks by now)
+	ctl a quit >/dev/null
+	[ "$(wait_vm n10 10)" = 0 ] || fail "the last process did not quit cleanly"
+	no_corruption a
+	grep -oE '^hb [0-9]+' "$T/a.serial" | awk '{ if ($2 != NR) { print "gap at", NR, $2; exit 1 } }' >&2 ||
+		{ grep -E '^hb' "$T/a.serial" | head -40 >&2; fail "heartbeat counter not continuous across handoffs"; }
+}
+
+test_handoff_ten_in_a_row_plain() {
+	ten_handoffs ""
+}
+
+test_handoff_ten_in_a_row_cc_emu() {
+	start_psp
+	ten_handoffs "--cc emu"
+}
+
+# Token mode (the earlier design): works; a wrong token is refused and the
+# old process keeps the VM; the right one then goes through.
+test_handoff_cc_token_mode() {
+	start_psp
+	start_vm a --guest "$GUEST" --mem 256M --cc emu --guest-args "size=16M rate=20 hb_ms=200"
+	wait_hb a 2 20
+	TERN_TEST_TOKEN_XOR=0x5a5a start_takeover bad "$T/bad.x"
+	expect_error 'LOCAL_RECEIVE|context' \
+		"$TERN" ctl "$T/a.sock" handoff "$T/bad.x" token
+	[ "$(wait_vm bad 10)" = 1 ] || fail "the process given a wrong token did not fail"
+	grep -q 'Bad address' "$T/bad.err" || fail "wrong token not refused with EFAULT: $(cat "$T/bad.err")"
+	alive a || fail "old process died"
+	wait_hb a $(( $(last_hb a) + 2 )) 10
+	XFER=token handoff_to a n1
+	wait_hb a $(( $(last_hb a) + 2 )) 10
+	ctl a quit >/dev/null
+	wait_vm n1 10 >/dev/null
+	no_corruption a
+}
+
+# Kill the new process at each step of the protocol: the old one resumes
+# the VM every time; afterwards a handoff still succeeds.
+test_handoff_new_process_killed_at_each_step() {
+	start_vm a --guest "$GUEST" --mem 512M --cpus 2 --guest-args "size=64M rate=50 hb_ms=200 duration=40"
+	wait_hb a 2 20
+	for step in HELLO CONFIG STATE COMMIT; do
+		TERN_TEST_HANDOFF_DIE=$step start_takeover k$step "$T/k$step.x"
+		expect_error 'failed|refused|closed' "$TERN" ctl "$T/a.sock" handoff "$T/k$step.x"
+		[ "$(wait_vm k$step 10)" = 137 ] || fail "new process was not killed at $step"
+		alive a || fail "old process died when the new one was killed at $step"
+		[ "$(json_get "$(ctl a status)" state)" = running ] || fail "VM not running after kill at $step"
+		wait_hb a $(( $(last_hb a) + 2 )) 10
+	done
+	handoff_to a n1
+	[ "$(wait_vm n1 40)" = 0 ] || fail "guest did not finish cleanly"
+	grep -q '^done errors=0' "$T/a.serial" || fail "final self-check not clean"
+	no_corruption a
+}
+
+# A version mismatch and a peer that speaks garbage are refused before the
+# VM is paused; the old VM is undisturbed.
+test_handoff_version_mismatch_and_garbage() {
+	TERN_TEST_WIRE_VERSION=99 start_vm a --guest "$GUEST" --mem 256M --guest-args "size=16M rate=20 hb_ms=200"
+	wait_hb a 2 20
+	start_takeover n1 "$T/n1.x"
+	expect_error 'protocol version 99 is not supported' "$TERN" ctl "$T/a.sock" handoff "$T/n1.x"
+	[ "$(wait_vm n1 10)" = 1 ] || fail "new process did not exit 1 on a version mismatch"
+	grep -q 'protocol version 99' "$T/n1.err" || fail "new process did not name the mismatch"
+	[ "$(json_get "$(ctl a status)" last-pause-us)" = 0 ] || true
+	# a listener that answers garbage
+	python3 -c '
+import socket,sys,os
+s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1)
+c,_=s.accept(); c.recv(100); c.sendall(os.urandom(200)); c.close()' "$T/g.x" &
+	for _ in $(seq 1 100); do [ -S "$T/g.x" ] && break; sleep 0.05; done
+	expect_error "does not speak tern" "$TERN" ctl "$T/a.sock" handoff "$T/g.x"
+	# garbage sent to a waiting new process
+	start_takeover n2 "$T/n2.x"
+	python3 -c '
+import socket,sys,os
+s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(os.urandom(64)); s.close()' "$T/n2.x"
+	[ "$(wait_vm n2 10)" = 1 ] || fail "new process did not refuse garbage"
+	grep -q "does not speak tern's protocol" "$T/n2.err" || fail "garbage: unclear error $(cat "$T/n2.err")"
+	# nothing waiting at all
+	expect_error 'no tern is waiting' "$TERN" ctl "$T/a.sock" handoff "$T/none.x"
+	local n
+	n=$(last_hb a)
+	wait_hb a $((n + 2)) 10
+	local stall
+	stall=$(grep -oE 'max_stall_us=[0-9]+' "$T/a.serial" | tail -1 | cut -d= -f2)
+	[ "$stall" -lt 1000000 ] || fail "the guest stalled ${stall}us: it was paused"
+	ctl a quit >/dev/null
+	wait_vm a 10 >/dev/null
+	no_corruption a
+}
+
+# bad uses of --takeover
+test_handoff_bad_arguments() {
+	expect_error 'takes no --guest' "$TERN" run --takeover "$T/x" --guest "$GUEST"
+	expect_error 'needs --ctl and --to' "$TERN" handoff --ctl "$T/a.sock"
+	touch "$T/file"
+	expect_error 'not a socket' "$TERN" run --takeover "$T/file"
+}
