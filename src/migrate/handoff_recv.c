@@ -192,7 +192,7 @@ static int on_state(struct wire_msg *m, struct vm *vm, bool own_serial, int *cc_
 	/* descriptors: the console, then (cc move) the source's platform handle */
 	if (m->nfds > k) {
 		if (!own_serial) {
-			serial__flush(&vm->serial);
+			/* no flush first: the restored half line must go to this fd */
 			pthread_mutex_lock(&vm->serial.lock);
 			vm->serial.out_fd = m->fds[k];
 			pthread_mutex_unlock(&vm->serial.lock);

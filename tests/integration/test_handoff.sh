@@ -57,8 +57,9 @@ ten_handoffs() {
 	ctl a quit >/dev/null
 	[ "$(wait_vm n10 10)" = 0 ] || fail "the last process did not quit cleanly"
 	no_corruption a
-	grep -oE '^hb [0-9]+' "$T/a.serial" | awk '{ if ($2 != NR) { print "gap at", NR, $2; exit 1 } }' >&2 ||
-		{ grep -E '^hb' "$T/a.serial" | head -40 >&2; fail "heartbeat counter not continuous across handoffs"; }
+	local gap
+	gap=$(grep -oE '^hb [0-9]+' "$T/a.serial" | awk '{ if ($2 != NR) { print "line", NR, "says hb", $2; exit 1 } }') ||
+		{ cp "$T/a.serial" /tmp/tern-handoff-gap.serial; fail "heartbeat counter not continuous across handoffs: $gap"; }
 }
 
 test_handoff_ten_in_a_row_plain() {
