@@ -90,11 +90,26 @@ static void transfer(struct pvm *dst, struct pvm *src)
 	dst->nregions = src->nregions;
 	memcpy(dst->vmsa_launched, src->vmsa_launched, sizeof(dst->vmsa_launched));
 
-	/* its mirrors now borrow from dst */
-	dst->mirrors = src->mirrors;
-	dst->nmirrors = src->nmirrors;
-	for (size_t i = 0; i < dst->nmirrors; i++)
+	/* its mirrors now borrow from dst. (fix) A LOCAL_RECEIVE target may
+	 * have mirrors of its own, copied from it before it was launched:
+	 * they stay its mirrors (cmd_local_receive made room for both lists);
+	 * overwriting the list lost them, and a later move left them behind
+	 * on a dead VM. */
+	if (dst->nmirrors) {
+		if (src->nmirrors)
+			memcpy(dst->mirrors + dst->nmirrors, src->mirrors,
+			       src->nmirrors * sizeof(*dst->mirrors));
+		dst->nmirrors += src->nmirrors;
+		free(src->mirrors);
+	} else {
+		free(dst->mirrors);       /* (fix) an emptied list still allocated */
+		dst->mirrors = src->mirrors;
+		dst->nmirrors = src->nmirrors;
+	}
+	for (size_t i = 0; i < dst->nmirrors; i++) {
 		dst->mirrors[i]->owner = dst;
+		dst->mirrors[i]->asid = dst->asid;
+	}
 	dst->refs += (int)src->nmirrors;
 	src->refs -= (int)src->nmirrors;
 
@@ -213,13 +228,20 @@ int cmd_local_receive(struct pvm *vm, const uint8_t *p, size_t len, struct reply
 	for (pp = &tokens; *pp; pp = &(*pp)->next) {
 		if ((*pp)->token == t.token) {
 			s = *pp;
-			*pp = s->next;
 			break;
 		}
 	}
 	if (!s)
 		return -EFAULT;           /* unknown, already used, or its source is gone */
 	struct pvm *src = s->source;
+	/* (fix) room for the target's own mirrors and the source's (transfer) */
+	if (vm->nmirrors && src->nmirrors) {
+		struct pvm **nm = realloc(vm->mirrors, (vm->nmirrors + src->nmirrors) * sizeof(*nm));
+		if (!nm)
+			return -ENOMEM;
+		vm->mirrors = nm;
+	}
+	*pp = s->next;
 	free(s);
 	/* the target's own ASID is freed; it adopts the staged one, and the
 	 * charge moves with it */
@@ -229,7 +251,13 @@ int cmd_local_receive(struct pvm *vm, const uint8_t *p, size_t len, struct reply
 	vm->asid = 0;
 	vm->sev = false;
 	src->token_sent = false;
+	/* (fix) the source may be a VM whose handle is already closed, kept
+	 * alive only by its mirrors: those references move to the target in
+	 * transfer(), so hold it across and drop it after, or it leaks with
+	 * no references left */
+	src->refs++;
 	transfer(vm, src);
+	pvm_put(src);
 	hr.handle = vm->fw ? vm->fw->handle : 0;
 	return reply_put(r, &hr, sizeof(hr));
 }

@@ -1,7 +1,9 @@
 /* server.c - connections: one thread each, one request at a time each,
  * every request handled under the platform lock. */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -67,6 +69,16 @@ static ssize_t recv_msg(int sock, uint8_t *buf, size_t cap, int *fd)
 	return n;
 }
 
+/* (fix) recvmsg returns 0 both at EOF and for an empty datagram, which
+ * any holder of a handle can send; taking it for EOF destroyed the VM
+ * under its other holders. EOF is when the peer has hung up. */
+static bool hung_up(int sock)
+{
+	struct pollfd p = { .fd = sock, .events = POLLRDHUP };
+	int k = poll(&p, 1, 0);
+	return k < 0 || (k == 1 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR)));
+}
+
 static int send_reply(int sock, struct psp_hdr *h, struct reply *r)
 {
 	union { char b[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } u;
@@ -101,8 +113,9 @@ static void *serve(void *arg)
 		int fd;
 		struct psp_hdr rh;
 		ssize_t n = recv_msg(c.sock, buf, PSP_MAX_MSG, &fd);
-		if (n == 0 || (n < 0 && n != -EMSGSIZE))
+		if ((n == 0 && hung_up(c.sock)) || (n < 0 && n != -EMSGSIZE))
 			break;            /* the client closed its end (or died) */
+		/* an empty datagram is malformed: dispatch refuses it (EPROTO) */
 		pthread_mutex_lock(&plat.lock);
 		if (n < 0) {              /* oversized datagram: refuse, keep serving */
 			if (fd >= 0)
