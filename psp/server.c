@@ -11,6 +11,7 @@
 
 #include "psp.h"
 #include "server.h"
+#include "util/scm.h"
 
 struct conn {
 	int sock;
@@ -81,24 +82,12 @@ static bool hung_up(int sock)
 
 static int send_reply(int sock, struct psp_hdr *h, struct reply *r)
 {
-	union { char b[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } u;
+	union scm_buf u;
 	struct iovec iov[2] = { { h, sizeof(*h) }, { r->data, r->len } };
 	struct msghdr m = { .msg_iov = iov, .msg_iovlen = r->len ? 2 : 1 };
-	ssize_t n;
-	if (r->fd >= 0) {
-		memset(&u, 0, sizeof(u));
-		m.msg_control = u.b;
-		m.msg_controllen = sizeof(u.b);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &r->fd, sizeof(int));
-	}
-	do
-		n = sendmsg(sock, &m, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	return n < 0 ? -errno : 0;
+	scm_attach(&m, &u, &r->fd, r->fd >= 0 ? 1 : 0);
+	ssize_t n = scm_sendmsg(sock, &m);
+	return n < 0 ? (int)n : 0;
 }
 
 static void *serve(void *arg)

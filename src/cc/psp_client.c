@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cc/psp_client.h"
+#include "util/scm.h"
 
 const char *psp_default_socket(char *buf, size_t len)
 {
@@ -46,7 +47,7 @@ int psp_call(int sock, uint16_t op, uint32_t cmd, const void *payload, size_t le
 	struct psp_hdr h = { .magic = PSP_MAGIC, .version = PSP_PROTO_VERSION, .op = op,
 			     .cmd = cmd, .len = (uint32_t)len };
 	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)payload, len } };
-	union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } u;
+	union scm_buf u;
 	struct msghdr m = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
 	uint8_t *buf;
 	ssize_t n;
@@ -55,21 +56,10 @@ int psp_call(int sock, uint16_t op, uint32_t cmd, const void *payload, size_t le
 	rep->fd = -1;
 	if (len > PSP_MAX_MSG - sizeof(h))
 		return -EMSGSIZE;
-	if (send_fd >= 0) {
-		memset(&u, 0, sizeof(u));
-		m.msg_control = u.buf;
-		m.msg_controllen = sizeof(u.buf);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &send_fd, sizeof(int));
-	}
-	do
-		n = sendmsg(sock, &m, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
+	scm_attach(&m, &u, &send_fd, send_fd >= 0 ? 1 : 0);
+	n = scm_sendmsg(sock, &m);
 	if (n < 0)
-		return -errno;
+		return (int)n;
 
 	buf = malloc(PSP_MAX_MSG);
 	if (!buf)

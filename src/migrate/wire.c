@@ -11,35 +11,24 @@
 #include "migrate/wire.h"
 #include "util/io.h"
 #include "util/log.h"
+#include "util/scm.h"
 
 int wire_send2(int sock, uint16_t cmd, uint32_t flags, const void *a, size_t alen,
 	       const void *b, size_t blen, const int *fds, int nfds)
 {
 	struct wire_hdr h = { WIRE_MAGIC, WIRE_VERSION, cmd, flags, (uint32_t)nfds, alen + blen };
-	union { char buf[CMSG_SPACE(sizeof(int) * WIRE_MAX_FDS)]; struct cmsghdr align; } u;
+	union scm_buf u;
 	struct iovec iov[3] = { { &h, sizeof(h) }, { (void *)a, alen }, { (void *)b, blen } };
 	struct msghdr m = { .msg_iov = iov, .msg_iovlen = 3 };
 	size_t total = sizeof(h) + alen + blen, sent = 0;
 
 	if (nfds > WIRE_MAX_FDS || alen + blen > WIRE_MAX_PAYLOAD)
 		return -EINVAL;
-	if (nfds > 0) {
-		memset(&u, 0, sizeof(u));
-		m.msg_control = u.buf;
-		m.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
-	}
+	scm_attach(&m, &u, fds, nfds);
 	while (sent < total) {
-		ssize_t n = sendmsg(sock, &m, MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
+		ssize_t n = scm_sendmsg(sock, &m);
+		if (n < 0)
+			return (int)n;
 		sent += (size_t)n;
 		m.msg_control = NULL;     /* descriptors go with the first byte only */
 		m.msg_controllen = 0;

@@ -4,6 +4,7 @@
 
 TERN=${TERN:-build/tern}
 GUEST=${GUEST:-build/guest/dirtier.elf}
+PSP=${PSP:-$(dirname "$TERN")/tern-psp}
 
 fail() {
 	echo "    FAIL: $*" >&2
@@ -157,3 +158,14 @@ start_takeover() {
 
 # alive NAME: the tern process NAME is still running
 alive() { kill -0 "$(vm_pid "$1")" 2>/dev/null; }
+
+# start_psp: a private tern-psp for this test (socket and state under $T),
+# and the environment that points tern at it.
+start_psp() {
+	export TERN_PSP_SOCKET=$T/psp.sock TERN_PSP_STATE=$T/psp-state
+	"$PSP" --socket "$TERN_PSP_SOCKET" --state-dir "$TERN_PSP_STATE" 2>"$T/psp.err" &
+	echo $! >"$T/psp.pid"
+	for _ in $(seq 1 100); do [ -S "$T/psp.sock" ] && return 0; sleep 0.05; done
+	cat "$T/psp.err" >&2
+	fail "tern-psp did not start"
+}

@@ -1,18 +1,6 @@
 # test_cc.sh - confidential launch on the emulated platform (tern-psp):
 # measurement, the owner's verification, secret injection, identity.
 
-PSP=${PSP:-$(dirname "$TERN")/tern-psp}
-
-# start_psp: a private daemon for this test (socket and state under $T).
-start_psp() {
-	export TERN_PSP_SOCKET=$T/psp.sock TERN_PSP_STATE=$T/psp-state
-	"$PSP" --socket "$TERN_PSP_SOCKET" --state-dir "$TERN_PSP_STATE" 2>"$T/psp.err" &
-	echo $! >"$T/psp.pid"
-	for _ in $(seq 1 100); do [ -S "$T/psp.sock" ] && return 0; sleep 0.05; done
-	cat "$T/psp.err" >&2
-	fail "tern-psp did not start"
-}
-
 # owner_setup: export the platform chain, trust its root, make a session.
 owner_setup() {
 	"$PSP" --state-dir "$TERN_PSP_STATE" --export-chain "$T/chain.pem" || fail "export-chain failed"

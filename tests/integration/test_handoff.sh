@@ -1,14 +1,6 @@
 # test_handoff.sh - a new tern process takes over a running VM (live upgrade).
 
-PSP=${PSP:-$(dirname "$TERN")/tern-psp}
 
-start_psp() {
-	export TERN_PSP_SOCKET=$T/psp.sock TERN_PSP_STATE=$T/psp-state
-	"$PSP" --socket "$TERN_PSP_SOCKET" --state-dir "$TERN_PSP_STATE" 2>"$T/psp.err" &
-	echo $! >"$T/psp.pid"
-	for _ in $(seq 1 100); do [ -S "$T/psp.sock" ] && return 0; sleep 0.05; done
-	fail "tern-psp did not start"
-}
 
 # hand the VM served at $T/a.sock to a new process NAME; the old process
 # OLD must exit 0 and the new one must run the VM.

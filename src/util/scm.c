@@ -1,0 +1,31 @@
+/* scm.c - SCM_RIGHTS helpers shared by the control-plane protocols. */
+#include <errno.h>
+#include <string.h>
+
+#include "util/scm.h"
+
+void scm_attach(struct msghdr *m, union scm_buf *u, const int *fds, int n)
+{
+	if (n <= 0) {
+		m->msg_control = NULL;
+		m->msg_controllen = 0;
+		return;
+	}
+	memset(u, 0, sizeof(*u));
+	m->msg_control = u->buf;
+	m->msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)n);
+	struct cmsghdr *c = CMSG_FIRSTHDR(m);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)n);
+	memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)n);
+}
+
+ssize_t scm_sendmsg(int sock, struct msghdr *m)
+{
+	ssize_t n;
+	do
+		n = sendmsg(sock, m, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
