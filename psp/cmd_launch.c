@@ -60,17 +60,25 @@ int launch_update_data(struct pvm *vm, const uint8_t *p, size_t len, struct repl
 {
 	struct psp_range g;
 	struct fw_ctx *fw;
-	uint8_t *m;
+	uint8_t page[PSP_PAGE];
 	if (len != sizeof(g))
 		return -EINVAL;
 	memcpy(&g, p, sizeof(g));
 	if (!(fw = need_state(vm, PSP_STATE_LUPDATE, r)))
 		return r->status;
-	if (!(m = guest_ptr(vm, g.gpa, g.len)))
+	if (!guest_ptr(vm, g.gpa, g.len))
 		return -EINVAL;
-	/* hardware encrypts in place here; emulation can only measure */
-	if (!EVP_DigestUpdate(fw->digest, m, g.len))
-		return -EIO;
+	/* hardware encrypts in place here; emulation can only measure. A
+	 * page at a time through a bounce buffer, so a fault never happens
+	 * inside OpenSSL */
+	for (uint64_t off = 0; off < g.len; off += PSP_PAGE) {
+		uint64_t n = g.len - off < PSP_PAGE ? g.len - off : PSP_PAGE;
+		int e = guest_read(vm, g.gpa + off, page, n);
+		if (e)
+			return e;
+		if (!EVP_DigestUpdate(fw->digest, page, n))
+			return -EIO;
+	}
 	return 0;
 }
 
@@ -133,8 +141,9 @@ int launch_secret(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
 {
 	struct psp_packet pk;
 	struct fw_ctx *fw;
-	uint8_t *m, plain[PSP_PAGE];
+	uint8_t plain[PSP_PAGE];
 	char err[160];
+	int e;
 
 	if (len < sizeof(pk))
 		return -EINVAL;
@@ -144,7 +153,7 @@ int launch_secret(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
 		return -EINVAL;
 	if (!(fw = need_state(vm, PSP_STATE_LSECRET, r)))
 		return r->status;
-	if (!(m = guest_ptr(vm, pk.gpa, pk.len)))
+	if (!guest_ptr(vm, pk.gpa, pk.len))
 		return -EINVAL;
 	/* bound to this launch's measurement: a packet made for another
 	 * launch, or tampered with, never reaches guest memory */
@@ -153,9 +162,9 @@ int launch_secret(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
 		psp_log("LAUNCH_SECRET refused: %s", err);
 		return fw_fail(r, PSP_FW_BAD_MEASUREMENT);
 	}
-	memcpy(m, plain, pk.len);
+	e = guest_write(vm, pk.gpa, plain, pk.len);
 	OPENSSL_cleanse(plain, sizeof(plain));
-	return 0;
+	return e;
 }
 
 int launch_finish(struct pvm *vm, size_t len, struct reply *r)
@@ -170,7 +179,7 @@ int launch_finish(struct pvm *vm, size_t len, struct reply *r)
 }
 
 static int dbg_range(struct pvm *vm, const uint8_t *p, size_t len, struct psp_range *g,
-		     uint8_t **m, struct reply *r)
+		     struct reply *r)
 {
 	struct fw_ctx *fw = fw_of(vm);
 	if (len < sizeof(*g))
@@ -182,7 +191,7 @@ static int dbg_range(struct pvm *vm, const uint8_t *p, size_t len, struct psp_ra
 		return fw_fail(r, PSP_FW_INVALID_GUEST);
 	if (fw->policy & PSP_POLICY_NODBG)
 		return fw_fail(r, PSP_FW_POLICY_FAILURE);
-	if (!(*m = guest_ptr(vm, g->gpa, g->len)))
+	if (!guest_ptr(vm, g->gpa, g->len))
 		return -EINVAL;
 	return 0;
 }
@@ -190,24 +199,26 @@ static int dbg_range(struct pvm *vm, const uint8_t *p, size_t len, struct psp_ra
 int dbg_decrypt(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
 {
 	struct psp_range g;
-	uint8_t *m;
-	int s = dbg_range(vm, p, len, &g, &m, r);
+	int s = dbg_range(vm, p, len, &g, r);
 	if (s)
 		return s;
 	if (len != sizeof(g))
 		return -EINVAL;
-	return reply_put(r, m, g.len);
+	if (g.len > sizeof(r->data) - r->len)
+		return -EMSGSIZE;
+	if ((s = guest_read(vm, g.gpa, r->data + r->len, g.len)))
+		return s;
+	r->len += g.len;
+	return 0;
 }
 
 int dbg_encrypt(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
 {
 	struct psp_range g;
-	uint8_t *m;
-	int s = dbg_range(vm, p, len, &g, &m, r);
+	int s = dbg_range(vm, p, len, &g, r);
 	if (s)
 		return s;
 	if (len != sizeof(g) + g.len)
 		return -EINVAL;
-	memcpy(m, p + sizeof(g), g.len);
-	return 0;
+	return guest_write(vm, g.gpa, p + sizeof(g), g.len);
 }

@@ -83,7 +83,8 @@ int send_update_data(struct pvm *vm, const uint8_t *p, size_t len, struct reply 
 	struct psp_range g;
 	struct psp_packet pk;
 	struct fw_ctx *fw;
-	uint8_t *m, bind[16];
+	uint8_t page[PSP_PAGE], bind[16];
+	int e;
 
 	if (len != sizeof(g))
 		return -EINVAL;
@@ -97,15 +98,16 @@ int send_update_data(struct pvm *vm, const uint8_t *p, size_t len, struct reply 
 	pk.len = g.len;
 	if (g.flags & PSP_RANGE_QUERY)      /* zero-length buffers: a length query */
 		return reply_put(r, &pk, sizeof(pk));
-	if (!(m = guest_ptr(vm, g.gpa, g.len)))
-		return -EINVAL;
 	if (sizeof(pk) + g.len > sizeof(r->data))
 		return -EMSGSIZE;
+	if ((e = guest_read(vm, g.gpa, page, g.len)))
+		return e;
 	pk.seq = ++fw->send_seq;
 	bind_of(pk.gpa, pk.seq, bind);
-	if (sev_packet_seal(&fw->keys, SEV_CTX_DATA, 0, m, g.len, bind, sizeof(bind), pk.hdr,
+	if (sev_packet_seal(&fw->keys, SEV_CTX_DATA, 0, page, g.len, bind, sizeof(bind), pk.hdr,
 			    r->data + sizeof(pk)))
 		return -EIO;
+	OPENSSL_cleanse(page, g.len);
 	memcpy(r->data, &pk, sizeof(pk));
 	r->len = (uint32_t)(sizeof(pk) + g.len);
 	return 0;
@@ -175,8 +177,9 @@ int receive_update_data(struct pvm *vm, const uint8_t *p, size_t len, struct rep
 {
 	struct psp_packet pk;
 	struct fw_ctx *fw;
-	uint8_t *m, bind[16], plain[PSP_PAGE];
+	uint8_t bind[16], plain[PSP_PAGE];
 	char err[160];
+	int e;
 
 	if (len < sizeof(pk))
 		return -EINVAL;
@@ -185,7 +188,7 @@ int receive_update_data(struct pvm *vm, const uint8_t *p, size_t len, struct rep
 		return -EINVAL;
 	if (!(fw = need_state(vm, PSP_STATE_RUPDATE, r)))
 		return r->status;
-	if (!(m = guest_ptr(vm, pk.gpa, pk.len)))
+	if (!guest_ptr(vm, pk.gpa, pk.len))
 		return -EINVAL;
 	if (pk.seq <= fw->recv_seq) {
 		psp_log("RECEIVE_UPDATE_DATA: packet %llu replayed (last %llu)",
@@ -199,7 +202,10 @@ int receive_update_data(struct pvm *vm, const uint8_t *p, size_t len, struct rep
 		psp_log("RECEIVE_UPDATE_DATA refused at 0x%llx: %s", (unsigned long long)pk.gpa, err);
 		return fw_fail(r, PSP_FW_BAD_MEASUREMENT);
 	}
-	memcpy(m, plain, pk.len);
+	e = guest_write(vm, pk.gpa, plain, pk.len);
+	OPENSSL_cleanse(plain, sizeof(plain));
+	if (e)
+		return e;
 	fw->recv_seq = pk.seq;
 	return 0;
 }

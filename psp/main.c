@@ -197,6 +197,7 @@ int main(int argc, char **argv)
 	}
 
 	signal(SIGPIPE, SIG_IGN);
+	guest_memory_init();
 	int lfd = listen_on(sock);
 	sock_path = sock;
 	signal(SIGTERM, on_term);

@@ -3,7 +3,10 @@
  * does by DMA. Regions belong to the context owner; mirrors use the
  * owner's. */
 #include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -70,4 +73,59 @@ uint8_t *guest_ptr(struct pvm *vm, uint64_t gpa, uint64_t len)
 			return g->map + (gpa - g->gpa);
 	}
 	return NULL;
+}
+
+/* A client can shrink the memfd it registered; touching the mapping past
+ * the new end raises SIGBUS. That must fail the one request, not kill the
+ * platform with every other VM: guest memory is only touched through
+ * guest_read/guest_write, which turn the fault into -EFAULT. */
+/* volatile: the compiler must not drop the store before memcpy as dead
+ * (memcpy does not read it, but the signal handler does) */
+static __thread sigjmp_buf *volatile fault_jmp;
+
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	(void)si;
+	(void)uc;
+	if (fault_jmp)
+		siglongjmp(*fault_jmp, 1);
+	signal(sig, SIG_DFL);             /* a fault elsewhere is a real bug */
+	raise(sig);
+}
+
+void guest_memory_init(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_sigbus;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
+}
+
+static int guarded_copy(void *dst, const void *src, uint64_t len)
+{
+	sigjmp_buf jb;
+	if (sigsetjmp(jb, 1)) {
+		fault_jmp = NULL;
+		return -EFAULT;
+	}
+	fault_jmp = &jb;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	memcpy(dst, src, len);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	fault_jmp = NULL;
+	return 0;
+}
+
+int guest_read(struct pvm *vm, uint64_t gpa, void *buf, uint64_t len)
+{
+	uint8_t *m = guest_ptr(vm, gpa, len);
+	return m ? guarded_copy(buf, m, len) : -EINVAL;
+}
+
+int guest_write(struct pvm *vm, uint64_t gpa, const void *buf, uint64_t len)
+{
+	uint8_t *m = guest_ptr(vm, gpa, len);
+	return m ? guarded_copy(m, buf, len) : -EINVAL;
 }

@@ -140,8 +140,14 @@ size_t pvm_count(void);
 int  region_register(struct pvm *vm, int memfd, const struct psp_region *r);
 int  region_unregister(struct pvm *vm, const struct psp_region *r);
 void regions_free(struct region *r, size_t n);
-/* Host pointer to [gpa, gpa+len) inside one region of vm's context owner. */
+/* Host pointer to [gpa, gpa+len) inside one region of vm's context owner.
+ * Never dereference it directly: use guest_read/guest_write. */
 uint8_t *guest_ptr(struct pvm *vm, uint64_t gpa, uint64_t len);
+/* Copy to/from guest memory; -EINVAL outside the registered regions,
+ * -EFAULT if the client truncated its memfd under us (SIGBUS caught). */
+int  guest_read(struct pvm *vm, uint64_t gpa, void *buf, uint64_t len);
+int  guest_write(struct pvm *vm, uint64_t gpa, const void *buf, uint64_t len);
+void guest_memory_init(void);                          /* install the SIGBUS handler */
 
 /* dispatch.c: one request -> one reply. Pure with respect to sockets so it
  * can be fuzzed: msg is the whole datagram, fd a received descriptor or -1
