@@ -11,6 +11,7 @@
 #include "dev/guest_call.h"
 #include "dev/migctl.h"
 #include "dev/serial.h"
+#include "kvm/dirty.h"
 #include "util/log.h"
 #include "vm/vm.h"
 
@@ -132,6 +133,14 @@ static void handle_exit(struct vcpu *v)
 	case KVM_EXIT_INTR:
 		STAT(vm, exits_intr);
 		break;
+	case KVM_EXIT_DIRTY_RING_FULL: {
+		/* harvest every ring into the dirty tracker; KVM lets the vCPU
+		 * run again once its ring is below the soft limit */
+		int r = dirty_ring_full(v);
+		if (r)
+			crash(v, "dirty ring full and KVM_RESET_DIRTY_RINGS failed: %s", strerror(-r));
+		break;
+	}
 	default:
 		crash(v, "unexpected KVM exit reason %u", run->exit_reason);
 		break;

@@ -35,7 +35,11 @@ struct vm_config {
 	bool     cc_takeover;             /* handoff: connect the platform, but the context
 					   * arrives by MOVE/LOCAL_RECEIVE, not by INIT */
 	bool     cc_token;                /* ... by LOCAL_RECEIVE: INIT first, no regions */
+	uint32_t dirty_ring;              /* entries per vCPU dirty ring (power of 2), 0: none;
+					   * KVM allows it only before vCPUs exist (kvm/dirty.h) */
 };
+
+struct dirty_tracker;
 
 struct vcpu {
 	struct vm *vm;
@@ -46,6 +50,7 @@ struct vcpu {
 	pthread_t  thread;
 	bool       thread_started;
 	bool       exited;            /* left its loop: no more kicks (under vm->lock) */
+	uint32_t   dirty_fetch;       /* dirty ring: next entry to harvest (kvm/dirty.c) */
 };
 
 struct vm_stats {                     /* updated by vCPU threads with atomics */
@@ -64,6 +69,8 @@ struct vm {
 	struct vcpu_state_cfg vscfg;
 	uint32_t         tsc_khz;
 	bool             hypercall_exit;  /* KVM_CAP_EXIT_HYPERCALL enabled for MAP_GPA_RANGE */
+	uint32_t         dirty_ring;      /* ring entries KVM accepted, 0: none (log mode only) */
+	int              dirty_ring_err;  /* -errno if cfg.dirty_ring was asked for and refused */
 
 	struct cc          cc;            /* confidential platform (cfg.cc != CC_NONE) */
 	bool               cc_open;
@@ -84,6 +91,7 @@ struct vm {
 	char             stop_reason[512];
 	uint64_t         start_ns;
 	uint64_t         last_pause_ns;   /* duration of the last pause-to-resume window */
+	struct dirty_tracker *dirty;      /* running dirty tracker, for ring-full exits */
 };
 
 /* Build the machine (KVM VM, RAM memfd, memslot, caps, CPUID, vCPUs) but do

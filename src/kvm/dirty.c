@@ -1,0 +1,401 @@
+/* dirty.c - KVM dirty-page tracking: dirty log (GET + CLEAR) or dirty rings.
+ *
+ * Why no write is lost (the invariant in dirty.h):
+ *
+ * Log mode, manual protect. KVM keeps one bit per page; a write to a
+ * write-protected page sets the bit and leaves the page writable. A sync
+ * copies the bitmap (GET), then CLEARs exactly the bits it copied, which
+ * re-protects those pages. A page written after its CLEAR faults again and
+ * sets its bit again, for the next sync. A page written between GET and
+ * CLEAR was in the copy (it was writable because its bit was set), and the
+ * write precedes the return of the sync, so whoever copies the page after
+ * the sync sees it. A page first written after GET has a bit GET did not
+ * see, and CLEAR leaves it alone.
+ *
+ * Ring mode. A write to a protected page pushes {slot, gfn} into the
+ * writing vCPU's ring with flags = DIRTY (store-release). We read entries
+ * in order, each with an acquire load of its flags, record the gfn, and
+ * only then set flags = RESET; KVM_RESET_DIRTY_RINGS re-protects the pages
+ * of RESET entries and frees them. A write after the re-protect pushes a
+ * new entry; a write between our read and the re-protect precedes the
+ * return of the sync, as above. Entries must be harvested strictly in
+ * order, so each vCPU's next index lives in struct vcpu (it must survive
+ * a stop/start: KVM's indices never go back).
+ *
+ * Pages the VMM writes itself (dirty_mark) go into `pending` with atomic
+ * ORs, and everything counts as dirty at start: pending starts all set.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <linux/kvm.h>
+
+#include "kvm/dirty.h"
+#include "kvm/kvm.h"
+#include "util/log.h"
+#include "vm/vm.h"
+
+#define RING_MAX_ENTRIES 65536u       /* KVM_DIRTY_RING_MAX_ENTRIES */
+#define SLOT_RAM 0u
+
+const char *dirty_mode_name(enum dirty_mode m)
+{
+	return m == DIRTY_RING ? "dirty ring" : "dirty log";
+}
+
+int dirty_ring_enable(int vmfd, uint32_t entries)
+{
+	uint64_t bytes = (uint64_t)entries * sizeof(struct kvm_dirty_gfn);
+	long cap = KVM_CAP_DIRTY_LOG_RING_ACQ_REL;
+	int max;
+
+	/* ACQ_REL is the same ring with the ordering spelled out (what we do
+	 * anyway); older kernels only have the plain cap */
+	max = ioctl(vmfd, KVM_CHECK_EXTENSION, cap);
+	if (max <= 0) {
+		cap = KVM_CAP_DIRTY_LOG_RING;
+		max = ioctl(vmfd, KVM_CHECK_EXTENSION, cap);
+	}
+	if (max <= 0)
+		return -EOPNOTSUPP;
+	if (entries == 0 || (entries & (entries - 1)) || bytes < (uint64_t)getpagesize())
+		return -EINVAL;
+	if (entries > RING_MAX_ENTRIES || bytes > (uint64_t)max)
+		return -E2BIG;
+	return kvm_vm__enable_cap(vmfd, (uint32_t)cap, bytes);
+}
+
+/* ---- log mode ---------------------------------------------------------- */
+
+static int log_enable_manual(struct dirty_tracker *t)
+{
+	struct vm *vm = t->vm;
+	int caps = kvm__check(&vm->kvm, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2);
+	uint64_t arg = KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE;
+
+	if (!(caps & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE))
+		return 0;
+	/* INITIALLY_SET: enabling the log protects nothing up front (the
+	 * bitmap starts full); pages get protected as syncs CLEAR them */
+	if (caps & KVM_DIRTY_LOG_INITIALLY_SET)
+		arg |= KVM_DIRTY_LOG_INITIALLY_SET;
+	if (kvm_vm__enable_cap(vm->fd, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, arg) == 0)
+		return 1;
+	if ((arg & KVM_DIRTY_LOG_INITIALLY_SET) &&
+	    kvm_vm__enable_cap(vm->fd, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
+			       KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE) == 0)
+		return 1;
+	return 0;
+}
+
+/* KVM's bitmap into t->kbuf, and (manual protect) re-arm what it held. */
+static int log_harvest(struct dirty_tracker *t)
+{
+	struct kvm_dirty_log get = { .slot = SLOT_RAM, .dirty_bitmap = t->kbuf };
+	struct kvm_clear_dirty_log clr = {
+		.slot = SLOT_RAM, .first_page = 0, .num_pages = (uint32_t)t->npages,
+		.dirty_bitmap = t->kbuf,
+	};
+	size_t nw = BITMAP_WORDS(t->npages), lo, hi;
+
+	if (ioctl(t->vm->fd, KVM_GET_DIRTY_LOG, &get) < 0) {
+		int e = errno;
+		memset(t->kbuf, 0, nw * sizeof(uint64_t));
+		return -e;
+	}
+	if (!t->manual)
+		return 0;         /* GET already cleared and re-protected */
+	/* CLEAR only the span that has bits: KVM's cost is per word it walks.
+	 * first_page must be a multiple of 64; num_pages too unless it runs
+	 * to the end of the slot. */
+	for (lo = 0; lo < nw && !t->kbuf[lo]; lo++)
+		;
+	if (lo == nw)
+		return 0;
+	for (hi = nw; !t->kbuf[hi - 1]; hi--)
+		;
+	clr.first_page = (uint64_t)lo * 64;
+	clr.num_pages = (uint32_t)(hi == nw ? t->npages - clr.first_page : (uint64_t)(hi - lo) * 64);
+	clr.dirty_bitmap = t->kbuf + lo;
+	if (ioctl(t->vm->fd, KVM_CLEAR_DIRTY_LOG, &clr) < 0)
+		return -errno;    /* the bits stay set in KVM: reported again next time */
+	return 0;
+}
+
+/* ---- ring mode --------------------------------------------------------- */
+
+/* Read every vCPU's ring up to its first unharvested entry into t->harvest,
+ * then have KVM re-protect and recycle them. Under t->lock. */
+static int ring_harvest(struct dirty_tracker *t)
+{
+	struct vm *vm = t->vm;
+	uint32_t mask = t->ring_entries - 1;
+	uint64_t n = 0;
+
+	for (int i = 0; i < vm->cfg.ncpus; i++) {
+		struct kvm_dirty_gfn *ring = t->rings[i];
+		uint32_t f = vm->vcpus[i].dirty_fetch;
+		for (uint32_t k = 0; k < t->ring_entries; k++, f++) {
+			struct kvm_dirty_gfn *g = &ring[f & mask];
+			if (__atomic_load_n(&g->flags, __ATOMIC_ACQUIRE) != KVM_DIRTY_GFN_F_DIRTY)
+				break;
+			/* slot: address space << 16 | slot id; only RAM is tracked */
+			if (g->slot == SLOT_RAM && g->offset < t->npages)
+				bitmap_set(&t->harvest, g->offset);
+			__atomic_store_n(&g->flags, KVM_DIRTY_GFN_F_RESET, __ATOMIC_RELEASE);
+			n++;
+		}
+		vm->vcpus[i].dirty_fetch = f;
+	}
+	t->st.ring_entries += n;
+	if (!n)
+		return 0;
+	t->st.resets++;
+	if (ioctl(vm->fd, KVM_RESET_DIRTY_RINGS, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+static void ring_unmap(struct dirty_tracker *t)
+{
+	size_t len = (size_t)t->ring_entries * sizeof(struct kvm_dirty_gfn);
+	if (!t->rings)
+		return;
+	for (int i = 0; i < t->vm->cfg.ncpus; i++)
+		if (t->rings[i])
+			munmap(t->rings[i], len);
+	free(t->rings);
+	t->rings = NULL;
+}
+
+static int ring_map(struct dirty_tracker *t, char *err, size_t errlen)
+{
+	struct vm *vm = t->vm;
+	size_t len = (size_t)t->ring_entries * sizeof(struct kvm_dirty_gfn);
+
+	t->rings = calloc((size_t)vm->cfg.ncpus, sizeof(*t->rings));
+	if (!t->rings) {
+		errbuf_set(err, errlen, "out of memory");
+		return -1;
+	}
+	for (int i = 0; i < vm->cfg.ncpus; i++) {
+		void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, vm->vcpus[i].fd,
+			       (off_t)KVM_DIRTY_LOG_PAGE_OFFSET * getpagesize());
+		if (m == MAP_FAILED) {
+			errbuf_set(err, errlen, "cannot map vCPU %d's dirty ring: %s", i, strerror(errno));
+			ring_unmap(t);
+			return -1;
+		}
+		t->rings[i] = m;
+	}
+	return 0;
+}
+
+/* ---- the tracker ------------------------------------------------------- */
+
+static void release(struct dirty_tracker *t)
+{
+	ring_unmap(t);
+	free(t->kbuf);
+	t->kbuf = NULL;
+	bitmap_free(&t->pending);
+	bitmap_free(&t->harvest);
+	pthread_mutex_destroy(&t->lock);
+}
+
+int dirty_start(struct dirty_tracker *t, struct vm *vm, enum dirty_mode mode, char *err, size_t errlen)
+{
+	uint64_t npages = vm->ram.size / 4096;
+	bool busy;
+	int r;
+
+	memset(t, 0, sizeof(*t));
+	t->vm = vm;
+	t->mode = mode;
+	t->npages = npages;
+
+	if (mode == DIRTY_RING && !vm->dirty_ring) {
+		if (vm->dirty_ring_err)
+			errbuf_set(err, errlen, "no dirty ring: KVM refused a ring of %u entries when the VM "
+				   "was created (%s); use the dirty log", vm->cfg.dirty_ring,
+				   strerror(-vm->dirty_ring_err));
+		else
+			errbuf_set(err, errlen, "no dirty ring: KVM allows one only before vCPUs exist, so "
+				   "the VM must be created with a ring size; use the dirty log");
+		return -1;
+	}
+	if (mode == DIRTY_LOG_CLEAR && vm->dirty_ring) {
+		errbuf_set(err, errlen, "this VM was created with dirty rings, so KVM keeps no dirty "
+			   "bitmap for it: use the dirty ring");
+		return -1;
+	}
+	if (mode != DIRTY_LOG_CLEAR && mode != DIRTY_RING) {
+		errbuf_set(err, errlen, "unknown dirty tracking mode %d", (int)mode);
+		return -1;
+	}
+	if (npages == 0 || npages > UINT32_MAX) {
+		errbuf_set(err, errlen, "guest RAM of %llu pages cannot be tracked",
+			   (unsigned long long)npages);
+		return -1;
+	}
+	pthread_mutex_init(&t->lock, NULL);
+	if (bitmap_init(&t->pending, npages) || bitmap_init(&t->harvest, npages) ||
+	    (mode == DIRTY_LOG_CLEAR &&
+	     !(t->kbuf = calloc(BITMAP_WORDS(npages), sizeof(uint64_t))))) {
+		errbuf_set(err, errlen, "out of memory for the dirty bitmaps");
+		release(t);
+		return -1;
+	}
+	bitmap_set_all(&t->pending);      /* everything counts as dirty at start */
+	if (mode == DIRTY_RING) {
+		t->ring_entries = vm->dirty_ring;
+		if (ring_map(t, err, errlen)) {
+			release(t);
+			return -1;
+		}
+	} else {
+		t->manual = log_enable_manual(t);
+	}
+
+	pthread_mutex_lock(&vm->lock);
+	busy = vm->dirty != NULL;
+	if (!busy)
+		vm->dirty = t;
+	pthread_mutex_unlock(&vm->lock);
+	if (busy) {
+		errbuf_set(err, errlen, "dirty tracking is already running on this VM");
+		release(t);
+		return -1;
+	}
+	__atomic_store_n(&t->on, true, __ATOMIC_RELEASE);
+	/* flags-only change: allowed while vCPUs run */
+	r = kvm_vm__set_memslot(vm->fd, SLOT_RAM, 0, vm->ram.size, vm->ram.hva, KVM_MEM_LOG_DIRTY_PAGES);
+	if (r) {
+		errbuf_set(err, errlen, "cannot turn on dirty logging for guest RAM "
+			   "(KVM_SET_USER_MEMORY_REGION with KVM_MEM_LOG_DIRTY_PAGES): %s", strerror(-r));
+		pthread_mutex_lock(&vm->lock);
+		vm->dirty = NULL;
+		pthread_mutex_unlock(&vm->lock);
+		__atomic_store_n(&t->on, false, __ATOMIC_RELEASE);
+		release(t);
+		return -1;
+	}
+	return 0;
+}
+
+int64_t dirty_sync(struct dirty_tracker *t, struct page_bitmap *bm)
+{
+	uint64_t added = 0;
+	int r;
+
+	if (!t->on || !bm->w || bm->nbits < t->npages)
+		return -EINVAL;
+	pthread_mutex_lock(&t->lock);
+	r = t->mode == DIRTY_RING ? ring_harvest(t) : log_harvest(t);
+	/* merge whatever was harvested even on error: nothing is dropped */
+	for (size_t i = 0; i < t->pending.nwords; i++) {
+		/* a locked exchange only where dirty_mark left bits: the
+		 * pending set is mostly empty, and 32K of xchg per GiB is not
+		 * free */
+		uint64_t w = __atomic_load_n(&t->pending.w[i], __ATOMIC_RELAXED);
+		if (w)
+			w = __atomic_exchange_n(&t->pending.w[i], 0, __ATOMIC_ACQ_REL);
+		if (t->mode == DIRTY_RING) {
+			w |= t->harvest.w[i];
+			t->harvest.w[i] = 0;
+		} else {
+			w |= t->kbuf[i];
+		}
+		if (i == t->pending.nwords - 1 && t->npages % 64)
+			w &= (1ULL << (t->npages % 64)) - 1;   /* KVM has none past npages; be sure */
+		w &= ~bm->w[i];
+		if (w) {
+			bm->w[i] |= w;
+			added += (uint64_t)__builtin_popcountll(w);
+		}
+	}
+	t->st.syncs++;
+	t->st.pages += added;
+	pthread_mutex_unlock(&t->lock);
+	return r < 0 ? r : (int64_t)added;
+}
+
+void dirty_stop(struct dirty_tracker *t)
+{
+	struct vm *vm = t->vm;
+	int r;
+
+	if (!t->on)
+		return;
+	/* No new entries or bits after this returns (KVM waits for vCPUs
+	 * still using the old memslot)... */
+	r = kvm_vm__set_memslot(vm->fd, SLOT_RAM, 0, vm->ram.size, vm->ram.hva, 0);
+	if (r)
+		log_err("cannot turn off dirty logging for guest RAM: %s", strerror(-r));
+	/* ...and no vCPU thread is inside dirty_ring_full after this. */
+	pthread_mutex_lock(&vm->lock);
+	if (vm->dirty == t)
+		vm->dirty = NULL;
+	pthread_mutex_unlock(&vm->lock);
+	/* Drain the rings, so none stays full and the next start begins at an
+	 * empty ring (its harvest index kept in struct vcpu). */
+	if (t->mode == DIRTY_RING) {
+		pthread_mutex_lock(&t->lock);
+		r = ring_harvest(t);
+		pthread_mutex_unlock(&t->lock);
+		if (r)
+			log_err("cannot reset the dirty rings: %s", strerror(-r));
+	}
+	__atomic_store_n(&t->on, false, __ATOMIC_RELEASE);
+	release(t);
+}
+
+void dirty_mark(struct dirty_tracker *t, uint64_t gpa, uint64_t len)
+{
+	uint64_t first, end;
+
+	if (!t || !__atomic_load_n(&t->on, __ATOMIC_ACQUIRE) || len == 0)
+		return;
+	first = gpa / 4096;
+	if (first >= t->npages)
+		return;
+	/* last page touched, clipped to RAM (and without overflowing) */
+	end = len - 1 > UINT64_MAX - gpa ? t->npages : (gpa + len - 1) / 4096 + 1;
+	if (end > t->npages)
+		end = t->npages;
+	while (first < end) {
+		unsigned lo = (unsigned)(first % 64);
+		uint64_t span = end - first < 64 - lo ? end - first : 64 - lo;
+		uint64_t m = span == 64 ? ~0ULL : ((1ULL << span) - 1) << lo;
+		/* release: the caller's write to the page is visible to
+		 * whoever takes the bit (and then copies the page) */
+		__atomic_fetch_or(&t->pending.w[first / 64], m, __ATOMIC_RELEASE);
+		first += span;
+	}
+}
+
+int dirty_ring_full(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+	struct dirty_tracker *t;
+	int r = 0;
+
+	pthread_mutex_lock(&vm->lock);
+	t = vm->dirty;
+	if (t && t->mode == DIRTY_RING) {
+		pthread_mutex_lock(&t->lock);
+		t->st.ring_full++;
+		r = ring_harvest(t);
+		pthread_mutex_unlock(&t->lock);
+	}
+	pthread_mutex_unlock(&vm->lock);
+	/* No tracker: dirty_stop is between turning logging off and draining
+	 * the rings; KVM re-checks the ring on entry, so just let it finish. */
+	if (!t)
+		sched_yield();
+	return r;
+}
