@@ -49,11 +49,13 @@ struct config {
 	u64 rate;              /* MiB/s over all workers, when !rate_max */
 	int rate_max;
 	int fill;
+	int stall_window;      /* stall=window: max_stall per heartbeat, not since boot */
 	u64 ticks_per_page;    /* pacing, per worker */
 	u64 lag_ticks;         /* how far pacing may fall behind before it gives up catching up */
 	u64 hb_ticks;          /* 0: no heartbeats */
 	u64 duration_ticks;    /* 0: run forever */
 	u64 corrupt;           /* test aid: pages CPU 0 damages after the fill */
+	u64 migctl_off_ticks;  /* test aid: clear the migration-control MSR this long after start */
 	u64 marker_word[MARKER_WORDS];   /* marker bytes, in place... */
 	u64 marker_mask[MARKER_WORDS];   /* ...and which bytes they cover (0: no marker) */
 };
@@ -61,7 +63,7 @@ struct config {
 /* Per-worker counters, each on its own cache line; CPU 0 sums them. */
 struct wstats {
 	u64 written, verified, errors;
-	u64 max_stall;         /* ticks */
+	u64 max_stall;         /* ticks; with stall=window CPU 0 takes and zeroes it */
 	u64 reports;
 } __attribute__((aligned(64)));
 
@@ -202,14 +204,16 @@ struct totals {
 	u64 written, verified, errors, max_stall;
 };
 
-static struct totals sum_stats(void)
+/* take_stall: also zero every worker's max_stall (a stall=window heartbeat). */
+static struct totals sum_stats(int take_stall)
 {
 	struct totals t = { 0, 0, 0, 0 };
 	for (unsigned c = 0; c < cfg.nworkers; c++) {
 		t.written += __atomic_load_n(&stats[c].written, __ATOMIC_RELAXED);
 		t.verified += __atomic_load_n(&stats[c].verified, __ATOMIC_RELAXED);
 		t.errors += __atomic_load_n(&stats[c].errors, __ATOMIC_RELAXED);
-		u64 s = __atomic_load_n(&stats[c].max_stall, __ATOMIC_RELAXED);
+		u64 s = take_stall ? __atomic_exchange_n(&stats[c].max_stall, 0, __ATOMIC_RELAXED)
+				   : __atomic_load_n(&stats[c].max_stall, __ATOMIC_RELAXED);
 		if (s > t.max_stall)
 			t.max_stall = s;
 	}
@@ -225,7 +229,7 @@ static u64 hb_last_written, hb_last_clk;
 
 static void heartbeat(u64 clk)
 {
-	struct totals t = sum_stats();
+	struct totals t = sum_stats(cfg.stall_window);
 	u64 dclk = clk - hb_last_clk;
 	u64 mbps = dclk ? (t.written - hb_last_written) * rt_tsc_khz * 1000 /
 			  (dclk * PAGES_PER_MiB) : 0;
@@ -265,7 +269,15 @@ static void work(unsigned cpu)
 		if ((s64)d < 0)
 			d = 0;
 		clk += d;
-		if (d > max_stall) {
+		if (cfg.stall_window) {
+			/* CPU 0 may zero it at any time: a stall lands in exactly
+			 * one window, the one whose heartbeat takes it. */
+			u64 cur = __atomic_load_n(&st->max_stall, __ATOMIC_RELAXED);
+			while (d > cur &&
+			       !__atomic_compare_exchange_n(&st->max_stall, &cur, d, 1,
+							    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+				;
+		} else if (d > max_stall) {
 			max_stall = d;
 			__atomic_store_n(&st->max_stall, d, __ATOMIC_RELAXED);
 		}
@@ -303,6 +315,14 @@ static void work(unsigned cpu)
 				hb_due += cfg.hb_ticks;
 				if ((s64)(clk - hb_due) >= 0)
 					hb_due = clk + cfg.hb_ticks;
+				printed = 1;
+			}
+			if (cfg.migctl_off_ticks && clk >= cfg.migctl_off_ticks) {
+				/* withdraw consent to migration, as a guest does
+				 * before a reboot or suspend */
+				u64 r = rt_migctl_write(0);
+				rt_printf("migctl cleared read=%lu\n", r);
+				cfg.migctl_off_ticks = 0;
 				printed = 1;
 			}
 			if (cfg.duration_ticks && clk >= cfg.duration_ticks)
@@ -465,7 +485,7 @@ static void setup(unsigned ncpus)
 {
 	static const char *const known[] = {
 		"size", "rate", "duration", "fill", "share", "private",
-		"migctl", "crash", "hb_ms", "corrupt", "secret", "marker", NULL
+		"migctl", "crash", "hb_ms", "corrupt", "secret", "marker", "stall", "migctl_off_ms", NULL
 	};
 	arg_warn_unknown(known);
 
@@ -504,7 +524,13 @@ static void setup(unsigned ncpus)
 	cfg.fill = arg_u64("fill", 1) != 0;
 	cfg.hb_ticks = arg_u64("hb_ms", 1000) * rt_tsc_khz;
 	cfg.duration_ticks = arg_u64("duration", 0) * rt_tsc_khz * 1000;
+	cfg.migctl_off_ticks = arg_u64("migctl_off_ms", 0) * rt_tsc_khz;
 	cfg.corrupt = arg_u64("corrupt", 0);
+	v = arg_get("stall");
+	if (v && !strcmp(v, "window"))
+		cfg.stall_window = 1;
+	else if (v && strcmp(v, "total"))
+		fail("stall", v);
 	marker();
 
 	char rate_s[24];
@@ -535,7 +561,7 @@ __attribute__((noreturn)) static void finish(void)
 		for (u64 i = lo; i < hi; i++)
 			verify_page(c, &stats[c], i, &printed);
 	}
-	struct totals t = sum_stats();
+	struct totals t = sum_stats(0);
 	rt_printf("done errors=%lu verified=%lu\n", t.errors, t.verified);
 	guest_exit(t.errors ? 1 : 0);
 }

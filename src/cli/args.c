@@ -15,6 +15,8 @@ const char run_usage[] =
 	"                [--cc none|emu|sev [--cc-policy N] [--owner-session DIR] [--owner-secret FILE]]\n"
 	"       tern run --restore SNAPSHOT [--ctl SOCKET] [--serial ...]\n"
 	"       tern run --takeover SOCKET [--ctl SOCKET] [--serial ...]\n"
+	"       tern run --incoming tcp:ADDR:PORT [--cc emu] [--mem SIZE] [--cpus N] [--ctl SOCKET]\n"
+	"                [--stats FILE]\n"
 	"  --guest ELF         multiboot ELF to boot (e.g. build/guest/dirtier.elf)\n"
 	"  --mem SIZE          guest RAM, a multiple of 2M, at least 64M (default 256M)\n"
 	"  --cpus N            vCPUs, 1-16 (default 1)\n"
@@ -25,6 +27,9 @@ const char run_usage[] =
 	"  --takeover SOCKET   wait at SOCKET for a running VM handed over by another tern\n"
 	"                      (`tern ctl OLD handoff SOCKET`); without --ctl, the old\n"
 	"                      process's control socket path is taken over too\n"
+	"  --incoming URI      wait for a live migration on tcp:ADDR:PORT (or unix:PATH);\n"
+	"                      --mem/--cpus/--cc, if given, must match the arriving VM\n"
+	"  --stats FILE        with --incoming: write the migration summary (JSON) there\n"
 	"  --cc MODE           confidential platform: none (default), emu (tern-psp, started if\n"
 	"                      none is running), sev (AMD hardware: /dev/sev)\n"
 	"  --cc-policy N       guest policy for LAUNCH_START (default 0, or the session's)\n"
@@ -35,7 +40,7 @@ const char run_usage[] =
 	"  --psp-socket PATH   tern-psp's socket (default $TERN_PSP_SOCKET or the standard path)\n";
 
 enum { O_GUEST = 1, O_MEM, O_CPUS, O_ARGS, O_CTL, O_SERIAL, O_RESTORE, O_CC, O_POLICY,
-       O_OSESSION, O_OSECRET, O_PSP, O_LTIMEOUT, O_TAKEOVER, O_HELP };
+       O_OSESSION, O_OSECRET, O_PSP, O_LTIMEOUT, O_TAKEOVER, O_INCOMING, O_STATS, O_HELP };
 
 int run_opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t errlen)
 {
@@ -54,6 +59,8 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t 
 		{ "psp-socket", required_argument, NULL, O_PSP },
 		{ "launch-timeout", required_argument, NULL, O_LTIMEOUT },
 		{ "takeover", required_argument, NULL, O_TAKEOVER },
+		{ "incoming", required_argument, NULL, O_INCOMING },
+		{ "stats", required_argument, NULL, O_STATS },
 		{ "help", no_argument, NULL, O_HELP },
 		{ 0 },
 	};
@@ -139,6 +146,8 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t 
 		case O_OSECRET: o->owner_secret = optarg; break;
 		case O_PSP: o->psp_socket = optarg; break;
 		case O_TAKEOVER: o->takeover = optarg; break;
+		case O_INCOMING: o->incoming = optarg; break;
+		case O_STATS: o->stats = optarg; break;
 		case O_LTIMEOUT: {
 			char *end;
 			unsigned long v = strtoul(optarg, &end, 10);
@@ -171,6 +180,23 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t 
 	if (optind < argc) {
 		errbuf_set(err, errlen, "unexpected argument '%s'", argv[optind]);
 		return -1;
+	}
+	if (o->incoming) {
+		if (o->guest || o->restore || o->takeover || o->guest_args || o->owner_session ||
+		    o->owner_secret || o->cc_policy_set) {
+			errbuf_set(err, errlen, "--incoming receives the VM from the source: it takes no --guest, "
+				   "--restore, --takeover, --guest-args or launch options");
+			return -1;
+		}
+		if (strncmp(o->incoming, "tcp:", 4) && strncmp(o->incoming, "unix:", 5)) {
+			errbuf_set(err, errlen, "--incoming %s: use tcp:ADDR:PORT or unix:PATH", o->incoming);
+			return -1;
+		}
+		if (!mem_set)
+			o->mem = 0;       /* take the source's */
+		if (!cpus_set)
+			o->cpus = 0;
+		return 0;
 	}
 	if (o->takeover) {
 		if (o->guest || o->restore || mem_set || cpus_set || o->guest_args || o->cc != CC_NONE ||

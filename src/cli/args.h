@@ -13,6 +13,8 @@ struct run_opts {
 	const char *guest_args;           /* --guest-args "..." */
 	const char *restore;              /* --restore SNAPSHOT */
 	const char *takeover;             /* --takeover SOCKET: wait for a handoff */
+	const char *incoming;             /* --incoming tcp:ADDR:PORT: wait for a migration */
+	const char *stats;                /* --stats FILE: migration summary as JSON */
 	const char *ctl;                  /* --ctl SOCKET */
 	const char *serial_file;          /* --serial file:PATH (NULL: stdout) */
 	uint64_t    mem;                  /* --mem SIZE */

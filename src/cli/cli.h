@@ -5,6 +5,7 @@
 int cmd_run(int argc, char **argv);
 int cmd_ctl(int argc, char **argv);
 int cmd_handoff(int argc, char **argv);
+int cmd_migrate(int argc, char **argv);
 int cmd_owner(int argc, char **argv);
 
 #endif

@@ -17,6 +17,9 @@ static const char ctl_usage[] =
 	"  quit              stop the VM\n"
 	"  snapshot PATH     write the VM to PATH (it keeps running)\n"
 	"  measurement       a confidential VM's launch measurement\n"
+	"  migrate URI       start a live migration (see `tern migrate` for options)\n"
+	"  query-migrate     its progress (QEMU's field names)\n"
+	"  migrate-cancel    stop it; the VM keeps running here\n"
 	"  handoff PATH [move|token]\n"
 	"                    hand the VM to `tern run --takeover PATH` (live upgrade)\n"
 	"  raw JSON          send a request object as is\n";
@@ -58,6 +61,12 @@ int cmd_ctl(int argc, char **argv)
 		char *abs = absolute(argv[3]);
 		req = json_pack("{s:s, s:s}", "cmd", cmd, "path", abs ? abs : argv[3]);
 		free(abs);
+	} else if (!strcmp(cmd, "migrate")) {
+		if (argc != 4) {
+			log_err("migrate needs a URI (tcp:HOST:PORT)");
+			return 2;
+		}
+		req = json_pack("{s:s, s:s}", "cmd", cmd, "uri", argv[3]);
 	} else if (!strcmp(cmd, "handoff")) {
 		if (argc != 4 && argc != 5) {
 			log_err("handoff needs the new process's socket PATH [move|token]");

@@ -15,6 +15,7 @@ static const struct {
 	{ "run", cmd_run, "boot a guest or restore a snapshot" },
 	{ "ctl", cmd_ctl, "send a command to a running VM's control socket" },
 	{ "handoff", cmd_handoff, "hand a running VM to a new tern process (live upgrade)" },
+	{ "migrate", cmd_migrate, "live-migrate a running VM to another host" },
 	{ "owner", cmd_owner, "a guest owner's steps: session, digest, verify, secret" },
 };
 

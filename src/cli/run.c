@@ -13,6 +13,8 @@
 #include "cli/cli.h"
 #include "ctl/ctl.h"
 #include "migrate/handoff.h"
+#include "migrate/precopy.h"
+#include "migrate/transport.h"
 #include "util/log.h"
 #include "util/size.h"
 #include "vm/snapshot.h"
@@ -125,6 +127,56 @@ int cmd_run(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	cfg.serial_fd = serial_fd;
+	if (o.incoming) {
+		struct mig_stats ms;
+		int lfd = transport_listen(o.incoming, err, sizeof(err));
+		if (lfd < 0) {
+			log_err("%s", err);
+			code = 1;
+			goto out_ctl;
+		}
+		cfg.mem = o.mem;
+		cfg.ncpus = o.cpus;
+		cfg.cc = o.cc;
+		cfg.psp_socket = o.psp_socket;
+		log_info("waiting for an incoming migration on %s", o.incoming);
+		int r = migration_receive(lfd, &vm, &cfg, &ms, err, sizeof(err));
+		close(lfd);
+		if (r) {
+			log_err("incoming migration failed (the source keeps the VM): %s", err);
+			code = 1;
+			goto out_ctl;
+		}
+		if (have_ctl) {
+			ctl.incoming = ms;
+			if (ctl_server__start(&ctl, &vm, o.incoming)) {
+				log_err("cannot start the control socket thread");
+				vm__stop(&vm, 1, "control socket failed");
+			}
+		}
+		log_info("migrated in: %d vCPUs, %s RAM; %llu MB received in %.0f ms, %llu iterations, "
+			 "%llu pages, %llu zero pages, %llu private pages (platform %.1f ms)",
+			 vm.cfg.ncpus, size_str(vm.cfg.mem, sz, sizeof(sz)),
+			 (unsigned long long)(ms.transferred >> 20), (double)ms.total_ns / 1e6,
+			 (unsigned long long)ms.iteration, (unsigned long long)ms.normal,
+			 (unsigned long long)ms.duplicate, (unsigned long long)ms.private_pages,
+			 (double)ms.psp_ns / 1e6);
+		if (o.stats) {
+			FILE *f = fopen(o.stats, "w");
+			json_t *j = ctl__mig_json(&ms);
+			if (f && j) {
+				char *t = json_dumps(j, JSON_COMPACT);
+				fprintf(f, "%s\n", t ? t : "{}");
+				free(t);
+			}
+			if (f)
+				fclose(f);
+			else
+				log_err("cannot write %s", o.stats);
+			json_decref(j);
+		}
+		goto wait_vm;
+	}
 	if (o.takeover) {
 		struct handoff_result hr;
 		char *old_ctl = NULL;

@@ -8,6 +8,8 @@
 #include "ctl/ctl.h"
 #include "util/io.h"
 #include "migrate/handoff.h"
+#include "migrate/precopy.h"
+#include "util/size.h"
 #include "vm/snapshot.h"
 #include "vm/vm.h"
 
@@ -174,6 +176,60 @@ static json_t *cmd_handoff(struct ctl_server *s, json_t *req)
 	return o;
 }
 
+json_t *ctl__mig_json(const struct mig_stats *st)
+{
+	return mig_stats_json(st);
+}
+
+static json_t *cmd_migrate(struct ctl_server *s, json_t *req)
+{
+	const char *uri = json_string_value(json_object_get(req, "uri"));
+	const char *act = json_string_value(json_object_get(req, "timeout-action"));
+	const char *stats = json_string_value(json_object_get(req, "stats-file"));
+	struct mig_options o = { 0 };
+	char err[512];
+
+	if (!uri || (strncmp(uri, "tcp:", 4) && strncmp(uri, "unix:", 5)))
+		return fail("migrate needs \"uri\": tcp:HOST:PORT or unix:PATH");
+	snprintf(o.uri, sizeof(o.uri), "%s", uri);
+	o.downtime_ms = (uint64_t)json_integer_value(json_object_get(req, "downtime-ms"));
+	o.max_bandwidth = (uint64_t)json_integer_value(json_object_get(req, "max-bandwidth"));
+	o.timeout_s = (uint64_t)json_integer_value(json_object_get(req, "timeout"));
+	if (act && !strcmp(act, "force"))
+		o.on_timeout = MIG_TIMEOUT_FORCE;
+	else if (act && strcmp(act, "cancel"))
+		return fail("timeout-action must be \"cancel\" or \"force\"");
+	if (vm__paused(s->vm))
+		return fail("resume the VM before migrating it");
+	snprintf(s->mig.stats_file, sizeof(s->mig.stats_file), "%s", stats ? stats : "");
+	if (migration_start(&s->mig, s->vm, &o, err, sizeof(err)))
+		return fail("%s", err);
+	json_t *r = ok();
+	json_object_set_new(r, "status", json_string("setup"));
+	return r;
+}
+
+static json_t *cmd_query_migrate(struct ctl_server *s, json_t *req)
+{
+	struct mig_stats st;
+	(void)req;
+	migration_stats(&s->mig, &st);
+	json_t *r = ctl__mig_json(st.status == MIG_NONE && s->incoming.status ? &s->incoming : &st);
+	json_object_set_new(r, "ok", json_true());
+	return r;
+}
+
+static json_t *cmd_migrate_cancel(struct ctl_server *s, json_t *req)
+{
+	struct mig_stats st;
+	(void)req;
+	migration_stats(&s->mig, &st);
+	if (st.status != MIG_SETUP && st.status != MIG_ACTIVE && st.status != MIG_DEVICE)
+		return fail("no migration in progress");
+	migration_cancel(&s->mig);
+	return ok();
+}
+
 static json_t *cmd_measurement(struct ctl_server *s, json_t *req)
 {
 	struct cc_measurement *m = &s->vm->cc.m;
@@ -208,6 +264,9 @@ static const struct {
 	{ "snapshot", cmd_snapshot, "write the VM to {\"path\"} (pauses while writing)" },
 	{ "measurement", cmd_measurement, "a confidential VM's launch measurement" },
 	{ "handoff",  cmd_handoff,  "hand the VM to the process waiting at {\"to\"}" },
+	{ "migrate",  cmd_migrate,  "start a live migration to {\"uri\"} (returns at once)" },
+	{ "query-migrate", cmd_query_migrate, "progress and statistics of the migration" },
+	{ "migrate-cancel", cmd_migrate_cancel, "stop the migration; the VM keeps running here" },
 };
 
 json_t *ctl__dispatch(struct ctl_server *s, json_t *req)

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "migrate/precopy.h"
+
 struct vm;
 
 #define CTL_MAX_CLIENTS 16
@@ -29,6 +31,8 @@ struct ctl_server {
 	const char *guest;                /* what is running, for status */
 	bool       keep_path;             /* handed off: the new process owns the path now */
 	uint64_t   handoff_downtime_ns;   /* this process took the VM over: its downtime */
+	struct migration mig;             /* outgoing live migration (at most one at a time) */
+	struct mig_stats incoming;        /* how this VM arrived, if it did by migration */
 	struct ctl_client clients[CTL_MAX_CLIENTS];
 };
 
@@ -39,6 +43,9 @@ int  ctl_server__open(struct ctl_server *s, const char *path, char *err, size_t 
 int  ctl_server__open_replace(struct ctl_server *s, const char *path, char *err, size_t errlen);
 int  ctl_server__start(struct ctl_server *s, struct vm *vm, const char *guest);
 void ctl_server__close(struct ctl_server *s);
+
+/* query-migrate's JSON for a stats snapshot (commands.c) */
+json_t *ctl__mig_json(const struct mig_stats *st);
 
 /* Run one request (a parsed object) and build its reply (commands.c). */
 json_t *ctl__dispatch(struct ctl_server *s, json_t *req);

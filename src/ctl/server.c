@@ -51,6 +51,7 @@ static int open_socket(struct ctl_server *s, const char *path, bool replace, cha
 	s->wake[0] = s->wake[1] = -1;
 	for (int i = 0; i < CTL_MAX_CLIENTS; i++)
 		s->clients[i].fd = -1;
+	pthread_mutex_init(&s->mig.lock, NULL);
 	if (strlen(path) >= sizeof(a.sun_path)) {
 		errbuf_set(err, errlen, "control socket path %s is too long (max %zu bytes)",
 			   path, sizeof(a.sun_path) - 1);
@@ -212,6 +213,8 @@ int ctl_server__start(struct ctl_server *s, struct vm *vm, const char *guest)
 
 void ctl_server__close(struct ctl_server *s)
 {
+	migration_cancel(&s->mig);
+	migration_join(&s->mig);
 	if (s->running) {
 		(void)write_full(s->wake[1], "x", 1);
 		pthread_join(s->thread, NULL);

@@ -189,6 +189,9 @@ const char *wire_cmd_name(uint16_t cmd)
 	case W_STATE: return "STATE";
 	case W_COMMIT: return "COMMIT";
 	case W_ABORT: return "ABORT";
+	case W_SESSION: return "SESSION";
+	case W_RAM: return "RAM";
+	case W_ITER_END: return "ITER_END";
 	case W_REPLY: return "REPLY";
 	default: return "an unknown command";
 	}

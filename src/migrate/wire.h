@@ -28,6 +28,9 @@ enum wire_cmd {
 	W_STATE  = 3,                      /* a record stream (+ fds: serial out, cc handle) */
 	W_COMMIT = 4,                      /* struct wire_commit: take the VM over now */
 	W_ABORT  = 5,                      /* the sender gives up; payload = reason */
+	W_SESSION = 6,                     /* migration, cc: the platform session for private pages */
+	W_RAM    = 7,                      /* migration: a batch of pages (no reply) */
+	W_ITER_END = 8,                    /* migration: end of a RAM iteration (reply: received counts) */
 	W_REPLY  = 0x100,                  /* the answer to any request */
 };
 

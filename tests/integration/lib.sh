@@ -135,6 +135,8 @@ expect_error() {
 # stop_all: kill any VM this test started (runs on exit).
 stop_all() {
 	pkill -f "tern-psp --socket $T/" 2>/dev/null
+	pkill -f "wireproxy.py" 2>/dev/null
+	netns_down
 	for p in "$T"/*.pid; do
 		[ -f "$p" ] || continue
 		kill -9 "$(cat "$p")" 2>/dev/null
@@ -168,4 +170,62 @@ start_psp() {
 	for _ in $(seq 1 100); do [ -S "$T/psp.sock" ] && return 0; sleep 0.05; done
 	cat "$T/psp.err" >&2
 	fail "tern-psp did not start"
+}
+
+# netns_up: two "hosts" — network namespaces joined by a veth pair — for
+# migration tests. Sets SRC_NS, DST_NS (prefix commands with
+# `ip netns exec "$SRC_NS"`) and DST_ADDR. Without namespaces (no
+# privilege, no iproute2) it falls back to loopback and says so.
+netns_up() {
+	local id
+	id=$(basename "$T" | tr -dc 'a-zA-Z0-9' | tail -c 6)
+	SRC_NS=tern-s-$id DST_NS=tern-d-$id
+	if ip netns add "$SRC_NS" 2>/dev/null && ip netns add "$DST_NS" 2>/dev/null &&
+	   ip link add "vs$id" type veth peer name "vd$id" 2>/dev/null &&
+	   ip link set "vs$id" netns "$SRC_NS" && ip link set "vd$id" netns "$DST_NS" &&
+	   ip -n "$SRC_NS" addr add 10.213.7.1/24 dev "vs$id" &&
+	   ip -n "$DST_NS" addr add 10.213.7.2/24 dev "vd$id" &&
+	   ip -n "$SRC_NS" link set "vs$id" up && ip -n "$DST_NS" link set "vd$id" up &&
+	   ip -n "$SRC_NS" link set lo up && ip -n "$DST_NS" link set lo up; then
+		echo "$SRC_NS $DST_NS" >"$T/netns"
+		DST_ADDR=10.213.7.2
+		IN_SRC="ip netns exec $SRC_NS"
+		IN_DST="ip netns exec $DST_NS"
+	else
+		note "network namespaces unavailable: migrating over loopback instead"
+		ip netns del "$SRC_NS" 2>/dev/null
+		ip netns del "$DST_NS" 2>/dev/null
+		DST_ADDR=127.0.0.1
+		IN_SRC="" IN_DST=""
+	fi
+}
+
+netns_down() {
+	[ -f "$T/netns" ] || return 0
+	for ns in $(cat "$T/netns"); do ip netns del "$ns" 2>/dev/null; done
+	rm -f "$T/netns"
+}
+
+# start_in PREFIX NAME [tern run args]: start_vm inside a namespace
+start_in() {
+	local prefix=$1 name=$2
+	shift 2
+	rm -f "$T/$name.rc" "$T/$name.pid"
+	( $prefix "$TERN" run --ctl "$T/$name.sock" --serial "file:$T/$name.serial" "$@" \
+		>"$T/$name.out" 2>"$T/$name.err" &
+	  echo $! >"$T/$name.pid"
+	  wait $!
+	  echo $? >"$T/$name.rc" ) &
+	for _ in $(seq 1 200); do
+		[ -S "$T/$name.sock" ] && return 0
+		[ -s "$T/$name.rc" ] && break
+		sleep 0.05
+	done
+	cat "$T/$name.err" >&2
+	fail "VM $name did not come up"
+}
+
+# free_port: a TCP port nobody listens on (in the root namespace)
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }

@@ -1,0 +1,188 @@
+/* migrate.c - `tern migrate --ctl A.sock --to tcp:HOST:PORT [options]`:
+ * start a live migration, show its progress, print a summary. The VM
+ * process does the work; this is a client of its control socket. */
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "ctl/ctl.h"
+#include "util/log.h"
+#include "util/size.h"
+
+static const char usage[] =
+	"usage: tern migrate --ctl A.sock --to tcp:HOST:PORT [--downtime-ms N] [--max-bandwidth SIZE]\n"
+	"                    [--timeout SECONDS] [--on-timeout cancel|force] [--stats FILE]\n"
+	"  --downtime-ms N       pause budget for the final round (default 300)\n"
+	"  --max-bandwidth SIZE  bytes per second at most, e.g. 500M (default: no limit)\n"
+	"  --timeout SECONDS     give up converging after this long (default: never)\n"
+	"  --on-timeout ACTION   cancel (keep running here, default) or force (switch over anyway)\n"
+	"  --stats FILE          write the final statistics as JSON\n"
+	"The destination runs `tern run --incoming tcp:ADDR:PORT`. Ctrl-C does not cancel:\n"
+	"use `tern ctl A.sock migrate-cancel`.\n";
+
+static double num(json_t *o, const char *a, const char *b)
+{
+	json_t *v = json_object_get(o, a);
+	if (b)
+		v = json_object_get(v, b);
+	return json_number_value(v);
+}
+
+int cmd_migrate(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "ctl", required_argument, NULL, 'c' }, { "to", required_argument, NULL, 't' },
+		{ "downtime-ms", required_argument, NULL, 'd' }, { "max-bandwidth", required_argument, NULL, 'b' },
+		{ "timeout", required_argument, NULL, 'T' }, { "on-timeout", required_argument, NULL, 'a' },
+		{ "stats", required_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' }, { 0 },
+	};
+	const char *ctl = NULL, *to = NULL, *act = "cancel", *stats = NULL;
+	uint64_t downtime = 0, bw = 0, timeout = 0;
+	char err[512], abs[PATH_MAX];
+	int c;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		char *end;
+		switch (c) {
+		case 'c': ctl = optarg; break;
+		case 't': to = optarg; break;
+		case 'a': act = optarg; break;
+		case 's': stats = optarg; break;
+		case 'd':
+			downtime = strtoull(optarg, &end, 10);
+			if (*end || !downtime) {
+				log_err("--downtime-ms %s: a positive number of milliseconds", optarg);
+				return 2;
+			}
+			break;
+		case 'b':
+			if (size_parse(optarg, &bw) || !bw) {
+				log_err("--max-bandwidth %s: bytes per second, e.g. 500M", optarg);
+				return 2;
+			}
+			break;
+		case 'T':
+			timeout = strtoull(optarg, &end, 10);
+			if (*end || !timeout) {
+				log_err("--timeout %s: a positive number of seconds", optarg);
+				return 2;
+			}
+			break;
+		case 'h': printf("%s", usage); return 0;
+		default: fprintf(stderr, "%s", usage); return 2;
+		}
+	}
+	if (!ctl || !to || optind < argc) {
+		log_err("migrate needs --ctl and --to");
+		fprintf(stderr, "%s", usage);
+		return 2;
+	}
+	if (strcmp(act, "cancel") && strcmp(act, "force")) {
+		log_err("--on-timeout %s: cancel or force", act);
+		return 2;
+	}
+	json_t *req = json_pack("{s:s, s:s, s:I, s:I, s:I, s:s}", "cmd", "migrate", "uri", to,
+				"downtime-ms", (json_int_t)downtime, "max-bandwidth", (json_int_t)bw,
+				"timeout", (json_int_t)timeout, "timeout-action", act);
+	/* the source writes its final statistics to a file before it exits,
+	 * so a client that loses the socket can still tell how it ended */
+	char tmpstats[64];
+	bool own_stats = !stats;
+	if (!stats) {
+		snprintf(tmpstats, sizeof(tmpstats), "/tmp/tern-migrate-%d.json", (int)getpid());
+		stats = tmpstats;
+	}
+	{
+		if (stats[0] != '/' && getcwd(abs, sizeof(abs)) && strlen(abs) + strlen(stats) + 2 < sizeof(abs)) {
+			strcat(abs, "/");
+			strcat(abs, stats);
+			stats = abs;
+		}
+		json_object_set_new(req, "stats-file", json_string(stats));
+	}
+	json_t *rep = ctl__call(ctl, req, err, sizeof(err));
+	json_decref(req);
+	if (!rep) {
+		log_err("%s", err);
+		return 1;
+	}
+	if (!json_is_true(json_object_get(rep, "ok"))) {
+		log_err("migrate: %s", json_string_value(json_object_get(rep, "error")));
+		json_decref(rep);
+		return 1;
+	}
+	json_decref(rep);
+
+	/* follow it: one progress line, rewritten in place on a terminal */
+	bool tty = isatty(STDERR_FILENO);
+	json_t *last = NULL;
+	for (;;) {
+		struct timespec ts = { 0, 200 * 1000 * 1000 };
+		json_t *q = json_pack("{s:s}", "cmd", "query-migrate");
+		json_t *st = ctl__call(ctl, q, err, sizeof(err));
+		json_decref(q);
+		if (!st) {
+			/* the source exits right after a successful migration; any
+			 * other disappearance is a failure we must not hide */
+			const char *was = last ? json_string_value(json_object_get(last, "status")) : NULL;
+			json_error_t je;
+			json_t *fin = json_load_file(stats, 0, &je);
+			const char *fs = fin ? json_string_value(json_object_get(fin, "status")) : NULL;
+			if (fs) {
+				json_decref(last);
+				last = fin;           /* the file has the final word */
+				break;
+			}
+			json_decref(fin);
+			if (was && strcmp(was, "completed")) {
+				if (tty)
+					fputc('\n', stderr);
+				log_err("the source VM went away during the migration (%s): %s", was, err);
+				json_decref(last);
+				return 1;
+			}
+			break;
+		}
+		json_decref(last);
+		last = st;
+		const char *status = json_string_value(json_object_get(st, "status"));
+		if (tty)
+			fprintf(stderr, "\r%-9s iter %-3.0f sent %7.1f MB  remaining %7.1f MB  dirty %7.0f pages/s  "
+				"%7.0f Mbit/s  expected downtime %6.1f ms ", status ? status : "?",
+				num(st, "ram", "iteration"), num(st, "ram", "transferred") / 1e6,
+				num(st, "ram", "remaining") / 1e6, num(st, "ram", "dirty-pages-rate"),
+				num(st, "ram", "mbps"), num(st, "expected-downtime", NULL));
+		if (status && (!strcmp(status, "completed") || !strcmp(status, "failed") ||
+			       !strcmp(status, "cancelled")))
+			break;
+		nanosleep(&ts, NULL);
+	}
+	if (tty)
+		fputc('\n', stderr);
+	const char *status = last ? json_string_value(json_object_get(last, "status")) : NULL;
+	if (!status || strcmp(status, "completed")) {
+		/* no answer at all: the VM process is gone; ask nothing more */
+		if (status && strcmp(status, "active") && strcmp(status, "setup") && strcmp(status, "device")) {
+			const char *why = json_string_value(json_object_get(last, "error-desc"));
+			log_err("migration %s: %s", status, why ? why : "");
+			json_decref(last);
+			if (own_stats)
+				unlink(stats);
+			return 1;
+		}
+	}
+	if (own_stats)
+		unlink(stats);
+	char *txt = last ? json_dumps(last, JSON_COMPACT) : NULL;
+	if (txt)
+		printf("%s\n", txt);
+	free(txt);
+	json_decref(last);
+	return 0;
+}

@@ -1,0 +1,92 @@
+/* precopy.h - live migration between hosts, pre-copy: RAM is sent while
+ * the guest runs, dirty pages again in iterations, until what is left fits
+ * the downtime budget; then a short pause for the last pages and the
+ * device state, and a two-phase commit (docs/protocol.md). */
+#ifndef TERN_MIGRATE_PRECOPY_H
+#define TERN_MIGRATE_PRECOPY_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vm/vm.h"
+
+enum mig_status { MIG_NONE, MIG_SETUP, MIG_ACTIVE, MIG_DEVICE, MIG_COMPLETED, MIG_FAILED, MIG_CANCELLED };
+enum mig_timeout_action { MIG_TIMEOUT_CANCEL, MIG_TIMEOUT_FORCE };
+
+/* what query-migrate reports (names follow QEMU's where they mean the same) */
+struct mig_stats {
+	enum mig_status status;
+	char     error[512];
+	uint64_t start_ns, setup_ns, total_ns, downtime_ns, expected_downtime_ns;
+	uint64_t transferred;             /* bytes on the wire */
+	uint64_t total_pages, remaining_pages;
+	uint64_t duplicate;               /* zero pages sent as a flag */
+	uint64_t normal;                  /* pages sent in full (plaintext, shared) */
+	uint64_t private_pages;           /* pages sealed by the platform */
+	uint64_t dirty_sync_count;
+	uint64_t iteration;
+	double   mbps;                    /* last iteration's throughput */
+	double   dirty_pages_rate;        /* pages per second, last iteration */
+	uint64_t psp_ns;                  /* time spent in platform commands */
+	uint64_t guest_max_stall_us;      /* filled by tools that read the guest */
+};
+
+struct mig_options {
+	char     uri[256];
+	uint64_t downtime_ms;             /* the pause budget (default 300, as QEMU) */
+	uint64_t max_bandwidth;           /* bytes/s, 0 = unlimited */
+	uint64_t timeout_s;               /* 0 = none */
+	enum mig_timeout_action on_timeout;
+	uint32_t max_iterations;          /* after this, switch over regardless (default 30) */
+};
+
+/* A source-side migration job. One per VM at a time; runs in its own
+ * thread so the control socket stays responsive (query, cancel). */
+struct migration {
+	pthread_mutex_t lock;             /* protects st */
+	struct mig_stats st;
+	struct mig_options opt;
+	struct vm *vm;
+	pthread_t thread;
+	bool      thread_started;
+	int       cancel;                 /* set by migrate-cancel (atomic) */
+	char      stats_file[512];
+};
+
+/* Start migrating vm to opt->uri. Returns 0 (started) or -1 with err. */
+int  migration_start(struct migration *m, struct vm *vm, const struct mig_options *opt,
+		     char *err, size_t errlen);
+void migration_cancel(struct migration *m);
+/* Snapshot of the stats, safe from any thread. */
+void migration_stats(struct migration *m, struct mig_stats *out);
+/* Wait for the migration thread (at exit). */
+void migration_join(struct migration *m);
+const char *mig_status_name(enum mig_status s);
+/* query-migrate's object (stats_json.c); a new reference */
+struct json_t;
+struct json_t *mig_stats_json(const struct mig_stats *st);
+
+/* Destination: accept one migration on lfd and build vm from it; on
+ * success the VM runs. cfg: local settings and optional constraints
+ * (mem/ncpus/cc non-zero must match the source). Fills st. */
+int  migration_receive(int lfd, struct vm *vm, const struct vm_config *cfg, struct mig_stats *st,
+		       char *err, size_t errlen);
+
+/* RAM batch (W_RAM payload): header, then entries {u64 gpa|kind, data} */
+struct ram_batch_hdr {
+	uint32_t count;
+	uint32_t pad;
+	uint64_t checksum;                /* XXH3-64 of the entries */
+};
+enum { PAGE_NORMAL = 0, PAGE_ZERO = 1, PAGE_PRIVATE = 2 };
+#define PAGE_KIND_MASK 0xfffULL
+#define RAM_BATCH_PAGES 128
+
+/* W_ITER_END payload and reply */
+struct iter_end {
+	uint64_t iteration;
+	uint64_t pages;                   /* pages sent in this iteration */
+};
+
+#endif

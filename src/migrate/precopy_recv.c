@@ -1,0 +1,354 @@
+/* precopy_recv.c - the destination side of a live migration
+ * (`tern run --incoming URI`). Receiver state machine:
+ *
+ *   WAIT_HELLO   --HELLO (protocol 1, records 1.x, kind migrate)--> WAIT_CONFIG
+ *   WAIT_CONFIG  --CONFIG, shape matches, VM built-->  RECEIVING (cc: WAIT_SESSION,
+ *                                                      the reply carries our chain)
+ *   WAIT_SESSION --SESSION, RECEIVE_START ok-->        RECEIVING
+ *   RECEIVING    --RAM (checksum, pages applied), ITER_END (acked)--> RECEIVING
+ *                --STATE, restored-->                  WAIT_COMMIT
+ *   WAIT_COMMIT  --COMMIT, RECEIVE_FINISH, resumed-->  RUNNING
+ * ABORT, a closed connection, a bad batch, a refused packet or any
+ * unexpected message: reply with the reason, destroy the VM, exit 1. The
+ * source keeps its VM. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "migrate/precopy.h"
+#include "migrate/private_path.h"
+#include "migrate/transport.h"
+#include "migrate/wire.h"
+#include "state/record.h"
+#include "util/io.h"
+#include "util/log.h"
+#include "util/memfd.h"
+#include "vm/state.h"
+
+enum rx { WAIT_HELLO, WAIT_CONFIG, WAIT_SESSION, RECEIVING, WAIT_COMMIT, RUNNING };
+static const char *rx_name[] = { "WAIT_HELLO", "WAIT_CONFIG", "WAIT_SESSION", "RECEIVING",
+				 "WAIT_COMMIT", "RUNNING" };
+
+struct receiver {
+	struct vm *vm;
+	const struct vm_config *local;
+	struct mig_stats *st;
+	struct private_path pp;
+	bool built, cc;
+	int corrupt_next_private;         /* test hook */
+	char err[512];
+};
+
+static int on_hello(struct receiver *r, struct wire_msg *m)
+{
+	struct wire_hello h;
+	if (m->h.length != sizeof(h)) {
+		errbuf_set(r->err, sizeof(r->err), "HELLO is malformed");
+		return -1;
+	}
+	memcpy(&h, m->data, sizeof(h));
+	h.tern_version[sizeof(h.tern_version) - 1] = '\0';
+	if (h.proto != WIRE_VERSION || m->h.version != WIRE_VERSION)
+		errbuf_set(r->err, sizeof(r->err), "protocol version %u is not supported (this tern speaks %d)",
+			   h.proto, WIRE_VERSION);
+	else if (h.rec_major != REC_FORMAT_MAJOR)
+		errbuf_set(r->err, sizeof(r->err), "state format %u.x is not supported", h.rec_major);
+	else if (h.kind != WIRE_MIGRATE)
+		errbuf_set(r->err, sizeof(r->err), "this process waits for a migration, not a handoff");
+	else
+		return 0;
+	return -1;
+}
+
+static int on_config(struct receiver *r, struct wire_msg *m, void **reply, size_t *rlen)
+{
+	struct rec_reader rd;
+	struct rec_section_hdr h;
+	struct vm_config cfg = *r->local;
+	uint32_t tsc;
+	int n, fd = memfd_from(m->data, m->h.length);
+	bool have = false;
+
+	if (fd < 0 || rec_reader_init(&rd, fd)) {
+		errbuf_set(r->err, sizeof(r->err), "CONFIG: %s", fd < 0 ? "out of memory" : rd.err);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	while ((n = rec_next(&rd, &h)) == 1) {
+		void *p = malloc(h.length + 1);
+		if (!p || rec_read_payload(&rd, p, h.length)) {
+			errbuf_set(r->err, sizeof(r->err), "CONFIG: %s", p ? rd.err : "out of memory");
+			free(p);
+			close(fd);
+			return -1;
+		}
+		if (h.type == REC_VM_CONFIG) {
+			if (vm__config_from_record(p, h.length, &cfg, &tsc, r->err, sizeof(r->err))) {
+				free(p);
+				close(fd);
+				return -1;
+			}
+			have = true;
+		} else if (h.flags & REC_F_REQUIRED) {
+			errbuf_set(r->err, sizeof(r->err), "CONFIG: unknown required record %s", rec_type_name(h.type));
+			free(p);
+			close(fd);
+			return -1;
+		}
+		free(p);
+	}
+	close(fd);
+	if (n < 0 || !have) {
+		errbuf_set(r->err, sizeof(r->err), "CONFIG: %s", n < 0 ? rd.err : "no VM_CONFIG");
+		return -1;
+	}
+	/* what this destination was told to expect must match */
+	if (r->local->mem && r->local->mem != cfg.mem) {
+		errbuf_set(r->err, sizeof(r->err), "the VM has %llu MiB of RAM, this destination expects %llu MiB",
+			   (unsigned long long)(cfg.mem >> 20), (unsigned long long)(r->local->mem >> 20));
+		return -1;
+	}
+	if (r->local->ncpus && r->local->ncpus != cfg.ncpus) {
+		errbuf_set(r->err, sizeof(r->err), "the VM has %d vCPUs, this destination expects %d",
+			   cfg.ncpus, r->local->ncpus);
+		return -1;
+	}
+	if (r->local->cc != cfg.cc) {
+		errbuf_set(r->err, sizeof(r->err), "the VM is %s, this destination was started %s",
+			   cfg.cc == CC_NONE ? "not confidential" : "confidential (--cc emu)",
+			   r->local->cc == CC_NONE ? "without --cc" : "with --cc emu");
+		return -1;
+	}
+	if (cfg.cc == CC_SEV) {
+		errbuf_set(r->err, sizeof(r->err), "migration of --cc sev VMs is not supported yet");
+		return -1;
+	}
+	cfg.serial_fd = r->local->serial_fd;
+	cfg.psp_socket = r->local->psp_socket;
+	r->built = true;
+	if (vm__create(r->vm, &cfg, r->err, sizeof(r->err)))
+		return -1;
+	r->cc = cfg.cc != CC_NONE;
+	r->pp.ops = &private_path_psp;
+	r->pp.vm = r->vm;
+	r->st->total_pages = cfg.mem / 4096;
+	if (r->cc && r->pp.ops->local_chain(&r->pp, reply, rlen)) {
+		errbuf_set(r->err, sizeof(r->err), "cannot read this platform's certificate chain");
+		return -1;
+	}
+	return 0;
+}
+
+static int on_ram(struct receiver *r, struct wire_msg *m)
+{
+	struct ram_batch_hdr h;
+	const uint8_t *p = m->data, *end = m->data + m->h.length;
+	uint64_t ram = r->vm->ram.size;
+
+	if (m->h.length < sizeof(h)) {
+		errbuf_set(r->err, sizeof(r->err), "RAM batch is truncated");
+		return -1;
+	}
+	memcpy(&h, p, sizeof(h));
+	p += sizeof(h);
+	if (XXH3_64bits(p, (size_t)(end - p)) != h.checksum) {
+		errbuf_set(r->err, sizeof(r->err), "RAM batch checksum mismatch: the stream was corrupted");
+		return -1;
+	}
+	for (uint32_t i = 0; i < h.count; i++) {
+		uint64_t word, gpa;
+		if (end - p < 8)
+			goto bad;
+		memcpy(&word, p, 8);
+		p += 8;
+		gpa = word & ~PAGE_KIND_MASK;
+		if (gpa >= ram)
+			goto bad;
+		switch (word & PAGE_KIND_MASK) {
+		case PAGE_NORMAL:
+			if (end - p < 4096)
+				goto bad;
+			memcpy(r->vm->ram.hva + gpa, p, 4096);
+			p += 4096;
+			r->st->normal++;
+			break;
+		case PAGE_ZERO:
+			memset(r->vm->ram.hva + gpa, 0, 4096);
+			r->st->duplicate++;
+			break;
+		case PAGE_PRIVATE: {
+			uint32_t len;
+			if (!r->cc || end - p < 4)
+				goto bad;
+			memcpy(&len, p, 4);
+			p += 4;
+			if (len > PRIVATE_PACKET_MAX || end - p < len)
+				goto bad;
+			uint8_t pkt[PRIVATE_PACKET_MAX];
+			memcpy(pkt, p, len);
+			if (r->corrupt_next_private && len > 100) {
+				pkt[len - 1] ^= 0x40;     /* test hook: a tampered packet */
+				r->corrupt_next_private = 0;
+			}
+			if (r->pp.ops->open(&r->pp, pkt, len, r->err, sizeof(r->err)))
+				return -1;
+			p += len;
+			r->st->private_pages++;
+			break;
+		}
+		default:
+			goto bad;
+		}
+	}
+	if (p != end)
+		goto bad;
+	r->st->transferred += m->h.length + sizeof(struct wire_hdr);
+	return 0;
+bad:
+	errbuf_set(r->err, sizeof(r->err), "RAM batch is malformed");
+	return -1;
+}
+
+static int on_state(struct receiver *r, struct wire_msg *m)
+{
+	struct rec_reader rd;
+	struct rec_section_hdr h;
+	struct vm_restore_progress pr = { 0 };
+	int n, fd = memfd_from(m->data, m->h.length);
+	if (fd < 0 || rec_reader_init(&rd, fd)) {
+		errbuf_set(r->err, sizeof(r->err), "STATE: %s", fd < 0 ? "out of memory" : rd.err);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	while ((n = rec_next(&rd, &h)) == 1) {
+		if (h.type == REC_VM_CONFIG || h.type == REC_RAM) {
+			errbuf_set(r->err, sizeof(r->err), "STATE: unexpected %s record", rec_type_name(h.type));
+			close(fd);
+			return -1;
+		}
+		if (vm__load_section(r->vm, &rd, &h, &pr, r->err, sizeof(r->err))) {
+			close(fd);
+			return -1;
+		}
+	}
+	close(fd);
+	if (n < 0) {
+		errbuf_set(r->err, sizeof(r->err), "STATE: %s", rd.err);
+		return -1;
+	}
+	r->st->transferred += m->h.length;
+	return vm__restore_complete(r->vm, &pr, r->err, sizeof(r->err));
+}
+
+int migration_receive(int lfd, struct vm *vm, const struct vm_config *cfg, struct mig_stats *st,
+		      char *err, size_t errlen)
+{
+	struct receiver r = { .vm = vm, .local = cfg, .st = st };
+	enum rx state = WAIT_HELLO;
+	struct wire_msg m;
+	int sock, rc;
+
+	memset(st, 0, sizeof(*st));
+	r.corrupt_next_private = getenv("TERN_TEST_PSP_CORRUPT") != NULL;
+	sock = transport_accept(lfd, -1, err, errlen);
+	if (sock < 0)
+		return -1;
+	st->start_ns = now_ns();
+	st->status = MIG_ACTIVE;
+	while (state != RUNNING) {
+		void *reply = NULL;
+		size_t rlen = 0;
+		rc = wire_recv(sock, &m, state == WAIT_HELLO ? 10000 : 120000);
+		if (rc) {
+			errbuf_set(r.err, sizeof(r.err), "in %s: %s", rx_name[state],
+				   rc == -ECONNRESET ? "the source closed the connection (the stream ended early)" :
+				   rc == -EPROTO ? "the stream is not tern's protocol (corrupted?)" :
+				   rc == -ETIMEDOUT ? "the source went silent" : strerror(-rc));
+			goto fail;
+		}
+		if (m.h.cmd == W_ABORT) {
+			errbuf_set(r.err, sizeof(r.err), "the source aborted: %s", (char *)m.data);
+			wire_msg_free(&m);
+			goto fail;
+		}
+		int ok = -1;
+		switch (state) {
+		case WAIT_HELLO:
+			if (m.h.cmd == W_HELLO && (ok = on_hello(&r, &m)) == 0)
+				state = WAIT_CONFIG;
+			break;
+		case WAIT_CONFIG:
+			if (m.h.cmd == W_CONFIG && (ok = on_config(&r, &m, &reply, &rlen)) == 0)
+				state = r.cc ? WAIT_SESSION : RECEIVING;
+			break;
+		case WAIT_SESSION:
+			if (m.h.cmd == W_SESSION &&
+			    (ok = r.pp.ops->recv_start(&r.pp, m.data, m.h.length, r.err, sizeof(r.err))) == 0)
+				state = RECEIVING;
+			break;
+		case RECEIVING:
+			if (m.h.cmd == W_RAM) {
+				if (on_ram(&r, &m)) {
+					wire_reply_err(sock, "%s", r.err);
+					wire_msg_free(&m);
+					goto fail;
+				}
+				wire_msg_free(&m);
+				continue;         /* RAM batches get no reply */
+			}
+			if (m.h.cmd == W_ITER_END) {
+				ok = 0;
+				st->iteration++;
+			} else if (m.h.cmd == W_STATE && (ok = on_state(&r, &m)) == 0) {
+				state = WAIT_COMMIT;
+			}
+			break;
+		case WAIT_COMMIT:
+			if (m.h.cmd == W_COMMIT) {
+				if (r.cc && (ok = r.pp.ops->recv_finish(&r.pp)))
+					errbuf_set(r.err, sizeof(r.err), "RECEIVE_FINISH: %s", strerror(-ok));
+				else if ((ok = vm__start(vm, r.err, sizeof(r.err))) == 0) {
+					state = RUNNING;
+					uint64_t now = now_ns();
+					wire_msg_free(&m);
+					(void)wire_reply_ok(sock, &now, sizeof(now));
+					continue;
+				}
+			}
+			break;
+		case RUNNING:
+			break;
+		}
+		if (ok && !r.err[0])
+			errbuf_set(r.err, sizeof(r.err), "unexpected %s in %s", wire_cmd_name(m.h.cmd), rx_name[state]);
+		wire_msg_free(&m);
+		if (ok) {
+			free(reply);
+			wire_reply_err(sock, "%s", r.err);
+			goto fail;
+		}
+		wire_reply_ok(sock, reply, rlen);
+		free(reply);
+	}
+	st->status = MIG_COMPLETED;
+	st->total_ns = now_ns() - st->start_ns;
+	st->psp_ns = r.pp.ns;
+	close(sock);
+	return 0;
+fail:
+	close(sock);
+	st->status = MIG_FAILED;
+	snprintf(st->error, sizeof(st->error), "%s", r.err);
+	errbuf_set(err, errlen, "%s", r.err);
+	if (r.built) {
+		vm__stop(vm, 1, "incoming migration failed");
+		vm__wait(vm);
+		vm__destroy(vm);
+	}
+	return -1;
+}

@@ -1,0 +1,578 @@
+/* precopy_send.c - the source side of a live migration.
+ *
+ *   HELLO, CONFIG                 shapes and versions agree; the destination
+ *                                 builds the VM (and, cc, returns its chain)
+ *   SESSION (cc)                  SEND_START's session for RECEIVE_START
+ *   RAM... ITER_END               iteration 1: every page with data; then
+ *                                 the pages dirtied meanwhile, until the rest
+ *                                 fits the downtime budget
+ *   -- pause --
+ *   RAM... ITER_END, STATE        the last dirty pages, every device
+ *   COMMIT -> RUNNING             the destination runs the VM
+ *   SEND_FINISH (cc), exit 0
+ * Any failure before RUNNING: SEND_CANCEL (cc), resume, keep running. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <jansson.h>
+#include <xxhash.h>
+
+#include "kvm/dirty.h"
+#include "mem/bitmap.h"
+#include "migrate/precopy.h"
+#include "migrate/private_path.h"
+#include "migrate/transport.h"
+#include "migrate/wire.h"
+#include "state/record.h"
+#include "util/io.h"
+#include "util/log.h"
+#include "util/memfd.h"
+#include "vm/state.h"
+
+#define REPLY_TIMEOUT_MS 60000
+
+struct sender {
+	struct migration *m;
+	struct vm *vm;
+	int sock;
+	bool cc;
+	struct dirty_tracker dt;
+	bool dt_on;
+	struct private_path pp;
+	struct page_bitmap dirty, shared;     /* to send; shared pages as last seen */
+	uint64_t ps_gen;
+	uint8_t *batch;                       /* header + entries */
+	size_t blen;
+	uint32_t bcount;
+	uint64_t iter_pages, iter_bytes, sent_total;
+	uint64_t bw_start_ns;                 /* for --max-bandwidth */
+	char err[512];
+};
+
+const char *mig_status_name(enum mig_status s)
+{
+	static const char *n[] = { "none", "setup", "active", "device", "completed", "failed", "cancelled" };
+	return s <= MIG_CANCELLED ? n[s] : "?";
+}
+
+#define STAT(m, expr) do { pthread_mutex_lock(&(m)->lock); expr; pthread_mutex_unlock(&(m)->lock); } while (0)
+
+static bool cancelled(struct sender *s)
+{
+	return __atomic_load_n(&s->m->cancel, __ATOMIC_RELAXED);
+}
+
+static int flush_batch(struct sender *s)
+{
+	struct ram_batch_hdr h = { .count = s->bcount };
+	int r;
+	if (!s->bcount)
+		return 0;
+	h.checksum = XXH3_64bits(s->batch + sizeof(h), s->blen - sizeof(h));
+	memcpy(s->batch, &h, sizeof(h));
+	r = wire_send(s->sock, W_RAM, 0, s->batch, s->blen, NULL, 0);
+	if (r) {
+		/* the destination usually says why before it hangs up */
+		struct wire_msg m;
+		if (wire_recv(s->sock, &m, 500) == 0 && m.h.cmd == W_REPLY && m.h.flags)
+			errbuf_set(s->err, sizeof(s->err), "the destination refused: %s", (char *)m.data);
+		else
+			errbuf_set(s->err, sizeof(s->err), "sending RAM: %s (did the destination die?)", strerror(-r));
+		wire_msg_free(&m);        /* wire_recv leaves m empty on failure */
+		return -1;
+	}
+	uint64_t bytes = s->blen + sizeof(struct wire_hdr);
+	s->iter_bytes += bytes;
+	s->sent_total += bytes;
+	STAT(s->m, s->m->st.transferred += bytes);
+	s->blen = sizeof(h);
+	s->bcount = 0;
+	/* --max-bandwidth: stay on the line bytes/rate */
+	uint64_t bw = s->m->opt.max_bandwidth;
+	if (bw) {
+		uint64_t due = s->bw_start_ns + s->sent_total * 1000000000ULL / bw, now = now_ns();
+		if (due > now) {
+			struct timespec ts = { (time_t)((due - now) / 1000000000ULL), (long)((due - now) % 1000000000ULL) };
+			nanosleep(&ts, NULL);
+		}
+	}
+	return 0;
+}
+
+static bool zero_page(const uint8_t *p)
+{
+	const uint64_t *q = (const uint64_t *)p;
+	for (int i = 0; i < 512; i += 4)
+		if (q[i] | q[i + 1] | q[i + 2] | q[i + 3])
+			return false;
+	return true;
+}
+
+static int add_page(struct sender *s, uint64_t pfn)
+{
+	uint64_t gpa = pfn * 4096, word;
+	uint8_t *e = s->batch + s->blen;
+	bool shared = !s->cc || bitmap_test(&s->shared, pfn);
+
+	if (shared) {
+		/* copy first: the guest keeps writing, and what we checksum
+		 * must be what we send (a page written meanwhile is dirty
+		 * again and goes in the next round) */
+		memcpy(e + 8, s->vm->ram.hva + gpa, 4096);
+		if (zero_page(e + 8)) {
+			word = gpa | PAGE_ZERO;
+			memcpy(e, &word, 8);
+			s->blen += 8;
+			STAT(s->m, s->m->st.duplicate++);
+		} else {
+			word = gpa | PAGE_NORMAL;
+			memcpy(e, &word, 8);
+			s->blen += 8 + 4096;
+			STAT(s->m, s->m->st.normal++);
+		}
+	} else {
+		/* a private page leaves only sealed by the platform */
+		size_t plen = 0;
+		int r = s->pp.ops->seal(&s->pp, gpa, e + 12, &plen);
+		if (r) {
+			errbuf_set(s->err, sizeof(s->err), "the platform refused to seal page 0x%llx: %s",
+				   (unsigned long long)gpa, strerror(-r));
+			return -1;
+		}
+		uint32_t l32 = (uint32_t)plen;
+		word = gpa | PAGE_PRIVATE;
+		memcpy(e, &word, 8);
+		memcpy(e + 8, &l32, 4);
+		s->blen += 12 + plen;
+		STAT(s->m, s->m->st.private_pages++; s->m->st.psp_ns = s->pp.ns);
+	}
+	s->bcount++;
+	s->iter_pages++;
+	if (s->bcount == RAM_BATCH_PAGES)
+		return flush_batch(s);
+	return 0;
+}
+
+/* Send (and clear) every page in s->dirty. */
+static int send_dirty(struct sender *s)
+{
+	int64_t pfn = -1;
+	uint64_t n = 0;
+	while ((pfn = bitmap_next_set(&s->dirty, (uint64_t)(pfn + 1))) >= 0) {
+		bitmap_clear(&s->dirty, (uint64_t)pfn);
+		if (add_page(s, (uint64_t)pfn))
+			return -1;
+		if ((++n & 1023) == 0) {
+			if (cancelled(s)) {
+				errbuf_set(s->err, sizeof(s->err), "cancelled");
+				return -1;
+			}
+			STAT(s->m, s->m->st.remaining_pages = bitmap_count(&s->dirty));
+		}
+	}
+	return flush_batch(s);
+}
+
+static int iter_end(struct sender *s, uint64_t iteration)
+{
+	struct iter_end ie = { iteration, s->iter_pages };
+	struct wire_msg m;
+	char why[400];
+	int r = wire_send(s->sock, W_ITER_END, 0, &ie, sizeof(ie), NULL, 0);
+	if (r || wire_expect_reply(s->sock, &m, REPLY_TIMEOUT_MS, why, sizeof(why))) {
+		errbuf_set(s->err, sizeof(s->err), "end of iteration %llu: %s", (unsigned long long)iteration,
+			   r ? strerror(-r) : why);
+		return -1;
+	}
+	wire_msg_free(&m);
+	return 0;
+}
+
+/* Shared pages as the guest reports them now, into bm. */
+static void shared_now(struct vm *vm, struct page_bitmap *bm)
+{
+	void *buf;
+	size_t len;
+	bitmap_clear_all(bm);
+	if (page_status_save(&vm->ps, &buf, &len))
+		return;
+	const uint64_t *w = buf;
+	uint64_t n = w[3];
+	for (uint64_t i = 0; i < n && 4 + 2 * i + 1 < len / 8; i++)
+		bitmap_set_range(bm, w[4 + 2 * i], w[4 + 2 * i + 1] - w[4 + 2 * i]);
+	free(buf);
+}
+
+/* Harvest dirty pages; a page whose shared/private status changed since
+ * we last looked is sent again, in its new form. */
+static int sync_dirty(struct sender *s)
+{
+	int64_t r = dirty_sync(&s->dt, &s->dirty);
+	if (r < 0) {
+		errbuf_set(s->err, sizeof(s->err), "reading the dirty log: %s", strerror((int)-r));
+		return -1;
+	}
+	if (s->cc && page_status_generation(&s->vm->ps) != s->ps_gen) {
+		struct page_bitmap now;
+		s->ps_gen = page_status_generation(&s->vm->ps);
+		if (bitmap_init(&now, s->shared.nbits) == 0) {
+			shared_now(s->vm, &now);
+			bitmap_or_xor(&s->dirty, &s->shared, &now);  /* dirty |= old ^ new */
+			bitmap_copy(&s->shared, &now);
+			bitmap_free(&now);
+		}
+	}
+	STAT(s->m, s->m->st.dirty_sync_count++; s->m->st.remaining_pages = bitmap_count(&s->dirty));
+	return 0;
+}
+
+static bool migration_allowed(struct sender *s)
+{
+	return !s->cc || (page_status_migctl(&s->vm->ps) & MIGCTL_ENABLED);
+}
+
+/* Pages that hold data: memfd holes were never touched and are zero on
+ * the destination too. */
+static void initial_set(struct sender *s)
+{
+	uint64_t npages = s->vm->ram.size / 4096, pfn = 0;
+	while (pfn < npages) {
+		off_t d = lseek(s->vm->ram.fd, (off_t)(pfn * 4096), SEEK_DATA);
+		if (d < 0)
+			break;
+		off_t h = lseek(s->vm->ram.fd, d, SEEK_HOLE);
+		uint64_t a = (uint64_t)d / 4096, b = h < 0 ? npages : ((uint64_t)h + 4095) / 4096;
+		if (b > npages)
+			b = npages;
+		bitmap_set_range(&s->dirty, a, b - a);
+		pfn = b;
+	}
+}
+
+static int handshake(struct sender *s)
+{
+	struct wire_hello hello = { .proto = WIRE_VERSION, .rec_major = REC_FORMAT_MAJOR,
+				    .rec_minor = REC_FORMAT_MINOR, .kind = WIRE_MIGRATE };
+	struct wire_msg m;
+	struct rec_writer w;
+	void *buf = NULL;
+	size_t len;
+	char why[400];
+	int fd, r;
+
+	snprintf(hello.tern_version, sizeof(hello.tern_version), "tern 0.1.0");
+	if ((r = wire_send(s->sock, W_HELLO, 0, &hello, sizeof(hello), NULL, 0)) ||
+	    wire_expect_reply(s->sock, &m, 10000, why, sizeof(why))) {
+		errbuf_set(s->err, sizeof(s->err), "handshake: %s", r ? strerror(-r) : why);
+		return -1;
+	}
+	wire_msg_free(&m);
+	fd = memfd_new("tern-migrate-config");
+	r = fd < 0 ? fd : rec_writer_init(&w, fd);
+	if (!r)
+		r = vm__save_config(s->vm, &w);
+	if (!r)
+		r = rec_writer_finish(&w);
+	if (!r)
+		r = memfd_take(fd, &buf, &len);
+	if (fd >= 0)
+		close(fd);
+	if (r) {
+		errbuf_set(s->err, sizeof(s->err), "config: %s", strerror(-r));
+		return -1;
+	}
+	r = wire_send(s->sock, W_CONFIG, 0, buf, len, NULL, 0);
+	free(buf);
+	if (r || wire_expect_reply(s->sock, &m, 60000, why, sizeof(why))) {
+		errbuf_set(s->err, sizeof(s->err), "the destination refused the VM: %s", r ? strerror(-r) : why);
+		return -1;
+	}
+	if (s->cc) {
+		/* the reply carries the destination platform's certificate chain:
+		 * SEND_START verifies it to our trusted roots */
+		void *msg;
+		size_t mlen;
+		if (!m.h.length) {
+			wire_msg_free(&m);
+			errbuf_set(s->err, sizeof(s->err), "the destination sent no platform certificate chain");
+			return -1;
+		}
+		r = s->pp.ops->send_start(&s->pp, m.data, m.h.length, &msg, &mlen, why, sizeof(why));
+		wire_msg_free(&m);
+		if (r) {
+			errbuf_set(s->err, sizeof(s->err), "%s", why);
+			return -1;
+		}
+		r = wire_send(s->sock, W_SESSION, 0, msg, mlen, NULL, 0);
+		free(msg);
+		if (r || wire_expect_reply(s->sock, &m, 10000, why, sizeof(why))) {
+			errbuf_set(s->err, sizeof(s->err), "the destination platform refused the session: %s",
+				   r ? strerror(-r) : why);
+			return -1;
+		}
+	}
+	wire_msg_free(&m);
+	return 0;
+}
+
+static int send_state_and_commit(struct sender *s, uint64_t *running_ns)
+{
+	struct rec_writer w;
+	struct wire_msg m;
+	void *buf = NULL;
+	size_t len;
+	char why[400];
+	int fd = memfd_new("tern-migrate-state"), r;
+
+	r = fd < 0 ? fd : rec_writer_init(&w, fd);
+	if (!r && vm__save_state(s->vm, &w, why, sizeof(why)))
+		r = -EIO;
+	if (!r)
+		r = rec_writer_finish(&w);
+	if (!r)
+		r = memfd_take(fd, &buf, &len);
+	if (fd >= 0)
+		close(fd);
+	if (r) {
+		errbuf_set(s->err, sizeof(s->err), "saving state: %s", r == -EIO ? why : strerror(-r));
+		return -1;
+	}
+	r = wire_send(s->sock, W_STATE, 0, buf, len, NULL, 0);
+	free(buf);
+	STAT(s->m, s->m->st.transferred += len);
+	if (r || wire_expect_reply(s->sock, &m, REPLY_TIMEOUT_MS, why, sizeof(why))) {
+		errbuf_set(s->err, sizeof(s->err), "the destination refused the state: %s", r ? strerror(-r) : why);
+		return -1;
+	}
+	wire_msg_free(&m);
+	if (!migration_allowed(s)) {
+		errbuf_set(s->err, sizeof(s->err), "the guest withdrew its consent to migration (migration-control MSR cleared)");
+		return -1;
+	}
+	r = wire_send(s->sock, W_COMMIT, 0, NULL, 0, NULL, 0);
+	if (r || wire_expect_reply(s->sock, &m, REPLY_TIMEOUT_MS, why, sizeof(why))) {
+		errbuf_set(s->err, sizeof(s->err), "commit: %s", r ? strerror(-r) : why);
+		return -1;
+	}
+	wire_msg_free(&m);
+	*running_ns = now_ns();
+	return 0;
+}
+
+static void write_stats_file(struct migration *m);
+
+static void *run(void *arg)
+{
+	struct migration *m = arg;
+	struct sender s = { .m = m, .vm = m->vm, .sock = -1 };
+	uint64_t npages = m->vm->ram.size / 4096, t_iter, pause_ns = 0, running_ns = 0;
+	bool paused = false, done = false;
+	char why[400];
+
+	s.cc = m->vm->cfg.cc != CC_NONE;
+	s.pp.ops = &private_path_psp;
+	s.pp.vm = m->vm;
+	STAT(m, m->st.total_pages = npages);
+	if (bitmap_init(&s.dirty, npages) || bitmap_init(&s.shared, npages) ||
+	    !(s.batch = malloc(sizeof(struct ram_batch_hdr) + RAM_BATCH_PAGES * (12 + PRIVATE_PACKET_MAX)))) {
+		errbuf_set(s.err, sizeof(s.err), "out of memory");
+		goto out;
+	}
+	s.blen = sizeof(struct ram_batch_hdr);
+	if (!migration_allowed(&s)) {
+		errbuf_set(s.err, sizeof(s.err), "the guest has not enabled migration "
+			   "(MSR_KVM_MIGRATION_CONTROL is 0): a confidential VM moves only with its consent");
+		goto out;
+	}
+	s.sock = transport_connect(m->opt.uri, 10000, why, sizeof(why));
+	if (s.sock < 0) {
+		errbuf_set(s.err, sizeof(s.err), "%s", why);
+		goto out;
+	}
+	if (handshake(&s))
+		goto out;
+	if (dirty_start(&s.dt, m->vm, DIRTY_LOG_CLEAR, why, sizeof(why))) {
+		errbuf_set(s.err, sizeof(s.err), "dirty tracking: %s", why);
+		goto out;
+	}
+	s.dt_on = true;
+	s.ps_gen = page_status_generation(&m->vm->ps);
+	shared_now(m->vm, &s.shared);
+	/* dirty_start counted everything dirty; what matters first is the
+	 * pages that hold data */
+	if (dirty_sync(&s.dt, &s.dirty) < 0) {
+		errbuf_set(s.err, sizeof(s.err), "reading the dirty log failed");
+		goto out;
+	}
+	bitmap_clear_all(&s.dirty);
+	initial_set(&s);
+	STAT(m, m->st.setup_ns = now_ns() - m->st.start_ns; m->st.status = MIG_ACTIVE;
+	     m->st.remaining_pages = bitmap_count(&s.dirty));
+	s.bw_start_ns = now_ns();
+
+	for (uint64_t it = 1;; it++) {
+		STAT(m, m->st.iteration = it);
+		t_iter = now_ns();
+		s.iter_pages = s.iter_bytes = 0;
+		if (send_dirty(&s) || iter_end(&s, it) || sync_dirty(&s))
+			goto out;
+		double secs = (double)(now_ns() - t_iter) / 1e9;
+		double bw = secs > 0 ? (double)s.iter_bytes / secs : 0;    /* bytes/s */
+		uint64_t left = bitmap_count(&s.dirty);
+		double expect_ms = bw > 0 ? (double)left * 4096.0 / bw * 1000.0 : 1e9;
+		STAT(m, m->st.mbps = bw * 8 / 1e6; m->st.dirty_pages_rate = secs > 0 ? (double)left / secs : 0;
+		     m->st.expected_downtime_ns = (uint64_t)(expect_ms * 1e6));
+		if (!migration_allowed(&s)) {
+			errbuf_set(s.err, sizeof(s.err), "the guest withdrew its consent to migration "
+				   "(migration-control MSR cleared) during iteration %llu", (unsigned long long)it);
+			goto out;
+		}
+		if (cancelled(&s)) {
+			errbuf_set(s.err, sizeof(s.err), "cancelled");
+			goto out;
+		}
+		if (expect_ms <= (double)m->opt.downtime_ms || left == 0)
+			break;
+		if (m->opt.timeout_s && now_ns() - m->st.start_ns > m->opt.timeout_s * 1000000000ULL) {
+			if (m->opt.on_timeout == MIG_TIMEOUT_CANCEL) {
+				errbuf_set(s.err, sizeof(s.err), "did not converge within %llu s (%llu pages still dirty, "
+					   "expected downtime %.0f ms > %llu ms): cancelled as asked",
+					   (unsigned long long)m->opt.timeout_s, (unsigned long long)left, expect_ms,
+					   (unsigned long long)m->opt.downtime_ms);
+				goto out;
+			}
+			break;            /* force: switch over now, over budget */
+		}
+		if (it >= m->opt.max_iterations)
+			break;
+	}
+
+	/* the final round, paused */
+	STAT(m, m->st.status = MIG_DEVICE);
+	pause_ns = now_ns();
+	if (vm__pause(m->vm)) {
+		errbuf_set(s.err, sizeof(s.err), "the VM stopped during migration");
+		goto out;
+	}
+	paused = true;
+	s.iter_pages = s.iter_bytes = 0;
+	if (sync_dirty(&s) || send_dirty(&s) || iter_end(&s, 0) || send_state_and_commit(&s, &running_ns))
+		goto out;
+	/* committed: the destination runs the VM */
+	if (s.cc && s.pp.ops->send_finish(&s.pp))
+		log_err("SEND_FINISH failed after commit (the destination runs the VM)");
+	done = true;
+out:
+	if (!done) {
+		if (s.cc)
+			s.pp.ops->send_cancel(&s.pp);
+		if (s.sock >= 0)
+			(void)wire_send(s.sock, W_ABORT, 0, s.err, strlen(s.err), NULL, 0);
+		if (paused)
+			vm__resume(m->vm);
+	}
+	if (s.dt_on)
+		dirty_stop(&s.dt);
+	if (s.sock >= 0)
+		close(s.sock);
+	bitmap_free(&s.dirty);
+	bitmap_free(&s.shared);
+	free(s.batch);
+	pthread_mutex_lock(&m->lock);
+	m->st.total_ns = now_ns() - m->st.start_ns;
+	if (done) {
+		m->st.status = MIG_COMPLETED;
+		m->st.downtime_ns = running_ns - pause_ns;
+		m->st.remaining_pages = 0;
+	} else {
+		m->st.status = cancelled(&s) ? MIG_CANCELLED : MIG_FAILED;
+		snprintf(m->st.error, sizeof(m->st.error), "%s", s.err);
+	}
+	pthread_mutex_unlock(&m->lock);
+	write_stats_file(m);
+	if (done)
+		vm__stop(m->vm, 0, "migrated to %s: downtime %.1f ms, %llu MB sent",
+			 m->opt.uri, (double)(running_ns - pause_ns) / 1e6,
+			 (unsigned long long)(m->st.transferred >> 20));
+	else
+		log_err("migration to %s %s: %s (the VM keeps running here)", m->opt.uri,
+			cancelled(&s) ? "cancelled" : "failed", s.err);
+	return NULL;
+}
+
+int migration_start(struct migration *m, struct vm *vm, const struct mig_options *opt,
+		    char *err, size_t errlen)
+{
+	enum mig_status st;
+	pthread_mutex_lock(&m->lock);
+	st = m->st.status;
+	pthread_mutex_unlock(&m->lock);
+	if (st == MIG_SETUP || st == MIG_ACTIVE || st == MIG_DEVICE) {
+		errbuf_set(err, errlen, "a migration is already in progress");
+		return -1;
+	}
+	if (vm->cfg.cc == CC_SEV) {
+		errbuf_set(err, errlen, "migrating a --cc sev VM is not supported yet (emu only)");
+		return -1;
+	}
+	migration_join(m);
+	pthread_mutex_lock(&m->lock);
+	memset(&m->st, 0, sizeof(m->st));
+	m->st.status = MIG_SETUP;
+	m->st.start_ns = now_ns();
+	m->opt = *opt;
+	if (!m->opt.downtime_ms)
+		m->opt.downtime_ms = 300;
+	if (!m->opt.max_iterations)
+		m->opt.max_iterations = 1000;
+	m->vm = vm;
+	m->cancel = 0;
+	pthread_mutex_unlock(&m->lock);
+	if (pthread_create(&m->thread, NULL, run, m)) {
+		errbuf_set(err, errlen, "cannot start the migration thread");
+		STAT(m, m->st.status = MIG_FAILED);
+		return -1;
+	}
+	m->thread_started = true;
+	return 0;
+}
+
+void migration_cancel(struct migration *m)
+{
+	__atomic_store_n(&m->cancel, 1, __ATOMIC_RELAXED);
+}
+
+void migration_stats(struct migration *m, struct mig_stats *out)
+{
+	pthread_mutex_lock(&m->lock);
+	*out = m->st;
+	if (out->status == MIG_SETUP || out->status == MIG_ACTIVE || out->status == MIG_DEVICE)
+		out->total_ns = now_ns() - out->start_ns;
+	pthread_mutex_unlock(&m->lock);
+}
+
+void migration_join(struct migration *m)
+{
+	if (m->thread_started) {
+		pthread_join(m->thread, NULL);
+		m->thread_started = false;
+	}
+}
+
+static void write_stats_file(struct migration *m)
+{
+	struct mig_stats st;
+	json_t *j;
+	if (!m->stats_file[0])
+		return;
+	migration_stats(m, &st);
+	j = mig_stats_json(&st);
+	if (!j || json_dump_file(j, m->stats_file, JSON_COMPACT))
+		log_err("cannot write migration stats to %s", m->stats_file);
+	json_decref(j);
+}

@@ -1,0 +1,170 @@
+/* transport.c - TCP and unix sockets for migration streams. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "migrate/transport.h"
+#include "util/log.h"
+
+int transport_parse_tcp(const char *uri, char *host, size_t hostlen, char *port, size_t portlen)
+{
+	const char *h, *colon;
+	if (strncmp(uri, "tcp:", 4))
+		return -1;
+	h = uri + 4;
+	if (*h == '[') {
+		const char *end = strchr(h, ']');
+		if (!end || end[1] != ':')
+			return -1;
+		snprintf(host, hostlen, "%.*s", (int)(end - h - 1), h + 1);
+		colon = end + 1;
+	} else {
+		colon = strrchr(h, ':');
+		if (!colon)
+			return -1;
+		snprintf(host, hostlen, "%.*s", (int)(colon - h), h);
+	}
+	snprintf(port, portlen, "%s", colon + 1);
+	return port[0] ? 0 : -1;
+}
+
+static void tune(int fd)
+{
+	int one = 1, buf = 4 << 20;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+}
+
+int transport_listen(const char *uri, char *err, size_t errlen)
+{
+	char host[256], port[32];
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE }, *ai;
+	int fd = -1, r, one = 1;
+
+	if (!strncmp(uri, "unix:", 5)) {
+		struct sockaddr_un a = { .sun_family = AF_UNIX };
+		if (strlen(uri + 5) >= sizeof(a.sun_path)) {
+			errbuf_set(err, errlen, "%s: path too long", uri);
+			return -1;
+		}
+		snprintf(a.sun_path, sizeof(a.sun_path), "%s", uri + 5);
+		unlink(a.sun_path);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 1) < 0) {
+			errbuf_set(err, errlen, "cannot listen on %s: %s", uri, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return -1;
+		}
+		return fd;
+	}
+	if (transport_parse_tcp(uri, host, sizeof(host), port, sizeof(port))) {
+		errbuf_set(err, errlen, "'%s' is not tcp:HOST:PORT or unix:PATH", uri);
+		return -1;
+	}
+	r = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
+	if (r) {
+		errbuf_set(err, errlen, "%s: %s", uri, gai_strerror(r));
+		return -1;
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1) < 0) {
+		errbuf_set(err, errlen, "cannot listen on %s: %s", uri, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(ai);
+	return fd;
+}
+
+int transport_accept(int lfd, int timeout_ms, char *err, size_t errlen)
+{
+	struct pollfd p = { .fd = lfd, .events = POLLIN };
+	int r, fd;
+	do
+		r = poll(&p, 1, timeout_ms);
+	while (r < 0 && errno == EINTR);
+	if (r <= 0) {
+		errbuf_set(err, errlen, "%s", r == 0 ? "no migration arrived in time" : strerror(errno));
+		return -1;
+	}
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0) {
+		errbuf_set(err, errlen, "accept: %s", strerror(errno));
+		return -1;
+	}
+	tune(fd);
+	return fd;
+}
+
+int transport_connect(const char *uri, int timeout_ms, char *err, size_t errlen)
+{
+	char host[256], port[32];
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *ai, *a;
+	int fd = -1, r;
+
+	if (!strncmp(uri, "unix:", 5)) {
+		struct sockaddr_un u = { .sun_family = AF_UNIX };
+		snprintf(u.sun_path, sizeof(u.sun_path), "%s", uri + 5);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&u, sizeof(u)) < 0) {
+			errbuf_set(err, errlen, "cannot connect to %s: %s", uri, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return -1;
+		}
+		return fd;
+	}
+	if (transport_parse_tcp(uri, host, sizeof(host), port, sizeof(port))) {
+		errbuf_set(err, errlen, "'%s' is not tcp:HOST:PORT or unix:PATH", uri);
+		return -1;
+	}
+	r = getaddrinfo(host, port, &hints, &ai);
+	if (r) {
+		errbuf_set(err, errlen, "%s: %s", uri, gai_strerror(r));
+		return -1;
+	}
+	for (a = ai; a; a = a->ai_next) {
+		fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (fd < 0)
+			continue;
+		r = connect(fd, a->ai_addr, a->ai_addrlen);
+		if (r < 0 && errno == EINPROGRESS) {
+			struct pollfd p = { .fd = fd, .events = POLLOUT };
+			int soerr = 0;
+			socklen_t sl = sizeof(soerr);
+			r = poll(&p, 1, timeout_ms);
+			if (r == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0)
+				r = 0;
+			else {
+				errno = r == 0 ? ETIMEDOUT : soerr ? soerr : errno;
+				r = -1;
+			}
+		}
+		if (r == 0) {
+			fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+			tune(fd);
+			break;
+		}
+		close(fd);
+		fd = -1;
+	}
+	if (fd < 0)
+		errbuf_set(err, errlen, "cannot connect to %s: %s (is `tern run --incoming` listening?)",
+			   uri, strerror(errno));
+	freeaddrinfo(ai);
+	return fd;
+}

@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""wireproxy.py - a man in the middle for tern's migration stream, for tests.
+
+    wireproxy.py LISTEN_PORT TARGET_HOST TARGET_PORT MODE [ARG] [--tee FILE]
+
+Forwards one connection. Source-to-destination traffic is parsed as tern
+wire messages (24-byte header: magic u32, version u16, cmd u16, flags u32,
+nfds u32, length u64) so a fault can hit a chosen message:
+
+    pass                 forward unchanged
+    flip-ram N           flip one byte inside the payload of the N-th RAM batch
+    flip-state           flip one byte inside the STATE message's records
+    truncate-state       forward half of the STATE message, then close both ways
+    cut-after-ram N      close both ways after the N-th RAM batch
+
+--tee FILE writes everything the source sent (as forwarded) to FILE.
+Exits when either side closes. Only ever connects to the target given.
+"""
+import socket
+import struct
+import sys
+import threading
+
+W_RAM, W_STATE = 7, 3
+
+
+def pump_back(dst, src):
+    try:
+        while True:
+            d = src.recv(65536)
+            if not d:
+                break
+            dst.sendall(d)
+    except OSError:
+        pass
+    for s in (dst, src):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def recv_exact(s, n):
+    buf = b""
+    while len(buf) < n:
+        d = s.recv(n - len(buf))
+        if not d:
+            return None
+        buf += d
+    return buf
+
+
+def main():
+    args = sys.argv[1:]
+    tee = None
+    if "--tee" in args:
+        i = args.index("--tee")
+        tee = open(args[i + 1], "wb")
+        del args[i:i + 2]
+    port, host, tport, mode = int(args[0]), args[1], int(args[2]), args[3]
+    arg = int(args[4]) if len(args) > 4 else 0
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", port))
+    ls.listen(1)
+    print("ready", flush=True)
+    src, _ = ls.accept()
+    dst = socket.create_connection((host, tport))
+    threading.Thread(target=pump_back, args=(src, dst), daemon=True).start()
+    rams = 0
+    try:
+        while True:
+            hdr = recv_exact(src, 24)
+            if hdr is None:
+                break
+            _, _, cmd, _, _, length = struct.unpack("<IHHIIQ", hdr)
+            payload = recv_exact(src, length) if length else b""
+            if payload is None:
+                break
+            if cmd == W_RAM:
+                rams += 1
+            out = hdr + payload
+            if mode == "flip-ram" and cmd == W_RAM and rams == arg and length > 100:
+                b = bytearray(out)
+                b[24 + length // 2] ^= 0x5A
+                out = bytes(b)
+            elif mode == "flip-state" and cmd == W_STATE and length > 100:
+                b = bytearray(out)
+                b[24 + length // 2] ^= 0x5A
+                out = bytes(b)
+            elif mode == "truncate-state" and cmd == W_STATE:
+                out = out[: 24 + length // 2]
+                dst.sendall(out)
+                if tee:
+                    tee.write(out)
+                break
+            dst.sendall(out)
+            if tee:
+                tee.write(out)
+            if mode == "cut-after-ram" and cmd == W_RAM and rams == arg:
+                break
+    except OSError:
+        pass
+    for s in (src, dst):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+            s.close()
+        except OSError:
+            pass
+    if tee:
+        tee.close()
+
+
+if __name__ == "__main__":
+    main()
