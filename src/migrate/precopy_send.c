@@ -104,12 +104,16 @@ static int flush_batch(struct sender *s)
 	return 0;
 }
 
+/* p may be unaligned (entries follow variable-length private packets):
+ * load words with memcpy, which compiles to plain unaligned loads */
 static bool zero_page(const uint8_t *p)
 {
-	const uint64_t *q = (const uint64_t *)p;
-	for (int i = 0; i < 512; i += 4)
-		if (q[i] | q[i + 1] | q[i + 2] | q[i + 3])
+	for (int i = 0; i < 4096; i += 32) {
+		uint64_t w[4];
+		memcpy(w, p + i, sizeof(w));
+		if (w[0] | w[1] | w[2] | w[3])
 			return false;
+	}
 	return true;
 }
 
