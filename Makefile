@@ -68,3 +68,4 @@ clean:
 	rm -rf build build-clang build-san build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+.SECONDARY:
