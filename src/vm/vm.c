@@ -426,10 +426,11 @@ int vm__pause(struct vm *vm)
 	int r = 0;
 	pthread_mutex_lock(&vm->lock);
 	vm->pause_req = true;
+	vm->pause_start_ns = now_ns();
 	while (vm->parked < vm->live && !vm->stopping) {
 		kick_all(vm);
 		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 200000;     /* re-kick after 0.2 ms (see top comment) */
+		ts.tv_nsec += 50000;      /* re-kick after 50 us (see top comment) */
 		if (ts.tv_nsec >= 1000000000) {
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000;
@@ -446,6 +447,8 @@ void vm__resume(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->lock);
 	vm->pause_req = false;
+	if (vm->pause_start_ns)
+		vm->last_pause_ns = now_ns() - vm->pause_start_ns;
 	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);
 }

@@ -91,6 +91,7 @@ struct vm {
 	char             stop_reason[512];
 	uint64_t         start_ns;
 	uint64_t         last_pause_ns;   /* duration of the last pause-to-resume window */
+	uint64_t         pause_start_ns;  /* when the current pause was asked for */
 	struct dirty_tracker *dirty;      /* running dirty tracker, for ring-full exits */
 };
 

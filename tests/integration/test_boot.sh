@@ -38,6 +38,7 @@ test_pause_resume() {
 	stall=$(grep -oE 'max_stall_us=[0-9]+' "$T/a.serial" | tail -1 | cut -d= -f2)
 	[ "$stall" -ge 1400000 ] || fail "guest's longest stall ${stall}us does not show the pause"
 	expect_error 'not paused' "$TERN" ctl "$T/a.sock" resume
+	[ "$(json_get "$(ctl a status)" last-pause-us)" -ge 1400000 ] || fail "status does not show the 1.5 s pause"
 	ctl a quit >/dev/null
 	[ "$(wait_vm a 10)" = 0 ] || fail "quit did not exit 0"
 	no_corruption a
