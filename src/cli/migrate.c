@@ -3,6 +3,7 @@
  * process does the work; this is a client of its control socket. */
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,7 @@ int cmd_migrate(int argc, char **argv)
 	char err[512], abs[PATH_MAX];
 	int c;
 
+	signal(SIGPIPE, SIG_IGN);     /* the source exits after success, maybe mid-query */
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		char *end;

@@ -471,6 +471,7 @@ static void *run(void *arg)
 	if (s.cc && s.pp.ops->send_finish(&s.pp))
 		log_err("SEND_FINISH failed after commit (the destination runs the VM)");
 	done = true;
+	serial__discard(&m->vm->serial);      /* a half-written console line went with STATE */
 out:
 	if (!done) {
 		if (s.cc)
