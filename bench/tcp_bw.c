@@ -1,0 +1,367 @@
+/* tcp_bw.c - the throughput of one raw TCP stream on a path: the ceiling the
+ * live-migration benchmark (bench/migrate.sh) expresses tern's throughput
+ * against; and, as a diagnostic, the same stream carrying tern's per-page
+ * work without a VM.
+ *
+ *   tcp_bw recv ADDR PORT [OPTS]          listen, accept one stream, read to EOF
+ *   tcp_bw send ADDR PORT MiB [OPTS]      connect, write MiB mebibytes of
+ *                                         payload, close
+ * OPTS (give the same to both ends):
+ *   tern      tern's socket options (TCP_NODELAY, SO_SNDBUF and SO_RCVBUF of
+ *             4 MiB); without it the kernel's defaults (buffer autotuning)
+ *   work      tern's RAM batches instead of a plain byte stream: the sender
+ *             copies each 4 KiB page into a batch of 128 (8-byte entry word
+ *             each), checks it for zero, hashes the batch with XXH3 and
+ *             writes header + batch (src/migrate/precopy_send.c); the
+ *             receiver reads each batch into a fresh malloc'd buffer, checks
+ *             the XXH3 and copies every page to its place in a memfd that was
+ *             never touched (first-touch faults, as a destination VM's RAM;
+ *             src/migrate/precopy_recv.c)
+ *   prefault  (recv, with work) populate the memfd before the stream starts,
+ *             to separate the first-touch cost from the copy
+ *
+ * The plain sender writes 512 KiB chunks (about one batch) from a 256 MiB
+ * buffer written before timing, so the data comes from memory, not cache,
+ * as a guest's RAM would; the plain receiver reads into one 512 KiB buffer
+ * and touches nothing else: one copy into and one out of the kernel per byte.
+ *
+ * The receiver prints one line of JSON when the stream ends: payload bytes
+ * (MiB * 2^20 for work, the page data without framing), the seconds from
+ * its first byte to EOF, bytes/s over that interval (GB = 1e9 bytes). It
+ * prints "ready" on stderr once it listens. The sender prints its own view
+ * (connect to the receiver's close). Exit status 0, or 1. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#define CHUNK    (512u << 10)
+#define SRC_BUF  (256u << 20)
+#define PAGE     4096u
+#define BATCH    128u                            /* RAM_BATCH_PAGES */
+#define BHDR     16u                             /* struct ram_batch_hdr */
+#define WHDR     24u                             /* struct wire_hdr */
+#define BLEN     (BHDR + BATCH * (8 + PAGE))     /* one full batch payload */
+#define MAGIC    0x4d524554u
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+struct opts {
+	int tern, work, prefault;
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void parse_opts(int argc, char **argv, struct opts *o)
+{
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "tern"))
+			o->tern = 1;
+		else if (!strcmp(argv[i], "work"))
+			o->work = 1;
+		else if (!strcmp(argv[i], "prefault"))
+			o->prefault = 1;
+		else {
+			fprintf(stderr, "tcp_bw: unknown option %s\n", argv[i]);
+			exit(2);
+		}
+	}
+}
+
+static void tern_opts(int fd)
+{
+	int one = 1, buf = 4 << 20;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+}
+
+static struct addrinfo *resolve(const char *host, const char *port, int passive)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = passive ? AI_PASSIVE : 0 }, *ai;
+	int r = getaddrinfo(host, port, &hints, &ai);
+	if (r) {
+		fprintf(stderr, "tcp_bw: %s:%s: %s\n", host, port, gai_strerror(r));
+		exit(1);
+	}
+	return ai;
+}
+
+static int read_exact(int fd, void *buf, size_t len)
+{
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = read(fd, (char *)buf + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -1 : (got ? -1 : 1);     /* 1: clean EOF */
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = write(fd, (const char *)buf + done, len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+static void report(const char *role, uint64_t bytes, double s, const struct opts *o)
+{
+	printf("{\"role\":\"%s\",\"bytes\":%llu,\"seconds\":%.6f,\"bytes_per_s\":%.0f,\"gbps\":%.3f,"
+	       "\"tern_sockopts\":%s,\"work\":%s,\"prefault\":%s}\n",
+	       role, (unsigned long long)bytes, s, s > 0 ? bytes / s : 0, s > 0 ? bytes / s / 1e9 : 0,
+	       o->tern ? "true" : "false", o->work ? "true" : "false", o->prefault ? "true" : "false");
+	fflush(stdout);
+}
+
+/* work mode: the destination's RAM, a memfd of RAM_BYTES (pages wrap
+ * around); sparse, so only what arrives is touched, unless prefaulted */
+#define RAM_BYTES (8ULL << 30)
+
+static uint8_t *ram_setup(const struct opts *o)
+{
+	int mfd = memfd_create("tcp_bw-ram", MFD_CLOEXEC);
+	uint8_t *mem;
+	if (mfd < 0 || ftruncate(mfd, (off_t)RAM_BYTES))
+		return NULL;
+	mem = mmap(NULL, RAM_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	close(mfd);
+	if (mem == MAP_FAILED)
+		return NULL;
+	if (o->prefault && madvise(mem, 4ULL << 30, MADV_POPULATE_WRITE))
+		memset(mem, 0, 4ULL << 30);             /* kernels before 5.14 */
+	return mem;
+}
+
+static int recv_work(int fd, uint8_t *mem, uint64_t *bytes, double *t0)
+{
+	uint8_t hdr[WHDR];
+	for (;;) {
+		int r = read_exact(fd, hdr, WHDR);
+		if (r == 1)
+			return 0;
+		if (r)
+			return -1;
+		if (!*bytes)
+			*t0 = now_s();
+		uint64_t len;
+		memcpy(&len, hdr + 16, 8);
+		if (len < BHDR || len > (64u << 20))
+			return -1;
+		uint8_t *b = malloc(len + 1);           /* as wire_recv does */
+		if (!b || read_exact(fd, b, len)) {
+			free(b);
+			return -1;
+		}
+		uint32_t count;
+		uint64_t sum;
+		memcpy(&count, b, 4);
+		memcpy(&sum, b + 8, 8);
+		if (XXH3_64bits(b + BHDR, len - BHDR) != sum) {
+			fprintf(stderr, "tcp_bw: checksum mismatch\n");
+			free(b);
+			return -1;
+		}
+		const uint8_t *p = b + BHDR;
+		for (uint32_t i = 0; i < count; i++) {
+			uint64_t gpa;
+			memcpy(&gpa, p, 8);
+			memcpy(mem + (gpa & ~(uint64_t)0xfff) % RAM_BYTES, p + 8, PAGE);
+			p += 8 + PAGE;
+			*bytes += PAGE;
+		}
+		free(b);
+	}
+}
+
+static int do_recv(const char *host, const char *port, const struct opts *o)
+{
+	struct addrinfo *ai = resolve(host, port, 1);
+	int one = 1, lfd, fd, r = 0;
+	uint64_t bytes = 0;
+	uint8_t *mem = NULL;
+	char *buf = NULL;
+	double t0 = 0, t1;
+
+	if (o->work ? !(mem = ram_setup(o)) : !(buf = calloc(1, CHUNK))) {
+		fprintf(stderr, "tcp_bw: out of memory\n");
+		return 1;
+	}
+	lfd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(lfd, ai->ai_addr, ai->ai_addrlen) || listen(lfd, 1)) {
+		fprintf(stderr, "tcp_bw: listen %s:%s: %s\n", host, port, strerror(errno));
+		return 1;
+	}
+	freeaddrinfo(ai);
+	fprintf(stderr, "ready\n");
+	fd = accept(lfd, NULL, NULL);
+	if (fd < 0) {
+		fprintf(stderr, "tcp_bw: accept: %s\n", strerror(errno));
+		return 1;
+	}
+	if (o->tern)
+		tern_opts(fd);
+	if (o->work) {
+		r = recv_work(fd, mem, &bytes, &t0);
+	} else {
+		for (;;) {
+			ssize_t n = read(fd, buf, CHUNK);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				r = n < 0 ? -1 : 0;
+				break;
+			}
+			if (!bytes)
+				t0 = now_s();
+			bytes += (uint64_t)n;
+		}
+	}
+	t1 = now_s();
+	if (r)
+		fprintf(stderr, "tcp_bw: receiving failed: %s\n", strerror(errno));
+	close(fd);
+	close(lfd);
+	report("recv", bytes, t1 - t0, o);
+	if (mem)
+		munmap(mem, RAM_BYTES);
+	free(buf);
+	return bytes && !r ? 0 : 1;
+}
+
+static int do_send(const char *host, const char *port, uint64_t mib, const struct opts *o)
+{
+	struct addrinfo *ai = resolve(host, port, 0);
+	unsigned char *src = malloc(SRC_BUF);
+	uint8_t *batch = malloc(WHDR + BLEN);
+	uint64_t total = mib << 20, sent = 0, off = 0;
+	int fd = -1;
+	double t0;
+
+	if (!src || !batch) {
+		fprintf(stderr, "tcp_bw: out of memory\n");
+		return 1;
+	}
+	for (size_t i = 0; i < SRC_BUF; i++)            /* non-zero, faulted in */
+		src[i] = (unsigned char)(i * 131 + (i >> 12) + 1);
+	for (int tries = 0; tries < 500; tries++) {     /* the receiver may still be starting */
+		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd >= 0 && o->tern)
+			tern_opts(fd);
+		if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			break;
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+		usleep(20000);
+	}
+	freeaddrinfo(ai);
+	if (fd < 0) {
+		fprintf(stderr, "tcp_bw: connect %s:%s: %s\n", host, port, strerror(errno));
+		return 1;
+	}
+	t0 = now_s();
+	while (sent < total) {
+		if (!o->work) {
+			size_t len = total - sent < CHUNK ? (size_t)(total - sent) : CHUNK;
+			if (off + len > SRC_BUF)
+				off = 0;
+			if (write_all(fd, src + off, len))
+				goto fail;
+			sent += len;
+			off += len;
+			continue;
+		}
+		/* one batch as precopy_send.c builds it */
+		uint8_t *e = batch + WHDR + BHDR;
+		uint32_t count = 0;
+		while (count < BATCH && sent < total) {
+			if (off + PAGE > SRC_BUF)
+				off = 0;
+			uint64_t word = sent;               /* the page's "gpa", kind NORMAL */
+			memcpy(e + 8, src + off, PAGE);
+			const uint64_t *q = (const uint64_t *)(e + 8);
+			int zero = 1;
+			for (int i = 0; i < 512 && zero; i += 4)
+				zero = !(q[i] | q[i + 1] | q[i + 2] | q[i + 3]);
+			memcpy(e, &word, 8);
+			e += 8 + PAGE;
+			off += PAGE;
+			sent += PAGE;
+			count++;
+		}
+		uint64_t len = (uint64_t)(e - (batch + WHDR));
+		uint64_t sum = XXH3_64bits(batch + WHDR + BHDR, len - BHDR);
+		uint32_t magic = MAGIC, zero32 = 0;
+		memcpy(batch, &magic, 4);
+		memset(batch + 4, 0, 12);
+		memcpy(batch + 16, &len, 8);
+		memcpy(batch + WHDR, &count, 4);
+		memcpy(batch + WHDR + 4, &zero32, 4);
+		memcpy(batch + WHDR + 8, &sum, 8);
+		if (write_all(fd, batch, WHDR + len))
+			goto fail;
+	}
+	shutdown(fd, SHUT_WR);
+	{       /* wait for the receiver's close, so the time covers delivery */
+		char c;
+		while (read(fd, &c, 1) > 0)
+			;
+	}
+	double s = now_s() - t0;
+	close(fd);
+	report("send", sent, s, o);
+	free(src);
+	free(batch);
+	return 0;
+fail:
+	fprintf(stderr, "tcp_bw: write: %s\n", strerror(errno));
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = { 0 };
+	if (argc >= 4 && !strcmp(argv[1], "recv")) {
+		parse_opts(argc - 4, argv + 4, &o);
+		return do_recv(argv[2], argv[3], &o);
+	}
+	if (argc >= 5 && !strcmp(argv[1], "send")) {
+		uint64_t mib = strtoull(argv[4], NULL, 10);
+		parse_opts(argc - 5, argv + 5, &o);
+		if (mib)
+			return do_send(argv[2], argv[3], mib, &o);
+	}
+	fprintf(stderr, "usage: tcp_bw recv ADDR PORT [tern] [work [prefault]]\n"
+			"       tcp_bw send ADDR PORT MiB [tern] [work]\n");
+	return 2;
+}
