@@ -422,7 +422,7 @@ analyze() {
 	python3 "$WORK/analyze.py" sample "$WORK/$1" "$2" "$HB_MS" "$NHB" "$MIG_TIMEOUT" >>"$SAMPLES" 2>"$WORK/analyze.err" ||
 		fail "$1: analysis failed: $(tail -3 "$WORK/analyze.err" | tr '\n' ' ')"
 	[ -s "$WORK/analyze.err" ] && log "  $(tail -1 "$WORK/analyze.err")"
-	keep "$1"
+	return 0
 }
 
 # keep TAG: with BENCH_KEEP=1 move one migration's files aside (for a look),
