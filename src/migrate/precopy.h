@@ -38,7 +38,7 @@ struct mig_options {
 	uint64_t max_bandwidth;           /* bytes/s, 0 = unlimited */
 	uint64_t timeout_s;               /* 0 = none */
 	enum mig_timeout_action on_timeout;
-	uint32_t max_iterations;          /* after this, switch over regardless (default 30) */
+	uint32_t max_iterations;          /* after this, switch over regardless (default 1000; --timeout is the real bound) */
 };
 
 /* A source-side migration job. One per VM at a time; runs in its own
