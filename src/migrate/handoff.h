@@ -12,6 +12,9 @@
 
 enum cc_transfer { CC_XFER_MOVE = 1, CC_XFER_TOKEN = 2 };
 
+/* tlv ids in the REC_HANDOFF_INFO record CONFIG carries */
+enum { HI_CTL_PATH = 1, HI_PSP_SOCKET = 2, HI_CC_XFER = 3 };
+
 struct handoff_result {
 	uint64_t downtime_ns;             /* pause (source) to resume (destination) */
 	uint64_t pause_ns, resume_ns;     /* CLOCK_MONOTONIC */

@@ -27,7 +27,6 @@
 #include "util/memfd.h"
 #include "vm/state.h"
 
-enum { HI_CTL_PATH = 1, HI_PSP_SOCKET = 2, HI_CC_XFER = 3 };
 enum rx_state { WAIT_HELLO, WAIT_CONFIG, WAIT_STATE, WAIT_COMMIT, RUNNING };
 static const char *rx_name[] = { "WAIT_HELLO", "WAIT_CONFIG", "WAIT_STATE", "WAIT_COMMIT", "RUNNING" };
 static const uint16_t rx_wants[] = { W_HELLO, W_CONFIG, W_STATE, W_COMMIT };

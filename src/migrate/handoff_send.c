@@ -32,8 +32,6 @@
 #define PREPARE_TIMEOUT_MS 30000     /* building a VM with many vCPUs */
 #define STEP_TIMEOUT_MS    10000
 
-/* tlv ids in REC_HANDOFF_INFO */
-enum { HI_CTL_PATH = 1, HI_PSP_SOCKET = 2, HI_CC_XFER = 3 };
 
 static int connect_unix(const char *path, char *err, size_t errlen)
 {

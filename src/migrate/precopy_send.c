@@ -24,6 +24,7 @@
 
 #include "kvm/dirty.h"
 #include "mem/bitmap.h"
+#include "mem/page.h"
 #include "migrate/precopy.h"
 #include "migrate/private_path.h"
 #include "migrate/transport.h"
@@ -104,19 +105,6 @@ static int flush_batch(struct sender *s)
 	return 0;
 }
 
-/* p may be unaligned (entries follow variable-length private packets):
- * load words with memcpy, which compiles to plain unaligned loads */
-static bool zero_page(const uint8_t *p)
-{
-	for (int i = 0; i < 4096; i += 32) {
-		uint64_t w[4];
-		memcpy(w, p + i, sizeof(w));
-		if (w[0] | w[1] | w[2] | w[3])
-			return false;
-	}
-	return true;
-}
-
 static int add_page(struct sender *s, uint64_t pfn)
 {
 	uint64_t gpa = pfn * 4096, word;
@@ -128,7 +116,7 @@ static int add_page(struct sender *s, uint64_t pfn)
 		 * must be what we send (a page written meanwhile is dirty
 		 * again and goes in the next round) */
 		memcpy(e + 8, s->vm->ram.hva + gpa, 4096);
-		if (zero_page(e + 8)) {
+		if (page_is_zero(e + 8)) {
 			word = gpa | PAGE_ZERO;
 			memcpy(e, &word, 8);
 			s->blen += 8;

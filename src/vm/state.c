@@ -7,6 +7,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "mem/page.h"
 #include "util/log.h"
 #include "vm/state.h"
 
@@ -132,15 +133,6 @@ io:
 	return -1;
 }
 
-static bool page_zero(const uint8_t *p)
-{
-	const uint64_t *q = (const uint64_t *)p;
-	for (int i = 0; i < 512; i += 8)
-		if (q[i] | q[i + 1] | q[i + 2] | q[i + 3] | q[i + 4] | q[i + 5] | q[i + 6] | q[i + 7])
-			return false;
-	return true;
-}
-
 int vm__save_ram(struct vm *vm, struct rec_writer *w, struct ram_save_stats *st,
 		 char *err, size_t errlen)
 {
@@ -169,13 +161,13 @@ int vm__save_ram(struct vm *vm, struct rec_writer *w, struct ram_save_stats *st,
 		pfn = dfirst;
 		while (pfn < dend) {
 			const uint8_t *p = vm->ram.hva + pfn * PAGE_SIZE_4K;
-			if (page_zero(p)) {
+			if (page_is_zero(p)) {
 				st->zero_pages++;
 				pfn++;
 				continue;
 			}
 			uint64_t n = 1;
-			while (pfn + n < dend && n < RAM_RUN_MAX_PAGES && !page_zero(p + n * PAGE_SIZE_4K))
+			while (pfn + n < dend && n < RAM_RUN_MAX_PAGES && !page_is_zero(p + n * PAGE_SIZE_4K))
 				n++;
 			struct ram_run_hdr h = { pfn * PAGE_SIZE_4K, n };
 			int r = rec_write2(w, REC_RAM, 1, REC_F_REQUIRED, &h, sizeof(h), p, n * PAGE_SIZE_4K);
