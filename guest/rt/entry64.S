@@ -24,6 +24,7 @@ entry64:
 
 	test %r12d, %r12d
 	jnz 1f
+	call rt_cpuid_probe            /* BSP only: CPUID is trusted in ring 0 alone */
 	call rt_build_idt              /* BSP only, then let the APs in */
 	movl $1, rt_tables_ready
 1:	mov %r12d, %edi

@@ -1,5 +1,6 @@
 /* init.c - ring-3 start of every CPU: CPU 0 reads the command line and the
- * TSC frequency, the others wait for it, then all run guest_main().
+ * TSC frequency (from the ring-0 CPUID probe), the others wait for it, then
+ * all run guest_main().
  */
 #include "rt_int.h"
 
@@ -12,24 +13,13 @@ u32 rt_kvm_features;
 
 static u32 rt_ready;
 
-static void probe_kvm_leaves(void)
+/* From the ring-0 probe (cpuid.c): never a ring-3 cpuid. */
+static void take_cpuid_facts(void)
 {
-	u32 a, b, c, d;
-	cpuid(0x40000000, &a, &b, &c, &d);
-	/* "KVMKVMKVM\0\0\0" in EBX ECX EDX */
-	if (b != 0x4b4d564b || c != 0x564b4d56 || d != 0x4d)
-		return;
-	u32 max = a;
-	if (max >= 0x40000001) {
-		cpuid(0x40000001, &a, &b, &c, &d);
-		rt_kvm_features = a;
-	}
-	if (max >= 0x40000010) {
-		cpuid(0x40000010, &a, &b, &c, &d);
-		if (a) {
-			rt_tsc_khz = a;
-			rt_tsc_source = "cpuid";
-		}
+	rt_kvm_features = rt_cpu_facts.kvm_features;
+	if (rt_cpu_facts.tsc_khz) {
+		rt_tsc_khz = rt_cpu_facts.tsc_khz;
+		rt_tsc_source = "cpuid";
 	}
 }
 
@@ -51,7 +41,7 @@ static void init_bsp(void)
 		rt_ncpus = (unsigned)v;
 	}
 
-	probe_kvm_leaves();
+	take_cpuid_facts();
 	if (!rt_tsc_khz && parse_u64(arg_get("tsc_khz"), &v) == 0 && v) {
 		rt_tsc_khz = v;
 		rt_tsc_source = "arg";
@@ -67,10 +57,8 @@ static void init_bsp(void)
  * past a buffer cannot reproduce it. */
 static u64 make_canary(unsigned cpu)
 {
-	u32 a, b, c, d;
 	u64 r = 0;
-	cpuid(1, &a, &b, &c, &d);
-	if (c & (1u << 30)) {
+	if (rt_cpu_facts.leaf1_ecx & (1u << 30)) {     /* RDRAND */
 		u8 ok = 0;
 		for (int i = 0; i < 10 && !ok; i++)
 			__asm__ volatile("rdrand %0; setc %1" : "=r"(r), "=qm"(ok) :: "cc");

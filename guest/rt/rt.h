@@ -50,10 +50,8 @@ static inline u8 inb(u16 port)
 	__asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
 	return v;
 }
-static inline void cpuid(u32 leaf, u32 *a, u32 *b, u32 *c, u32 *d)
-{
-	__asm__ volatile("cpuid" : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d) : "a"(leaf), "c"(0));
-}
+/* No cpuid helper on purpose: ring-3 CPUID is not trusted (guest/rt/cpuid.c);
+ * what the runtime learnt in ring 0 is in the rt_* variables above. */
 
 /* ---- serial console (COM1) and formatting ---- */
 void serial_write(const char *s, size_t n);

@@ -30,6 +30,19 @@ struct exc_frame {
 	u64 vec, err, rip, cs, rflags, rsp, ss;
 };
 
+/* What the bootstrap CPU learnt from CPUID in ring 0 (cpuid.c). Ring-3 code
+ * reads these and never runs `cpuid` itself: on some hosts a ring-3 cpuid
+ * is not intercepted and answers with another hypervisor's leaves. */
+struct rt_cpu_facts {
+	u32 std_max;             /* CPUID 0 EAX */
+	u32 leaf1_ecx, leaf1_edx;
+	u32 kvm_max;             /* 0x40000000 EAX, 0 without the KVM signature */
+	u32 kvm_features;        /* 0x40000001 EAX */
+	u32 tsc_khz;             /* 0x40000010 EAX, 0 if absent */
+};
+extern struct rt_cpu_facts rt_cpu_facts;
+void rt_cpuid_probe(void);           /* ring 0, bootstrap CPU only */
+
 void rt_build_idt(void);
 void rt_cpu_setup(unsigned cpu);
 int rt_current_cpu(void);            /* from the task register, -1 before ltr */

@@ -538,8 +538,10 @@ static void setup(unsigned ncpus)
 		rt_snprintf(rate_s, sizeof(rate_s), "max");
 	else
 		rt_snprintf(rate_s, sizeof(rate_s), "%lu", cfg.rate);
-	rt_printf("dirtier: ncpus=%u region=0x%lx+0x%lx pages=%lu rate=%s tsc_khz=%lu\n",
-		  ncpus, cfg.base, cfg.size, cfg.pages, rate_s, rt_tsc_khz);
+	rt_printf("dirtier: ncpus=%u region=0x%lx+0x%lx pages=%lu rate=%s tsc_khz=%lu "
+		  "tsc_source=%s kvm_features=0x%x\n",
+		  ncpus, cfg.base, cfg.size, cfg.pages, rate_s, rt_tsc_khz,
+		  rt_tsc_source, rt_kvm_features);
 
 	secret();
 	migctl();

@@ -82,6 +82,8 @@ static int create_vcpus(struct vm *vm, char *err, size_t errlen)
 	 * from the CPUID timing leaf, so the table is built after vCPU 0. */
 	t = ioctl(vm->vcpus[0].fd, KVM_GET_TSC_KHZ, 0);
 	vm->tsc_khz = t > 0 ? (uint32_t)t : 0;
+	/* Logged so a test (and a user) can compare it with what the guest read. */
+	log_info("vCPU TSC %u kHz (CPUID 0x40000010)", vm->tsc_khz);
 	r = cpuid__build(&vm->kvm, vm->tsc_khz, vm->hypercall_exit, true, &vm->cpuid);
 	if (r) {
 		errbuf_set(err, errlen, "cannot read KVM's supported CPUID: %s", strerror(-r));

@@ -126,3 +126,24 @@ test_guest_calls_and_msr() {
 	ctl a quit >/dev/null
 	wait_vm a 10 >/dev/null
 }
+
+# The guest reads CPUID in ring 0 (docs/guest-abi.md): the TSC frequency its
+# banner prints is the one tern put in leaf 0x40000010, taken from CPUID
+# (not a default), and it sees KVM_FEATURE_MIGRATION_CONTROL (bit 17) — on
+# hosts where a ring-3 cpuid answers with another hypervisor's leaves too.
+test_guest_reads_tern_cpuid() {
+	start_vm a --guest "$GUEST" --mem 128M --guest-args "size=8M rate=0 hb_ms=200"
+	wait_line "$T/a.serial" '^dirtier: ncpus=1 ' 20
+	local banner tern_khz guest_khz feat
+	banner=$(grep -m1 '^dirtier: ' "$T/a.serial")
+	tern_khz=$(sed -n 's/.*vCPU TSC \([0-9]*\) kHz (CPUID 0x40000010).*/\1/p' "$T/a.err" | head -1)
+	guest_khz=$(echo "$banner" | sed -n 's/.* tsc_khz=\([0-9]*\) .*/\1/p')
+	feat=$(echo "$banner" | sed -n 's/.* kvm_features=\(0x[0-9a-f]*\).*/\1/p')
+	note "tern: ${tern_khz:-?} kHz; guest: $banner"
+	[ -n "$tern_khz" ] && [ "$tern_khz" -gt 0 ] || fail "tern did not log the TSC kHz it put in CPUID 0x40000010"
+	[ "$guest_khz" = "$tern_khz" ] || fail "guest TSC $guest_khz kHz, tern set $tern_khz kHz"
+	echo "$banner" | grep -q ' tsc_source=cpuid ' || fail "guest did not take the TSC from CPUID: $banner"
+	[ -n "$feat" ] && [ $((feat & (1 << 17))) -ne 0 ] || fail "guest does not see KVM_FEATURE_MIGRATION_CONTROL: $banner"
+	ctl a quit >/dev/null
+	wait_vm a 10 >/dev/null
+}
