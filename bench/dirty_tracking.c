@@ -1,7 +1,7 @@
 /* dirty_tracking.c - what one dirty_sync costs, per tracking mode.
  *
  * A 1 GiB, 1-vCPU VM built by vm__create runs a bare ring-3 guest
- * (tests/unit/guest64.h) that writes one qword into each page of a region
+ * (src/kvm/guest64.h) that writes one qword into each page of a region
  * (from 64 MiB up) and then exits with `out`. Per mode and region size,
  * each round is: guest pass (every page of the region written once), then
  * one timed dirty_sync on the stopped vCPU. Reported per case: median /
@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "guest64.h"
+#include "kvm/guest64.h"
 #include "kvm/dirty.h"
 #include "mem/bitmap.h"
 #include "vm/vm.h"

@@ -1,5 +1,5 @@
 /* test_dirty.c - the page bitmap, and KVM dirty tracking against a real VM
- * (vm__create, 64 MiB) running a bare ring-3 guest (guest64.h):
+ * (vm__create, 64 MiB) running a bare ring-3 guest (src/kvm/guest64.h):
  *
  *  - exact: the guest writes a known list of pages, and a sync must report
  *    exactly those (no more, no fewer), round after round, in both modes;
@@ -27,7 +27,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "guest64.h"
+#include "kvm/guest64.h"
 #include "kvm/dirty.h"
 #include "mem/bitmap.h"
 #include "vm/vm.h"
@@ -176,6 +176,16 @@ static void expect_equal(const struct page_bitmap *got, const struct page_bitmap
 }
 
 /* ---- bitmap ----------------------------------------------------------- */
+
+/* Tests that run a VM need /dev/kvm; on a host without it they are
+ * skipped (and counted as skipped), never passed. */
+static void need_kvm(void)
+{
+	if (access("/dev/kvm", R_OK | W_OK) != 0) {
+		print_message("SKIP: /dev/kvm: %s\n", strerror(errno));
+		skip();
+	}
+}
 
 static void test_bitmap_basic(void **state)
 {
@@ -420,24 +430,28 @@ static void exact_rounds(enum dirty_mode mode, int ncpus, uint32_t ring, unsigne
 
 static void test_log_exact(void **state)
 {
+	need_kvm();
 	(void)state;
 	exact_rounds(DIRTY_LOG_CLEAR, 1, 0, 300);
 }
 
 static void test_log_exact_2cpu(void **state)
 {
+	need_kvm();
 	(void)state;
 	exact_rounds(DIRTY_LOG_CLEAR, 2, 0, 2000);
 }
 
 static void test_ring_exact(void **state)
 {
+	need_kvm();
 	(void)state;
 	exact_rounds(DIRTY_RING, 1, 4096, 300);
 }
 
 static void test_ring_exact_2cpu(void **state)
 {
+	need_kvm();
 	(void)state;
 	exact_rounds(DIRTY_RING, 2, 4096, 2000);
 }
@@ -446,6 +460,7 @@ static void test_ring_exact_2cpu(void **state)
  * KVM_EXIT_DIRTY_RING_FULL several times per round. */
 static void test_ring_full(void **state)
 {
+	need_kvm();
 	(void)state;
 	exact_rounds(DIRTY_RING, 2, 512, 3000);
 }
@@ -537,6 +552,7 @@ static void no_lost_writes(enum dirty_mode mode, uint32_t ring)
 
 static void test_log_no_lost_writes(void **state)
 {
+	need_kvm();
 	(void)state;
 	no_lost_writes(DIRTY_LOG_CLEAR, 0);
 }
@@ -545,6 +561,7 @@ static void test_log_no_lost_writes(void **state)
  * vCPU threads harvest through vcpu_loop's KVM_EXIT_DIRTY_RING_FULL case. */
 static void test_ring_no_lost_writes(void **state)
 {
+	need_kvm();
 	(void)state;
 	no_lost_writes(DIRTY_RING, 512);
 }
@@ -594,18 +611,21 @@ static void restart(enum dirty_mode mode, uint32_t ring)
 
 static void test_log_restart(void **state)
 {
+	need_kvm();
 	(void)state;
 	restart(DIRTY_LOG_CLEAR, 0);
 }
 
 static void test_ring_restart(void **state)
 {
+	need_kvm();
 	(void)state;
 	restart(DIRTY_RING, 1024);
 }
 
 static void test_errors(void **state)
 {
+	need_kvm();
 	struct vm vm;
 	struct dirty_tracker t, t2;
 	struct page_bitmap small, bm;

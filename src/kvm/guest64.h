@@ -1,4 +1,4 @@
-/* guest64.h - a bare 64-bit guest for tests and benchmarks that need a vCPU
+/* guest64.h - a bare 64-bit guest for probes, tests and benchmarks that need a vCPU
  * to write guest memory without the guest runtime (the way the KVM
  * selftests do it): identity page tables with 2 MiB pages, a GDT and TSS,
  * and a vCPU entry state straight into long mode at CPL 3.
@@ -16,8 +16,8 @@
  *   0x1000 GDT, 0x2000 TSS, 0x3000 PML4, 0x4000 PDPT, 0x5000.. PDs
  *   (one per GiB, up to 4), 0x9000 code (up to 4 KiB), 0x10000.. free.
  */
-#ifndef TERN_TESTS_GUEST64_H
-#define TERN_TESTS_GUEST64_H
+#ifndef TERN_KVM_GUEST64_H
+#define TERN_KVM_GUEST64_H
 
 #include <errno.h>
 #include <stdint.h>
