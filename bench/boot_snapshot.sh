@@ -35,6 +35,7 @@ die() { log "error: $*"; exit 2; }
 [[ "$HB_MS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_HB_MS must be a positive integer"
 [[ "$TIMEOUT" =~ ^[1-9][0-9]*$ ]] || die "BENCH_TIMEOUT must be a positive integer"
 [ -x "$TERN" ] || die "$TERN not found; run make first"
+[ -w /dev/kvm ] || die "/dev/kvm is missing or not writable: no VM can run here (\`$TERN host-check\` says what this host has)"
 [ -f "$GUEST" ] || die "$GUEST not found; run make first"
 command -v python3 >/dev/null || die "python3 is needed for the JSON summary"
 

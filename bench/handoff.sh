@@ -54,6 +54,7 @@ done
 for m in $MEMS; do [[ "$m" =~ ^[1-9][0-9]*[MG]$ ]] || die "bad size '$m' in BENCH_MEMS"; done
 for c in $CPUS; do [[ "$c" =~ ^[1-9][0-9]*$ ]] || die "bad vCPU count '$c' in BENCH_CPUS"; done
 [ -x "$TERN" ] || die "$TERN not found; run make first"
+[ -w /dev/kvm ] || die "/dev/kvm is missing or not writable: no VM can run here (\`$TERN host-check\` says what this host has)"
 [ -f "$GUEST" ] || die "$GUEST not found; run make first"
 command -v python3 >/dev/null || die "python3 is needed"
 

@@ -67,12 +67,13 @@ done
 for r in $RATES; do [[ "$r" =~ ^[0-9]+$ ]] || die "BENCH_RATES: '$r' is not a number of MB/s"; done
 for p in $PATHS; do [[ "$p" = loopback || "$p" = veth ]] || die "BENCH_PATHS: '$p' (loopback or veth)"; done
 [ -x "$TERN" ] || die "$TERN not found; run make first"
+[ -w /dev/kvm ] || die "/dev/kvm is missing or not writable: no VM can run here (\`$TERN host-check\` says what this host has)"
 [ -f "$GUEST" ] || die "$GUEST not found; run make first"
 [ "$CC" = 0 ] || [ -x "$PSP" ] || die "$PSP not found (BENCH_CC=0 skips the private-page part)"
 command -v python3 >/dev/null || die "python3 is needed for the JSON summary"
 
 mkdir -p "$OUT"
-make -s -C "$BENCH" "$OUT/tcp_bw" >&2 || die "cannot build bench/out/tcp_bw"
+make -s -C "$BENCH" >&2 || die "cannot build bench/out/tcp_bw and memcpy_bw"
 TCPBW="$OUT/tcp_bw"
 NHB=$(( (1000 + HB_MS - 1) / HB_MS ))      # heartbeats in one second
 
