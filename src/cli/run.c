@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include "migrate/handoff.h"
 #include "migrate/precopy.h"
 #include "migrate/transport.h"
+#include "util/cancel.h"
 #include "util/log.h"
 #include "util/size.h"
 #include "vm/snapshot.h"
@@ -88,7 +90,7 @@ int cmd_run(int argc, char **argv)
 	static struct vm vm;              /* large; and ASan-friendly */
 	char err[1024], sz[32];
 	sigset_t sigs;
-	int code, serial_fd = STDOUT_FILENO;
+	int code, serial_fd = STDOUT_FILENO, sig_fd = -1;
 	bool have_ctl = false;
 
 	if (run_opts_parse(argc, argv, &o, err, sizeof(err))) {
@@ -125,6 +127,11 @@ int cmd_run(int argc, char **argv)
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* ...and while this thread is itself blocked waiting for a peer
+	 * (--incoming, --takeover), the same signals end that wait through
+	 * this signalfd (util/cancel.h); they stay pending for the loop below */
+	sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	cancel__set_fd(sig_fd);
 
 	cfg.serial_fd = serial_fd;
 	if (o.incoming) {
@@ -144,7 +151,7 @@ int cmd_run(int argc, char **argv)
 		close(lfd);
 		if (r) {
 			log_err("incoming migration failed (the source keeps the VM): %s", err);
-			code = 1;
+			code = cancel__pending() ? 128 + cancel__pending() : 1;
 			goto out_ctl;
 		}
 		if (have_ctl) {
@@ -194,7 +201,7 @@ int cmd_run(int argc, char **argv)
 		unlink(o.takeover);
 		if (r) {
 			log_err("takeover failed (the old process keeps the VM): %s", err);
-			code = 1;
+			code = cancel__pending() ? 128 + cancel__pending() : 1;
 			goto out_ctl;
 		}
 		const char *path = o.ctl ? o.ctl : old_ctl;
@@ -292,6 +299,9 @@ wait_vm:
 	log_info("%s", vm.stop_reason);
 	vm__destroy(&vm);
 out_ctl:
+	cancel__set_fd(-1);
+	if (sig_fd >= 0)
+		close(sig_fd);
 	if (have_ctl)
 		ctl_server__close(&ctl);
 	if (serial_fd != STDOUT_FILENO)

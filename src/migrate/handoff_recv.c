@@ -20,11 +20,13 @@
 #include "cc/psp_client.h"
 #include "migrate/commit_word.h"
 #include "migrate/handoff.h"
+#include "migrate/transport.h"
 #include "migrate/wire.h"
 #include "state/record.h"
 #include "util/io.h"
 #include "util/log.h"
 #include "util/memfd.h"
+#include "util/unix_sock.h"
 #include "vm/state.h"
 
 enum rx_state { WAIT_HELLO, WAIT_CONFIG, WAIT_STATE, WAIT_COMMIT, RUNNING };
@@ -33,32 +35,9 @@ static const uint16_t rx_wants[] = { W_HELLO, W_CONFIG, W_STATE, W_COMMIT };
 
 int handoff__listen(const char *path, char *err, size_t errlen)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	struct stat st;
-	int fd;
-	if (strlen(path) >= sizeof(a.sun_path)) {
-		errbuf_set(err, errlen, "--takeover %s: path too long", path);
-		return -1;
-	}
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			errbuf_set(err, errlen, "--takeover %s exists and is not a socket", path);
-			return -1;
-		}
-		unlink(path);
-	}
-	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	mode_t old = umask(0177);
-	int r = fd < 0 ? -1 : bind(fd, (struct sockaddr *)&a, sizeof(a));
-	umask(old);
-	if (r < 0 || listen(fd, 1) < 0) {
-		errbuf_set(err, errlen, "cannot listen on %s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
+	/* never a live socket: `--takeover` on a running VM's control socket
+	 * would unlink it and leave that VM unmanageable */
+	return unix__listen(path, "--takeover", 4, 0, err, errlen);
 }
 
 /* Test hook: die (SIGKILL, no cleanup) when a given message arrives. */
@@ -265,13 +244,9 @@ int handoff__receive(int lfd, struct vm *vm, const struct vm_config *cfg, char *
 
 	memset(res, 0, sizeof(res[0]));
 	*old_ctl = NULL;
-	do
-		sock = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	while (sock < 0 && errno == EINTR);
-	if (sock < 0) {
-		errbuf_set(err, errlen, "accept: %s", strerror(errno));
+	sock = transport_accept(lfd, -1, err, errlen);
+	if (sock < 0)
 		return -1;
-	}
 	while (st != RUNNING) {
 		/* generous: the source may be slow to pause a busy VM */
 		r = wire_recv(sock, &m, st == WAIT_HELLO ? 10000 : 60000);
@@ -279,7 +254,8 @@ int handoff__receive(int lfd, struct vm *vm, const struct vm_config *cfg, char *
 			errbuf_set(err, errlen, "in %s: %s", rx_name[st],
 				   r == -ECONNRESET ? "the source closed the connection" :
 				   r == -EPROTO ? "the peer does not speak tern's protocol" :
-				   r == -ETIMEDOUT ? "the source went silent" : strerror(-r));
+				   r == -ETIMEDOUT ? "the source went silent" :
+				   r == -ECANCELED ? "stopped by a signal" : strerror(-r));
 			goto fail;
 		}
 		maybe_die(m.h.cmd);

@@ -51,6 +51,12 @@ struct migration {
 	pthread_t thread;
 	bool      thread_started;
 	int       cancel;                 /* set by migrate-cancel (atomic) */
+	/* The connection while the rounds run (under lock): migrate-cancel
+	 * shuts it down, so a send blocked on a peer that stopped reading
+	 * returns at once and the source resumes. Not once the VM is paused
+	 * for the switch-over: from there the commit decides. */
+	bool      sock_open;
+	int       sock;
 	char      stats_file[512];
 };
 

@@ -268,7 +268,8 @@ int migration_receive(int lfd, struct vm *vm, const struct vm_config *cfg, struc
 			errbuf_set(r.err, sizeof(r.err), "in %s: %s", rx_name[state],
 				   rc == -ECONNRESET ? "the source closed the connection (the stream ended early)" :
 				   rc == -EPROTO ? "the stream is not tern's protocol (corrupted?)" :
-				   rc == -ETIMEDOUT ? "the source went silent" : strerror(-rc));
+				   rc == -ETIMEDOUT ? "the source went silent" :
+				   rc == -ECANCELED ? "stopped by a signal" : strerror(-rc));
 			goto fail;
 		}
 		if (m.h.cmd == W_ABORT) {

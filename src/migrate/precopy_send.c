@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 #include <jansson.h>
@@ -386,6 +387,7 @@ static void *run(void *arg)
 		errbuf_set(s.err, sizeof(s.err), "%s", why);
 		goto out;
 	}
+	STAT(m, m->sock = s.sock; m->sock_open = true);
 	if (handshake(&s))
 		goto out;
 	if (dirty_start(&s.dt, m->vm, DIRTY_LOG_CLEAR, why, sizeof(why))) {
@@ -471,6 +473,7 @@ out:
 	}
 	if (s.dt_on)
 		dirty_stop(&s.dt);
+	STAT(m, m->sock_open = false);
 	if (s.sock >= 0)
 		close(s.sock);
 	bitmap_free(&s.dirty);
@@ -538,6 +541,10 @@ int migration_start(struct migration *m, struct vm *vm, const struct mig_options
 void migration_cancel(struct migration *m)
 {
 	__atomic_store_n(&m->cancel, 1, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&m->lock);
+	if (m->sock_open && (m->st.status == MIG_SETUP || m->st.status == MIG_ACTIVE))
+		shutdown(m->sock, SHUT_RDWR);
+	pthread_mutex_unlock(&m->lock);
 }
 
 void migration_stats(struct migration *m, struct mig_stats *out)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "migrate/transport.h"
+#include "util/cancel.h"
 #include "util/log.h"
 
 int transport_parse_tcp(const char *uri, char *host, size_t hostlen, char *port, size_t portlen)
@@ -36,9 +37,16 @@ int transport_parse_tcp(const char *uri, char *host, size_t hostlen, char *port,
 	return port[0] ? 0 : -1;
 }
 
+/* A peer that stops reading must not block a send forever: with a send
+ * timeout the stalled send fails, the migration fails, and the source VM
+ * keeps running (migrate-cancel ends it sooner: it shuts the socket). */
+#define TRANSPORT_SEND_TIMEOUT_S 30
+
 static void tune(int fd)
 {
 	int one = 1, buf = 4 << 20;
+	struct timeval snd = { .tv_sec = TRANSPORT_SEND_TIMEOUT_S };
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &snd, sizeof(snd));
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
@@ -92,13 +100,12 @@ int transport_listen(const char *uri, char *err, size_t errlen)
 
 int transport_accept(int lfd, int timeout_ms, char *err, size_t errlen)
 {
-	struct pollfd p = { .fd = lfd, .events = POLLIN };
-	int r, fd;
-	do
-		r = poll(&p, 1, timeout_ms);
-	while (r < 0 && errno == EINTR);
-	if (r <= 0) {
-		errbuf_set(err, errlen, "%s", r == 0 ? "no migration arrived in time" : strerror(errno));
+	int r = cancel__poll(lfd, POLLIN, timeout_ms), fd;
+	if (r) {
+		int sig = cancel__pending();
+		errbuf_set(err, errlen, "%s%s", r == -ETIMEDOUT ? "no peer connected in time" :
+			   r == -ECANCELED ? "stopped while waiting for a peer, by SIG" : strerror(-r),
+			   r == -ECANCELED && sig ? sigabbrev_np(sig) : "");
 		return -1;
 	}
 	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);

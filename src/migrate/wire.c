@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "migrate/wire.h"
+#include "util/cancel.h"
 #include "util/io.h"
 #include "util/log.h"
 #include "util/scm.h"
@@ -54,20 +55,9 @@ int wire_send(int sock, uint16_t cmd, uint32_t flags, const void *p, size_t len,
 	return wire_send2(sock, cmd, flags, p, len, NULL, 0, fds, nfds);
 }
 
-static int wait_readable(int sock, int timeout_ms)
-{
-	struct pollfd pf = { .fd = sock, .events = POLLIN };
-	int r;
-	do
-		r = poll(&pf, 1, timeout_ms);
-	while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return -errno;
-	return r == 0 ? -ETIMEDOUT : 0;
-}
-
-/* Read exactly len bytes, collecting descriptors that arrive. */
-static int read_exact(int sock, void *buf, size_t len, struct wire_msg *m, int timeout_ms)
+/* Read exactly len bytes by deadline_ns (0: none), collecting descriptors
+ * that arrive. A pending SIGTERM/SIGINT/SIGHUP ends the wait (cancel.h). */
+static int read_exact(int sock, void *buf, size_t len, struct wire_msg *m, uint64_t deadline_ns)
 {
 	size_t got = 0;
 	while (got < len) {
@@ -75,7 +65,7 @@ static int read_exact(int sock, void *buf, size_t len, struct wire_msg *m, int t
 		struct iovec iov = { (char *)buf + got, len - got };
 		struct msghdr h = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
 				    .msg_controllen = sizeof(u.b) };
-		int w = wait_readable(sock, timeout_ms);
+		int w = cancel__poll(sock, POLLIN, cancel__ms_left(deadline_ns));
 		if (w)
 			return w;
 		ssize_t n = recvmsg(sock, &h, MSG_CMSG_CLOEXEC);
@@ -116,9 +106,12 @@ void wire_msg_free(struct wire_msg *m)
 
 int wire_recv(int sock, struct wire_msg *m, int timeout_ms)
 {
+	/* one deadline for the whole message, not per read: a peer that
+	 * sends a byte now and then cannot stretch the wait forever */
+	uint64_t deadline = cancel__deadline(timeout_ms);
 	int r;
 	memset(m, 0, sizeof(*m));
-	r = read_exact(sock, &m->h, sizeof(m->h), m, timeout_ms);
+	r = read_exact(sock, &m->h, sizeof(m->h), m, deadline);
 	if (r)
 		goto fail;
 	if (m->h.magic != WIRE_MAGIC || m->h.length > WIRE_MAX_PAYLOAD || m->h.nfds > WIRE_MAX_FDS) {
@@ -130,7 +123,7 @@ int wire_recv(int sock, struct wire_msg *m, int timeout_ms)
 		r = -ENOMEM;
 		goto fail;
 	}
-	r = read_exact(sock, m->data, m->h.length, m, timeout_ms);
+	r = read_exact(sock, m->data, m->h.length, m, deadline);
 	if (r)
 		goto fail;
 	m->data[m->h.length] = '\0';
@@ -165,7 +158,8 @@ int wire_expect_reply(int sock, struct wire_msg *m, int timeout_ms, char *err, s
 	if (r) {
 		errbuf_set(err, errlen, "%s", r == -ETIMEDOUT ? "the peer did not answer in time" :
 			   r == -ECONNRESET ? "the peer closed the connection (did it die?)" :
-			   r == -EPROTO ? "the peer does not speak tern's protocol" : strerror(-r));
+			   r == -EPROTO ? "the peer does not speak tern's protocol" :
+			   r == -ECANCELED ? "cancelled by a signal" : strerror(-r));
 		return -1;
 	}
 	if (m->h.cmd != W_REPLY) {

@@ -67,9 +67,11 @@ int  wire_send(int sock, uint16_t cmd, uint32_t flags, const void *p, size_t len
 	       const int *fds, int nfds);
 int  wire_send2(int sock, uint16_t cmd, uint32_t flags, const void *a, size_t alen,
 		const void *b, size_t blen, const int *fds, int nfds);
-/* Receive one message within timeout_ms (-1: forever). Returns 0, or
- * -errno: -ETIMEDOUT, -ECONNRESET (peer gone), -EPROTO (not our protocol:
- * bad magic, oversized, truncated). On error nothing is left allocated. */
+/* Receive one whole message within timeout_ms (-1: forever; the deadline
+ * is per message, not per read). Returns 0, or -errno: -ETIMEDOUT,
+ * -ECONNRESET (peer gone), -EPROTO (not our protocol: bad magic, oversized,
+ * truncated), -ECANCELED (SIGTERM/SIGINT/SIGHUP pending, util/cancel.h).
+ * On error nothing is left allocated. */
 int  wire_recv(int sock, struct wire_msg *m, int timeout_ms);
 void wire_msg_free(struct wire_msg *m);
 /* Reply helpers */

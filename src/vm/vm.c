@@ -415,9 +415,16 @@ int vm__start(struct vm *vm, char *err, size_t errlen)
 	return 0;
 }
 
+/* vCPUs that exist: none when creation failed before they were made
+ * (cfg.ncpus is set first; a receive that fails at CONFIG stops such a VM) */
+static int vcpus_made(const struct vm *vm)
+{
+	return vm->vcpus ? vm->cfg.ncpus : 0;
+}
+
 static void kick_all(struct vm *vm)
 {
-	for (int i = 0; i < vm->cfg.ncpus; i++)
+	for (int i = 0; i < vcpus_made(vm); i++)
 		if (vm->vcpus[i].thread_started && !vm->vcpus[i].exited)
 			pthread_kill(vm->vcpus[i].thread, VCPU_KICK_SIGNAL);
 }
@@ -495,7 +502,7 @@ int vm__wait(struct vm *vm)
 	while (!vm->stopping)
 		pthread_cond_wait(&vm->cond, &vm->lock);
 	pthread_mutex_unlock(&vm->lock);
-	for (int i = 0; i < vm->cfg.ncpus; i++) {
+	for (int i = 0; i < vcpus_made(vm); i++) {
 		if (vm->vcpus[i].thread_started) {
 			pthread_join(vm->vcpus[i].thread, NULL);
 			vm->vcpus[i].thread_started = false;

@@ -15,6 +15,48 @@ note() {
 	echo "    $*" >&2
 }
 
+# info MESSAGE: a fact worth seeing even when the test passes (the runner
+# prints it on the PASS line), e.g. which QEMU CPU model ran.
+info() {
+	echo "$*" >>"$T/info"
+}
+
+# skip REASON: this host cannot run the test. The runner counts it as
+# skipped and prints the reason; exit status 77 is reserved for this.
+skip() {
+	echo "$*" >"$T/skip-reason"
+	exit 77
+}
+
+# requires CAPABILITY...: skip the test unless the host has each one.
+# A capability is a check of `tern host-check` (kvm, dirty-log, user-msr,
+# netns, tern-psp, ...), whose report the runner saved in $HOST_CHECK;
+# MISSING skips with host-check's own reason, OK and LIMITED run. `qemu`
+# means qemu-system-x86_64 is installed. A missing or unreadable report
+# fails the test: a broken host-check must not turn into silent skips.
+requires() {
+	local cap reason
+	for cap in "$@"; do
+		if [ "$cap" = qemu ]; then
+			command -v qemu-system-x86_64 >/dev/null ||
+				skip "qemu: qemu-system-x86_64 is not installed"
+			continue
+		fi
+		[ -s "${HOST_CHECK:-}" ] || fail "requires $cap: no host-check report (HOST_CHECK=${HOST_CHECK:-unset})"
+		reason=$(python3 -c '
+import json, sys
+report = json.load(open(sys.argv[1]))
+for c in report["checks"]:
+    if c["name"] == sys.argv[2]:
+        if c["status"] == "MISSING":
+            print("%s: %s (host-check: MISSING; affects %s)" % (c["name"], c["detail"], c["affects"]))
+        sys.exit(0)
+print("?")' "$HOST_CHECK" "$cap") || fail "requires $cap: cannot read the host-check report $HOST_CHECK"
+		[ "$reason" = "?" ] && fail "requires $cap: host-check has no check of that name"
+		[ -z "$reason" ] || skip "$reason"
+	done
+}
+
 # start_vm NAME [tern run args...]: boot in the background; serial console
 # in $T/NAME.serial, tern's stderr in $T/NAME.err, control socket $T/NAME.sock.
 start_vm() {
@@ -126,7 +168,7 @@ expect_error() {
 	local out rc=0
 	out=$("$@" 2>&1 </dev/null) || rc=$?
 	[ $rc -ne 0 ] || fail "'$*' succeeded, expected an error /$re/"
-	echo "$out" | grep -qiE "$re" || {
+	echo "$out" | grep -qiE -e "$re" || {
 		echo "$out" | head -5 >&2
 		fail "'$*' failed (rc $rc) without naming the cause /$re/"
 	}

@@ -1,0 +1,70 @@
+/* cancel.c - see cancel.h. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/cancel.h"
+
+static int cancel_fd = -1;
+
+void cancel__set_fd(int fd)
+{
+	__atomic_store_n(&cancel_fd, fd, __ATOMIC_RELEASE);
+}
+
+int cancel__pending(void)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
+	sigset_t p;
+	if (sigpending(&p))
+		return 0;
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (sigismember(&p, sigs[i]))
+			return sigs[i];
+	return 0;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t cancel__deadline(int timeout_ms)
+{
+	return timeout_ms < 0 ? 0 : mono_ns() + (uint64_t)timeout_ms * 1000000ull;
+}
+
+int cancel__ms_left(uint64_t deadline_ns)
+{
+	if (!deadline_ns)
+		return -1;
+	uint64_t now = mono_ns();
+	if (now >= deadline_ns)
+		return 0;
+	uint64_t ms = (deadline_ns - now + 999999) / 1000000;
+	return ms > 1u << 30 ? 1 << 30 : (int)ms;
+}
+
+int cancel__poll(int fd, short events, int timeout_ms)
+{
+	struct pollfd p[2] = { { .fd = fd, .events = events },
+			       { .fd = __atomic_load_n(&cancel_fd, __ATOMIC_ACQUIRE), .events = POLLIN } };
+	uint64_t deadline = cancel__deadline(timeout_ms);
+	int r;
+	for (;;) {
+		r = poll(p, p[1].fd >= 0 ? 2 : 1, cancel__ms_left(deadline));
+		if (r >= 0 || errno != EINTR)
+			break;
+	}
+	if (r < 0)
+		return -errno;
+	if (p[1].fd >= 0 && (p[1].revents & POLLIN))
+		return -ECANCELED;
+	if (r == 0)
+		return -ETIMEDOUT;
+	return 0;
+}

@@ -1,0 +1,30 @@
+/* cancel.h - one process-wide way to end a blocking wait on a signal.
+ *
+ * tern run blocks SIGINT, SIGTERM and SIGHUP in every thread and takes them
+ * in its main loop. While the main thread is itself the one waiting (an
+ * `--incoming` or `--takeover` before the VM runs), nobody would take them:
+ * the process ignored SIGTERM. So run.c registers a signalfd for those
+ * signals here, and every blocking wait of the wire protocol polls it too:
+ * a pending signal ends the wait with -ECANCELED. The signal stays pending,
+ * so the main loop still sees it later. */
+#ifndef TERN_UTIL_CANCEL_H
+#define TERN_UTIL_CANCEL_H
+
+#include <stdint.h>
+
+/* fd: readable when a cancelling signal is pending; -1 for none. */
+void cancel__set_fd(int fd);
+/* The pending cancelling signal (SIGTERM, SIGINT, SIGHUP), or 0. */
+int cancel__pending(void);
+
+/* Wait until fd has `events` (POLLIN/POLLOUT), at most timeout_ms (-1:
+ * forever). Returns 0 when ready, -ETIMEDOUT, -ECANCELED (a cancelling
+ * signal is pending) or -errno. EINTR is retried. */
+int cancel__poll(int fd, short events, int timeout_ms);
+
+/* Milliseconds left until deadline_ns (CLOCK_MONOTONIC), at least 0;
+ * -1 when deadline_ns is 0 (no deadline). */
+int cancel__ms_left(uint64_t deadline_ns);
+uint64_t cancel__deadline(int timeout_ms);      /* 0 for timeout_ms < 0 */
+
+#endif

@@ -1,0 +1,64 @@
+/* unix_sock.c - see unix_sock.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "util/unix_sock.h"
+
+bool unix__in_use(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), r;
+	if (fd < 0)
+		return false;
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+	r = connect(fd, (struct sockaddr *)&a, sizeof(a));
+	close(fd);
+	return r == 0;
+}
+
+int unix__listen(const char *path, const char *what, int backlog, unsigned flags,
+		 char *err, size_t errlen)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd, r;
+
+	if (strlen(path) >= sizeof(a.sun_path)) {
+		errbuf_set(err, errlen, "%s %s: path too long (max %zu bytes)", what, path,
+			   sizeof(a.sun_path) - 1);
+		return -1;
+	}
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			errbuf_set(err, errlen, "%s %s exists and is not a socket", what, path);
+			return -1;
+		}
+		if (!(flags & UNIX_REPLACE_LIVE) && unix__in_use(path)) {
+			errbuf_set(err, errlen, "%s %s is a live socket that another process serves: "
+				   "refusing to take it over", what, path);
+			return -1;
+		}
+		unlink(path);                 /* left behind by a process that died */
+	}
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | ((flags & UNIX_NONBLOCK) ? SOCK_NONBLOCK : 0), 0);
+	if (fd < 0) {
+		errbuf_set(err, errlen, "%s %s: socket: %s", what, path, strerror(errno));
+		return -1;
+	}
+	mode_t old = umask(0177);
+	r = bind(fd, (struct sockaddr *)&a, sizeof(a));
+	umask(old);
+	if (r < 0 || listen(fd, backlog) < 0) {
+		errbuf_set(err, errlen, "cannot listen on %s %s: %s", what, path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
