@@ -39,6 +39,17 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
+# The version (src/util/version.h) carries `git describe` when built from a
+# git tree. Only version.o sees it; the stamp file changes (and version.o is
+# rebuilt) only when the description does.
+TERN_GIT := $(if $(wildcard .git),$(shell git describe --always --dirty 2>/dev/null))
+$(BUILD)/git-describe: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(TERN_GIT)' | cmp -s - $@ || echo '$(TERN_GIT)' >$@
+$(BUILD)/src/util/version.o: $(BUILD)/git-describe
+$(BUILD)/src/util/version.o: CFLAGS += $(if $(TERN_GIT),-DTERN_GIT='"$(TERN_GIT)"')
+.PHONY: FORCE
+
 # tern-psp: the emulated SEV platform daemon (psp/), sharing src/ code
 PSP_SRCS  := $(wildcard psp/*.c)
 PSP_OBJS  := $(PSP_SRCS:%.c=$(BUILD)/%.o)

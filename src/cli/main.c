@@ -4,8 +4,7 @@
 
 #include "cli/cli.h"
 #include "util/log.h"
-
-#define TERN_VERSION "0.1.0"
+#include "util/version.h"
 
 static const struct {
 	const char *name;
@@ -39,7 +38,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
-		printf("tern %s\n", TERN_VERSION);
+		version__print("tern");
 		return 0;
 	}
 	for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
