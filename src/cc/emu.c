@@ -3,67 +3,46 @@
  * socket, tern starts one (the embedded default) so a user needs no extra
  * step. */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cc/cc.h"
 #include "cc/psp_client.h"
+#include "cc/psp_daemon.h"
 #include "util/log.h"
 
-/* tern-psp next to the running tern binary */
-static int start_daemon(const char *sock, char *err, size_t errlen)
+/* The platform connection: --psp-socket, else $TERN_PSP_SOCKET, else the
+ * host's system daemon (systemd's tern-psp.socket) when it answers, else
+ * the per-user default. A daemon is started only when none answers. */
+static int platform_connect(struct cc *c, char *err, size_t errlen)
 {
-	char self[PATH_MAX], bin[PATH_MAX + 16];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0) {
-		errbuf_set(err, errlen, "cannot find my own binary to start tern-psp");
-		return -1;
-	}
-	self[n] = '\0';
-	char *slash = strrchr(self, '/');
-	*slash = '\0';
-	snprintf(bin, sizeof(bin), "%s/tern-psp", self);
-	if (access(bin, X_OK)) {
-		errbuf_set(err, errlen, "no tern-psp running at %s and none to start at %s", sock, bin);
-		return -1;
-	}
-	pid_t pid = fork();
-	if (pid < 0) {
-		errbuf_set(err, errlen, "fork: %s", strerror(errno));
-		return -1;
-	}
-	if (pid == 0) {
-		/* detached: the platform outlives this VMM (handoff needs that) */
-		setsid();
-		if (fork() > 0)
-			_exit(0);
-		int nul = open("/dev/null", O_RDWR);
-		if (nul >= 0) {
-			dup2(nul, 0);
-			dup2(nul, 1);
-			dup2(nul, 2);
-		}
-		execl(bin, "tern-psp", "--socket", sock, (char *)NULL);
-		_exit(127);
-	}
-	int st;
-	waitpid(pid, &st, 0);
-	for (int i = 0; i < 200; i++) {           /* up to 10 s */
-		int fd = psp_connect(sock);
-		if (fd >= 0)
+	const char *env = getenv("TERN_PSP_SOCKET");
+	char bin[PATH_MAX];
+	int fd;
+
+	if (!c->socket[0] && !(env && *env)) {
+		fd = psp_connect(PSP_SYSTEM_SOCKET);
+		if (fd >= 0) {
+			snprintf(c->socket, sizeof(c->socket), "%s", PSP_SYSTEM_SOCKET);
 			return fd;
-		struct timespec ts = { 0, 50 * 1000 * 1000 };
-		nanosleep(&ts, NULL);
+		}
 	}
-	errbuf_set(err, errlen, "started %s but it does not answer at %s", bin, sock);
-	return -1;
+	if (!c->socket[0])
+		psp_default_socket(c->socket, sizeof(c->socket));
+	fd = psp_connect(c->socket);
+	if (fd >= 0)
+		return fd;
+	if (fd != -ENOENT && fd != -ECONNREFUSED) {
+		errbuf_set(err, errlen, "cannot reach tern-psp at %s: %s", c->socket, strerror(-fd));
+		return -1;
+	}
+	log_info("no tern-psp at %s: starting one", c->socket);
+	if (psp_daemon__path(bin, sizeof(bin), err, errlen))
+		return -1;
+	return psp_daemon__start(bin, c->socket, err, errlen);
 }
 
 static int emu_open(struct cc *c, int kvm_vm_fd, char *err, size_t errlen)
@@ -71,21 +50,17 @@ static int emu_open(struct cc *c, int kvm_vm_fd, char *err, size_t errlen)
 	struct psp_reply r;
 	int s;
 	c->kvm_vm_fd = kvm_vm_fd;
-	if (!c->socket[0])
-		psp_default_socket(c->socket, sizeof(c->socket));
-	c->platform = psp_connect(c->socket);
-	if (c->platform < 0 && (c->platform == -ENOENT || c->platform == -ECONNREFUSED)) {
-		log_info("no tern-psp at %s: starting one", c->socket);
-		c->platform = start_daemon(c->socket, err, errlen);
-		if (c->platform < 0)
-			return -1;
-	} else if (c->platform < 0) {
-		errbuf_set(err, errlen, "cannot reach tern-psp at %s: %s", c->socket, strerror(-c->platform));
+	c->platform = platform_connect(c, err, errlen);
+	if (c->platform < 0)
 		return -1;
-	}
 	s = psp_call(c->platform, PSP_OP_HELLO, 0, NULL, 0, -1, &r);
 	psp_reply_free(&r);
-	if (s) {
+	if (s == -EPIPE || s == -ECONNRESET) {
+		/* what tern-psp does to new clients when it is out of descriptors */
+		errbuf_set(err, errlen, "tern-psp at %s hung up on the handshake (is it out of file "
+			   "descriptors? its log says)", c->socket);
+		return -1;
+	} else if (s) {
 		errbuf_set(err, errlen, "tern-psp at %s refused the handshake: %s", c->socket, strerror(-s));
 		return -1;
 	}

@@ -19,7 +19,7 @@ const char *psp_default_socket(char *buf, size_t len)
 	else if (x && *x)
 		snprintf(buf, len, "%s/tern-psp.sock", x);
 	else
-		snprintf(buf, len, "/run/tern/psp.sock");
+		snprintf(buf, len, "%s", PSP_SYSTEM_SOCKET);
 	return buf;
 }
 

@@ -8,8 +8,11 @@
 
 #include "cc/psp_proto.h"
 
+/* The host's system daemon listens here (packaging/systemd/tern-psp.socket). */
+#define PSP_SYSTEM_SOCKET "/run/tern/psp.sock"
+
 /* Default socket: $TERN_PSP_SOCKET, else $XDG_RUNTIME_DIR/tern-psp.sock,
- * else /run/tern/psp.sock. */
+ * else PSP_SYSTEM_SOCKET. */
 const char *psp_default_socket(char *buf, size_t len);
 
 /* Connect to the daemon's platform socket. Returns an fd or -errno. */
