@@ -37,8 +37,8 @@ static int op_vm_create(const uint8_t *p, size_t len, struct reply *r)
 	d = domain_lookup(c.domain, true);
 	if (d < 0)
 		return -ENOSPC;
-	if (!pvm_create(d, &fd))
-		return -ENOMEM;
+	if (!pvm_create(d, &fd))          /* out of descriptors: say so (EMFILE) */
+		return errno ? -errno : -ENOMEM;
 	r->fd = fd;
 	return 0;
 }

@@ -4,6 +4,10 @@
  *            [--trust ROOTS.pem] [--verbose]
  *   tern-psp --state-dir DIR --export-chain FILE     (write the PDH chain and exit)
  *
+ * Socket-activated (systemd: LISTEN_PID/LISTEN_FDS) it serves the socket it
+ * is given instead of --socket. SIGTERM, SIGINT and SIGHUP end it at once,
+ * whatever signal mask or dispositions it inherited.
+ *
  * It cannot make guest RAM unreadable to the host (only memory-encryption
  * hardware can); everything else behaves as the kernel's SEV layer and the
  * PSP firmware do. */
@@ -12,6 +16,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,10 +27,12 @@
 
 #include "boot/elf.h"
 #include "cc/psp_client.h"
+#include "activation.h"
 #include "psp.h"
 #include "server.h"
 #include "util/io.h"
 #include "util/log.h"
+#include "util/version.h"
 
 static const char usage[] =
 	"usage: tern-psp [--socket PATH] [--state-dir DIR] [--asids N] [--quota DOMAIN=N]...\n"
@@ -39,7 +46,9 @@ static const char usage[] =
 	"  --quota DOMAIN=N     at most N ASIDs charged to accounting domain DOMAIN\n"
 	"  --trust FILE         PEM roots a peer platform's chain must verify to\n"
 	"                       (default: this platform's own root)\n"
-	"  --export-chain FILE  write this platform's PDH certificate chain (PEM) and exit\n";
+	"  --export-chain FILE  write this platform's PDH certificate chain (PEM) and exit\n"
+	"  --version            print the version and exit\n"
+	"Started by systemd socket activation (LISTEN_FDS=1), it serves the passed socket.\n";
 
 static const char *default_state(char *buf, size_t len)
 {
@@ -101,13 +110,53 @@ static int listen_on(const char *path)
 	return fd;
 }
 
-static const char *sock_path;
+/* The socket file to remove on exit: only one this process created (a
+ * socket passed by systemd belongs to systemd). Set right after bind. */
+static const char *volatile sock_path;
+
+/* Async-signal-safe: remove our socket and end. Worker threads may be in
+ * the middle of a command; _exit (no atexit handlers, no library
+ * teardown under their feet) is the clean end for them too. */
 static void on_term(int sig)
 {
 	(void)sig;
 	if (sock_path)
 		unlink(sock_path);
 	_exit(0);
+}
+
+/* A parent may have blocked or ignored the terminating signals (tern run
+ * blocks them; a shell can ignore them); both survive exec. Take them
+ * back before any thread exists, so every thread inherits this. */
+static void signals_setup(void)
+{
+	struct sigaction sa = { .sa_handler = on_term };
+	sigset_t s;
+
+	sigemptyset(&sa.sa_mask);
+	sigemptyset(&s);
+	for (int i = 0; i < 3; i++) {
+		static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
+		sigaction(sigs[i], &sa, NULL);
+		sigaddset(&s, sigs[i]);
+	}
+	sigprocmask(SIG_UNBLOCK, &s, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* For the log: where a passed socket listens. */
+static const char *activated_name(int fd, char *buf, size_t len)
+{
+	struct sockaddr_un a;
+	socklen_t l = sizeof(a);
+	memset(&a, 0, sizeof(a));
+	if (getsockname(fd, (struct sockaddr *)&a, &l) < 0 || l <= offsetof(struct sockaddr_un, sun_path))
+		snprintf(buf, len, "fd %d", fd);
+	else if (!a.sun_path[0])
+		snprintf(buf, len, "fd %d (abstract socket)", fd);
+	else
+		snprintf(buf, len, "%.*s", (int)sizeof(a.sun_path), a.sun_path);
+	return buf;
 }
 
 int main(int argc, char **argv)
@@ -121,6 +170,7 @@ int main(int argc, char **argv)
 		{ "export-chain", required_argument, NULL, 'e' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	char sbuf[PATH_MAX], dbuf[PATH_MAX], err[512];
@@ -132,6 +182,7 @@ int main(int argc, char **argv)
 	int nq = 0, c;
 
 	log_prog = "tern-psp";
+	signals_setup();
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		char *end;
 		switch (c) {
@@ -152,11 +203,16 @@ int main(int argc, char **argv)
 			quotas[nq++] = optarg;
 			break;
 		case 'h': printf("%s", usage); return 0;
+		case 'V': version__print("tern-psp"); return 0;
 		default: fprintf(stderr, "%s", usage); return 2;
 		}
 	}
 	if (optind < argc)
 		die("unexpected argument '%s'", argv[optind]);
+	/* first, before any descriptor is opened: a passed socket is fd 3 */
+	int lfd = activation__take(err, sizeof(err));
+	if (lfd < 0 && lfd != -ENOENT)
+		die("socket activation: %s", err);
 
 	if (mkdirs(state, 0700))
 		die("cannot create state directory %s: %s", state, strerror(errno));
@@ -196,13 +252,15 @@ int main(int argc, char **argv)
 			die("--quota %s=%s: use DOMAIN=N", quotas[i], eq + 1);
 	}
 
-	signal(SIGPIPE, SIG_IGN);
 	guest_memory_init();
-	int lfd = listen_on(sock);
-	sock_path = sock;
-	signal(SIGTERM, on_term);
-	signal(SIGINT, on_term);
-	fprintf(stderr, "tern-psp: listening on %s (state %s, %lu ASIDs, API %d.%d)\n", sock, state,
+	if (lfd >= 0) {
+		sock = activated_name(lfd, sbuf, sizeof(sbuf));
+	} else {
+		lfd = listen_on(sock);
+		sock_path = sock;
+	}
+	fprintf(stderr, "tern-psp %s: listening on %s%s (state %s, %lu ASIDs, API %d.%d)\n",
+		version__string(), sock, sock_path ? "" : " (passed by the service manager)", state,
 		nasids, PSP_API_MAJOR, PSP_API_MINOR);
 	int r = server_accept_loop(lfd);
 	die("accept on %s: %s", sock, strerror(-r));

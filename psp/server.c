@@ -1,16 +1,19 @@
 /* server.c - connections: one thread each, one request at a time each,
  * every request handled under the platform lock. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "psp.h"
 #include "server.h"
+#include "util/log.h"
 #include "util/scm.h"
 
 struct conn {
@@ -148,16 +151,73 @@ out:
 	return NULL;
 }
 
+/* Out of descriptors (or memory), accept fails while the connection
+ * stays queued. Returning would end the platform of every VM; retrying at
+ * once would spin. So: give up the spare descriptor for a moment, accept
+ * the connection and close it (the client sees the platform hang up), take
+ * the spare back; if even that fails, back off briefly. Existing clients
+ * keep being served throughout: their threads need no new descriptor to
+ * answer. Logged at most once a second. */
+static int spare = -1;
+
+static void refused(const char *why)
+{
+	static unsigned long n;
+	static time_t last;
+	time_t t = time(NULL);
+	n++;
+	if (t != last) {
+		last = t;
+		log_err("refusing new connections: %s (%lu refused so far); "
+			"existing clients are still served", why, n);
+	}
+}
+
+static void shed(int lfd, int err)
+{
+	struct timespec pause = { 0, 50 * 1000 * 1000 };
+	int s = -1;
+
+	refused(strerror(err));
+	if (err == EMFILE || err == ENFILE) {
+		if (spare < 0)            /* lost to another thread last time */
+			spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (spare >= 0) {
+			close(spare);
+			s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+			if (s >= 0)
+				close(s);
+			spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		}
+	}
+	if (s < 0)
+		nanosleep(&pause, NULL);
+}
+
 int server_accept_loop(int lfd)
 {
+	spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	for (;;) {
 		int s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (s < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
+			switch (errno) {
+			case EINTR:
+			case ECONNABORTED:
 				continue;
-			return -errno;
+			case EMFILE:
+			case ENFILE:
+			case ENOBUFS:
+			case ENOMEM:
+				shed(lfd, errno);
+				continue;
+			default:
+				return -errno;
+			}
 		}
-		if (spawn(s, NULL))
+		int r = spawn(s, NULL);
+		if (r) {
 			close(s);
+			refused(strerror(-r));
+		}
 	}
 }

@@ -20,9 +20,11 @@ struct pvm *pvm_create(int domain, int *client_fd)
 		return NULL;
 	vm = calloc(1, sizeof(*vm));
 	if (!vm || fstat(sv[1], &st) < 0) {
+		int e = vm ? errno : ENOMEM;
 		free(vm);
 		close(sv[0]);
 		close(sv[1]);
+		errno = e;
 		return NULL;
 	}
 	vm->id = plat.next_vm_id++;
