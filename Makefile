@@ -75,6 +75,34 @@ $(BUILD)/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(LIB_OBJS) $(PSP_LIB)
 
 include guest/guest.mk
 
+# make install: what `make` built, where a Debian package puts it; the
+# units' paths follow PREFIX. It does not build (so `sudo make install`
+# never compiles as root, nor with other flags than the build had): run
+# `make` first.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BINDIR  := $(DESTDIR)$(PREFIX)/bin
+GUESTDIR := $(DESTDIR)$(PREFIX)/lib/tern/guest
+DOCDIR  := $(DESTDIR)$(PREFIX)/share/doc/tern
+UNITDIR := $(DESTDIR)$(PREFIX)/lib/systemd/system
+DOCS    := README.md $(wildcard docs/*.md)
+UNITS   := tern-psp.socket tern-psp.service
+.PHONY: install uninstall
+install:
+	@for f in $(BUILD)/tern $(BUILD)/tern-psp; do \
+		[ -x $$f ] || { echo "make install: $$f is not built: run make first" >&2; exit 1; }; done
+	install -d $(BINDIR) $(GUESTDIR) $(DOCDIR) $(UNITDIR)
+	install -m 0755 $(BUILD)/tern $(BUILD)/tern-psp $(BINDIR)/
+	$(if $(wildcard $(BUILD)/guest/*.elf),install -m 0644 $(wildcard $(BUILD)/guest/*.elf) $(GUESTDIR)/)
+	install -m 0644 $(DOCS) $(DOCDIR)/
+	for u in $(UNITS); do \
+		sed 's|/usr/bin/|$(PREFIX)/bin/|; s|/usr/share/doc/|$(PREFIX)/share/doc/|' \
+			packaging/systemd/$$u >$(UNITDIR)/$$u && chmod 0644 $(UNITDIR)/$$u || exit 1; done
+
+uninstall:
+	rm -f $(BINDIR)/tern $(BINDIR)/tern-psp $(addprefix $(UNITDIR)/,$(UNITS))
+	rm -rf $(DESTDIR)$(PREFIX)/lib/tern $(DOCDIR)
+
 clean:
 	rm -rf build build-clang build-san build-fuzz
 
