@@ -1,13 +1,26 @@
 #!/usr/bin/env bash
 # run-integration.sh - run every test_* function in tests/integration/*.sh
-# against the binaries in $BUILD (default build). Prints PASS/FAIL per test
-# and a final "N passed, N failed" line. Usage: [BUILD=dir] [FILTER=re] $0
+# against the binaries in $BUILD (default build). Prints PASS/FAIL/SKIP per
+# test and a final "N passed, N failed, N skipped" line.
+# Usage: [BUILD=dir] [FILTER=re] $0
+#
+# What a test needs from the host: a test file sets REQUIRES (capability
+# names of `tern host-check`, see lib.sh `requires`); unset means "kvm".
+# A test function may call `requires` itself for more. The host-check
+# report is taken once per run and handed to the tests in $HOST_CHECK.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 export TERN=$BUILD/tern GUEST=${GUEST:-build/guest/dirtier.elf}
 FILTER=${FILTER:-.}
-pass=0 failed=0 failures=""
+pass=0 failed=0 skipped=0 failures=""
+
+HOST_CHECK=$(mktemp /tmp/tern-host-check.XXXXXX)
+export HOST_CHECK
+trap 'rm -f "$HOST_CHECK"' EXIT
+# exit 1 only says `tern run` cannot work here: the report is still whole
+"$TERN" host-check --json >"$HOST_CHECK" 2>/dev/null
+[ -s "$HOST_CHECK" ] || echo "run-integration: '$TERN host-check --json' gave no report; every test will fail"
 
 for f in tests/integration/test_*.sh; do
 	for t in $(bash -c "source tests/integration/lib.sh; source $f; declare -F" |
@@ -15,12 +28,19 @@ for f in tests/integration/test_*.sh; do
 		T=$(mktemp -d /tmp/tern-it.XXXXXX)
 		start=$(date +%s)
 		( set -u; export T; source tests/integration/lib.sh; source "$f"
+		  requires ${REQUIRES-kvm}
 		  trap stop_all EXIT; "$t" ) >"$T/log" 2>&1
 		rc=$?
 		dur=$(( $(date +%s) - start ))
-		if [ $rc -eq 0 ]; then
+		if [ $rc -eq 77 ] && [ -s "$T/skip-reason" ]; then
+			skipped=$((skipped + 1))
+			echo "SKIP $t: $(cat "$T/skip-reason") [$BUILD]"
+			rm -rf "$T"
+		elif [ $rc -eq 0 ]; then
 			pass=$((pass + 1))
-			echo "PASS $t (${dur}s) [$BUILD]"
+			info=""
+			[ -s "$T/info" ] && info=": $(tr '\n' ' ' <"$T/info")"
+			echo "PASS $t (${dur}s) [$BUILD]$info"
 			rm -rf "$T"
 		else
 			failed=$((failed + 1))
@@ -33,5 +53,5 @@ for f in tests/integration/test_*.sh; do
 		fi
 	done
 done
-echo "integration [$BUILD]: $pass passed, $failed failed${failures:+ (failed:$failures)}"
+echo "integration [$BUILD]: $pass passed, $failed failed, $skipped skipped${failures:+ (failed:$failures)}"
 [ $failed -eq 0 ]

@@ -7,5 +7,6 @@ int cmd_ctl(int argc, char **argv);
 int cmd_handoff(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 int cmd_owner(int argc, char **argv);
+int cmd_host_check(int argc, char **argv);
 
 #endif

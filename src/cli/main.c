@@ -16,14 +16,15 @@ static const struct {
 	{ "handoff", cmd_handoff, "hand a running VM to a new tern process (live upgrade)" },
 	{ "migrate", cmd_migrate, "live-migrate a running VM to another host" },
 	{ "owner", cmd_owner, "a guest owner's steps: session, digest, verify, secret" },
+	{ "host-check", cmd_host_check, "what this host can do for tern: OK, LIMITED or MISSING per capability" },
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: tern COMMAND [ARGS]\n");
 	for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
-		fprintf(f, "  %-8s %s\n", subcommands[i].name, subcommands[i].help);
-	fprintf(f, "  %-8s %s\n", "version", "print the version");
+		fprintf(f, "  %-10s %s\n", subcommands[i].name, subcommands[i].help);
+	fprintf(f, "  %-10s %s\n", "version", "print the version");
 	fprintf(f, "`tern COMMAND --help` shows a command's options.\n");
 }
 
