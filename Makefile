@@ -29,7 +29,7 @@ UNIT_HELP := $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c))
 UNIT_HOBJ := $(UNIT_HELP:%.c=$(BUILD)/%.o)
 
 .PHONY: all tern psp guests unit clean
-all: tern psp guests unit
+all: tern psp guests unit tools
 
 tern: $(BUILD)/tern
 $(BUILD)/tern: $(LIB_OBJS) $(MAIN_OBJ)
@@ -74,6 +74,7 @@ $(BUILD)/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(LIB_OBJS) $(PSP_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 include guest/guest.mk
+include tests/tools/tools.mk
 
 # make install: what `make` built, where a Debian package puts it; the
 # units' paths follow PREFIX. It does not build (so `sudo make install`

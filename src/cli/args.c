@@ -16,7 +16,7 @@ const char run_usage[] =
 	"       tern run --restore SNAPSHOT [--ctl SOCKET] [--serial ...]\n"
 	"       tern run --takeover SOCKET [--ctl SOCKET] [--serial ...]\n"
 	"       tern run --incoming tcp:ADDR:PORT [--cc emu] [--mem SIZE] [--cpus N] [--ctl SOCKET]\n"
-	"                [--stats FILE]\n"
+	"                [--max-mem SIZE] [--stats FILE]\n"
 	"  --guest ELF         multiboot ELF to boot (e.g. build/guest/dirtier.elf)\n"
 	"  --mem SIZE          guest RAM, a multiple of 2M, at least 64M (default 256M)\n"
 	"  --cpus N            vCPUs, 1-16 (default 1)\n"
@@ -29,6 +29,8 @@ const char run_usage[] =
 	"                      process's control socket path is taken over too\n"
 	"  --incoming URI      wait for a live migration on tcp:ADDR:PORT (or unix:PATH);\n"
 	"                      --mem/--cpus/--cc, if given, must match the arriving VM\n"
+	"  --max-mem SIZE      with --incoming: refuse a VM with more RAM than this (default:\n"
+	"                      the host's available memory), even without --mem\n"
 	"  --stats FILE        with --incoming: write the migration summary (JSON) there\n"
 	"  --cc MODE           confidential platform: none (default), emu (tern-psp, started if\n"
 	"                      none is running), sev (AMD hardware: /dev/sev)\n"
@@ -40,7 +42,8 @@ const char run_usage[] =
 	"  --psp-socket PATH   tern-psp's socket (default $TERN_PSP_SOCKET or the standard path)\n";
 
 enum { O_GUEST = 1, O_MEM, O_CPUS, O_ARGS, O_CTL, O_SERIAL, O_RESTORE, O_CC, O_POLICY,
-       O_OSESSION, O_OSECRET, O_PSP, O_LTIMEOUT, O_TAKEOVER, O_INCOMING, O_STATS, O_HELP };
+       O_OSESSION, O_OSECRET, O_PSP, O_LTIMEOUT, O_TAKEOVER, O_INCOMING, O_STATS, O_MAXMEM,
+       O_HELP };
 
 int run_opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t errlen)
 {
@@ -61,6 +64,7 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t 
 		{ "takeover", required_argument, NULL, O_TAKEOVER },
 		{ "incoming", required_argument, NULL, O_INCOMING },
 		{ "stats", required_argument, NULL, O_STATS },
+		{ "max-mem", required_argument, NULL, O_MAXMEM },
 		{ "help", no_argument, NULL, O_HELP },
 		{ 0 },
 	};
@@ -94,6 +98,12 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t 
 				return -1;
 			}
 			mem_set = true;
+			break;
+		case O_MAXMEM:
+			if (size_parse(optarg, &o->max_mem) || !o->max_mem) {
+				errbuf_set(err, errlen, "--max-mem %s: not a size (try 8G)", optarg);
+				return -1;
+			}
 			break;
 		case O_CPUS: {
 			char *end;
@@ -192,11 +202,19 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t 
 			errbuf_set(err, errlen, "--incoming %s: use tcp:ADDR:PORT or unix:PATH", o->incoming);
 			return -1;
 		}
+		if (mem_set && o->max_mem && o->mem > o->max_mem) {
+			errbuf_set(err, errlen, "--mem is larger than --max-mem");
+			return -1;
+		}
 		if (!mem_set)
 			o->mem = 0;       /* take the source's */
 		if (!cpus_set)
 			o->cpus = 0;
 		return 0;
+	}
+	if (o->max_mem) {
+		errbuf_set(err, errlen, "--max-mem limits what --incoming accepts: it needs --incoming");
+		return -1;
 	}
 	if (o->takeover) {
 		if (o->guest || o->restore || mem_set || cpus_set || o->guest_args || o->cc != CC_NONE ||

@@ -18,6 +18,7 @@ struct run_opts {
 	const char *ctl;                  /* --ctl SOCKET */
 	const char *serial_file;          /* --serial file:PATH (NULL: stdout) */
 	uint64_t    mem;                  /* --mem SIZE */
+	uint64_t    max_mem;              /* --max-mem SIZE (--incoming), 0: not given */
 	int         cpus;                 /* --cpus N */
 	enum cc_mode cc;                  /* --cc none|emu|sev */
 	uint32_t    cc_policy;            /* --cc-policy N */

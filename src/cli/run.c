@@ -81,6 +81,24 @@ static void hex(const uint8_t *p, size_t n, char *out)
 		sprintf(out + 2 * i, "%02x", p[i]);
 }
 
+/* MemAvailable: what an arriving VM may use without pushing the host into
+ * reclaim; the physical size if /proc/meminfo cannot say. */
+static uint64_t host_available_memory(void)
+{
+	char line[128];
+	unsigned long long kib;
+	FILE *f = fopen("/proc/meminfo", "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "MemAvailable: %llu kB", &kib) == 1) {
+			fclose(f);
+			return (uint64_t)kib << 10;
+		}
+	}
+	if (f)
+		fclose(f);
+	return (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
 int cmd_run(int argc, char **argv)
 {
 	struct run_opts o;
@@ -143,6 +161,7 @@ int cmd_run(int argc, char **argv)
 			goto out_ctl;
 		}
 		cfg.mem = o.mem;
+		cfg.max_mem = o.max_mem ? o.max_mem : host_available_memory();
 		cfg.ncpus = o.cpus;
 		cfg.cc = o.cc;
 		cfg.psp_socket = o.psp_socket;

@@ -1,7 +1,9 @@
 /* handoff_recv.c - the destination side of a handoff (the new process).
  *
  * Receiver state machine (docs/protocol.md):
- *   WAIT_HELLO  --HELLO ok-->           WAIT_CONFIG
+ *   WAIT_HELLO  --HELLO ok-->           WAIT_CONFIG   (wire__accept_source: a
+ *                                     connection that fails it is dropped
+ *                                     and the wait goes on)
  *   WAIT_CONFIG --CONFIG, VM built-->   WAIT_STATE
  *   WAIT_STATE  --STATE restored-->     WAIT_COMMIT
  *   WAIT_COMMIT --COMMIT, word taken, context moved, resumed--> RUNNING
@@ -37,7 +39,7 @@ int handoff__listen(const char *path, char *err, size_t errlen)
 {
 	/* never a live socket: `--takeover` on a running VM's control socket
 	 * would unlink it and leave that VM unmanageable */
-	return unix__listen(path, "--takeover", 4, 0, err, errlen);
+	return unix__listen(path, "--takeover", 16, 0, err, errlen);
 }
 
 /* Test hook: die (SIGKILL, no cleanup) when a given message arrives. */
@@ -244,12 +246,13 @@ int handoff__receive(int lfd, struct vm *vm, const struct vm_config *cfg, char *
 
 	memset(res, 0, sizeof(res[0]));
 	*old_ctl = NULL;
-	sock = transport_accept(lfd, -1, err, errlen);
+	sock = wire__accept_source(lfd, WIRE_HANDOFF, err, errlen);
 	if (sock < 0)
 		return -1;
+	st = WAIT_CONFIG;
 	while (st != RUNNING) {
 		/* generous: the source may be slow to pause a busy VM */
-		r = wire_recv(sock, &m, st == WAIT_HELLO ? 10000 : 60000);
+		r = wire_recv(sock, &m, 60000);
 		if (r) {
 			errbuf_set(err, errlen, "in %s: %s", rx_name[st],
 				   r == -ECONNRESET ? "the source closed the connection" :
@@ -272,28 +275,8 @@ int handoff__receive(int lfd, struct vm *vm, const struct vm_config *cfg, char *
 			goto fail;
 		}
 		switch (st) {
-		case WAIT_HELLO: {
-			struct wire_hello h;
-			if (m.h.length != sizeof(h)) {
-				errbuf_set(err, errlen, "HELLO is malformed");
-				break;
-			}
-			memcpy(&h, m.data, sizeof(h));
-			h.tern_version[sizeof(h.tern_version) - 1] = '\0';
-			if (h.proto != WIRE_VERSION || m.h.version != WIRE_VERSION)
-				errbuf_set(err, errlen, "protocol version %u is not supported (this tern speaks %d); "
-					   "source is %s", h.proto, WIRE_VERSION, h.tern_version);
-			else if (h.rec_major != REC_FORMAT_MAJOR)
-				errbuf_set(err, errlen, "state format %u.x is not supported (this tern reads %d.x)",
-					   h.rec_major, REC_FORMAT_MAJOR);
-			else if (h.kind != WIRE_HANDOFF)
-				errbuf_set(err, errlen, "this process waits for a handoff, not a migration");
-			else {
-				err[0] = '\0';
-				st = WAIT_CONFIG;
-			}
+		case WAIT_HELLO:              /* wire__accept_source took it */
 			break;
-		}
 		case WAIT_CONFIG:
 			if (on_config(&m, vm, cfg, old_ctl, &psp_sock, &built, err, errlen) == 0) {
 				if ((r = commit_word_map(&cw, m.fds[1])) == 0) {

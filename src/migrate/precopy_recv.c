@@ -2,6 +2,8 @@
  * (`tern run --incoming URI`). Receiver state machine:
  *
  *   WAIT_HELLO   --HELLO (protocol 1, records 1.x, kind migrate)--> WAIT_CONFIG
+ *                (wire__accept_source: a connection that fails it is
+ *                dropped and the wait goes on)
  *   WAIT_CONFIG  --CONFIG, shape matches, VM built-->  RECEIVING (cc: WAIT_SESSION,
  *                                                      the reply carries our chain)
  *   WAIT_SESSION --SESSION, RECEIVE_START ok-->        RECEIVING
@@ -41,27 +43,6 @@ struct receiver {
 	int corrupt_next_private;         /* test hook */
 	char err[512];
 };
-
-static int on_hello(struct receiver *r, struct wire_msg *m)
-{
-	struct wire_hello h;
-	if (m->h.length != sizeof(h)) {
-		errbuf_set(r->err, sizeof(r->err), "HELLO is malformed");
-		return -1;
-	}
-	memcpy(&h, m->data, sizeof(h));
-	h.tern_version[sizeof(h.tern_version) - 1] = '\0';
-	if (h.proto != WIRE_VERSION || m->h.version != WIRE_VERSION)
-		errbuf_set(r->err, sizeof(r->err), "protocol version %u is not supported (this tern speaks %d)",
-			   h.proto, WIRE_VERSION);
-	else if (h.rec_major != REC_FORMAT_MAJOR)
-		errbuf_set(r->err, sizeof(r->err), "state format %u.x is not supported", h.rec_major);
-	else if (h.kind != WIRE_MIGRATE)
-		errbuf_set(r->err, sizeof(r->err), "this process waits for a migration, not a handoff");
-	else
-		return 0;
-	return -1;
-}
 
 static int on_config(struct receiver *r, struct wire_msg *m, void **reply, size_t *rlen)
 {
@@ -104,6 +85,13 @@ static int on_config(struct receiver *r, struct wire_msg *m, void **reply, size_
 	close(fd);
 	if (n < 0 || !have) {
 		errbuf_set(r->err, sizeof(r->err), "CONFIG: %s", n < 0 ? rd.err : "no VM_CONFIG");
+		return -1;
+	}
+	/* checked before anything is built: any peer can send a CONFIG */
+	if (r->local->max_mem && cfg.mem > r->local->max_mem) {
+		errbuf_set(r->err, sizeof(r->err), "the VM has %llu MiB of RAM, more than this destination "
+			   "accepts (--max-mem %llu MiB; default: the host's available memory)",
+			   (unsigned long long)(cfg.mem >> 20), (unsigned long long)(r->local->max_mem >> 20));
 		return -1;
 	}
 	/* what this destination was told to expect must match */
@@ -255,15 +243,16 @@ int migration_receive(int lfd, struct vm *vm, const struct vm_config *cfg, struc
 
 	memset(st, 0, sizeof(*st));
 	r.corrupt_next_private = getenv("TERN_TEST_PSP_CORRUPT") != NULL;
-	sock = transport_accept(lfd, -1, err, errlen);
+	sock = wire__accept_source(lfd, WIRE_MIGRATE, err, errlen);
 	if (sock < 0)
 		return -1;
+	state = WAIT_CONFIG;
 	st->start_ns = now_ns();
 	st->status = MIG_ACTIVE;
 	while (state != RUNNING) {
 		void *reply = NULL;
 		size_t rlen = 0;
-		rc = wire_recv(sock, &m, state == WAIT_HELLO ? 10000 : 120000);
+		rc = wire_recv(sock, &m, 120000);
 		if (rc) {
 			errbuf_set(r.err, sizeof(r.err), "in %s: %s", rx_name[state],
 				   rc == -ECONNRESET ? "the source closed the connection (the stream ended early)" :
@@ -279,9 +268,7 @@ int migration_receive(int lfd, struct vm *vm, const struct vm_config *cfg, struc
 		}
 		int ok = -1;
 		switch (state) {
-		case WAIT_HELLO:
-			if (m.h.cmd == W_HELLO && (ok = on_hello(&r, &m)) == 0)
-				state = WAIT_CONFIG;
+		case WAIT_HELLO:              /* wire__accept_source took it */
 			break;
 		case WAIT_CONFIG:
 			if (m.h.cmd == W_CONFIG && (ok = on_config(&r, &m, &reply, &rlen)) == 0)

@@ -42,6 +42,10 @@ int transport_parse_tcp(const char *uri, char *host, size_t hostlen, char *port,
  * keeps running (migrate-cancel ends it sooner: it shuts the socket). */
 #define TRANSPORT_SEND_TIMEOUT_S 30
 
+/* Room for a real source to queue behind stray connections (a scanner, a
+ * replayed stream) while the receiver drops them one by one. */
+#define TRANSPORT_BACKLOG 16
+
 static void tune(int fd)
 {
 	int one = 1, buf = 4 << 20;
@@ -68,7 +72,7 @@ int transport_listen(const char *uri, char *err, size_t errlen)
 		snprintf(a.sun_path, sizeof(a.sun_path), "%s", uri + 5);
 		unlink(a.sun_path);
 		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 1) < 0) {
+		if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, TRANSPORT_BACKLOG) < 0) {
 			errbuf_set(err, errlen, "cannot listen on %s: %s", uri, strerror(errno));
 			if (fd >= 0)
 				close(fd);
@@ -88,7 +92,7 @@ int transport_listen(const char *uri, char *err, size_t errlen)
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd >= 0)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1) < 0) {
+	if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, TRANSPORT_BACKLOG) < 0) {
 		errbuf_set(err, errlen, "cannot listen on %s: %s", uri, strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -104,7 +108,7 @@ int transport_accept(int lfd, int timeout_ms, char *err, size_t errlen)
 	if (r) {
 		int sig = cancel__pending();
 		errbuf_set(err, errlen, "%s%s", r == -ETIMEDOUT ? "no peer connected in time" :
-			   r == -ECANCELED ? "stopped while waiting for a peer, by SIG" : strerror(-r),
+			   r == -ECANCELED ? "stopped while waiting for a peer by SIG" : strerror(-r),
 			   r == -ECANCELED && sig ? sigabbrev_np(sig) : "");
 		return -1;
 	}

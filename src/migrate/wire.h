@@ -83,4 +83,11 @@ int  wire_expect_reply(int sock, struct wire_msg *m, int timeout_ms, char *err, 
 
 const char *wire_cmd_name(uint16_t cmd);
 
+/* Accept connections on lfd until one sends a HELLO of this kind that this
+ * tern accepts (protocol and record versions), answer it ok and return the
+ * connection. Connections that fail the handshake are answered with the
+ * reason, logged and dropped: the wait goes on. -1 with err only on a
+ * signal (util/cancel.h) or a broken listening socket. wire_accept.c */
+int  wire__accept_source(int lfd, enum wire_kind kind, char *err, size_t errlen);
+
 #endif

@@ -49,22 +49,31 @@ int cancel__ms_left(uint64_t deadline_ns)
 	return ms > 1u << 30 ? 1 << 30 : (int)ms;
 }
 
-int cancel__poll(int fd, short events, int timeout_ms)
+int cancel__poll_many(struct pollfd *p, int n, int timeout_ms)
 {
-	struct pollfd p[2] = { { .fd = fd, .events = events },
-			       { .fd = __atomic_load_n(&cancel_fd, __ATOMIC_ACQUIRE), .events = POLLIN } };
+	struct pollfd all[n + 1];
+	int cfd = __atomic_load_n(&cancel_fd, __ATOMIC_ACQUIRE);
 	uint64_t deadline = cancel__deadline(timeout_ms);
 	int r;
+	memcpy(all, p, sizeof(*p) * (size_t)n);
+	all[n] = (struct pollfd){ .fd = cfd, .events = POLLIN };
 	for (;;) {
-		r = poll(p, p[1].fd >= 0 ? 2 : 1, cancel__ms_left(deadline));
+		r = poll(all, (nfds_t)n + (cfd >= 0), cancel__ms_left(deadline));
 		if (r >= 0 || errno != EINTR)
 			break;
 	}
 	if (r < 0)
 		return -errno;
-	if (p[1].fd >= 0 && (p[1].revents & POLLIN))
+	if (cfd >= 0 && (all[n].revents & POLLIN))
 		return -ECANCELED;
-	if (r == 0)
-		return -ETIMEDOUT;
-	return 0;
+	for (int i = 0; i < n; i++)
+		p[i].revents = all[i].revents;
+	return r == 0 ? -ETIMEDOUT : r;
+}
+
+int cancel__poll(int fd, short events, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	int r = cancel__poll_many(&p, 1, timeout_ms);
+	return r > 0 ? 0 : r;
 }

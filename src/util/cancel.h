@@ -21,6 +21,11 @@ int cancel__pending(void);
  * forever). Returns 0 when ready, -ETIMEDOUT, -ECANCELED (a cancelling
  * signal is pending) or -errno. EINTR is retried. */
 int cancel__poll(int fd, short events, int timeout_ms);
+/* The same for several descriptors (p[i].revents say which are ready;
+ * entries with fd -1 are ignored). Returns >0 ready, -ETIMEDOUT,
+ * -ECANCELED or -errno. */
+struct pollfd;
+int cancel__poll_many(struct pollfd *p, int n, int timeout_ms);
 
 /* Milliseconds left until deadline_ns (CLOCK_MONOTONIC), at least 0;
  * -1 when deadline_ns is 0 (no deadline). */

@@ -26,6 +26,7 @@ enum cc_mode { CC_NONE = 0, CC_EMU = 1, CC_SEV = 2 };
 
 struct vm_config {
 	uint64_t mem;                     /* bytes */
+	uint64_t max_mem;                 /* receivers: refuse a CONFIG asking for more (0: no limit) */
 	int      ncpus;
 	enum cc_mode cc;
 	int      serial_fd;               /* where the console goes */

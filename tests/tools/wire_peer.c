@@ -1,0 +1,134 @@
+/* wire_peer.c - a minimal, hostile migration or handoff source for tests.
+ *
+ *   wire_peer migrate tcp:HOST:PORT MEM_BYTES NCPUS
+ *   wire_peer handoff PATH MEM_BYTES NCPUS memfd4k|pipe
+ *   wire_peer handoff-at URI      (only a handoff HELLO, e.g. at a migration port)
+ *
+ * Sends HELLO and a CONFIG that describes a VM of MEM_BYTES and NCPUS (for
+ * handoff, with a 4 KiB memfd or a pipe offered as guest RAM) and prints
+ * the destination's reply to CONFIG. Exit 0 when the destination refused
+ * the CONFIG with a message (what a test of bad input expects), 1 when it
+ * accepted it, 2 on a transport error (the destination died?). It uses
+ * tern's own record writer and wire code, so only the values are hostile. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "migrate/transport.h"
+#include "migrate/wire.h"
+#include "state/record.h"
+#include "util/memfd.h"
+#include "vm/state.h"
+
+static int config_payload(uint64_t mem, uint64_t ncpus, void **buf, size_t *len)
+{
+	struct rec_writer w;
+	struct tlv_buf b;
+	uint64_t region[2] = { 0, mem };
+	int fd = memfd_new("wire-peer-config"), r;
+	if (fd < 0)
+		return fd;
+	tlv_init(&b);
+	tlv_put_u64(&b, CFG_MEM, REC_F_REQUIRED, mem);
+	tlv_put_u64(&b, CFG_NCPUS, REC_F_REQUIRED, ncpus);
+	tlv_put_u64(&b, CFG_CC, REC_F_REQUIRED, 0);
+	tlv_put(&b, CFG_RAM_REGIONS, REC_F_REQUIRED, region, sizeof(region));
+	r = b.error ? b.error : rec_writer_init(&w, fd);
+	if (!r)
+		r = rec_write(&w, REC_VM_CONFIG, VM_CONFIG_VERSION, REC_F_REQUIRED, b.data, b.len);
+	if (!r)
+		r = rec_writer_finish(&w);
+	if (!r)
+		r = memfd_take(fd, buf, len);
+	tlv_free(&b);
+	close(fd);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	struct wire_hello hello = { .proto = WIRE_VERSION, .rec_major = REC_FORMAT_MAJOR,
+				    .rec_minor = REC_FORMAT_MINOR };
+	struct wire_msg m;
+	char err[512] = "";
+	void *buf;
+	size_t len;
+	int sock, fds[2], nfds = 0, r;
+
+	snprintf(hello.tern_version, sizeof(hello.tern_version), "wire_peer");
+	if (argc == 3 && !strcmp(argv[1], "handoff-at")) {
+		hello.kind = WIRE_HANDOFF;
+		if ((sock = transport_connect(argv[2], 5000, err, sizeof(err))) < 0 ||
+		    (r = wire_send(sock, W_HELLO, 0, &hello, sizeof(hello), NULL, 0)) ||
+		    wire_expect_reply(sock, &m, 5000, err, sizeof(err))) {
+			printf("refused: %s\n", err);
+			return 0;
+		}
+		printf("accepted\n");
+		return 1;
+	}
+	if (argc < 5 || (strcmp(argv[1], "migrate") && strcmp(argv[1], "handoff")) ||
+	    (!strcmp(argv[1], "handoff") && argc < 6)) {
+		fprintf(stderr, "usage: wire_peer migrate tcp:HOST:PORT MEM NCPUS\n"
+				"       wire_peer handoff PATH MEM NCPUS memfd4k|pipe\n"
+				"       wire_peer handoff-at URI\n");
+		return 2;
+	}
+	bool handoff = !strcmp(argv[1], "handoff");
+	uint64_t mem = strtoull(argv[3], NULL, 0), ncpus = strtoull(argv[4], NULL, 0);
+	hello.kind = handoff ? WIRE_HANDOFF : WIRE_MIGRATE;
+
+	if (handoff) {
+		char uri[300];
+		snprintf(uri, sizeof(uri), "unix:%s", argv[2]);
+		sock = transport_connect(uri, 5000, err, sizeof(err));
+	} else {
+		sock = transport_connect(argv[2], 5000, err, sizeof(err));
+	}
+	if (sock < 0) {
+		fprintf(stderr, "wire_peer: %s\n", err);
+		return 2;
+	}
+	if ((r = wire_send(sock, W_HELLO, 0, &hello, sizeof(hello), NULL, 0)) ||
+	    wire_expect_reply(sock, &m, 5000, err, sizeof(err))) {
+		fprintf(stderr, "wire_peer: HELLO: %s\n", r ? strerror(-r) : err);
+		return 2;
+	}
+	wire_msg_free(&m);
+	if (handoff) {
+		if (!strcmp(argv[5], "pipe")) {
+			if (pipe(fds))
+				return 2;
+		} else {
+			fds[0] = memfd_new("wire-peer-ram");
+			if (fds[0] < 0 || ftruncate(fds[0], 4096))
+				return 2;
+		}
+		fds[1] = memfd_new("wire-peer-commit");
+		if (fds[1] < 0 || ftruncate(fds[1], 4096))
+			return 2;
+		nfds = 2;
+	}
+	if ((r = config_payload(mem, ncpus, &buf, &len))) {
+		fprintf(stderr, "wire_peer: config: %s\n", strerror(-r));
+		return 2;
+	}
+	if ((r = wire_send(sock, W_CONFIG, 0, buf, len, fds, nfds))) {
+		fprintf(stderr, "wire_peer: CONFIG: %s\n", strerror(-r));
+		return 2;
+	}
+	free(buf);
+	r = wire_recv(sock, &m, 30000);
+	if (r) {
+		fprintf(stderr, "wire_peer: no reply to CONFIG: %s\n", strerror(-r));
+		return 2;
+	}
+	if (m.h.cmd == W_REPLY && (m.h.flags & 1)) {
+		printf("refused: %s\n", (char *)m.data);
+		return 0;
+	}
+	printf("accepted\n");
+	return 1;
+}
