@@ -22,11 +22,15 @@ int snapshot__save(struct vm *vm, const char *path, struct snapshot_result *res,
 	int fd, r;
 
 	memset(res, 0, sizeof(*res));
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp)) {
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp)) {
 		errbuf_set(err, errlen, "snapshot path is too long");
 		return -1;
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/* An unpredictable name created with O_EXCL (mkostemp): never follows
+	 * a symlink planted at the temporary name, never overwrites a file
+	 * that is there. rename() then replaces PATH itself, not what a
+	 * symlink at PATH points to. */
+	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
 		errbuf_set(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
 		return -1;

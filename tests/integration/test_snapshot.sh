@@ -106,3 +106,25 @@ test_snapshot_failure_keeps_vm_running() {
 	ctl a quit >/dev/null
 	wait_vm a 10 >/dev/null
 }
+
+# Symlinks planted where a snapshot is written are never followed: not at a
+# predictable temporary name (there is none any more: mkostemp), and a
+# symlink at the snapshot path itself is replaced, its target untouched.
+test_snapshot_does_not_follow_symlinks() {
+	start_vm a --guest "$GUEST" --mem 128M --guest-args "size=8M rate=10 hb_ms=200"
+	wait_hb a 1 20
+	echo "victim" >"$T/victim"
+	local pid
+	pid=$(vm_pid a)
+	# the old temporary names: PATH.tmp.<pid>
+	ln -s "$T/victim" "$T/x.snap.tmp.$pid"
+	ln -s "$T/victim" "$T/y.snap"
+	ctl a snapshot "$T/x.snap" >/dev/null
+	ctl a snapshot "$T/y.snap" >/dev/null
+	[ "$(cat "$T/victim")" = victim ] || fail "a snapshot wrote through a symlink into the victim"
+	[ -f "$T/x.snap" ] && [ ! -L "$T/x.snap" ] || fail "x.snap is not a regular file"
+	[ -f "$T/y.snap" ] && [ ! -L "$T/y.snap" ] || fail "the symlink y.snap was not replaced by the snapshot"
+	ls "$T" | grep -q '\.snap\.tmp\.[A-Za-z0-9]\{6\}$' && fail "a temporary file was left behind"
+	ctl a quit >/dev/null
+	wait_vm a 10 >/dev/null
+}
