@@ -21,6 +21,7 @@
 
 #include "cc/psp_client.h"
 #include "migrate/commit_word.h"
+#include "migrate/config_rx.h"
 #include "migrate/handoff.h"
 #include "migrate/transport.h"
 #include "migrate/wire.h"
@@ -50,73 +51,23 @@ static void maybe_die(uint16_t cmd)
 		raise(SIGKILL);
 }
 
-static char *tlv_str(const void *p, size_t len, uint16_t id)
-{
-	struct tlv_field f;
-	if (!tlv_find(p, len, id, &f))
-		return NULL;
-	return strndup(f.val, f.len);
-}
-
 /* CONFIG: VM_CONFIG (+ HANDOFF_INFO) -> a VM on the source's RAM memfd. */
-static int on_config(struct wire_msg *m, struct vm *vm, const struct vm_config *local,
-		     char **old_ctl, char **psp_sock, bool *built, char *err, size_t errlen)
+static int on_config(struct wire_msg *m, const uint8_t nonce[WIRE_NONCE_LEN], struct vm *vm,
+		     const struct vm_config *local, char **old_ctl, char **psp_sock, bool *built,
+		     char *err, size_t errlen)
 {
-	struct rec_reader r;
-	struct rec_section_hdr h;
-	struct vm_config cfg = *local;
-	uint32_t tsc;
-	bool have_cfg = false;
-	int n, fd = memfd_from(m->data, m->h.length);
+	struct config_rx rx = { .cfg = *local };
 
-	if (fd < 0) {
-		errbuf_set(err, errlen, "out of memory");
-		return -1;
-	}
 	if (m->nfds != 2) {
 		errbuf_set(err, errlen, "CONFIG must carry the RAM memfd and the commit word");
-		close(fd);
 		return -1;
 	}
-	if (rec_reader_init(&r, fd)) {
-		errbuf_set(err, errlen, "CONFIG: %s", r.err);
-		close(fd);
+	if (config_rx__parse(m, nonce, &rx, err, errlen))
 		return -1;
-	}
-	while ((n = rec_next(&r, &h)) == 1) {
-		void *p = malloc(h.length + 1);
-		if (!p || rec_read_payload(&r, p, h.length)) {
-			errbuf_set(err, errlen, "CONFIG: %s", p ? r.err : "out of memory");
-			free(p);
-			close(fd);
-			return -1;
-		}
-		if (h.type == REC_VM_CONFIG) {
-			if (vm__config_from_record(p, h.length, &cfg, &tsc, err, errlen)) {
-				free(p);
-				close(fd);
-				return -1;
-			}
-			have_cfg = true;
-		} else if (h.type == REC_HANDOFF_INFO) {
-			uint64_t x = 0;
-			*old_ctl = tlv_str(p, h.length, HI_CTL_PATH);
-			*psp_sock = tlv_str(p, h.length, HI_PSP_SOCKET);
-			(void)tlv_get_u64(p, h.length, HI_CC_XFER, &x);
-			cfg.cc_token = x == CC_XFER_TOKEN;
-		} else if (h.flags & REC_F_REQUIRED) {
-			errbuf_set(err, errlen, "CONFIG: unknown required record %s", rec_type_name(h.type));
-			free(p);
-			close(fd);
-			return -1;
-		}
-		free(p);
-	}
-	close(fd);
-	if (n < 0 || !have_cfg) {
-		errbuf_set(err, errlen, "CONFIG: %s", n < 0 ? r.err : "no VM_CONFIG record");
-		return -1;
-	}
+	*old_ctl = rx.old_ctl;            /* the caller frees them */
+	*psp_sock = rx.psp_sock;
+	struct vm_config cfg = rx.cfg;
+	cfg.cc_token = rx.cc_xfer == CC_XFER_TOKEN;
 	cfg.adopt_ram = true;
 	cfg.ram_fd = m->fds[0];
 	m->fds[0] = -1;                   /* the VM owns it now */
@@ -238,6 +189,7 @@ int handoff__receive(int lfd, struct vm *vm, const struct vm_config *cfg, char *
 		     struct handoff_result *res, char *err, size_t errlen)
 {
 	enum rx_state st = WAIT_HELLO;
+	uint8_t nonce[WIRE_NONCE_LEN];
 	struct commit_word cw = { .fd = -1 };
 	struct wire_msg m;
 	char *psp_sock = NULL;
@@ -246,7 +198,7 @@ int handoff__receive(int lfd, struct vm *vm, const struct vm_config *cfg, char *
 
 	memset(res, 0, sizeof(res[0]));
 	*old_ctl = NULL;
-	sock = wire__accept_source(lfd, WIRE_HANDOFF, err, errlen);
+	sock = wire__accept_source(lfd, WIRE_HANDOFF, nonce, err, errlen);
 	if (sock < 0)
 		return -1;
 	st = WAIT_CONFIG;
@@ -278,7 +230,7 @@ int handoff__receive(int lfd, struct vm *vm, const struct vm_config *cfg, char *
 		case WAIT_HELLO:              /* wire__accept_source took it */
 			break;
 		case WAIT_CONFIG:
-			if (on_config(&m, vm, cfg, old_ctl, &psp_sock, &built, err, errlen) == 0) {
+			if (on_config(&m, nonce, vm, cfg, old_ctl, &psp_sock, &built, err, errlen) == 0) {
 				if ((r = commit_word_map(&cw, m.fds[1])) == 0) {
 					m.fds[1] = -1;
 					st = WAIT_STATE;

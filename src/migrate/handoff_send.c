@@ -54,8 +54,8 @@ static int connect_unix(const char *path, char *err, size_t errlen)
 }
 
 /* The CONFIG payload: a record stream with VM_CONFIG and HANDOFF_INFO. */
-static int config_records(struct vm *vm, const char *ctl_path, enum cc_transfer xfer, void **buf,
-			  size_t *len)
+static int config_records(struct vm *vm, const char *ctl_path, enum cc_transfer xfer,
+			  const uint8_t nonce[WIRE_NONCE_LEN], void **buf, size_t *len)
 {
 	struct rec_writer w;
 	struct tlv_buf b;
@@ -74,6 +74,8 @@ static int config_records(struct vm *vm, const char *ctl_path, enum cc_transfer 
 		r = vm__save_config(vm, &w);
 	if (!r)
 		r = rec_write(&w, REC_HANDOFF_INFO, 1, 0, b.data, b.len);
+	if (!r)
+		r = rec_write(&w, REC_WIRE_NONCE, 1, REC_F_REQUIRED, nonce, WIRE_NONCE_LEN);
 	if (!r)
 		r = rec_writer_finish(&w);
 	tlv_free(&b);
@@ -103,8 +105,7 @@ static int state_records(struct vm *vm, void **buf, size_t *len, char *err, size
 int handoff__send(struct vm *vm, const char *to, enum cc_transfer xfer, const char *ctl_path,
 		  struct handoff_result *res, char *err, size_t errlen)
 {
-	struct wire_hello hello = { .proto = WIRE_VERSION, .rec_major = REC_FORMAT_MAJOR,
-				    .rec_minor = REC_FORMAT_MINOR, .kind = WIRE_HANDOFF };
+	uint8_t nonce[WIRE_NONCE_LEN];
 	struct commit_word cw = { .fd = -1 };
 	struct wire_msg m;
 	struct wire_commit cm = { 0 };
@@ -116,11 +117,6 @@ int handoff__send(struct vm *vm, const char *to, enum cc_transfer xfer, const ch
 	int sock, r, outcome = HANDOFF_FAILED;
 
 	memset(res, 0, sizeof(res[0]));
-	snprintf(hello.tern_version, sizeof(hello.tern_version), "%s", TERN_VERSION_STR);
-	/* a test hook: claim another protocol version */
-	const char *pv = getenv("TERN_TEST_WIRE_VERSION");
-	if (pv)
-		hello.proto = (uint32_t)atoi(pv);
 	if (vm->cfg.cc != CC_NONE && vm->cfg.cc != CC_EMU) {
 		errbuf_set(err, errlen, "handoff of a --cc %s VM is not supported yet",
 			   vm->cfg.cc == CC_SEV ? "sev" : "?");
@@ -130,16 +126,14 @@ int handoff__send(struct vm *vm, const char *to, enum cc_transfer xfer, const ch
 		return HANDOFF_FAILED;
 
 	/* 1. versions, before anything else */
-	if ((r = wire_send(sock, W_HELLO, 0, &hello, sizeof(hello), NULL, 0)) ||
-	    wire_expect_reply(sock, &m, HELLO_TIMEOUT_MS, why, sizeof(why))) {
-		errbuf_set(err, errlen, "handshake with %s: %s", to, r ? strerror(-r) : why);
+	if (wire__hello(sock, WIRE_HANDOFF, HELLO_TIMEOUT_MS, nonce, why, sizeof(why))) {
+		errbuf_set(err, errlen, "handshake with %s: %s", to, why);
 		goto fail;
 	}
-	wire_msg_free(&m);
 
 	/* 2. the machine's shape and its RAM: the destination builds the VM
 	 *    while ours keeps running */
-	if ((r = commit_word_create(&cw)) || (r = config_records(vm, ctl_path, xfer, &buf, &len))) {
+	if ((r = commit_word_create(&cw)) || (r = config_records(vm, ctl_path, xfer, nonce, &buf, &len))) {
 		errbuf_set(err, errlen, "preparing the handoff: %s", strerror(-r));
 		goto fail;
 	}

@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "migrate/config_rx.h"
 #include "migrate/precopy.h"
 #include "migrate/private_path.h"
 #include "migrate/transport.h"
@@ -40,53 +41,19 @@ struct receiver {
 	struct mig_stats *st;
 	struct private_path pp;
 	bool built, cc;
+	uint8_t nonce[WIRE_NONCE_LEN];    /* this connection's, from wire__accept_source */
 	int corrupt_next_private;         /* test hook */
 	char err[512];
 };
 
 static int on_config(struct receiver *r, struct wire_msg *m, void **reply, size_t *rlen)
 {
-	struct rec_reader rd;
-	struct rec_section_hdr h;
-	struct vm_config cfg = *r->local;
-	uint32_t tsc;
-	int n, fd = memfd_from(m->data, m->h.length);
-	bool have = false;
+	struct config_rx rx = { .cfg = *r->local };
+	if (config_rx__parse(m, r->nonce, &rx, r->err, sizeof(r->err)))
+		return -1;
+	config_rx__free(&rx);             /* handoff extras: not for a migration */
+	struct vm_config cfg = rx.cfg;
 
-	if (fd < 0 || rec_reader_init(&rd, fd)) {
-		errbuf_set(r->err, sizeof(r->err), "CONFIG: %s", fd < 0 ? "out of memory" : rd.err);
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	while ((n = rec_next(&rd, &h)) == 1) {
-		void *p = malloc(h.length + 1);
-		if (!p || rec_read_payload(&rd, p, h.length)) {
-			errbuf_set(r->err, sizeof(r->err), "CONFIG: %s", p ? rd.err : "out of memory");
-			free(p);
-			close(fd);
-			return -1;
-		}
-		if (h.type == REC_VM_CONFIG) {
-			if (vm__config_from_record(p, h.length, &cfg, &tsc, r->err, sizeof(r->err))) {
-				free(p);
-				close(fd);
-				return -1;
-			}
-			have = true;
-		} else if (h.flags & REC_F_REQUIRED) {
-			errbuf_set(r->err, sizeof(r->err), "CONFIG: unknown required record %s", rec_type_name(h.type));
-			free(p);
-			close(fd);
-			return -1;
-		}
-		free(p);
-	}
-	close(fd);
-	if (n < 0 || !have) {
-		errbuf_set(r->err, sizeof(r->err), "CONFIG: %s", n < 0 ? rd.err : "no VM_CONFIG");
-		return -1;
-	}
 	/* checked before anything is built: any peer can send a CONFIG */
 	if (r->local->max_mem && cfg.mem > r->local->max_mem) {
 		errbuf_set(r->err, sizeof(r->err), "the VM has %llu MiB of RAM, more than this destination "
@@ -243,7 +210,7 @@ int migration_receive(int lfd, struct vm *vm, const struct vm_config *cfg, struc
 
 	memset(st, 0, sizeof(*st));
 	r.corrupt_next_private = getenv("TERN_TEST_PSP_CORRUPT") != NULL;
-	sock = wire__accept_source(lfd, WIRE_MIGRATE, err, errlen);
+	sock = wire__accept_source(lfd, WIRE_MIGRATE, r.nonce, err, errlen);
 	if (sock < 0)
 		return -1;
 	state = WAIT_CONFIG;

@@ -249,8 +249,7 @@ static void initial_set(struct sender *s)
 
 static int handshake(struct sender *s)
 {
-	struct wire_hello hello = { .proto = WIRE_VERSION, .rec_major = REC_FORMAT_MAJOR,
-				    .rec_minor = REC_FORMAT_MINOR, .kind = WIRE_MIGRATE };
+	uint8_t nonce[WIRE_NONCE_LEN];
 	struct wire_msg m;
 	struct rec_writer w;
 	void *buf = NULL;
@@ -258,17 +257,16 @@ static int handshake(struct sender *s)
 	char why[400];
 	int fd, r;
 
-	snprintf(hello.tern_version, sizeof(hello.tern_version), "tern 0.1.0");
-	if ((r = wire_send(s->sock, W_HELLO, 0, &hello, sizeof(hello), NULL, 0)) ||
-	    wire_expect_reply(s->sock, &m, 10000, why, sizeof(why))) {
-		errbuf_set(s->err, sizeof(s->err), "handshake: %s", r ? strerror(-r) : why);
+	if (wire__hello(s->sock, WIRE_MIGRATE, 10000, nonce, why, sizeof(why))) {
+		errbuf_set(s->err, sizeof(s->err), "handshake: %s", why);
 		return -1;
 	}
-	wire_msg_free(&m);
 	fd = memfd_new("tern-migrate-config");
 	r = fd < 0 ? fd : rec_writer_init(&w, fd);
 	if (!r)
 		r = vm__save_config(s->vm, &w);
+	if (!r)                           /* binds this stream to this connection */
+		r = rec_write(&w, REC_WIRE_NONCE, 1, REC_F_REQUIRED, nonce, WIRE_NONCE_LEN);
 	if (!r)
 		r = rec_writer_finish(&w);
 	if (!r)

@@ -9,7 +9,8 @@
 #include <stdint.h>
 
 #define WIRE_MAGIC        0x57524e54u  /* "TNRW" */
-#define WIRE_VERSION      1
+#define WIRE_VERSION      2            /* 2: HELLO's reply carries a nonce, CONFIG echoes it */
+#define WIRE_NONCE_LEN    32
 #define WIRE_MAX_PAYLOAD  (64u << 20)  /* one message; RAM goes in many */
 #define WIRE_MAX_FDS      4
 
@@ -84,10 +85,18 @@ int  wire_expect_reply(int sock, struct wire_msg *m, int timeout_ms, char *err, 
 const char *wire_cmd_name(uint16_t cmd);
 
 /* Accept connections on lfd until one sends a HELLO of this kind that this
- * tern accepts (protocol and record versions), answer it ok and return the
- * connection. Connections that fail the handshake are answered with the
+ * tern accepts (protocol and record versions), answer it ok with a fresh
+ * random nonce (also left in *nonce) and return the connection. The source
+ * must echo the nonce in its CONFIG (REC_WIRE_NONCE, config_rx.h), which
+ * binds the stream to this connection: a captured stream replayed into
+ * another destination is refused before a VM exists. Connections that fail the handshake are answered with the
  * reason, logged and dropped: the wait goes on. -1 with err only on a
  * signal (util/cancel.h) or a broken listening socket. wire_accept.c */
-int  wire__accept_source(int lfd, enum wire_kind kind, char *err, size_t errlen);
+int  wire__accept_source(int lfd, enum wire_kind kind, uint8_t nonce[WIRE_NONCE_LEN],
+			 char *err, size_t errlen);
+/* Source side: send HELLO of this kind, take the receiver's nonce from its
+ * reply. 0, or -1 with the reason (the receiver's refusal) in err. */
+int  wire__hello(int sock, enum wire_kind kind, int timeout_ms, uint8_t nonce[WIRE_NONCE_LEN],
+		 char *err, size_t errlen);
 
 #endif

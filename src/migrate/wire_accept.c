@@ -13,7 +13,9 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -21,6 +23,7 @@
 #include "state/record.h"
 #include "util/cancel.h"
 #include "util/log.h"
+#include "util/version.h"
 
 #define HELLO_TIMEOUT_MS 10000
 #define ACCEPT_PENDING   16
@@ -109,7 +112,8 @@ static int advance(struct pending *p, enum wire_kind kind)
 	return 1;
 }
 
-int wire__accept_source(int lfd, enum wire_kind kind, char *err, size_t errlen)
+int wire__accept_source(int lfd, enum wire_kind kind, uint8_t nonce[WIRE_NONCE_LEN],
+			char *err, size_t errlen)
 {
 	struct pending pend[ACCEPT_PENDING];
 	struct pollfd pfd[ACCEPT_PENDING + 1];
@@ -147,7 +151,12 @@ int wire__accept_source(int lfd, enum wire_kind kind, char *err, size_t errlen)
 				if (a == 1) {
 					int fd = p->fd;
 					p->fd = -1;
-					if ((r = wire_reply_ok(fd, NULL, 0)) == 0) {
+					if (getrandom(nonce, WIRE_NONCE_LEN, 0) != WIRE_NONCE_LEN) {
+						errbuf_set(err, errlen, "getrandom: %s", strerror(errno));
+						close(fd);
+						goto out;
+					}
+					if ((r = wire_reply_ok(fd, nonce, WIRE_NONCE_LEN)) == 0) {
 						ret = fd;
 						goto out;
 					}
@@ -194,4 +203,34 @@ out:
 		if (pend[i].fd >= 0)
 			close(pend[i].fd);
 	return ret;
+}
+
+int wire__hello(int sock, enum wire_kind kind, int timeout_ms, uint8_t nonce[WIRE_NONCE_LEN],
+		char *err, size_t errlen)
+{
+	struct wire_hello hello = { .proto = WIRE_VERSION, .rec_major = REC_FORMAT_MAJOR,
+				    .rec_minor = REC_FORMAT_MINOR, .kind = kind };
+	struct wire_msg m;
+	int r;
+
+	snprintf(hello.tern_version, sizeof(hello.tern_version), "tern %s", version__string());
+	/* test hook: claim another protocol version (test_handoff) */
+	const char *pv = getenv("TERN_TEST_WIRE_VERSION");
+	if (pv)
+		hello.proto = (uint32_t)atoi(pv);
+	if ((r = wire_send(sock, W_HELLO, 0, &hello, sizeof(hello), NULL, 0))) {
+		errbuf_set(err, errlen, "%s", strerror(-r));
+		return -1;
+	}
+	if (wire_expect_reply(sock, &m, timeout_ms, err, errlen))
+		return -1;
+	if (m.h.length != WIRE_NONCE_LEN) {
+		errbuf_set(err, errlen, "the receiver sent no session nonce (tern older than wire protocol %d?)",
+			   WIRE_VERSION);
+		wire_msg_free(&m);
+		return -1;
+	}
+	memcpy(nonce, m.data, WIRE_NONCE_LEN);
+	wire_msg_free(&m);
+	return 0;
 }

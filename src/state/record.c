@@ -31,6 +31,7 @@ const char *rec_type_name(uint32_t type)
 	case REC_DEV_SERIAL:    return "DEV_SERIAL";
 	case REC_DEV_GUESTCALL: return "DEV_GUESTCALL";
 	case REC_HANDOFF_INFO: return "HANDOFF_INFO";
+	case REC_WIRE_NONCE:   return "WIRE_NONCE";
 	}
 	return "unknown";
 }

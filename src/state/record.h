@@ -33,6 +33,7 @@ enum rec_type {
 	REC_DEV_SERIAL   = 0x0201,        /* 16550 registers */
 	REC_DEV_GUESTCALL= 0x0202,        /* guest-call port state */
 	REC_HANDOFF_INFO = 0x0301,        /* handoff: where the source's sockets are (tlv, optional) */
+	REC_WIRE_NONCE   = 0x0302,        /* CONFIG: the receiver's HELLO nonce, echoed (32 bytes, required) */
 };
 
 struct rec_file_hdr {                 /* on disk, little endian */

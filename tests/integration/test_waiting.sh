@@ -146,3 +146,15 @@ open(sys.argv[2],"w").write("open\n"); time.sleep(60)' "$port" "$T/idle.ready" &
 	info "served behind 30 idle connections in $(( (t1 - t0) / 1000000 )) ms"
 	[ "$(wait_vm d 10)" = 1 ] || fail "destination exit status $(cat "$T/d.rc"), expected 1"
 }
+
+# A CONFIG bound to another connection's nonce (a captured stream replayed
+# into a fresh destination) is refused before anything is built.
+test_incoming_refuses_replayed_config() {
+	local port out rc=0
+	port=$(free_port)
+	start_waiting d --incoming "tcp:127.0.0.1:$port" --mem 128M
+	out=$("$(dirname "$TERN")/tools/wire_peer" migrate "tcp:127.0.0.1:$port" $((128 << 20)) 1 replay) || rc=$?
+	[ $rc = 0 ] || fail "a replayed CONFIG was not refused (wire_peer exit $rc: $out)"
+	echo "$out" | grep -q 'bound to another connection' || fail "refused, but not as a replay: $out"
+	[ "$(wait_vm d 10)" = 1 ] || fail "destination exit status $(cat "$T/d.rc"), expected 1"
+}

@@ -1,8 +1,12 @@
 /* wire_peer.c - a minimal, hostile migration or handoff source for tests.
  *
- *   wire_peer migrate tcp:HOST:PORT MEM_BYTES NCPUS
+ *   wire_peer migrate tcp:HOST:PORT MEM_BYTES NCPUS [replay]
  *   wire_peer handoff PATH MEM_BYTES NCPUS memfd4k|pipe
  *   wire_peer handoff-at URI      (only a handoff HELLO, e.g. at a migration port)
+ *
+ * The CONFIG echoes the receiver's HELLO nonce, as a real source does;
+ * with `replay` it carries another connection's nonce instead, as a
+ * captured stream replayed into a fresh destination would.
  *
  * Sends HELLO and a CONFIG that describes a VM of MEM_BYTES and NCPUS (for
  * handoff, with a 4 KiB memfd or a pipe offered as guest RAM) and prints
@@ -22,7 +26,7 @@
 #include "util/memfd.h"
 #include "vm/state.h"
 
-static int config_payload(uint64_t mem, uint64_t ncpus, void **buf, size_t *len)
+static int config_payload(uint64_t mem, uint64_t ncpus, const uint8_t *nonce, void **buf, size_t *len)
 {
 	struct rec_writer w;
 	struct tlv_buf b;
@@ -39,6 +43,8 @@ static int config_payload(uint64_t mem, uint64_t ncpus, void **buf, size_t *len)
 	if (!r)
 		r = rec_write(&w, REC_VM_CONFIG, VM_CONFIG_VERSION, REC_F_REQUIRED, b.data, b.len);
 	if (!r)
+		r = rec_write(&w, REC_WIRE_NONCE, 1, REC_F_REQUIRED, nonce, WIRE_NONCE_LEN);
+	if (!r)
 		r = rec_writer_finish(&w);
 	if (!r)
 		r = memfd_take(fd, buf, len);
@@ -49,20 +55,16 @@ static int config_payload(uint64_t mem, uint64_t ncpus, void **buf, size_t *len)
 
 int main(int argc, char **argv)
 {
-	struct wire_hello hello = { .proto = WIRE_VERSION, .rec_major = REC_FORMAT_MAJOR,
-				    .rec_minor = REC_FORMAT_MINOR };
+	uint8_t nonce[WIRE_NONCE_LEN];
 	struct wire_msg m;
 	char err[512] = "";
 	void *buf;
 	size_t len;
 	int sock, fds[2], nfds = 0, r;
 
-	snprintf(hello.tern_version, sizeof(hello.tern_version), "wire_peer");
 	if (argc == 3 && !strcmp(argv[1], "handoff-at")) {
-		hello.kind = WIRE_HANDOFF;
 		if ((sock = transport_connect(argv[2], 5000, err, sizeof(err))) < 0 ||
-		    (r = wire_send(sock, W_HELLO, 0, &hello, sizeof(hello), NULL, 0)) ||
-		    wire_expect_reply(sock, &m, 5000, err, sizeof(err))) {
+		    wire__hello(sock, WIRE_HANDOFF, 5000, nonce, err, sizeof(err))) {
 			printf("refused: %s\n", err);
 			return 0;
 		}
@@ -77,8 +79,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	bool handoff = !strcmp(argv[1], "handoff");
+	bool replay = !handoff && argc > 5 && !strcmp(argv[5], "replay");
 	uint64_t mem = strtoull(argv[3], NULL, 0), ncpus = strtoull(argv[4], NULL, 0);
-	hello.kind = handoff ? WIRE_HANDOFF : WIRE_MIGRATE;
 
 	if (handoff) {
 		char uri[300];
@@ -91,12 +93,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "wire_peer: %s\n", err);
 		return 2;
 	}
-	if ((r = wire_send(sock, W_HELLO, 0, &hello, sizeof(hello), NULL, 0)) ||
-	    wire_expect_reply(sock, &m, 5000, err, sizeof(err))) {
-		fprintf(stderr, "wire_peer: HELLO: %s\n", r ? strerror(-r) : err);
+	if (wire__hello(sock, handoff ? WIRE_HANDOFF : WIRE_MIGRATE, 5000, nonce, err, sizeof(err))) {
+		fprintf(stderr, "wire_peer: HELLO: %s\n", err);
 		return 2;
 	}
-	wire_msg_free(&m);
+	if (replay)
+		nonce[0] ^= 0xff;            /* what an earlier connection was given */
 	if (handoff) {
 		if (!strcmp(argv[5], "pipe")) {
 			if (pipe(fds))
@@ -111,7 +113,7 @@ int main(int argc, char **argv)
 			return 2;
 		nfds = 2;
 	}
-	if ((r = config_payload(mem, ncpus, &buf, &len))) {
+	if ((r = config_payload(mem, ncpus, nonce, &buf, &len))) {
 		fprintf(stderr, "wire_peer: config: %s\n", strerror(-r));
 		return 2;
 	}
