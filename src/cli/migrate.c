@@ -89,9 +89,14 @@ int cmd_migrate(int argc, char **argv)
 		log_err("--on-timeout %s: cancel or force", act);
 		return 2;
 	}
-	json_t *req = json_pack("{s:s, s:s, s:I, s:I, s:I, s:s}", "cmd", "migrate", "uri", to,
-				"downtime-ms", (json_int_t)downtime, "max-bandwidth", (json_int_t)bw,
-				"timeout", (json_int_t)timeout, "timeout-action", act);
+	/* options not given are left out: the VM refuses 0 for each */
+	json_t *req = json_pack("{s:s, s:s, s:s}", "cmd", "migrate", "uri", to, "timeout-action", act);
+	if (downtime)
+		json_object_set_new(req, "downtime-ms", json_integer((json_int_t)downtime));
+	if (bw)
+		json_object_set_new(req, "max-bandwidth", json_integer((json_int_t)bw));
+	if (timeout)
+		json_object_set_new(req, "timeout", json_integer((json_int_t)timeout));
 	/* the source writes its final statistics to a file before it exits,
 	 * so a client that loses the socket can still tell how it ended */
 	char tmpstats[64];

@@ -1,6 +1,7 @@
 /* commands.c - what each control command does. One function per command,
- * a table to find them; replies are {"ok":true,...} or {"ok":false,"error":...}. */
-#include <stdarg.h>
+ * a table to find them with the arguments each takes (fields.h), checked
+ * before the function runs (dispatch.c); replies are {"ok":true,...} or
+ * {"ok":false,"error":...}. */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,17 +13,6 @@
 #include "util/size.h"
 #include "vm/snapshot.h"
 #include "vm/vm.h"
-
-static json_t *fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static json_t *fail(const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return json_pack("{s:b, s:s}", "ok", 0, "error", msg);
-}
 
 static json_t *ok(void)
 {
@@ -85,9 +75,9 @@ static json_t *cmd_pause(struct ctl_server *s, json_t *req)
 {
 	(void)req;
 	if (vm__paused(s->vm))
-		return fail("VM is already paused");
+		return ctl__error("VM is already paused");
 	if (vm__pause(s->vm))
-		return fail("VM stopped while pausing");
+		return ctl__error("VM stopped while pausing");
 	return ok();
 }
 
@@ -95,7 +85,7 @@ static json_t *cmd_resume(struct ctl_server *s, json_t *req)
 {
 	(void)req;
 	if (!vm__paused(s->vm))
-		return fail("VM is not paused");
+		return ctl__error("VM is not paused");
 	vm__resume(s->vm);
 	return ok();
 }
@@ -116,20 +106,18 @@ static json_t *cmd_snapshot(struct ctl_server *s, json_t *req)
 	uint64_t t0 = now_ns(), paused_ns;
 	int r;
 
-	if (!path || !*path)
-		return fail("snapshot needs a \"path\"");
 	if (s->vm->cfg.cc != CC_NONE)
-		return fail("a confidential VM cannot be snapshotted: its private memory may leave "
-			    "the host only encrypted by the platform (use migration)");
+		return ctl__error("a confidential VM cannot be snapshotted: its private memory may leave "
+				  "the host only encrypted by the platform (use migration)");
 	was_paused = vm__paused(s->vm);
 	if (!was_paused && vm__pause(s->vm))
-		return fail("VM stopped while pausing");
+		return ctl__error("VM stopped while pausing");
 	r = snapshot__save(s->vm, path, &res, err, sizeof(err));
 	if (!was_paused)
 		vm__resume(s->vm);
 	paused_ns = now_ns() - t0;
 	if (r)
-		return fail("%s", err);
+		return ctl__error("%s", err);
 	json_t *o = ok();
 	json_object_set_new(o, "path", json_string(path));
 	json_object_set_new(o, "bytes", json_integer((json_int_t)res.bytes));
@@ -149,20 +137,16 @@ static json_t *cmd_handoff(struct ctl_server *s, json_t *req)
 	char err[1024];
 	int r;
 
-	if (!to || !*to)
-		return fail("handoff needs \"to\": the socket of a `tern run --takeover` process");
 	if (x && !strcmp(x, "token"))
 		xfer = CC_XFER_TOKEN;
-	else if (x && strcmp(x, "move"))
-		return fail("cc-transfer must be \"move\" or \"token\"");
 	if (vm__paused(s->vm))
-		return fail("resume the VM before handing it off");
+		return ctl__error("resume the VM before handing it off");
 	r = handoff__send(s->vm, to, xfer, s->path, &res, err, sizeof(err));
 	if (r == HANDOFF_FAILED)
-		return fail("handoff failed, the VM keeps running here: %s", err);
+		return ctl__error("handoff failed, the VM keeps running here: %s", err);
 	if (r == HANDOFF_LOST) {
 		vm__stop(s->vm, 1, "handoff: %s", err);
-		return fail("%s", err);
+		return ctl__error("%s", err);
 	}
 	/* the new process owns the VM, its console line and the control path */
 	serial__discard(&s->vm->serial);
@@ -189,21 +173,20 @@ static json_t *cmd_migrate(struct ctl_server *s, json_t *req)
 	struct mig_options o = { 0 };
 	char err[512];
 
-	if (!uri || (strncmp(uri, "tcp:", 4) && strncmp(uri, "unix:", 5)))
-		return fail("migrate needs \"uri\": tcp:HOST:PORT or unix:PATH");
+	if (strncmp(uri, "tcp:", 4) && strncmp(uri, "unix:", 5))
+		return ctl__error("migrate: \"uri\" must be tcp:HOST:PORT or unix:PATH, not \"%.64s\"", uri);
 	snprintf(o.uri, sizeof(o.uri), "%s", uri);
+	/* absent: the defaults (precopy.h); the table has checked the ranges */
 	o.downtime_ms = (uint64_t)json_integer_value(json_object_get(req, "downtime-ms"));
 	o.max_bandwidth = (uint64_t)json_integer_value(json_object_get(req, "max-bandwidth"));
 	o.timeout_s = (uint64_t)json_integer_value(json_object_get(req, "timeout"));
 	if (act && !strcmp(act, "force"))
 		o.on_timeout = MIG_TIMEOUT_FORCE;
-	else if (act && strcmp(act, "cancel"))
-		return fail("timeout-action must be \"cancel\" or \"force\"");
 	if (vm__paused(s->vm))
-		return fail("resume the VM before migrating it");
+		return ctl__error("resume the VM before migrating it");
 	snprintf(s->mig.stats_file, sizeof(s->mig.stats_file), "%s", stats ? stats : "");
 	if (migration_start(&s->mig, s->vm, &o, err, sizeof(err)))
-		return fail("%s", err);
+		return ctl__error("%s", err);
 	json_t *r = ok();
 	json_object_set_new(r, "status", json_string("setup"));
 	return r;
@@ -225,7 +208,7 @@ static json_t *cmd_migrate_cancel(struct ctl_server *s, json_t *req)
 	(void)req;
 	migration_stats(&s->mig, &st);
 	if (st.status != MIG_SETUP && st.status != MIG_ACTIVE && st.status != MIG_DEVICE)
-		return fail("no migration in progress");
+		return ctl__error("no migration in progress");
 	migration_cancel(&s->mig);
 	return ok();
 }
@@ -236,7 +219,7 @@ static json_t *cmd_measurement(struct ctl_server *s, json_t *req)
 	char mh[65], nh[33];
 	(void)req;
 	if (!s->vm->cc_open || !s->vm->cc.have_measurement)
-		return fail("no launch measurement: this is not a confidential VM (--cc emu|sev)");
+		return ctl__error("no launch measurement: this is not a confidential VM (--cc emu|sev)");
 	for (int i = 0; i < 32; i++)
 		sprintf(mh + 2 * i, "%02x", m->measurement[i]);
 	for (int i = 0; i < 16; i++)
@@ -252,30 +235,44 @@ static json_t *cmd_measurement(struct ctl_server *s, json_t *req)
 	return o;
 }
 
-static const struct {
-	const char *name;
-	json_t *(*fn)(struct ctl_server *, json_t *);
-	const char *help;
-} commands[] = {
-	{ "status",   cmd_status,   "state, configuration and counters" },
-	{ "pause",    cmd_pause,    "stop all vCPUs" },
-	{ "resume",   cmd_resume,   "let paused vCPUs run again" },
-	{ "quit",     cmd_quit,     "stop the VM and exit tern run with status 0" },
-	{ "snapshot", cmd_snapshot, "write the VM to {\"path\"} (pauses while writing)" },
-	{ "measurement", cmd_measurement, "a confidential VM's launch measurement" },
-	{ "handoff",  cmd_handoff,  "hand the VM to the process waiting at {\"to\"}" },
-	{ "migrate",  cmd_migrate,  "start a live migration to {\"uri\"} (returns at once)" },
-	{ "query-migrate", cmd_query_migrate, "progress and statistics of the migration" },
-	{ "migrate-cancel", cmd_migrate_cancel, "stop the migration; the VM keeps running here" },
+/* Argument tables. Lengths follow where the values go: mig_options.uri
+ * (256), migration.stats_file (512), a unix socket path (108), PATH_MAX. */
+static const char *const transfer_modes[] = { "move", "token", NULL };
+static const char *const timeout_actions[] = { "cancel", "force", NULL };
+
+static const struct ctl_field snapshot_fields[] = {
+	{ "path", CTL_F_PATH, true, 1, 4095, NULL, "an absolute path for the snapshot file" },
+	{ 0 },
 };
 
-json_t *ctl__dispatch(struct ctl_server *s, json_t *req)
-{
-	const char *cmd = json_string_value(json_object_get(req, "cmd"));
-	if (!cmd)
-		return fail("request has no \"cmd\" string");
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (!strcmp(cmd, commands[i].name))
-			return commands[i].fn(s, req);
-	return fail("unknown command \"%s\"", cmd);
-}
+static const struct ctl_field handoff_fields[] = {
+	{ "to", CTL_F_PATH, true, 1, 107, NULL, "the socket of a `tern run --takeover` process" },
+	{ "cc-transfer", CTL_F_STRING, false, 0, 0, transfer_modes, NULL },
+	{ 0 },
+};
+
+static const struct ctl_field migrate_fields[] = {
+	{ "uri", CTL_F_STRING, true, 1, 255, NULL, "tcp:HOST:PORT or unix:PATH" },
+	/* up to an hour of pause, a week of trying; both far beyond any
+	 * sensible value, and small enough not to overflow in nanoseconds */
+	{ "downtime-ms", CTL_F_INT, false, 1, 3600000, NULL, NULL },
+	{ "max-bandwidth", CTL_F_INT, false, 1, 1LL << 40, NULL, NULL },
+	{ "timeout", CTL_F_INT, false, 1, 604800, NULL, NULL },
+	{ "timeout-action", CTL_F_STRING, false, 0, 0, timeout_actions, NULL },
+	{ "stats-file", CTL_F_PATH, false, 1, 511, NULL, NULL },
+	{ 0 },
+};
+
+const struct ctl_command ctl__commands[] = {
+	{ "status",   cmd_status,   NULL, "state, configuration and counters" },
+	{ "pause",    cmd_pause,    NULL, "stop all vCPUs" },
+	{ "resume",   cmd_resume,   NULL, "let paused vCPUs run again" },
+	{ "quit",     cmd_quit,     NULL, "stop the VM and exit tern run with status 0" },
+	{ "snapshot", cmd_snapshot, snapshot_fields, "write the VM to {\"path\"} (pauses while writing)" },
+	{ "measurement", cmd_measurement, NULL, "a confidential VM's launch measurement" },
+	{ "handoff",  cmd_handoff,  handoff_fields, "hand the VM to the process waiting at {\"to\"}" },
+	{ "migrate",  cmd_migrate,  migrate_fields, "start a live migration to {\"uri\"} (returns at once)" },
+	{ "query-migrate", cmd_query_migrate, NULL, "progress and statistics of the migration" },
+	{ "migrate-cancel", cmd_migrate_cancel, NULL, "stop the migration; the VM keeps running here" },
+	{ 0 },
+};
