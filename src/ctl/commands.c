@@ -43,6 +43,7 @@ static json_t *cmd_status(struct ctl_server *s, json_t *req)
 	json_object_set_new(r, "guest", json_string(s->guest ? s->guest : ""));
 	json_object_set_new(r, "pid", json_integer(getpid()));
 	json_object_set_new(r, "cpus", json_integer(vm->cfg.ncpus));
+	json_object_set_new(r, "tsc-khz", json_integer(vm->tsc_khz));    /* as in CPUID 0x40000010 */
 	json_object_set_new(r, "mem", json_integer((json_int_t)vm->cfg.mem));
 	json_object_set_new(r, "cc", json_string(vm->cfg.cc == CC_NONE ? "none" :
 						 vm->cfg.cc == CC_EMU ? "emu" : "sev"));

@@ -97,7 +97,7 @@ static int flush_batch(struct sender *s)
 	/* --max-bandwidth: stay on the line bytes/rate */
 	uint64_t bw = s->m->opt.max_bandwidth;
 	if (bw) {
-		uint64_t due = s->bw_start_ns + s->sent_total * 1000000000ULL / bw, now = now_ns();
+		uint64_t due = s->bw_start_ns + (uint64_t)((unsigned __int128)s->sent_total * 1000000000u / bw), now = now_ns();
 		if (due > now) {
 			struct timespec ts = { (time_t)((due - now) / 1000000000ULL), (long)((due - now) % 1000000000ULL) };
 			nanosleep(&ts, NULL);

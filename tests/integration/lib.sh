@@ -60,9 +60,11 @@ print("?")' "$HOST_CHECK" "$cap") || fail "requires $cap: cannot read the host-c
 # start_vm NAME [tern run args...]: boot in the background; serial console
 # in $T/NAME.serial, tern's stderr in $T/NAME.err, control socket $T/NAME.sock.
 start_vm() {
-	local name=$1
+	local name=$1 stale
 	shift
 	rm -f "$T/$name.rc" "$T/$name.pid"
+	# a socket left by a killed VM is not this VM's: wait for a new one
+	stale=$(stat -c %i "$T/$name.sock" 2>/dev/null || echo none)
 	# a watcher subshell is tern's parent, so it can collect the exit status
 	( "$TERN" run --ctl "$T/$name.sock" --serial "file:$T/$name.serial" "$@" \
 		>"$T/$name.out" 2>"$T/$name.err" &
@@ -72,7 +74,7 @@ start_vm() {
 	for _ in $(seq 1 100); do [ -s "$T/$name.pid" ] && break; sleep 0.01; done
 	# wait for the control socket (or an early exit)
 	for _ in $(seq 1 200); do
-		[ -S "$T/$name.sock" ] && return 0
+		[ -S "$T/$name.sock" ] && [ "$(stat -c %i "$T/$name.sock" 2>/dev/null)" != "$stale" ] && return 0
 		kill -0 "$(cat "$T/$name.pid")" 2>/dev/null || break
 		sleep 0.05
 	done

@@ -144,6 +144,7 @@ test_guest_reads_tern_cpuid() {
 	[ "$guest_khz" = "$tern_khz" ] || fail "guest TSC $guest_khz kHz, tern set $tern_khz kHz"
 	echo "$banner" | grep -q ' tsc_source=cpuid ' || fail "guest did not take the TSC from CPUID: $banner"
 	[ -n "$feat" ] && [ $((feat & (1 << 17))) -ne 0 ] || fail "guest does not see KVM_FEATURE_MIGRATION_CONTROL: $banner"
+	[ "$(json_get "$(ctl a status)" tsc-khz)" = "$tern_khz" ] || fail "status reports another TSC than tern logged"
 	ctl a quit >/dev/null
 	wait_vm a 10 >/dev/null
 }
