@@ -57,7 +57,11 @@ ctl_fails() {
 	t1=$(date +%s%N)
 	local ms=$(( (t1 - t0) / 1000000 ))
 	[ "$rc" = "$want" ] || { echo "$out" | head -5 >&2; fail "tern ctl $* exited $rc, expected $want"; }
-	[ "$ms" -le $((max * 1000)) ] || fail "tern ctl $* took ${ms} ms, more than ${max} s"
+	# Only a bound against hanging: a slow host (the nested-KVM VM of
+	# scripts/nested-kvm emulates every instruction) takes seconds to start
+	# a process. The message says which path was taken (timed out or
+	# refused at once), not the clock.
+	[ "$ms" -le $(( (max + 30) * 1000 )) ] || fail "tern ctl $* took ${ms} ms: it hung"
 	echo "$out" | grep -qE -- "$re" || {
 		echo "$out" | head -5 >&2
 		fail "tern ctl $* (rc $rc) does not say /$re/"
