@@ -81,9 +81,25 @@ int snapshot__restore(const char *path, struct vm *vm, const struct vm_config *c
 	bool created = false;
 
 	memset(res, 0, sizeof(*res));
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer. A snapshot is
+	 * a regular file; a FIFO or a device could stall the restore for ever
+	 * (and a restore reads its file twice: layout, then pages). */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		errbuf_set(err, errlen, "cannot open snapshot %s: %s", path, strerror(errno));
+		return -1;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		errbuf_set(err, errlen, "snapshot %s is not a regular file (%s): refused", path,
+			   S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISCHR(st.st_mode) ? "a character device" :
+			   S_ISDIR(st.st_mode) ? "a directory" : S_ISSOCK(st.st_mode) ? "a socket" : "not a file");
+		close(fd);
+		return -1;
+	}
+	if (fcntl(fd, F_SETFL, 0) < 0) {
+		errbuf_set(err, errlen, "snapshot %s: %s", path, strerror(errno));
+		close(fd);
 		return -1;
 	}
 	if (rec_reader_init(&r, fd)) {

@@ -158,3 +158,11 @@ test_incoming_refuses_replayed_config() {
 	echo "$out" | grep -q 'bound to another connection' || fail "refused, but not as a replay: $out"
 	[ "$(wait_vm d 10)" = 1 ] || fail "destination exit status $(cat "$T/d.rc"), expected 1"
 }
+
+# --restore from a FIFO (or any other non-file) is refused at once: opening
+# a FIFO used to wait for a writer, deaf to SIGTERM.
+test_restore_refuses_a_fifo() {
+	mkfifo "$T/snap.fifo"
+	expect_error "snapshot .*snap.fifo is not a regular file \\(a FIFO\\)" timeout 10 "$TERN" run --restore "$T/snap.fifo"
+	expect_error "is not a regular file \\(a directory\\)" timeout 10 "$TERN" run --restore "$T"
+}
