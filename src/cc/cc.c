@@ -22,3 +22,13 @@ const char *cc_strerror(int r, uint32_t fw, char *buf, size_t len)
 		snprintf(buf, len, "%s", strerror(r < 0 ? -r : r));
 	return buf;
 }
+
+const char *cc__lost(struct cc *c)
+{
+	static __thread char why[320];
+	if (!__atomic_load_n(&c->lost, __ATOMIC_ACQUIRE))
+		return NULL;
+	snprintf(why, sizeof(why), "the connection to the platform (tern-psp at %s) was lost: tern-psp "
+		 "died or was restarted, and this VM's encryption context went with it", c->socket);
+	return why;
+}

@@ -8,6 +8,7 @@
 #ifndef TERN_CC_CC_H
 #define TERN_CC_CC_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -58,12 +59,20 @@ struct cc {
 	bool have_measurement;
 	uint64_t token;                   /* token-mode handoff: what LOCAL_SEND staged */
 	struct cc_measurement m;
+	/* emu: a thread watches the platform connection; when tern-psp dies or
+	 * restarts, the VM's context is gone and `lost` is set (cc__lost) */
+	int       watch_wake;             /* eventfd that ends the watcher, -1 if none */
+	pthread_t watcher;
+	int       lost;                   /* atomic */
 };
 
 extern const struct cc_ops cc_emu_ops, cc_sev_ops;
 
 /* Pick the back-end by name ("emu", "sev"); NULL for unknown. */
 const struct cc_ops *cc_ops_by_name(const char *name);
+/* NULL while the platform is there; else why it is not ("the connection to
+ * tern-psp at PATH was lost: ..."). Moves refuse on it; status shows it. */
+const char *cc__lost(struct cc *c);
 /* Describe an error from a cc call: "EIO (firmware: INVALID_GUEST_STATE)". */
 const char *cc_strerror(int r, uint32_t fw, char *buf, size_t len);
 

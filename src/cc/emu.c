@@ -4,6 +4,8 @@
  * step. */
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +47,51 @@ static int platform_connect(struct cc *c, char *err, size_t errlen)
 	return psp_daemon__start(bin, c->socket, err, errlen);
 }
 
+/* The platform connection's watcher: blocks until tern-psp hangs up (or
+ * close wakes it). Without it a dead platform surfaced only as EBADF or
+ * EPIPE in the middle of the next move. */
+static void *watch_platform(void *arg)
+{
+	struct cc *c = arg;
+	struct pollfd p[2] = { { .fd = c->platform, .events = POLLRDHUP },
+			       { .fd = c->watch_wake, .events = POLLIN } };
+	for (;;) {
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return NULL;
+		}
+		if (p[1].revents)
+			return NULL;              /* emu_close */
+		if (p[0].revents & (POLLRDHUP | POLLHUP | POLLERR)) {
+			__atomic_store_n(&c->lost, 1, __ATOMIC_RELEASE);
+			log_err("%s; moves of this VM are refused", cc__lost(c));
+			return NULL;
+		}
+	}
+}
+
+static void watch_start(struct cc *c)
+{
+	c->watch_wake = eventfd(0, EFD_CLOEXEC);
+	if (c->watch_wake < 0 || pthread_create(&c->watcher, NULL, watch_platform, c)) {
+		log_err("cannot watch the platform connection: a lost tern-psp will be noticed late");
+		if (c->watch_wake >= 0)
+			close(c->watch_wake);
+		c->watch_wake = -1;
+	}
+}
+
+static void watch_stop(struct cc *c)
+{
+	if (c->watch_wake < 0)
+		return;
+	(void)eventfd_write(c->watch_wake, 1);
+	pthread_join(c->watcher, NULL);
+	close(c->watch_wake);
+	c->watch_wake = -1;
+}
+
 static int emu_open(struct cc *c, int kvm_vm_fd, char *err, size_t errlen)
 {
 	struct psp_reply r;
@@ -69,11 +116,13 @@ static int emu_open(struct cc *c, int kvm_vm_fd, char *err, size_t errlen)
 		errbuf_set(err, errlen, "tern-psp could not create a VM: %s", strerror(-c->handle_fd));
 		return -1;
 	}
+	watch_start(c);
 	return 0;
 }
 
 static void emu_close(struct cc *c)
 {
+	watch_stop(c);
 	if (c->handle_fd >= 0)
 		close(c->handle_fd);
 	if (c->platform >= 0)

@@ -47,6 +47,8 @@ static json_t *cmd_status(struct ctl_server *s, json_t *req)
 	json_object_set_new(r, "mem", json_integer((json_int_t)vm->cfg.mem));
 	json_object_set_new(r, "cc", json_string(vm->cfg.cc == CC_NONE ? "none" :
 						 vm->cfg.cc == CC_EMU ? "emu" : "sev"));
+	if (vm->cc_open)                  /* "lost": tern-psp died or restarted (cc__lost) */
+		json_object_set_new(r, "platform", json_string(cc__lost(&vm->cc) ? "lost" : "connected"));
 	json_object_set_new(r, "uptime-ms", json_integer((json_int_t)((now_ns() - vm->start_ns) / 1000000)));
 	pthread_mutex_lock(&vm->lock);
 	json_object_set_new(r, "last-pause-us", json_integer((json_int_t)(vm->last_pause_ns / 1000)));

@@ -117,6 +117,10 @@ int handoff__send(struct vm *vm, const char *to, enum cc_transfer xfer, const ch
 	int sock, r, outcome = HANDOFF_FAILED;
 
 	memset(res, 0, sizeof(res[0]));
+	if (vm->cc_open && cc__lost(&vm->cc)) {
+		errbuf_set(err, errlen, "handoff refused: %s", cc__lost(&vm->cc));
+		return HANDOFF_FAILED;
+	}
 	if (vm->cfg.cc != CC_NONE && vm->cfg.cc != CC_EMU) {
 		errbuf_set(err, errlen, "handoff of a --cc %s VM is not supported yet",
 			   vm->cfg.cc == CC_SEV ? "sev" : "?");

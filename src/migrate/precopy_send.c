@@ -510,6 +510,10 @@ int migration_start(struct migration *m, struct vm *vm, const struct mig_options
 		errbuf_set(err, errlen, "a migration is already in progress");
 		return -1;
 	}
+	if (vm->cc_open && cc__lost(&vm->cc)) {
+		errbuf_set(err, errlen, "migration refused: %s", cc__lost(&vm->cc));
+		return -1;
+	}
 	if (vm->cfg.cc == CC_SEV) {
 		errbuf_set(err, errlen, "migrating a --cc sev VM is not supported yet (emu only)");
 		return -1;

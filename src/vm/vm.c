@@ -115,7 +115,8 @@ static int cc_setup(struct vm *vm, char *err, size_t errlen)
 	int r;
 
 	vm->cc.ops = vm->cfg.cc == CC_EMU ? &cc_emu_ops : &cc_sev_ops;
-	vm->cc.handle_fd = vm->cc.platform = -1;
+	vm->cc.handle_fd = vm->cc.platform = vm->cc.watch_wake = -1;
+	vm->cc.lost = 0;
 	if (vm->cfg.psp_socket)
 		snprintf(vm->cc.socket, sizeof(vm->cc.socket), "%s", vm->cfg.psp_socket);
 	if (vm->cc.ops->open(&vm->cc, vm->fd, why, sizeof(why))) {

@@ -116,3 +116,27 @@ test_cc_autostart_and_identity_persists() {
 test_cc_sev_without_hardware() {
 	expect_error '/dev/sev' "$TERN" run --guest "$GUEST" --mem 128M --cc sev
 }
+
+# tern-psp dies under a running confidential VM: tern notices at once, logs
+# it, status says "platform": "lost", and handoff and migration are refused
+# with a message saying why; the guest itself keeps running.
+test_cc_platform_lost_is_noticed() {
+	start_psp
+	start_vm a --guest "$GUEST" --mem 128M --cc emu --guest-args "size=8M rate=10 hb_ms=200"
+	wait_hb a 2 30
+	[ "$(json_get "$(ctl a status)" platform)" = connected ] || fail "status does not say the platform is connected"
+	kill "$(cat "$T/psp.pid")"
+	wait_line "$T/a.err" 'connection to the platform \(tern-psp at .*\) was lost' 10
+	[ "$(json_get "$(ctl a status)" platform)" = lost ] || fail "status does not say the platform was lost"
+	start_psp                         # a new daemon does not bring the context back
+	start_takeover n "$T/n.sock"
+	expect_error 'handoff refused: the connection to the platform .* was lost' \
+		"$TERN" ctl "$T/a.sock" handoff "$T/n.sock"
+	expect_error 'migration refused: the connection to the platform .* was lost' \
+		"$TERN" migrate --ctl "$T/a.sock" --to "tcp:127.0.0.1:$(free_port)"
+	alive a || fail "the VM died"
+	wait_hb a $(( $(last_hb a) + 2 )) 20
+	ctl a quit >/dev/null
+	wait_vm a 10 >/dev/null
+	no_corruption a
+}
