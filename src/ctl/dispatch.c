@@ -7,6 +7,33 @@
 
 #include "ctl/ctl.h"
 
+/* Replace every byte that is not part of a well-formed UTF-8 sequence
+ * (RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF) with
+ * '?'. Error messages quote what the client sent cut to a byte count, and
+ * a cut inside a multi-byte character would make json_pack refuse the
+ * whole message: the client would be told "out of memory" instead. */
+static void utf8_scrub(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+	while (*p) {
+		unsigned c = *p, n = c < 0x80 ? 0 : c >= 0xc2 && c <= 0xdf ? 1 :
+				      c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : 4;
+		unsigned cp = n == 1 ? c & 0x1f : n == 2 ? c & 0x0f : c & 0x07, i = 1;
+		if (n == 0) {
+			p++;
+			continue;
+		}
+		for (; n < 4 && i <= n && (p[i] & 0xc0) == 0x80; i++)
+			cp = cp << 6 | (p[i] & 0x3f);
+		if (n == 4 || i <= n || (n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+		    (n == 3 && (cp < 0x10000 || cp > 0x10ffff))) {
+			*p++ = '?';       /* the lead byte only: what follows is looked at again */
+			continue;
+		}
+		p += n + 1;
+	}
+}
+
 json_t *ctl__error(const char *fmt, ...)
 {
 	char msg[1024];
@@ -14,6 +41,7 @@ json_t *ctl__error(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	utf8_scrub(msg);
 	return json_pack("{s:b, s:s}", "ok", 0, "error", msg);
 }
 

@@ -140,6 +140,43 @@ static void test_dispatch_refuses_before_running(void **state)
 	}
 }
 
+/* Refusals quote what was sent cut to a byte count; a cut inside a UTF-8
+ * character must not cost the reply its message (found by fuzz_ctl_request:
+ * the client was told "out of memory"). */
+static void test_refusal_cut_inside_utf8(void **state)
+{
+	(void)state;
+	static struct ctl_server s;
+	char cmd[96], key[96], path[96], req[256];
+	/* the cuts: a command name at 64 bytes, a member name at 48, a value at 45 */
+	snprintf(cmd, sizeof(cmd), "%.63s\xc3\xa9", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+	snprintf(key, sizeof(key), "%.47s\xc3\xa9", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+	snprintf(path, sizeof(path), "%.39s\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+	const struct { const char *fmt, *arg, *want; } cases[] = {
+		{ "{\"cmd\":\"%s\"}", cmd, "unknown command" },
+		{ "{\"cmd\":\"status\",\"%s\":1}", key, "unknown field" },
+		{ "{\"cmd\":\"snapshot\",\"path\":\"%s\"}", path, "absolute path" },
+	};
+	s.commands = ctl__commands;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_error_t je;
+		snprintf(req, sizeof(req), cases[i].fmt, cases[i].arg);
+		json_t *r = json_loads(req, 0, &je), *rep;
+		assert_non_null(r);
+		rep = ctl__dispatch(&s, r);
+		assert_non_null(rep);
+		assert_non_null(strstr(json_string_value(json_object_get(rep, "error")), cases[i].want));
+		json_decref(rep);
+		json_decref(r);
+	}
+	/* and what cannot be kept becomes '?', the rest stays */
+	json_t *rep = ctl__error("a\xc3 \xe2\x82 \xed\xa0\x80 \xc0\xaf \xf4\x90\x80\x80 \xe2\x82\xac");
+	assert_non_null(rep);
+	assert_string_equal(json_string_value(json_object_get(rep, "error")),
+			    "a? ?? ??? ?? ???? \xe2\x82\xac");
+	json_decref(rep);
+}
+
 /* The uri's form is checked by the command; the table checks its type. */
 static void test_table_sizes_fit_their_destinations(void **state)
 {
@@ -162,6 +199,7 @@ int main(void)
 		cmocka_unit_test(test_migrate_values_from_the_probe),
 		cmocka_unit_test(test_other_commands),
 		cmocka_unit_test(test_dispatch_refuses_before_running),
+		cmocka_unit_test(test_refusal_cut_inside_utf8),
 		cmocka_unit_test(test_table_sizes_fit_their_destinations),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
