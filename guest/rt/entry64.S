@@ -38,7 +38,14 @@ entry64:
 	sub $8, %rax
 	pushq $(SEL_UDATA | 3)
 	push %rax
-	pushq $0x2                     /* IF=0, IOPL=0: port I/O goes through the TSS bitmap */
+	/* IF=0, IOPL=3. Ring-3 port I/O must work on every host, and hosts
+	 * differ: the nested development KVM ignores an IOPL set by iretq but
+	 * honours the TSS I/O bitmap (all ports open); QEMU's TCG, which runs
+	 * the nested-KVM test VM (scripts/nested-kvm), checks the bitmap only
+	 * while TR's cached type is "available", and after a restore TR is
+	 * "busy" (as KVM reports it), so there only IOPL lets the guest's
+	 * port I/O through. With both set, either path works. */
+	pushq $0x3002
 	pushq $(SEL_UCODE | 3)
 	pushq $rt_user_start
 	mov %r12d, %edi

@@ -201,6 +201,7 @@ int handoff__receive(int lfd, struct vm *vm, const struct vm_config *cfg, char *
 	sock = wire__accept_source(lfd, WIRE_HANDOFF, nonce, err, errlen);
 	if (sock < 0)
 		return -1;
+	maybe_die(W_HELLO);               /* the HELLO arrived (and was answered) */
 	st = WAIT_CONFIG;
 	while (st != RUNNING) {
 		/* generous: the source may be slow to pause a busy VM */
