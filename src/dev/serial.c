@@ -113,8 +113,15 @@ int serial__load(struct serial *s, const void *p, size_t len, char *err, size_t 
 		errbuf_set(err, errlen, "serial record: registers missing or wrong size");
 		return -1;
 	}
-	pthread_mutex_lock(&s->lock);
 	const uint8_t *r = f.val;
+	/* reserved bits are 0 on a 16550: a record with them set was not
+	 * written by tern (IER 7:4, MCR 7:5, FCR 5:4) */
+	if ((r[0] & 0xF0) || (r[2] & 0xE0) || (r[6] & 0x30)) {
+		errbuf_set(err, errlen, "serial record: reserved register bits set (IER 0x%02x, MCR 0x%02x, "
+			   "FCR 0x%02x)", r[0], r[2], r[6]);
+		return -1;
+	}
+	pthread_mutex_lock(&s->lock);
 	s->ier = r[0]; s->lcr = r[1]; s->mcr = r[2]; s->scr = r[3];
 	s->dll = r[4]; s->dlm = r[5]; s->fcr = r[6];
 	if (tlv_find(p, len, SER_PENDING, &f) && f.len < sizeof(s->line)) {

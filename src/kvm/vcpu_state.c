@@ -177,8 +177,8 @@ int vcpu_state__cpuid(const void *p, size_t len, struct kvm_cpuid2 **out, char *
 	struct kvm_cpuid2 *c;
 	if (!v)
 		return -1;
-	if (n % sizeof(struct kvm_cpuid_entry2)) {
-		errbuf_set(err, errlen, "vCPU record: CPUID table has a partial entry");
+	if (n % sizeof(struct kvm_cpuid_entry2) || n == 0) {
+		errbuf_set(err, errlen, "vCPU record: CPUID table %s", n ? "has a partial entry" : "is empty");
 		return -1;
 	}
 	c = calloc(1, sizeof(*c) + n);
@@ -198,6 +198,25 @@ int vcpu_state__cpuid(const void *p, size_t len, struct kvm_cpuid2 **out, char *
 		}                                                                 \
 	} while (0)
 
+/* State a vCPU cannot run from is refused before it is loaded: a missing
+ * code segment (all-zero special registers), paging without protection,
+ * long mode without paging or PAE. KVM would take some of these and the VM
+ * would "run" without ever doing anything. */
+static int sregs_runnable(const struct kvm_sregs *s, char *err, size_t errlen)
+{
+	const char *why = NULL;
+	if (!s->cs.present)
+		why = "the code segment is not present";
+	else if ((s->cr0 & (1ull << 31)) && !(s->cr0 & 1))
+		why = "CR0 has paging without protection";
+	else if ((s->efer & (1ull << 10)) && (!(s->cr0 & (1ull << 31)) || !(s->cr4 & (1ull << 5))))
+		why = "EFER.LMA without CR0.PG and CR4.PAE";
+	if (!why)
+		return 0;
+	errbuf_set(err, errlen, "vCPU record: special registers cannot run: %s", why);
+	return -1;
+}
+
 int vcpu_state__restore(int fd, const void *p, size_t len, char *err, size_t errlen)
 {
 	const struct kvm_regs *regs;
@@ -215,6 +234,8 @@ int vcpu_state__restore(int fd, const void *p, size_t len, char *err, size_t err
 		return -1;
 	if (!(regs = need(p, len, VS_REGS, sizeof(*regs), NULL, "registers", err, errlen)))
 		return -1;
+	if (sregs_runnable(sregs, err, errlen))
+		return -1;
 	SET(KVM_SET_SREGS, sregs, "special registers");
 	SET(KVM_SET_REGS, regs, "registers");
 
@@ -226,9 +247,14 @@ int vcpu_state__restore(int fd, const void *p, size_t len, char *err, size_t err
 		SET(KVM_SET_XCRS, f.val, "XCRs");
 	}
 	if ((xs = need(p, len, VS_XSAVE, 0, &xslen, "XSAVE area", err, errlen))) {
-		/* a larger area than struct kvm_xsave is fine for KVM_SET_XSAVE
-		 * once XSAVE2 is in use; a smaller one is padded with zeros */
-		size_t sz = xslen < sizeof(struct kvm_xsave) ? sizeof(struct kvm_xsave) : xslen;
+		/* at least the legacy area KVM_GET_XSAVE always fills; a larger
+		 * one (XSAVE2) is fine for KVM_SET_XSAVE */
+		if (xslen < sizeof(struct kvm_xsave)) {
+			errbuf_set(err, errlen, "vCPU record: XSAVE area of %zu bytes, at least %zu expected",
+				   xslen, sizeof(struct kvm_xsave));
+			return -1;
+		}
+		size_t sz = xslen;
 		xsave = calloc(1, sz);
 		if (!xsave)
 			return -1;
@@ -240,8 +266,8 @@ int vcpu_state__restore(int fd, const void *p, size_t len, char *err, size_t err
 
 	if (!(v = need(p, len, VS_MSRS, 0, &n, "MSRs", err, errlen)))
 		goto fail;
-	if (n % sizeof(struct kvm_msr_entry)) {
-		errbuf_set(err, errlen, "vCPU record: MSR list has a partial entry");
+	if (n % sizeof(struct kvm_msr_entry) || n == 0) {
+		errbuf_set(err, errlen, "vCPU record: MSR list %s", n ? "has a partial entry" : "is empty");
 		goto fail;
 	}
 	msrs = calloc(1, sizeof(*msrs) + n);

@@ -36,7 +36,7 @@ static int take(struct config_rx *rx, const struct rec_section_hdr *h, const voi
 			return -1;
 		}
 		*have_cfg = 1;
-		return vm__config_from_record(p, h->length, &rx->cfg, &rx->tsc_khz, err, errlen);
+		return vm__config_from_record(h->version, p, h->length, &rx->cfg, &rx->tsc_khz, err, errlen);
 	case REC_WIRE_NONCE:
 		if (h->length != WIRE_NONCE_LEN || memcmp(p, nonce, WIRE_NONCE_LEN)) {
 			errbuf_set(err, errlen, "CONFIG is bound to another connection (a replayed or spliced "

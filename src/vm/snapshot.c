@@ -118,7 +118,7 @@ int snapshot__restore(const char *path, struct vm *vm, const struct vm_config *c
 		free(p);
 		goto fail;
 	}
-	n = vm__config_from_record(p, h.length, &vc, &tsc_khz, err, errlen);
+	n = vm__config_from_record(h.version, p, h.length, &vc, &tsc_khz, err, errlen);
 	free(p);
 	if (n)
 		goto fail;

@@ -31,7 +31,7 @@ int vm__save_config(struct vm *vm, struct rec_writer *w)
 	return r;
 }
 
-int vm__config_from_record(const void *p, size_t len, struct vm_config *cfg,
+int vm__config_from_record(uint16_t version, const void *p, size_t len, struct vm_config *cfg,
 			   uint32_t *tsc_khz, char *err, size_t errlen)
 {
 	uint64_t mem, ncpus, cc, tsc = 0;
@@ -39,6 +39,11 @@ int vm__config_from_record(const void *p, size_t len, struct vm_config *cfg,
 	struct tlv_iter it;
 	int n;
 
+	if (version != VM_CONFIG_VERSION) {
+		errbuf_set(err, errlen, "VM_CONFIG version %u is not supported (this tern reads %d)",
+			   version, VM_CONFIG_VERSION);
+		return -1;
+	}
 	/* a field we do not know that the writer marked required means the
 	 * machine needs something this tern cannot give it */
 	tlv_iter_init(&it, p, len);
@@ -273,6 +278,24 @@ int vm__load_section(struct vm *vm, struct rec_reader *r, const struct rec_secti
 	void *p;
 	int ret = -1;
 
+	/* every section this tern reads: the payload version it understands,
+	 * and whether a second copy is an error (one machine, one of each) */
+	static const struct { uint32_t type; uint16_t version; } known[] = {
+		{ REC_RAM, 1 }, { REC_PAGE_STATUS, 1 }, { REC_DEV_SERIAL, SERIAL_STATE_VERSION },
+		{ REC_DEV_GUESTCALL, GCALL_STATE_VERSION }, { REC_VCPU, VCPU_STATE_VERSION },
+	};
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+		if (known[i].type == h->type && known[i].version != h->version) {
+			errbuf_set(err, errlen, "%s section version %u is not supported (this tern reads %u)",
+				   rec_type_name(h->type), h->version, known[i].version);
+			return -1;
+		}
+	}
+	if ((h->type == REC_PAGE_STATUS && pr->page_status) || (h->type == REC_DEV_SERIAL && pr->serial) ||
+	    (h->type == REC_DEV_GUESTCALL && pr->guestcall) || h->type == REC_VM_CONFIG) {
+		errbuf_set(err, errlen, "the state has two %s sections", rec_type_name(h->type));
+		return -1;
+	}
 	if (h->type == REC_RAM)
 		return load_ram(vm, r, h, pr, err, errlen);
 
@@ -304,6 +327,7 @@ int vm__load_section(struct vm *vm, struct rec_reader *r, const struct rec_secti
 		(void)tlv_get_u64(p, h->length, GC_MAP_CALLS, &vm->gcall.map_calls);
 		(void)tlv_get_u64(p, h->length, GC_MAP_REJECTED, &vm->gcall.map_rejected);
 		(void)tlv_get_u64(p, h->length, GC_UNKNOWN, &vm->gcall.unknown_calls);
+		pr->guestcall = true;
 		ret = 0;
 		break;
 	case REC_VCPU:

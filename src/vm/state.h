@@ -24,7 +24,7 @@ struct ram_save_stats {
 };
 
 int vm__save_config(struct vm *vm, struct rec_writer *w);
-int vm__config_from_record(const void *p, size_t len, struct vm_config *cfg,
+int vm__config_from_record(uint16_t version, const void *p, size_t len, struct vm_config *cfg,
 			   uint32_t *tsc_khz, char *err, size_t errlen);
 /* Page status, devices and every vCPU. The VM must be paused. */
 int vm__save_state(struct vm *vm, struct rec_writer *w, char *err, size_t errlen);
@@ -37,7 +37,7 @@ int vm__save_ram(struct vm *vm, struct rec_writer *w, struct ram_save_stats *st,
 struct vm_restore_progress {
 	int  vcpus_restored;
 	uint32_t vcpu_mask;              /* which indices were seen (duplicates refused) */
-	bool page_status, serial;
+	bool page_status, serial, guestcall;
 	uint64_t ram_pages;
 };
 int vm__load_section(struct vm *vm, struct rec_reader *r, const struct rec_section_hdr *h,

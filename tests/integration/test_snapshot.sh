@@ -128,3 +128,34 @@ test_snapshot_does_not_follow_symlinks() {
 	ctl a quit >/dev/null
 	wait_vm a 10 >/dev/null
 }
+
+# Forged snapshots whose checksums are all valid (tests/tools/snap_forge):
+# each content rule refuses the file before the VM runs, naming the cause;
+# the unforged snapshot restores (the control).
+test_restore_refuses_forged_state() {
+	local forge m want
+	forge=$(dirname "$TERN")/tools/snap_forge
+	start_vm a --guest "$GUEST" --mem 128M --cpus 2 --guest-args "size=8M rate=10 hb_ms=200"
+	wait_hb a 2 30
+	ctl a snapshot "$T/a.snap" >/dev/null
+	ctl a quit >/dev/null
+	wait_vm a 10 >/dev/null
+	while IFS='|' read -r m want; do
+		"$forge" "$T/a.snap" "$T/f.snap" "$m" || fail "snap_forge $m failed"
+		expect_error "$want" timeout 60 "$TERN" run --restore "$T/f.snap"
+	done <<'CASES'
+config-v2|VM_CONFIG version 2 is not supported
+xsave-16|XSAVE area of 16 bytes
+serial-ff|serial record: reserved register bits set
+sregs-zero|special registers cannot run: the code segment is not present
+msrs-empty|MSR list is empty
+cpuid-empty|CPUID table is empty
+dup-serial|two DEV_SERIAL sections
+dup-pagestatus|two PAGE_STATUS sections
+CASES
+	start_vm b --restore "$T/a.snap"
+	wait_hb b $(( $(last_hb a) + 2 )) 30
+	ctl b quit >/dev/null
+	wait_vm b 10 >/dev/null
+	no_corruption b
+}

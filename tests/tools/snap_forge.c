@@ -1,0 +1,128 @@
+/* snap_forge.c - forge a snapshot whose checksums are all valid, for tests
+ * of what a restore must refuse on content alone:
+ *
+ *   snap_forge IN OUT MUTATION
+ *     config-v2       VM_CONFIG section version 2
+ *     xsave-16        vCPU 0's XSAVE area cut to 16 bytes
+ *     serial-ff       serial registers all 0xFF
+ *     sregs-zero      vCPU 0's special registers all zero
+ *     msrs-empty      vCPU 0's MSR list empty
+ *     cpuid-empty     vCPU 0's CPUID table empty
+ *     dup-serial      the serial section twice
+ *     dup-pagestatus  the page-status section twice
+ *
+ * Every section is read with tern's reader (checksums verified) and written
+ * again with tern's writer (checksums recomputed), so only the content is
+ * wrong. Exit 0 when OUT was written, 1 when the mutation found nothing to
+ * change, 2 on usage or I/O errors. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kvm/vcpu_state.h"
+#include "state/record.h"
+
+#define SER_REGS 1                    /* DEV_SERIAL field: the 7 registers (docs/state-format.md) */
+
+/* Rewrite a tlv payload with field `id` replaced by (val, vlen). */
+static int tlv_replace(const void *p, size_t len, uint16_t id, const void *val, size_t vlen,
+		       struct tlv_buf *out)
+{
+	struct tlv_iter it;
+	struct tlv_field f;
+	int n, hit = 0;
+	tlv_init(out);
+	tlv_iter_init(&it, p, len);
+	while ((n = tlv_next(&it, &f)) == 1) {
+		if (f.id == id) {
+			tlv_put(out, f.id, f.flags, val, vlen);
+			hit = 1;
+		} else {
+			tlv_put(out, f.id, f.flags, f.val, f.len);
+		}
+	}
+	return n < 0 || out->error ? -1 : hit;
+}
+
+int main(int argc, char **argv)
+{
+	struct rec_reader r;
+	struct rec_writer w;
+	struct rec_section_hdr h;
+	const char *mut;
+	int in, out, n, changed = 0, vcpu0_done = 0;
+
+	if (argc != 4) {
+		fprintf(stderr, "usage: snap_forge IN OUT MUTATION\n");
+		return 2;
+	}
+	mut = argv[3];
+	in = open(argv[1], O_RDONLY | O_CLOEXEC);
+	out = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (in < 0 || out < 0 || rec_reader_init(&r, in) || rec_writer_init(&w, out)) {
+		fprintf(stderr, "snap_forge: cannot open %s or %s\n", argv[1], argv[2]);
+		return 2;
+	}
+	while ((n = rec_next(&r, &h)) == 1) {
+		uint8_t *p = malloc(h.length ? h.length : 1);
+		uint16_t version = h.version;
+		struct tlv_buf b = { 0 };
+		const void *wp;
+		size_t wlen;
+		int twice = 0;
+
+		if (!p || rec_read_payload(&r, p, h.length)) {
+			fprintf(stderr, "snap_forge: %s\n", r.err);
+			return 2;
+		}
+		wp = p;
+		wlen = h.length;
+		if (h.type == REC_VM_CONFIG && !strcmp(mut, "config-v2")) {
+			version = 2;
+			changed = 1;
+		} else if (h.type == REC_DEV_SERIAL && !strcmp(mut, "serial-ff")) {
+			uint8_t ff[7];
+			memset(ff, 0xFF, sizeof(ff));
+			changed |= tlv_replace(p, h.length, SER_REGS, ff, sizeof(ff), &b) == 1;
+		} else if ((h.type == REC_DEV_SERIAL && !strcmp(mut, "dup-serial")) ||
+			   (h.type == REC_PAGE_STATUS && !strcmp(mut, "dup-pagestatus"))) {
+			twice = changed = 1;
+		} else if (h.type == REC_VCPU && !vcpu0_done) {
+			static uint8_t zero[sizeof(struct kvm_sregs)];
+			vcpu0_done = 1;
+			if (!strcmp(mut, "xsave-16"))
+				changed |= tlv_replace(p, h.length, VS_XSAVE, zero, 16, &b) == 1;
+			else if (!strcmp(mut, "sregs-zero"))
+				changed |= tlv_replace(p, h.length, VS_SREGS, zero, sizeof(zero), &b) == 1;
+			else if (!strcmp(mut, "msrs-empty"))
+				changed |= tlv_replace(p, h.length, VS_MSRS, zero, 0, &b) == 1;
+			else if (!strcmp(mut, "cpuid-empty"))
+				changed |= tlv_replace(p, h.length, VS_CPUID, zero, 0, &b) == 1;
+		}
+		if (b.data) {
+			wp = b.data;
+			wlen = b.len;
+		}
+		for (int i = 0; i <= twice; i++) {
+			if (rec_write(&w, h.type, version, h.flags, wp, wlen)) {
+				fprintf(stderr, "snap_forge: cannot write %s\n", argv[2]);
+				return 2;
+			}
+		}
+		tlv_free(&b);
+		free(p);
+	}
+	if (n < 0) {
+		fprintf(stderr, "snap_forge: %s\n", r.err);
+		return 2;
+	}
+	if (rec_writer_finish(&w) || close(out)) {
+		fprintf(stderr, "snap_forge: cannot finish %s\n", argv[2]);
+		return 2;
+	}
+	if (!changed)
+		fprintf(stderr, "snap_forge: nothing to change for %s\n", mut);
+	return changed ? 0 : 1;
+}
