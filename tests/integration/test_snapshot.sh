@@ -142,7 +142,7 @@ test_restore_refuses_forged_state() {
 	wait_vm a 10 >/dev/null
 	while IFS='|' read -r m want; do
 		"$forge" "$T/a.snap" "$T/f.snap" "$m" || fail "snap_forge $m failed"
-		expect_error "$want" timeout 60 "$TERN" run --restore "$T/f.snap"
+		expect_error "$want" timeout -k 5 60 "$TERN" run --restore "$T/f.snap"
 	done <<'CASES'
 config-v2|VM_CONFIG version 2 is not supported
 xsave-16|XSAVE area of 16 bytes

@@ -163,6 +163,6 @@ test_incoming_refuses_replayed_config() {
 # a FIFO used to wait for a writer, deaf to SIGTERM.
 test_restore_refuses_a_fifo() {
 	mkfifo "$T/snap.fifo"
-	expect_error "snapshot .*snap.fifo is not a regular file \\(a FIFO\\)" timeout 10 "$TERN" run --restore "$T/snap.fifo"
-	expect_error "is not a regular file \\(a directory\\)" timeout 10 "$TERN" run --restore "$T"
+	expect_error "snapshot .*snap.fifo is not a regular file \\(a FIFO\\)" timeout -k 2 10 "$TERN" run --restore "$T/snap.fifo"
+	expect_error "is not a regular file \\(a directory\\)" timeout -k 2 10 "$TERN" run --restore "$T"
 }
