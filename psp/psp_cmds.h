@@ -1,5 +1,5 @@
 /* psp_cmds.h - the firmware commands, one function each (cmd_launch.c,
- * cmd_transport.c, cmd_dbg.c). Each checks its guest state and returns 0,
+ * cmd_transport.c, cmd_enc.c). Each checks its guest state and returns 0,
  * -errno, or fw_fail(r, code). Called with plat.lock held. */
 #ifndef TERN_PSP_CMDS_H
 #define TERN_PSP_CMDS_H

@@ -263,3 +263,46 @@ test_migrate_bad_arguments() {
 	ctl a quit >/dev/null
 	wait_vm a 10 >/dev/null
 }
+
+# A destination that stops reading (the proxy stalls after 20 RAM batches):
+# the source's send blocks, yet migrate-cancel ends the migration at once
+# (it shuts the migration socket), query-migrate says cancelled, and the
+# guest keeps running on the source (issue 10 case 3).
+test_migrate_cancel_when_destination_stalls() {
+	local port proxy st i t0 t1 sent prev
+	port=$(free_port)
+	proxy=$(free_port)
+	start_vm a --guest "$GUEST" --mem 512M --guest-args "size=256M rate=20 hb_ms=200"
+	wait_hb a 3 30
+	start_vm b --incoming "tcp:127.0.0.1:$port"
+	python3 "$PROXY" "$proxy" 127.0.0.1 "$port" stall-after-ram 20 >"$T/proxy.out" 2>&1 &
+	wait_line "$T/proxy.out" ready 10
+	"$TERN" migrate --ctl "$T/a.sock" --to "tcp:127.0.0.1:$proxy" >"$T/m.out" 2>&1 &
+	local mpid=$!
+	# stuck: the bytes sent stop growing
+	prev=-1
+	for i in $(seq 1 60); do
+		sleep 0.5
+		sent=$(json_get "$(ctl a query-migrate)" ram.transferred 2>/dev/null || echo 0)
+		[ "$sent" -gt 0 ] && [ "$sent" = "$prev" ] && break
+		prev=$sent
+	done
+	[ "$(json_get "$(ctl a query-migrate)" status)" = active ] || fail "the migration is not stuck in active"
+	t0=$(date +%s%N)
+	ctl a migrate-cancel >/dev/null
+	for i in $(seq 1 200); do
+		st=$(json_get "$(ctl a query-migrate)" status)
+		[ "$st" = cancelled ] && break
+		sleep 0.05
+	done
+	t1=$(date +%s%N)
+	[ "$st" = cancelled ] || fail "query-migrate says $st 10 s after migrate-cancel"
+	info "cancelled $(( (t1 - t0) / 1000000 )) ms after migrate-cancel, with the destination stalled"
+	wait "$mpid" && fail "tern migrate exited 0 for a cancelled migration"
+	grep -q cancelled "$T/m.out" || fail "tern migrate did not say cancelled: $(cat "$T/m.out")"
+	[ "$(json_get "$(ctl a status)" state)" = running ] || fail "the source VM is not running"
+	wait_hb a $(( $(last_hb a) + 2 )) 20
+	ctl a quit >/dev/null
+	wait_vm a 10 >/dev/null
+	no_corruption a
+}

@@ -12,6 +12,8 @@ nfds u32, length u64) so a fault can hit a chosen message:
     flip-state           flip one byte inside the STATE message's records
     truncate-state       forward half of the STATE message, then close both ways
     cut-after-ram N      close both ways after the N-th RAM batch
+    stall-after-ram N    after the N-th RAM batch stop reading, keep the
+                         connection open (a destination that hangs)
 
 --tee FILE writes everything the source sent (as forwarded) to FILE.
 Exits when either side closes. Only ever connects to the target given.
@@ -20,6 +22,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 
 W_RAM, W_STATE = 7, 3
 
@@ -99,6 +102,8 @@ def main():
                 tee.write(out)
             if mode == "cut-after-ram" and cmd == W_RAM and rams == arg:
                 break
+            if mode == "stall-after-ram" and cmd == W_RAM and rams == arg:
+                time.sleep(3600)          # the test kills the proxy
     except OSError:
         pass
     for s in (src, dst):
