@@ -7,26 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "ctl/ctl.h"
 #include "ctl/loop.h"
 #include "util/io.h"
 #include "util/log.h"
-
-static int path_in_use(const char *path)
-{
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), r;
-	if (fd < 0)
-		return 0;
-	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
-	r = connect(fd, (struct sockaddr *)&a, sizeof(a));
-	close(fd);
-	return r == 0;
-}
+#include "util/unix_sock.h"
 
 static int open_socket(struct ctl_server *s, const char *path, bool replace, char *err, size_t errlen);
 
@@ -42,10 +29,6 @@ int ctl_server__open_replace(struct ctl_server *s, const char *path, char *err, 
 
 static int open_socket(struct ctl_server *s, const char *path, bool replace, char *err, size_t errlen)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	struct stat st;
-	mode_t old;
-
 	memset(s, 0, sizeof(*s));
 	s->lfd = -1;
 	s->wake[0] = s->wake[1] = -1;
@@ -54,41 +37,14 @@ static int open_socket(struct ctl_server *s, const char *path, bool replace, cha
 	pthread_mutex_init(&s->mig.lock, NULL);
 	s->commands = ctl__commands;
 	s->idle_ms = CTL_IDLE_MS;
-	if (strlen(path) >= sizeof(a.sun_path)) {
-		errbuf_set(err, errlen, "control socket path %s is too long (max %zu bytes)",
-			   path, sizeof(a.sun_path) - 1);
-		return -1;
-	}
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			errbuf_set(err, errlen, "control socket path %s exists and is not a socket", path);
-			return -1;
-		}
-		if (!replace && path_in_use(path)) {
-			errbuf_set(err, errlen, "control socket %s is in use by another process", path);
-			return -1;
-		}
-		unlink(path);     /* left behind by a process that died */
-	}
-	snprintf(s->path, sizeof(s->path), "%s", path);
-	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
-	s->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (s->lfd < 0) {
-		errbuf_set(err, errlen, "socket: %s", strerror(errno));
-		return -1;
-	}
-	/* created 0600 from the start: no window where others may connect */
-	old = umask(0177);
-	int r = bind(s->lfd, (struct sockaddr *)&a, sizeof(a));
-	umask(old);
-	/* a burst of newcomers waits in the backlog, not refused: the loop
+	/* 0600 from the start; a live socket is refused unless handed over;
+	 * a burst of newcomers waits in the backlog, not refused: the loop
 	 * lets each in, closing the idlest client if it must (loop.c) */
-	if (r < 0 || listen(s->lfd, 64) < 0) {
-		errbuf_set(err, errlen, "cannot listen on control socket %s: %s", path, strerror(errno));
-		close(s->lfd);
-		s->lfd = -1;
+	s->lfd = unix__listen(path, "control socket", 64,
+			      UNIX_NONBLOCK | (replace ? UNIX_REPLACE_LIVE : 0), err, errlen);
+	if (s->lfd < 0)
 		return -1;
-	}
+	snprintf(s->path, sizeof(s->path), "%s", path);
 	if (pipe2(s->wake, O_CLOEXEC) < 0) {
 		errbuf_set(err, errlen, "pipe: %s", strerror(errno));
 		return -1;

@@ -40,7 +40,7 @@ int unix__listen(const char *path, const char *what, int backlog, unsigned flags
 			return -1;
 		}
 		if (!(flags & UNIX_REPLACE_LIVE) && unix__in_use(path)) {
-			errbuf_set(err, errlen, "%s %s is a live socket that another process serves: "
+			errbuf_set(err, errlen, "%s %s is in use by another process (a live socket): "
 				   "refusing to take it over", what, path);
 			return -1;
 		}

@@ -75,7 +75,7 @@ test_takeover_refuses_live_socket() {
 s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(4); time.sleep(30)' "$T/live.sock" &
 	echo $! >"$T/live.pid"
 	for _ in $(seq 1 100); do [ -S "$T/live.sock" ] && break; sleep 0.02; done
-	expect_error "--takeover .*live.sock is a live socket that another process serves" \
+	expect_error "--takeover .*live.sock is in use by another process" \
 		"$TERN" run --takeover "$T/live.sock"
 	[ -S "$T/live.sock" ] || fail "the live socket was unlinked"
 	# a stale one (nobody serves it) is replaced as before
