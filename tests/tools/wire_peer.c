@@ -3,6 +3,8 @@
  *   wire_peer migrate tcp:HOST:PORT MEM_BYTES NCPUS [replay]
  *   wire_peer handoff PATH MEM_BYTES NCPUS memfd4k|pipe
  *   wire_peer handoff-at URI      (only a handoff HELLO, e.g. at a migration port)
+ *   wire_peer hello-wait URI      (a migration HELLO, then silence until the
+ *                                  destination closes the connection, at most 60 s)
  *
  * The CONFIG echoes the receiver's HELLO nonce, as a real source does;
  * with `replay` it carries another connection's nonce instead, as a
@@ -71,11 +73,28 @@ int main(int argc, char **argv)
 		printf("accepted\n");
 		return 1;
 	}
+	if (argc == 3 && !strcmp(argv[1], "hello-wait")) {
+		/* a source that stops after the handshake: the destination waits
+		 * in WAIT_CONFIG until it is cancelled; exit 0 once it hung up */
+		if ((sock = transport_connect(argv[2], 5000, err, sizeof(err))) < 0 ||
+		    wire__hello(sock, WIRE_MIGRATE, 5000, nonce, err, sizeof(err))) {
+			fprintf(stderr, "wire_peer: HELLO: %s\n", err);
+			return 2;
+		}
+		printf("hello accepted\n");
+		fflush(stdout);
+		r = wire_recv(sock, &m, 60000);
+		if (!r)
+			wire_msg_free(&m);
+		printf("%s\n", r == -ETIMEDOUT ? "still open" : "closed");
+		return r == -ETIMEDOUT ? 1 : 0;
+	}
 	if (argc < 5 || (strcmp(argv[1], "migrate") && strcmp(argv[1], "handoff")) ||
 	    (!strcmp(argv[1], "handoff") && argc < 6)) {
 		fprintf(stderr, "usage: wire_peer migrate tcp:HOST:PORT MEM NCPUS\n"
 				"       wire_peer handoff PATH MEM NCPUS memfd4k|pipe\n"
-				"       wire_peer handoff-at URI\n");
+				"       wire_peer handoff-at URI\n"
+				"       wire_peer hello-wait URI\n");
 		return 2;
 	}
 	bool handoff = !strcmp(argv[1], "handoff");
@@ -127,10 +146,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "wire_peer: no reply to CONFIG: %s\n", strerror(-r));
 		return 2;
 	}
-	if (m.h.cmd == W_REPLY && (m.h.flags & 1)) {
-		printf("refused: %s\n", (char *)m.data);
-		return 0;
-	}
-	printf("accepted\n");
-	return 1;
+	int refused = m.h.cmd == W_REPLY && (m.h.flags & 1);
+	printf("%s%s\n", refused ? "refused: " : "accepted", refused ? (char *)m.data : "");
+	wire_msg_free(&m);
+	close(sock);
+	return refused ? 0 : 1;
 }
