@@ -70,9 +70,9 @@ int cmd_ctl(int argc, char **argv)
 	if (timeout_ms < 0)
 		timeout_ms = ctl_request__timeout_ms(cmd);
 	rep = ctl__call_timeout(argv[i], req, timeout_ms, err, sizeof(err));
-	json_decref(req);
 	if (!rep) {
 		log_err("%s", err);
+		json_decref(req);
 		return 1;
 	}
 	char *txt = json_dumps(rep, JSON_COMPACT);
@@ -83,5 +83,6 @@ int cmd_ctl(int argc, char **argv)
 		log_err("%s: %s", cmd ? cmd : "request",
 			json_string_value(json_object_get(rep, "error")) ?: "failed");
 	json_decref(rep);
+	json_decref(req);                 /* only now: cmd points into it */
 	return code;
 }

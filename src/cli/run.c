@@ -99,6 +99,59 @@ static uint64_t host_available_memory(void)
 	return (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
+/* --incoming: wait for a source and take the VM from it, serving the
+ * control socket all along (ctl may be NULL): before the VM arrives it
+ * answers status and query-migrate from the receive's figures and takes
+ * migrate-cancel and quit as a cancel; once the VM runs, the same server
+ * goes on with it. 0: the VM runs; -1 with *code set. */
+static int receive_incoming(struct run_opts *o, struct vm_config *cfg, struct vm *vm,
+			    struct ctl_server *ctl, struct mig_incoming *in, struct mig_stats *ms, int *code)
+{
+	char err[1024];
+	int nc;
+	uint64_t mem;
+	int lfd = transport_listen(o->incoming, err, sizeof(err));
+	if (lfd < 0 || mig_incoming__init(in, o->incoming, err, sizeof(err))) {
+		log_err("%s", err);
+		if (lfd >= 0)
+			close(lfd);
+		*code = 1;
+		return -1;
+	}
+	cfg->mem = o->mem;
+	cfg->max_mem = o->max_mem ? o->max_mem : host_available_memory();
+	cfg->ncpus = o->cpus;
+	cfg->cc = o->cc;
+	cfg->psp_socket = o->psp_socket;
+	if (ctl && ctl_server__start_incoming(ctl, in, o->incoming)) {
+		log_err("cannot start the control socket thread");
+		mig_incoming__exit(in);
+		close(lfd);
+		*code = 1;
+		return -1;
+	}
+	log_info("waiting for an incoming migration on %s", o->incoming);
+	int r = migration_receive(lfd, vm, cfg, in, err, sizeof(err));
+	close(lfd);
+	mig_incoming__exit(in);
+	mig_incoming__read(in, ms, &nc, &mem);
+	if (r) {
+		int sig = cancel__pending();
+		if (ms->status == MIG_CANCELLED)
+			log_err("incoming migration cancelled (the source keeps the VM): %s", err);
+		else
+			log_err("incoming migration failed (the source keeps the VM): %s", err);
+		/* a signal that also cancelled wins: the caller asked for it */
+		*code = sig ? 128 + sig : 1;
+		return -1;
+	}
+	if (ctl) {
+		ctl->incoming = *ms;      /* before attach: the thread reads it after */
+		ctl_server__attach(ctl, vm);
+	}
+	return 0;
+}
+
 int cmd_run(int argc, char **argv)
 {
 	struct run_opts o;
@@ -106,6 +159,7 @@ int cmd_run(int argc, char **argv)
 	struct ctl_server ctl = { .lfd = -1 };
 	struct snapshot_result sr;
 	static struct vm vm;              /* large; and ASan-friendly */
+	struct mig_incoming incoming;     /* --incoming: outlives the control thread that reads it */
 	char err[1024], sz[32];
 	sigset_t sigs;
 	int code, serial_fd = STDOUT_FILENO, sig_fd = -1;
@@ -149,37 +203,14 @@ int cmd_run(int argc, char **argv)
 	 * (--incoming, --takeover), the same signals end that wait through
 	 * this signalfd (util/cancel.h); they stay pending for the loop below */
 	sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
-	cancel__set_fd(sig_fd);
+	if (sig_fd >= 0)
+		cancel__add_fd(sig_fd);   /* the table's first entry: cannot be full */
 
 	cfg.serial_fd = serial_fd;
 	if (o.incoming) {
 		struct mig_stats ms;
-		int lfd = transport_listen(o.incoming, err, sizeof(err));
-		if (lfd < 0) {
-			log_err("%s", err);
-			code = 1;
+		if (receive_incoming(&o, &cfg, &vm, have_ctl ? &ctl : NULL, &incoming, &ms, &code))
 			goto out_ctl;
-		}
-		cfg.mem = o.mem;
-		cfg.max_mem = o.max_mem ? o.max_mem : host_available_memory();
-		cfg.ncpus = o.cpus;
-		cfg.cc = o.cc;
-		cfg.psp_socket = o.psp_socket;
-		log_info("waiting for an incoming migration on %s", o.incoming);
-		int r = migration_receive(lfd, &vm, &cfg, &ms, err, sizeof(err));
-		close(lfd);
-		if (r) {
-			log_err("incoming migration failed (the source keeps the VM): %s", err);
-			code = cancel__pending() ? 128 + cancel__pending() : 1;
-			goto out_ctl;
-		}
-		if (have_ctl) {
-			ctl.incoming = ms;
-			if (ctl_server__start(&ctl, &vm, o.incoming)) {
-				log_err("cannot start the control socket thread");
-				vm__stop(&vm, 1, "control socket failed");
-			}
-		}
 		log_info("migrated in: %d vCPUs, %s RAM; %llu MB received in %.0f ms, %llu iterations, "
 			 "%llu pages, %llu zero pages, %llu private pages (platform %.1f ms)",
 			 vm.cfg.ncpus, size_str(vm.cfg.mem, sz, sizeof(sz)),
@@ -318,9 +349,10 @@ wait_vm:
 	log_info("%s", vm.stop_reason);
 	vm__destroy(&vm);
 out_ctl:
-	cancel__set_fd(-1);
-	if (sig_fd >= 0)
+	if (sig_fd >= 0) {
+		cancel__remove_fd(sig_fd);
 		close(sig_fd);
+	}
 	if (have_ctl)
 		ctl_server__close(&ctl);
 	if (serial_fd != STDOUT_FILENO)

@@ -216,6 +216,58 @@ static json_t *cmd_migrate_cancel(struct ctl_server *s, json_t *req)
 	return ok();
 }
 
+/* Before the VM arrives (`tern run --incoming`): the ctl thread only reads
+ * the receive's published figures and may cancel it; the receiver runs on
+ * the main thread (precopy_recv.c). */
+static json_t *incoming_status(struct ctl_server *s, json_t *req)
+{
+	struct mig_stats st;
+	int ncpus;
+	uint64_t mem;
+	(void)req;
+	mig_incoming__read(s->arriving, &st, &ncpus, &mem);
+	json_t *r = ok();
+	json_object_set_new(r, "state", json_string("incoming"));
+	json_object_set_new(r, "incoming", json_string(s->arriving->uri));
+	json_object_set_new(r, "migration", json_string(mig_status_name(st.status)));
+	json_object_set_new(r, "pid", json_integer(getpid()));
+	if (ncpus) {                      /* the source's CONFIG has been taken */
+		json_object_set_new(r, "cpus", json_integer(ncpus));
+		json_object_set_new(r, "mem", json_integer((json_int_t)mem));
+	}
+	return r;
+}
+
+static json_t *incoming_query_migrate(struct ctl_server *s, json_t *req)
+{
+	struct mig_stats st;
+	int ncpus;
+	uint64_t mem;
+	(void)req;
+	mig_incoming__read(s->arriving, &st, &ncpus, &mem);
+	json_t *r = ctl__mig_json(&st);
+	json_object_set_new(r, "ok", json_true());
+	return r;
+}
+
+/* migrate-cancel and quit: end the wait or receive. The process then
+ * exits 1 (run.c) and the source keeps its VM. */
+static json_t *incoming_cancel(struct ctl_server *s, json_t *req)
+{
+	const char *cmd = json_string_value(json_object_get(req, "cmd"));
+	/* a literal, not the request's string: the receiver reads it later */
+	const char *by = cmd && !strcmp(cmd, "quit") ? "quit" : "migrate-cancel";
+	int rc = mig_incoming__cancel(s->arriving, by);
+	if (rc == -1)
+		return ctl__error("%s: too late, the source has committed and the VM is arriving; "
+				  "ask again once it runs", by);
+	if (rc)
+		return ctl__error("%s: the incoming migration has already ended; this process is exiting", by);
+	json_t *r = ok();
+	json_object_set_new(r, "status", json_string("cancelled"));
+	return r;
+}
+
 static json_t *cmd_measurement(struct ctl_server *s, json_t *req)
 {
 	struct cc_measurement *m = &s->vm->cc.m;
@@ -267,15 +319,19 @@ static const struct ctl_field migrate_fields[] = {
 };
 
 const struct ctl_command ctl__commands[] = {
-	{ "status",   cmd_status,   NULL, "state, configuration and counters" },
-	{ "pause",    cmd_pause,    NULL, "stop all vCPUs" },
-	{ "resume",   cmd_resume,   NULL, "let paused vCPUs run again" },
-	{ "quit",     cmd_quit,     NULL, "stop the VM and exit tern run with status 0" },
-	{ "snapshot", cmd_snapshot, snapshot_fields, "write the VM to {\"path\"} (pauses while writing)" },
-	{ "measurement", cmd_measurement, NULL, "a confidential VM's launch measurement" },
-	{ "handoff",  cmd_handoff,  handoff_fields, "hand the VM to the process waiting at {\"to\"}" },
-	{ "migrate",  cmd_migrate,  migrate_fields, "start a live migration to {\"uri\"} (returns at once)" },
-	{ "query-migrate", cmd_query_migrate, NULL, "progress and statistics of the migration" },
-	{ "migrate-cancel", cmd_migrate_cancel, NULL, "stop the migration; the VM keeps running here" },
+	/* status, quit, query-migrate and migrate-cancel also answer before the
+	 * VM arrives (--incoming); the others need it */
+	{ "status",   cmd_status,   NULL, "state, configuration and counters", incoming_status },
+	{ "pause",    cmd_pause,    NULL, "stop all vCPUs", NULL },
+	{ "resume",   cmd_resume,   NULL, "let paused vCPUs run again", NULL },
+	{ "quit",     cmd_quit,     NULL, "stop the VM and exit tern run with status 0", incoming_cancel },
+	{ "snapshot", cmd_snapshot, snapshot_fields, "write the VM to {\"path\"} (pauses while writing)", NULL },
+	{ "measurement", cmd_measurement, NULL, "a confidential VM's launch measurement", NULL },
+	{ "handoff",  cmd_handoff,  handoff_fields, "hand the VM to the process waiting at {\"to\"}", NULL },
+	{ "migrate",  cmd_migrate,  migrate_fields, "start a live migration to {\"uri\"} (returns at once)", NULL },
+	{ "query-migrate", cmd_query_migrate, NULL, "progress and statistics of the migration",
+	  incoming_query_migrate },
+	{ "migrate-cancel", cmd_migrate_cancel, NULL, "stop the migration; the VM keeps running here",
+	  incoming_cancel },
 	{ 0 },
 };

@@ -38,12 +38,15 @@ struct ctl_client {
 };
 
 /* One control command: its arguments are checked against fields before fn
- * runs, so fn may read them without checking types again. */
+ * runs, so fn may read them without checking types again. fn runs once the
+ * server has a VM; before that (`tern run --incoming` waiting for or
+ * receiving one) no_vm runs instead, and a command without one is refused. */
 struct ctl_command {
 	const char *name;
 	json_t *(*fn)(struct ctl_server *s, json_t *req);
 	const struct ctl_field *fields;   /* terminated by { 0 }; NULL: no arguments */
 	const char *help;
+	json_t *(*no_vm)(struct ctl_server *s, json_t *req);   /* NULL: needs the VM */
 };
 
 struct ctl_server {
@@ -52,7 +55,8 @@ struct ctl_server {
 	int        wake[2];               /* pipe: tells the thread to exit */
 	pthread_t  thread;
 	bool       running;
-	struct vm *vm;
+	struct vm *vm;                    /* NULL until it arrives (set once, ctl_server__attach) */
+	struct mig_incoming *arriving;    /* --incoming: the receive the VM comes from */
 	const char *guest;                /* what is running, for status */
 	bool       keep_path;             /* handed off: the new process owns the path now */
 	uint64_t   handoff_downtime_ns;   /* this process took the VM over: its downtime */
@@ -72,6 +76,13 @@ int  ctl_server__open(struct ctl_server *s, const char *path, char *err, size_t 
 /* Same, replacing whatever socket is at path (the old process's, after a handoff). */
 int  ctl_server__open_replace(struct ctl_server *s, const char *path, char *err, size_t errlen);
 int  ctl_server__start(struct ctl_server *s, struct vm *vm, const char *guest);
+/* Serve before there is a VM, while `in` waits for or receives one: only
+ * the commands with a no_vm function answer. guest: for status, later. */
+int  ctl_server__start_incoming(struct ctl_server *s, struct mig_incoming *in, const char *guest);
+/* The VM has arrived: from the next request on, commands act on it. */
+void ctl_server__attach(struct ctl_server *s, struct vm *vm);
+/* The VM, or NULL while none has arrived (any thread). */
+struct vm *ctl_server__vm(struct ctl_server *s);
 void ctl_server__close(struct ctl_server *s);
 
 /* The VM's commands (commands.c), terminated by { 0 }. */

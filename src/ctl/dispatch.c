@@ -69,5 +69,10 @@ json_t *ctl__dispatch(struct ctl_server *s, json_t *req)
 		return ctl__error("unknown command \"%.64s%s\"", cmd, strlen(cmd) > 64 ? "..." : "");
 	if (ctl_fields__check(c->name, c->fields, req, err, sizeof(err)))
 		return ctl__error("%s", err);
-	return c->fn(s, req);
+	if (ctl_server__vm(s) || !s->arriving)
+		return c->fn(s, req);
+	if (!c->no_vm)
+		return ctl__error("%s: no VM yet: the migration has not arrived (waiting on %s)",
+				  c->name, s->arriving->uri);
+	return c->no_vm(s, req);
 }

@@ -52,14 +52,40 @@ static int open_socket(struct ctl_server *s, const char *path, bool replace, cha
 	return 0;
 }
 
-int ctl_server__start(struct ctl_server *s, struct vm *vm, const char *guest)
+static int start_thread(struct ctl_server *s)
 {
-	s->vm = vm;
-	s->guest = guest;
 	if (pthread_create(&s->thread, NULL, ctl_loop__run, s))
 		return -1;
 	s->running = true;
 	return 0;
+}
+
+int ctl_server__start(struct ctl_server *s, struct vm *vm, const char *guest)
+{
+	s->vm = vm;
+	s->guest = guest;
+	return start_thread(s);
+}
+
+int ctl_server__start_incoming(struct ctl_server *s, struct mig_incoming *in, const char *guest)
+{
+	s->arriving = in;
+	s->guest = guest;
+	return start_thread(s);
+}
+
+/* The same thread goes on serving: no second server and no moment in
+ * which the socket is not answered. Whatever the caller set up for the VM
+ * (s->incoming) is written before this release store, so the thread sees
+ * it once it sees the VM. */
+void ctl_server__attach(struct ctl_server *s, struct vm *vm)
+{
+	__atomic_store_n(&s->vm, vm, __ATOMIC_RELEASE);
+}
+
+struct vm *ctl_server__vm(struct ctl_server *s)
+{
+	return __atomic_load_n(&s->vm, __ATOMIC_ACQUIRE);
 }
 
 void ctl_server__close(struct ctl_server *s)

@@ -73,10 +73,39 @@ const char *mig_status_name(enum mig_status s);
 struct json_t;
 struct json_t *mig_stats_json(const struct mig_stats *st);
 
+/* A destination-side migration (`tern run --incoming`), shared between
+ * the receiver (the main thread) and the control socket's thread: the
+ * receiver publishes its figures here as it goes, and the control thread
+ * reads them (status, query-migrate) or cancels the receive until the
+ * COMMIT is taken (migrate-cancel, quit). */
+struct mig_incoming {
+	pthread_mutex_t lock;             /* protects everything below */
+	struct mig_stats st;              /* SETUP while waiting for a source, then ACTIVE... */
+	char     uri[256];                /* where this process listens */
+	int      ncpus;                   /* from the source's CONFIG; 0 before it */
+	uint64_t mem;
+	const char *cancelled_by;         /* the control command that cancelled, or NULL */
+	bool     committed;               /* COMMIT taken: too late to cancel */
+	int      cancel_fd;               /* eventfd registered with util/cancel.h: written to cancel */
+};
+
+/* Set `in` up and register its cancel fd; -1 with err. */
+int  mig_incoming__init(struct mig_incoming *in, const char *uri, char *err, size_t errlen);
+/* Unregister and close the cancel fd (after migration_receive returned). */
+void mig_incoming__exit(struct mig_incoming *in);
+/* End the wait or receive on behalf of `by` (a control command's name):
+ * every wire wait returns -ECANCELED from now on. 0; -1 when the COMMIT
+ * was already taken (the VM is arriving; too late); -2 when the receive has
+ * already ended (failed or cancelled). Any thread. */
+int  mig_incoming__cancel(struct mig_incoming *in, const char *by);
+/* A consistent copy of what is known so far; any thread. */
+void mig_incoming__read(struct mig_incoming *in, struct mig_stats *st, int *ncpus, uint64_t *mem);
+
 /* Destination: accept one migration on lfd and build vm from it; on
  * success the VM runs. cfg: local settings and optional constraints
- * (mem/ncpus/cc non-zero must match the source). Fills st. */
-int  migration_receive(int lfd, struct vm *vm, const struct vm_config *cfg, struct mig_stats *st,
+ * (mem/ncpus/cc non-zero must match the source). Publishes its progress in
+ * in->st; ends early (-1) when in is cancelled. */
+int  migration_receive(int lfd, struct vm *vm, const struct vm_config *cfg, struct mig_incoming *in,
 		       char *err, size_t errlen);
 
 /* RAM batch (W_RAM payload): header, then entries {u64 gpa|kind, data} */

@@ -12,11 +12,18 @@
  *   WAIT_COMMIT  --COMMIT, RECEIVE_FINISH, resumed-->  RUNNING
  * ABORT, a closed connection, a bad batch, a refused packet or any
  * unexpected message: reply with the reason, destroy the VM, exit 1. The
- * source keeps its VM. */
+ * source keeps its VM. So does a cancel (migrate-cancel or quit on the
+ * control socket, a signal) in any state before COMMIT is taken.
+ *
+ * The figures are kept in the receiver's own mig_stats and copied to the
+ * shared mig_incoming after every message, so the control thread reads a
+ * consistent snapshot without the receiver holding a lock while it works. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -26,6 +33,7 @@
 #include "migrate/transport.h"
 #include "migrate/wire.h"
 #include "state/record.h"
+#include "util/cancel.h"
 #include "util/io.h"
 #include "util/log.h"
 #include "util/memfd.h"
@@ -38,7 +46,8 @@ static const char *rx_name[] = { "WAIT_HELLO", "WAIT_CONFIG", "WAIT_SESSION", "R
 struct receiver {
 	struct vm *vm;
 	const struct vm_config *local;
-	struct mig_stats *st;
+	struct mig_stats *st;             /* the receiver's own copy */
+	struct mig_incoming *in;          /* where it is published */
 	struct private_path pp;
 	bool built, cc;
 	uint8_t nonce[WIRE_NONCE_LEN];    /* this connection's, from wire__accept_source */
@@ -82,6 +91,10 @@ static int on_config(struct receiver *r, struct wire_msg *m, void **reply, size_
 		errbuf_set(r->err, sizeof(r->err), "migration of --cc sev VMs is not supported yet");
 		return -1;
 	}
+	pthread_mutex_lock(&r->in->lock);
+	r->in->ncpus = cfg.ncpus;
+	r->in->mem = cfg.mem;
+	pthread_mutex_unlock(&r->in->lock);
 	cfg.serial_fd = r->local->serial_fd;
 	cfg.psp_socket = r->local->psp_socket;
 	r->built = true;
@@ -200,32 +213,146 @@ static int on_state(struct receiver *r, struct wire_msg *m)
 	return vm__restore_complete(r->vm, &pr, r->err, sizeof(r->err));
 }
 
-int migration_receive(int lfd, struct vm *vm, const struct vm_config *cfg, struct mig_stats *st,
+int mig_incoming__init(struct mig_incoming *in, const char *uri, char *err, size_t errlen)
+{
+	memset(in, 0, sizeof(*in));
+	pthread_mutex_init(&in->lock, NULL);
+	snprintf(in->uri, sizeof(in->uri), "%s", uri);
+	in->st.status = MIG_SETUP;
+	in->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (in->cancel_fd < 0) {
+		errbuf_set(err, errlen, "eventfd: %s", strerror(errno));
+		return -1;
+	}
+	if (cancel__add_fd(in->cancel_fd)) {
+		errbuf_set(err, errlen, "too many cancel sources registered (util/cancel.h)");
+		close(in->cancel_fd);
+		in->cancel_fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+void mig_incoming__exit(struct mig_incoming *in)
+{
+	if (in->cancel_fd < 0)
+		return;
+	cancel__remove_fd(in->cancel_fd);
+	pthread_mutex_lock(&in->lock);   /* not while a cancel writes it */
+	close(in->cancel_fd);
+	in->cancel_fd = -1;
+	pthread_mutex_unlock(&in->lock);
+}
+
+int mig_incoming__cancel(struct mig_incoming *in, const char *by)
+{
+	uint64_t one = 1;
+	pthread_mutex_lock(&in->lock);
+	if (in->committed || in->cancel_fd < 0) {
+		int r = in->committed ? -1 : -2;
+		pthread_mutex_unlock(&in->lock);
+		return r;
+	}
+	if (!in->cancelled_by)
+		in->cancelled_by = by;
+	/* a full counter is already readable: the write cannot fail otherwise */
+	if (write(in->cancel_fd, &one, sizeof(one)) < 0)
+		log_info("cancel: eventfd write: %s", strerror(errno));
+	pthread_mutex_unlock(&in->lock);
+	return 0;
+}
+
+void mig_incoming__read(struct mig_incoming *in, struct mig_stats *st, int *ncpus, uint64_t *mem)
+{
+	pthread_mutex_lock(&in->lock);
+	*st = in->st;
+	*ncpus = in->ncpus;
+	*mem = in->mem;
+	pthread_mutex_unlock(&in->lock);
+}
+
+/* Copy the receiver's figures where the control thread reads them. */
+static void publish(struct receiver *r)
+{
+	if (r->st->status == MIG_ACTIVE)
+		r->st->total_ns = now_ns() - r->st->start_ns;
+	pthread_mutex_lock(&r->in->lock);
+	r->in->st = *r->st;
+	pthread_mutex_unlock(&r->in->lock);
+}
+
+/* Who cancelled: the control command's name, or NULL. */
+static const char *cancelled_by(struct mig_incoming *in)
+{
+	pthread_mutex_lock(&in->lock);
+	const char *by = in->cancelled_by;
+	pthread_mutex_unlock(&in->lock);
+	return by;
+}
+
+/* Why a wait returned -ECANCELED: a control command or a signal. */
+static void cancel_reason(struct receiver *r, char *buf, size_t len)
+{
+	const char *by = cancelled_by(r->in);
+	int sig = cancel__pending();
+	if (by)
+		errbuf_set(buf, len, "cancelled by %s on the control socket", by);
+	else
+		errbuf_set(buf, len, "stopped by SIG%s", sig ? sigabbrev_np(sig) : "?");
+}
+
+/* Take the COMMIT unless a cancel came first: from here on the move is
+ * decided and the control socket can no longer cancel it. */
+static int take_commit(struct receiver *r)
+{
+	int ret = 0;
+	pthread_mutex_lock(&r->in->lock);
+	if (r->in->cancelled_by) {
+		errbuf_set(r->err, sizeof(r->err), "cancelled by %s on the control socket before the commit",
+			   r->in->cancelled_by);
+		ret = -1;
+	} else {
+		r->in->committed = true;
+	}
+	pthread_mutex_unlock(&r->in->lock);
+	return ret;
+}
+
+int migration_receive(int lfd, struct vm *vm, const struct vm_config *cfg, struct mig_incoming *in,
 		      char *err, size_t errlen)
 {
-	struct receiver r = { .vm = vm, .local = cfg, .st = st };
+	struct mig_stats st = { .status = MIG_SETUP };
+	struct receiver r = { .vm = vm, .local = cfg, .st = &st, .in = in };
 	enum rx state = WAIT_HELLO;
 	struct wire_msg m;
 	int sock, rc;
 
-	memset(st, 0, sizeof(*st));
+	publish(&r);
 	r.corrupt_next_private = getenv("TERN_TEST_PSP_CORRUPT") != NULL;
-	sock = wire__accept_source(lfd, WIRE_MIGRATE, r.nonce, err, errlen);
-	if (sock < 0)
-		return -1;
+	sock = wire__accept_source(lfd, WIRE_MIGRATE, r.nonce, r.err, sizeof(r.err));
+	if (sock < 0) {
+		char why[200];
+		cancel_reason(&r, why, sizeof(why));
+		if (cancelled_by(in))     /* wire_accept.c names signals only */
+			errbuf_set(r.err, sizeof(r.err), "%s while waiting for a source (WAIT_HELLO)", why);
+		goto fail_nosock;
+	}
 	state = WAIT_CONFIG;
-	st->start_ns = now_ns();
-	st->status = MIG_ACTIVE;
+	st.start_ns = now_ns();
+	st.status = MIG_ACTIVE;
+	publish(&r);
 	while (state != RUNNING) {
 		void *reply = NULL;
 		size_t rlen = 0;
 		rc = wire_recv(sock, &m, 120000);
 		if (rc) {
+			char why[200];
+			cancel_reason(&r, why, sizeof(why));
 			errbuf_set(r.err, sizeof(r.err), "in %s: %s", rx_name[state],
 				   rc == -ECONNRESET ? "the source closed the connection (the stream ended early)" :
 				   rc == -EPROTO ? "the stream is not tern's protocol (corrupted?)" :
 				   rc == -ETIMEDOUT ? "the source went silent" :
-				   rc == -ECANCELED ? "stopped by a signal" : strerror(-rc));
+				   rc == -ECANCELED ? why : strerror(-rc));
 			goto fail;
 		}
 		if (m.h.cmd == W_ABORT) {
@@ -254,17 +381,19 @@ int migration_receive(int lfd, struct vm *vm, const struct vm_config *cfg, struc
 					goto fail;
 				}
 				wire_msg_free(&m);
+				publish(&r);
 				continue;         /* RAM batches get no reply */
 			}
 			if (m.h.cmd == W_ITER_END) {
 				ok = 0;
-				st->iteration++;
+				st.iteration++;
 			} else if (m.h.cmd == W_STATE && (ok = on_state(&r, &m)) == 0) {
 				state = WAIT_COMMIT;
 			}
 			break;
 		case WAIT_COMMIT:
-			if (m.h.cmd == W_COMMIT) {
+			/* take_commit fails with r.err set when a cancel came first */
+			if (m.h.cmd == W_COMMIT && (ok = take_commit(&r)) == 0) {
 				if (r.cc && (ok = r.pp.ops->recv_finish(&r.pp)))
 					errbuf_set(r.err, sizeof(r.err), "RECEIVE_FINISH: %s", strerror(-ok));
 				else if ((ok = vm__start(vm, r.err, sizeof(r.err))) == 0) {
@@ -289,16 +418,20 @@ int migration_receive(int lfd, struct vm *vm, const struct vm_config *cfg, struc
 		}
 		wire_reply_ok(sock, reply, rlen);
 		free(reply);
+		publish(&r);
 	}
-	st->status = MIG_COMPLETED;
-	st->total_ns = now_ns() - st->start_ns;
-	st->psp_ns = r.pp.ns;
+	st.status = MIG_COMPLETED;
+	st.total_ns = now_ns() - st.start_ns;
+	st.psp_ns = r.pp.ns;
+	publish(&r);
 	close(sock);
 	return 0;
 fail:
 	close(sock);
-	st->status = MIG_FAILED;
-	snprintf(st->error, sizeof(st->error), "%s", r.err);
+fail_nosock:
+	st.status = cancelled_by(in) ? MIG_CANCELLED : MIG_FAILED;
+	snprintf(st.error, sizeof(st.error), "%s", r.err);
+	publish(&r);
 	errbuf_set(err, errlen, "%s", r.err);
 	if (r.built) {
 		vm__stop(vm, 1, "incoming migration failed");

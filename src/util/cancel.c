@@ -2,16 +2,34 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <string.h>
 #include <time.h>
 
 #include "util/cancel.h"
 
-static int cancel_fd = -1;
+/* Slots hold an fd or -1. Registration happens on the main thread while
+ * other threads may poll, so each slot is read and written atomically. */
+static int cancel_fds[CANCEL_MAX_FDS] = { -1, -1, -1, -1 };
 
-void cancel__set_fd(int fd)
+int cancel__add_fd(int fd)
 {
-	__atomic_store_n(&cancel_fd, fd, __ATOMIC_RELEASE);
+	for (int i = 0; i < CANCEL_MAX_FDS; i++) {
+		int free_slot = -1;
+		if (__atomic_compare_exchange_n(&cancel_fds[i], &free_slot, fd, false,
+						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			return 0;
+	}
+	return -1;
+}
+
+void cancel__remove_fd(int fd)
+{
+	for (int i = 0; i < CANCEL_MAX_FDS; i++) {
+		int was = fd;
+		__atomic_compare_exchange_n(&cancel_fds[i], &was, -1, false,
+					    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+	}
 }
 
 int cancel__pending(void)
@@ -51,21 +69,25 @@ int cancel__ms_left(uint64_t deadline_ns)
 
 int cancel__poll_many(struct pollfd *p, int n, int timeout_ms)
 {
-	struct pollfd all[n + 1];
-	int cfd = __atomic_load_n(&cancel_fd, __ATOMIC_ACQUIRE);
+	struct pollfd all[n + CANCEL_MAX_FDS];
 	uint64_t deadline = cancel__deadline(timeout_ms);
-	int r;
+	int r, nc = 0;
 	memcpy(all, p, sizeof(*p) * (size_t)n);
-	all[n] = (struct pollfd){ .fd = cfd, .events = POLLIN };
+	for (int i = 0; i < CANCEL_MAX_FDS; i++) {
+		int cfd = __atomic_load_n(&cancel_fds[i], __ATOMIC_ACQUIRE);
+		if (cfd >= 0)
+			all[n + nc++] = (struct pollfd){ .fd = cfd, .events = POLLIN };
+	}
 	for (;;) {
-		r = poll(all, (nfds_t)n + (cfd >= 0), cancel__ms_left(deadline));
+		r = poll(all, (nfds_t)(n + nc), cancel__ms_left(deadline));
 		if (r >= 0 || errno != EINTR)
 			break;
 	}
 	if (r < 0)
 		return -errno;
-	if (cfd >= 0 && (all[n].revents & POLLIN))
-		return -ECANCELED;
+	for (int i = 0; i < nc; i++)
+		if (all[n + i].revents & POLLIN)
+			return -ECANCELED;
 	for (int i = 0; i < n; i++)
 		p[i].revents = all[i].revents;
 	return r == 0 ? -ETIMEDOUT : r;

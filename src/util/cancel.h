@@ -6,14 +6,25 @@
  * the process ignored SIGTERM. So run.c registers a signalfd for those
  * signals here, and every blocking wait of the wire protocol polls it too:
  * a pending signal ends the wait with -ECANCELED. The signal stays pending,
- * so the main loop still sees it later. */
+ * so the main loop still sees it later.
+ *
+ * Other cancel sources use the same table: a control command that ends an
+ * `--incoming` wait (migrate-cancel, quit) registers an eventfd here and
+ * writes it, so the very same polls return -ECANCELED; one mechanism for
+ * both. The owner of such an fd knows why it fired, cancel__pending() only
+ * names signals. */
 #ifndef TERN_UTIL_CANCEL_H
 #define TERN_UTIL_CANCEL_H
 
 #include <stdint.h>
 
-/* fd: readable when a cancelling signal is pending; -1 for none. */
-void cancel__set_fd(int fd);
+#define CANCEL_MAX_FDS 4
+
+/* Register fd: every wait below ends with -ECANCELED while fd is readable
+ * (a signalfd with a pending signal, a written eventfd). -1 when the table
+ * is full. Remove it before closing it. */
+int  cancel__add_fd(int fd);
+void cancel__remove_fd(int fd);
 /* The pending cancelling signal (SIGTERM, SIGINT, SIGHUP), or 0. */
 int cancel__pending(void);
 

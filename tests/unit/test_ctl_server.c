@@ -68,10 +68,10 @@ static const struct ctl_field need_fields[] = {
 	{ 0 },
 };
 static const struct ctl_command fake_commands[] = {
-	{ "count", fake_count, NULL, "" },
-	{ "echo", fake_echo, echo_fields, "" },
-	{ "need", fake_echo, need_fields, "" },
-	{ "big", fake_big, NULL, "" },
+	{ "count", fake_count, NULL, "", NULL },
+	{ "echo", fake_echo, echo_fields, "", NULL },
+	{ "need", fake_echo, need_fields, "", NULL },
+	{ "big", fake_big, NULL, "", NULL },
 	{ 0 },
 };
 
