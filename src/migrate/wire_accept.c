@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "migrate/wire.h"
@@ -175,8 +176,13 @@ int wire__accept_source(int lfd, enum wire_kind kind, uint8_t nonce[WIRE_NONCE_L
 			if (fd < 0) {
 				if (errno == EINTR || errno == EAGAIN || errno == ECONNABORTED ||
 				    errno == EMFILE || errno == ENFILE) {
-					if (errno == EMFILE || errno == ENFILE)
+					if (errno == EMFILE || errno == ENFILE) {
+						/* the connection stays queued: back off
+						 * instead of spinning on a readable lfd */
 						log_err("accept: %s (still waiting)", strerror(errno));
+						struct timespec ts = { 0, 100 * 1000 * 1000 };
+						nanosleep(&ts, NULL);
+					}
 					continue;
 				}
 				errbuf_set(err, errlen, "accept: %s", strerror(errno));
