@@ -104,7 +104,7 @@ static int run_pass(struct vm *vm, uint64_t pages, struct pass *p)
 			break;
 		if (v->run->exit_reason == KVM_EXIT_DIRTY_RING_FULL) {
 			double t = now_us();
-			if (dirty_ring_full(v)) {
+			if (dirty_ring_full(&v->vm->lock, &v->vm->dirty)) {
 				fprintf(stderr, "ring-full harvest failed\n");
 				return -1;
 			}
@@ -150,7 +150,7 @@ static int bench_mode(const struct mode_cfg *mc, int rounds, bool first)
 		fprintf(stderr, "%s: guest setup failed\n", mc->name);
 		return -1;
 	}
-	if (dirty_start(&t, &vm, mc->mode, err, sizeof(err))) {
+	if (vm__dirty_start(&vm, &t, mc->mode, err, sizeof(err))) {
 		fprintf(stderr, "%s: dirty_start: %s\n", mc->name, err);
 		printf("%s    {\"mode\": \"%s\", \"error\": \"%s\"}", first ? "" : ",\n", mc->name, err);
 		vm__destroy(&vm);

@@ -2,42 +2,45 @@
  * (the development machines, where vmcall hangs) or as KVM_EXIT_HYPERCALL
  * (real hosts). Both end in guest_call__dispatch. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <linux/kvm.h>
 
 #include "dev/guest_call.h"
-#include "util/log.h"
-#include "vm/vm.h"
+#include "mem/page_status.h"
 
-int64_t guest_call__dispatch(struct vm *vm, int cpu, uint64_t nr,
+int64_t guest_call__dispatch(struct guest_call *gc, int cpu, uint64_t nr,
 			     uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3)
 {
 	(void)a3;
-	__atomic_add_fetch(&vm->stats.guest_calls, 1, __ATOMIC_RELAXED);
 	switch (nr) {
 	case KVM_HC_MAP_GPA_RANGE_NR: {
-		int64_t r = page_status_map_gpa_range(&vm->ps, a0, a1, a2);
-		__atomic_add_fetch(&vm->gcall.map_calls, 1, __ATOMIC_RELAXED);
+		int64_t r = page_status_map_gpa_range(gc->ps, a0, a1, a2);
+		__atomic_add_fetch(&gc->map_calls, 1, __ATOMIC_RELAXED);
 		if (r)
-			__atomic_add_fetch(&vm->gcall.map_rejected, 1, __ATOMIC_RELAXED);
+			__atomic_add_fetch(&gc->map_rejected, 1, __ATOMIC_RELAXED);
 		return r;
 	}
-	case TERN_HC_EXIT:
-		vm__stop(vm, (int)(a0 & 0xff), "guest exited with status %d (vCPU %d)",
+	case TERN_HC_EXIT: {
+		char why[96];
+		snprintf(why, sizeof(why), "guest exited with status %d (vCPU %d)",
 			 (int)(a0 & 0xff), cpu);
+		gc->stop(gc->ctx, (int)(a0 & 0xff), why);
 		return 0;
+	}
 	default:
-		__atomic_add_fetch(&vm->gcall.unknown_calls, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&gc->unknown_calls, 1, __ATOMIC_RELAXED);
 		return KVM_ENOSYS_RET;
 	}
 }
 
-int guest_call__port(struct vm *vm, int cpu, int fd)
+int guest_call__port(struct guest_call *gc, int cpu, int fd)
 {
 	struct kvm_regs r;
 	if (ioctl(fd, KVM_GET_REGS, &r) < 0)
 		return -errno;
-	r.rax = (uint64_t)guest_call__dispatch(vm, cpu, r.rax, r.rbx, r.rcx, r.rdx, r.rsi);
+	r.rax = (uint64_t)guest_call__dispatch(gc, cpu, r.rax, r.rbx, r.rcx, r.rdx, r.rsi);
 	/* RIP still points at the OUT; KVM skips it when the vCPU re-enters */
 	if (ioctl(fd, KVM_SET_REGS, &r) < 0)
 		return -errno;

@@ -1,19 +1,19 @@
 /* migctl.c - the guest's "you may migrate me now" switch. */
 #include "dev/migctl.h"
-#include "vm/vm.h"
+#include "mem/page_status.h"
 
-bool migctl__rdmsr(struct vm *vm, uint32_t index, uint64_t *data)
+bool migctl__rdmsr(struct page_status *ps, uint32_t index, uint64_t *data)
 {
 	if (index != MSR_KVM_MIGRATION_CONTROL)
 		return false;
-	*data = page_status_migctl(&vm->ps);
+	*data = page_status_migctl(ps);
 	return true;
 }
 
-bool migctl__wrmsr(struct vm *vm, uint32_t index, uint64_t data)
+bool migctl__wrmsr(struct page_status *ps, uint32_t index, uint64_t data)
 {
 	if (index != MSR_KVM_MIGRATION_CONTROL)
 		return false;
 	/* reserved bits: #GP, as KVM would */
-	return page_status_set_migctl(&vm->ps, data) == 0;
+	return page_status_set_migctl(ps, data) == 0;
 }

@@ -19,8 +19,8 @@
  * of RESET entries and frees them. A write after the re-protect pushes a
  * new entry; a write between our read and the re-protect precedes the
  * return of the sync, as above. Entries must be harvested strictly in
- * order, so each vCPU's next index lives in struct vcpu (it must survive
- * a stop/start: KVM's indices never go back).
+ * order, so each vCPU's next index lives with the caller (dirty_vcpu.fetch:
+ * it must survive a stop/start, as KVM's indices never go back).
  *
  * Pages the VMM writes itself (dirty_mark) go into `pending` with atomic
  * ORs, and everything counts as dirty at start: pending starts all set.
@@ -37,10 +37,8 @@
 #include "kvm/dirty.h"
 #include "kvm/kvm.h"
 #include "util/log.h"
-#include "vm/vm.h"
 
 #define RING_MAX_ENTRIES 65536u       /* KVM_DIRTY_RING_MAX_ENTRIES */
-#define SLOT_RAM 0u
 
 const char *dirty_mode_name(enum dirty_mode m)
 {
@@ -73,20 +71,20 @@ int dirty_ring_enable(int vmfd, uint32_t entries)
 
 static int log_enable_manual(struct dirty_tracker *t)
 {
-	struct vm *vm = t->vm;
-	int caps = kvm__check(&vm->kvm, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2);
+	/* asked of the VM fd: x86 KVM answers it there as on /dev/kvm */
+	int caps = ioctl(t->vmfd, KVM_CHECK_EXTENSION, (long)KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2);
 	uint64_t arg = KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE;
 
-	if (!(caps & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE))
+	if (caps < 0 || !(caps & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE))
 		return 0;
 	/* INITIALLY_SET: enabling the log protects nothing up front (the
 	 * bitmap starts full); pages get protected as syncs CLEAR them */
 	if (caps & KVM_DIRTY_LOG_INITIALLY_SET)
 		arg |= KVM_DIRTY_LOG_INITIALLY_SET;
-	if (kvm_vm__enable_cap(vm->fd, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, arg) == 0)
+	if (kvm_vm__enable_cap(t->vmfd, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, arg) == 0)
 		return 1;
 	if ((arg & KVM_DIRTY_LOG_INITIALLY_SET) &&
-	    kvm_vm__enable_cap(vm->fd, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
+	    kvm_vm__enable_cap(t->vmfd, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
 			       KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE) == 0)
 		return 1;
 	return 0;
@@ -95,14 +93,14 @@ static int log_enable_manual(struct dirty_tracker *t)
 /* KVM's bitmap into t->kbuf, and (manual protect) re-arm what it held. */
 static int log_harvest(struct dirty_tracker *t)
 {
-	struct kvm_dirty_log get = { .slot = SLOT_RAM, .dirty_bitmap = t->kbuf };
+	struct kvm_dirty_log get = { .slot = t->slot, .dirty_bitmap = t->kbuf };
 	struct kvm_clear_dirty_log clr = {
-		.slot = SLOT_RAM, .first_page = 0, .num_pages = (uint32_t)t->npages,
+		.slot = t->slot, .first_page = 0, .num_pages = (uint32_t)t->npages,
 		.dirty_bitmap = t->kbuf,
 	};
 	size_t nw = BITMAP_WORDS(t->npages), lo, hi;
 
-	if (ioctl(t->vm->fd, KVM_GET_DIRTY_LOG, &get) < 0) {
+	if (ioctl(t->vmfd, KVM_GET_DIRTY_LOG, &get) < 0) {
 		int e = errno;
 		memset(t->kbuf, 0, nw * sizeof(uint64_t));
 		return -e;
@@ -121,7 +119,7 @@ static int log_harvest(struct dirty_tracker *t)
 	clr.first_page = (uint64_t)lo * 64;
 	clr.num_pages = (uint32_t)(hi == nw ? t->npages - clr.first_page : (uint64_t)(hi - lo) * 64);
 	clr.dirty_bitmap = t->kbuf + lo;
-	if (ioctl(t->vm->fd, KVM_CLEAR_DIRTY_LOG, &clr) < 0)
+	if (ioctl(t->vmfd, KVM_CLEAR_DIRTY_LOG, &clr) < 0)
 		return -errno;    /* the bits stay set in KVM: reported again next time */
 	return 0;
 }
@@ -132,30 +130,29 @@ static int log_harvest(struct dirty_tracker *t)
  * then have KVM re-protect and recycle them. Under t->lock. */
 static int ring_harvest(struct dirty_tracker *t)
 {
-	struct vm *vm = t->vm;
 	uint32_t mask = t->ring_entries - 1;
 	uint64_t n = 0;
 
-	for (int i = 0; i < vm->cfg.ncpus; i++) {
+	for (int i = 0; i < t->nvcpus; i++) {
 		struct kvm_dirty_gfn *ring = t->rings[i];
-		uint32_t f = vm->vcpus[i].dirty_fetch;
+		uint32_t f = *t->fetch[i];
 		for (uint32_t k = 0; k < t->ring_entries; k++, f++) {
 			struct kvm_dirty_gfn *g = &ring[f & mask];
 			if (__atomic_load_n(&g->flags, __ATOMIC_ACQUIRE) != KVM_DIRTY_GFN_F_DIRTY)
 				break;
-			/* slot: address space << 16 | slot id; only RAM is tracked */
-			if (g->slot == SLOT_RAM && g->offset < t->npages)
+			/* slot: address space << 16 | slot id; only ours is tracked */
+			if (g->slot == t->slot && g->offset < t->npages)
 				bitmap_set(&t->harvest, g->offset);
 			__atomic_store_n(&g->flags, KVM_DIRTY_GFN_F_RESET, __ATOMIC_RELEASE);
 			n++;
 		}
-		vm->vcpus[i].dirty_fetch = f;
+		*t->fetch[i] = f;
 	}
 	t->st.ring_entries += n;
 	if (!n)
 		return 0;
 	t->st.resets++;
-	if (ioctl(vm->fd, KVM_RESET_DIRTY_RINGS, 0) < 0)
+	if (ioctl(t->vmfd, KVM_RESET_DIRTY_RINGS, 0) < 0)
 		return -errno;
 	return 0;
 }
@@ -163,27 +160,31 @@ static int ring_harvest(struct dirty_tracker *t)
 static void ring_unmap(struct dirty_tracker *t)
 {
 	size_t len = (size_t)t->ring_entries * sizeof(struct kvm_dirty_gfn);
+	free(t->fetch);
+	t->fetch = NULL;
 	if (!t->rings)
 		return;
-	for (int i = 0; i < t->vm->cfg.ncpus; i++)
+	for (int i = 0; i < t->nvcpus; i++)
 		if (t->rings[i])
 			munmap(t->rings[i], len);
 	free(t->rings);
 	t->rings = NULL;
 }
 
-static int ring_map(struct dirty_tracker *t, char *err, size_t errlen)
+static int ring_map(struct dirty_tracker *t, const struct dirty_vcpu *vcpus,
+		    char *err, size_t errlen)
 {
-	struct vm *vm = t->vm;
 	size_t len = (size_t)t->ring_entries * sizeof(struct kvm_dirty_gfn);
 
-	t->rings = calloc((size_t)vm->cfg.ncpus, sizeof(*t->rings));
-	if (!t->rings) {
+	t->rings = calloc((size_t)t->nvcpus, sizeof(*t->rings));
+	t->fetch = calloc((size_t)t->nvcpus, sizeof(*t->fetch));
+	if (!t->rings || !t->fetch) {
 		errbuf_set(err, errlen, "out of memory");
+		ring_unmap(t);
 		return -1;
 	}
-	for (int i = 0; i < vm->cfg.ncpus; i++) {
-		void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, vm->vcpus[i].fd,
+	for (int i = 0; i < t->nvcpus; i++) {
+		void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, vcpus[i].fd,
 			       (off_t)KVM_DIRTY_LOG_PAGE_OFFSET * getpagesize());
 		if (m == MAP_FAILED) {
 			errbuf_set(err, errlen, "cannot map vCPU %d's dirty ring: %s", i, strerror(errno));
@@ -191,6 +192,7 @@ static int ring_map(struct dirty_tracker *t, char *err, size_t errlen)
 			return -1;
 		}
 		t->rings[i] = m;
+		t->fetch[i] = vcpus[i].fetch;
 	}
 	return 0;
 }
@@ -207,28 +209,36 @@ static void release(struct dirty_tracker *t)
 	pthread_mutex_destroy(&t->lock);
 }
 
-int dirty_start(struct dirty_tracker *t, struct vm *vm, enum dirty_mode mode, char *err, size_t errlen)
+int dirty_start(struct dirty_tracker *t, const struct dirty_target *tg, enum dirty_mode mode,
+		char *err, size_t errlen)
 {
-	uint64_t npages = vm->ram.size / 4096;
+	uint64_t npages = tg->size / 4096;
 	bool busy;
 	int r;
 
 	memset(t, 0, sizeof(*t));
-	t->vm = vm;
+	t->vmfd = tg->vmfd;
+	t->slot = tg->slot;
+	t->gpa = tg->gpa;
+	t->size = tg->size;
+	t->hva = tg->hva;
+	t->nvcpus = tg->nvcpus;
+	t->vm_lock = tg->lock;
+	t->running = tg->running;
 	t->mode = mode;
 	t->npages = npages;
 
-	if (mode == DIRTY_RING && !vm->dirty_ring) {
-		if (vm->dirty_ring_err)
+	if (mode == DIRTY_RING && !tg->ring_entries) {
+		if (tg->ring_err)
 			errbuf_set(err, errlen, "no dirty ring: KVM refused a ring of %u entries when the VM "
-				   "was created (%s); use the dirty log", vm->cfg.dirty_ring,
-				   strerror(-vm->dirty_ring_err));
+				   "was created (%s); use the dirty log", tg->ring_asked,
+				   strerror(-tg->ring_err));
 		else
 			errbuf_set(err, errlen, "no dirty ring: KVM allows one only before vCPUs exist, so "
 				   "the VM must be created with a ring size; use the dirty log");
 		return -1;
 	}
-	if (mode == DIRTY_LOG_CLEAR && vm->dirty_ring) {
+	if (mode == DIRTY_LOG_CLEAR && tg->ring_entries) {
 		errbuf_set(err, errlen, "this VM was created with dirty rings, so KVM keeps no dirty "
 			   "bitmap for it: use the dirty ring");
 		return -1;
@@ -252,8 +262,8 @@ int dirty_start(struct dirty_tracker *t, struct vm *vm, enum dirty_mode mode, ch
 	}
 	bitmap_set_all(&t->pending);      /* everything counts as dirty at start */
 	if (mode == DIRTY_RING) {
-		t->ring_entries = vm->dirty_ring;
-		if (ring_map(t, err, errlen)) {
+		t->ring_entries = tg->ring_entries;
+		if (ring_map(t, tg->vcpus, err, errlen)) {
 			release(t);
 			return -1;
 		}
@@ -261,11 +271,11 @@ int dirty_start(struct dirty_tracker *t, struct vm *vm, enum dirty_mode mode, ch
 		t->manual = log_enable_manual(t);
 	}
 
-	pthread_mutex_lock(&vm->lock);
-	busy = vm->dirty != NULL;
+	pthread_mutex_lock(t->vm_lock);
+	busy = *t->running != NULL;
 	if (!busy)
-		vm->dirty = t;
-	pthread_mutex_unlock(&vm->lock);
+		*t->running = t;
+	pthread_mutex_unlock(t->vm_lock);
 	if (busy) {
 		errbuf_set(err, errlen, "dirty tracking is already running on this VM");
 		release(t);
@@ -273,13 +283,13 @@ int dirty_start(struct dirty_tracker *t, struct vm *vm, enum dirty_mode mode, ch
 	}
 	__atomic_store_n(&t->on, true, __ATOMIC_RELEASE);
 	/* flags-only change: allowed while vCPUs run */
-	r = kvm_vm__set_memslot(vm->fd, SLOT_RAM, 0, vm->ram.size, vm->ram.hva, KVM_MEM_LOG_DIRTY_PAGES);
+	r = kvm_vm__set_memslot(t->vmfd, t->slot, t->gpa, t->size, t->hva, KVM_MEM_LOG_DIRTY_PAGES);
 	if (r) {
 		errbuf_set(err, errlen, "cannot turn on dirty logging for guest RAM "
 			   "(KVM_SET_USER_MEMORY_REGION with KVM_MEM_LOG_DIRTY_PAGES): %s", strerror(-r));
-		pthread_mutex_lock(&vm->lock);
-		vm->dirty = NULL;
-		pthread_mutex_unlock(&vm->lock);
+		pthread_mutex_lock(t->vm_lock);
+		*t->running = NULL;
+		pthread_mutex_unlock(t->vm_lock);
 		__atomic_store_n(&t->on, false, __ATOMIC_RELEASE);
 		release(t);
 		return -1;
@@ -326,23 +336,22 @@ int64_t dirty_sync(struct dirty_tracker *t, struct page_bitmap *bm)
 
 void dirty_stop(struct dirty_tracker *t)
 {
-	struct vm *vm = t->vm;
 	int r;
 
 	if (!t->on)
 		return;
 	/* No new entries or bits after this returns (KVM waits for vCPUs
 	 * still using the old memslot)... */
-	r = kvm_vm__set_memslot(vm->fd, SLOT_RAM, 0, vm->ram.size, vm->ram.hva, 0);
+	r = kvm_vm__set_memslot(t->vmfd, t->slot, t->gpa, t->size, t->hva, 0);
 	if (r)
 		log_err("cannot turn off dirty logging for guest RAM: %s", strerror(-r));
 	/* ...and no vCPU thread is inside dirty_ring_full after this. */
-	pthread_mutex_lock(&vm->lock);
-	if (vm->dirty == t)
-		vm->dirty = NULL;
-	pthread_mutex_unlock(&vm->lock);
+	pthread_mutex_lock(t->vm_lock);
+	if (*t->running == t)
+		*t->running = NULL;
+	pthread_mutex_unlock(t->vm_lock);
 	/* Drain the rings, so none stays full and the next start begins at an
-	 * empty ring (its harvest index kept in struct vcpu). */
+	 * empty ring (its harvest index kept by the caller, dirty_vcpu.fetch). */
 	if (t->mode == DIRTY_RING) {
 		pthread_mutex_lock(&t->lock);
 		r = ring_harvest(t);
@@ -360,6 +369,14 @@ void dirty_mark(struct dirty_tracker *t, uint64_t gpa, uint64_t len)
 
 	if (!t || !__atomic_load_n(&t->on, __ATOMIC_ACQUIRE) || len == 0)
 		return;
+	/* to the memslot's own offsets; a part below it is not ours */
+	if (gpa < t->gpa) {
+		if (len <= t->gpa - gpa)
+			return;
+		len -= t->gpa - gpa;
+		gpa = t->gpa;
+	}
+	gpa -= t->gpa;
 	first = gpa / 4096;
 	if (first >= t->npages)
 		return;
@@ -378,21 +395,20 @@ void dirty_mark(struct dirty_tracker *t, uint64_t gpa, uint64_t len)
 	}
 }
 
-int dirty_ring_full(struct vcpu *v)
+int dirty_ring_full(pthread_mutex_t *lock, struct dirty_tracker **running)
 {
-	struct vm *vm = v->vm;
 	struct dirty_tracker *t;
 	int r = 0;
 
-	pthread_mutex_lock(&vm->lock);
-	t = vm->dirty;
+	pthread_mutex_lock(lock);
+	t = *running;
 	if (t && t->mode == DIRTY_RING) {
 		pthread_mutex_lock(&t->lock);
 		t->st.ring_full++;
 		r = ring_harvest(t);
 		pthread_mutex_unlock(&t->lock);
 	}
-	pthread_mutex_unlock(&vm->lock);
+	pthread_mutex_unlock(lock);
 	/* No tracker: dirty_stop is between turning logging off and draining
 	 * the rings; KVM re-checks the ring on entry, so just let it finish. */
 	if (!t)

@@ -1,5 +1,9 @@
 /* dirty.h - which guest pages changed: KVM dirty-page tracking for pre-copy
- * migration, over memslot 0 (all guest RAM at GPA 0).
+ * migration, over one memslot (tern's: slot 0, all guest RAM at GPA 0).
+ *
+ * The tracker is built from KVM objects only (struct dirty_target: the VM
+ * fd, the memslot, the vCPU fds, the ring size, and the VM's lock); it
+ * knows nothing of struct vm, which supplies them (vm__dirty_start).
  *
  * Two KVM mechanisms, chosen per VM:
  *
@@ -49,9 +53,8 @@
 
 #include "mem/bitmap.h"
 
-struct vm;
-struct vcpu;
 struct kvm_dirty_gfn;
+struct dirty_tracker;
 
 enum dirty_mode { DIRTY_LOG_CLEAR, DIRTY_RING };
 
@@ -65,10 +68,43 @@ struct dirty_stats {
 	uint64_t resets;                  /* ring: KVM_RESET_DIRTY_RINGS calls */
 };
 
+/* One vCPU, as the tracker needs it. `fetch` is the vCPU's next ring entry
+ * to harvest: it belongs to the caller because it must survive the tracker
+ * (a stop and a new start; KVM's ring indices never go back). */
+struct dirty_vcpu {
+	int       fd;
+	uint32_t *fetch;
+};
+
+/* What a tracker is built from (dirty_start copies what it keeps). */
+struct dirty_target {
+	int       vmfd;
+	uint32_t  slot;                   /* the memslot tracked: bit i = its page i */
+	uint64_t  gpa, size;              /* ... as registered: dirty_start and */
+	void     *hva;                    /* dirty_stop re-register it with new flags */
+	int       nvcpus;
+	const struct dirty_vcpu *vcpus;   /* ring mode */
+	uint32_t  ring_entries;           /* per-vCPU ring KVM accepted; 0: the VM has none */
+	uint32_t  ring_asked;             /* ring size asked for at creation (0: none) and */
+	int       ring_err;               /* KVM's refusal (-errno): for dirty_start's message */
+	/* The VM's lock and its running-tracker pointer: dirty_start publishes
+	 * the tracker there (one per VM), dirty_stop withdraws it, and vCPU
+	 * threads find it there on ring-full exits (dirty_ring_full). The lock
+	 * orders those against each other; it is taken before the tracker's. */
+	pthread_mutex_t *lock;
+	struct dirty_tracker **running;
+};
+
 /* Per VM; the caller owns the memory (embed it or allocate it). Fields are
  * private to dirty.c; read `st` only between syncs. */
 struct dirty_tracker {
-	struct vm       *vm;
+	int              vmfd;
+	uint32_t         slot;
+	uint64_t         gpa, size;
+	void            *hva;
+	int              nvcpus;
+	pthread_mutex_t *vm_lock;         /* dirty_target.lock */
+	struct dirty_tracker **running;   /* dirty_target.running */
 	enum dirty_mode  mode;
 	bool             on;
 	bool             manual;          /* log: manual protect (GET + CLEAR) in use */
@@ -80,6 +116,7 @@ struct dirty_tracker {
 					   * (under lock) */
 	uint64_t        *kbuf;            /* log: KVM_GET_DIRTY_LOG buffer */
 	struct kvm_dirty_gfn **rings;     /* ring: each vCPU's mapping */
+	uint32_t       **fetch;           /* ring: each vCPU's next index (dirty_vcpu.fetch) */
 	uint32_t         ring_entries;
 	struct dirty_stats st;
 };
@@ -96,17 +133,18 @@ int  dirty_ring_enable(int vmfd, uint32_t entries);
  * DIRTY_RING on one without (never asked for, or refused by KVM: the
  * message says which), fail with a message saying which mode to use.
  * Safe while vCPUs run. Returns 0 or -1 with err set. */
-int  dirty_start(struct dirty_tracker *t, struct vm *vm, enum dirty_mode mode, char *err, size_t errlen);
+int  dirty_start(struct dirty_tracker *t, const struct dirty_target *tg, enum dirty_mode mode,
+		 char *err, size_t errlen);
 
 /* Harvest: OR every page dirtied since the last sync (since start: every
- * page) into bm (bit = pfn; bm->nbits must cover guest RAM) and re-arm
- * tracking for them. Safe while vCPUs run. Returns how many bits this
+ * page) into bm (bit = page of the memslot; bm->nbits must cover the slot)
+ * and re-arm tracking for them. Safe while vCPUs run. Returns how many bits this
  * call newly set in bm (a page already set in bm is not counted again),
  * or -errno (-EINVAL: not started or bm too small; a failed ioctl's errno;
  * the pages harvested so far are still in bm). */
 int64_t dirty_sync(struct dirty_tracker *t, struct page_bitmap *bm);
 
-/* Stop tracking: memslot 0 loses KVM_MEM_LOG_DIRTY_PAGES, rings are
+/* Stop tracking: the memslot loses KVM_MEM_LOG_DIRTY_PAGES, rings are
  * drained and unmapped. Unreported pages are dropped. Safe while vCPUs
  * run; idempotent; a stopped tracker can be started again. */
 void dirty_stop(struct dirty_tracker *t);
@@ -114,14 +152,15 @@ void dirty_stop(struct dirty_tracker *t);
 /* The VMM's own writes to guest RAM (devices, the platform, a restore)
  * bypass KVM's tracking: call this AFTER writing [gpa, gpa+len) so the
  * next sync reports those pages. No-op when t is NULL or not running;
- * clipped to guest RAM. Lock-free; any thread. */
+ * clipped to the memslot. Lock-free; any thread. */
 void dirty_mark(struct dirty_tracker *t, uint64_t gpa, uint64_t len);
 
 /* The vCPU loop's handler for KVM_EXIT_DIRTY_RING_FULL: harvest every ring
- * into the running tracker (and reset them), so the vCPU can run on.
- * Returns 0, or -errno if KVM_RESET_DIRTY_RINGS failed (the vCPU cannot
- * run on). Takes vm->lock, then the tracker's lock. */
-int  dirty_ring_full(struct vcpu *v);
+ * into the tracker running in *running (and reset them), so the vCPU can
+ * run on. lock and running: the VM's, as given to dirty_start. Returns 0,
+ * or -errno if KVM_RESET_DIRTY_RINGS failed (the vCPU cannot run on).
+ * Takes lock, then the tracker's lock. */
+int  dirty_ring_full(pthread_mutex_t *lock, struct dirty_tracker **running);
 
 const char *dirty_mode_name(enum dirty_mode m);
 

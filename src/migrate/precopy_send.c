@@ -388,7 +388,7 @@ static void *run(void *arg)
 	STAT(m, m->sock = s.sock; m->sock_open = true);
 	if (handshake(&s))
 		goto out;
-	if (dirty_start(&s.dt, m->vm, DIRTY_LOG_CLEAR, why, sizeof(why))) {
+	if (vm__dirty_start(m->vm, &s.dt, DIRTY_LOG_CLEAR, why, sizeof(why))) {
 		errbuf_set(s.err, sizeof(s.err), "dirty tracking: %s", why);
 		goto out;
 	}

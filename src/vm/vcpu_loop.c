@@ -69,7 +69,9 @@ static void handle_io(struct vcpu *v)
 		return;
 	}
 	if (port == GUEST_CALL_PORT && out) {
-		int r = guest_call__port(vm, v->index, v->fd);
+		int r;
+		STAT(vm, guest_calls);        /* the machine's count; the device keeps its own */
+		r = guest_call__port(&vm->gcall, v->index, v->fd);
 		if (r)
 			crash(v, "guest call: cannot access registers: %s", strerror(-r));
 		return;
@@ -92,7 +94,8 @@ static void handle_exit(struct vcpu *v)
 		break;
 	case KVM_EXIT_HYPERCALL:
 		STAT(vm, exits_hypercall);
-		run->hypercall.ret = (uint64_t)guest_call__dispatch(vm, v->index, run->hypercall.nr,
+		STAT(vm, guest_calls);
+		run->hypercall.ret = (uint64_t)guest_call__dispatch(&vm->gcall, v->index, run->hypercall.nr,
 			run->hypercall.args[0], run->hypercall.args[1],
 			run->hypercall.args[2], run->hypercall.args[3]);
 		break;
@@ -100,13 +103,13 @@ static void handle_exit(struct vcpu *v)
 		STAT(vm, exits_msr);
 	{
 		uint64_t val = 0;
-		run->msr.error = migctl__rdmsr(vm, run->msr.index, &val) ? 0 : 1;
+		run->msr.error = migctl__rdmsr(&vm->ps, run->msr.index, &val) ? 0 : 1;
 		run->msr.data = val;
 	}
 		break;
 	case KVM_EXIT_X86_WRMSR:
 		STAT(vm, exits_msr);
-		run->msr.error = migctl__wrmsr(vm, run->msr.index, run->msr.data) ? 0 : 1;
+		run->msr.error = migctl__wrmsr(&vm->ps, run->msr.index, run->msr.data) ? 0 : 1;
 		break;
 	case KVM_EXIT_MMIO:
 		STAT(vm, exits_mmio);
@@ -136,7 +139,7 @@ static void handle_exit(struct vcpu *v)
 	case KVM_EXIT_DIRTY_RING_FULL: {
 		/* harvest every ring into the dirty tracker; KVM lets the vCPU
 		 * run again once its ring is below the soft limit */
-		int r = dirty_ring_full(v);
+		int r = dirty_ring_full(&vm->lock, &vm->dirty);
 		if (r)
 			crash(v, "dirty ring full and KVM_RESET_DIRTY_RINGS failed: %s", strerror(-r));
 		break;

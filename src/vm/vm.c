@@ -31,6 +31,12 @@
 
 #define GUEST_MAX_IMAGE (64u << 20)
 
+/* The guest-call device's way out (TERN_HC_EXIT): dev/ knows no struct vm. */
+static void gcall_stop(void *ctx, int code, const char *why)
+{
+	vm__stop(ctx, code, "%s", why);
+}
+
 static int setup_caps(struct vm *vm, char *err, size_t errlen)
 {
 	uint32_t trapped[] = { MSR_KVM_MIGRATION_CONTROL };
@@ -235,6 +241,9 @@ int vm__create(struct vm *vm, const struct vm_config *cfg, char *err, size_t err
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_cond_init(&vm->cond, NULL);
 	serial__init(&vm->serial, cfg->serial_fd);
+	vm->gcall.ps = &vm->ps;
+	vm->gcall.stop = gcall_stop;
+	vm->gcall.ctx = vm;
 
 	if (cfg->mem < VM_MIN_MEM || cfg->mem % VM_MEM_ALIGN) {
 		errbuf_set(err, errlen, "guest memory must be a multiple of 2 MiB and at least %llu MiB",
@@ -296,6 +305,25 @@ int vm__create(struct vm *vm, const struct vm_config *cfg, char *err, size_t err
 		}
 	}
 	return 0;
+}
+
+int vm__dirty_start(struct vm *vm, struct dirty_tracker *t, enum dirty_mode mode,
+		    char *err, size_t errlen)
+{
+	struct dirty_vcpu vc[VM_MAX_VCPUS];
+	struct dirty_target tg = {
+		.vmfd = vm->fd, .slot = 0, .gpa = 0, .size = vm->ram.size, .hva = vm->ram.hva,
+		.nvcpus = vm->cfg.ncpus, .vcpus = vc,
+		.ring_entries = vm->dirty_ring, .ring_asked = vm->cfg.dirty_ring,
+		.ring_err = vm->dirty_ring_err,
+		.lock = &vm->lock, .running = &vm->dirty,
+	};
+
+	for (int i = 0; i < vm->cfg.ncpus; i++) {
+		vc[i].fd = vm->vcpus[i].fd;
+		vc[i].fetch = &vm->vcpus[i].dirty_fetch;
+	}
+	return dirty_start(t, &tg, mode, err, errlen);
 }
 
 void vm__destroy(struct vm *vm)

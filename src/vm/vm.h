@@ -10,6 +10,7 @@
 #include "cc/cc.h"
 #include "dev/guest_call.h"
 #include "dev/serial.h"
+#include "kvm/dirty.h"
 #include "kvm/kvm.h"
 #include "kvm/vcpu_state.h"
 #include "mem/guest_ram.h"
@@ -40,8 +41,6 @@ struct vm_config {
 					   * KVM allows it only before vCPUs exist (kvm/dirty.h) */
 };
 
-struct dirty_tracker;
-
 struct vcpu {
 	struct vm *vm;
 	int        index;
@@ -51,7 +50,8 @@ struct vcpu {
 	pthread_t  thread;
 	bool       thread_started;
 	bool       exited;            /* left its loop: no more kicks (under vm->lock) */
-	uint32_t   dirty_fetch;       /* dirty ring: next entry to harvest (kvm/dirty.c) */
+	uint32_t   dirty_fetch;       /* dirty ring: next entry to harvest; kept here, not in
+				       * the tracker, since KVM's indices never go back */
 };
 
 struct vm_stats {                     /* updated by vCPU threads with atomics */
@@ -93,13 +93,19 @@ struct vm {
 	uint64_t         start_ns;
 	uint64_t         last_pause_ns;   /* duration of the last pause-to-resume window */
 	uint64_t         pause_start_ns;  /* when the current pause was asked for */
-	struct dirty_tracker *dirty;      /* running dirty tracker, for ring-full exits */
+	struct dirty_tracker *dirty;      /* running dirty tracker, for ring-full exits
+					   * (set and cleared by kvm/dirty.c under lock) */
 };
 
 /* Build the machine (KVM VM, RAM memfd, memslot, caps, CPUID, vCPUs) but do
  * not run it. Returns 0 or -1 with err set. */
 int  vm__create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen);
 void vm__destroy(struct vm *vm);
+
+/* Start dirty tracking of guest RAM (kvm/dirty.h dirty_start), with this
+ * VM's memslot, vCPUs, rings and lock. Returns 0 or -1 with err set. */
+int  vm__dirty_start(struct vm *vm, struct dirty_tracker *t, enum dirty_mode mode,
+		     char *err, size_t errlen);
 
 /* Load a multiboot guest ELF and set every vCPU to its entry state. A
  * confidential VM is launched too: LAUNCH_START (with the owner's session,

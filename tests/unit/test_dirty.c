@@ -126,7 +126,7 @@ static void run_to_port(struct vcpu *v)
 				return;
 			break;
 		case KVM_EXIT_DIRTY_RING_FULL:
-			assert_int_equal(dirty_ring_full(v), 0);
+			assert_int_equal(dirty_ring_full(&v->vm->lock, &v->vm->dirty), 0);
 			break;
 		case KVM_EXIT_INTR:
 			break;
@@ -348,7 +348,7 @@ static void exact_rounds(enum dirty_mode mode, int ncpus, uint32_t ring, unsigne
 	}
 	assert_int_equal(bitmap_init(&bm, NPAGES), 0);
 	assert_int_equal(bitmap_init(&want, NPAGES), 0);
-	if (dirty_start(&t, &vm, mode, err, sizeof(err)))
+	if (vm__dirty_start(&vm, &t, mode, err, sizeof(err)))
 		fail_msg("dirty_start(%s): %s", dirty_mode_name(mode), err);
 
 	/* The guest's first run, then: everything counts at start. The first
@@ -501,7 +501,7 @@ static void no_lost_writes(enum dirty_mode mode, uint32_t ring)
 	shadow = calloc(1, MEM);
 	assert_non_null(shadow);
 	assert_int_equal(bitmap_init(&bm, NPAGES), 0);
-	if (dirty_start(t, vm, mode, err, sizeof(err)))
+	if (vm__dirty_start(vm, t, mode, err, sizeof(err)))
 		fail_msg("dirty_start(%s): %s", dirty_mode_name(mode), err);
 	if (vm__start(vm, err, sizeof(err)))
 		fail_msg("vm__start: %s", err);
@@ -583,7 +583,7 @@ static void restart(enum dirty_mode mode, uint32_t ring)
 	assert_int_equal(bitmap_init(&bm, NPAGES), 0);
 	assert_int_equal(bitmap_init(&want, NPAGES), 0);
 	for (int cycle = 0; cycle < 3; cycle++) {
-		if (dirty_start(&t, &vm, mode, err, sizeof(err)))
+		if (vm__dirty_start(&vm, &t, mode, err, sizeof(err)))
 			fail_msg("dirty_start: %s", err);
 		/* (changing the memslot's flags drops KVM's mappings: let the
 		 * guest map its code and list again first, see exact_rounds) */
@@ -641,11 +641,11 @@ static void test_errors(void **state)
 	/* a ring needs a VM without vCPUs, and a sane size */
 	int r = dirty_ring_enable(vm.fd, 4096);
 	assert_true(r == -EINVAL || r == -EOPNOTSUPP);
-	assert_int_equal(dirty_start(&t, &vm, DIRTY_RING, err, sizeof(err)), -1);
+	assert_int_equal(vm__dirty_start(&vm, &t, DIRTY_RING, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "no dirty ring"));
 	print_message("ring on a VM without one: %s\n", err);
-	assert_int_equal(dirty_start(&t, &vm, DIRTY_LOG_CLEAR, err, sizeof(err)), 0);
-	assert_int_equal(dirty_start(&t2, &vm, DIRTY_LOG_CLEAR, err, sizeof(err)), -1);
+	assert_int_equal(vm__dirty_start(&vm, &t, DIRTY_LOG_CLEAR, err, sizeof(err)), 0);
+	assert_int_equal(vm__dirty_start(&vm, &t2, DIRTY_LOG_CLEAR, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "already"));
 	assert_int_equal(bitmap_init(&small, NPAGES - 1), 0);
 	assert_int_equal(dirty_sync(&t, &small), -EINVAL);
@@ -665,7 +665,7 @@ static void test_errors(void **state)
 
 	/* a ring VM: log mode is refused with a message naming the ring */
 	if (make_vm(&vm, 1, 4096)) {
-		assert_int_equal(dirty_start(&t, &vm, DIRTY_LOG_CLEAR, err, sizeof(err)), -1);
+		assert_int_equal(vm__dirty_start(&vm, &t, DIRTY_LOG_CLEAR, err, sizeof(err)), -1);
 		assert_non_null(strstr(err, "dirty ring"));
 		print_message("log on a ring VM: %s\n", err);
 	}
@@ -675,10 +675,10 @@ static void test_errors(void **state)
 	assert_int_equal(vm__create(&vm, &cfg, err, sizeof(err)), 0);
 	assert_int_equal(vm.dirty_ring, 0);
 	assert_true(vm.dirty_ring_err == -EINVAL || vm.dirty_ring_err == -EOPNOTSUPP);
-	assert_int_equal(dirty_start(&t, &vm, DIRTY_RING, err, sizeof(err)), -1);
+	assert_int_equal(vm__dirty_start(&vm, &t, DIRTY_RING, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "refused"));
 	print_message("refused ring: %s\n", err);
-	assert_int_equal(dirty_start(&t, &vm, DIRTY_LOG_CLEAR, err, sizeof(err)), 0);
+	assert_int_equal(vm__dirty_start(&vm, &t, DIRTY_LOG_CLEAR, err, sizeof(err)), 0);
 	vm__destroy(&vm);                                    /* stops the tracker */
 	bitmap_free(&small);
 	bitmap_free(&bm);
