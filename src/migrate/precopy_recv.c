@@ -25,11 +25,11 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "migrate/config_rx.h"
 #include "migrate/precopy.h"
 #include "migrate/private_path.h"
+#include "migrate/ram_batch.h"
 #include "migrate/transport.h"
 #include "migrate/wire.h"
 #include "state/record.h"
@@ -111,74 +111,30 @@ static int on_config(struct receiver *r, struct wire_msg *m, void **reply, size_
 	return 0;
 }
 
+/* A private entry of a RAM batch: into the platform's private path. The
+ * packet is copied first so the test hook can tamper with it. */
+static int open_private(void *ctx, const uint8_t *p, uint32_t len, char *err, size_t errlen)
+{
+	struct receiver *r = ctx;
+	uint8_t pkt[PRIVATE_PACKET_MAX];
+	memcpy(pkt, p, len);
+	if (r->corrupt_next_private && len > 100) {
+		pkt[len - 1] ^= 0x40;     /* test hook: a tampered packet */
+		r->corrupt_next_private = 0;
+	}
+	return r->pp.ops->open(&r->pp, pkt, len, err, errlen);
+}
+
 static int on_ram(struct receiver *r, struct wire_msg *m)
 {
-	struct ram_batch_hdr h;
-	const uint8_t *p = m->data, *end = m->data + m->h.length;
-	uint64_t ram = r->vm->ram.size;
+	const struct ram_batch_sink s = { .ram = r->vm->ram.hva, .ram_size = r->vm->ram.size,
+					  .open_private = r->cc ? open_private : NULL, .ctx = r,
+					  .st = r->st };
 
-	if (m->h.length < sizeof(h)) {
-		errbuf_set(r->err, sizeof(r->err), "RAM batch is truncated");
+	if (ram_batch__apply(&s, m->data, m->h.length, r->err, sizeof(r->err)))
 		return -1;
-	}
-	memcpy(&h, p, sizeof(h));
-	p += sizeof(h);
-	if (XXH3_64bits(p, (size_t)(end - p)) != h.checksum) {
-		errbuf_set(r->err, sizeof(r->err), "RAM batch checksum mismatch: the stream was corrupted");
-		return -1;
-	}
-	for (uint32_t i = 0; i < h.count; i++) {
-		uint64_t word, gpa;
-		if (end - p < 8)
-			goto bad;
-		memcpy(&word, p, 8);
-		p += 8;
-		gpa = word & ~PAGE_KIND_MASK;
-		if (gpa >= ram)
-			goto bad;
-		switch (word & PAGE_KIND_MASK) {
-		case PAGE_NORMAL:
-			if (end - p < 4096)
-				goto bad;
-			memcpy(r->vm->ram.hva + gpa, p, 4096);
-			p += 4096;
-			r->st->normal++;
-			break;
-		case PAGE_ZERO:
-			memset(r->vm->ram.hva + gpa, 0, 4096);
-			r->st->duplicate++;
-			break;
-		case PAGE_PRIVATE: {
-			uint32_t len;
-			if (!r->cc || end - p < 4)
-				goto bad;
-			memcpy(&len, p, 4);
-			p += 4;
-			if (len > PRIVATE_PACKET_MAX || end - p < len)
-				goto bad;
-			uint8_t pkt[PRIVATE_PACKET_MAX];
-			memcpy(pkt, p, len);
-			if (r->corrupt_next_private && len > 100) {
-				pkt[len - 1] ^= 0x40;     /* test hook: a tampered packet */
-				r->corrupt_next_private = 0;
-			}
-			if (r->pp.ops->open(&r->pp, pkt, len, r->err, sizeof(r->err)))
-				return -1;
-			p += len;
-			r->st->private_pages++;
-			break;
-		}
-		default:
-			goto bad;
-		}
-	}
-	if (p != end)
-		goto bad;
 	r->st->transferred += m->h.length + sizeof(struct wire_hdr);
 	return 0;
-bad:
-	errbuf_set(r->err, sizeof(r->err), "RAM batch is malformed");
-	return -1;
 }
 
 static int on_state(struct receiver *r, struct wire_msg *m)
@@ -322,6 +278,7 @@ int migration_receive(int lfd, struct vm *vm, const struct vm_config *cfg, struc
 		      char *err, size_t errlen)
 {
 	struct mig_stats st = { .status = MIG_SETUP };
+	uint64_t state_ns = 0;
 	struct receiver r = { .vm = vm, .local = cfg, .st = &st, .in = in };
 	enum rx state = WAIT_HELLO;
 	struct wire_msg m;
@@ -387,8 +344,13 @@ int migration_receive(int lfd, struct vm *vm, const struct vm_config *cfg, struc
 			if (m.h.cmd == W_ITER_END) {
 				ok = 0;
 				st.iteration++;
-			} else if (m.h.cmd == W_STATE && (ok = on_state(&r, &m)) == 0) {
-				state = WAIT_COMMIT;
+				st.dirty_sync_count++;    /* one source sync per round */
+			} else if (m.h.cmd == W_STATE) {
+				/* the source paused before it sent STATE: from here
+				 * to resume is the part of the downtime seen here */
+				state_ns = now_ns();
+				if ((ok = on_state(&r, &m)) == 0)
+					state = WAIT_COMMIT;
 			}
 			break;
 		case WAIT_COMMIT:
@@ -399,6 +361,7 @@ int migration_receive(int lfd, struct vm *vm, const struct vm_config *cfg, struc
 				else if ((ok = vm__start(vm, r.err, sizeof(r.err))) == 0) {
 					state = RUNNING;
 					uint64_t now = now_ns();
+					st.downtime_ns = now - state_ns;
 					wire_msg_free(&m);
 					(void)wire_reply_ok(sock, &now, sizeof(now));
 					continue;
@@ -422,6 +385,8 @@ int migration_receive(int lfd, struct vm *vm, const struct vm_config *cfg, struc
 	}
 	st.status = MIG_COMPLETED;
 	st.total_ns = now_ns() - st.start_ns;
+	if (st.total_ns)                  /* the whole receive's average */
+		st.mbps = (double)st.transferred * 8 * 1000 / (double)st.total_ns;
 	st.psp_ns = r.pp.ns;
 	publish(&r);
 	close(sock);

@@ -57,7 +57,13 @@ test_migrate_plain_two_hosts() {
 	for k in shared-pages migration-control cpus mem; do
 		[ "$(json_get "$st0" $k)" = "$(json_get "$st1" $k)" ] || fail "$k differs after migration"
 	done
-	[ "$(json_get "$(ctl b query-migrate)" status)" = completed ] || fail "destination's query-migrate"
+	local q
+	q=$(ctl b query-migrate)
+	[ "$(json_get "$q" status)" = completed ] || fail "destination's query-migrate"
+	# the destination's own figures, no longer zeros
+	python3 -c 'import json,sys; q=json.loads(sys.argv[1]); r=q["ram"]
+sys.exit(0 if q["downtime"] > 0 and r["mbps"] > 0 and r["dirty-sync-count"] >= 1 else 1)' "$q" ||
+		fail "destination query-migrate lacks downtime, mbps or dirty-sync-count: $q"
 	[ "$(wait_vm b 40)" = 0 ] || fail "the migrated guest did not finish cleanly"
 	grep -q '^done errors=0' "$T/b.serial" || fail "final self-check on the destination not clean"
 	no_corruption a; no_corruption b
