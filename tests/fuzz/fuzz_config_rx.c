@@ -27,6 +27,7 @@
 #include "state/record.h"
 #include "util/memfd.h"
 #include "vm/state.h"
+#include "fuzz_seeds.h"
 
 #define NONCE "tern-fuzz-nonce-0123456789abcdef"
 _Static_assert(sizeof(NONCE) - 1 == WIRE_NONCE_LEN, "the fixed nonce is one nonce long");
@@ -141,17 +142,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 /* ---- seeds ----------------------------------------------------------- */
 
-static void save(const char *dir, const char *name, uint8_t mode, const void *p, size_t len)
-{
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	FILE *f = fopen(path, "wb");
-	if (!f || fwrite(&mode, 1, 1, f) != 1 || (len && fwrite(p, 1, len, f) != len) || fclose(f)) {
-		perror(path);
-		exit(1);
-	}
-}
-
 /* A raw seed: the stream as tern writes it. */
 static void seed_raw(const char *dir, const char *name, const struct rec_desc *d, int n, int no_end)
 {
@@ -159,7 +149,7 @@ static void seed_raw(const char *dir, const char *name, const struct rec_desc *d
 	size_t len;
 	if (write_stream(d, n, no_end, &b, &len))
 		exit(1);
-	save(dir, name, 0, b, len);
+	fuzz_seed__save(dir, name, 0, b, len);
 	free(b);
 }
 
@@ -179,7 +169,7 @@ static void seed_built(const char *dir, const char *name, const struct rec_desc 
 		memcpy(out + o + 10, d[i].p, d[i].len);
 		o += 10 + d[i].len;
 	}
-	save(dir, name, 1, out, o);
+	fuzz_seed__save(dir, name, 1, out, o);
 }
 
 /* A VM_CONFIG payload as vm__save_config writes it for this shape. */
@@ -251,15 +241,4 @@ static void write_seeds(const char *dir)
 	tlv_free(&hi);
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	const char *dir = getenv("TERN_FUZZ_SEEDS");
-	(void)argc;
-	(void)argv;
-	if (dir) {
-		write_seeds(dir);
-		exit(0);
-	}
-	return 0;
-}
+FUZZ_SEEDS_MODE(write_seeds)

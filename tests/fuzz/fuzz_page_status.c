@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "mem/page_status.h"
+#include "fuzz_seeds.h"
 
 #define NPAGES 256                        /* 1 MiB of guest RAM: small, room for many ranges */
 #define SAVE_HDR 32                       /* npages, flags, migctl, nranges */
@@ -97,17 +98,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 /* ---- seeds ----------------------------------------------------------- */
 
-static void save(const char *dir, const char *name, uint8_t mode, const void *p, size_t len)
-{
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	FILE *f = fopen(path, "wb");
-	if (!f || fwrite(&mode, 1, 1, f) != 1 || (len && fwrite(p, 1, len, f) != len) || fclose(f)) {
-		perror(path);
-		exit(1);
-	}
-}
-
 /* A seed saved by tern from a record with these shared ranges (pairs of
  * pfns, toggled in order) and migration bit; then cut to keep bytes
  * (SIZE_MAX: all) or with extra bytes after it. */
@@ -131,7 +121,7 @@ static void seed(const char *dir, const char *name, uint8_t mode, const uint64_t
 	memcpy(buf, b, len);
 	memset(buf + len, 0, extra);
 	len = keep < len ? keep : len + extra;
-	save(dir, name, mode, buf, len);
+	fuzz_seed__save(dir, name, mode, buf, len);
 	free(b);
 	page_status_destroy(&ps);
 }
@@ -147,7 +137,7 @@ static void seed_raw(const char *dir, const char *name, uint8_t mode, uint64_t f
 	put64(buf + 24, n);
 	for (uint64_t i = 0; i < 2 * n; i++)
 		put64(buf + SAVE_HDR + 8 * i, ranges[i]);
-	save(dir, name, mode, buf, SAVE_HDR + 16 * n);
+	fuzz_seed__save(dir, name, mode, buf, SAVE_HDR + 16 * n);
 }
 
 static void write_seeds(const char *dir)
@@ -176,15 +166,4 @@ static void write_seeds(const char *dir)
 	seed_raw(dir, "wrong_kind", 1, 0, NULL, 0);
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	const char *dir = getenv("TERN_FUZZ_SEEDS");
-	(void)argc;
-	(void)argv;
-	if (dir) {
-		write_seeds(dir);
-		exit(0);
-	}
-	return 0;
-}
+FUZZ_SEEDS_MODE(write_seeds)

@@ -20,6 +20,7 @@
 
 #include "migrate/private_path.h"
 #include "migrate/ram_batch.h"
+#include "fuzz_seeds.h"
 
 #define NPAGES 16
 #define RAM_SIZE (NPAGES * 4096ULL)
@@ -104,8 +105,6 @@ static void seed(const char *dir, const char *name, uint8_t mode, const struct e
 	static uint8_t buf[16 * 4200];
 	struct ram_batch_hdr h = { .count = (uint32_t)(n + count_adj) };
 	size_t o = sizeof(h);
-	char path[4096];
-	FILE *f;
 
 	for (int i = 0; i < n; i++) {
 		memcpy(buf + o, &e[i].word, 8);
@@ -123,12 +122,7 @@ static void seed(const char *dir, const char *name, uint8_t mode, const struct e
 	h.checksum = XXH3_64bits(buf + sizeof(h), o - sizeof(h)) ^ (bad_sum ? 1 : 0);
 	memcpy(buf, &h, sizeof(h));
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "wb");
-	if (!f || fwrite(&mode, 1, 1, f) != 1 || fwrite(buf, 1, o, f) != o || fclose(f)) {
-		perror(path);
-		exit(1);
-	}
+	fuzz_seed__save(dir, name, mode, buf, o);
 }
 
 static void write_seeds(const char *dir)
@@ -163,15 +157,4 @@ static void write_seeds(const char *dir)
 	seed(dir, "private_refused", 3, (struct entry[]){ zero, priv_refused }, 2, 0, 0, 0);
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	const char *dir = getenv("TERN_FUZZ_SEEDS");
-	(void)argc;
-	(void)argv;
-	if (dir) {
-		write_seeds(dir);
-		exit(0);
-	}
-	return 0;
-}
+FUZZ_SEEDS_MODE(write_seeds)

@@ -22,6 +22,7 @@
 #include "kvm/vcpu_state.h"
 #include "state/record.h"
 #include "vm/state.h"
+#include "fuzz_seeds.h"
 
 static void vm_config(const uint8_t *p, size_t len, uint16_t version)
 {
@@ -113,17 +114,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 static void save(const char *dir, const char *name, uint8_t mode, const struct tlv_buf *b)
 {
-	char path[4096];
-	FILE *f;
 	if (b->error)
 		exit(1);
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "wb");
-	if (!f || fwrite(&mode, 1, 1, f) != 1 || (b->len && fwrite(b->data, 1, b->len, f) != b->len) ||
-	    fclose(f)) {
-		perror(path);
-		exit(1);
-	}
+	fuzz_seed__save(dir, name, mode, b->data, b->len);
 }
 
 /* A VM_CONFIG payload with the fields vm__save_config writes. */
@@ -203,15 +196,4 @@ static void write_seeds(const char *dir)
 	save(dir, "empty_config", 0, &none);
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	const char *dir = getenv("TERN_FUZZ_SEEDS");
-	(void)argc;
-	(void)argv;
-	if (dir) {
-		write_seeds(dir);
-		exit(0);
-	}
-	return 0;
-}
+FUZZ_SEEDS_MODE(write_seeds)

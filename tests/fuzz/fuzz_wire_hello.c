@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "migrate/wire.h"
+#include "fuzz_seeds.h"
 
 /* bytes the fuzzer can make the peer send: a socket's buffer holds them
  * all, so the write never blocks */
@@ -103,10 +104,8 @@ static void seed(const char *dir, const char *name, uint8_t mode, const struct s
 		 const void *raw, size_t rawlen)
 {
 	static uint8_t buf[MAX_INPUT];
-	char path[4096];
 	size_t len = 0;
 	int sv[2];
-	FILE *f;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
 		exit(1);
@@ -118,13 +117,7 @@ static void seed(const char *dir, const char *name, uint8_t mode, const struct s
 		len += (size_t)got;
 	close(sv[0]);
 	close(sv[1]);
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "wb");
-	if (!f || fwrite(&mode, 1, 1, f) != 1 || (len && fwrite(buf, 1, len, f) != len) ||
-	    (rawlen && fwrite(raw, 1, rawlen, f) != rawlen) || fclose(f)) {
-		perror(path);
-		exit(1);
-	}
+	fuzz_seed__save2(dir, name, mode, buf, len, raw, rawlen);
 }
 
 static void write_seeds(const char *dir)
@@ -164,15 +157,4 @@ static void write_seeds(const char *dir)
 	     1, NULL, 0);
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	const char *dir = getenv("TERN_FUZZ_SEEDS");
-	(void)argc;
-	(void)argv;
-	if (dir) {
-		write_seeds(dir);
-		exit(0);
-	}
-	return 0;
-}
+FUZZ_SEEDS_MODE(write_seeds)
