@@ -238,6 +238,17 @@ uint64_t page_status_generation(struct page_status *ps)
 	return v;
 }
 
+uint64_t page_status__shared_ranges(struct page_status *ps,
+				    void (*fn)(void *ctx, uint64_t start, uint64_t end), void *ctx)
+{
+	pthread_mutex_lock(&ps->lock);
+	for (size_t i = 0; i < ps->nshared; i++)
+		fn(ctx, ps->shared[i].start, ps->shared[i].end);
+	uint64_t gen = ps->generation;
+	pthread_mutex_unlock(&ps->lock);
+	return gen;
+}
+
 /* ---- save / load ------------------------------------------------------ */
 
 /* Explicit byte order, so the record means the same on any host. */

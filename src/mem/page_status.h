@@ -69,6 +69,12 @@ uint64_t page_status_migctl(struct page_status *ps);
 /* generation, read under the lock. */
 uint64_t page_status_generation(struct page_status *ps);
 
+/* Which ranges are shared: fn(ctx, start, end) for each, in order, under
+ * the lock (fn must not call back into ps). Returns the generation the
+ * ranges belong to, so a caller can tell whether they changed since. */
+uint64_t page_status__shared_ranges(struct page_status *ps,
+				    void (*fn)(void *ctx, uint64_t start, uint64_t end), void *ctx);
+
 /* Serialise / restore (REC_PAGE_STATUS payload, little endian):
  * u64 npages, u64 flags (bit 0 confidential), u64 migctl, u64 nranges,
  * then nranges x {u64 start, u64 end}. Load also refuses a record for

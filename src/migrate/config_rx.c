@@ -1,13 +1,11 @@
 /* config_rx.c - see config_rx.h. */
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "migrate/config_rx.h"
 #include "migrate/handoff.h"
 #include "state/record.h"
 #include "util/log.h"
-#include "util/memfd.h"
 #include "vm/state.h"
 
 static char *tlv_str(const void *p, size_t len, uint16_t id)
@@ -66,12 +64,10 @@ int config_rx__parse(const struct wire_msg *m, const uint8_t nonce[WIRE_NONCE_LE
 {
 	struct rec_reader rd;
 	struct rec_section_hdr h;
-	int n, have_cfg = 0, bound = 0, fd = memfd_from(m->data, m->h.length);
+	int n, have_cfg = 0, bound = 0;
 
-	if (fd < 0 || rec_reader_init(&rd, fd)) {
-		errbuf_set(err, errlen, "CONFIG: %s", fd < 0 ? "out of memory" : rd.err);
-		if (fd >= 0)
-			close(fd);
+	if (rec_reader_init_mem(&rd, m->data, m->h.length)) {
+		errbuf_set(err, errlen, "CONFIG: %s", rd.err);
 		return -1;
 	}
 	while ((n = rec_next(&rd, &h)) == 1) {
@@ -87,7 +83,6 @@ int config_rx__parse(const struct wire_msg *m, const uint8_t nonce[WIRE_NONCE_LE
 			break;
 		}
 	}
-	close(fd);
 	if (n == -1)
 		errbuf_set(err, errlen, "CONFIG: %s", rd.err);
 	else if (n == 0 && !have_cfg)

@@ -23,12 +23,12 @@
 #include "migrate/commit_word.h"
 #include "migrate/config_rx.h"
 #include "migrate/handoff.h"
+#include "migrate/state_rx.h"
 #include "migrate/transport.h"
 #include "migrate/wire.h"
 #include "state/record.h"
 #include "util/io.h"
 #include "util/log.h"
-#include "util/memfd.h"
 #include "util/unix_sock.h"
 #include "vm/state.h"
 
@@ -88,37 +88,9 @@ static int on_config(struct wire_msg *m, const uint8_t nonce[WIRE_NONCE_LEN], st
 static int on_state(struct wire_msg *m, struct vm *vm, bool own_serial, int *cc_old,
 		    char *err, size_t errlen)
 {
-	struct rec_reader r;
-	struct rec_section_hdr h;
-	struct vm_restore_progress pr = { 0 };
-	int n, k = 0, fd = memfd_from(m->data, m->h.length);
+	int k = 0;
 
-	if (fd < 0) {
-		errbuf_set(err, errlen, "out of memory");
-		return -1;
-	}
-	if (rec_reader_init(&r, fd)) {
-		errbuf_set(err, errlen, "STATE: %s", r.err);
-		close(fd);
-		return -1;
-	}
-	while ((n = rec_next(&r, &h)) == 1) {
-		if (h.type == REC_VM_CONFIG || h.type == REC_RAM) {
-			errbuf_set(err, errlen, "STATE: unexpected %s record in a handoff", rec_type_name(h.type));
-			close(fd);
-			return -1;
-		}
-		if (vm__load_section(vm, &r, &h, &pr, err, errlen)) {
-			close(fd);
-			return -1;
-		}
-	}
-	close(fd);
-	if (n < 0) {
-		errbuf_set(err, errlen, "STATE: %s", r.err);
-		return -1;
-	}
-	if (vm__restore_complete(vm, &pr, err, errlen))
+	if (state_rx__apply(vm, m->data, m->h.length, err, errlen))
 		return -1;
 	/* descriptors: the console, then (cc move) the source's platform handle */
 	if (m->nfds > k) {

@@ -24,7 +24,6 @@
 #include "state/record.h"
 #include "util/io.h"
 #include "util/log.h"
-#include "util/memfd.h"
 #include "vm/state.h"
 
 #define TERN_VERSION_STR "tern 0.1.0"
@@ -53,15 +52,26 @@ static int connect_unix(const char *path, char *err, size_t errlen)
 	return fd;
 }
 
+/* Hand a finished memory stream to the caller (who frees it), or free it. */
+static int records_out(struct rec_writer *w, int r, void **buf, size_t *len)
+{
+	if (r) {
+		rec_writer_free_mem(w);
+		return r;
+	}
+	*buf = w->mem;
+	*len = w->mem_len;
+	return 0;
+}
+
 /* The CONFIG payload: a record stream with VM_CONFIG and HANDOFF_INFO. */
 static int config_records(struct vm *vm, const char *ctl_path, enum cc_transfer xfer,
 			  const uint8_t nonce[WIRE_NONCE_LEN], void **buf, size_t *len)
 {
 	struct rec_writer w;
 	struct tlv_buf b;
-	int fd = memfd_new("tern-handoff-config"), r;
-	if (fd < 0)
-		return fd;
+	int r;
+
 	tlv_init(&b);
 	if (ctl_path)
 		tlv_put(&b, HI_CTL_PATH, 0, ctl_path, strlen(ctl_path));
@@ -69,7 +79,7 @@ static int config_records(struct vm *vm, const char *ctl_path, enum cc_transfer 
 		tlv_put(&b, HI_PSP_SOCKET, 0, vm->cc.socket, strlen(vm->cc.socket));
 	if (vm->cc_open)
 		tlv_put_u64(&b, HI_CC_XFER, 0, (uint64_t)xfer);
-	r = rec_writer_init(&w, fd);
+	r = rec_writer_init_mem(&w);
 	if (!r)
 		r = vm__save_config(vm, &w);
 	if (!r)
@@ -79,27 +89,19 @@ static int config_records(struct vm *vm, const char *ctl_path, enum cc_transfer 
 	if (!r)
 		r = rec_writer_finish(&w);
 	tlv_free(&b);
-	if (!r)
-		r = memfd_take(fd, buf, len);
-	close(fd);
-	return r;
+	return records_out(&w, r, buf, len);
 }
 
+/* Built in memory and sent as it is: this runs inside the pause window. */
 static int state_records(struct vm *vm, void **buf, size_t *len, char *err, size_t errlen)
 {
 	struct rec_writer w;
-	int fd = memfd_new("tern-handoff-state"), r;
-	if (fd < 0)
-		return fd;
-	r = rec_writer_init(&w, fd);
+	int r = rec_writer_init_mem(&w);
 	if (!r && vm__save_state(vm, &w, err, errlen))
 		r = -EIO;
 	if (!r)
 		r = rec_writer_finish(&w);
-	if (!r)
-		r = memfd_take(fd, buf, len);
-	close(fd);
-	return r;
+	return records_out(&w, r, buf, len);
 }
 
 int handoff__send(struct vm *vm, const char *to, enum cc_transfer xfer, const char *ctl_path,

@@ -30,13 +30,13 @@
 #include "migrate/precopy.h"
 #include "migrate/private_path.h"
 #include "migrate/ram_batch.h"
+#include "migrate/state_rx.h"
 #include "migrate/transport.h"
 #include "migrate/wire.h"
 #include "state/record.h"
 #include "util/cancel.h"
 #include "util/io.h"
 #include "util/log.h"
-#include "util/memfd.h"
 #include "vm/state.h"
 
 enum rx { WAIT_HELLO, WAIT_CONFIG, WAIT_SESSION, RECEIVING, WAIT_COMMIT, RUNNING };
@@ -139,34 +139,10 @@ static int on_ram(struct receiver *r, struct wire_msg *m)
 
 static int on_state(struct receiver *r, struct wire_msg *m)
 {
-	struct rec_reader rd;
-	struct rec_section_hdr h;
-	struct vm_restore_progress pr = { 0 };
-	int n, fd = memfd_from(m->data, m->h.length);
-	if (fd < 0 || rec_reader_init(&rd, fd)) {
-		errbuf_set(r->err, sizeof(r->err), "STATE: %s", fd < 0 ? "out of memory" : rd.err);
-		if (fd >= 0)
-			close(fd);
+	if (state_rx__apply(r->vm, m->data, m->h.length, r->err, sizeof(r->err)))
 		return -1;
-	}
-	while ((n = rec_next(&rd, &h)) == 1) {
-		if (h.type == REC_VM_CONFIG || h.type == REC_RAM) {
-			errbuf_set(r->err, sizeof(r->err), "STATE: unexpected %s record", rec_type_name(h.type));
-			close(fd);
-			return -1;
-		}
-		if (vm__load_section(r->vm, &rd, &h, &pr, r->err, sizeof(r->err))) {
-			close(fd);
-			return -1;
-		}
-	}
-	close(fd);
-	if (n < 0) {
-		errbuf_set(r->err, sizeof(r->err), "STATE: %s", rd.err);
-		return -1;
-	}
 	r->st->transferred += m->h.length;
-	return vm__restore_complete(r->vm, &pr, r->err, sizeof(r->err));
+	return 0;
 }
 
 int mig_incoming__init(struct mig_incoming *in, const char *uri, char *err, size_t errlen)

@@ -186,19 +186,17 @@ static int iter_end(struct sender *s, uint64_t iteration)
 	return 0;
 }
 
-/* Shared pages as the guest reports them now, into bm. */
-static void shared_now(struct vm *vm, struct page_bitmap *bm)
+static void mark_shared(void *bm, uint64_t start, uint64_t end)
 {
-	void *buf;
-	size_t len;
+	bitmap_set_range(bm, start, end - start);
+}
+
+/* Shared pages as the guest reports them now, into bm; returns the
+ * page-status generation they belong to. */
+static uint64_t shared_now(struct vm *vm, struct page_bitmap *bm)
+{
 	bitmap_clear_all(bm);
-	if (page_status_save(&vm->ps, &buf, &len))
-		return;
-	const uint64_t *w = buf;
-	uint64_t n = w[3];
-	for (uint64_t i = 0; i < n && 4 + 2 * i + 1 < len / 8; i++)
-		bitmap_set_range(bm, w[4 + 2 * i], w[4 + 2 * i + 1] - w[4 + 2 * i]);
-	free(buf);
+	return page_status__shared_ranges(&vm->ps, mark_shared, bm);
 }
 
 /* Harvest dirty pages; a page whose shared/private status changed since
@@ -212,9 +210,8 @@ static int sync_dirty(struct sender *s)
 	}
 	if (s->cc && page_status_generation(&s->vm->ps) != s->ps_gen) {
 		struct page_bitmap now;
-		s->ps_gen = page_status_generation(&s->vm->ps);
 		if (bitmap_init(&now, s->shared.nbits) == 0) {
-			shared_now(s->vm, &now);
+			s->ps_gen = shared_now(s->vm, &now);
 			bitmap_or_xor(&s->dirty, &s->shared, &now);  /* dirty |= old ^ new */
 			bitmap_copy(&s->shared, &now);
 			bitmap_free(&now);
@@ -252,33 +249,27 @@ static int handshake(struct sender *s)
 	uint8_t nonce[WIRE_NONCE_LEN];
 	struct wire_msg m;
 	struct rec_writer w;
-	void *buf = NULL;
-	size_t len;
 	char why[400];
-	int fd, r;
+	int r;
 
 	if (wire__hello(s->sock, WIRE_MIGRATE, 10000, nonce, why, sizeof(why))) {
 		errbuf_set(s->err, sizeof(s->err), "handshake: %s", why);
 		return -1;
 	}
-	fd = memfd_new("tern-migrate-config");
-	r = fd < 0 ? fd : rec_writer_init(&w, fd);
+	r = rec_writer_init_mem(&w);
 	if (!r)
 		r = vm__save_config(s->vm, &w);
 	if (!r)                           /* binds this stream to this connection */
 		r = rec_write(&w, REC_WIRE_NONCE, 1, REC_F_REQUIRED, nonce, WIRE_NONCE_LEN);
 	if (!r)
 		r = rec_writer_finish(&w);
-	if (!r)
-		r = memfd_take(fd, &buf, &len);
-	if (fd >= 0)
-		close(fd);
 	if (r) {
+		rec_writer_free_mem(&w);
 		errbuf_set(s->err, sizeof(s->err), "config: %s", strerror(-r));
 		return -1;
 	}
-	r = wire_send(s->sock, W_CONFIG, 0, buf, len, NULL, 0);
-	free(buf);
+	r = wire_send(s->sock, W_CONFIG, 0, w.mem, w.mem_len, NULL, 0);
+	rec_writer_free_mem(&w);
 	if (r || wire_expect_reply(s->sock, &m, 60000, why, sizeof(why))) {
 		errbuf_set(s->err, sizeof(s->err), "the destination refused the VM: %s", r ? strerror(-r) : why);
 		return -1;
@@ -315,26 +306,24 @@ static int send_state_and_commit(struct sender *s, uint64_t *running_ns)
 {
 	struct rec_writer w;
 	struct wire_msg m;
-	void *buf = NULL;
-	size_t len;
 	char why[400];
-	int fd = memfd_new("tern-migrate-state"), r;
+	size_t len;
+	int r;
 
-	r = fd < 0 ? fd : rec_writer_init(&w, fd);
+	/* built in memory and sent as it is: this is the pause window */
+	r = rec_writer_init_mem(&w);
 	if (!r && vm__save_state(s->vm, &w, why, sizeof(why)))
 		r = -EIO;
 	if (!r)
 		r = rec_writer_finish(&w);
-	if (!r)
-		r = memfd_take(fd, &buf, &len);
-	if (fd >= 0)
-		close(fd);
 	if (r) {
+		rec_writer_free_mem(&w);
 		errbuf_set(s->err, sizeof(s->err), "saving state: %s", r == -EIO ? why : strerror(-r));
 		return -1;
 	}
-	r = wire_send(s->sock, W_STATE, 0, buf, len, NULL, 0);
-	free(buf);
+	len = w.mem_len;
+	r = wire_send(s->sock, W_STATE, 0, w.mem, len, NULL, 0);
+	rec_writer_free_mem(&w);
 	STAT(s->m, s->m->st.transferred += len);
 	if (r || wire_expect_reply(s->sock, &m, REPLY_TIMEOUT_MS, why, sizeof(why))) {
 		errbuf_set(s->err, sizeof(s->err), "the destination refused the state: %s", r ? strerror(-r) : why);
@@ -393,8 +382,7 @@ static void *run(void *arg)
 		goto out;
 	}
 	s.dt_on = true;
-	s.ps_gen = page_status_generation(&m->vm->ps);
-	shared_now(m->vm, &s.shared);
+	s.ps_gen = shared_now(m->vm, &s.shared);
 	/* dirty_start counted everything dirty; what matters first is the
 	 * pages that hold data */
 	if (dirty_sync(&s.dt, &s.dirty) < 0) {

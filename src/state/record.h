@@ -61,7 +61,9 @@ struct rec_end {
 /* ---- writer ---------------------------------------------------------- */
 
 struct rec_writer {
-	int      fd;                      /* output; writes are unbuffered (write/writev) */
+	int      fd;                      /* output; writes are unbuffered (write/writev); -1: memory */
+	uint8_t *mem;                     /* memory output (rec_writer_init_mem): the stream so far */
+	size_t   mem_len, mem_cap;
 	uint64_t sections;
 	uint64_t payload_bytes;
 	uint64_t bytes_out;               /* everything written, headers included */
@@ -70,6 +72,11 @@ struct rec_writer {
 
 /* Start a stream on fd: writes the file header. Returns 0 or -errno. */
 int rec_writer_init(struct rec_writer *w, int fd);
+/* Start a stream in memory: messages (CONFIG, STATE) are built here and
+ * sent as they are, with no file in between. The stream is w->mem,
+ * w->mem_len bytes; rec_writer_free_mem releases it. Returns 0 or -errno. */
+int rec_writer_init_mem(struct rec_writer *w);
+void rec_writer_free_mem(struct rec_writer *w);
 /* Write one whole section. Returns 0 or -errno. */
 int rec_write(struct rec_writer *w, uint32_t type, uint16_t version, uint16_t flags,
 	      const void *payload, size_t len);
@@ -82,7 +89,9 @@ int rec_writer_finish(struct rec_writer *w);
 /* ---- reader ---------------------------------------------------------- */
 
 struct rec_reader {
-	int      fd;
+	int      fd;                      /* input, or -1: memory */
+	const uint8_t *mem;               /* memory input (rec_reader_init_mem) */
+	size_t   mem_len, mem_off;
 	uint64_t sections;
 	uint64_t payload_bytes;
 	uint64_t offset;                  /* bytes consumed so far */
@@ -96,6 +105,9 @@ struct rec_reader {
 /* Read and check the file header. Returns 0, or -1 with r->err set
  * (bad magic, other major version, bad checksum, short file). */
 int rec_reader_init(struct rec_reader *r, int fd);
+/* The same over a stream held in memory (a received message), read in
+ * place: no copy into a file first. */
+int rec_reader_init_mem(struct rec_reader *r, const void *data, size_t len);
 /* Read the next section header into *h. Returns 1 (a section; call
  * rec_read_payload or rec_skip next), 0 (END reached and verified),
  * or -1 with r->err set (truncated, corrupt header, END mismatch). */

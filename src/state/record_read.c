@@ -13,6 +13,7 @@
 
 #include "state/record.h"
 #include "state/record_int.h"
+#include "util/io.h"
 
 __attribute__((format(printf, 2, 3)))
 static int fail(struct rec_reader *r, const char *fmt, ...)
@@ -24,23 +25,17 @@ static int fail(struct rec_reader *r, const char *fmt, ...)
 	return -1;
 }
 
-/* Read up to len bytes, retrying short reads and EINTR. Returns the bytes
+/* Read up to len bytes from the stream, file or memory. Returns the bytes
  * read (fewer than len only at end of stream) or -errno. */
-static ssize_t read_full(int fd, void *buf, size_t len)
+static ssize_t read_in(struct rec_reader *r, void *buf, size_t len)
 {
-	size_t done = 0;
-	while (done < len) {
-		ssize_t got = read(fd, (uint8_t *)buf + done, len - done);
-		if (got < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (got == 0)
-			break;
-		done += (size_t)got;
-	}
-	return (ssize_t)done;
+	if (r->fd >= 0)
+		return read_full(r->fd, buf, len);
+	size_t left = r->mem_len - r->mem_off;
+	size_t n = len < left ? len : left;
+	memcpy(buf, r->mem + r->mem_off, n);
+	r->mem_off += n;
+	return (ssize_t)n;
 }
 
 /* A section's name for messages: unknown types show their number, which is
@@ -69,7 +64,7 @@ static uint64_t cur_start(const struct rec_reader *r)
 static int read_body(struct rec_reader *r, void *buf, size_t len, const char *what,
 		     uint64_t done, uint64_t total)
 {
-	ssize_t got = read_full(r->fd, buf, len);
+	ssize_t got = read_in(r, buf, len);
 	if (got < 0)
 		return fail(r, "read error in %s of section %s at offset %llu: %s", what,
 			    tname(r->cur.type).s, (unsigned long long)cur_start(r), strerror((int)-got));
@@ -101,14 +96,10 @@ static int finish_section(struct rec_reader *r, uint64_t sum)
 	return 0;
 }
 
-int rec_reader_init(struct rec_reader *r, int fd)
+static int read_file_hdr(struct rec_reader *r)
 {
-	memset(r, 0, sizeof(*r));
-	r->fd = fd;
-	r->max_len = REC_DEFAULT_MAX_LEN;
-
 	struct rec_file_hdr h;
-	ssize_t got = read_full(fd, &h, sizeof(h));
+	ssize_t got = read_in(r, &h, sizeof(h));
 	if (got < 0)
 		return fail(r, "read error in file header: %s", strerror((int)-got));
 	if (got == 0)
@@ -134,6 +125,24 @@ int rec_reader_init(struct rec_reader *r, int fd)
 	if (h.flags)
 		return fail(r, "unsupported file flags 0x%llx", (unsigned long long)h.flags);
 	return 0;
+}
+
+int rec_reader_init(struct rec_reader *r, int fd)
+{
+	memset(r, 0, sizeof(*r));
+	r->fd = fd;
+	r->max_len = REC_DEFAULT_MAX_LEN;
+	return read_file_hdr(r);
+}
+
+int rec_reader_init_mem(struct rec_reader *r, const void *data, size_t len)
+{
+	memset(r, 0, sizeof(*r));
+	r->fd = -1;
+	r->mem = data;
+	r->mem_len = len;
+	r->max_len = REC_DEFAULT_MAX_LEN;
+	return read_file_hdr(r);
 }
 
 /* The END section: payload read and checked here, counts compared. */
@@ -167,7 +176,7 @@ int rec_next(struct rec_reader *r, struct rec_section_hdr *h)
 			    tname(r->cur.type).s, (unsigned long long)cur_start(r));
 
 	uint64_t start = r->offset;
-	ssize_t got = read_full(r->fd, &r->cur, sizeof(r->cur));
+	ssize_t got = read_in(r, &r->cur, sizeof(r->cur));
 	if (got < 0)
 		return fail(r, "read error in section header at offset %llu: %s",
 			    (unsigned long long)start, strerror((int)-got));

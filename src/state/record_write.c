@@ -2,8 +2,10 @@
  *
  * Writes go straight to the fd (no buffering) so a section's guest pages are
  * never copied; each section is one writev of header, payload parts and
- * padding. */
+ * padding. A memory writer (fd -1) appends to a growing buffer instead:
+ * that is how wire messages are built. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -41,6 +43,34 @@ static int write_all(int fd, struct iovec *iov, int n)
 	return 0;
 }
 
+/* Memory output: append, growing the buffer geometrically. */
+static int append_mem(struct rec_writer *w, const struct iovec *iov, int n)
+{
+	size_t need = w->mem_len;
+	for (int i = 0; i < n; i++)
+		need += iov[i].iov_len;
+	if (need > w->mem_cap) {
+		size_t cap = w->mem_cap ? w->mem_cap : 4096;
+		while (cap < need)
+			cap *= 2;
+		uint8_t *p = realloc(w->mem, cap);
+		if (!p)
+			return -ENOMEM;
+		w->mem = p;
+		w->mem_cap = cap;
+	}
+	for (int i = 0; i < n; i++) {
+		memcpy(w->mem + w->mem_len, iov[i].iov_base, iov[i].iov_len);
+		w->mem_len += iov[i].iov_len;
+	}
+	return 0;
+}
+
+static int emit(struct rec_writer *w, struct iovec *iov, int n)
+{
+	return w->fd < 0 ? append_mem(w, iov, n) : write_all(w->fd, iov, n);
+}
+
 /* Record the first error; the stream is unusable after a partial write. */
 static int fail(struct rec_writer *w, int err)
 {
@@ -49,11 +79,8 @@ static int fail(struct rec_writer *w, int err)
 	return err;
 }
 
-int rec_writer_init(struct rec_writer *w, int fd)
+static int write_file_hdr(struct rec_writer *w)
 {
-	memset(w, 0, sizeof(*w));
-	w->fd = fd;
-
 	struct rec_file_hdr h;
 	memset(&h, 0, sizeof(h));
 	memcpy(h.magic, REC_MAGIC, sizeof(h.magic));
@@ -64,11 +91,32 @@ int rec_writer_init(struct rec_writer *w, int fd)
 	h.checksum = XXH3_64bits(&h, offsetof(struct rec_file_hdr, checksum));
 
 	struct iovec iov = { .iov_base = &h, .iov_len = sizeof(h) };
-	int rc = write_all(fd, &iov, 1);
+	int rc = emit(w, &iov, 1);
 	if (rc)
 		return fail(w, rc);
 	w->bytes_out = sizeof(h);
 	return 0;
+}
+
+int rec_writer_init(struct rec_writer *w, int fd)
+{
+	memset(w, 0, sizeof(*w));
+	w->fd = fd;
+	return write_file_hdr(w);
+}
+
+int rec_writer_init_mem(struct rec_writer *w)
+{
+	memset(w, 0, sizeof(*w));
+	w->fd = -1;
+	return write_file_hdr(w);
+}
+
+void rec_writer_free_mem(struct rec_writer *w)
+{
+	free(w->mem);
+	w->mem = NULL;
+	w->mem_len = w->mem_cap = 0;
 }
 
 /* Shared by rec_write2 and the END writer, which alone may use type END. */
@@ -109,7 +157,7 @@ static int write_section(struct rec_writer *w, uint32_t type, uint16_t version, 
 	if (rec__pad(len))
 		iov[n++] = (struct iovec){ .iov_base = (void *)zero_pad, .iov_len = rec__pad(len) };
 
-	int rc = write_all(w->fd, iov, n);
+	int rc = emit(w, iov, n);
 	if (rc)
 		return fail(w, rc);
 	w->bytes_out += sizeof(h) + len + rec__pad(len);

@@ -159,6 +159,49 @@ static void test_set_merge_split(void **state)
 	page_status_destroy(&ps);
 }
 
+static void collect(void *ctx, uint64_t start, uint64_t end)
+{
+	struct pfn_range **p = ctx;
+	**p = (struct pfn_range){ start, end };
+	(*p)++;
+}
+
+/* The shared ranges, asked directly: the same list, in order, with the
+ * generation they belong to. */
+static void test_shared_ranges(void **state)
+{
+	(void)state;
+	struct page_status ps;
+	struct pfn_range got[4], *p = got;
+	assert_int_equal(page_status_init(&ps, 100, true), 0);
+	assert_int_equal(page_status__shared_ranges(&ps, collect, &p), page_status_generation(&ps));
+	assert_ptr_equal(p, got);                                    /* confidential: none shared */
+	assert_int_equal(page_status_set(&ps, 30, 40, true), 0);
+	assert_int_equal(page_status_set(&ps, 10, 20, true), 0);
+	uint64_t gen = page_status__shared_ranges(&ps, collect, &p);
+	assert_int_equal(gen, page_status_generation(&ps));
+	assert_int_equal(p - got, 2);
+	assert_int_equal(got[0].start, 10);
+	assert_int_equal(got[0].end, 20);
+	assert_int_equal(got[1].start, 30);
+	assert_int_equal(got[1].end, 40);
+	assert_int_equal(page_status_set(&ps, 15, 35, false), 0);
+	p = got;
+	assert_true(page_status__shared_ranges(&ps, collect, &p) > gen);
+	assert_int_equal(p - got, 2);
+	assert_int_equal(got[0].end, 15);
+	assert_int_equal(got[1].start, 35);
+	page_status_destroy(&ps);
+
+	assert_int_equal(page_status_init(&ps, 64, false), 0);       /* plain: one range, all */
+	p = got;
+	page_status__shared_ranges(&ps, collect, &p);
+	assert_int_equal(p - got, 1);
+	assert_int_equal(got[0].start, 0);
+	assert_int_equal(got[0].end, 64);
+	page_status_destroy(&ps);
+}
+
 static void test_set_generation_and_args(void **state)
 {
 	(void)state;
@@ -636,6 +679,7 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_set_merge_split),
 		cmocka_unit_test(test_set_generation_and_args),
+		cmocka_unit_test(test_shared_ranges),
 		cmocka_unit_test(test_map_gpa_range),
 		cmocka_unit_test(test_map_gpa_range_overflow),
 		cmocka_unit_test(test_map_gpa_range_plain),

@@ -74,12 +74,15 @@ static bool known_type(uint32_t t)
 }
 
 /* Read a whole stream the way the VMM will: known sections read in full,
- * unknown ones handed to rec_skip_unknown. Returns 0 or -1 (err filled). */
-static int read_stream(const uint8_t *data, size_t len, uint64_t max_len, char *err, uint64_t *nsections)
+ * unknown ones handed to rec_skip_unknown. from_mem: read it in place
+ * (rec_reader_init_mem) rather than from a file. Returns 0 or -1 (err
+ * filled). */
+static int read_stream_from(const uint8_t *data, size_t len, bool from_mem, uint64_t max_len,
+			    char *err, uint64_t *nsections)
 {
-	int fd = fd_from_bytes(data, len);
+	int fd = from_mem ? -1 : fd_from_bytes(data, len);
 	struct rec_reader r;
-	int rc = rec_reader_init(&r, fd);
+	int rc = from_mem ? rec_reader_init_mem(&r, data, len) : rec_reader_init(&r, fd);
 	if (max_len)
 		r.max_len = max_len;
 	struct rec_section_hdr h;
@@ -93,7 +96,8 @@ static int read_stream(const uint8_t *data, size_t len, uint64_t max_len, char *
 			rc = rec_skip_unknown(&r);
 		}
 	}
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 	if (rc < 0) {
 		assert_true(r.err[0] != '\0');  /* every failure says why */
 		strcpy(err, r.err);
@@ -103,6 +107,45 @@ static int read_stream(const uint8_t *data, size_t len, uint64_t max_len, char *
 	if (nsections)
 		*nsections = r.sections;
 	return 0;
+}
+
+/* Both readers, which must agree to the letter: the file reader serves
+ * snapshots, the memory reader wire messages. */
+static int read_stream(const uint8_t *data, size_t len, uint64_t max_len, char *err, uint64_t *nsections)
+{
+	char merr[256] = "";
+	uint64_t mn = 0, fn = 0;
+	int rf = read_stream_from(data, len, false, max_len, err, &fn);
+	int rm = read_stream_from(data, len, true, max_len, merr, &mn);
+	assert_int_equal(rf, rm);
+	if (rf)
+		assert_string_equal(err, merr);
+	else
+		assert_int_equal(fn, mn);
+	if (nsections)
+		*nsections = fn;
+	return rf;
+}
+
+/* A memory writer produces the same bytes as a file writer. */
+static void test_memory_writer_same_bytes(void **state)
+{
+	(void)state;
+	size_t flen;
+	uint8_t *f = small_stream(&flen);
+	struct rec_writer w;
+	assert_int_equal(rec_writer_init_mem(&w), 0);
+	assert_int_equal(rec_write(&w, REC_VCPU, 1, REC_F_REQUIRED, vcpu_payload, sizeof(vcpu_payload)), 0);
+	assert_int_equal(rec_write(&w, REC_DEV_SERIAL, 1, 0, NULL, 0), 0);
+	assert_int_equal(rec_write2(&w, REC_RAM, 1, REC_F_REQUIRED, ram_hdr, 5, "abc", 3), 0);
+	assert_int_equal(rec_write(&w, 0x7777, 3, 0, "opt", 3), 0);
+	assert_int_equal(rec_writer_finish(&w), 0);
+	assert_int_equal(w.mem_len, flen);
+	assert_int_equal(w.bytes_out, flen);
+	assert_memory_equal(w.mem, f, flen);
+	rec_writer_free_mem(&w);
+	assert_null(w.mem);
+	free(f);
 }
 
 static void expect_failure(const uint8_t *data, size_t len, const char *msg_part)
@@ -616,6 +659,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_type_names),
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_memory_writer_same_bytes),
 		cmocka_unit_test(test_write2_same_bytes),
 		cmocka_unit_test(test_small_stream_reads),
 		cmocka_unit_test(test_unknown_required_refused),
