@@ -27,6 +27,7 @@
 #include "migrate/transport.h"
 #include "migrate/wire.h"
 #include "state/record.h"
+#include "util/fault.h"
 #include "util/io.h"
 #include "util/log.h"
 #include "util/unix_sock.h"
@@ -43,10 +44,10 @@ int handoff__listen(const char *path, char *err, size_t errlen)
 	return unix__listen(path, "--takeover", 16, 0, err, errlen);
 }
 
-/* Test hook: die (SIGKILL, no cleanup) when a given message arrives. */
+/* Fault HANDOFF_DIE=MSG: die (SIGKILL, no cleanup) when MSG arrives. */
 static void maybe_die(uint16_t cmd)
 {
-	const char *at = getenv("TERN_TEST_HANDOFF_DIE");
+	const char *at = fault__arg("HANDOFF_DIE");
 	if (at && !strcasecmp(at, wire_cmd_name(cmd)))
 		raise(SIGKILL);
 }
@@ -132,7 +133,7 @@ static int on_commit(struct wire_msg *m, struct vm *vm, struct commit_word *cw, 
 		} else if (c.cc_transfer == CC_XFER_TOKEN) {
 			/* SEV was initialised on this target when it was built */
 			struct psp_token t = { c.token };
-			const char *x = getenv("TERN_TEST_TOKEN_XOR");    /* test hook: a wrong token */
+			const char *x = fault__arg("TOKEN_XOR");          /* a wrong token */
 			if (x)
 				t.token ^= strtoull(x, NULL, 0);
 			s = psp_call(vm->cc.handle_fd, PSP_OP_ENC, PSP_SEV_LOCAL_RECEIVE, &t, sizeof(t), -1, &pr);

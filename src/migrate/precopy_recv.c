@@ -35,6 +35,7 @@
 #include "migrate/wire.h"
 #include "state/record.h"
 #include "util/cancel.h"
+#include "util/fault.h"
 #include "util/io.h"
 #include "util/log.h"
 #include "vm/state.h"
@@ -51,7 +52,7 @@ struct receiver {
 	struct private_path pp;
 	bool built, cc;
 	uint8_t nonce[WIRE_NONCE_LEN];    /* this connection's, from wire__accept_source */
-	int corrupt_next_private;         /* test hook */
+	bool corrupted;                   /* fault PSP_CORRUPT done (util/fault.h) */
 	char err[512];
 };
 
@@ -111,18 +112,20 @@ static int on_config(struct receiver *r, struct wire_msg *m, void **reply, size_
 	return 0;
 }
 
-/* A private entry of a RAM batch: into the platform's private path. The
- * packet is copied first so the test hook can tamper with it. */
+/* A private entry of a RAM batch: into the platform's private path,
+ * straight from the received batch. (Fault PSP_CORRUPT: the first large
+ * packet is tampered with, in a copy, before the platform sees it.) */
 static int open_private(void *ctx, const uint8_t *p, uint32_t len, char *err, size_t errlen)
 {
 	struct receiver *r = ctx;
-	uint8_t pkt[PRIVATE_PACKET_MAX];
-	memcpy(pkt, p, len);
-	if (r->corrupt_next_private && len > 100) {
-		pkt[len - 1] ^= 0x40;     /* test hook: a tampered packet */
-		r->corrupt_next_private = 0;
+	if (fault__arg("PSP_CORRUPT") && !r->corrupted && len > 100) {
+		uint8_t pkt[PRIVATE_PACKET_MAX];
+		memcpy(pkt, p, len);
+		pkt[len - 1] ^= 0x40;
+		r->corrupted = true;
+		return r->pp.ops->open(&r->pp, pkt, len, err, errlen);
 	}
-	return r->pp.ops->open(&r->pp, pkt, len, err, errlen);
+	return r->pp.ops->open(&r->pp, p, len, err, errlen);
 }
 
 static int on_ram(struct receiver *r, struct wire_msg *m)
@@ -261,7 +264,6 @@ int migration_receive(int lfd, struct vm *vm, const struct vm_config *cfg, struc
 	int sock, rc;
 
 	publish(&r);
-	r.corrupt_next_private = getenv("TERN_TEST_PSP_CORRUPT") != NULL;
 	sock = wire__accept_source(lfd, WIRE_MIGRATE, r.nonce, r.err, sizeof(r.err));
 	if (sock < 0) {
 		char why[200];

@@ -23,6 +23,7 @@
 #include "migrate/wire.h"
 #include "state/record.h"
 #include "util/cancel.h"
+#include "util/fault.h"
 #include "util/log.h"
 #include "util/version.h"
 
@@ -220,8 +221,8 @@ int wire__hello(int sock, enum wire_kind kind, int timeout_ms, uint8_t nonce[WIR
 	int r;
 
 	snprintf(hello.tern_version, sizeof(hello.tern_version), "tern %s", version__string());
-	/* test hook: claim another protocol version (test_handoff) */
-	const char *pv = getenv("TERN_TEST_WIRE_VERSION");
+	/* fault WIRE_VERSION=N: claim protocol N (test_handoff) */
+	const char *pv = fault__arg("WIRE_VERSION");
 	if (pv)
 		hello.proto = (uint32_t)atoi(pv);
 	if ((r = wire_send(sock, W_HELLO, 0, &hello, sizeof(hello), NULL, 0))) {

@@ -5,6 +5,9 @@
 TERN=${TERN:-build/tern}
 GUEST=${GUEST:-build/guest/dirtier.elf}
 PSP=${PSP:-$(dirname "$TERN")/tern-psp}
+# tern with test faults armed by TERN_FAULT_* (src/util/fault.h); only the
+# tests that inject a fault run it
+FAULTS=${FAULTS:-$(dirname "$TERN")/tools/tern-faults}
 
 fail() {
 	echo "    FAIL: $*" >&2

@@ -69,7 +69,7 @@ test_handoff_cc_token_mode() {
 	start_psp
 	start_vm a --guest "$GUEST" --mem 256M --cc emu --guest-args "size=16M rate=20 hb_ms=200"
 	wait_hb a 2 20
-	TERN_TEST_TOKEN_XOR=0x5a5a start_takeover bad "$T/bad.x"
+	TERN=$FAULTS TERN_FAULT_TOKEN_XOR=0x5a5a start_takeover bad "$T/bad.x"
 	expect_error 'LOCAL_RECEIVE|context' \
 		"$TERN" ctl "$T/a.sock" handoff "$T/bad.x" token
 	[ "$(wait_vm bad 10)" = 1 ] || fail "the process given a wrong token did not fail"
@@ -89,7 +89,7 @@ test_handoff_new_process_killed_at_each_step() {
 	start_vm a --guest "$GUEST" --mem 512M --cpus 2 --guest-args "size=64M rate=50 hb_ms=200 duration=40"
 	wait_hb a 2 20
 	for step in HELLO CONFIG STATE COMMIT; do
-		TERN_TEST_HANDOFF_DIE=$step start_takeover k$step "$T/k$step.x"
+		TERN=$FAULTS TERN_FAULT_HANDOFF_DIE=$step start_takeover k$step "$T/k$step.x"
 		expect_error 'failed|refused|closed' "$TERN" ctl "$T/a.sock" handoff "$T/k$step.x"
 		[ "$(wait_vm k$step 10)" = 137 ] || fail "new process was not killed at $step"
 		alive a || fail "old process died when the new one was killed at $step"
@@ -106,7 +106,7 @@ test_handoff_new_process_killed_at_each_step() {
 # VM is paused; the old VM is undisturbed; the new process drops the bad
 # connection and goes on waiting (docs/protocol.md), until SIGTERM.
 test_handoff_version_mismatch_and_garbage() {
-	TERN_TEST_WIRE_VERSION=99 start_vm a --guest "$GUEST" --mem 256M --guest-args "size=16M rate=20 hb_ms=200"
+	TERN=$FAULTS TERN_FAULT_WIRE_VERSION=99 start_vm a --guest "$GUEST" --mem 256M --guest-args "size=16M rate=20 hb_ms=200"
 	wait_hb a 2 20
 	start_takeover n1 "$T/n1.x"
 	expect_error 'protocol version 99 is not supported' "$TERN" ctl "$T/a.sock" handoff "$T/n1.x"

@@ -194,7 +194,7 @@ test_migrate_cc_refused_packet() {
 	TERN_PSP_SOCKET=$T/pspA.sock start_vm a --guest "$GUEST" --mem 256M --cc emu \
 		--guest-args "size=16M rate=2 hb_ms=200 migctl=1"
 	wait_hb a 2 30
-	TERN_TEST_PSP_CORRUPT=1 TERN_PSP_SOCKET=$T/pspB.sock start_vm b --incoming "tcp:127.0.0.1:$port" --cc emu
+	TERN=$FAULTS TERN_FAULT_PSP_CORRUPT=1 TERN_PSP_SOCKET=$T/pspB.sock start_vm b --incoming "tcp:127.0.0.1:$port" --cc emu
 	expect_error 'RECEIVE_UPDATE_DATA|refused' "$TERN" migrate --ctl "$T/a.sock" --to "tcp:127.0.0.1:$port"
 	grep -q 'BAD_MEASUREMENT' "$T/b.err" || fail "the platform did not name the MAC failure: $(cat "$T/b.err")"
 	alive a || fail "the source died"

@@ -9,3 +9,17 @@ tools: $(TOOL_BINS)
 $(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# tools/tern-faults: tern with the test faults of src/util/fault.h armed.
+# The sources that have fault points are compiled a second time with
+# -DTERN_FAULTS; everything else is the production objects. build/tern
+# itself contains no fault code.
+FAULT_SRCS := $(shell grep -l 'fault__arg' $(LIB_SRCS))
+FAULT_OBJS := $(FAULT_SRCS:%.c=$(BUILD)/faults/%.o) $(BUILD)/faults/tests/tools/faults/fault.o
+tools: $(BUILD)/tools/tern-faults
+$(BUILD)/tools/tern-faults: $(filter-out $(FAULT_SRCS:%.c=$(BUILD)/%.o),$(LIB_OBJS)) $(FAULT_OBJS) $(MAIN_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/faults/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DTERN_FAULTS -c -o $@ $<
