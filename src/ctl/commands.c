@@ -9,6 +9,7 @@
 #include "ctl/ctl.h"
 #include "util/io.h"
 #include "migrate/handoff.h"
+#include "migrate/outcome.h"
 #include "migrate/precopy.h"
 #include "util/size.h"
 #include "vm/snapshot.h"
@@ -148,13 +149,13 @@ static json_t *cmd_handoff(struct ctl_server *s, json_t *req)
 	if (r == HANDOFF_FAILED)
 		return ctl__error("handoff failed, the VM keeps running here: %s", err);
 	if (r == HANDOFF_LOST) {
-		vm__stop(s->vm, 1, "handoff: %s", err);
+		move__lost(s->vm, "handed off", err);
 		return ctl__error("%s", err);
 	}
 	/* the new process owns the VM, its console line and the control path */
 	serial__discard(&s->vm->serial);
 	s->keep_path = true;
-	vm__stop(s->vm, 0, "handed off to %s: downtime %.3f ms", to, (double)res.downtime_ns / 1e6);
+	move__committed(s->vm, "handed off", to, res.downtime_ns, "");
 	json_t *o = ok();
 	json_object_set_new(o, "to", json_string(to));
 	json_object_set_new(o, "downtime-us", json_real((double)res.downtime_ns / 1e3));

@@ -238,9 +238,22 @@ static void cancel_reason(struct receiver *r, char *buf, size_t len)
 
 /* Take the COMMIT unless a cancel came first: from here on the move is
  * decided and the control socket can no longer cancel it. */
-static int take_commit(struct receiver *r)
+/* COMMIT: well formed (struct wire_commit, no context transfer: that is
+ * RECEIVE_FINISH's job in a migration) and not cancelled meanwhile. */
+static int take_commit(struct receiver *r, const struct wire_msg *m)
 {
+	struct wire_commit c;
 	int ret = 0;
+	if (m->h.length != sizeof(c)) {
+		errbuf_set(r->err, sizeof(r->err), "COMMIT is malformed (%llu bytes, expected %zu)",
+			   (unsigned long long)m->h.length, sizeof(c));
+		return -1;
+	}
+	memcpy(&c, m->data, sizeof(c));
+	if (c.cc_transfer || c.token) {
+		errbuf_set(r->err, sizeof(r->err), "COMMIT asks for a context transfer, which a migration does not do");
+		return -1;
+	}
 	pthread_mutex_lock(&r->in->lock);
 	if (r->in->cancelled_by) {
 		errbuf_set(r->err, sizeof(r->err), "cancelled by %s on the control socket before the commit",
@@ -333,15 +346,15 @@ int migration_receive(int lfd, struct vm *vm, const struct vm_config *cfg, struc
 			break;
 		case WAIT_COMMIT:
 			/* take_commit fails with r.err set when a cancel came first */
-			if (m.h.cmd == W_COMMIT && (ok = take_commit(&r)) == 0) {
+			if (m.h.cmd == W_COMMIT && (ok = take_commit(&r, &m)) == 0) {
 				if (r.cc && (ok = r.pp.ops->recv_finish(&r.pp)))
 					errbuf_set(r.err, sizeof(r.err), "RECEIVE_FINISH: %s", strerror(-ok));
 				else if ((ok = vm__start(vm, r.err, sizeof(r.err))) == 0) {
 					state = RUNNING;
-					uint64_t now = now_ns();
-					st.downtime_ns = now - state_ns;
+					struct wire_running run = { .resume_ns = now_ns() };
+					run.downtime_ns = st.downtime_ns = run.resume_ns - state_ns;
 					wire_msg_free(&m);
-					(void)wire_reply_ok(sock, &now, sizeof(now));
+					(void)wire_reply_ok(sock, &run, sizeof(run));
 					continue;
 				}
 			}

@@ -26,6 +26,7 @@
 #include "kvm/dirty.h"
 #include "mem/bitmap.h"
 #include "mem/page.h"
+#include "migrate/outcome.h"
 #include "migrate/precopy.h"
 #include "migrate/private_path.h"
 #include "migrate/transport.h"
@@ -302,7 +303,7 @@ static int handshake(struct sender *s)
 	return 0;
 }
 
-static int send_state_and_commit(struct sender *s, uint64_t *running_ns)
+static int send_state_and_commit(struct sender *s, uint64_t pause_ns, uint64_t *running_ns)
 {
 	struct rec_writer w;
 	struct wire_msg m;
@@ -334,7 +335,10 @@ static int send_state_and_commit(struct sender *s, uint64_t *running_ns)
 		errbuf_set(s->err, sizeof(s->err), "the guest withdrew its consent to migration (migration-control MSR cleared)");
 		return -1;
 	}
-	r = wire_send(s->sock, W_COMMIT, 0, NULL, 0, NULL, 0);
+	/* the context moves by RECEIVE_FINISH, not in COMMIT; pause_ns is in
+	 * this host's clock (the destination only logs it) */
+	struct wire_commit c = { .pause_ns = pause_ns };
+	r = wire_send(s->sock, W_COMMIT, 0, &c, sizeof(c), NULL, 0);
 	if (r || wire_expect_reply(s->sock, &m, REPLY_TIMEOUT_MS, why, sizeof(why))) {
 		errbuf_set(s->err, sizeof(s->err), "commit: %s", r ? strerror(-r) : why);
 		return -1;
@@ -441,7 +445,7 @@ static void *run(void *arg)
 	}
 	paused = true;
 	s.iter_pages = s.iter_bytes = 0;
-	if (sync_dirty(&s) || send_dirty(&s) || iter_end(&s, 0) || send_state_and_commit(&s, &running_ns))
+	if (sync_dirty(&s) || send_dirty(&s) || iter_end(&s, 0) || send_state_and_commit(&s, pause_ns, &running_ns))
 		goto out;
 	/* committed: the destination runs the VM */
 	if (s.cc && s.pp.ops->send_finish(&s.pp))
@@ -477,11 +481,11 @@ out:
 	}
 	pthread_mutex_unlock(&m->lock);
 	write_stats_file(m);
-	if (done)
-		vm__stop(m->vm, 0, "migrated to %s: downtime %.1f ms, %llu MB sent",
-			 m->opt.uri, (double)(running_ns - pause_ns) / 1e6,
-			 (unsigned long long)(m->st.transferred >> 20));
-	else
+	if (done) {
+		char sent[64];
+		snprintf(sent, sizeof(sent), "%llu MB sent", (unsigned long long)(m->st.transferred >> 20));
+		move__committed(m->vm, "migrated", m->opt.uri, running_ns - pause_ns, sent);
+	} else
 		log_err("migration to %s %s: %s (the VM keeps running here)", m->opt.uri,
 			cancelled(&s) ? "cancelled" : "failed", s.err);
 	return NULL;
@@ -500,10 +504,6 @@ int migration_start(struct migration *m, struct vm *vm, const struct mig_options
 	}
 	if (vm->cc_open && cc__lost(&vm->cc)) {
 		errbuf_set(err, errlen, "migration refused: %s", cc__lost(&vm->cc));
-		return -1;
-	}
-	if (vm->cfg.cc == CC_SEV) {
-		errbuf_set(err, errlen, "migrating a --cc sev VM is not supported yet (emu only)");
 		return -1;
 	}
 	migration_join(m);

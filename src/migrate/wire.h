@@ -44,16 +44,20 @@ struct wire_hello {
 	char     tern_version[32];
 };
 
-struct wire_commit {
-	uint64_t pause_ns;                 /* CLOCK_MONOTONIC when the source paused */
-	uint64_t token;                    /* cc token mode: LOCAL_SEND's token, else 0 */
-	uint32_t cc_transfer;              /* 0 none, 1 move (fd passed in STATE), 2 token */
+struct wire_commit {                   /* handoff and migration alike */
+	uint64_t pause_ns;                 /* the source's CLOCK_MONOTONIC when it paused (a
+					    * handoff's two processes share the clock; a
+					    * migration's destination only logs it) */
+	uint64_t token;                    /* handoff, cc token mode: LOCAL_SEND's token, else 0 */
+	uint32_t cc_transfer;              /* handoff: 0 none, 1 move (fd passed in STATE), 2
+					    * token; migration: 0 (RECEIVE_FINISH moves it) */
 	uint32_t pad;
 };
 
 struct wire_running {                  /* payload of the reply to W_COMMIT */
-	uint64_t resume_ns;                /* CLOCK_MONOTONIC when the destination resumed */
-	uint64_t downtime_ns;
+	uint64_t resume_ns;                /* the destination's CLOCK_MONOTONIC when it resumed */
+	uint64_t downtime_ns;              /* handoff: from pause_ns; migration: the part the
+					    * destination saw, from STATE's arrival */
 };
 
 struct wire_msg {
