@@ -50,13 +50,16 @@ $(BUILD)/src/util/version.o: $(BUILD)/git-describe
 $(BUILD)/src/util/version.o: CFLAGS += $(if $(TERN_GIT),-DTERN_GIT='"$(TERN_GIT)"')
 .PHONY: FORCE
 
-# tern-psp: the emulated SEV platform daemon (psp/), sharing src/ code
+# tern-psp: the emulated SEV platform daemon (psp/). It is its own trust
+# domain and links only what it uses: util, crypto and the protocol's
+# client (its socket probe at start), never the VMM.
 PSP_SRCS  := $(wildcard psp/*.c)
 PSP_OBJS  := $(PSP_SRCS:%.c=$(BUILD)/%.o)
 PSP_LIB   := $(filter-out $(BUILD)/psp/main.o,$(PSP_OBJS))
+PSP_DEPS  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/util/*.c src/crypto/*.c) src/cc/psp_client.c)
 CFLAGS    += -Ipsp
 psp: $(BUILD)/tern-psp
-$(BUILD)/tern-psp: $(PSP_OBJS) $(LIB_OBJS)
+$(BUILD)/tern-psp: $(PSP_OBJS) $(PSP_DEPS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 unit: $(UNIT_BINS)

@@ -25,7 +25,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "boot/elf.h"
 #include "cc/psp_client.h"
 #include "activation.h"
 #include "psp.h"

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/io.h"                 /* file_slurp, for the loaders' callers */
+
 struct elf_image {
 	uint64_t entry;                   /* entry point (a physical address for tern guests) */
 	uint64_t lowest, highest;         /* physical range the segments occupy */
@@ -16,8 +18,5 @@ struct elf_image {
  * min_paddr. Returns 0, or -1 with a message naming what is wrong. */
 int elf_load(const void *img, size_t len, uint8_t *ram, uint64_t ram_size,
 	     uint64_t min_paddr, struct elf_image *out, char *err, size_t errlen);
-
-/* Read a whole file into memory (malloc'd). Returns 0 or -1 with a message. */
-int file_slurp(const char *path, size_t max, void **buf, size_t *len, char *err, size_t errlen);
 
 #endif

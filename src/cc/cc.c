@@ -1,4 +1,5 @@
 /* cc.c - choosing a confidential-computing back-end, and error text. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,7 +17,7 @@ const struct cc_ops *cc_ops_by_name(const char *name)
 
 const char *cc_strerror(int r, uint32_t fw, char *buf, size_t len)
 {
-	if (r == -5 && fw)
+	if (r == -EIO && fw)
 		snprintf(buf, len, "the firmware refused: %s (0x%x)", psp_fw_error_name(fw), fw);
 	else
 		snprintf(buf, len, "%s", strerror(r < 0 ? -r : r));

@@ -1,7 +1,8 @@
 /* emu.c - the cc back-end for the emulated platform: every operation is a
- * request to tern-psp on this VM's handle. If no daemon answers at the
- * socket, tern starts one (the embedded default) so a user needs no extra
- * step. */
+ * request to tern-psp on this VM's handle (src/cc/psp_proto.h), and this
+ * file is the only one in tern that translates cc's types to tern-psp's
+ * messages. If no daemon answers at the socket, tern starts one (the
+ * embedded default) so a user needs no extra step. */
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -15,6 +16,10 @@
 #include "cc/psp_client.h"
 #include "cc/psp_daemon.h"
 #include "util/log.h"
+
+/* cc's sizes are the SEV API's, and so are tern-psp's */
+_Static_assert(CC_SESSION_LEN == PSP_SESSION_LEN, "session blob length");
+_Static_assert(CC_PKT_HDR_LEN == PSP_PKT_HDR_LEN, "packet header length");
 
 /* The platform connection: --psp-socket, else $TERN_PSP_SOCKET, else the
  * host's system daemon (systemd's tern-psp.socket) when it answers, else
@@ -209,7 +214,7 @@ static int emu_launch_measure(struct cc *c, struct cc_measurement *m, uint32_t *
 	return s;
 }
 
-static int emu_launch_secret(struct cc *c, uint64_t gpa, void *hva, const uint8_t hdr[PSP_PKT_HDR_LEN],
+static int emu_launch_secret(struct cc *c, uint64_t gpa, void *hva, const uint8_t hdr[CC_PKT_HDR_LEN],
 			     const uint8_t *cipher, uint32_t len, uint32_t *fw)
 {
 	struct psp_packet pk = { .gpa = gpa, .len = len };
@@ -231,18 +236,221 @@ static int emu_launch_finish(struct cc *c, uint32_t *fw)
 	return psp_enc(c->handle_fd, PSP_SEV_LAUNCH_FINISH, NULL, 0, fw);
 }
 
-static int emu_guest_status(struct cc *c, struct psp_guest_status *st, uint32_t *fw)
+/* A request whose reply is exactly n bytes (copied to out); fw as usual. */
+static int call_fixed(int sock, uint16_t op, uint32_t cmd, const void *p, size_t len, int fd,
+		      void *out, size_t n, uint32_t *fw)
 {
 	struct psp_reply r;
-	int s = psp_call(c->handle_fd, PSP_OP_ENC, PSP_SEV_GUEST_STATUS, NULL, 0, -1, &r);
+	int s = psp_call(sock, op, cmd, p, len, fd, &r);
 	if (fw)
 		*fw = r.fw_error;
-	if (!s && r.len == sizeof(*st))
-		memcpy(st, r.data, sizeof(*st));
-	else if (!s)
+	if (!s && r.len != n)
 		s = -EPROTO;
+	if (!s && n)
+		memcpy(out, r.data, n);
 	psp_reply_free(&r);
 	return s;
+}
+
+static int emu_platform_chain(struct cc *c, void **chain, size_t *len, uint32_t *fw)
+{
+	struct psp_reply r;
+	int s = psp_call(c->platform, PSP_OP_EXPORT_CHAIN, 0, NULL, 0, -1, &r);
+	if (fw)
+		*fw = r.fw_error;
+	if (!s) {
+		*chain = r.data;          /* the reply's buffer becomes the caller's */
+		*len = r.len;
+		r.data = NULL;
+	}
+	psp_reply_free(&r);
+	return s;
+}
+
+/* request: u32 chain length + the receiver's chain; reply: struct
+ * psp_send_start_reply + the sender's chain */
+static int emu_send_start(struct cc *c, const void *peer_chain, size_t peer_len,
+			  struct cc_send_session *ss, uint32_t *fw)
+{
+	struct psp_send_start_reply sr;
+	struct psp_reply r;
+	uint32_t c32 = (uint32_t)peer_len;
+	uint8_t *req;
+	int s;
+
+	if (peer_len > UINT32_MAX)
+		return -EINVAL;
+	if (!(req = malloc(4 + peer_len)))
+		return -ENOMEM;
+	memcpy(req, &c32, 4);
+	memcpy(req + 4, peer_chain, peer_len);
+	s = psp_call(c->handle_fd, PSP_OP_ENC, PSP_SEV_SEND_START, req, 4 + peer_len, -1, &r);
+	free(req);
+	if (fw)
+		*fw = r.fw_error;
+	if (!s && r.len < sizeof(sr))
+		s = -EPROTO;
+	if (!s) {
+		memcpy(&sr, r.data, sizeof(sr));
+		if (sr.chain_len != r.len - sizeof(sr))
+			s = -EPROTO;
+	}
+	if (!s && !(ss->chain = malloc(sr.chain_len ? sr.chain_len : 1)))
+		s = -ENOMEM;
+	if (!s) {
+		ss->policy = sr.policy;
+		memcpy(ss->session, sr.session, CC_SESSION_LEN);
+		memcpy(ss->chain, r.data + sizeof(sr), sr.chain_len);
+		ss->chain_len = sr.chain_len;
+	}
+	psp_reply_free(&r);
+	return s;
+}
+
+/* reply: struct psp_packet + ciphertext */
+static int emu_send_update_data(struct cc *c, uint64_t gpa, void *hva, uint32_t len, struct cc_packet *pk,
+				uint8_t *trans, size_t trans_cap, uint32_t *fw)
+{
+	struct psp_range g = { gpa, len, 0 };
+	struct psp_packet pp;
+	struct psp_reply r;
+	int s = psp_call(c->handle_fd, PSP_OP_ENC, PSP_SEV_SEND_UPDATE_DATA, &g, sizeof(g), -1, &r);
+	(void)hva;                        /* tern-psp reads the page through the memfd */
+	if (fw)
+		*fw = r.fw_error;
+	if (!s && r.len < sizeof(pp))
+		s = -EPROTO;
+	if (!s) {
+		memcpy(&pp, r.data, sizeof(pp));
+		if (pp.len != r.len - sizeof(pp) || pp.gpa != gpa)
+			s = -EPROTO;
+		else if (pp.len > trans_cap)
+			s = -EMSGSIZE;
+	}
+	if (!s) {
+		pk->gpa = pp.gpa;
+		pk->seq = pp.seq;
+		pk->len = pp.len;
+		memcpy(pk->hdr, pp.hdr, CC_PKT_HDR_LEN);
+		memcpy(trans, r.data + sizeof(pp), pp.len);
+	}
+	psp_reply_free(&r);
+	return s;
+}
+
+static int emu_send_finish(struct cc *c, uint32_t *fw)
+{
+	return psp_enc(c->handle_fd, PSP_SEV_SEND_FINISH, NULL, 0, fw);
+}
+
+static int emu_send_cancel(struct cc *c, uint32_t *fw)
+{
+	return psp_enc(c->handle_fd, PSP_SEV_SEND_CANCEL, NULL, 0, fw);
+}
+
+/* request: struct psp_receive_start + the sender's chain; reply: the handle */
+static int emu_receive_start(struct cc *c, uint32_t policy, const uint8_t session[CC_SESSION_LEN],
+			     const void *peer_chain, size_t peer_len, uint32_t *handle, uint32_t *fw)
+{
+	struct psp_receive_start rs = { .policy = policy, .chain_len = (uint32_t)peer_len };
+	struct psp_handle_reply hr;
+	uint8_t *req;
+	int s;
+
+	if (peer_len > UINT32_MAX)
+		return -EINVAL;
+	if (!(req = malloc(sizeof(rs) + peer_len)))
+		return -ENOMEM;
+	memcpy(rs.session, session, CC_SESSION_LEN);
+	memcpy(req, &rs, sizeof(rs));
+	memcpy(req + sizeof(rs), peer_chain, peer_len);
+	s = call_fixed(c->handle_fd, PSP_OP_ENC, PSP_SEV_RECEIVE_START, req, sizeof(rs) + peer_len, -1,
+		       &hr, sizeof(hr), fw);
+	free(req);
+	if (!s && handle)
+		*handle = hr.handle;
+	return s;
+}
+
+/* request: struct psp_packet + ciphertext; tern-psp writes through the memfd */
+static int emu_receive_update_data(struct cc *c, const struct cc_packet *pk, void *hva,
+				   const uint8_t *trans, uint32_t *fw)
+{
+	struct psp_packet pp = { .gpa = pk->gpa, .seq = pk->seq, .len = pk->len };
+	uint8_t *req = malloc(sizeof(pp) + pk->len);
+	int s;
+	(void)hva;
+	if (!req)
+		return -ENOMEM;
+	memcpy(pp.hdr, pk->hdr, CC_PKT_HDR_LEN);
+	memcpy(req, &pp, sizeof(pp));
+	memcpy(req + sizeof(pp), trans, pk->len);
+	s = psp_enc(c->handle_fd, PSP_SEV_RECEIVE_UPDATE_DATA, req, sizeof(pp) + pk->len, fw);
+	free(req);
+	return s;
+}
+
+static int emu_receive_finish(struct cc *c, uint32_t *fw)
+{
+	return psp_enc(c->handle_fd, PSP_SEV_RECEIVE_FINISH, NULL, 0, fw);
+}
+
+static int emu_context_fd(struct cc *c)
+{
+	return c->handle_fd;
+}
+
+/* The other VM travels as its handle fd: tern-psp knows it by the socket
+ * behind it, never by a number. */
+static int emu_move_from(struct cc *c, int src, uint32_t *fw)
+{
+	return call_fixed(c->handle_fd, PSP_OP_MOVE_FROM, 0, NULL, 0, src, NULL, 0, fw);
+}
+
+static int emu_mirror_from(struct cc *c, int owner, uint32_t *fw)
+{
+	return call_fixed(c->handle_fd, PSP_OP_COPY_FROM, 0, NULL, 0, owner, NULL, 0, fw);
+}
+
+static int emu_local_send(struct cc *c, struct cc_token *t, uint32_t *fw)
+{
+	struct psp_token pt;
+	int s = call_fixed(c->handle_fd, PSP_OP_ENC, PSP_SEV_LOCAL_SEND, NULL, 0, -1, &pt, sizeof(pt), fw);
+	if (!s)
+		t->token = pt.token;
+	return s;
+}
+
+/* reply: the adopted context's handle (not needed: GUEST_STATUS has it) */
+static int emu_local_receive(struct cc *c, const struct cc_token *t, uint32_t *fw)
+{
+	struct psp_token pt = { t->token };
+	struct psp_handle_reply hr;
+	return call_fixed(c->handle_fd, PSP_OP_ENC, PSP_SEV_LOCAL_RECEIVE, &pt, sizeof(pt), -1,
+			  &hr, sizeof(hr), fw);
+}
+
+static int emu_guest_status(struct cc *c, struct cc_guest_status *st, uint32_t *fw)
+{
+	struct psp_guest_status gs;
+	int s = call_fixed(c->handle_fd, PSP_OP_ENC, PSP_SEV_GUEST_STATUS, NULL, 0, -1, &gs, sizeof(gs), fw);
+	if (!s) {
+		st->handle = gs.handle;
+		st->policy = gs.policy;
+		st->state = gs.state;
+	}
+	return s;
+}
+
+int cc__emu_probe(char *sock, size_t len)
+{
+	int fd;
+	psp_default_socket(sock, len);
+	fd = psp_connect(sock);
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
 }
 
 const struct cc_ops cc_emu_ops = {
@@ -257,5 +465,18 @@ const struct cc_ops cc_emu_ops = {
 	.launch_measure = emu_launch_measure,
 	.launch_secret = emu_launch_secret,
 	.launch_finish = emu_launch_finish,
+	.platform_chain = emu_platform_chain,
+	.send_start = emu_send_start,
+	.send_update_data = emu_send_update_data,
+	.send_finish = emu_send_finish,
+	.send_cancel = emu_send_cancel,
+	.receive_start = emu_receive_start,
+	.receive_update_data = emu_receive_update_data,
+	.receive_finish = emu_receive_finish,
+	.context_fd = emu_context_fd,
+	.move_from = emu_move_from,
+	.mirror_from = emu_mirror_from,
+	.local_send = emu_local_send,
+	.local_receive = emu_local_receive,
 	.guest_status = emu_guest_status,
 };

@@ -26,7 +26,7 @@
 #include <jansson.h>
 #include <linux/userfaultfd.h>
 
-#include "cc/psp_client.h"
+#include "cc/cc.h"
 #include "cli/cli.h"
 #include "dev/guest_call.h"
 #include "kvm/cpuid_probe.h"
@@ -299,10 +299,7 @@ static void check_psp(struct hc_report *r)
 {
 	const char *aff = "--cc emu (the emulated SEV platform)";
 	char sock[256], self[4096], bin[4200];
-	psp_default_socket(sock, sizeof(sock));
-	int fd = psp_connect(sock);
-	if (fd >= 0) {
-		close(fd);
+	if (cc__emu_probe(sock, sizeof(sock)) == 0) {
 		add(r, "tern-psp", aff, HC_OK, "running at %s", sock);
 		return;
 	}

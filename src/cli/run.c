@@ -34,8 +34,8 @@ static int load_owner_session(const char *dir, struct run_opts *o, struct cc_lau
 	snprintf(path, sizeof(path), "%s/session.bin", dir);
 	if (file_slurp(path, 4096, session, &len, err, errlen))
 		return -1;
-	if (len != PSP_SESSION_LEN) {
-		errbuf_set(err, errlen, "%s is %zu bytes, a session blob is %d", path, len, PSP_SESSION_LEN);
+	if (len != CC_SESSION_LEN) {
+		errbuf_set(err, errlen, "%s is %zu bytes, a session blob is %d", path, len, CC_SESSION_LEN);
 		return -1;
 	}
 	snprintf(path, sizeof(path), "%s/owner.pub.pem", dir);

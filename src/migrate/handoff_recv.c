@@ -19,7 +19,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "cc/psp_client.h"
 #include "migrate/commit_word.h"
 #include "migrate/config_rx.h"
 #include "migrate/handoff.h"
@@ -75,11 +74,6 @@ static int on_config(struct wire_msg *m, const uint8_t nonce[WIRE_NONCE_LEN], st
 	cfg.cc_takeover = cfg.cc != CC_NONE;
 	if (!local->psp_socket)
 		cfg.psp_socket = *psp_sock;
-	if (cfg.cc != CC_NONE && cfg.cc != CC_EMU) {
-		errbuf_set(err, errlen, "handoff of a --cc sev VM is not supported yet");
-		close(cfg.ram_fd);
-		return -1;
-	}
 	*built = true;                    /* from here vm__destroy cleans up */
 	if (vm__create(vm, &cfg, err, errlen))
 		return -1;
@@ -116,7 +110,6 @@ static int on_commit(struct wire_msg *m, struct vm *vm, struct commit_word *cw, 
 		     struct handoff_result *res, char *err, size_t errlen)
 {
 	struct wire_commit c;
-	struct psp_reply pr;
 	if (m->h.length != sizeof(c)) {
 		errbuf_set(err, errlen, "COMMIT is malformed");
 		return -1;
@@ -127,26 +120,27 @@ static int on_commit(struct wire_msg *m, struct vm *vm, struct commit_word *cw, 
 		return -1;
 	}
 	if (vm->cc_open) {
+		uint32_t fw = 0;
+		char why[128];
 		int s;
 		if (c.cc_transfer == CC_XFER_MOVE && cc_old >= 0) {
-			s = psp_call(vm->cc.handle_fd, PSP_OP_MOVE_FROM, 0, NULL, 0, cc_old, &pr);
+			s = vm->cc.ops->move_from(&vm->cc, cc_old, &fw);
 		} else if (c.cc_transfer == CC_XFER_TOKEN) {
 			/* SEV was initialised on this target when it was built */
-			struct psp_token t = { c.token };
+			struct cc_token t = { c.token };
 			const char *x = fault__arg("TOKEN_XOR");          /* a wrong token */
 			if (x)
 				t.token ^= strtoull(x, NULL, 0);
-			s = psp_call(vm->cc.handle_fd, PSP_OP_ENC, PSP_SEV_LOCAL_RECEIVE, &t, sizeof(t), -1, &pr);
+			s = vm->cc.ops->local_receive(&vm->cc, &t, &fw);
 		} else {
 			s = -EINVAL;
-			memset(&pr, 0, sizeof(pr));
-			pr.fd = -1;
 		}
-		psp_reply_free(&pr);
 		if (s) {
 			/* nothing changed hands: let the source resume */
 			commit_word_set(cw, CW_TAKEOVER_FAILED);
-			errbuf_set(err, errlen, "taking over the encryption context failed: %s", strerror(-s));
+			errbuf_set(err, errlen, "taking over the encryption context failed: %s%s",
+				   cc_strerror(s, fw, why, sizeof(why)), s == -EOPNOTSUPP ?
+				   " (token-mode handoff exists only on the emulated platform: use the move mode)" : "");
 			return -1;
 		}
 	}

@@ -17,7 +17,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "cc/psp_client.h"
 #include "migrate/commit_word.h"
 #include "migrate/handoff.h"
 #include "migrate/wire.h"
@@ -123,11 +122,6 @@ int handoff__send(struct vm *vm, const char *to, enum cc_transfer xfer, const ch
 		errbuf_set(err, errlen, "handoff refused: %s", cc__lost(&vm->cc));
 		return HANDOFF_FAILED;
 	}
-	if (vm->cfg.cc != CC_NONE && vm->cfg.cc != CC_EMU) {
-		errbuf_set(err, errlen, "handoff of a --cc %s VM is not supported yet",
-			   vm->cfg.cc == CC_SEV ? "sev" : "?");
-		return HANDOFF_FAILED;
-	}
 	if ((sock = connect_unix(to, err, errlen)) < 0)
 		return HANDOFF_FAILED;
 
@@ -169,7 +163,7 @@ int handoff__send(struct vm *vm, const char *to, enum cc_transfer xfer, const ch
 	int sfds[2] = { vm->serial.out_fd, -1 };
 	int nsfds = vm->serial.out_fd >= 0 ? 1 : 0;
 	if (vm->cc_open && xfer == CC_XFER_MOVE)
-		sfds[nsfds++] = vm->cc.handle_fd;
+		sfds[nsfds++] = vm->cc.ops->context_fd(&vm->cc);   /* what the destination moves from */
 	r = wire_send(sock, W_STATE, 0, buf, len, nsfds ? sfds : NULL, nsfds);
 	free(buf);
 	buf = NULL;
@@ -183,20 +177,20 @@ int handoff__send(struct vm *vm, const char *to, enum cc_transfer xfer, const ch
 	cm.pause_ns = res->pause_ns;
 	cm.cc_transfer = vm->cc_open ? xfer : 0;
 	if (vm->cc_open && xfer == CC_XFER_TOKEN) {
-		struct psp_reply pr;
-		int s = psp_call(vm->cc.handle_fd, PSP_OP_ENC, PSP_SEV_LOCAL_SEND, NULL, 0, -1, &pr);
+		struct cc_token t = { 0 };
+		uint32_t fw = 0;
+		int s = vm->cc.ops->local_send(&vm->cc, &t, &fw);
 		if (s == -EEXIST && vm->cc.token) {
 			/* staged by an earlier attempt that failed: still ours */
 			cm.token = vm->cc.token;
-		} else if (s || pr.len != sizeof(struct psp_token)) {
-			errbuf_set(err, errlen, "LOCAL_SEND: %s", strerror(s ? -s : EPROTO));
-			psp_reply_free(&pr);
+		} else if (s) {
+			errbuf_set(err, errlen, "LOCAL_SEND: %s%s", cc_strerror(s, fw, why, sizeof(why)),
+				   s == -EOPNOTSUPP ? " (token-mode handoff exists only on the emulated "
+				   "platform, --cc emu: use the move mode)" : "");
 			goto fail;
 		} else {
-			memcpy(&cm.token, pr.data, sizeof(cm.token));
-			vm->cc.token = cm.token;
+			cm.token = vm->cc.token = t.token;
 		}
-		psp_reply_free(&pr);
 	}
 	r = wire_send(sock, W_COMMIT, 0, &cm, sizeof(cm), NULL, 0);
 	if (!r && !wire_expect_reply(sock, &m, STEP_TIMEOUT_MS, why, sizeof(why))) {
@@ -210,7 +204,7 @@ int handoff__send(struct vm *vm, const char *to, enum cc_transfer xfer, const ch
 		if (vm->cc_open) {
 			/* the context left with the VM: our handle must be dead now */
 			uint32_t fw = 0;
-			struct psp_guest_status gs;
+			struct cc_guest_status gs;
 			int g = vm->cc.ops->guest_status(&vm->cc, &gs, &fw);
 			log_info("old platform handle after handoff: %s", g == -EIO ? "dead (EIO)" :
 				 g == -EPERM ? "staged (EPERM)" : g ? strerror(-g) : "STILL ALIVE");

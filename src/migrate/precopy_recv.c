@@ -83,13 +83,9 @@ static int on_config(struct receiver *r, struct wire_msg *m, void **reply, size_
 		return -1;
 	}
 	if (r->local->cc != cfg.cc) {
-		errbuf_set(r->err, sizeof(r->err), "the VM is %s, this destination was started %s",
-			   cfg.cc == CC_NONE ? "not confidential" : "confidential (--cc emu)",
-			   r->local->cc == CC_NONE ? "without --cc" : "with --cc emu");
-		return -1;
-	}
-	if (cfg.cc == CC_SEV) {
-		errbuf_set(r->err, sizeof(r->err), "migration of --cc sev VMs is not supported yet");
+		static const char *const with[] = { "without --cc", "with --cc emu", "with --cc sev" };
+		errbuf_set(r->err, sizeof(r->err), "the VM was started %s, this destination %s",
+			   with[cfg.cc], with[r->local->cc]);
 		return -1;
 	}
 	pthread_mutex_lock(&r->in->lock);

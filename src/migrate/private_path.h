@@ -38,7 +38,7 @@ struct private_path_ops {
 	int  (*recv_finish)(struct private_path *p);
 };
 
-#define PRIVATE_PACKET_MAX (128 + 4096)   /* packet header (struct psp_packet, 72 bytes) + a page */
+#define PRIVATE_PACKET_MAX (128 + 4096)   /* a sealed page: its 72-byte header (private_psp.c) + a page */
 
 extern const struct private_path_ops private_path_psp;
 

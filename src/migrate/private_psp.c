@@ -3,90 +3,108 @@
  * on the source, RECEIVE_START / RECEIVE_UPDATE_DATA (MAC checked before a
  * byte is written) / RECEIVE_FINISH on the destination. The kernel calls
  * this path "far too slow" for live migration; tern measures it
- * (docs/protocol.md, bench/). Today it speaks to tern-psp (--cc emu). */
+ * (docs/protocol.md, bench/). Every command goes through the VM's cc ops,
+ * so the same code drives tern-psp (--cc emu) and the kernel (--cc sev).
+ *
+ * On the wire (docs/protocol.md):
+ *   session message: policy u32 | session (CC_SESSION_LEN) | chain length u32 | chain
+ *   sealed page:     gpa u64 | seq u64 | len u32 | header (CC_PKT_HDR_LEN) | len bytes */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cc/psp_client.h"
 #include "migrate/private_path.h"
 #include "util/io.h"
 #include "util/log.h"
 #include "vm/vm.h"
 
-static int handle(struct private_path *p)
+#define PAGE          4096u
+#define PKT_HDR       (8 + 8 + 4 + CC_PKT_HDR_LEN)
+#define SESSION_HDR   (4 + CC_SESSION_LEN + 4)
+
+_Static_assert(PKT_HDR + PAGE <= PRIVATE_PACKET_MAX, "a sealed page fits PRIVATE_PACKET_MAX");
+
+static struct cc *cc_of(struct private_path *p)
 {
-	return p->vm->cc.handle_fd;
+	return &p->vm->cc;
 }
 
-/* session message: policy u32 | session (128) | chain length u32 | chain */
+/* The guest range in this process (sev hands the kernel this address), or
+ * NULL if it is not all RAM. GPAs on the wire are offsets into RAM, as
+ * for plain pages (ram_batch.c). */
+static void *page_at(struct private_path *p, uint64_t gpa, uint32_t len)
+{
+	return guest_ram__ptr(&p->vm->ram, gpa, len);
+}
+
+/* "SEND_START: the firmware refused: POLICY_FAILURE (0x7)" */
+static void platform_err(char *err, size_t errlen, const char *what, int s, uint32_t fw)
+{
+	char why[128];
+	errbuf_set(err, errlen, "%s: %s", what, cc_strerror(s, fw, why, sizeof(why)));
+}
+
 static int send_start(struct private_path *p, const void *chain, size_t clen, void **msg,
 		      size_t *mlen, char *err, size_t errlen)
 {
-	struct psp_reply r;
-	struct psp_send_start_reply sr;
-	uint8_t *req = malloc(4 + clen), *out;
-	uint32_t c32 = (uint32_t)clen;
-	int s;
-
-	if (!req)
-		return -ENOMEM;
-	memcpy(req, &c32, 4);
-	memcpy(req + 4, chain, clen);
+	struct cc_send_session ss = { 0 };
+	uint32_t fw = 0, c32;
+	uint8_t *out;
 	uint64_t t0 = now_ns();
-	s = psp_call(handle(p), PSP_OP_ENC, PSP_SEV_SEND_START, req, 4 + clen, -1, &r);
+	int s = cc_of(p)->ops->send_start(cc_of(p), chain, clen, &ss, &fw);
+
 	p->ns += now_ns() - t0;
-	free(req);
-	if (s || r.len < sizeof(sr)) {
-		errbuf_set(err, errlen, "SEND_START: %s%s%s", strerror(s ? -s : EPROTO),
-			   r.fw_error ? ", firmware: " : "", r.fw_error ? psp_fw_error_name(r.fw_error) : "");
-		psp_reply_free(&r);
-		return s ? s : -EPROTO;
+	if (s) {
+		platform_err(err, errlen, "SEND_START", s, fw);
+		return s;
 	}
-	memcpy(&sr, r.data, sizeof(sr));
-	if (sr.chain_len != r.len - sizeof(sr)) {
-		psp_reply_free(&r);
-		errbuf_set(err, errlen, "SEND_START: malformed reply");
-		return -EPROTO;
-	}
-	out = malloc(4 + PSP_SESSION_LEN + 4 + sr.chain_len);
-	if (!out) {
-		psp_reply_free(&r);
+	p->started = 1;                   /* SUPDATE: send_cancel undoes it */
+	if (ss.chain_len > UINT32_MAX || !(out = malloc(SESSION_HDR + ss.chain_len))) {
+		free(ss.chain);
+		errbuf_set(err, errlen, "SEND_START: out of memory");
 		return -ENOMEM;
 	}
-	memcpy(out, &sr.policy, 4);
-	memcpy(out + 4, sr.session, PSP_SESSION_LEN);
-	memcpy(out + 4 + PSP_SESSION_LEN, &sr.chain_len, 4);
-	memcpy(out + 8 + PSP_SESSION_LEN, r.data + sizeof(sr), sr.chain_len);
+	c32 = (uint32_t)ss.chain_len;
+	memcpy(out, &ss.policy, 4);
+	memcpy(out + 4, ss.session, CC_SESSION_LEN);
+	memcpy(out + 4 + CC_SESSION_LEN, &c32, 4);
+	memcpy(out + SESSION_HDR, ss.chain, ss.chain_len);
+	free(ss.chain);
 	*msg = out;
-	*mlen = 8 + PSP_SESSION_LEN + sr.chain_len;
-	psp_reply_free(&r);
-	p->started = 1;
+	*mlen = SESSION_HDR + ss.chain_len;
 	return 0;
 }
 
 static int seal(struct private_path *p, uint64_t gpa, uint8_t *out, size_t *out_len)
 {
-	struct psp_range g = { gpa, 4096, 0 };
-	struct psp_reply r;
-	uint64_t t0 = now_ns();
-	int s = psp_call(handle(p), PSP_OP_ENC, PSP_SEV_SEND_UPDATE_DATA, &g, sizeof(g), -1, &r);
+	struct cc_packet pk;
+	void *hva = page_at(p, gpa, PAGE);
+	uint64_t t0;
+	int s;
+
+	if (!hva)
+		return -EINVAL;
+	t0 = now_ns();
+	s = cc_of(p)->ops->send_update_data(cc_of(p), gpa, hva, PAGE, &pk, out + PKT_HDR,
+					    PRIVATE_PACKET_MAX - PKT_HDR, NULL);
 	p->ns += now_ns() - t0;
-	if (!s && (r.len < sizeof(struct psp_packet) || r.len > PRIVATE_PACKET_MAX))
-		s = -EPROTO;
-	if (!s) {
-		memcpy(out, r.data, r.len);
-		*out_len = r.len;
-		p->pages++;
-	}
-	psp_reply_free(&r);
-	return s;
+	if (s)
+		return s;
+	memcpy(out, &pk.gpa, 8);
+	memcpy(out + 8, &pk.seq, 8);
+	memcpy(out + 16, &pk.len, 4);
+	memcpy(out + 20, pk.hdr, CC_PKT_HDR_LEN);
+	*out_len = PKT_HDR + pk.len;
+	p->pages++;
+	return 0;
 }
 
-static int simple(struct private_path *p, uint32_t cmd)
+/* A command without parameters, timed. */
+static int simple(struct private_path *p, int (*op)(struct cc *c, uint32_t *fw))
 {
 	uint64_t t0 = now_ns();
-	int s = psp_enc(handle(p), cmd, NULL, 0, NULL);
+	int s = op(cc_of(p), NULL);
 	p->ns += now_ns() - t0;
 	return s;
 }
@@ -94,7 +112,7 @@ static int simple(struct private_path *p, uint32_t cmd)
 static int send_finish(struct private_path *p)
 {
 	p->started = 0;
-	return simple(p, PSP_SEV_SEND_FINISH);
+	return simple(p, cc_of(p)->ops->send_finish);
 }
 
 static int send_cancel(struct private_path *p)
@@ -102,74 +120,71 @@ static int send_cancel(struct private_path *p)
 	if (!p->started)
 		return 0;
 	p->started = 0;
-	return simple(p, PSP_SEV_SEND_CANCEL);
+	return simple(p, cc_of(p)->ops->send_cancel);
 }
 
 static int local_chain(struct private_path *p, void **pem, size_t *len)
 {
-	struct psp_reply r;
-	int s = psp_call(p->vm->cc.platform, PSP_OP_EXPORT_CHAIN, 0, NULL, 0, -1, &r);
-	if (s) {
-		psp_reply_free(&r);
-		return s;
-	}
-	*pem = r.data;
-	*len = r.len;
-	r.data = NULL;
-	psp_reply_free(&r);
-	return 0;
+	uint32_t fw = 0;
+	char why[128];
+	int s = cc_of(p)->ops->platform_chain(cc_of(p), pem, len, &fw);
+	if (s)
+		log_err("this platform's certificate chain: %s", cc_strerror(s, fw, why, sizeof(why)));
+	return s;
 }
 
 static int recv_start(struct private_path *p, const void *msg, size_t len, char *err, size_t errlen)
 {
 	const uint8_t *m = msg;
-	struct psp_receive_start rs;
-	struct psp_reply r;
-	uint32_t clen;
-	uint8_t *req;
+	uint8_t session[CC_SESSION_LEN];
+	uint32_t policy, clen, fw = 0;
 	int s;
 
-	if (len < 8 + PSP_SESSION_LEN) {
+	if (len < SESSION_HDR) {
 		errbuf_set(err, errlen, "session message is malformed");
 		return -EINVAL;
 	}
-	memcpy(&rs.policy, m, 4);
-	memcpy(rs.session, m + 4, PSP_SESSION_LEN);
-	memcpy(&clen, m + 4 + PSP_SESSION_LEN, 4);
-	if (clen != len - 8 - PSP_SESSION_LEN) {
+	memcpy(&policy, m, 4);
+	memcpy(session, m + 4, CC_SESSION_LEN);
+	memcpy(&clen, m + 4 + CC_SESSION_LEN, 4);
+	if (clen != len - SESSION_HDR) {
 		errbuf_set(err, errlen, "session message is malformed");
 		return -EINVAL;
 	}
-	rs.chain_len = clen;
-	req = malloc(sizeof(rs) + clen);
-	if (!req)
-		return -ENOMEM;
-	memcpy(req, &rs, sizeof(rs));
-	memcpy(req + sizeof(rs), m + 8 + PSP_SESSION_LEN, clen);
-	s = psp_call(handle(p), PSP_OP_ENC, PSP_SEV_RECEIVE_START, req, sizeof(rs) + clen, -1, &r);
-	free(req);
-	if (s)
-		errbuf_set(err, errlen, "RECEIVE_START: %s%s%s", strerror(-s),
-			   r.fw_error ? ", firmware: " : "", r.fw_error ? psp_fw_error_name(r.fw_error) : "");
-	psp_reply_free(&r);
-	if (!s)
-		p->started = 1;
-	return s;
+	s = cc_of(p)->ops->receive_start(cc_of(p), policy, session, m + SESSION_HDR, clen, NULL, &fw);
+	if (s) {
+		platform_err(err, errlen, "RECEIVE_START", s, fw);
+		return s;
+	}
+	p->started = 1;
+	return 0;
 }
 
 static int open_pkt(struct private_path *p, const uint8_t *pkt, size_t len, char *err, size_t errlen)
 {
+	struct cc_packet pk = { 0 };
 	uint32_t fw = 0;
-	uint64_t t0 = now_ns();
-	int s = psp_enc(handle(p), PSP_SEV_RECEIVE_UPDATE_DATA, pkt, len, &fw);
+	void *hva;
+	uint64_t t0;
+	char what[64];
+	int s;
+
+	if (len >= PKT_HDR) {
+		memcpy(&pk.gpa, pkt, 8);
+		memcpy(&pk.seq, pkt + 8, 8);
+		memcpy(&pk.len, pkt + 16, 4);
+		memcpy(pk.hdr, pkt + 20, CC_PKT_HDR_LEN);
+	}
+	snprintf(what, sizeof(what), "RECEIVE_UPDATE_DATA at 0x%llx refused", (unsigned long long)pk.gpa);
+	if (len < PKT_HDR || pk.len != len - PKT_HDR || !(hva = page_at(p, pk.gpa, pk.len))) {
+		platform_err(err, errlen, what, -EINVAL, 0);
+		return -EINVAL;
+	}
+	t0 = now_ns();
+	s = cc_of(p)->ops->receive_update_data(cc_of(p), &pk, hva, pkt + PKT_HDR, &fw);
 	p->ns += now_ns() - t0;
 	if (s) {
-		struct psp_packet pk = { 0 };
-		if (len >= sizeof(pk))
-			memcpy(&pk, pkt, sizeof(pk));
-		errbuf_set(err, errlen, "RECEIVE_UPDATE_DATA at 0x%llx refused: %s%s%s",
-			   (unsigned long long)pk.gpa, strerror(-s), fw ? ", firmware: " : "",
-			   fw ? psp_fw_error_name(fw) : "");
+		platform_err(err, errlen, what, s, fw);
 		return s;
 	}
 	p->pages++;
@@ -179,7 +194,7 @@ static int open_pkt(struct private_path *p, const uint8_t *pkt, size_t len, char
 static int recv_finish(struct private_path *p)
 {
 	p->started = 0;
-	return simple(p, PSP_SEV_RECEIVE_FINISH);
+	return simple(p, cc_of(p)->ops->receive_finish);
 }
 
 const struct private_path_ops private_path_psp = {

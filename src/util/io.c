@@ -1,9 +1,15 @@
 /* io.c - loops around read/write for short transfers and EINTR. */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "util/io.h"
+#include "util/log.h"
 
 int write_full(int fd, const void *buf, size_t len)
 {
@@ -44,4 +50,41 @@ unsigned long long now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (unsigned long long)ts.tv_sec * 1000000000ULL + (unsigned long long)ts.tv_nsec;
+}
+
+int file_slurp(const char *path, size_t max, void **buf, size_t *len, char *err, size_t errlen)
+{
+	struct stat st;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		errbuf_set(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		errbuf_set(err, errlen, "%s is not a regular file", path);
+		close(fd);
+		return -1;
+	}
+	if ((uint64_t)st.st_size > max) {
+		errbuf_set(err, errlen, "%s is too large (%lld bytes, limit %zu)", path,
+			   (long long)st.st_size, max);
+		close(fd);
+		return -1;
+	}
+	*buf = malloc(st.st_size ? (size_t)st.st_size : 1);
+	if (!*buf) {
+		close(fd);
+		errbuf_set(err, errlen, "out of memory reading %s", path);
+		return -1;
+	}
+	n = read_full(fd, *buf, (size_t)st.st_size);
+	close(fd);
+	if (n != st.st_size) {
+		free(*buf);
+		errbuf_set(err, errlen, "cannot read %s", path);
+		return -1;
+	}
+	*len = (size_t)n;
+	return 0;
 }

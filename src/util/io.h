@@ -9,6 +9,9 @@
 int write_full(int fd, const void *buf, size_t len);
 /* Read exactly len bytes; returns len, fewer at end of file, or -errno. */
 ssize_t read_full(int fd, void *buf, size_t len);
+/* Read a whole regular file of at most max bytes into memory (malloc'd).
+ * Returns 0 or -1 with a message. */
+int file_slurp(const char *path, size_t max, void **buf, size_t *len, char *err, size_t errlen);
 /* Monotonic clock in nanoseconds. */
 unsigned long long now_ns(void);
 

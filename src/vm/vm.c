@@ -195,19 +195,19 @@ int vm__cc_secret(struct vm *vm, const char *path, char *err, size_t errlen)
 	if (file_slurp(path, 1 << 16, &buf, &len, err, errlen))
 		return -1;
 	p = buf;
-	if (len < 12 + PSP_PKT_HDR_LEN || memcmp(p, "TERNSECP", 8)) {
+	if (len < 12 + CC_PKT_HDR_LEN || memcmp(p, "TERNSECP", 8)) {
 		errbuf_set(err, errlen, "%s is not a secret packet made by `tern owner secret`", path);
 		free(buf);
 		return -1;
 	}
 	memcpy(&plen, p + 8, 4);
-	if (plen == 0 || plen > 4096 || len != 12 + PSP_PKT_HDR_LEN + plen) {
+	if (plen == 0 || plen > 4096 || len != 12 + CC_PKT_HDR_LEN + plen) {
 		errbuf_set(err, errlen, "secret packet %s is truncated or has a bad length", path);
 		free(buf);
 		return -1;
 	}
 	r = vm->cc.ops->launch_secret(&vm->cc, GUEST_SECRET_GPA, vm->ram.hva + GUEST_SECRET_GPA,
-				      p + 12, p + 12 + PSP_PKT_HDR_LEN, plen, &fw);
+				      p + 12, p + 12 + CC_PKT_HDR_LEN, plen, &fw);
 	free(buf);
 	if (r) {
 		errbuf_set(err, errlen, "LAUNCH_SECRET refused the packet from %s: %s", path,
