@@ -8,6 +8,8 @@
 #include "util/log.h"
 #include "vm/state.h"
 
+static const uint16_t handoff_info_fields[] = { HI_CTL_PATH, HI_PSP_SOCKET, HI_CC_XFER };
+
 static char *tlv_str(const void *p, size_t len, uint16_t id)
 {
 	struct tlv_field f;
@@ -44,6 +46,9 @@ static int take(struct config_rx *rx, const struct rec_section_hdr *h, const voi
 		*bound = 1;
 		return 0;
 	case REC_HANDOFF_INFO:
+		if (tlv_validate(p, h->length, handoff_info_fields,
+				 sizeof(handoff_info_fields) / sizeof(handoff_info_fields[0]), err, errlen))
+			return -1;
 		free(rx->old_ctl);
 		free(rx->psp_sock);
 		rx->old_ctl = tlv_str(p, h->length, HI_CTL_PATH);

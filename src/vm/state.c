@@ -13,6 +13,7 @@
 
 #define GCALL_STATE_VERSION 1
 enum { GC_MAP_CALLS = 1, GC_MAP_REJECTED = 2, GC_UNKNOWN = 3 };
+static const uint16_t gcall_fields[] = { GC_MAP_CALLS, GC_MAP_REJECTED, GC_UNKNOWN };
 
 int vm__save_config(struct vm *vm, struct rec_writer *w)
 {
@@ -36,8 +37,7 @@ int vm__config_from_record(uint16_t version, const void *p, size_t len, struct v
 {
 	uint64_t mem, ncpus, cc, tsc = 0;
 	struct tlv_field f;
-	struct tlv_iter it;
-	int n;
+	char why[160];
 
 	if (version != VM_CONFIG_VERSION) {
 		errbuf_set(err, errlen, "VM_CONFIG version %u is not supported (this tern reads %d)",
@@ -46,15 +46,9 @@ int vm__config_from_record(uint16_t version, const void *p, size_t len, struct v
 	}
 	/* a field we do not know that the writer marked required means the
 	 * machine needs something this tern cannot give it */
-	tlv_iter_init(&it, p, len);
-	while ((n = tlv_next(&it, &f)) == 1) {
-		if (f.id > CFG_RAM_REGIONS && (f.flags & REC_F_REQUIRED)) {
-			errbuf_set(err, errlen, "VM config has unknown required field %u", f.id);
-			return -1;
-		}
-	}
-	if (n < 0) {
-		errbuf_set(err, errlen, "VM config record is malformed");
+	static const uint16_t known[] = { CFG_MEM, CFG_NCPUS, CFG_CC, CFG_TSC_KHZ, CFG_RAM_REGIONS };
+	if (tlv_validate(p, len, known, sizeof(known) / sizeof(known[0]), why, sizeof(why))) {
+		errbuf_set(err, errlen, "VM config: %s", why);
 		return -1;
 	}
 	if (tlv_get_u64(p, len, CFG_MEM, &mem) || tlv_get_u64(p, len, CFG_NCPUS, &ncpus) ||
@@ -241,9 +235,15 @@ static void *read_section(struct rec_reader *r, const struct rec_section_hdr *h,
 static int load_vcpu(struct vm *vm, const void *p, size_t len, struct vm_restore_progress *pr,
 		     char *err, size_t errlen)
 {
+	static const uint16_t known[] = { VS_INDEX, VS_REGS, VS_SREGS, VS_XSAVE, VS_XCRS, VS_MSRS,
+					  VS_DEBUGREGS, VS_EVENTS, VS_MP_STATE, VS_CPUID };
 	uint64_t idx;
 	struct kvm_cpuid2 *cpuid;
 	char why[256];
+	if (tlv_validate(p, len, known, sizeof(known) / sizeof(known[0]), why, sizeof(why))) {
+		errbuf_set(err, errlen, "vCPU record: %s", why);
+		return -1;
+	}
 	if (tlv_get_u64(p, len, VS_INDEX, &idx) || idx >= (uint64_t)vm->cfg.ncpus) {
 		errbuf_set(err, errlen, "vCPU record has no or a bad index");
 		return -1;
@@ -324,6 +324,11 @@ int vm__load_section(struct vm *vm, struct rec_reader *r, const struct rec_secti
 		pr->serial = ret == 0;
 		break;
 	case REC_DEV_GUESTCALL:
+		if (tlv_validate(p, h->length, gcall_fields, sizeof(gcall_fields) / sizeof(gcall_fields[0]),
+				 err, errlen)) {
+			ret = -1;
+			break;
+		}
 		(void)tlv_get_u64(p, h->length, GC_MAP_CALLS, &vm->gcall.map_calls);
 		(void)tlv_get_u64(p, h->length, GC_MAP_REJECTED, &vm->gcall.map_rejected);
 		(void)tlv_get_u64(p, h->length, GC_UNKNOWN, &vm->gcall.unknown_calls);

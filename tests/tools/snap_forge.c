@@ -79,7 +79,22 @@ int main(int argc, char **argv)
 		}
 		wp = p;
 		wlen = h.length;
-		if (h.type == REC_VM_CONFIG && !strcmp(mut, "config-v2")) {
+		if (!strcmp(mut, "unknown-required") && (h.type == REC_VCPU || h.type == REC_VM_CONFIG ||
+							 h.type == REC_DEV_GUESTCALL)) {
+			/* a field from a newer tern that this one must not ignore */
+			tlv_init(&b);
+			if (tlv_put(&b, 0x7fff, REC_F_REQUIRED, "new", 3))
+				return 2;
+			uint8_t *joined = malloc(b.len + h.length);
+			if (!joined)
+				return 2;
+			memcpy(joined, p, h.length);
+			memcpy(joined + h.length, b.data, b.len);
+			free(b.data);
+			b.data = joined;
+			b.len += h.length;
+			changed = 1;
+		} else if (h.type == REC_VM_CONFIG && !strcmp(mut, "config-v2")) {
 			version = 2;
 			changed = 1;
 		} else if (h.type == REC_DEV_SERIAL && !strcmp(mut, "serial-ff")) {
