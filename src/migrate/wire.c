@@ -61,32 +61,20 @@ static int read_exact(int sock, void *buf, size_t len, struct wire_msg *m, uint6
 {
 	size_t got = 0;
 	while (got < len) {
-		union { char b[CMSG_SPACE(sizeof(int) * WIRE_MAX_FDS)]; struct cmsghdr align; } u;
+		union scm_buf u;
 		struct iovec iov = { (char *)buf + got, len - got };
-		struct msghdr h = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
-				    .msg_controllen = sizeof(u.b) };
+		struct msghdr h = { .msg_iov = &iov, .msg_iovlen = 1 };
 		int w = cancel__poll(sock, POLLIN, cancel__ms_left(deadline_ns));
 		if (w)
 			return w;
+		scm_prepare(&h, &u);
 		ssize_t n = recvmsg(sock, &h, MSG_CMSG_CLOEXEC);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
 		}
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(&h, c)) {
-			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-				continue;
-			int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-			for (int i = 0; i < k; i++) {
-				int fd;
-				memcpy(&fd, CMSG_DATA(c) + (size_t)i * sizeof(int), sizeof(int));
-				if (m->nfds < WIRE_MAX_FDS)
-					m->fds[m->nfds++] = fd;
-				else
-					close(fd);
-			}
-		}
+		scm_collect(&h, m->fds, &m->nfds, WIRE_MAX_FDS);
 		if (n == 0)
 			return -ECONNRESET;
 		got += (size_t)n;

@@ -1,6 +1,7 @@
 /* scm.c - SCM_RIGHTS helpers shared by the control-plane protocols. */
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/scm.h"
 
@@ -28,4 +29,27 @@ ssize_t scm_sendmsg(int sock, struct msghdr *m)
 		n = sendmsg(sock, m, MSG_NOSIGNAL);
 	while (n < 0 && errno == EINTR);
 	return n < 0 ? -errno : n;
+}
+
+void scm_prepare(struct msghdr *m, union scm_buf *u)
+{
+	m->msg_control = u->buf;
+	m->msg_controllen = sizeof(u->buf);
+}
+
+void scm_collect(struct msghdr *m, int *fds, int *n, int max)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (*n < max)
+				fds[(*n)++] = fd;
+			else
+				close(fd);
+		}
+	}
 }
