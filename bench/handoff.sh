@@ -16,6 +16,7 @@
 #   BENCH_SETTLE_HB  heartbeats to wait after resuming a parked VM (default 6)
 #   BENCH_POST_HB    heartbeats to watch after a handoff, at most (default 40)
 #   BENCH_TIMEOUT    seconds any one wait may take before it is a failure (60)
+#   BENCH_OUT        where the results go (default bench/out)
 #   TERN, GUEST      binaries (default build/tern, build/guest/dirtier.elf)
 #
 # All configurations run at once, but only one at a time is unpaused: each
@@ -30,7 +31,7 @@ set -u -o pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH="$ROOT/bench"
-OUT="$BENCH/out"
+OUT=${BENCH_OUT:-$BENCH/out}   # where results go (a writable dir)
 N=${BENCH_N:-20}
 MEMS=${BENCH_MEMS:-"1G 4G 16G"}
 CPUS=${BENCH_CPUS:-"1 2"}

@@ -29,6 +29,7 @@
 #   BENCH_TIMEOUT      seconds any one wait may take (default 120)
 #   BENCH_KEEP         1: keep the scratch directory (serial logs, stats, per
 #                      migration) and say where
+#   BENCH_OUT        where the results go (default bench/out)
 #   TERN, GUEST, PSP   binaries (default build/tern, build/guest/dirtier.elf,
 #                      tern-psp next to TERN)
 #
@@ -39,7 +40,7 @@ set -u -o pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH="$ROOT/bench"
-OUT="$BENCH/out"
+OUT=${BENCH_OUT:-$BENCH/out}   # where results go (a writable dir)
 N=${BENCH_N:-3}
 SIZES=${BENCH_SIZES:-1G 4G}
 RATES=${BENCH_RATES:-0 50 200}
