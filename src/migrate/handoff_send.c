@@ -23,31 +23,20 @@
 #include "state/record.h"
 #include "util/io.h"
 #include "util/log.h"
+#include "util/unix_sock.h"
 #include "vm/state.h"
 
-#define TERN_VERSION_STR "tern 0.1.0"
 #define HELLO_TIMEOUT_MS   5000
 #define PREPARE_TIMEOUT_MS 30000     /* building a VM with many vCPUs */
 #define STEP_TIMEOUT_MS    10000
 
-
 static int connect_unix(const char *path, char *err, size_t errlen)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	int fd;
-	if (strlen(path) >= sizeof(a.sun_path)) {
-		errbuf_set(err, errlen, "handoff socket path %s is too long", path);
-		return -1;
-	}
-	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+	char why[300];
+	int e, fd = unix__connect(path, "the handoff socket", 0, &e, why, sizeof(why));
+	if (fd < 0)
 		errbuf_set(err, errlen, "no tern is waiting at %s (%s): start `tern run --takeover %s` first",
-			   path, strerror(errno), path);
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
+			   path, strerror(e), path);
 	return fd;
 }
 

@@ -14,6 +14,7 @@
 #include "migrate/transport.h"
 #include "util/cancel.h"
 #include "util/log.h"
+#include "util/unix_sock.h"
 
 int transport_parse_tcp(const char *uri, char *host, size_t hostlen, char *port, size_t portlen)
 {
@@ -64,20 +65,10 @@ int transport_listen(const char *uri, char *err, size_t errlen)
 	int fd = -1, r, one = 1;
 
 	if (!strncmp(uri, "unix:", 5)) {
-		struct sockaddr_un a = { .sun_family = AF_UNIX };
-		if (strlen(uri + 5) >= sizeof(a.sun_path)) {
-			errbuf_set(err, errlen, "%s: path too long", uri);
+		/* 0600, and never a live socket's path (util/unix_sock.h) */
+		fd = unix__listen(uri + 5, "--incoming", TRANSPORT_BACKLOG, 0, err, errlen);
+		if (fd < 0)
 			return -1;
-		}
-		snprintf(a.sun_path, sizeof(a.sun_path), "%s", uri + 5);
-		unlink(a.sun_path);
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, TRANSPORT_BACKLOG) < 0) {
-			errbuf_set(err, errlen, "cannot listen on %s: %s", uri, strerror(errno));
-			if (fd >= 0)
-				close(fd);
-			return -1;
-		}
 		return fd;
 	}
 	if (transport_parse_tcp(uri, host, sizeof(host), port, sizeof(port))) {
@@ -127,18 +118,8 @@ int transport_connect(const char *uri, int timeout_ms, char *err, size_t errlen)
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *ai, *a;
 	int fd = -1, r;
 
-	if (!strncmp(uri, "unix:", 5)) {
-		struct sockaddr_un u = { .sun_family = AF_UNIX };
-		snprintf(u.sun_path, sizeof(u.sun_path), "%s", uri + 5);
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0 || connect(fd, (struct sockaddr *)&u, sizeof(u)) < 0) {
-			errbuf_set(err, errlen, "cannot connect to %s: %s", uri, strerror(errno));
-			if (fd >= 0)
-				close(fd);
-			return -1;
-		}
-		return fd;
-	}
+	if (!strncmp(uri, "unix:", 5))
+		return unix__connect(uri + 5, "the destination at", 0, NULL, err, errlen);
 	if (transport_parse_tcp(uri, host, sizeof(host), port, sizeof(port))) {
 		errbuf_set(err, errlen, "'%s' is not tcp:HOST:PORT or unix:PATH", uri);
 		return -1;

@@ -10,6 +10,40 @@
 #include "util/log.h"
 #include "util/unix_sock.h"
 
+static int sock_type(unsigned flags)
+{
+	return ((flags & UNIX_SEQPACKET) ? SOCK_SEQPACKET : SOCK_STREAM) | SOCK_CLOEXEC |
+	       ((flags & UNIX_NONBLOCK) ? SOCK_NONBLOCK : 0);
+}
+
+int unix__connect(const char *path, const char *what, unsigned flags, int *errno_out,
+		  char *err, size_t errlen)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd, e;
+
+	if (errno_out)
+		*errno_out = 0;
+	if (strlen(path) >= sizeof(a.sun_path)) {
+		errbuf_set(err, errlen, "%s %s: path too long (max %zu bytes)", what, path,
+			   sizeof(a.sun_path) - 1);
+		if (errno_out)
+			*errno_out = ENAMETOOLONG;
+		return -1;
+	}
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+	fd = socket(AF_UNIX, sock_type(flags & ~UNIX_NONBLOCK), 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
+		return fd;
+	e = errno;
+	if (fd >= 0)
+		close(fd);
+	errbuf_set(err, errlen, "cannot connect to %s %s: %s", what, path, strerror(e));
+	if (errno_out)
+		*errno_out = e;
+	return -1;
+}
+
 bool unix__in_use(const char *path)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
@@ -47,7 +81,7 @@ int unix__listen(const char *path, const char *what, int backlog, unsigned flags
 		unlink(path);                 /* left behind by a process that died */
 	}
 	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | ((flags & UNIX_NONBLOCK) ? SOCK_NONBLOCK : 0), 0);
+	fd = socket(AF_UNIX, sock_type(flags), 0);
 	if (fd < 0) {
 		errbuf_set(err, errlen, "%s %s: socket: %s", what, path, strerror(errno));
 		return -1;
