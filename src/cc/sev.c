@@ -329,9 +329,12 @@ static int chain_pack(const struct sev_chain *k, void **out, size_t *len)
 	put32(b + 4, k->pdh_len);
 	put32(b + 8, k->plat_len);
 	put32(b + 12, k->amd_len);
-	memcpy(b + SEV_CHAIN_HDR, k->pdh, k->pdh_len);
-	memcpy(b + SEV_CHAIN_HDR + k->pdh_len, k->plat, k->plat_len);
-	memcpy(b + SEV_CHAIN_HDR + k->pdh_len + k->plat_len, k->amd, k->amd_len);
+	if (k->pdh_len)                   /* a part may be absent (NULL, 0) */
+		memcpy(b + SEV_CHAIN_HDR, k->pdh, k->pdh_len);
+	if (k->plat_len)
+		memcpy(b + SEV_CHAIN_HDR + k->pdh_len, k->plat, k->plat_len);
+	if (k->amd_len)
+		memcpy(b + SEV_CHAIN_HDR + k->pdh_len + k->plat_len, k->amd, k->amd_len);
 	*out = b;
 	*len = n;
 	return 0;

@@ -739,9 +739,12 @@ static size_t mk_chain(uint8_t *out, const void *pdh, uint32_t pl, const void *p
 	memcpy(out + 4, &pl, 4);
 	memcpy(out + 8, &ql, 4);
 	memcpy(out + 12, &al, 4);
-	memcpy(out + 16, pdh, pl);
-	memcpy(out + 16 + pl, plat, ql);
-	memcpy(out + 16 + pl + ql, amd, al);
+	if (pl)
+		memcpy(out + 16, pdh, pl);
+	if (ql)
+		memcpy(out + 16 + pl, plat, ql);
+	if (al)
+		memcpy(out + 16 + pl + ql, amd, al);
 	return 16 + (size_t)pl + ql + al;
 }
 
