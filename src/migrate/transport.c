@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "migrate/transport.h"
-#include "util/cancel.h"
 #include "util/log.h"
 #include "util/unix_sock.h"
 
@@ -90,25 +89,6 @@ int transport_listen(const char *uri, char *err, size_t errlen)
 		fd = -1;
 	}
 	freeaddrinfo(ai);
-	return fd;
-}
-
-int transport_accept(int lfd, int timeout_ms, char *err, size_t errlen)
-{
-	int r = cancel__poll(lfd, POLLIN, timeout_ms), fd;
-	if (r) {
-		int sig = cancel__pending();
-		errbuf_set(err, errlen, "%s%s", r == -ETIMEDOUT ? "no peer connected in time" :
-			   r == -ECANCELED ? "stopped while waiting for a peer by SIG" : strerror(-r),
-			   r == -ECANCELED && sig ? sigabbrev_np(sig) : "");
-		return -1;
-	}
-	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd < 0) {
-		errbuf_set(err, errlen, "accept: %s", strerror(errno));
-		return -1;
-	}
-	tune(fd);
 	return fd;
 }
 

@@ -7,8 +7,6 @@
 
 /* A listening socket for uri. Returns the fd or -1 with err set. */
 int transport_listen(const char *uri, char *err, size_t errlen);
-/* Accept one peer within timeout_ms (-1: forever). */
-int transport_accept(int lfd, int timeout_ms, char *err, size_t errlen);
 /* Connect to uri within timeout_ms. */
 int transport_connect(const char *uri, int timeout_ms, char *err, size_t errlen);
 /* Split "tcp:HOST:PORT" (HOST may be [v6]); returns 0 or -1. */

@@ -13,18 +13,6 @@ int memfd_new(const char *name)
 	return fd < 0 ? -errno : fd;
 }
 
-int memfd_from(const void *buf, size_t len)
-{
-	int fd = memfd_new("tern-buf"), r;
-	if (fd < 0)
-		return fd;
-	if ((r = write_full(fd, buf, len)) || lseek(fd, 0, SEEK_SET) < 0) {
-		close(fd);
-		return r ? r : -errno;
-	}
-	return fd;
-}
-
 int memfd_take(int fd, void **buf, size_t *len)
 {
 	off_t end = lseek(fd, 0, SEEK_END);

@@ -1,5 +1,5 @@
 /* version.h - the one version of tern and tern-psp. Both binaries print
- * version__line(), so `tern --version` and `tern-psp --version` cannot
+ * version__print(), so `tern --version` and `tern-psp --version` cannot
  * disagree. */
 #ifndef TERN_UTIL_VERSION_H
 #define TERN_UTIL_VERSION_H
