@@ -1,6 +1,8 @@
 /* guest_call.c - guest-to-host calls, whether they arrive as a port write
  * (the development machines, where vmcall hangs) or as KVM_EXIT_HYPERCALL
- * (real hosts). Both end in guest_call__dispatch. */
+ * (real hosts). Both end in guest_call__dispatch, which finds the call in
+ * the VM's exit table: a mirror VM's helper registers its own calls in its
+ * own table and never reaches these. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,40 +11,73 @@
 
 #include "dev/guest_call.h"
 #include "mem/page_status.h"
+#include "util/log.h"
+
+static int64_t map_gpa_range(void *ctx, int cpu, const uint64_t a[4])
+{
+	struct guest_call *gc = ctx;
+	int64_t r = page_status_map_gpa_range(gc->ps, a[0], a[1], a[2]);
+	(void)cpu;
+	__atomic_add_fetch(&gc->map_calls, 1, __ATOMIC_RELAXED);
+	if (r)
+		__atomic_add_fetch(&gc->map_rejected, 1, __ATOMIC_RELAXED);
+	return r;
+}
+
+static int64_t guest_exit(void *ctx, int cpu, const uint64_t a[4])
+{
+	struct guest_call *gc = ctx;
+	char why[96];
+	snprintf(why, sizeof(why), "guest exited with status %d (vCPU %d)", (int)(a[0] & 0xff), cpu);
+	gc->stop(gc->ctx, (int)(a[0] & 0xff), why);
+	return 0;
+}
 
 int64_t guest_call__dispatch(struct guest_call *gc, int cpu, uint64_t nr,
 			     uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3)
 {
-	(void)a3;
-	switch (nr) {
-	case KVM_HC_MAP_GPA_RANGE_NR: {
-		int64_t r = page_status_map_gpa_range(gc->ps, a0, a1, a2);
-		__atomic_add_fetch(&gc->map_calls, 1, __ATOMIC_RELAXED);
-		if (r)
-			__atomic_add_fetch(&gc->map_rejected, 1, __ATOMIC_RELAXED);
-		return r;
-	}
-	case TERN_HC_EXIT: {
-		char why[96];
-		snprintf(why, sizeof(why), "guest exited with status %d (vCPU %d)",
-			 (int)(a0 & 0xff), cpu);
-		gc->stop(gc->ctx, (int)(a0 & 0xff), why);
-		return 0;
-	}
-	default:
+	const uint64_t args[4] = { a0, a1, a2, a3 };
+	const struct exit_hcall *h = gc->exits ? exits__hcall(gc->exits, nr) : NULL;
+
+	if (gc->calls)
+		__atomic_add_fetch(gc->calls, 1, __ATOMIC_RELAXED);
+	if (!h) {
 		__atomic_add_fetch(&gc->unknown_calls, 1, __ATOMIC_RELAXED);
 		return KVM_ENOSYS_RET;
 	}
+	return h->fn(h->ctx, cpu, args);
 }
 
-int guest_call__port(struct guest_call *gc, int cpu, int fd)
+/* The port path: the call is in the vCPU's registers (RAX = number, RBX,
+ * RCX, RDX, RSI = arguments), the result goes back in RAX. */
+static int port(void *ctx, struct exit_io *io, char *err, size_t errlen)
 {
+	struct guest_call *gc = ctx;
 	struct kvm_regs r;
-	if (ioctl(fd, KVM_GET_REGS, &r) < 0)
-		return -errno;
-	r.rax = (uint64_t)guest_call__dispatch(gc, cpu, r.rax, r.rbx, r.rcx, r.rdx, r.rsi);
+
+	if (!io->out)
+		return 1;                 /* a read of the port: nothing is there */
+	if (ioctl(io->vcpu_fd, KVM_GET_REGS, &r) < 0)
+		goto fail;
+	r.rax = (uint64_t)guest_call__dispatch(gc, io->cpu, r.rax, r.rbx, r.rcx, r.rdx, r.rsi);
 	/* RIP still points at the OUT; KVM skips it when the vCPU re-enters */
-	if (ioctl(fd, KVM_SET_REGS, &r) < 0)
-		return -errno;
+	if (ioctl(io->vcpu_fd, KVM_SET_REGS, &r) < 0)
+		goto fail;
 	return 0;
+fail:
+	errbuf_set(err, errlen, "guest call: cannot access registers: %s", strerror(errno));
+	return -1;
+}
+
+int guest_call__register(struct guest_call *gc, struct exits *t)
+{
+	int r;
+
+	gc->exits = t;
+	r = exits__register_port(t, GUEST_CALL_PORT, 1, port, gc);
+	if (!r)
+		r = exits__register_hcall(t, KVM_HC_MAP_GPA_RANGE_NR, map_gpa_range, gc);
+	if (!r)
+		r = exits__register_hcall(t, TERN_HC_EXIT, guest_exit, gc);
+	return r;
 }

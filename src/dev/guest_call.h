@@ -1,12 +1,16 @@
-/* guest_call.h - the guest-call port (0xE0) and KVM_EXIT_HYPERCALL: one
- * handler for the KVM hypercall numbers tern implements (docs/guest-abi.md).
+/* guest_call.h - the guest-call device: port 0xE0 and KVM_EXIT_HYPERCALL,
+ * both looked up by call number in the VM's own table (dev/exits.h), and the
+ * two calls tern implements for a guest (docs/guest-abi.md).
  *
- * The device knows nothing of the machine around it: the machine (vm__create)
- * hands it the page-status record and a way to stop, in struct guest_call. */
+ * The device knows nothing of the machine around it: the machine hands it
+ * the page-status record, a way to stop and where to count, in struct
+ * guest_call, and it registers itself in the machine's exit table. */
 #ifndef TERN_DEV_GUEST_CALL_H
 #define TERN_DEV_GUEST_CALL_H
 
 #include <stdint.h>
+
+#include "dev/exits.h"
 
 #define GUEST_CALL_PORT        0xe0
 #define KVM_HC_MAP_GPA_RANGE_NR 12
@@ -17,12 +21,16 @@
 struct page_status;
 
 struct guest_call {
-	/* set by whoever builds the machine, before any vCPU runs */
+	/* set by whoever builds the machine, before guest_call__register */
 	struct page_status *ps;           /* MAP_GPA_RANGE converts pages here */
 	/* TERN_HC_EXIT: end the machine with `code`; `why` is for the log.
 	 * Called on a vCPU thread; must be safe from any thread. */
 	void (*stop)(void *ctx, int code, const char *why);
 	void *ctx;
+	uint64_t *calls;                  /* the machine's count of every call, both
+					   * paths (its exit statistics); may be NULL */
+	const struct exits *exits;        /* set by guest_call__register: where calls
+					   * are looked up */
 
 	/* the device's own counters (atomics: several vCPU threads) */
 	uint64_t map_calls;               /* MAP_GPA_RANGE calls seen */
@@ -30,10 +38,13 @@ struct guest_call {
 	uint64_t unknown_calls;
 };
 
-/* Run call `nr` for vCPU `cpu`. Returns the value for the guest's RAX. */
+/* Register the port and this device's calls (MAP_GPA_RANGE, TERN_HC_EXIT)
+ * in the machine's table t, which later lookups go through. 0 or -errno
+ * (exits__register_*). */
+int     guest_call__register(struct guest_call *gc, struct exits *t);
+/* Run call `nr` for vCPU `cpu` through the table. Returns the value for the
+ * guest's RAX: KVM_ENOSYS_RET for a number nobody registered. */
 int64_t guest_call__dispatch(struct guest_call *gc, int cpu, uint64_t nr,
 			     uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3);
-/* The port path: read the call from the vCPU's registers, write the result. */
-int     guest_call__port(struct guest_call *gc, int cpu, int vcpufd);
 
 #endif

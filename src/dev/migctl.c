@@ -2,18 +2,21 @@
 #include "dev/migctl.h"
 #include "mem/page_status.h"
 
-bool migctl__rdmsr(struct page_status *ps, uint32_t index, uint64_t *data)
+static bool rdmsr(void *ps, uint32_t index, uint64_t *data)
 {
-	if (index != MSR_KVM_MIGRATION_CONTROL)
-		return false;
+	(void)index;                      /* registered for this one MSR */
 	*data = page_status_migctl(ps);
 	return true;
 }
 
-bool migctl__wrmsr(struct page_status *ps, uint32_t index, uint64_t data)
+static bool wrmsr(void *ps, uint32_t index, uint64_t data)
 {
-	if (index != MSR_KVM_MIGRATION_CONTROL)
-		return false;
+	(void)index;
 	/* reserved bits: #GP, as KVM would */
 	return page_status_set_migctl(ps, data) == 0;
+}
+
+int migctl__register(struct page_status *ps, struct exits *t)
+{
+	return exits__register_msr(t, MSR_KVM_MIGRATION_CONTROL, rdmsr, wrmsr, ps);
 }

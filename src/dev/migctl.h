@@ -5,15 +5,16 @@
 #ifndef TERN_DEV_MIGCTL_H
 #define TERN_DEV_MIGCTL_H
 
-#include <stdbool.h>
 #include <stdint.h>
+
+#include "dev/exits.h"
 
 #define MSR_KVM_MIGRATION_CONTROL 0x4b564d08u
 
 struct page_status;
 
-/* Returns true if the access was handled; false means inject #GP. */
-bool migctl__rdmsr(struct page_status *ps, uint32_t index, uint64_t *data);
-bool migctl__wrmsr(struct page_status *ps, uint32_t index, uint64_t data);
+/* Register the MSR in the machine's table t (0 or -errno). The machine
+ * asks KVM to trap every MSR in its table (vm.c), so this is all it takes. */
+int migctl__register(struct page_status *ps, struct exits *t);
 
 #endif

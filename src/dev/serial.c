@@ -91,6 +91,22 @@ void serial__io(struct serial *s, uint16_t off, bool write, uint8_t *data)
 	pthread_mutex_unlock(&s->lock);
 }
 
+static int port(void *s, struct exit_io *io, char *err, size_t errlen)
+{
+	(void)err;
+	(void)errlen;
+	/* a string instruction may carry several bytes */
+	for (uint32_t i = 0; i < io->count; i++)
+		for (int b = 0; b < io->size; b++)
+			serial__io(s, io->off, io->out, io->data + i * io->size + b);
+	return 0;
+}
+
+int serial__register(struct serial *s, struct exits *t)
+{
+	return exits__register_port(t, SERIAL_BASE, SERIAL_PORTS, port, s);
+}
+
 int serial__save(struct serial *s, struct tlv_buf *b)
 {
 	uint8_t regs[7];

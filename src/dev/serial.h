@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dev/exits.h"
 #include "state/record.h"
 
 #define SERIAL_BASE  0x3f8
@@ -26,6 +27,8 @@ void serial__init(struct serial *s, int out_fd);
 void serial__destroy(struct serial *s);
 /* Port access at SERIAL_BASE + off; size is always 1 for this device. */
 void serial__io(struct serial *s, uint16_t off, bool write, uint8_t *data);
+/* Register COM1's ports in the machine's table t (0 or -errno). */
+int  serial__register(struct serial *s, struct exits *t);
 void serial__flush(struct serial *s);
 /* Forget unwritten output: after a handoff it belongs to the new process,
  * which got it in the device record and will finish the line. */

@@ -1,5 +1,6 @@
 /* dirty.h - which guest pages changed: KVM dirty-page tracking for pre-copy
- * migration, over one memslot (tern's: slot 0, all guest RAM at GPA 0).
+ * migration, over one memslot: the one the VM's RAM attachment names (its
+ * slot and GPA; a mirror VM tracks its own slot of the same memory).
  *
  * The tracker is built from KVM objects only (struct dirty_target: the VM
  * fd, the memslot, the vCPU fds, the ring size, and the VM's lock); it
@@ -7,7 +8,7 @@
  *
  * Two KVM mechanisms, chosen per VM:
  *
- *  DIRTY_LOG_CLEAR  memslot 0 gets KVM_MEM_LOG_DIRTY_PAGES; with
+ *  DIRTY_LOG_CLEAR  the memslot gets KVM_MEM_LOG_DIRTY_PAGES; with
  *                   KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 (+ INITIALLY_SET) a
  *                   sync is KVM_GET_DIRTY_LOG (a snapshot, nothing re-armed)
  *                   then KVM_CLEAR_DIRTY_LOG of exactly the bits it returned
@@ -18,7 +19,7 @@
  *  DIRTY_RING       each vCPU has a ring of dirtied GFNs, mapped from its fd
  *                   at KVM_DIRTY_LOG_PAGE_OFFSET. KVM only allows the ring
  *                   before any vCPU exists, so the VM must be created with
- *                   vm_config.dirty_ring = entries (vm__create then calls
+ *                   vm_config.dirty_ring = entries (vm__setup_caps calls
  *                   dirty_ring_enable); and once a VM has rings KVM keeps no
  *                   dirty bitmaps, so such a VM can only use DIRTY_RING.
  *                   A sync reads every ring up to its first unharvested

@@ -67,15 +67,22 @@ static int on_config(struct wire_msg *m, const uint8_t nonce[WIRE_NONCE_LEN], st
 	*old_ctl = rx.old_ctl;            /* the caller frees them */
 	*psp_sock = rx.psp_sock;
 	struct vm_config cfg = rx.cfg;
-	cfg.cc_token = rx.cc_xfer == CC_XFER_TOKEN;
-	cfg.adopt_ram = true;
-	cfg.ram_fd = m->fds[0];
-	m->fds[0] = -1;                   /* the VM owns it now */
-	cfg.cc_takeover = cfg.cc != CC_NONE;
+	int ram_fd = m->fds[0];
+	m->fds[0] = -1;                   /* ours now; the VM's once adopted */
 	if (!local->psp_socket)
 		cfg.psp_socket = *psp_sock;
 	*built = true;                    /* from here vm__destroy cleans up */
-	if (vm__create(vm, &cfg, err, errlen))
+	if (vm__init(vm, &cfg, err, errlen)) {
+		close(ram_fd);
+		return -1;
+	}
+	/* the source's RAM as it is (no copy); the context is not made here
+	 * but arrives at COMMIT, by MOVE or by the token LOCAL_SEND staged */
+	if (vm__attach_ram_adopted(vm, ram_fd, VM_RAM_SLOT_MAIN, VM_RAM_GPA_MAIN, err, errlen) ||
+	    vm__setup_caps(vm, err, errlen) ||
+	    vm__cc_role(vm, rx.cc_xfer == CC_XFER_TOKEN ? VM_CC_ADOPT_TOKEN : VM_CC_ADOPT_MOVE, NULL,
+			err, errlen) ||
+	    vm__create_vcpus(vm, err, errlen))
 		return -1;
 	return 0;
 }

@@ -8,13 +8,15 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
+#include "dev/exits.h"
 #include "dev/guest_call.h"
-#include "dev/migctl.h"
-#include "dev/serial.h"
 #include "kvm/dirty.h"
 #include "util/log.h"
 #include "vm/vm.h"
 
+/* Per thread, not per process: every vCPU thread of every VM in the process
+ * shares the one signal handler, and each kick must reach only the run
+ * area of the thread it was sent to. */
 static __thread struct kvm_run *kick_run;
 
 static void on_kick(int sig)
@@ -51,36 +53,55 @@ static void crash(struct vcpu *v, const char *fmt, ...)
 	vm__stop(v->vm, EXIT_GUEST_CRASH, "vCPU %d: %s", v->index, msg);
 }
 
+/* Port I/O: whatever this VM registered for the port (dev/exits.h). */
 static void handle_io(struct vcpu *v)
 {
 	struct vm *vm = v->vm;
 	struct kvm_run *run = v->run;
-	uint8_t *data = (uint8_t *)run + run->io.data_offset;
-	bool out = run->io.direction == KVM_EXIT_IO_OUT;
-	uint16_t port = run->io.port;
+	struct exit_io io = {
+		.port = run->io.port, .out = run->io.direction == KVM_EXIT_IO_OUT,
+		.size = run->io.size, .count = run->io.count,
+		.data = (uint8_t *)run + run->io.data_offset,
+		.cpu = v->index, .vcpu_fd = v->fd,
+	};
+	const struct exit_port *h = exits__port(&vm->exits, io.port);
+	char why[300];
+	int r = 1;
 
 	STAT(vm, exits_io);
-	if (port >= SERIAL_BASE && port < SERIAL_BASE + SERIAL_PORTS) {
-		/* a string instruction may carry several bytes */
-		for (uint32_t i = 0; i < run->io.count; i++)
-			for (int b = 0; b < run->io.size; b++)
-				serial__io(&vm->serial, port - SERIAL_BASE, out,
-					   data + i * run->io.size + b);
-		return;
+	if (h) {
+		io.off = (uint16_t)(io.port - h->base);
+		r = h->fn(h->ctx, &io, why, sizeof(why));
+		if (r < 0) {
+			crash(v, "%s", why);
+			return;
+		}
 	}
-	if (port == GUEST_CALL_PORT && out) {
-		int r;
-		STAT(vm, guest_calls);        /* the machine's count; the device keeps its own */
-		r = guest_call__port(&vm->gcall, v->index, v->fd);
-		if (r)
-			crash(v, "guest call: cannot access registers: %s", strerror(-r));
+	if (r == 0)
 		return;
-	}
 	/* Unknown port: reads see an empty bus, writes vanish. Counted so a
 	 * guest that probes hardware is visible in `status`. */
 	STAT(vm, unknown_port);
-	if (!out)
-		memset(data, 0xff, (size_t)run->io.size * run->io.count);
+	if (!io.out)
+		memset(io.data, 0xff, (size_t)io.size * io.count);
+}
+
+/* An MSR the filter sent here: the VM's handler for it, else #GP. */
+static void handle_msr(struct vcpu *v, bool write)
+{
+	struct kvm_run *run = v->run;
+	const struct exit_msr *h = exits__msr(&v->vm->exits, run->msr.index);
+	uint64_t val = 0;
+	bool ok;
+
+	STAT(v->vm, exits_msr);
+	if (write) {
+		ok = h && h->wr(h->ctx, run->msr.index, run->msr.data);
+	} else {
+		ok = h && h->rd(h->ctx, run->msr.index, &val);
+		run->msr.data = val;
+	}
+	run->msr.error = ok ? 0 : 1;
 }
 
 static void handle_exit(struct vcpu *v)
@@ -94,22 +115,16 @@ static void handle_exit(struct vcpu *v)
 		break;
 	case KVM_EXIT_HYPERCALL:
 		STAT(vm, exits_hypercall);
-		STAT(vm, guest_calls);
+		/* the guest-call device counts it and looks it up in this VM's table */
 		run->hypercall.ret = (uint64_t)guest_call__dispatch(&vm->gcall, v->index, run->hypercall.nr,
 			run->hypercall.args[0], run->hypercall.args[1],
 			run->hypercall.args[2], run->hypercall.args[3]);
 		break;
 	case KVM_EXIT_X86_RDMSR:
-		STAT(vm, exits_msr);
-	{
-		uint64_t val = 0;
-		run->msr.error = migctl__rdmsr(&vm->ps, run->msr.index, &val) ? 0 : 1;
-		run->msr.data = val;
-	}
+		handle_msr(v, false);
 		break;
 	case KVM_EXIT_X86_WRMSR:
-		STAT(vm, exits_msr);
-		run->msr.error = migctl__wrmsr(&vm->ps, run->msr.index, run->msr.data) ? 0 : 1;
+		handle_msr(v, true);
 		break;
 	case KVM_EXIT_MMIO:
 		STAT(vm, exits_mmio);

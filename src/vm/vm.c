@@ -22,6 +22,7 @@
 #include "boot/elf.h"
 #include "boot/multiboot.h"
 #include "cc/launch_digest.h"
+#include "dev/exits.h"
 #include "dev/migctl.h"
 #include "kvm/cpuid.h"
 #include "kvm/dirty.h"
@@ -37,9 +38,9 @@ static void gcall_stop(void *ctx, int code, const char *why)
 	vm__stop(ctx, code, "%s", why);
 }
 
-static int setup_caps(struct vm *vm, char *err, size_t errlen)
+int vm__setup_caps(struct vm *vm, char *err, size_t errlen)
 {
-	uint32_t trapped[] = { MSR_KVM_MIGRATION_CONTROL };
+	uint32_t trapped[EXITS_MAX_MSRS];
 	int r;
 
 	/* Harmless where unneeded (no real mode here); required on VMX hosts. */
@@ -51,7 +52,10 @@ static int setup_caps(struct vm *vm, char *err, size_t errlen)
 			   "(KVM_CAP_X86_USER_SPACE_MSR): %s", strerror(-r));
 		return -1;
 	}
-	r = kvm_vm__trap_msrs(vm->fd, trapped, 1);
+	/* exactly the MSRs this VM's devices registered come to userspace */
+	for (int i = 0; i < vm->exits.nmsrs; i++)
+		trapped[i] = vm->exits.msr[i].index;
+	r = kvm_vm__trap_msrs(vm->fd, trapped, (unsigned)vm->exits.nmsrs);
 	if (r) {
 		errbuf_set(err, errlen, "cannot install the MSR filter for the migration-control MSR: %s",
 			   strerror(-r));
@@ -60,13 +64,26 @@ static int setup_caps(struct vm *vm, char *err, size_t errlen)
 	/* MAP_GPA_RANGE as a real hypercall; guests here use the port instead */
 	vm->hypercall_exit = kvm__check(&vm->kvm, KVM_CAP_EXIT_HYPERCALL) &&
 		kvm_vm__enable_cap(vm->fd, KVM_CAP_EXIT_HYPERCALL, 1ULL << KVM_HC_MAP_GPA_RANGE_NR) == 0;
+	/* KVM takes a dirty ring only before the first vCPU. Refused: note
+	 * why; dirty_start(DIRTY_RING) reports it, the dirty log still works. */
+	if (vm->cfg.dirty_ring) {
+		r = dirty_ring_enable(vm->fd, vm->cfg.dirty_ring);
+		if (r)
+			vm->dirty_ring_err = r;
+		else
+			vm->dirty_ring = vm->cfg.dirty_ring;
+	}
 	return 0;
 }
 
-static int create_vcpus(struct vm *vm, char *err, size_t errlen)
+int vm__create_vcpus(struct vm *vm, char *err, size_t errlen)
 {
 	int r, t;
 
+	if (vm->vcpus || vm->ram_at.kind == VM_RAM_NONE) {
+		errbuf_set(err, errlen, "vCPUs are made once, after the RAM is attached");
+		return -1;
+	}
 	vm->vcpus = calloc((size_t)vm->cfg.ncpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus) {
 		errbuf_set(err, errlen, "out of memory");
@@ -108,13 +125,20 @@ static int create_vcpus(struct vm *vm, char *err, size_t errlen)
 		errbuf_set(err, errlen, "cannot list the vCPU's MSRs: %s", strerror(-r));
 		return -1;
 	}
+	if (vm->cc_open) {
+		r = vm->cc.ops->vcpus_created(&vm->cc, vm->cfg.ncpus);
+		if (r) {
+			errbuf_set(err, errlen, "confidential platform refused the vCPUs: %s", strerror(-r));
+			return -1;
+		}
+	}
 	return 0;
 }
 
-/* Connect the confidential platform, make this an SEV guest, and give
- * the platform the RAM memfd (it reads and writes guest memory as the
- * firmware does). */
-static int cc_setup(struct vm *vm, char *err, size_t errlen)
+/* Connect the confidential platform and, as the VM's role asks, make this
+ * an SEV guest and give the platform the RAM memfd (it reads and writes
+ * guest memory as the firmware does), or make it a mirror of owner's. */
+static int cc_setup(struct vm *vm, struct vm *owner, char *err, size_t errlen)
 {
 	char why[256], e2[128];
 	uint32_t fw = 0;
@@ -130,7 +154,18 @@ static int cc_setup(struct vm *vm, char *err, size_t errlen)
 		return -1;
 	}
 	vm->cc_open = true;
-	if (vm->cfg.cc_takeover && !vm->cfg.cc_token)
+	if (vm->cc_role == VM_CC_MIRROR) {
+		/* COPY_ENC_CONTEXT_FROM: the owner's context itself, so no INIT
+		 * and no regions of its own (the platform refuses both) */
+		r = vm->cc.ops->mirror_from(&vm->cc, owner->cc.ops->context_fd(&owner->cc), &fw);
+		if (r) {
+			errbuf_set(err, errlen, "--cc %s: cannot mirror the owner's context: %s",
+				   vm->cc.ops->name, cc_strerror(r, fw, e2, sizeof(e2)));
+			return -1;
+		}
+		return 0;
+	}
+	if (vm->cc_role == VM_CC_ADOPT_MOVE)
 		return 0;         /* a handoff moves the context (and its regions) in */
 	r = vm->cc.ops->init(&vm->cc, false, &fw);
 	if (r) {
@@ -138,9 +173,9 @@ static int cc_setup(struct vm *vm, char *err, size_t errlen)
 			   cc_strerror(r, fw, e2, sizeof(e2)));
 		return -1;
 	}
-	if (vm->cfg.cc_takeover)
-		return 0;         /* token mode: the staged context brings its regions */
-	r = vm->cc.ops->register_ram(&vm->cc, vm->ram.fd, 0, vm->ram.size, vm->ram.hva);
+	if (vm->cc_role == VM_CC_ADOPT_TOKEN)
+		return 0;         /* the staged context brings its regions */
+	r = vm->cc.ops->register_ram(&vm->cc, vm->ram.fd, vm->ram_at.gpa, vm->ram.size, vm->ram.hva);
 	if (r) {
 		errbuf_set(err, errlen, "--cc %s: cannot register guest RAM: %s", vm->cc.ops->name,
 			   strerror(-r));
@@ -229,7 +264,7 @@ int vm__cc_finish(struct vm *vm, char *err, size_t errlen)
 	return 0;
 }
 
-int vm__create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
+int vm__init(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
 {
 	int r;
 
@@ -244,10 +279,22 @@ int vm__create(struct vm *vm, const struct vm_config *cfg, char *err, size_t err
 	vm->gcall.ps = &vm->ps;
 	vm->gcall.stop = gcall_stop;
 	vm->gcall.ctx = vm;
+	vm->gcall.calls = &vm->stats.guest_calls;
 
 	if (cfg->mem < VM_MIN_MEM || cfg->mem % VM_MEM_ALIGN) {
 		errbuf_set(err, errlen, "guest memory must be a multiple of 2 MiB and at least %llu MiB",
 			   VM_MIN_MEM >> 20);
+		return -1;
+	}
+	/* the guest's devices, in this VM's own table (a mirror VM will
+	 * register the helper's instead) */
+	r = serial__register(&vm->serial, &vm->exits);
+	if (!r)
+		r = guest_call__register(&vm->gcall, &vm->exits);
+	if (!r)
+		r = migctl__register(&vm->ps, &vm->exits);
+	if (r) {
+		errbuf_set(err, errlen, "cannot register the devices' exits: %s", strerror(-r));
 		return -1;
 	}
 	r = kvm__open(&vm->kvm, "/dev/kvm");
@@ -267,44 +314,118 @@ int vm__create(struct vm *vm, const struct vm_config *cfg, char *err, size_t err
 		errbuf_set(err, errlen, "KVM_CREATE_VM: %s", strerror(-vm->fd));
 		return -1;
 	}
-	if (cfg->adopt_ram) {
-		if (guest_ram__adopt(&vm->ram, cfg->ram_fd, cfg->mem, err, errlen))
-			return -1;
-	} else if (guest_ram__create(&vm->ram, cfg->mem, err, errlen)) {
-		return -1;
-	}
-	r = kvm_vm__set_memslot(vm->fd, 0, 0, vm->ram.size, vm->ram.hva, 0);
-	if (r) {
-		errbuf_set(err, errlen, "cannot register guest RAM with KVM: %s", strerror(-r));
-		return -1;
-	}
-	if (setup_caps(vm, err, errlen))
-		return -1;
-	/* KVM takes a dirty ring only before the first vCPU. Refused: note
-	 * why; dirty_start(DIRTY_RING) reports it, the dirty log still works. */
-	if (cfg->dirty_ring) {
-		r = dirty_ring_enable(vm->fd, cfg->dirty_ring);
-		if (r)
-			vm->dirty_ring_err = r;
-		else
-			vm->dirty_ring = cfg->dirty_ring;
-	}
-	if (cfg->cc != CC_NONE && cc_setup(vm, err, errlen))
-		return -1;
 	if (page_status_init(&vm->ps, cfg->mem / PAGE_SIZE_4K, cfg->cc != CC_NONE)) {
 		errbuf_set(err, errlen, "out of memory for the page-status record");
 		return -1;
 	}
-	if (create_vcpus(vm, err, errlen))
+	return 0;
+}
+
+int vm__register_port(struct vm *vm, uint16_t base, uint16_t len, exit_port_fn fn, void *ctx)
+{
+	return exits__register_port(&vm->exits, base, len, fn, ctx);
+}
+
+/* The RAM mapping is in vm->ram: give it to KVM at this VM's slot and GPA. */
+static int attach_slot(struct vm *vm, uint32_t slot, uint64_t gpa, char *err, size_t errlen)
+{
+	int r;
+
+	if (gpa % VM_MEM_ALIGN) {
+		errbuf_set(err, errlen, "guest RAM at GPA 0x%llx: not 2 MiB aligned", (unsigned long long)gpa);
 		return -1;
-	if (vm->cc_open) {
-		int r2 = vm->cc.ops->vcpus_created(&vm->cc, cfg->ncpus);
-		if (r2) {
-			errbuf_set(err, errlen, "confidential platform refused the vCPUs: %s", strerror(-r2));
-			return -1;
-		}
+	}
+	r = kvm_vm__set_memslot(vm->fd, slot, gpa, vm->ram.size, vm->ram.hva, 0);
+	if (r) {
+		errbuf_set(err, errlen, "cannot register guest RAM with KVM: %s", strerror(-r));
+		return -1;
+	}
+	vm->ram_at.slot = slot;
+	vm->ram_at.gpa = gpa;
+	return 0;
+}
+
+static int ram_unattached(struct vm *vm, char *err, size_t errlen)
+{
+	if (vm->fd < 0 || vm->ram_at.kind != VM_RAM_NONE) {
+		errbuf_set(err, errlen, "guest RAM is attached once, after vm__init");
+		return -1;
 	}
 	return 0;
+}
+
+int vm__attach_ram_owned(struct vm *vm, uint32_t slot, uint64_t gpa, char *err, size_t errlen)
+{
+	if (ram_unattached(vm, err, errlen))
+		return -1;
+	vm->ram_at.kind = VM_RAM_OWNED;
+	if (guest_ram__create(&vm->ram, vm->cfg.mem, err, errlen))
+		return -1;
+	return attach_slot(vm, slot, gpa, err, errlen);
+}
+
+int vm__attach_ram_adopted(struct vm *vm, int memfd, uint32_t slot, uint64_t gpa,
+			   char *err, size_t errlen)
+{
+	if (ram_unattached(vm, err, errlen)) {
+		close(memfd);
+		return -1;
+	}
+	vm->ram_at.kind = VM_RAM_ADOPTED;
+	if (guest_ram__adopt(&vm->ram, memfd, vm->cfg.mem, err, errlen))
+		return -1;        /* vm->ram has the fd: vm__destroy closes it */
+	return attach_slot(vm, slot, gpa, err, errlen);
+}
+
+int vm__attach_ram_borrowed(struct vm *vm, const struct vm *lender, uint32_t slot, uint64_t gpa,
+			    char *err, size_t errlen)
+{
+	if (ram_unattached(vm, err, errlen))
+		return -1;
+	if (lender->ram_at.kind == VM_RAM_NONE || lender->ram.size != vm->cfg.mem) {
+		errbuf_set(err, errlen, "cannot borrow guest RAM: the lender has %s",
+			   lender->ram_at.kind == VM_RAM_NONE ? "none" : "a different size");
+		return -1;
+	}
+	/* set first: vm__destroy must never unmap or close the lender's RAM */
+	vm->ram_at.kind = VM_RAM_BORROWED;
+	vm->ram = lender->ram;
+	return attach_slot(vm, slot, gpa, err, errlen);
+}
+
+int vm__cc_role(struct vm *vm, enum vm_cc_role role, struct vm *from, char *err, size_t errlen)
+{
+	vm->cc_role = role;
+	if (vm->cfg.cc == CC_NONE)
+		return 0;
+	if (vm->ram_at.kind == VM_RAM_NONE || vm->vcpus) {
+		errbuf_set(err, errlen, "the confidential role is set after the RAM and before the vCPUs");
+		return -1;
+	}
+	if (role == VM_CC_MIRROR && (!from || !from->cc_open || from->cfg.cc != vm->cfg.cc)) {
+		errbuf_set(err, errlen, "a mirror VM needs an owner VM in this process with a context "
+			   "on the same platform");
+		return -1;
+	}
+	return cc_setup(vm, from, err, errlen);
+}
+
+int vm__create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
+{
+	if (vm__init(vm, cfg, err, errlen) ||
+	    vm__attach_ram_owned(vm, VM_RAM_SLOT_MAIN, VM_RAM_GPA_MAIN, err, errlen) ||
+	    vm__setup_caps(vm, err, errlen) ||
+	    vm__cc_role(vm, VM_CC_OWNER, NULL, err, errlen) ||
+	    vm__create_vcpus(vm, err, errlen))
+		return -1;
+	return 0;
+}
+
+void *vm__gpa_ptr(const struct vm *vm, uint64_t gpa, uint64_t len)
+{
+	if (gpa < vm->ram_at.gpa)
+		return NULL;
+	return guest_ram__ptr(&vm->ram, gpa - vm->ram_at.gpa, len);
 }
 
 int vm__dirty_start(struct vm *vm, struct dirty_tracker *t, enum dirty_mode mode,
@@ -312,7 +433,8 @@ int vm__dirty_start(struct vm *vm, struct dirty_tracker *t, enum dirty_mode mode
 {
 	struct dirty_vcpu vc[VM_MAX_VCPUS];
 	struct dirty_target tg = {
-		.vmfd = vm->fd, .slot = 0, .gpa = 0, .size = vm->ram.size, .hva = vm->ram.hva,
+		.vmfd = vm->fd, .slot = vm->ram_at.slot, .gpa = vm->ram_at.gpa,
+		.size = vm->ram.size, .hva = vm->ram.hva,
 		.nvcpus = vm->cfg.ncpus, .vcpus = vc,
 		.ring_entries = vm->dirty_ring, .ring_asked = vm->cfg.dirty_ring,
 		.ring_err = vm->dirty_ring_err,
@@ -346,7 +468,8 @@ void vm__destroy(struct vm *vm)
 	vcpu_state__cfg_free(&vm->vscfg);
 	serial__destroy(&vm->serial);
 	page_status_destroy(&vm->ps);
-	guest_ram__destroy(&vm->ram);
+	if (vm->ram_at.kind != VM_RAM_BORROWED)
+		guest_ram__destroy(&vm->ram);
 	if (vm->fd >= 0)
 		close(vm->fd);
 	vm->fd = -1;
@@ -397,6 +520,11 @@ int vm__load_guest(struct vm *vm, const char *path, const char *args,
 	struct elf_image ei;
 	char why[256];
 
+	/* images are linked for RAM at GPA 0, the primary VM's layout */
+	if (vm->ram_at.gpa != 0) {
+		errbuf_set(err, errlen, "guest %s: a guest loads only into RAM at GPA 0", path);
+		return -1;
+	}
 	if (file_slurp(path, GUEST_MAX_IMAGE, &img, &len, err, errlen))
 		return -1;
 	/* elf_load validates the whole file before it writes anything; a

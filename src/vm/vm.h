@@ -1,5 +1,9 @@
 /* vm.h - a machine: KVM VM, guest RAM, vCPU threads, devices, and the
- * pause/resume/stop protocol every migration path builds on. */
+ * pause/resume/stop protocol every migration path builds on.
+ *
+ * A process may hold several machines (a guest and its mirror VM): nothing
+ * here is process-global. Each has its own KVM VM, vCPUs, exit handlers and
+ * memslots; two may share one guest RAM (vm__attach_ram_borrowed). */
 #ifndef TERN_VM_VM_H
 #define TERN_VM_VM_H
 
@@ -8,6 +12,7 @@
 #include <stdint.h>
 
 #include "cc/cc.h"
+#include "dev/exits.h"
 #include "dev/guest_call.h"
 #include "dev/serial.h"
 #include "kvm/dirty.h"
@@ -25,6 +30,9 @@
 
 enum cc_mode { CC_NONE = 0, CC_EMU = 1, CC_SEV = 2 };
 
+/* What the machine is: its size and platform. How it is put together (whose
+ * RAM, which confidential role) is not configuration but the steps the
+ * caller takes (vm__attach_ram_*, vm__cc_role). */
 struct vm_config {
 	uint64_t mem;                     /* bytes */
 	uint64_t max_mem;                 /* receivers: refuse a CONFIG asking for more (0: no limit) */
@@ -32,13 +40,43 @@ struct vm_config {
 	enum cc_mode cc;
 	int      serial_fd;               /* where the console goes */
 	const char *psp_socket;           /* cc emu: tern-psp's socket (NULL: default) */
-	bool     adopt_ram;               /* handoff: map ram_fd instead of a new memfd */
-	int      ram_fd;
-	bool     cc_takeover;             /* handoff: connect the platform, but the context
-					   * arrives by MOVE/LOCAL_RECEIVE, not by INIT */
-	bool     cc_token;                /* ... by LOCAL_RECEIVE: INIT first, no regions */
 	uint32_t dirty_ring;              /* entries per vCPU dirty ring (power of 2), 0: none;
 					   * KVM allows it only before vCPUs exist (kvm/dirty.h) */
+};
+
+/* Where this VM's guest RAM comes from. */
+enum vm_ram_kind {
+	VM_RAM_NONE = 0,                  /* not attached yet */
+	VM_RAM_OWNED,                     /* a new memfd, made by this VM */
+	VM_RAM_ADOPTED,                   /* a memfd handed over by another process (handoff) */
+	VM_RAM_BORROWED,                  /* another VM's RAM in this process (a mirror's view):
+					   * mapped into this VM's memslot, never freed by it */
+};
+
+/* The RAM attachment: the memfd mapping (ram) plus where this VM's KVM sees
+ * it. Kept per VM because a mirror maps the same memfd at its own slot and
+ * GPA; nothing may assume slot 0 at GPA 0. */
+struct vm_ram_at {
+	enum vm_ram_kind kind;
+	uint32_t slot;                    /* KVM memslot id */
+	uint64_t gpa;                     /* guest-physical base of ram */
+};
+
+/* The primary VM's RAM: one region, all of it, at GPA 0 (the layout the
+ * VM_CONFIG record describes). */
+#define VM_RAM_SLOT_MAIN 0
+#define VM_RAM_GPA_MAIN  0
+
+/* A VM's part in its confidential context (cfg.cc != CC_NONE). */
+enum vm_cc_role {
+	VM_CC_OWNER,                      /* INIT, register RAM; vm__load_guest launches it */
+	VM_CC_RECEIVER,                   /* INIT, register RAM; the context arrives by RECEIVE_* */
+	VM_CC_ADOPT_MOVE,                 /* open the platform only: the context, with its
+					   * regions, arrives by MOVE (handoff) */
+	VM_CC_ADOPT_TOKEN,                /* INIT, no regions: the context staged by LOCAL_SEND
+					   * arrives by LOCAL_RECEIVE and brings them */
+	VM_CC_MIRROR,                     /* another VM's context, shared by
+					   * COPY_ENC_CONTEXT_FROM: no INIT, no regions */
 };
 
 struct vcpu {
@@ -57,14 +95,15 @@ struct vcpu {
 struct vm_stats {                     /* updated by vCPU threads with atomics */
 	uint64_t exits_io, exits_mmio, exits_hypercall, exits_msr, exits_intr;
 	uint64_t unknown_port;
-	uint64_t guest_calls;
+	uint64_t guest_calls;             /* counted by the guest-call device (gcall.calls) */
 };
 
 struct vm {
 	struct vm_config cfg;
 	struct kvm_sys   kvm;
 	int              fd;              /* the KVM VM */
-	struct guest_ram ram;
+	struct guest_ram ram;             /* borrowed: the lender's mapping, not ours */
+	struct vm_ram_at ram_at;
 	struct vcpu     *vcpus;
 	struct kvm_cpuid2 *cpuid;         /* base table, before per-vCPU APIC ids */
 	struct vcpu_state_cfg vscfg;
@@ -75,11 +114,13 @@ struct vm {
 
 	struct cc          cc;            /* confidential platform (cfg.cc != CC_NONE) */
 	bool               cc_open;
+	enum vm_cc_role    cc_role;
 
 	struct page_status ps;
 	struct serial      serial;
 	struct guest_call  gcall;
 	struct vm_stats    stats;
+	struct exits       exits;         /* this VM's port, hypercall and MSR handlers */
 
 	pthread_mutex_t  lock;            /* protects everything below */
 	pthread_cond_t   cond;
@@ -97,10 +138,40 @@ struct vm {
 					   * (set and cleared by kvm/dirty.c under lock) */
 };
 
-/* Build the machine (KVM VM, RAM memfd, memslot, caps, CPUID, vCPUs) but do
- * not run it. Returns 0 or -1 with err set. */
+/* Building a machine, in this order:
+ *   vm__init            the KVM VM and this VM's devices in its exit table;
+ *   vm__attach_ram_*    guest RAM: owned, adopted or borrowed, at a slot and GPA;
+ *   vm__setup_caps      KVM capabilities (MSR exits, hypercall exit, dirty ring);
+ *   vm__cc_role         the confidential context's part (no-op for cc none);
+ *   vm__create_vcpus    the vCPUs (the dirty ring and the cc role must come first).
+ * Each returns 0 or -1 with err set; after any of them fails, vm__destroy
+ * cleans up whatever was built. vm__create is the common sequence. */
+int  vm__init(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen);
+/* A new memfd of cfg.mem bytes. */
+int  vm__attach_ram_owned(struct vm *vm, uint32_t slot, uint64_t gpa, char *err, size_t errlen);
+/* A memfd from another process; the VM takes the fd, also on failure. */
+int  vm__attach_ram_adopted(struct vm *vm, int memfd, uint32_t slot, uint64_t gpa,
+			    char *err, size_t errlen);
+/* lender's RAM, mapped into this VM's own memslot. The lender must outlive
+ * this VM and have the same size of RAM as cfg.mem. */
+int  vm__attach_ram_borrowed(struct vm *vm, const struct vm *lender, uint32_t slot, uint64_t gpa,
+			     char *err, size_t errlen);
+int  vm__setup_caps(struct vm *vm, char *err, size_t errlen);
+/* from: the VM whose context a mirror copies (VM_CC_MIRROR only). */
+int  vm__cc_role(struct vm *vm, enum vm_cc_role role, struct vm *from, char *err, size_t errlen);
+int  vm__create_vcpus(struct vm *vm, char *err, size_t errlen);
+/* A new VM with its own RAM (slot 0, GPA 0), owner of its context:
+ * `tern run` booting a guest, a snapshot restore. */
 int  vm__create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen);
 void vm__destroy(struct vm *vm);
+
+/* Register a port range in this VM's exit table (dev/exits.h). Before
+ * vm__start only: the table is read without a lock. 0 or -errno. */
+int  vm__register_port(struct vm *vm, uint16_t base, uint16_t len, exit_port_fn fn, void *ctx);
+
+/* Host address of guest-physical [gpa, gpa+len) in this VM's view, or NULL
+ * if any of it is outside its RAM. */
+void *vm__gpa_ptr(const struct vm *vm, uint64_t gpa, uint64_t len);
 
 /* Start dirty tracking of guest RAM (kvm/dirty.h dirty_start), with this
  * VM's memslot, vCPUs, rings and lock. Returns 0 or -1 with err set. */

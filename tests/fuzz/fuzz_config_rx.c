@@ -97,7 +97,7 @@ static void parse_one(uint8_t *payload, size_t len)
 	/* as wire_recv leaves a message: malloc'd, NUL after the payload, no fds */
 	struct wire_msg m = { .h = { .magic = WIRE_MAGIC, .version = WIRE_VERSION, .cmd = W_CONFIG,
 				     .length = len }, .data = payload };
-	struct config_rx rx = { .cfg = { .mem = 64 << 20, .ncpus = 1, .serial_fd = -1, .ram_fd = -1 } };
+	struct config_rx rx = { .cfg = { .mem = 64 << 20, .ncpus = 1, .serial_fd = -1 } };
 	char err[256] = "";
 
 	if (config_rx__parse(&m, nonce, &rx, err, sizeof(err)) == 0) {

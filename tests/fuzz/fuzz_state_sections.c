@@ -26,7 +26,7 @@
 
 static void vm_config(const uint8_t *p, size_t len, uint16_t version)
 {
-	struct vm_config cfg = { .serial_fd = -1, .ram_fd = -1 };
+	struct vm_config cfg = { .serial_fd = -1 };
 	uint32_t tsc = 0;
 	char err[256] = "";
 

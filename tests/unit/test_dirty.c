@@ -10,7 +10,9 @@
  *    threads, vm__start) while the test syncs and copies dirty pages into
  *    a shadow, as a pre-copy migration does; after pause + final sync +
  *    copy the shadow must equal guest RAM byte for byte;
- *  - stop / start again, mode mismatches and bad arguments.
+ *  - stop / start again, mode mismatches and bad arguments;
+ *  - two VMs in one process, one borrowing the other's RAM at its own
+ *    memslot: writes seen by both, each VM's log its own.
  *
  * Ring-mode tests are skipped (with a message) if KVM refuses the ring.
  */
@@ -684,6 +686,94 @@ static void test_errors(void **state)
 	bitmap_free(&bm);
 }
 
+/* ---- several VMs in one process ---------------------------------------- */
+
+static int nop_port(void *ctx, struct exit_io *io, char *err, size_t errlen)
+{
+	(void)ctx; (void)io; (void)err; (void)errlen;
+	return 0;
+}
+
+/* Two VMs in one process, the second borrowing the first's RAM through its
+ * own memslot (a mirror VM's shape): a write by one VM's guest is seen by
+ * the other's, each VM's dirty log reports its own guest's writes at its
+ * own slot, each has its own exit table, and destroying the borrower leaves
+ * the lender's RAM alone. */
+static void test_two_vms_borrowed_ram(void **state)
+{
+	struct vm a, b;
+	struct dirty_tracker ta, tb;
+	struct page_bitmap bm;
+	struct vm_config cfg = { .mem = MEM, .ncpus = 1, .serial_fd = -1 };
+	struct kvm_regs r;
+	const uint64_t x = (DATA_FIRST + 77) * 4096 + 8;      /* the shared counter */
+	const uint32_t slot_b = 2;
+	char err[512];
+
+	need_kvm();
+	(void)state;
+	make_vm(&a, 1, 0);
+	if (vm__init(&b, &cfg, err, sizeof(err)) ||
+	    vm__attach_ram_borrowed(&b, &a, slot_b, 0, err, sizeof(err)) ||
+	    vm__setup_caps(&b, err, sizeof(err)) ||
+	    vm__cc_role(&b, VM_CC_OWNER, NULL, err, sizeof(err)) ||
+	    vm__create_vcpus(&b, err, sizeof(err)))
+		fail_msg("building the borrowing VM: %s", err);
+	assert_int_equal(b.ram_at.kind, VM_RAM_BORROWED);
+	assert_int_equal(b.ram_at.slot, slot_b);
+	assert_ptr_equal(b.ram.hva, a.ram.hva);
+	assert_ptr_equal(vm__gpa_ptr(&b, x, 8), a.ram.hva + x);
+	assert_null(vm__gpa_ptr(&b, MEM - 4, 8));
+	/* a VM borrows once, and only RAM of its own size */
+	assert_int_equal(vm__attach_ram_borrowed(&b, &a, 3, 0, err, sizeof(err)), -1);
+
+	/* own exit tables: a port registered on b is not a's */
+	assert_int_equal(vm__register_port(&b, 0x20, 4, nop_port, NULL), 0);
+	assert_int_equal(vm__register_port(&b, 0x22, 1, nop_port, NULL), -EEXIST);
+	assert_non_null(exits__port(&b.exits, 0x23));
+	assert_null(exits__port(&a.exits, 0x20));
+
+	/* b's vCPU runs the same code from the same (shared) memory */
+	memset(&r, 0, sizeof(r));
+	r.rsi = TABLE(1);
+	assert_int_equal(g64_setup_vcpu(b.vcpus[0].fd, 0, &r), 0);
+	uint64_t *tab_a = (uint64_t *)(a.ram.hva + TABLE(0)), *tab_b = (uint64_t *)(a.ram.hva + TABLE(1));
+	tab_a[0] = 1;
+	tab_a[1] = x;
+	tab_b[0] = 1;
+	tab_b[1] = x;
+	assert_int_equal(bitmap_init(&bm, NPAGES), 0);
+	if (vm__dirty_start(&a, &ta, DIRTY_LOG_CLEAR, err, sizeof(err)) ||
+	    vm__dirty_start(&b, &tb, DIRTY_LOG_CLEAR, err, sizeof(err)))
+		fail_msg("dirty_start: %s", err);
+	assert_int_equal(dirty_sync(&ta, &bm), NPAGES);        /* everything counts at start */
+	bitmap_clear_all(&bm);
+	assert_int_equal(dirty_sync(&tb, &bm), NPAGES);
+	bitmap_clear_all(&bm);
+
+	run_to_port(&b.vcpus[0]);                              /* b's guest: ++x */
+	assert_int_equal(*(uint64_t *)(a.ram.hva + x), 1);
+	assert_true(dirty_sync(&tb, &bm) >= 1);
+	assert_true(bitmap_test(&bm, x / 4096));               /* b's log, at b's slot */
+	bitmap_clear_all(&bm);
+	assert_true(dirty_sync(&ta, &bm) >= 0);
+	assert_false(bitmap_test(&bm, x / 4096));              /* not a's guest's write */
+
+	run_to_port(&a.vcpus[0]);                              /* a's guest sees 1: ++x */
+	assert_int_equal(*(uint64_t *)(b.ram.hva + x), 2);
+	bitmap_clear_all(&bm);
+	assert_true(dirty_sync(&ta, &bm) >= 1);
+	assert_true(bitmap_test(&bm, x / 4096));
+
+	dirty_stop(&tb);
+	vm__destroy(&b);                                       /* not a's RAM */
+	run_to_port(&a.vcpus[0]);
+	assert_int_equal(*(uint64_t *)(a.ram.hva + x), 3);
+	dirty_stop(&ta);
+	vm__destroy(&a);
+	bitmap_free(&bm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -700,6 +790,7 @@ int main(void)
 		cmocka_unit_test(test_log_restart),
 		cmocka_unit_test(test_ring_restart),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_two_vms_borrowed_ram),
 	};
 	if (getenv("TEST_FILTER"))
 		cmocka_set_test_filter(getenv("TEST_FILTER"));
