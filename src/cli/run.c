@@ -99,6 +99,19 @@ static uint64_t host_available_memory(void)
 	return (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
+/* What every start mode shares: the options, the console, the control
+ * socket, the signals this thread waits for, and the VM. */
+struct run {
+	struct run_opts   o;
+	int               serial_fd;
+	struct ctl_server ctl;
+	bool              have_ctl;
+	sigset_t          sigs;               /* SIGINT, SIGTERM, SIGHUP: blocked, waited for */
+	struct vm_config  cfg;
+	struct vm        *vm;
+	struct mig_incoming incoming;         /* --incoming: outlives the control thread that reads it */
+};
+
 /* --incoming: wait for a source and take the VM from it, serving the
  * control socket all along (ctl may be NULL): before the VM arrives it
  * answers status and query-migrate from the receive's figures and takes
@@ -152,210 +165,271 @@ static int receive_incoming(struct run_opts *o, struct vm_config *cfg, struct vm
 	return 0;
 }
 
+/* --stats FILE: the migration summary as JSON, for scripts. */
+static void write_stats(const char *path, const struct mig_stats *ms)
+{
+	FILE *f = fopen(path, "w");
+	json_t *j = ctl__mig_json(ms);
+	if (f && j) {
+		char *t = json_dumps(j, JSON_COMPACT);
+		fprintf(f, "%s\n", t ? t : "{}");
+		free(t);
+	}
+	if (f)
+		fclose(f);
+	else
+		log_err("cannot write %s", path);
+	json_decref(j);
+}
+
+/* Start mode --incoming: the VM arrives from another host and runs.
+ * 0, or the exit code (nothing of a VM left). */
+static int start_incoming(struct run *rn)
+{
+	struct mig_stats ms;
+	char sz[32];
+	int code;
+
+	if (receive_incoming(&rn->o, &rn->cfg, rn->vm, rn->have_ctl ? &rn->ctl : NULL, &rn->incoming,
+			     &ms, &code))
+		return code;
+	log_info("migrated in: %d vCPUs, %s RAM; %llu MB received in %.0f ms, %llu iterations, "
+		 "%llu pages, %llu zero pages, %llu private pages (platform %.1f ms)",
+		 rn->vm->cfg.ncpus, size_str(rn->vm->cfg.mem, sz, sizeof(sz)),
+		 (unsigned long long)(ms.transferred >> 20), (double)ms.total_ns / 1e6,
+		 (unsigned long long)ms.iteration, (unsigned long long)ms.normal,
+		 (unsigned long long)ms.duplicate, (unsigned long long)ms.private_pages,
+		 (double)ms.psp_ns / 1e6);
+	if (rn->o.stats)
+		write_stats(rn->o.stats, &ms);
+	return 0;
+}
+
+/* Start mode --takeover: the VM arrives from a tern process on this host
+ * (a handoff) and runs; the control socket is claimed only now, from the
+ * old process. 0, or the exit code. */
+static int start_takeover(struct run *rn)
+{
+	struct handoff_result hr;
+	char *old_ctl = NULL, err[1024], sz[32];
+	const char *path;
+	int lfd = handoff__listen(rn->o.takeover, err, sizeof(err));
+	int r;
+
+	if (lfd < 0) {
+		log_err("%s", err);
+		return 1;
+	}
+	/* -1: keep writing the console where the old process did */
+	rn->cfg.serial_fd = rn->o.serial_file ? rn->serial_fd : -1;
+	log_info("waiting at %s for a VM to take over", rn->o.takeover);
+	r = handoff__receive(lfd, rn->vm, &rn->cfg, &old_ctl, &hr, err, sizeof(err));
+	close(lfd);
+	unlink(rn->o.takeover);
+	if (r) {
+		log_err("takeover failed (the old process keeps the VM): %s", err);
+		return cancel__pending() ? 128 + cancel__pending() : 1;
+	}
+	path = rn->o.ctl ? rn->o.ctl : old_ctl;
+	if (path && ctl_server__open_replace(&rn->ctl, path, err, sizeof(err)) == 0)
+		rn->have_ctl = true;
+	else if (path)
+		log_err("the VM runs, but without a control socket: %s", err);
+	rn->ctl.handoff_downtime_ns = hr.downtime_ns;
+	if (rn->have_ctl && ctl_server__start(&rn->ctl, rn->vm, "handoff")) {
+		log_err("cannot start the control socket thread");
+		vm__stop(rn->vm, 1, "control socket failed");
+	}
+	log_info("took over the VM: %d vCPUs, %s RAM, downtime %.3f ms%s%s", rn->vm->cfg.ncpus,
+		 size_str(rn->vm->cfg.mem, sz, sizeof(sz)), (double)hr.downtime_ns / 1e6,
+		 rn->have_ctl ? ", control socket " : "", rn->have_ctl ? rn->ctl.path : "");
+	free(old_ctl);
+	return 0;
+}
+
+/* Start mode --restore: the VM is built from a snapshot, not yet running.
+ * 0, or the exit code. */
+static int build_restored(struct run *rn)
+{
+	struct snapshot_result sr;
+	char err[1024], sz[32];
+
+	if (snapshot__restore(rn->o.restore, rn->vm, &rn->cfg, &sr, err, sizeof(err))) {
+		log_err("%s", err);
+		return 1;
+	}
+	log_info("restored %s: %d vCPUs, %s RAM, %llu pages in %.1f ms", rn->o.restore,
+		 rn->vm->cfg.ncpus, size_str(rn->vm->cfg.mem, sz, sizeof(sz)),
+		 (unsigned long long)sr.ram_pages, (double)sr.ns / 1e6);
+	return 0;
+}
+
+/* Start mode boot: a new VM with its own RAM, the guest ELF loaded (and,
+ * confidential, launched and measured), not yet running. 0, or the exit code. */
+static int build_booted(struct run *rn)
+{
+	struct cc_launch launch = { .policy = rn->o.cc_policy };
+	void *session = NULL, *pub = NULL;
+	char err[1024];
+	int bad;
+
+	rn->cfg.mem = rn->o.mem;
+	rn->cfg.ncpus = rn->o.cpus;
+	rn->cfg.cc = rn->o.cc;
+	rn->cfg.psp_socket = rn->o.psp_socket;
+	bad = rn->o.owner_session &&
+		load_owner_session(rn->o.owner_session, &rn->o, &launch, &session, &pub, err, sizeof(err));
+	bad = bad || vm__create(rn->vm, &rn->cfg, err, sizeof(err)) ||
+	      vm__load_guest(rn->vm, rn->o.guest, rn->o.guest_args, &launch, err, sizeof(err));
+	free(session);
+	free(pub);
+	if (bad) {
+		log_err("%s", err);
+		vm__destroy(rn->vm);
+		return 1;
+	}
+	return 0;
+}
+
+/* Boot and restore: a built VM starts here. The control socket answers
+ * first, so a guest owner can read the launch measurement before the
+ * guest runs; a confidential launch is finished (the owner's secret
+ * injected first, if one is coming). 0, or the exit code (VM gone). */
+static int launch(struct run *rn, const char *what)
+{
+	struct vm *vm = rn->vm;
+	char err[1024], sz[32];
+
+	if (rn->have_ctl && ctl_server__start(&rn->ctl, vm, what)) {
+		log_err("cannot start the control socket thread");
+		vm__stop(vm, 1, "control socket failed");
+	}
+	if (vm->cc_open) {
+		char m[65];
+		hex(vm->cc.m.measurement, 32, m);
+		log_info("--cc %s: launched, handle %u, measurement %s", vm->cc.ops->name, vm->cc.m.handle, m);
+		if (rn->o.owner_secret) {
+			log_info("waiting for the owner's secret packet at %s", rn->o.owner_secret);
+			if (wait_secret(vm, rn->o.owner_secret, rn->o.launch_timeout, err, sizeof(err)))
+				goto failed;
+			log_info("owner's secret injected at GPA 0x%x", GUEST_SECRET_GPA);
+		}
+		if (vm__cc_finish(vm, err, sizeof(err)))
+			goto failed;
+	}
+	if (vm__start(vm, err, sizeof(err)))
+		goto failed;
+	if (!rn->o.restore)
+		log_info("running %s: %d vCPUs, %s RAM%s%s", rn->o.guest, vm->cfg.ncpus,
+			 size_str(vm->cfg.mem, sz, sizeof(sz)), rn->o.ctl ? ", control socket " : "",
+			 rn->o.ctl ? rn->o.ctl : "");
+	return 0;
+failed:
+	log_err("%s", err);
+	vm__stop(vm, 1, "%s", err);
+	vm__wait(vm);
+	if (rn->have_ctl)
+		ctl_server__close(&rn->ctl);
+	rn->have_ctl = false;
+	vm__destroy(vm);
+	return 1;
+}
+
+/* Every start mode ends here once its VM runs: until the VM stops or a
+ * signal stops it; then the control socket closes and the VM goes.
+ * Returns the VM's exit code. */
+static int run_until_stopped(struct run *rn)
+{
+	struct vm *vm = rn->vm;
+	int code;
+
+	while (!vm__stopping(vm)) {
+		struct timespec ts = { 0, 100 * 1000 * 1000 };
+		int sig = sigtimedwait(&rn->sigs, NULL, &ts);
+		if (sig > 0)
+			vm__stop(vm, 128 + sig, "stopped by signal %s", strsignal(sig));
+	}
+	code = vm__wait(vm);
+	if (rn->have_ctl)
+		ctl_server__close(&rn->ctl);
+	rn->have_ctl = false;
+	log_info("%s", vm->stop_reason);
+	vm__destroy(vm);
+	return code;
+}
+
 int cmd_run(int argc, char **argv)
 {
-	struct run_opts o;
-	struct vm_config cfg = { 0 };
-	struct ctl_server ctl = { .lfd = -1 };
-	struct snapshot_result sr;
-	static struct vm vm;              /* large; and ASan-friendly */
-	struct mig_incoming incoming;     /* --incoming: outlives the control thread that reads it */
-	char err[1024], sz[32];
-	sigset_t sigs;
-	int code, serial_fd = STDOUT_FILENO, sig_fd = -1;
-	bool have_ctl = false;
+	static struct run rn;             /* large (the VM); and ASan-friendly */
+	static struct vm vm;
+	char err[1024];
+	int code, sig_fd = -1;
 
-	if (run_opts_parse(argc, argv, &o, err, sizeof(err))) {
+	memset(&rn, 0, sizeof(rn));
+	rn.ctl.lfd = -1;
+	rn.serial_fd = STDOUT_FILENO;
+	rn.vm = &vm;
+	if (run_opts_parse(argc, argv, &rn.o, err, sizeof(err))) {
 		log_err("%s", err);
 		fprintf(stderr, "%s", run_usage);
 		return 2;
 	}
-	if (o.help) {
+	if (rn.o.help) {
 		printf("%s", run_usage);
 		return 0;
 	}
-	if (o.serial_file) {
-		serial_fd = open(o.serial_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-		if (serial_fd < 0) {
-			log_err("cannot open serial output %s: %s", o.serial_file, strerror(errno));
+	if (rn.o.serial_file) {
+		rn.serial_fd = open(rn.o.serial_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (rn.serial_fd < 0) {
+			log_err("cannot open serial output %s: %s", rn.o.serial_file, strerror(errno));
 			return 1;
 		}
 	}
 	/* Claim the control socket before anything else: a second VM started
 	 * on the same path fails here, before it creates anything. */
-	if (o.ctl && !o.takeover) {
-		if (ctl_server__open(&ctl, o.ctl, err, sizeof(err))) {
+	if (rn.o.ctl && !rn.o.takeover) {
+		if (ctl_server__open(&rn.ctl, rn.o.ctl, err, sizeof(err))) {
 			log_err("%s", err);
 			return 1;
 		}
-		have_ctl = true;
+		rn.have_ctl = true;
 	}
 
 	/* SIGINT/SIGTERM are taken by this thread with sigtimedwait; every
 	 * thread created from here on inherits the block. */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	sigemptyset(&rn.sigs);
+	sigaddset(&rn.sigs, SIGINT);
+	sigaddset(&rn.sigs, SIGTERM);
+	sigaddset(&rn.sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &rn.sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	/* ...and while this thread is itself blocked waiting for a peer
 	 * (--incoming, --takeover), the same signals end that wait through
-	 * this signalfd (util/cancel.h); they stay pending for the loop below */
-	sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	 * this signalfd (util/cancel.h); they stay pending for the loop in
+	 * run_until_stopped */
+	sig_fd = signalfd(-1, &rn.sigs, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sig_fd >= 0)
 		cancel__add_fd(sig_fd);   /* the table's first entry: cannot be full */
 
-	cfg.serial_fd = serial_fd;
-	if (o.incoming) {
-		struct mig_stats ms;
-		if (receive_incoming(&o, &cfg, &vm, have_ctl ? &ctl : NULL, &incoming, &ms, &code))
-			goto out_ctl;
-		log_info("migrated in: %d vCPUs, %s RAM; %llu MB received in %.0f ms, %llu iterations, "
-			 "%llu pages, %llu zero pages, %llu private pages (platform %.1f ms)",
-			 vm.cfg.ncpus, size_str(vm.cfg.mem, sz, sizeof(sz)),
-			 (unsigned long long)(ms.transferred >> 20), (double)ms.total_ns / 1e6,
-			 (unsigned long long)ms.iteration, (unsigned long long)ms.normal,
-			 (unsigned long long)ms.duplicate, (unsigned long long)ms.private_pages,
-			 (double)ms.psp_ns / 1e6);
-		if (o.stats) {
-			FILE *f = fopen(o.stats, "w");
-			json_t *j = ctl__mig_json(&ms);
-			if (f && j) {
-				char *t = json_dumps(j, JSON_COMPACT);
-				fprintf(f, "%s\n", t ? t : "{}");
-				free(t);
-			}
-			if (f)
-				fclose(f);
-			else
-				log_err("cannot write %s", o.stats);
-			json_decref(j);
-		}
-		goto wait_vm;
-	}
-	if (o.takeover) {
-		struct handoff_result hr;
-		char *old_ctl = NULL;
-		int lfd = handoff__listen(o.takeover, err, sizeof(err));
-		if (lfd < 0) {
-			log_err("%s", err);
-			code = 1;
-			goto out_ctl;
-		}
-		/* -1: keep writing the console where the old process did */
-		cfg.serial_fd = o.serial_file ? serial_fd : -1;
-		log_info("waiting at %s for a VM to take over", o.takeover);
-		int r = handoff__receive(lfd, &vm, &cfg, &old_ctl, &hr, err, sizeof(err));
-		close(lfd);
-		unlink(o.takeover);
-		if (r) {
-			log_err("takeover failed (the old process keeps the VM): %s", err);
-			code = cancel__pending() ? 128 + cancel__pending() : 1;
-			goto out_ctl;
-		}
-		const char *path = o.ctl ? o.ctl : old_ctl;
-		if (path && ctl_server__open_replace(&ctl, path, err, sizeof(err)) == 0)
-			have_ctl = true;
-		else if (path)
-			log_err("the VM runs, but without a control socket: %s", err);
-		ctl.handoff_downtime_ns = hr.downtime_ns;
-		if (have_ctl && ctl_server__start(&ctl, &vm, "handoff")) {
-			log_err("cannot start the control socket thread");
-			vm__stop(&vm, 1, "control socket failed");
-		}
-		log_info("took over the VM: %d vCPUs, %s RAM, downtime %.3f ms%s%s", vm.cfg.ncpus,
-			 size_str(vm.cfg.mem, sz, sizeof(sz)), (double)hr.downtime_ns / 1e6,
-			 have_ctl ? ", control socket " : "", have_ctl ? ctl.path : "");
-		free(old_ctl);
-		goto wait_vm;
-	}
-	if (o.restore) {
-		if (snapshot__restore(o.restore, &vm, &cfg, &sr, err, sizeof(err))) {
-			log_err("%s", err);
-			code = 1;
-			goto out_ctl;
-		}
-		log_info("restored %s: %d vCPUs, %s RAM, %llu pages in %.1f ms", o.restore,
-			 vm.cfg.ncpus, size_str(vm.cfg.mem, sz, sizeof(sz)),
-			 (unsigned long long)sr.ram_pages, (double)sr.ns / 1e6);
-	} else {
-		struct cc_launch launch = { .policy = o.cc_policy };
-		void *session = NULL, *pub = NULL;
-		cfg.mem = o.mem;
-		cfg.ncpus = o.cpus;
-		cfg.cc = o.cc;
-		cfg.psp_socket = o.psp_socket;
-		int bad = o.owner_session &&
-			load_owner_session(o.owner_session, &o, &launch, &session, &pub, err, sizeof(err));
-		bad = bad || vm__create(&vm, &cfg, err, sizeof(err)) ||
-		      vm__load_guest(&vm, o.guest, o.guest_args, &launch, err, sizeof(err));
-		free(session);
-		free(pub);
-		if (bad) {
-			log_err("%s", err);
-			vm__destroy(&vm);
-			code = 1;
-			goto out_ctl;
-		}
-	}
-	/* the control socket answers from here on, so a guest owner can read
-	 * the launch measurement before the guest runs */
-	if (have_ctl && ctl_server__start(&ctl, &vm, o.restore ? o.restore : o.guest)) {
-		log_err("cannot start the control socket thread");
-		vm__stop(&vm, 1, "control socket failed");
-	}
-	if (vm.cc_open) {
-		char m[65];
-		hex(vm.cc.m.measurement, 32, m);
-		log_info("--cc %s: launched, handle %u, measurement %s", vm.cc.ops->name, vm.cc.m.handle, m);
-		if (o.owner_secret) {
-			log_info("waiting for the owner's secret packet at %s", o.owner_secret);
-			if (wait_secret(&vm, o.owner_secret, o.launch_timeout, err, sizeof(err)))
-				goto launch_failed;
-			log_info("owner's secret injected at GPA 0x%x", GUEST_SECRET_GPA);
-		}
-		if (vm__cc_finish(&vm, err, sizeof(err)))
-			goto launch_failed;
-	}
-	if (vm__start(&vm, err, sizeof(err))) {
-launch_failed:
-		log_err("%s", err);
-		vm__stop(&vm, 1, "%s", err);
-		vm__wait(&vm);
-		if (have_ctl)
-			ctl_server__close(&ctl);
-		have_ctl = false;
-		vm__destroy(&vm);
-		code = 1;
-		goto out_ctl;
-	}
-	if (!o.restore)
-		log_info("running %s: %d vCPUs, %s RAM%s%s", o.guest, vm.cfg.ncpus,
-			 size_str(vm.cfg.mem, sz, sizeof(sz)), o.ctl ? ", control socket " : "",
-			 o.ctl ? o.ctl : "");
+	rn.cfg.serial_fd = rn.serial_fd;
+	if (rn.o.incoming)
+		code = start_incoming(&rn);
+	else if (rn.o.takeover)
+		code = start_takeover(&rn);
+	else if (rn.o.restore)
+		code = build_restored(&rn) ?: launch(&rn, rn.o.restore);
+	else
+		code = build_booted(&rn) ?: launch(&rn, rn.o.guest);
+	if (code == 0)
+		code = run_until_stopped(&rn);
 
-wait_vm:
-	while (!vm__stopping(&vm)) {
-		struct timespec ts = { 0, 100 * 1000 * 1000 };
-		int sig = sigtimedwait(&sigs, NULL, &ts);
-		if (sig > 0)
-			vm__stop(&vm, 128 + sig, "stopped by signal %s", strsignal(sig));
-	}
-	code = vm__wait(&vm);
-	if (have_ctl)
-		ctl_server__close(&ctl);
-	have_ctl = false;
-	log_info("%s", vm.stop_reason);
-	vm__destroy(&vm);
-out_ctl:
 	if (sig_fd >= 0) {
 		cancel__remove_fd(sig_fd);
 		close(sig_fd);
 	}
-	if (have_ctl)
-		ctl_server__close(&ctl);
-	if (serial_fd != STDOUT_FILENO)
-		close(serial_fd);
+	if (rn.have_ctl)
+		ctl_server__close(&rn.ctl);
+	if (rn.serial_fd != STDOUT_FILENO)
+		close(rn.serial_fd);
 	return code;
 }
