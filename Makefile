@@ -67,6 +67,14 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(UNIT_HOBJ) $(LIB_OBJS) $(P
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
+# test_helper_seal: the migration helper's sealing core (guest/helper/seal.c)
+# compiled with the host's flags (sanitizers included), and BearSSL.
+$(BUILD)/tests/test_helper_seal: $(BUILD)/tests/helper/seal.o
+$(BUILD)/tests/test_helper_seal: LDLIBS += -lbearssl
+$(BUILD)/tests/helper/seal.o: guest/helper/seal.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
 # fuzz targets: tests/fuzz/fuzz_*.c, each linked with src/ and psp/ code
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)

@@ -40,4 +40,20 @@ $(BUILD)/guest/%.elf: $(BUILD)/guest/%.elf64
 
 .PRECIOUS: $(BUILD)/guest/%.elf64 $(BUILD)/guest/work/%.o
 
-guests: $(BUILD)/guest/dirtier.elf
+# The migration helper (guest/helper/): its own link script (placed at its
+# reserved region, docs/guest-abi.md), none of the runtime's boot path, only
+# its string functions. ELF64 as linked, not converted: the VMM loads it
+# into the mirror VM, which starts in 64-bit mode; no multiboot loader sees it.
+HELPER_OBJS    := $(patsubst %,$(BUILD)/%.o,$(basename $(wildcard guest/helper/*.c guest/helper/*.S))) \
+	$(BUILD)/guest/rt/string.o
+HELPER_LDFLAGS := -nostdlib -static -Wl,-T,guest/helper/link.ld \
+	-Wl,--build-id=none -Wl,-z,max-page-size=0x1000 -Wl,-z,noexecstack \
+	-Wl,--gc-sections
+
+$(BUILD)/guest/helper.elf64: $(HELPER_OBJS) guest/helper/link.ld
+	$(CC) $(HELPER_LDFLAGS) -o $@ $(filter %.o,$^) $(GUEST_LIBS)
+
+$(BUILD)/guest/helper.elf: $(BUILD)/guest/helper.elf64
+	objcopy --strip-debug $< $@
+
+guests: $(BUILD)/guest/dirtier.elf $(BUILD)/guest/helper.elf

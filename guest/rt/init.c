@@ -6,6 +6,7 @@
 
 u64 rt_ram_end;
 u64 rt_image_end;
+u64 rt_free_start;
 unsigned rt_ncpus = 1;
 u64 rt_tsc_khz;
 const char *rt_tsc_source;
@@ -31,6 +32,7 @@ static void init_bsp(void)
 	u64 mapped = (u64)rt_map_2m_pages << 21;
 	rt_ram_end = ram < mapped ? ram : mapped;
 	rt_image_end = (uintptr_t)_end;
+	rt_free_start = rt_image_end > RT_HELPER_END ? rt_image_end : RT_HELPER_END;
 
 	u64 v;
 	if (parse_u64(arg_get("ncpus"), &v) == 0 && v >= 1) {

@@ -10,6 +10,13 @@
 #define RT_KSTACK_SIZE   8192          /* per-CPU ring-0 stack (exceptions, int 0x80) */
 #define RT_USTACK_SIZE   65536         /* per-CPU ring-3 stack */
 
+/* The migration helper's reserved region (guest/helper/mailbox.h,
+ * docs/guest-abi.md): guest programs never touch [RT_HELPER_BASE,
+ * RT_HELPER_END), whether or not a helper is loaded, and their images must
+ * end below it (link.ld checks). rt_free_start is the first byte above it. */
+#define RT_HELPER_BASE   0x400000
+#define RT_HELPER_END    0x1000000
+
 /* GDT selectors. One GDT for every CPU; each CPU owns a 16-byte TSS descriptor. */
 #define SEL_KCODE        0x08          /* 64-bit ring-0 code */
 #define SEL_KDATA        0x10          /* flat data, also valid in 32-bit mode */

@@ -26,6 +26,8 @@ void guest_main(unsigned cpu, unsigned ncpus);
 /* ---- what the runtime learnt at boot (valid once guest_main runs) ---- */
 extern u64 rt_ram_end;         /* end of RAM that is mapped (bytes) */
 extern u64 rt_image_end;       /* end of the loaded image incl. .bss */
+extern u64 rt_free_start;      /* first byte a program may use freely: above the image
+				  and the migration helper's region (layout.h) */
 extern unsigned rt_ncpus;      /* from ncpus=, 1 if absent, at most RT_MAX_CPUS */
 extern u64 rt_tsc_khz;         /* TSC frequency */
 extern const char *rt_tsc_source; /* "cpuid", "arg" or "default" */

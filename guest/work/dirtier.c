@@ -490,7 +490,7 @@ static void setup(unsigned ncpus)
 	arg_warn_unknown(known);
 
 	cfg.nworkers = ncpus;
-	cfg.base = (rt_image_end + REGION_ALIGN - 1) & ~(REGION_ALIGN - 1);
+	cfg.base = (rt_free_start + REGION_ALIGN - 1) & ~(REGION_ALIGN - 1);
 	u64 avail = rt_ram_end > cfg.base ? rt_ram_end - cfg.base : 0;
 	const char *v = arg_get("size");
 	cfg.size = avail;
