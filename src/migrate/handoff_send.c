@@ -3,7 +3,7 @@
  *   connect, HELLO            versions checked before anything is paused
  *   CONFIG + RAM memfd        the destination builds the VM meanwhile
  *   -- pause --
- *   STATE + serial fd (+ cc handle)
+ *   STATE + serial fd (+ the cc context fd: move mode)
  *   COMMIT                    the destination takes the commit word, moves
  *                             the context, resumes, answers with its times
  *   -- exit 0 --
