@@ -81,3 +81,27 @@ int guest_call__register(struct guest_call *gc, struct exits *t)
 		r = exits__register_hcall(t, TERN_HC_EXIT, guest_exit, gc);
 	return r;
 }
+
+enum { GC_MAP_CALLS = 1, GC_MAP_REJECTED = 2, GC_UNKNOWN = 3 };
+
+int guest_call__save(struct guest_call *gc, struct tlv_buf *b)
+{
+	tlv_put_u64(b, GC_MAP_CALLS, 0, __atomic_load_n(&gc->map_calls, __ATOMIC_RELAXED));
+	tlv_put_u64(b, GC_MAP_REJECTED, 0, __atomic_load_n(&gc->map_rejected, __ATOMIC_RELAXED));
+	tlv_put_u64(b, GC_UNKNOWN, 0, __atomic_load_n(&gc->unknown_calls, __ATOMIC_RELAXED));
+	return b->error;
+}
+
+int guest_call__load(struct guest_call *gc, const void *p, size_t len, char *err, size_t errlen)
+{
+	static const uint16_t known[] = { GC_MAP_CALLS, GC_MAP_REJECTED, GC_UNKNOWN };
+	char why[160];
+	if (tlv_validate(p, len, known, sizeof(known) / sizeof(known[0]), why, sizeof(why))) {
+		errbuf_set(err, errlen, "guest-call record: %s", why);
+		return -1;
+	}
+	(void)tlv_get_u64(p, len, GC_MAP_CALLS, &gc->map_calls);
+	(void)tlv_get_u64(p, len, GC_MAP_REJECTED, &gc->map_rejected);
+	(void)tlv_get_u64(p, len, GC_UNKNOWN, &gc->unknown_calls);
+	return 0;
+}

@@ -11,6 +11,9 @@
 #include <stdint.h>
 
 #include "dev/exits.h"
+#include "state/record.h"
+
+#define GUEST_CALL_STATE_VERSION 1     /* REC_DEV_GUESTCALL payload (tlv) */
 
 #define GUEST_CALL_PORT        0xe0
 #define KVM_HC_MAP_GPA_RANGE_NR 12
@@ -46,5 +49,11 @@ int     guest_call__register(struct guest_call *gc, struct exits *t);
  * guest's RAX: KVM_ENOSYS_RET for a number nobody registered. */
 int64_t guest_call__dispatch(struct guest_call *gc, int cpu, uint64_t nr,
 			     uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3);
+
+/* The device's counters as a REC_DEV_GUESTCALL payload (statistics only:
+ * no field is required, so an older reader may skip them), and back; load
+ * refuses a field a newer tern marked required. 0 or -errno / -1 + err. */
+int     guest_call__save(struct guest_call *gc, struct tlv_buf *b);
+int     guest_call__load(struct guest_call *gc, const void *p, size_t len, char *err, size_t errlen);
 
 #endif

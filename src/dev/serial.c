@@ -123,8 +123,14 @@ int serial__save(struct serial *s, struct tlv_buf *b)
 
 int serial__load(struct serial *s, const void *p, size_t len, char *err, size_t errlen)
 {
+	static const uint16_t known[] = { SER_REGS, SER_PENDING, SER_BYTES };
 	struct tlv_field f;
 	uint64_t bytes = 0;
+	char why[160];
+	if (tlv_validate(p, len, known, sizeof(known) / sizeof(known[0]), why, sizeof(why))) {
+		errbuf_set(err, errlen, "serial record: %s", why);
+		return -1;
+	}
 	if (!tlv_find(p, len, SER_REGS, &f) || f.len != 7) {
 		errbuf_set(err, errlen, "serial record: registers missing or wrong size");
 		return -1;

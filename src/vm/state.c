@@ -11,9 +11,6 @@
 #include "util/log.h"
 #include "vm/state.h"
 
-#define GCALL_STATE_VERSION 1
-enum { GC_MAP_CALLS = 1, GC_MAP_REJECTED = 2, GC_UNKNOWN = 3 };
-static const uint16_t gcall_fields[] = { GC_MAP_CALLS, GC_MAP_REJECTED, GC_UNKNOWN };
 
 int vm__save_config(struct vm *vm, struct rec_writer *w)
 {
@@ -106,10 +103,8 @@ int vm__save_state(struct vm *vm, struct rec_writer *w, char *err, size_t errlen
 
 	/* guest-call counters: statistics only, so an older reader may skip them */
 	tlv_init(&b);
-	tlv_put_u64(&b, GC_MAP_CALLS, 0, vm->gcall.map_calls);
-	tlv_put_u64(&b, GC_MAP_REJECTED, 0, vm->gcall.map_rejected);
-	tlv_put_u64(&b, GC_UNKNOWN, 0, vm->gcall.unknown_calls);
-	r = b.error ? b.error : rec_write(w, REC_DEV_GUESTCALL, GCALL_STATE_VERSION, 0, b.data, b.len);
+	guest_call__save(&vm->gcall, &b);
+	r = b.error ? b.error : rec_write(w, REC_DEV_GUESTCALL, GUEST_CALL_STATE_VERSION, 0, b.data, b.len);
 	tlv_free(&b);
 	if (r)
 		goto io;
@@ -282,7 +277,7 @@ int vm__load_section(struct vm *vm, struct rec_reader *r, const struct rec_secti
 	 * and whether a second copy is an error (one machine, one of each) */
 	static const struct { uint32_t type; uint16_t version; } known[] = {
 		{ REC_RAM, 1 }, { REC_PAGE_STATUS, 1 }, { REC_DEV_SERIAL, SERIAL_STATE_VERSION },
-		{ REC_DEV_GUESTCALL, GCALL_STATE_VERSION }, { REC_VCPU, VCPU_STATE_VERSION },
+		{ REC_DEV_GUESTCALL, GUEST_CALL_STATE_VERSION }, { REC_VCPU, VCPU_STATE_VERSION },
 	};
 	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
 		if (known[i].type == h->type && known[i].version != h->version) {
@@ -324,16 +319,8 @@ int vm__load_section(struct vm *vm, struct rec_reader *r, const struct rec_secti
 		pr->serial = ret == 0;
 		break;
 	case REC_DEV_GUESTCALL:
-		if (tlv_validate(p, h->length, gcall_fields, sizeof(gcall_fields) / sizeof(gcall_fields[0]),
-				 err, errlen)) {
-			ret = -1;
-			break;
-		}
-		(void)tlv_get_u64(p, h->length, GC_MAP_CALLS, &vm->gcall.map_calls);
-		(void)tlv_get_u64(p, h->length, GC_MAP_REJECTED, &vm->gcall.map_rejected);
-		(void)tlv_get_u64(p, h->length, GC_UNKNOWN, &vm->gcall.unknown_calls);
-		pr->guestcall = true;
-		ret = 0;
+		ret = guest_call__load(&vm->gcall, p, h->length, err, errlen);
+		pr->guestcall = ret == 0;
 		break;
 	case REC_VCPU:
 		ret = load_vcpu(vm, p, h->length, pr, err, errlen);

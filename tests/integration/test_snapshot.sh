@@ -152,7 +152,10 @@ msrs-empty|MSR list is empty
 cpuid-empty|CPUID table is empty
 dup-serial|two DEV_SERIAL sections
 dup-pagestatus|two PAGE_STATUS sections
-unknown-required|unknown required field 0x7fff
+unknown-config|VM config: unknown required field 0x7fff
+unknown-vcpu|vCPU record: unknown required field 0x7fff
+unknown-serial|serial record: unknown required field 0x7fff
+unknown-guestcall|guest-call record: unknown required field 0x7fff
 CASES
 	start_vm b --restore "$T/a.snap"
 	wait_hb b $(( $(last_hb a) + 2 )) 30

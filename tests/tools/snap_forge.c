@@ -10,6 +10,9 @@
  *     cpuid-empty     vCPU 0's CPUID table empty
  *     dup-serial      the serial section twice
  *     dup-pagestatus  the page-status section twice
+ *     unknown-config, unknown-vcpu, unknown-serial, unknown-guestcall
+ *                     a field 0x7fff marked required (from a newer tern)
+ *                     appended to that record (every vCPU's)
  *
  * Every section is read with tern's reader (checksums verified) and written
  * again with tern's writer (checksums recomputed), so only the content is
@@ -79,8 +82,10 @@ int main(int argc, char **argv)
 		}
 		wp = p;
 		wlen = h.length;
-		if (!strcmp(mut, "unknown-required") && (h.type == REC_VCPU || h.type == REC_VM_CONFIG ||
-							 h.type == REC_DEV_GUESTCALL)) {
+		if ((h.type == REC_VM_CONFIG && !strcmp(mut, "unknown-config")) ||
+		    (h.type == REC_VCPU && !strcmp(mut, "unknown-vcpu")) ||
+		    (h.type == REC_DEV_SERIAL && !strcmp(mut, "unknown-serial")) ||
+		    (h.type == REC_DEV_GUESTCALL && !strcmp(mut, "unknown-guestcall"))) {
 			/* a field from a newer tern that this one must not ignore */
 			tlv_init(&b);
 			if (tlv_put(&b, 0x7fff, REC_F_REQUIRED, "new", 3))
