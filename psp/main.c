@@ -31,6 +31,7 @@
 #include "server.h"
 #include "util/io.h"
 #include "util/log.h"
+#include "util/unix_sock.h"
 #include "util/version.h"
 
 static const char usage[] =
@@ -78,12 +79,9 @@ static int mkdirs(const char *path, mode_t mode)
 
 static int listen_on(const char *path)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	char dir[PATH_MAX];
-	int fd, probe;
+	char dir[PATH_MAX], err[512];
+	int fd;
 
-	if (strlen(path) >= sizeof(a.sun_path))
-		die("socket path %s is too long", path);
 	snprintf(dir, sizeof(dir), "%s", path);
 	char *slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
@@ -91,21 +89,10 @@ static int listen_on(const char *path)
 		if (mkdirs(dir, 0700))
 			die("cannot create %s: %s", dir, strerror(errno));
 	}
-	/* someone listening there already: refuse; a stale file: replace */
-	probe = psp_connect(path);
-	if (probe >= 0) {
-		close(probe);
-		die("another tern-psp is already listening on %s", path);
-	}
-	unlink(path);
-	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	/* 0600; another live tern-psp there: refuse; a stale file: replace */
+	fd = unix__listen(path, "tern-psp socket", 64, UNIX_SEQPACKET, err, sizeof(err));
 	if (fd < 0)
-		die("socket: %s", strerror(errno));
-	mode_t old = umask(0177);
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 64) < 0)
-		die("cannot listen on %s: %s", path, strerror(errno));
-	umask(old);
+		die("%s", err);
 	return fd;
 }
 

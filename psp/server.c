@@ -46,28 +46,17 @@ static int spawn(int sock, struct pvm *vm)
 
 static ssize_t recv_msg(int sock, uint8_t *buf, size_t cap, int *fd)
 {
-	union { char b[CMSG_SPACE(sizeof(int) * 4)]; struct cmsghdr align; } u;
+	union scm_buf u;
 	struct iovec iov = { buf, cap };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
-			    .msg_controllen = sizeof(u.b) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t n;
+	int nfd = 0;
 	*fd = -1;
+	scm_prepare(&m, &u);
 	do
 		n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		int nfd = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-		for (int i = 0; i < nfd; i++) {
-			int f;
-			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (*fd < 0)
-				*fd = f;  /* one fd per request; extras are closed */
-			else
-				close(f);
-		}
-	}
+	scm_collect(&m, fd, &nfd, 1);   /* one fd per request; extras are closed */
 	if (n >= 0 && (m.msg_flags & MSG_TRUNC))
 		return -EMSGSIZE;
 	return n;

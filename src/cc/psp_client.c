@@ -9,6 +9,7 @@
 
 #include "cc/psp_client.h"
 #include "util/scm.h"
+#include "util/unix_sock.h"
 
 const char *psp_default_socket(char *buf, size_t len)
 {
@@ -25,20 +26,9 @@ const char *psp_default_socket(char *buf, size_t len)
 
 int psp_connect(const char *path)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	int fd;
-	if (strlen(path) >= sizeof(a.sun_path))
-		return -ENAMETOOLONG;
-	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		int e = errno;
-		close(fd);
-		return -e;
-	}
-	return fd;
+	char why[256];
+	int e, fd = unix__connect(path, "tern-psp", UNIX_SEQPACKET, &e, why, sizeof(why));
+	return fd >= 0 ? fd : -e;
 }
 
 int psp_call(int sock, uint16_t op, uint32_t cmd, const void *payload, size_t len,
@@ -74,9 +64,8 @@ int psp_call(int sock, uint16_t op, uint32_t cmd, const void *payload, size_t le
 		free(buf);
 		return n == 0 ? -ECONNRESET : -errno;
 	}
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&r); c; c = CMSG_NXTHDR(&r, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-			memcpy(&rep->fd, CMSG_DATA(c), sizeof(int));
+	int nfd = 0;
+	scm_collect(&r, &rep->fd, &nfd, 1);   /* one per reply; extras closed, not leaked */
 	struct psp_hdr rh;
 	if ((size_t)n < sizeof(rh)) {
 		free(buf);

@@ -44,16 +44,29 @@ int unix__connect(const char *path, const char *what, unsigned flags, int *errno
 	return -1;
 }
 
-bool unix__in_use(const char *path)
+/* Whether a process accepts connections of this type at path; -1 if the
+ * socket there is of the other type (EPROTOTYPE). */
+static int serves(const char *path, int type)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), r;
+	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0), r, e;
 	if (fd < 0)
-		return false;
+		return 0;
 	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
 	r = connect(fd, (struct sockaddr *)&a, sizeof(a));
+	e = errno;
 	close(fd);
-	return r == 0;
+	return r == 0 ? 1 : e == EPROTOTYPE ? -1 : 0;
+}
+
+bool unix__in_use(const char *path)
+{
+	/* a stream probe of a live seqpacket socket (tern-psp) fails with
+	 * EPROTOTYPE: ask again in its type rather than call it dead */
+	int r = serves(path, SOCK_STREAM);
+	if (r < 0)
+		r = serves(path, SOCK_SEQPACKET);
+	return r > 0;
 }
 
 int unix__listen(const char *path, const char *what, int backlog, unsigned flags,
