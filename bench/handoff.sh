@@ -60,7 +60,7 @@ for c in $CPUS; do [[ "$c" =~ ^[1-9][0-9]*$ ]] || die "bad vCPU count '$c' in BE
 command -v python3 >/dev/null || die "python3 is needed"
 
 mkdir -p "$OUT"
-make -s -C "$BENCH" >&2 || die "cannot build bench/out/memcpy_bw"
+make -s -C "$BENCH" OUT="$OUT" >&2 || die "cannot build bench/out/memcpy_bw"
 MEMCPY="$OUT/memcpy_bw"
 
 # ---- bookkeeping and cleanup ----

@@ -74,7 +74,7 @@ for p in $PATHS; do [[ "$p" = loopback || "$p" = veth ]] || die "BENCH_PATHS: '$
 command -v python3 >/dev/null || die "python3 is needed for the JSON summary"
 
 mkdir -p "$OUT"
-make -s -C "$BENCH" >&2 || die "cannot build bench/out/tcp_bw and memcpy_bw"
+make -s -C "$BENCH" OUT="$OUT" >&2 || die "cannot build bench/out/tcp_bw and memcpy_bw"
 TCPBW="$OUT/tcp_bw"
 NHB=$(( (1000 + HB_MS - 1) / HB_MS ))      # heartbeats in one second
 
