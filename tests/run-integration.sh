@@ -14,7 +14,7 @@
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-export TERN=$BUILD/tern GUEST=${GUEST:-build/guest/dirtier.elf}
+export TERN=$BUILD/tern GUEST=${GUEST:-$BUILD/guest/dirtier.elf}
 FILTER=${FILTER:-.}
 pass=0 failed=0 skipped=0 failures=""
 

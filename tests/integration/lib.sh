@@ -3,7 +3,7 @@
 # temporary directory ($T); it fails by calling `fail MESSAGE`.
 
 TERN=${TERN:-build/tern}
-GUEST=${GUEST:-build/guest/dirtier.elf}
+GUEST=${GUEST:-$(dirname "$TERN")/guest/dirtier.elf}
 PSP=${PSP:-$(dirname "$TERN")/tern-psp}
 # tern with test faults armed by TERN_FAULT_* (src/util/fault.h); only the
 # tests that inject a fault run it
