@@ -6,15 +6,6 @@
 #include "cc/cc.h"
 #include "cc/psp_client.h"
 
-const struct cc_ops *cc_ops_by_name(const char *name)
-{
-	if (!strcmp(name, "emu"))
-		return &cc_emu_ops;
-	if (!strcmp(name, "sev"))
-		return &cc_sev_ops;
-	return NULL;
-}
-
 const char *cc_strerror(int r, uint32_t fw, char *buf, size_t len)
 {
 	if (r == -EIO && fw)

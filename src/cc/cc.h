@@ -155,8 +155,6 @@ struct cc {
 
 extern const struct cc_ops cc_emu_ops, cc_sev_ops;
 
-/* Pick the back-end by name ("emu", "sev"); NULL for unknown. */
-const struct cc_ops *cc_ops_by_name(const char *name);
 /* NULL while the platform is there; else why it is not ("the connection to
  * tern-psp at PATH was lost: ..."). Moves refuse on it; status shows it. */
 const char *cc__lost(struct cc *c);
