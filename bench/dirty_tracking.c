@@ -1,10 +1,10 @@
-/* dirty_tracking.c - what one dirty_sync costs, per tracking mode.
+/* dirty_tracking.c - what one dirty__sync costs, per tracking mode.
  *
  * A 1 GiB, 1-vCPU VM built by vm__create runs a bare ring-3 guest
  * (src/kvm/guest64.h) that writes one qword into each page of a region
  * (from 64 MiB up) and then exits with `out`. Per mode and region size,
  * each round is: guest pass (every page of the region written once), then
- * one timed dirty_sync on the stopped vCPU. Reported per case: median /
+ * one timed dirty__sync on the stopped vCPU. Reported per case: median /
  * min / max sync time, pages found, µs per 1000 dirty pages, the guest's
  * pass time (write faults on re-protected pages, ring-full exits), and for
  * the small ring the harvests done from ring-full exits during the pass
@@ -81,7 +81,7 @@ static double median(double *v, int n)
 struct pass {
 	double ms;                    /* guest pass, wall clock */
 	unsigned full_exits;
-	double full_us;               /* time in dirty_ring_full */
+	double full_us;               /* time in dirty__ring_full */
 };
 
 static int run_pass(struct vm *vm, uint64_t pages, struct pass *p)
@@ -104,7 +104,7 @@ static int run_pass(struct vm *vm, uint64_t pages, struct pass *p)
 			break;
 		if (v->run->exit_reason == KVM_EXIT_DIRTY_RING_FULL) {
 			double t = now_us();
-			if (dirty_ring_full(&v->vm->lock, &v->vm->dirty)) {
+			if (dirty__ring_full(&v->vm->lock, &v->vm->dirty)) {
 				fprintf(stderr, "ring-full harvest failed\n");
 				return -1;
 			}
@@ -145,13 +145,13 @@ static int bench_mode(const struct mode_cfg *mc, int rounds, bool first)
 		fprintf(stderr, "%s: vm__create: %s\n", mc->name, err);
 		return -1;
 	}
-	if (g64_setup_memory(vm.ram.hva, vm.ram.size, bdt_start, (size_t)(bdt_end - bdt_start)) ||
-	    g64_setup_vcpu(vm.vcpus[0].fd, 0, &r) || bitmap_init(&bm, GUEST_MEM / 4096)) {
+	if (g64__setup_memory(vm.ram.hva, vm.ram.size, bdt_start, (size_t)(bdt_end - bdt_start)) ||
+	    g64__setup_vcpu(vm.vcpus[0].fd, 0, &r) || bitmap__init(&bm, GUEST_MEM / 4096)) {
 		fprintf(stderr, "%s: guest setup failed\n", mc->name);
 		return -1;
 	}
 	if (vm__dirty_start(&vm, &t, mc->mode, err, sizeof(err))) {
-		fprintf(stderr, "%s: dirty_start: %s\n", mc->name, err);
+		fprintf(stderr, "%s: dirty__start: %s\n", mc->name, err);
 		printf("%s    {\"mode\": \"%s\", \"error\": \"%s\"}", first ? "" : ",\n", mc->name, err);
 		vm__destroy(&vm);
 		return 0;
@@ -161,18 +161,18 @@ static int bench_mode(const struct mode_cfg *mc, int rounds, bool first)
 	if (run_pass(&vm, sizes_mib[NSIZES - 1] * MiB / 4096, &p))
 		return -1;
 	t0 = now_us();
-	n = dirty_sync(&t, &bm);
+	n = dirty__sync(&t, &bm);
 	first_us = now_us() - t0;
 	if (n < 0)
 		return -1;
-	bitmap_clear_all(&bm);
+	bitmap__clear_all(&bm);
 	for (int i = 0; i < 8; i++) {
 		if (run_pass(&vm, 0, &p))
 			return -1;
 		t0 = now_us();
-		n = dirty_sync(&t, &bm);
+		n = dirty__sync(&t, &bm);
 		idle[i] = now_us() - t0;
-		bitmap_clear_all(&bm);
+		bitmap__clear_all(&bm);
 	}
 	printf("%s    {\"mode\": \"%s\", \"ring_entries\": %u, \"manual_protect\": %s,\n"
 	       "     \"first_sync\": {\"us\": %.1f, \"pages\": %lld}, \"idle_sync_us\": %.1f,\n"
@@ -187,13 +187,13 @@ static int bench_mode(const struct mode_cfg *mc, int rounds, bool first)
 			if (run_pass(&vm, pages, &p))
 				return -1;
 			t0 = now_us();
-			n = dirty_sync(&t, &bm);
+			n = dirty__sync(&t, &bm);
 			sync[i] = now_us() - t0;
 			if (n < 0) {
-				fprintf(stderr, "%s: dirty_sync: %s\n", mc->name, strerror((int)-n));
+				fprintf(stderr, "%s: dirty__sync: %s\n", mc->name, strerror((int)-n));
 				return -1;
 			}
-			bitmap_clear_all(&bm);
+			bitmap__clear_all(&bm);
 			/* what the sync returned, plus what ring-full exits harvested
 			 * during the pass (they were handed out by this sync too) */
 			if (n < found_min)
@@ -215,8 +215,8 @@ static int bench_mode(const struct mode_cfg *mc, int rounds, bool first)
 		       hs / (double)pages * 1000, median(pass, rounds));
 	}
 	printf("]}");
-	dirty_stop(&t);
-	bitmap_free(&bm);
+	dirty__stop(&t);
+	bitmap__free(&bm);
 	vm__destroy(&vm);
 	free(sync);
 	free(pass);

@@ -176,7 +176,7 @@ static int recv_work(int fd, uint8_t *mem, uint64_t *bytes, double *t0)
 		memcpy(&len, hdr + 16, 8);
 		if (len < BHDR || len > (64u << 20))
 			return -1;
-		uint8_t *b = malloc(len + 1);           /* as wire_recv does */
+		uint8_t *b = malloc(len + 1);           /* as wire__recv does */
 		if (!b || read_exact(fd, b, len)) {
 			free(b);
 			return -1;

@@ -38,26 +38,26 @@ static int check_fd(int fd, char *err, size_t errlen)
 	int domain, type, acc;
 
 	if (fstat(fd, &st) < 0) {
-		errbuf_set(err, errlen, "LISTEN_FDS is set but fd %d is not open: %s", fd, strerror(errno));
+		errbuf__set(err, errlen, "LISTEN_FDS is set but fd %d is not open: %s", fd, strerror(errno));
 		return -EBADF;
 	}
 	if (!S_ISSOCK(st.st_mode)) {
-		errbuf_set(err, errlen, "fd %d passed by the service manager is not a socket", fd);
+		errbuf__set(err, errlen, "fd %d passed by the service manager is not a socket", fd);
 		return -ENOTSOCK;
 	}
 	if (sockopt(fd, SO_DOMAIN, &domain) || sockopt(fd, SO_TYPE, &type) ||
 	    sockopt(fd, SO_ACCEPTCONN, &acc)) {
 		int e = errno;
-		errbuf_set(err, errlen, "fd %d passed by the service manager: %s", fd, strerror(e));
+		errbuf__set(err, errlen, "fd %d passed by the service manager: %s", fd, strerror(e));
 		return -e;
 	}
 	if (domain != AF_UNIX || type != SOCK_SEQPACKET) {
-		errbuf_set(err, errlen, "fd %d passed by the service manager is not a unix SOCK_SEQPACKET "
+		errbuf__set(err, errlen, "fd %d passed by the service manager is not a unix SOCK_SEQPACKET "
 			   "socket (use ListenSequentialPacket= in tern-psp.socket)", fd);
 		return -EPROTOTYPE;
 	}
 	if (!acc) {
-		errbuf_set(err, errlen, "fd %d passed by the service manager is not listening "
+		errbuf__set(err, errlen, "fd %d passed by the service manager is not listening "
 			   "(Accept=no is required)", fd);
 		return -EINVAL;
 	}
@@ -73,21 +73,21 @@ int activation__take(char *err, size_t errlen)
 	if (!pid_s || !fds_s)
 		goto out;
 	if (parse_num(pid_s, &pid)) {
-		errbuf_set(err, errlen, "LISTEN_PID=%s is not a process id", pid_s);
+		errbuf__set(err, errlen, "LISTEN_PID=%s is not a process id", pid_s);
 		r = -EINVAL;
 		goto out;
 	}
 	if (pid != getpid())
 		goto out;                 /* meant for a process that exec'd us */
 	if (parse_num(fds_s, &n)) {
-		errbuf_set(err, errlen, "LISTEN_FDS=%s is not a number of sockets", fds_s);
+		errbuf__set(err, errlen, "LISTEN_FDS=%s is not a number of sockets", fds_s);
 		r = -EINVAL;
 		goto out;
 	}
 	if (n == 0)
 		goto out;
 	if (n > 1) {
-		errbuf_set(err, errlen, "the service manager passed %ld sockets (LISTEN_FDS); tern-psp "
+		errbuf__set(err, errlen, "the service manager passed %ld sockets (LISTEN_FDS); tern-psp "
 			   "listens on exactly one", n);
 		r = -EINVAL;
 		goto out;

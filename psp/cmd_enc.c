@@ -23,7 +23,7 @@ static int sev_init(struct pvm *vm, bool es, size_t len)
 		return -EINVAL;           /* already an SEV guest */
 	if (vm->vcpus || vm->creating)
 		return -EINVAL;           /* KVM: SEV must be set up before vCPUs */
-	r = asid_alloc(vm->domain, &asid);
+	r = asid__alloc(vm->domain, &asid);
 	if (r)
 		return r;
 	vm->sev = true;
@@ -34,16 +34,16 @@ static int sev_init(struct pvm *vm, bool es, size_t len)
 
 static int guest_status(struct pvm *vm, size_t len, struct reply *r)
 {
-	struct fw_ctx *fw = fw_of(vm);
+	struct fw_ctx *fw = fw__of(vm);
 	struct psp_guest_status gs;
 	if (len)
 		return -EINVAL;
 	if (!fw)
-		return fw_fail(r, PSP_FW_INVALID_GUEST);
+		return fw__fail(r, PSP_FW_INVALID_GUEST);
 	gs.handle = fw->handle;
 	gs.policy = fw->policy;
 	gs.state = (uint32_t)fw->state;
-	return reply_put(r, &gs, sizeof(gs));
+	return reply__put(r, &gs, sizeof(gs));
 }
 
 static int decommission(struct pvm *vm, size_t len)
@@ -52,12 +52,12 @@ static int decommission(struct pvm *vm, size_t len)
 		return -EINVAL;
 	/* the firmware forgets the context; the VM keeps its ASID and may
 	 * launch again */
-	fw_free(vm->fw);
+	fw__free(vm->fw);
 	vm->fw = NULL;
 	return 0;
 }
 
-int cmd_enc(struct pvm *vm, uint32_t cmd, const uint8_t *p, size_t len, struct reply *r)
+int cmd__enc(struct pvm *vm, uint32_t cmd, const uint8_t *p, size_t len, struct reply *r)
 {
 	/* a mirror is refused before its arguments are looked at, even for
 	 * command ids that do not exist */
@@ -74,24 +74,24 @@ int cmd_enc(struct pvm *vm, uint32_t cmd, const uint8_t *p, size_t len, struct r
 		return cmd == PSP_SEV_RECEIVE_UPDATE_DATA ? -EINVAL : -ENOTTY;
 
 	switch (cmd) {
-	case PSP_SEV_LAUNCH_START:        return launch_start(vm, p, len, r);
-	case PSP_SEV_LAUNCH_UPDATE_DATA:  return launch_update_data(vm, p, len, r);
-	case PSP_SEV_LAUNCH_UPDATE_VMSA:  return launch_update_vmsa(vm, p, len, r);
-	case PSP_SEV_LAUNCH_MEASURE:      return launch_measure(vm, len, r);
-	case PSP_SEV_LAUNCH_SECRET:       return launch_secret(vm, p, len, r);
-	case PSP_SEV_LAUNCH_FINISH:       return launch_finish(vm, len, r);
+	case PSP_SEV_LAUNCH_START:        return launch__start(vm, p, len, r);
+	case PSP_SEV_LAUNCH_UPDATE_DATA:  return launch__update_data(vm, p, len, r);
+	case PSP_SEV_LAUNCH_UPDATE_VMSA:  return launch__update_vmsa(vm, p, len, r);
+	case PSP_SEV_LAUNCH_MEASURE:      return launch__measure(vm, len, r);
+	case PSP_SEV_LAUNCH_SECRET:       return launch__secret(vm, p, len, r);
+	case PSP_SEV_LAUNCH_FINISH:       return launch__finish(vm, len, r);
 	case PSP_SEV_GUEST_STATUS:        return guest_status(vm, len, r);
-	case PSP_SEV_DBG_DECRYPT:         return dbg_decrypt(vm, p, len, r);
-	case PSP_SEV_DBG_ENCRYPT:         return dbg_encrypt(vm, p, len, r);
-	case PSP_SEV_SEND_START:          return send_start(vm, p, len, r);
-	case PSP_SEV_SEND_UPDATE_DATA:    return send_update_data(vm, p, len, r);
-	case PSP_SEV_SEND_FINISH:         return send_finish(vm, len, r);
-	case PSP_SEV_SEND_CANCEL:         return send_cancel(vm, len, r);
-	case PSP_SEV_RECEIVE_START:       return receive_start(vm, p, len, r);
-	case PSP_SEV_RECEIVE_UPDATE_DATA: return receive_update_data(vm, p, len, r);
-	case PSP_SEV_RECEIVE_FINISH:      return receive_finish(vm, len, r);
-	case PSP_SEV_LOCAL_SEND:          return len ? -EINVAL : cmd_local_send(vm, r);
-	case PSP_SEV_LOCAL_RECEIVE:       return cmd_local_receive(vm, p, len, r);
+	case PSP_SEV_DBG_DECRYPT:         return dbg__decrypt(vm, p, len, r);
+	case PSP_SEV_DBG_ENCRYPT:         return dbg__encrypt(vm, p, len, r);
+	case PSP_SEV_SEND_START:          return send__start(vm, p, len, r);
+	case PSP_SEV_SEND_UPDATE_DATA:    return send__update_data(vm, p, len, r);
+	case PSP_SEV_SEND_FINISH:         return send__finish(vm, len, r);
+	case PSP_SEV_SEND_CANCEL:         return send__cancel(vm, len, r);
+	case PSP_SEV_RECEIVE_START:       return receive__start(vm, p, len, r);
+	case PSP_SEV_RECEIVE_UPDATE_DATA: return receive__update_data(vm, p, len, r);
+	case PSP_SEV_RECEIVE_FINISH:      return receive__finish(vm, len, r);
+	case PSP_SEV_LOCAL_SEND:          return len ? -EINVAL : cmd__local_send(vm, r);
+	case PSP_SEV_LOCAL_RECEIVE:       return cmd__local_receive(vm, p, len, r);
 	case PSP_SEV_DECOMMISSION:        return decommission(vm, len);
 	/* upstream KVM implements neither: SEV-ES moves between hosts only
 	 * through the migration helper (section 6) */

@@ -5,17 +5,17 @@
 
 #include "psp_cmds.h"
 
-struct fw_ctx *need_state(struct pvm *vm, int state, struct reply *r)
+struct fw_ctx *need__state(struct pvm *vm, int state, struct reply *r)
 {
-	struct fw_ctx *fw = fw_of(vm);
+	struct fw_ctx *fw = fw__of(vm);
 	if (!fw || fw->state != state) {
-		fw_fail(r, PSP_FW_INVALID_GUEST_STATE);
+		fw__fail(r, PSP_FW_INVALID_GUEST_STATE);
 		return NULL;
 	}
 	return fw;
 }
 
-int launch_start(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
+int launch__start(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
 {
 	struct psp_launch_start ls;
 	struct psp_handle_reply hr;
@@ -28,24 +28,24 @@ int launch_start(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
 	if (ls.owner_pub_len != len - sizeof(ls))
 		return -EINVAL;
 	if (vm->fw)
-		return fw_fail(r, PSP_FW_INVALID_GUEST_STATE);  /* already has a context */
+		return fw__fail(r, PSP_FW_INVALID_GUEST_STATE);  /* already has a context */
 	if (!!(ls.policy & PSP_POLICY_ES) != vm->es)
-		return fw_fail(r, PSP_FW_POLICY_FAILURE);        /* ES policy on a non-ES VM, or the reverse */
+		return fw__fail(r, PSP_FW_POLICY_FAILURE);        /* ES policy on a non-ES VM, or the reverse */
 	if (ls.flags & 1) {
 		char err[200];
-		EVP_PKEY *owner = sev_pubkey_from_pem((const char *)p + sizeof(ls), ls.owner_pub_len);
+		EVP_PKEY *owner = sev__pubkey_from_pem((const char *)p + sizeof(ls), ls.owner_pub_len);
 		if (!owner)
-			return fw_fail(r, PSP_FW_INVALID_CERTIFICATE);
-		int u = sev_session_unwrap(plat.id.pdh, owner, ls.session, ls.policy, &keys, err, sizeof(err));
+			return fw__fail(r, PSP_FW_INVALID_CERTIFICATE);
+		int u = sev__session_unwrap(plat.id.pdh, owner, ls.session, ls.policy, &keys, err, sizeof(err));
 		EVP_PKEY_free(owner);
 		if (u) {
-			psp_log("LAUNCH_START: session refused: %s", err);
-			return fw_fail(r, PSP_FW_BAD_MEASUREMENT);
+			psp__log("LAUNCH_START: session refused: %s", err);
+			return fw__fail(r, PSP_FW_BAD_MEASUREMENT);
 		}
-	} else if (sev_keys_random(&keys)) {
+	} else if (sev__keys_random(&keys)) {
 		return -EIO;
 	}
-	fw = fw_new(ls.policy);
+	fw = fw__new(ls.policy);
 	if (!fw)
 		return -ENOMEM;
 	fw->keys = keys;
@@ -53,10 +53,10 @@ int launch_start(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
 	vm->fw = fw;
 	OPENSSL_cleanse(&keys, sizeof(keys));
 	hr.handle = fw->handle;
-	return reply_put(r, &hr, sizeof(hr));
+	return reply__put(r, &hr, sizeof(hr));
 }
 
-int launch_update_data(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
+int launch__update_data(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
 {
 	struct psp_range g;
 	struct fw_ctx *fw;
@@ -64,16 +64,16 @@ int launch_update_data(struct pvm *vm, const uint8_t *p, size_t len, struct repl
 	if (len != sizeof(g))
 		return -EINVAL;
 	memcpy(&g, p, sizeof(g));
-	if (!(fw = need_state(vm, PSP_STATE_LUPDATE, r)))
+	if (!(fw = need__state(vm, PSP_STATE_LUPDATE, r)))
 		return r->status;
-	if (!guest_ptr(vm, g.gpa, g.len))
+	if (!guest__ptr(vm, g.gpa, g.len))
 		return -EINVAL;
 	/* hardware encrypts in place here; emulation can only measure. A
 	 * page at a time through a bounce buffer, so a fault never happens
 	 * inside OpenSSL */
 	for (uint64_t off = 0; off < g.len; off += PSP_PAGE) {
 		uint64_t n = g.len - off < PSP_PAGE ? g.len - off : PSP_PAGE;
-		int e = guest_read(vm, g.gpa + off, page, n);
+		int e = guest__read(vm, g.gpa + off, page, n);
 		if (e)
 			return e;
 		if (!EVP_DigestUpdate(fw->digest, page, n))
@@ -82,7 +82,7 @@ int launch_update_data(struct pvm *vm, const uint8_t *p, size_t len, struct repl
 	return 0;
 }
 
-int launch_update_vmsa(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
+int launch__update_vmsa(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
 {
 	struct psp_vmsa v;
 	struct fw_ctx *fw;
@@ -94,7 +94,7 @@ int launch_update_vmsa(struct pvm *vm, const uint8_t *p, size_t len, struct repl
 	if (v.len != len - sizeof(v) || v.vcpu >= vm->vcpus || v.vcpu >= PSP_MAX_VCPUS)
 		return -EINVAL;
 	/* a mirror launches its own vCPUs while the owner is still in LUPDATE */
-	if (!(fw = need_state(vm, PSP_STATE_LUPDATE, r)))
+	if (!(fw = need__state(vm, PSP_STATE_LUPDATE, r)))
 		return r->status;
 	if (vm->vmsa_launched[v.vcpu])
 		return -EINVAL;
@@ -104,7 +104,7 @@ int launch_update_vmsa(struct pvm *vm, const uint8_t *p, size_t len, struct repl
 	return 0;
 }
 
-int launch_measure(struct pvm *vm, size_t len, struct reply *r)
+int launch__measure(struct pvm *vm, size_t len, struct reply *r)
 {
 	struct psp_measure_reply mr;
 	uint8_t digest[SEV_DIGEST_LEN];
@@ -114,12 +114,12 @@ int launch_measure(struct pvm *vm, size_t len, struct reply *r)
 
 	if (len)
 		return -EINVAL;
-	if (!(fw = need_state(vm, PSP_STATE_LUPDATE, r)))
+	if (!(fw = need__state(vm, PSP_STATE_LUPDATE, r)))
 		return r->status;
 	copy = EVP_MD_CTX_new();
 	if (!copy || !EVP_MD_CTX_copy_ex(copy, fw->digest) || !EVP_DigestFinal_ex(copy, digest, &dl) ||
-	    sev_random(fw->mnonce, sizeof(fw->mnonce)) ||
-	    sev_measure(fw->keys.tik, PSP_API_MAJOR, PSP_API_MINOR, PSP_BUILD, fw->policy, digest,
+	    sev__random(fw->mnonce, sizeof(fw->mnonce)) ||
+	    sev__measure(fw->keys.tik, PSP_API_MAJOR, PSP_API_MINOR, PSP_BUILD, fw->policy, digest,
 			fw->mnonce, fw->measurement)) {
 		EVP_MD_CTX_free(copy);
 		return -EIO;
@@ -134,10 +134,10 @@ int launch_measure(struct pvm *vm, size_t len, struct reply *r)
 	mr.api_minor = PSP_API_MINOR;
 	mr.build = PSP_BUILD;
 	mr.policy = fw->policy;
-	return reply_put(r, &mr, sizeof(mr));
+	return reply__put(r, &mr, sizeof(mr));
 }
 
-int launch_secret(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
+int launch__secret(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
 {
 	struct psp_packet pk;
 	struct fw_ctx *fw;
@@ -151,28 +151,28 @@ int launch_secret(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
 	if (pk.len != len - sizeof(pk) || pk.len == 0 || pk.len > PSP_PAGE ||
 	    (pk.gpa % PSP_PAGE) + pk.len > PSP_PAGE)
 		return -EINVAL;
-	if (!(fw = need_state(vm, PSP_STATE_LSECRET, r)))
+	if (!(fw = need__state(vm, PSP_STATE_LSECRET, r)))
 		return r->status;
-	if (!guest_ptr(vm, pk.gpa, pk.len))
+	if (!guest__ptr(vm, pk.gpa, pk.len))
 		return -EINVAL;
 	/* bound to this launch's measurement: a packet made for another
 	 * launch, or tampered with, never reaches guest memory */
-	if (sev_packet_open(&fw->keys, SEV_CTX_SECRET, pk.hdr, p + sizeof(pk), pk.len,
+	if (sev__packet_open(&fw->keys, SEV_CTX_SECRET, pk.hdr, p + sizeof(pk), pk.len,
 			    fw->measurement, sizeof(fw->measurement), plain, err, sizeof(err))) {
-		psp_log("LAUNCH_SECRET refused: %s", err);
-		return fw_fail(r, PSP_FW_BAD_MEASUREMENT);
+		psp__log("LAUNCH_SECRET refused: %s", err);
+		return fw__fail(r, PSP_FW_BAD_MEASUREMENT);
 	}
-	e = guest_write(vm, pk.gpa, plain, pk.len);
+	e = guest__write(vm, pk.gpa, plain, pk.len);
 	OPENSSL_cleanse(plain, sizeof(plain));
 	return e;
 }
 
-int launch_finish(struct pvm *vm, size_t len, struct reply *r)
+int launch__finish(struct pvm *vm, size_t len, struct reply *r)
 {
 	struct fw_ctx *fw;
 	if (len)
 		return -EINVAL;
-	if (!(fw = need_state(vm, PSP_STATE_LSECRET, r)))
+	if (!(fw = need__state(vm, PSP_STATE_LSECRET, r)))
 		return r->status;
 	fw->state = PSP_STATE_RUNNING;
 	return 0;
@@ -181,22 +181,22 @@ int launch_finish(struct pvm *vm, size_t len, struct reply *r)
 static int dbg_range(struct pvm *vm, const uint8_t *p, size_t len, struct psp_range *g,
 		     struct reply *r)
 {
-	struct fw_ctx *fw = fw_of(vm);
+	struct fw_ctx *fw = fw__of(vm);
 	if (len < sizeof(*g))
 		return -EINVAL;
 	memcpy(g, p, sizeof(*g));
 	if (!g->len || g->len > PSP_PAGE * 8)
 		return -EINVAL;
 	if (!fw)
-		return fw_fail(r, PSP_FW_INVALID_GUEST);
+		return fw__fail(r, PSP_FW_INVALID_GUEST);
 	if (fw->policy & PSP_POLICY_NODBG)
-		return fw_fail(r, PSP_FW_POLICY_FAILURE);
-	if (!guest_ptr(vm, g->gpa, g->len))
+		return fw__fail(r, PSP_FW_POLICY_FAILURE);
+	if (!guest__ptr(vm, g->gpa, g->len))
 		return -EINVAL;
 	return 0;
 }
 
-int dbg_decrypt(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
+int dbg__decrypt(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
 {
 	struct psp_range g;
 	int s = dbg_range(vm, p, len, &g, r);
@@ -206,13 +206,13 @@ int dbg_decrypt(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
 		return -EINVAL;
 	if (g.len > sizeof(r->data) - r->len)
 		return -EMSGSIZE;
-	if ((s = guest_read(vm, g.gpa, r->data + r->len, g.len)))
+	if ((s = guest__read(vm, g.gpa, r->data + r->len, g.len)))
 		return s;
 	r->len += g.len;
 	return 0;
 }
 
-int dbg_encrypt(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
+int dbg__encrypt(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
 {
 	struct psp_range g;
 	int s = dbg_range(vm, p, len, &g, r);
@@ -220,5 +220,5 @@ int dbg_encrypt(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
 		return s;
 	if (len != sizeof(g) + g.len)
 		return -EINVAL;
-	return guest_write(vm, g.gpa, p + sizeof(g), g.len);
+	return guest__write(vm, g.gpa, p + sizeof(g), g.len);
 }

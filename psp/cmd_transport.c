@@ -22,15 +22,15 @@ static EVP_PKEY *peer_key(const uint8_t *pem, size_t len, uint8_t *maj, uint8_t 
 {
 	EVP_PKEY *k = NULL;
 	char err[200];
-	if (sev_chain_verify((const char *)pem, len, plat.trusted_pem, plat.trusted_len, &k, maj, min,
+	if (sev__chain_verify((const char *)pem, len, plat.trusted_pem, plat.trusted_len, &k, maj, min,
 			     err, sizeof(err))) {
-		psp_log("peer certificate chain refused: %s", err);
+		psp__log("peer certificate chain refused: %s", err);
 		return NULL;
 	}
 	return k;
 }
 
-int send_start(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
+int send__start(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
 {
 	struct psp_send_start_reply sr;
 	struct fw_ctx *fw;
@@ -44,19 +44,19 @@ int send_start(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
 	memcpy(&clen, p, 4);
 	if (clen != len - 4 || clen == 0)
 		return -EINVAL;
-	if (!(fw = need_state(vm, PSP_STATE_RUNNING, r)))
+	if (!(fw = need__state(vm, PSP_STATE_RUNNING, r)))
 		return r->status;
 	if (fw->policy & PSP_POLICY_NOSEND)
-		return fw_fail(r, PSP_FW_POLICY_FAILURE);
+		return fw__fail(r, PSP_FW_POLICY_FAILURE);
 	if (!(peer = peer_key(p + 4, clen, &maj, &min)))
-		return fw_fail(r, PSP_FW_INVALID_CERTIFICATE);
+		return fw__fail(r, PSP_FW_INVALID_CERTIFICATE);
 	/* the receiver's firmware must meet the policy's minimum API version */
 	if (maj < PSP_POLICY_API_MAJOR(fw->policy) ||
 	    (maj == PSP_POLICY_API_MAJOR(fw->policy) && min < PSP_POLICY_API_MINOR(fw->policy))) {
 		EVP_PKEY_free(peer);
-		return fw_fail(r, PSP_FW_POLICY_FAILURE);
+		return fw__fail(r, PSP_FW_POLICY_FAILURE);
 	}
-	if (sev_keys_random(&k) || sev_session_wrap(plat.id.pdh, peer, &k, fw->policy, sr.session)) {
+	if (sev__keys_random(&k) || sev__session_wrap(plat.id.pdh, peer, &k, fw->policy, sr.session)) {
 		EVP_PKEY_free(peer);
 		return -EIO;
 	}
@@ -67,7 +67,7 @@ int send_start(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
 	fw->state = PSP_STATE_SUPDATE;
 	sr.policy = fw->policy;
 	sr.chain_len = (uint32_t)plat.chain_len;
-	if (reply_put(r, &sr, sizeof(sr)) || reply_put(r, plat.chain_pem, plat.chain_len))
+	if (reply__put(r, &sr, sizeof(sr)) || reply__put(r, plat.chain_pem, plat.chain_len))
 		return -EMSGSIZE;
 	return 0;
 }
@@ -78,7 +78,7 @@ static bool page_range_ok(uint64_t gpa, uint32_t len)
 	return len && len <= PSP_PAGE && (gpa % PSP_PAGE) + len <= PSP_PAGE;
 }
 
-int send_update_data(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
+int send__update_data(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
 {
 	struct psp_range g;
 	struct psp_packet pk;
@@ -91,20 +91,20 @@ int send_update_data(struct pvm *vm, const uint8_t *p, size_t len, struct reply 
 	memcpy(&g, p, sizeof(g));
 	if (!page_range_ok(g.gpa, g.len))
 		return -EINVAL;
-	if (!(fw = need_state(vm, PSP_STATE_SUPDATE, r)))
+	if (!(fw = need__state(vm, PSP_STATE_SUPDATE, r)))
 		return r->status;
 	memset(&pk, 0, sizeof(pk));
 	pk.gpa = g.gpa;
 	pk.len = g.len;
 	if (g.flags & PSP_RANGE_QUERY)      /* zero-length buffers: a length query */
-		return reply_put(r, &pk, sizeof(pk));
+		return reply__put(r, &pk, sizeof(pk));
 	if (sizeof(pk) + g.len > sizeof(r->data))
 		return -EMSGSIZE;
-	if ((e = guest_read(vm, g.gpa, page, g.len)))
+	if ((e = guest__read(vm, g.gpa, page, g.len)))
 		return e;
 	pk.seq = ++fw->send_seq;
 	bind_of(pk.gpa, pk.seq, bind);
-	if (sev_packet_seal(&fw->keys, SEV_CTX_DATA, 0, page, g.len, bind, sizeof(bind), pk.hdr,
+	if (sev__packet_seal(&fw->keys, SEV_CTX_DATA, 0, page, g.len, bind, sizeof(bind), pk.hdr,
 			    r->data + sizeof(pk)))
 		return -EIO;
 	OPENSSL_cleanse(page, g.len);
@@ -118,24 +118,24 @@ static int transition(struct pvm *vm, size_t len, int from, int to, struct reply
 	struct fw_ctx *fw;
 	if (len)
 		return -EINVAL;
-	if (!(fw = need_state(vm, from, r)))
+	if (!(fw = need__state(vm, from, r)))
 		return r->status;
 	fw->state = to;
 	return 0;
 }
 
-int send_finish(struct pvm *vm, size_t len, struct reply *r)
+int send__finish(struct pvm *vm, size_t len, struct reply *r)
 {
 	/* SENT: this context can never run again */
 	return transition(vm, len, PSP_STATE_SUPDATE, PSP_STATE_SENT, r);
 }
 
-int send_cancel(struct pvm *vm, size_t len, struct reply *r)
+int send__cancel(struct pvm *vm, size_t len, struct reply *r)
 {
 	return transition(vm, len, PSP_STATE_SUPDATE, PSP_STATE_RUNNING, r);
 }
 
-int receive_start(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
+int receive__start(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
 {
 	struct psp_receive_start rs;
 	struct psp_handle_reply hr;
@@ -151,18 +151,18 @@ int receive_start(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
 	if (rs.chain_len != len - sizeof(rs) || rs.chain_len == 0)
 		return -EINVAL;
 	if (vm->fw)
-		return fw_fail(r, PSP_FW_INVALID_GUEST_STATE);
+		return fw__fail(r, PSP_FW_INVALID_GUEST_STATE);
 	if (!!(rs.policy & PSP_POLICY_ES) != vm->es)
-		return fw_fail(r, PSP_FW_POLICY_FAILURE);
+		return fw__fail(r, PSP_FW_POLICY_FAILURE);
 	if (!(peer = peer_key(p + sizeof(rs), rs.chain_len, &maj, &min)))
-		return fw_fail(r, PSP_FW_INVALID_CERTIFICATE);
-	int u = sev_session_unwrap(plat.id.pdh, peer, rs.session, rs.policy, &k, err, sizeof(err));
+		return fw__fail(r, PSP_FW_INVALID_CERTIFICATE);
+	int u = sev__session_unwrap(plat.id.pdh, peer, rs.session, rs.policy, &k, err, sizeof(err));
 	EVP_PKEY_free(peer);
 	if (u) {
-		psp_log("RECEIVE_START: session refused: %s", err);
-		return fw_fail(r, PSP_FW_BAD_MEASUREMENT);
+		psp__log("RECEIVE_START: session refused: %s", err);
+		return fw__fail(r, PSP_FW_BAD_MEASUREMENT);
 	}
-	fw = fw_new(rs.policy);
+	fw = fw__new(rs.policy);
 	if (!fw)
 		return -ENOMEM;
 	fw->keys = k;
@@ -170,10 +170,10 @@ int receive_start(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
 	fw->state = PSP_STATE_RUPDATE;
 	vm->fw = fw;
 	hr.handle = fw->handle;
-	return reply_put(r, &hr, sizeof(hr));
+	return reply__put(r, &hr, sizeof(hr));
 }
 
-int receive_update_data(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
+int receive__update_data(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
 {
 	struct psp_packet pk;
 	struct fw_ctx *fw;
@@ -186,23 +186,23 @@ int receive_update_data(struct pvm *vm, const uint8_t *p, size_t len, struct rep
 	memcpy(&pk, p, sizeof(pk));
 	if (pk.len != len - sizeof(pk) || !page_range_ok(pk.gpa, pk.len))
 		return -EINVAL;
-	if (!(fw = need_state(vm, PSP_STATE_RUPDATE, r)))
+	if (!(fw = need__state(vm, PSP_STATE_RUPDATE, r)))
 		return r->status;
-	if (!guest_ptr(vm, pk.gpa, pk.len))
+	if (!guest__ptr(vm, pk.gpa, pk.len))
 		return -EINVAL;
 	if (pk.seq <= fw->recv_seq) {
-		psp_log("RECEIVE_UPDATE_DATA: packet %llu replayed (last %llu)",
+		psp__log("RECEIVE_UPDATE_DATA: packet %llu replayed (last %llu)",
 			(unsigned long long)pk.seq, (unsigned long long)fw->recv_seq);
-		return fw_fail(r, PSP_FW_BAD_MEASUREMENT);
+		return fw__fail(r, PSP_FW_BAD_MEASUREMENT);
 	}
 	bind_of(pk.gpa, pk.seq, bind);
 	/* the MAC is checked before one byte is written */
-	if (sev_packet_open(&fw->keys, SEV_CTX_DATA, pk.hdr, p + sizeof(pk), pk.len, bind,
+	if (sev__packet_open(&fw->keys, SEV_CTX_DATA, pk.hdr, p + sizeof(pk), pk.len, bind,
 			    sizeof(bind), plain, err, sizeof(err))) {
-		psp_log("RECEIVE_UPDATE_DATA refused at 0x%llx: %s", (unsigned long long)pk.gpa, err);
-		return fw_fail(r, PSP_FW_BAD_MEASUREMENT);
+		psp__log("RECEIVE_UPDATE_DATA refused at 0x%llx: %s", (unsigned long long)pk.gpa, err);
+		return fw__fail(r, PSP_FW_BAD_MEASUREMENT);
 	}
-	e = guest_write(vm, pk.gpa, plain, pk.len);
+	e = guest__write(vm, pk.gpa, plain, pk.len);
 	OPENSSL_cleanse(plain, sizeof(plain));
 	if (e)
 		return e;
@@ -210,7 +210,7 @@ int receive_update_data(struct pvm *vm, const uint8_t *p, size_t len, struct rep
 	return 0;
 }
 
-int receive_finish(struct pvm *vm, size_t len, struct reply *r)
+int receive__finish(struct pvm *vm, size_t len, struct reply *r)
 {
 	return transition(vm, len, PSP_STATE_RUPDATE, PSP_STATE_RUNNING, r);
 }

@@ -39,13 +39,13 @@ static void release(struct pvm *dst, struct pvm *src)
 /* Resolve the fd a client attached; the fd itself is closed either way. */
 static struct pvm *source_of(int fd)
 {
-	struct pvm *s = pvm_from_fd(fd);
+	struct pvm *s = pvm__from_fd(fd);
 	if (fd >= 0)
 		close(fd);
 	return s;
 }
 
-int cmd_copy_from(struct pvm *dst, int fd, struct reply *r)
+int cmd__copy_from(struct pvm *dst, int fd, struct reply *r)
 {
 	struct pvm *src = source_of(fd), **nm;
 	int e;
@@ -92,7 +92,7 @@ static void transfer(struct pvm *dst, struct pvm *src)
 
 	/* its mirrors now borrow from dst. (fix) A LOCAL_RECEIVE target may
 	 * have mirrors of its own, copied from it before it was launched:
-	 * they stay its mirrors (cmd_local_receive made room for both lists);
+	 * they stay its mirrors (cmd__local_receive made room for both lists);
 	 * overwriting the list lost them, and a later move left them behind
 	 * on a dead VM. */
 	if (dst->nmirrors) {
@@ -133,10 +133,10 @@ static void transfer(struct pvm *dst, struct pvm *src)
 	src->owner = NULL;
 	memset(src->vmsa_launched, 0, sizeof(src->vmsa_launched));
 	src->dead = true;
-	tokens_forget(src);
+	tokens__forget(src);
 }
 
-int cmd_move_from(struct pvm *dst, int fd, struct reply *r)
+int cmd__move_from(struct pvm *dst, int fd, struct reply *r)
 {
 	struct pvm *src = source_of(fd);
 	bool charged = false;
@@ -155,7 +155,7 @@ int cmd_move_from(struct pvm *dst, int fd, struct reply *r)
 	}
 	/* the ASID is charged to the destination's domain if it differs */
 	if (!src->owner && dst->domain != src->domain) {
-		if ((e = domain_charge(dst->domain)))
+		if ((e = domain__charge(dst->domain)))
 			goto out;
 		charged = true;
 	}
@@ -176,18 +176,18 @@ int cmd_move_from(struct pvm *dst, int fd, struct reply *r)
 		}
 	}
 	if (charged)
-		domain_uncharge(src->domain);
+		domain__uncharge(src->domain);
 	charged = false;
 	transfer(dst, src);
 	e = 0;
 out:
 	if (charged)
-		domain_uncharge(dst->domain);
+		domain__uncharge(dst->domain);
 	release(dst, src);
 	return e;
 }
 
-int cmd_local_send(struct pvm *vm, struct reply *r)
+int cmd__local_send(struct pvm *vm, struct reply *r)
 {
 	struct staged *s;
 	struct psp_token t;
@@ -199,7 +199,7 @@ int cmd_local_send(struct pvm *vm, struct reply *r)
 	if (!s)
 		return -ENOMEM;
 	do {
-		if (sev_random(&s->token, sizeof(s->token))) {
+		if (sev__random(&s->token, sizeof(s->token))) {
 			free(s);
 			return -EIO;
 		}
@@ -210,10 +210,10 @@ int cmd_local_send(struct pvm *vm, struct reply *r)
 	vm->token_sent = true;
 	vm->token = s->token;
 	t.token = s->token;
-	return reply_put(r, &t, sizeof(t));
+	return reply__put(r, &t, sizeof(t));
 }
 
-int cmd_local_receive(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
+int cmd__local_receive(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r)
 {
 	struct psp_token t;
 	struct staged **pp, *s = NULL;
@@ -245,8 +245,8 @@ int cmd_local_receive(struct pvm *vm, const uint8_t *p, size_t len, struct reply
 	free(s);
 	/* the target's own ASID is freed; it adopts the staged one, and the
 	 * charge moves with it */
-	asid_free(vm->domain, vm->asid);
-	domain_uncharge(src->domain);
+	asid__free(vm->domain, vm->asid);
+	domain__uncharge(src->domain);
 	plat.domains[vm->domain].used++;
 	vm->asid = 0;
 	vm->sev = false;
@@ -257,12 +257,12 @@ int cmd_local_receive(struct pvm *vm, const uint8_t *p, size_t len, struct reply
 	 * no references left */
 	src->refs++;
 	transfer(vm, src);
-	pvm_put(src);
+	pvm__put(src);
 	hr.handle = vm->fw ? vm->fw->handle : 0;
-	return reply_put(r, &hr, sizeof(hr));
+	return reply__put(r, &hr, sizeof(hr));
 }
 
-void tokens_forget(struct pvm *source)
+void tokens__forget(struct pvm *source)
 {
 	struct staged **pp = &tokens;
 	while (*pp) {

@@ -7,7 +7,7 @@
 
 #include "psp.h"
 
-int reply_put(struct reply *r, const void *p, size_t len)
+int reply__put(struct reply *r, const void *p, size_t len)
 {
 	if (len > sizeof(r->data) - r->len)
 		return -EMSGSIZE;
@@ -20,24 +20,24 @@ static int op_hello(struct reply *r)
 {
 	struct psp_platform_info pi = {
 		.api_major = PSP_API_MAJOR, .api_minor = PSP_API_MINOR, .build = PSP_BUILD,
-		.asids_total = plat.nasids, .asids_free = asids_free(),
-		.vms = (uint32_t)pvm_count(),
+		.asids_total = plat.nasids, .asids_free = asid__count_free(),
+		.vms = (uint32_t)pvm__count(),
 	};
-	return reply_put(r, &pi, sizeof(pi));
+	return reply__put(r, &pi, sizeof(pi));
 }
 
 static int op_vm_create(const uint8_t *p, size_t len, struct reply *r)
 {
-	struct psp_vm_create c;
+	struct psp__vm_create c;
 	int d, fd;
 	if (len != sizeof(c))
 		return -EINVAL;
 	memcpy(&c, p, sizeof(c));
 	c.domain[sizeof(c.domain) - 1] = '\0';
-	d = domain_lookup(c.domain, true);
+	d = domain__lookup(c.domain, true);
 	if (d < 0)
 		return -ENOSPC;
-	if (!pvm_create(d, &fd))          /* out of descriptors: say so (EMFILE) */
+	if (!pvm__create(d, &fd))          /* out of descriptors: say so (EMFILE) */
 		return errno ? -errno : -ENOMEM;
 	r->fd = fd;
 	return 0;
@@ -45,7 +45,7 @@ static int op_vm_create(const uint8_t *p, size_t len, struct reply *r)
 
 static int op_vm_info(struct pvm *vm, struct reply *r)
 {
-	struct fw_ctx *fw = fw_of(vm);
+	struct fw_ctx *fw = fw__of(vm);
 	struct psp_vm_info i = {
 		.sev = vm->sev, .es = vm->es, .dead = vm->dead, .mirror = vm->owner != NULL,
 		.asid = vm->owner ? vm->owner->asid : vm->asid,
@@ -55,7 +55,7 @@ static int op_vm_info(struct pvm *vm, struct reply *r)
 	};
 	for (uint32_t k = 0; k < PSP_MAX_VCPUS; k++)
 		i.vmsa_launched += vm->vmsa_launched[k];
-	return reply_put(r, &i, sizeof(i));
+	return reply__put(r, &i, sizeof(i));
 }
 
 static int op_region(struct pvm *vm, uint16_t op, const uint8_t *p, size_t len, int fd)
@@ -68,7 +68,7 @@ static int op_region(struct pvm *vm, uint16_t op, const uint8_t *p, size_t len, 
 	memcpy(&g, p, sizeof(g));
 	if (vm->token_sent)
 		return -EPERM;
-	return op == PSP_OP_REGION_REG ? region_register(vm, fd, &g) : region_unregister(vm, &g);
+	return op == PSP_OP_REGION_REG ? region__register(vm, fd, &g) : region__unregister(vm, &g);
 }
 
 static int op_vcpus(struct pvm *vm, uint16_t op, const uint8_t *p, size_t len)
@@ -101,7 +101,7 @@ static int op_vcpus(struct pvm *vm, uint16_t op, const uint8_t *p, size_t len)
 	}
 }
 
-void psp_dispatch(struct pvm *vm, const uint8_t *msg, size_t len, int fd,
+void psp__dispatch(struct pvm *vm, const uint8_t *msg, size_t len, int fd,
 		  struct psp_hdr *rh, struct reply *r)
 {
 	struct psp_hdr h;
@@ -143,7 +143,7 @@ void psp_dispatch(struct pvm *vm, const uint8_t *msg, size_t len, int fd,
 		switch (h.op) {
 		case PSP_OP_HELLO: s = op_hello(r); break;
 		case PSP_OP_VM_CREATE: s = op_vm_create(p, h.len, r); break;
-		case PSP_OP_EXPORT_CHAIN: s = reply_put(r, plat.chain_pem, plat.chain_len); break;
+		case PSP_OP_EXPORT_CHAIN: s = reply__put(r, plat.chain_pem, plat.chain_len); break;
 		default: s = -EOPNOTSUPP; break;
 		}
 		goto out;
@@ -158,11 +158,11 @@ void psp_dispatch(struct pvm *vm, const uint8_t *msg, size_t len, int fd,
 		goto out;
 	}
 	switch (h.op) {
-	case PSP_OP_ENC: s = cmd_enc(vm, h.cmd, p, h.len, r); break;
+	case PSP_OP_ENC: s = cmd__enc(vm, h.cmd, p, h.len, r); break;
 	case PSP_OP_REGION_REG:
 	case PSP_OP_REGION_UNREG: s = op_region(vm, h.op, p, h.len, fd); break;
-	case PSP_OP_COPY_FROM: s = cmd_copy_from(vm, fd, r); fd = -1; break;
-	case PSP_OP_MOVE_FROM: s = cmd_move_from(vm, fd, r); fd = -1; break;
+	case PSP_OP_COPY_FROM: s = cmd__copy_from(vm, fd, r); fd = -1; break;
+	case PSP_OP_MOVE_FROM: s = cmd__move_from(vm, fd, r); fd = -1; break;
 	case PSP_OP_VCPU_CREATE:
 	case PSP_OP_VCPU_BEGIN:
 	case PSP_OP_VCPU_END: s = op_vcpus(vm, h.op, p, h.len); break;

@@ -160,7 +160,7 @@ int main(int argc, char **argv)
 		{ 0 },
 	};
 	char sbuf[PATH_MAX], dbuf[PATH_MAX], err[512];
-	const char *sock = psp_default_socket(sbuf, sizeof(sbuf));
+	const char *sock = psp__default_socket(sbuf, sizeof(sbuf));
 	const char *state = default_state(dbuf, sizeof(dbuf));
 	const char *trust = NULL, *export = NULL;
 	unsigned long nasids = 64;
@@ -202,13 +202,13 @@ int main(int argc, char **argv)
 
 	if (mkdirs(state, 0700))
 		die("cannot create state directory %s: %s", state, strerror(errno));
-	if (sev_identity_load_or_create(state, PSP_API_MAJOR, PSP_API_MINOR, &plat.id, err, sizeof(err)))
+	if (sev__identity_load_or_create(state, PSP_API_MAJOR, PSP_API_MINOR, &plat.id, err, sizeof(err)))
 		die("platform identity in %s: %s", state, err);
-	if (sev_identity_export(&plat.id, &plat.chain_pem, &plat.chain_len))
+	if (sev__identity_export(&plat.id, &plat.chain_pem, &plat.chain_len))
 		die("cannot export the platform certificate chain");
 	if (export) {
 		int fd = open(export, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (fd < 0 || write_full(fd, plat.chain_pem, plat.chain_len))
+		if (fd < 0 || write__full(fd, plat.chain_pem, plat.chain_len))
 			die("cannot write %s: %s", export, strerror(errno));
 		close(fd);
 		return 0;
@@ -216,7 +216,7 @@ int main(int argc, char **argv)
 	if (trust) {
 		void *t;
 		size_t tl;
-		if (file_slurp(trust, 1 << 20, &t, &tl, err, sizeof(err)))
+		if (file__slurp(trust, 1 << 20, &t, &tl, err, sizeof(err)))
 			die("--trust: %s", err);
 		plat.trusted_pem = t;
 		plat.trusted_len = tl;
@@ -228,17 +228,17 @@ int main(int argc, char **argv)
 		plat.trusted_pem = strdup(root);
 		plat.trusted_len = strlen(root);
 	}
-	if (platform_init((uint32_t)nasids, err, sizeof(err)))
+	if (platform__init((uint32_t)nasids, err, sizeof(err)))
 		die("%s", err);
 	for (int i = 0; i < nq; i++) {
 		char *eq = strchr(quotas[i], '='), *end;
 		*eq = '\0';
 		unsigned long n = strtoul(eq + 1, &end, 10);
-		if (*end || !*quotas[i] || domain_set_limit(quotas[i], (uint32_t)n))
+		if (*end || !*quotas[i] || domain__set_limit(quotas[i], (uint32_t)n))
 			die("--quota %s=%s: use DOMAIN=N", quotas[i], eq + 1);
 	}
 
-	guest_memory_init();
+	guest__memory_init();
 	if (lfd >= 0) {
 		sock = activated_name(lfd, sbuf, sizeof(sbuf));
 	} else {
@@ -248,6 +248,6 @@ int main(int argc, char **argv)
 	fprintf(stderr, "tern-psp %s: listening on %s%s (state %s, %lu ASIDs, API %d.%d)\n",
 		version__string(), sock, sock_path ? "" : " (passed by the service manager)", state,
 		nasids, PSP_API_MAJOR, PSP_API_MINOR);
-	int r = server_accept_loop(lfd);
+	int r = server__accept_loop(lfd);
 	die("accept on %s: %s", sock, strerror(-r));
 }

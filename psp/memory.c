@@ -13,7 +13,7 @@
 
 #include "psp.h"
 
-int region_register(struct pvm *vm, int memfd, const struct psp_region *r)
+int region__register(struct pvm *vm, int memfd, const struct psp_region *r)
 {
 	struct stat st;
 	struct region *nr;
@@ -42,7 +42,7 @@ int region_register(struct pvm *vm, int memfd, const struct psp_region *r)
 	return 0;
 }
 
-int region_unregister(struct pvm *vm, const struct psp_region *r)
+int region__unregister(struct pvm *vm, const struct psp_region *r)
 {
 	for (size_t i = 0; i < vm->nregions; i++) {
 		struct region *o = &vm->regions[i];
@@ -55,14 +55,14 @@ int region_unregister(struct pvm *vm, const struct psp_region *r)
 	return -EINVAL;
 }
 
-void regions_free(struct region *r, size_t n)
+void regions__free(struct region *r, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		munmap(r[i].map, r[i].size);
 	free(r);
 }
 
-uint8_t *guest_ptr(struct pvm *vm, uint64_t gpa, uint64_t len)
+uint8_t *guest__ptr(struct pvm *vm, uint64_t gpa, uint64_t len)
 {
 	struct pvm *o = vm->owner ? vm->owner : vm;
 	if (!len || gpa + len < gpa)
@@ -78,7 +78,7 @@ uint8_t *guest_ptr(struct pvm *vm, uint64_t gpa, uint64_t len)
 /* A client can shrink the memfd it registered; touching the mapping past
  * the new end raises SIGBUS. That must fail the one request, not kill the
  * platform with every other VM: guest memory is only touched through
- * guest_read/guest_write, which turn the fault into -EFAULT. */
+ * guest__read/guest_write, which turn the fault into -EFAULT. */
 /* volatile: the compiler must not drop the store before memcpy as dead
  * (memcpy does not read it, but the signal handler does) */
 static __thread sigjmp_buf *volatile fault_jmp;
@@ -93,7 +93,7 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 	raise(sig);
 }
 
-void guest_memory_init(void)
+void guest__memory_init(void)
 {
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
@@ -118,14 +118,14 @@ static int guarded_copy(void *dst, const void *src, uint64_t len)
 	return 0;
 }
 
-int guest_read(struct pvm *vm, uint64_t gpa, void *buf, uint64_t len)
+int guest__read(struct pvm *vm, uint64_t gpa, void *buf, uint64_t len)
 {
-	uint8_t *m = guest_ptr(vm, gpa, len);
+	uint8_t *m = guest__ptr(vm, gpa, len);
 	return m ? guarded_copy(buf, m, len) : -EINVAL;
 }
 
-int guest_write(struct pvm *vm, uint64_t gpa, const void *buf, uint64_t len)
+int guest__write(struct pvm *vm, uint64_t gpa, const void *buf, uint64_t len)
 {
-	uint8_t *m = guest_ptr(vm, gpa, len);
+	uint8_t *m = guest__ptr(vm, gpa, len);
 	return m ? guarded_copy(m, buf, len) : -EINVAL;
 }

@@ -12,7 +12,7 @@
 
 struct platform plat = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-void psp_log(const char *fmt, ...)
+void psp__log(const char *fmt, ...)
 {
 	va_list ap;
 	if (!plat.verbose)
@@ -24,21 +24,21 @@ void psp_log(const char *fmt, ...)
 	va_end(ap);
 }
 
-int platform_init(uint32_t nasids, char *err, size_t errlen)
+int platform__init(uint32_t nasids, char *err, size_t errlen)
 {
 	plat.nasids = nasids;
 	plat.asid_used = calloc(nasids + 1, 1);
 	plat.next_handle = 1;
 	plat.next_vm_id = 1;
 	if (!plat.asid_used) {
-		errbuf_set(err, errlen, "out of memory");
+		errbuf__set(err, errlen, "out of memory");
 		return -1;
 	}
-	domain_lookup("default", true);
+	domain__lookup("default", true);
 	return 0;
 }
 
-int domain_lookup(const char *name, bool create)
+int domain__lookup(const char *name, bool create)
 {
 	if (!name || !*name)
 		name = "default";
@@ -51,16 +51,16 @@ int domain_lookup(const char *name, bool create)
 	return plat.ndomains++;
 }
 
-int domain_set_limit(const char *name, uint32_t limit)
+int domain__set_limit(const char *name, uint32_t limit)
 {
-	int d = domain_lookup(name, true);
+	int d = domain__lookup(name, true);
 	if (d < 0)
 		return -1;
 	plat.domains[d].limit = limit;
 	return 0;
 }
 
-int domain_charge(int d)
+int domain__charge(int d)
 {
 	struct domain *dm = &plat.domains[d];
 	if (dm->limit && dm->used >= dm->limit)
@@ -69,15 +69,15 @@ int domain_charge(int d)
 	return 0;
 }
 
-void domain_uncharge(int d)
+void domain__uncharge(int d)
 {
 	if (plat.domains[d].used)
 		plat.domains[d].used--;
 }
 
-int asid_alloc(int d, uint32_t *asid)
+int asid__alloc(int d, uint32_t *asid)
 {
-	int r = domain_charge(d);
+	int r = domain__charge(d);
 	if (r)
 		return r;
 	for (uint32_t a = 1; a <= plat.nasids; a++) {
@@ -87,18 +87,18 @@ int asid_alloc(int d, uint32_t *asid)
 			return 0;
 		}
 	}
-	domain_uncharge(d);
+	domain__uncharge(d);
 	return -EBUSY;                    /* as sev_asid_new() when the pool is empty */
 }
 
-void asid_free(int d, uint32_t asid)
+void asid__free(int d, uint32_t asid)
 {
 	if (asid && asid <= plat.nasids)
 		plat.asid_used[asid] = 0;
-	domain_uncharge(d);
+	domain__uncharge(d);
 }
 
-uint32_t asids_free(void)
+uint32_t asid__count_free(void)
 {
 	uint32_t n = 0;
 	for (uint32_t a = 1; a <= plat.nasids; a++)

@@ -107,62 +107,62 @@ struct reply {
 	int      fd;                      /* to send with the reply, or -1 */
 };
 
-static inline int fw_fail(struct reply *r, uint32_t code)
+static inline int fw__fail(struct reply *r, uint32_t code)
 {
 	r->status = -5;                   /* -EIO: the firmware refused */
 	r->fw_error = code;
 	return r->status;
 }
-int reply_put(struct reply *r, const void *p, size_t len);
+int reply__put(struct reply *r, const void *p, size_t len);
 
 /* platform.c */
-int  platform_init(uint32_t nasids, char *err, size_t errlen);
-int  domain_lookup(const char *name, bool create);
-int  domain_set_limit(const char *name, uint32_t limit);
-int  asid_alloc(int domain, uint32_t *asid);            /* -EBUSY when exhausted */
-void asid_free(int domain, uint32_t asid);
-int  domain_charge(int domain);                         /* -EBUSY over quota */
-void domain_uncharge(int domain);
-uint32_t asids_free(void);
+int  platform__init(uint32_t nasids, char *err, size_t errlen);
+int  domain__lookup(const char *name, bool create);
+int  domain__set_limit(const char *name, uint32_t limit);
+int  asid__alloc(int domain, uint32_t *asid);            /* -EBUSY when exhausted */
+void asid__free(int domain, uint32_t asid);
+int  domain__charge(int domain);                         /* -EBUSY over quota */
+void domain__uncharge(int domain);
+uint32_t asid__count_free(void);
 
 /* vm.c */
-struct pvm *pvm_create(int domain, int *client_fd);
-struct pvm *pvm_from_fd(int fd);                        /* NULL: not one of ours */
-void pvm_close(struct pvm *vm);                         /* its client handle went away */
-void pvm_put(struct pvm *vm);                           /* drop a reference */
-struct fw_ctx *fw_of(struct pvm *vm);                   /* own or owner's context */
-struct fw_ctx *fw_new(uint32_t policy);
-void fw_free(struct fw_ctx *fw);
-void pvm_release_context(struct pvm *vm);               /* free ASID, handle, regions */
-size_t pvm_count(void);
+struct pvm *pvm__create(int domain, int *client_fd);
+struct pvm *pvm__from_fd(int fd);                        /* NULL: not one of ours */
+void pvm__close(struct pvm *vm);                         /* its client handle went away */
+void pvm__put(struct pvm *vm);                           /* drop a reference */
+struct fw_ctx *fw__of(struct pvm *vm);                   /* own or owner's context */
+struct fw_ctx *fw__new(uint32_t policy);
+void fw__free(struct fw_ctx *fw);
+void pvm__release_context(struct pvm *vm);               /* free ASID, handle, regions */
+size_t pvm__count(void);
 
 /* memory.c */
-int  region_register(struct pvm *vm, int memfd, const struct psp_region *r);
-int  region_unregister(struct pvm *vm, const struct psp_region *r);
-void regions_free(struct region *r, size_t n);
+int  region__register(struct pvm *vm, int memfd, const struct psp_region *r);
+int  region__unregister(struct pvm *vm, const struct psp_region *r);
+void regions__free(struct region *r, size_t n);
 /* Host pointer to [gpa, gpa+len) inside one region of vm's context owner.
- * Never dereference it directly: use guest_read/guest_write. */
-uint8_t *guest_ptr(struct pvm *vm, uint64_t gpa, uint64_t len);
+ * Never dereference it directly: use guest__read/guest_write. */
+uint8_t *guest__ptr(struct pvm *vm, uint64_t gpa, uint64_t len);
 /* Copy to/from guest memory; -EINVAL outside the registered regions,
  * -EFAULT if the client truncated its memfd under us (SIGBUS caught). */
-int  guest_read(struct pvm *vm, uint64_t gpa, void *buf, uint64_t len);
-int  guest_write(struct pvm *vm, uint64_t gpa, const void *buf, uint64_t len);
-void guest_memory_init(void);                          /* install the SIGBUS handler */
+int  guest__read(struct pvm *vm, uint64_t gpa, void *buf, uint64_t len);
+int  guest__write(struct pvm *vm, uint64_t gpa, const void *buf, uint64_t len);
+void guest__memory_init(void);                          /* install the SIGBUS handler */
 
 /* dispatch.c: one request -> one reply. Pure with respect to sockets so it
  * can be fuzzed: msg is the whole datagram, fd a received descriptor or -1
  * (ownership passes to dispatch). conn_vm is NULL on a platform connection. */
-void psp_dispatch(struct pvm *conn_vm, const uint8_t *msg, size_t len, int fd,
+void psp__dispatch(struct pvm *conn_vm, const uint8_t *msg, size_t len, int fd,
 		  struct psp_hdr *rh, struct reply *r);
 
 /* commands */
-int cmd_enc(struct pvm *vm, uint32_t cmd, const uint8_t *p, size_t len, struct reply *r);
-int cmd_copy_from(struct pvm *dst, int fd, struct reply *r);
-int cmd_move_from(struct pvm *dst, int fd, struct reply *r);
-int cmd_local_send(struct pvm *vm, struct reply *r);
-int cmd_local_receive(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r);
-void tokens_forget(struct pvm *source);
+int cmd__enc(struct pvm *vm, uint32_t cmd, const uint8_t *p, size_t len, struct reply *r);
+int cmd__copy_from(struct pvm *dst, int fd, struct reply *r);
+int cmd__move_from(struct pvm *dst, int fd, struct reply *r);
+int cmd__local_send(struct pvm *vm, struct reply *r);
+int cmd__local_receive(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r);
+void tokens__forget(struct pvm *source);
 
-void psp_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void psp__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

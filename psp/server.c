@@ -52,11 +52,11 @@ static ssize_t recv_msg(int sock, uint8_t *buf, size_t cap, int *fd)
 	ssize_t n;
 	int nfd = 0;
 	*fd = -1;
-	scm_prepare(&m, &u);
+	scm__prepare(&m, &u);
 	do
 		n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
-	scm_collect(&m, fd, &nfd, 1);   /* one fd per request; extras are closed */
+	scm__collect(&m, fd, &nfd, 1);   /* one fd per request; extras are closed */
 	if (n >= 0 && (m.msg_flags & MSG_TRUNC))
 		return -EMSGSIZE;
 	return n;
@@ -77,8 +77,8 @@ static int send_reply(int sock, struct psp_hdr *h, struct reply *r)
 	union scm_buf u;
 	struct iovec iov[2] = { { h, sizeof(*h) }, { r->data, r->len } };
 	struct msghdr m = { .msg_iov = iov, .msg_iovlen = r->len ? 2 : 1 };
-	scm_attach(&m, &u, &r->fd, r->fd >= 0 ? 1 : 0);
-	ssize_t n = scm_sendmsg(sock, &m);
+	scm__attach(&m, &u, &r->fd, r->fd >= 0 ? 1 : 0);
+	ssize_t n = scm__sendmsg(sock, &m);
 	return n < 0 ? (int)n : 0;
 }
 
@@ -101,20 +101,20 @@ static void *serve(void *arg)
 		if (n < 0) {              /* oversized datagram: refuse, keep serving */
 			if (fd >= 0)
 				close(fd);
-			psp_dispatch(c.vm, buf, 0, -1, &rh, r);
+			psp__dispatch(c.vm, buf, 0, -1, &rh, r);
 		} else {
-			psp_dispatch(c.vm, buf, (size_t)n, fd, &rh, r);
+			psp__dispatch(c.vm, buf, (size_t)n, fd, &rh, r);
 		}
 		struct pvm *created = NULL;
 		int daemon_end = -1;
 		if (!c.vm && rh.op == PSP_OP_VM_CREATE && r->status == 0) {
-			created = plat.vms;       /* pvm_create pushes at the head */
+			created = plat.vms;       /* pvm__create pushes at the head */
 			daemon_end = created->sock;
 		}
 		pthread_mutex_unlock(&plat.lock);
 		if (created && spawn(daemon_end, created)) {
 			pthread_mutex_lock(&plat.lock);
-			pvm_close(created);
+			pvm__close(created);
 			pthread_mutex_unlock(&plat.lock);
 			close(r->fd);
 			r->fd = -1;
@@ -129,9 +129,9 @@ static void *serve(void *arg)
 out:
 	if (c.vm) {
 		pthread_mutex_lock(&plat.lock);
-		psp_log("VM %llu: handle closed", (unsigned long long)c.vm->id);
+		psp__log("VM %llu: handle closed", (unsigned long long)c.vm->id);
 		c.vm->sock = -1;          /* closed below, by this thread */
-		pvm_close(c.vm);
+		pvm__close(c.vm);
 		pthread_mutex_unlock(&plat.lock);
 	}
 	close(c.sock);
@@ -157,7 +157,7 @@ static void refused(const char *why)
 	n++;
 	if (t != last) {
 		last = t;
-		log_err("refusing new connections: %s (%lu refused so far); "
+		log__err("refusing new connections: %s (%lu refused so far); "
 			"existing clients are still served", why, n);
 	}
 }
@@ -183,7 +183,7 @@ static void shed(int lfd, int err)
 		nanosleep(&pause, NULL);
 }
 
-int server_accept_loop(int lfd)
+int server__accept_loop(int lfd)
 {
 	spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	for (;;) {

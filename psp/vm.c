@@ -10,7 +10,7 @@
 
 #include "psp.h"
 
-struct pvm *pvm_create(int domain, int *client_fd)
+struct pvm *pvm__create(int domain, int *client_fd)
 {
 	int sv[2];
 	struct stat st;
@@ -41,7 +41,7 @@ struct pvm *pvm_create(int domain, int *client_fd)
 	return vm;
 }
 
-struct pvm *pvm_from_fd(int fd)
+struct pvm *pvm__from_fd(int fd)
 {
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
@@ -54,12 +54,12 @@ struct pvm *pvm_from_fd(int fd)
 	return NULL;
 }
 
-struct fw_ctx *fw_of(struct pvm *vm)
+struct fw_ctx *fw__of(struct pvm *vm)
 {
 	return vm->owner ? vm->owner->fw : vm->fw;
 }
 
-struct fw_ctx *fw_new(uint32_t policy)
+struct fw_ctx *fw__new(uint32_t policy)
 {
 	struct fw_ctx *fw = calloc(1, sizeof(*fw));
 	if (!fw)
@@ -76,7 +76,7 @@ struct fw_ctx *fw_new(uint32_t policy)
 	return fw;
 }
 
-void fw_free(struct fw_ctx *fw)
+void fw__free(struct fw_ctx *fw)
 {
 	if (!fw)
 		return;
@@ -87,13 +87,13 @@ void fw_free(struct fw_ctx *fw)
 
 /* Give back what an SEV guest holds: handle, ASID (and its charge),
  * registered memory. Mirrors hold none of it. */
-void pvm_release_context(struct pvm *vm)
+void pvm__release_context(struct pvm *vm)
 {
 	if (!vm->owner) {
-		fw_free(vm->fw);
+		fw__free(vm->fw);
 		if (vm->asid)
-			asid_free(vm->domain, vm->asid);
-		regions_free(vm->regions, vm->nregions);
+			asid__free(vm->domain, vm->asid);
+		regions__free(vm->regions, vm->nregions);
 	}
 	vm->fw = NULL;
 	vm->asid = 0;
@@ -121,15 +121,15 @@ static void destroy(struct pvm *vm)
 			break;
 		}
 	}
-	tokens_forget(vm);
+	tokens__forget(vm);
 	if (vm->owner) {
 		/* destroying a mirror only unlinks it and drops its reference */
 		struct pvm *o = vm->owner;
 		unlink_mirror(o, vm);
 		vm->owner = NULL;
-		pvm_put(o);
+		pvm__put(o);
 	} else {
-		pvm_release_context(vm);
+		pvm__release_context(vm);
 	}
 	free(vm->mirrors);
 	if (vm->sock >= 0)
@@ -137,19 +137,19 @@ static void destroy(struct pvm *vm)
 	free(vm);
 }
 
-void pvm_put(struct pvm *vm)
+void pvm__put(struct pvm *vm)
 {
 	if (--vm->refs == 0)
 		destroy(vm);
 }
 
-void pvm_close(struct pvm *vm)
+void pvm__close(struct pvm *vm)
 {
 	vm->open = false;
-	pvm_put(vm);
+	pvm__put(vm);
 }
 
-size_t pvm_count(void)
+size_t pvm__count(void)
 {
 	size_t n = 0;
 	for (struct pvm *v = plat.vms; v; v = v->next)

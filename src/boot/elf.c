@@ -34,7 +34,7 @@ static int read_phdr(const uint8_t *img, size_t len, int c64, uint64_t phoff,
 	return 0;
 }
 
-int elf_load(const void *image, size_t len, uint8_t *ram, uint64_t ram_size,
+int elf__load(const void *image, size_t len, uint8_t *ram, uint64_t ram_size,
 	     uint64_t min_paddr, struct elf_image *out, char *err, size_t errlen)
 {
 	const uint8_t *img = image;
@@ -43,11 +43,11 @@ int elf_load(const void *image, size_t len, uint8_t *ram, uint64_t ram_size,
 	int c64, entry_ok = 0;
 
 	if (len < EI_NIDENT || memcmp(img, ELFMAG, SELFMAG)) {
-		errbuf_set(err, errlen, "not an ELF file (bad magic)");
+		errbuf__set(err, errlen, "not an ELF file (bad magic)");
 		return -1;
 	}
 	if (img[EI_DATA] != ELFDATA2LSB) {
-		errbuf_set(err, errlen, "ELF file is not little-endian");
+		errbuf__set(err, errlen, "ELF file is not little-endian");
 		return -1;
 	}
 	if (img[EI_CLASS] == ELFCLASS64) {
@@ -73,11 +73,11 @@ int elf_load(const void *image, size_t len, uint8_t *ram, uint64_t ram_size,
 		if (phentsize != sizeof(Elf32_Phdr))
 			goto bad_phent;
 	} else {
-		errbuf_set(err, errlen, "ELF file has an unknown class %u", img[EI_CLASS]);
+		errbuf__set(err, errlen, "ELF file has an unknown class %u", img[EI_CLASS]);
 		return -1;
 	}
 	if (phnum == 0) {
-		errbuf_set(err, errlen, "ELF file has no program headers");
+		errbuf__set(err, errlen, "ELF file has no program headers");
 		return -1;
 	}
 
@@ -88,27 +88,27 @@ int elf_load(const void *image, size_t len, uint8_t *ram, uint64_t ram_size,
 		for (unsigned i = 0; i < phnum; i++) {
 			struct seg s;
 			if (read_phdr(img, len, c64, phoff, i, phentsize, &s)) {
-				errbuf_set(err, errlen, "program header %u lies outside the file", i);
+				errbuf__set(err, errlen, "program header %u lies outside the file", i);
 				return -1;
 			}
 			if (s.type != PT_LOAD || s.memsz == 0)
 				continue;
 			if (pass == 0) {
 				if (s.filesz > s.memsz) {
-					errbuf_set(err, errlen, "segment %u: file size exceeds memory size", i);
+					errbuf__set(err, errlen, "segment %u: file size exceeds memory size", i);
 					return -1;
 				}
 				if (s.offset > len || s.filesz > len - s.offset) {
-					errbuf_set(err, errlen, "segment %u: data lies outside the file", i);
+					errbuf__set(err, errlen, "segment %u: data lies outside the file", i);
 					return -1;
 				}
 				if (s.paddr < min_paddr) {
-					errbuf_set(err, errlen, "segment %u: loads at 0x%llx, below 0x%llx",
+					errbuf__set(err, errlen, "segment %u: loads at 0x%llx, below 0x%llx",
 						   i, (unsigned long long)s.paddr, (unsigned long long)min_paddr);
 					return -1;
 				}
 				if (s.paddr > ram_size || s.memsz > ram_size - s.paddr) {
-					errbuf_set(err, errlen,
+					errbuf__set(err, errlen,
 						   "segment %u: 0x%llx+0x%llx does not fit in %llu MiB of guest RAM",
 						   i, (unsigned long long)s.paddr, (unsigned long long)s.memsz,
 						   (unsigned long long)(ram_size >> 20));
@@ -127,13 +127,13 @@ int elf_load(const void *image, size_t len, uint8_t *ram, uint64_t ram_size,
 			}
 		}
 		if (pass == 0 && loads == 0) {
-			errbuf_set(err, errlen, "ELF file has no loadable segments");
+			errbuf__set(err, errlen, "ELF file has no loadable segments");
 			return -1;
 		}
 		/* The entry must lie inside a segment: checking only [lowest, highest)
 		 * accepted an entry in the gap between two segments. */
 		if (pass == 0 && !entry_ok) {
-			errbuf_set(err, errlen, "entry point 0x%llx is outside the loaded segments",
+			errbuf__set(err, errlen, "entry point 0x%llx is outside the loaded segments",
 				   (unsigned long long)entry);
 			return -1;
 		}
@@ -143,12 +143,12 @@ int elf_load(const void *image, size_t len, uint8_t *ram, uint64_t ram_size,
 	return 0;
 
 short_hdr:
-	errbuf_set(err, errlen, "ELF header is truncated");
+	errbuf__set(err, errlen, "ELF header is truncated");
 	return -1;
 bad_machine:
-	errbuf_set(err, errlen, "ELF file is not for x86 (e_machine)");
+	errbuf__set(err, errlen, "ELF file is not for x86 (e_machine)");
 	return -1;
 bad_phent:
-	errbuf_set(err, errlen, "ELF program header size is wrong");
+	errbuf__set(err, errlen, "ELF program header size is wrong");
 	return -1;
 }

@@ -17,7 +17,7 @@ struct mb_info {                      /* the fields tern fills; the rest stay 0 
 	uint32_t cmdline;
 };
 
-int multiboot_check(const void *img, size_t len, char *err, size_t errlen)
+int multiboot__check(const void *img, size_t len, char *err, size_t errlen)
 {
 	const uint8_t *p = img;
 	size_t lim = len < MB_SEARCH ? len : MB_SEARCH;
@@ -27,11 +27,11 @@ int multiboot_check(const void *img, size_t len, char *err, size_t errlen)
 		if (h[0] == MB_HEADER_MAGIC && (uint32_t)(h[0] + h[1] + h[2]) == 0)
 			return 0;
 	}
-	errbuf_set(err, errlen, "no multiboot header in the first 8 KiB (not a tern/multiboot guest)");
+	errbuf__set(err, errlen, "no multiboot header in the first 8 KiB (not a tern/multiboot guest)");
 	return -1;
 }
 
-int multiboot_write_info(uint8_t *ram, uint64_t ram_size, int ncpus, const char *args,
+int multiboot__write_info(uint8_t *ram, uint64_t ram_size, int ncpus, const char *args,
 			 char *err, size_t errlen)
 {
 	struct mb_info mi = { 0 };
@@ -41,13 +41,13 @@ int multiboot_write_info(uint8_t *ram, uint64_t ram_size, int ncpus, const char 
 	 * above 1 MiB: with less RAM than that, the writes below would run
 	 * past the end of ram and mem_upper would wrap. */
 	if (ram_size < GUEST_LOAD_MIN) {
-		errbuf_set(err, errlen, "guest RAM is too small for multiboot (%llu bytes)",
+		errbuf__set(err, errlen, "guest RAM is too small for multiboot (%llu bytes)",
 			   (unsigned long long)ram_size);
 		return -1;
 	}
 	int n = snprintf(cmd, MB_CMDLINE_MAX, "ncpus=%d %s", ncpus, args ? args : "");
 	if (n < 0 || (unsigned)n >= MB_CMDLINE_MAX) {
-		errbuf_set(err, errlen, "guest arguments are longer than %u bytes", MB_CMDLINE_MAX - 16);
+		errbuf__set(err, errlen, "guest arguments are longer than %u bytes", MB_CMDLINE_MAX - 16);
 		return -1;
 	}
 	mi.flags = MB_INFO_MEM | MB_INFO_CMDLINE;

@@ -17,9 +17,9 @@
 #define GUEST_LOAD_MIN    0x100000u    /* images load at or above 1 MiB */
 
 /* Find and check the multiboot header in the first 8 KiB. Returns 0 or -1. */
-int multiboot_check(const void *img, size_t len, char *err, size_t errlen);
+int multiboot__check(const void *img, size_t len, char *err, size_t errlen);
 /* Write the info structure and "ncpus=N <args>" into RAM. */
-int multiboot_write_info(uint8_t *ram, uint64_t ram_size, int ncpus, const char *args,
+int multiboot__write_info(uint8_t *ram, uint64_t ram_size, int ncpus, const char *args,
 			 char *err, size_t errlen);
 
 #endif

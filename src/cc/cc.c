@@ -6,10 +6,10 @@
 #include "cc/cc.h"
 #include "cc/psp_client.h"
 
-const char *cc_strerror(int r, uint32_t fw, char *buf, size_t len)
+const char *cc__strerror(int r, uint32_t fw, char *buf, size_t len)
 {
 	if (r == -EIO && fw)
-		snprintf(buf, len, "the firmware refused: %s (0x%x)", psp_fw_error_name(fw), fw);
+		snprintf(buf, len, "the firmware refused: %s (0x%x)", psp__fw_error_name(fw), fw);
 	else
 		snprintf(buf, len, "%s", strerror(r < 0 ? -r : r));
 	return buf;

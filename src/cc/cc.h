@@ -159,7 +159,7 @@ extern const struct cc_ops cc_emu_ops, cc_sev_ops;
  * tern-psp at PATH was lost: ..."). Moves refuse on it; status shows it. */
 const char *cc__lost(struct cc *c);
 /* Describe an error from a cc call: "EIO (firmware: INVALID_GUEST_STATE)". */
-const char *cc_strerror(int r, uint32_t fw, char *buf, size_t len);
+const char *cc__strerror(int r, uint32_t fw, char *buf, size_t len);
 /* emu: is a tern-psp answering at the default socket (path into sock)?
  * 0 if so, else -errno. For host-check; opening a VM finds its own. */
 int cc__emu_probe(char *sock, size_t len);

@@ -31,22 +31,22 @@ static int platform_connect(struct cc *c, char *err, size_t errlen)
 	int fd;
 
 	if (!c->socket[0] && !(env && *env)) {
-		fd = psp_connect(PSP_SYSTEM_SOCKET);
+		fd = psp__connect(PSP_SYSTEM_SOCKET);
 		if (fd >= 0) {
 			snprintf(c->socket, sizeof(c->socket), "%s", PSP_SYSTEM_SOCKET);
 			return fd;
 		}
 	}
 	if (!c->socket[0])
-		psp_default_socket(c->socket, sizeof(c->socket));
-	fd = psp_connect(c->socket);
+		psp__default_socket(c->socket, sizeof(c->socket));
+	fd = psp__connect(c->socket);
 	if (fd >= 0)
 		return fd;
 	if (fd != -ENOENT && fd != -ECONNREFUSED) {
-		errbuf_set(err, errlen, "cannot reach tern-psp at %s: %s", c->socket, strerror(-fd));
+		errbuf__set(err, errlen, "cannot reach tern-psp at %s: %s", c->socket, strerror(-fd));
 		return -1;
 	}
-	log_info("no tern-psp at %s: starting one", c->socket);
+	log__info("no tern-psp at %s: starting one", c->socket);
 	if (psp_daemon__path(bin, sizeof(bin), err, errlen))
 		return -1;
 	return psp_daemon__start(bin, c->socket, err, errlen);
@@ -70,7 +70,7 @@ static void *watch_platform(void *arg)
 			return NULL;              /* emu_close */
 		if (p[0].revents & (POLLRDHUP | POLLHUP | POLLERR)) {
 			__atomic_store_n(&c->lost, 1, __ATOMIC_RELEASE);
-			log_err("%s; moves of this VM are refused", cc__lost(c));
+			log__err("%s; moves of this VM are refused", cc__lost(c));
 			return NULL;
 		}
 	}
@@ -80,7 +80,7 @@ static void watch_start(struct cc *c)
 {
 	c->watch_wake = eventfd(0, EFD_CLOEXEC);
 	if (c->watch_wake < 0 || pthread_create(&c->watcher, NULL, watch_platform, c)) {
-		log_err("cannot watch the platform connection: a lost tern-psp will be noticed late");
+		log__err("cannot watch the platform connection: a lost tern-psp will be noticed late");
 		if (c->watch_wake >= 0)
 			close(c->watch_wake);
 		c->watch_wake = -1;
@@ -105,20 +105,20 @@ static int emu_open(struct cc *c, int kvm_vm_fd, char *err, size_t errlen)
 	c->platform = platform_connect(c, err, errlen);
 	if (c->platform < 0)
 		return -1;
-	s = psp_call(c->platform, PSP_OP_HELLO, 0, NULL, 0, -1, &r);
-	psp_reply_free(&r);
+	s = psp__call(c->platform, PSP_OP_HELLO, 0, NULL, 0, -1, &r);
+	psp__reply_free(&r);
 	if (s == -EPIPE || s == -ECONNRESET) {
 		/* what tern-psp does to new clients when it is out of descriptors */
-		errbuf_set(err, errlen, "tern-psp at %s hung up on the handshake (is it out of file "
+		errbuf__set(err, errlen, "tern-psp at %s hung up on the handshake (is it out of file "
 			   "descriptors? its log says)", c->socket);
 		return -1;
 	} else if (s) {
-		errbuf_set(err, errlen, "tern-psp at %s refused the handshake: %s", c->socket, strerror(-s));
+		errbuf__set(err, errlen, "tern-psp at %s refused the handshake: %s", c->socket, strerror(-s));
 		return -1;
 	}
-	c->handle_fd = psp_vm_create(c->platform, NULL);
+	c->handle_fd = psp__vm_create(c->platform, NULL);
 	if (c->handle_fd < 0) {
-		errbuf_set(err, errlen, "tern-psp could not create a VM: %s", strerror(-c->handle_fd));
+		errbuf__set(err, errlen, "tern-psp could not create a VM: %s", strerror(-c->handle_fd));
 		return -1;
 	}
 	watch_start(c);
@@ -137,7 +137,7 @@ static void emu_close(struct cc *c)
 
 static int emu_init(struct cc *c, bool es, uint32_t *fw)
 {
-	return psp_enc(c->handle_fd, es ? PSP_SEV_ES_INIT : PSP_SEV_INIT, NULL, 0, fw);
+	return psp__enc(c->handle_fd, es ? PSP_SEV_ES_INIT : PSP_SEV_INIT, NULL, 0, fw);
 }
 
 static int emu_register_ram(struct cc *c, int memfd, uint64_t gpa, uint64_t size, void *hva)
@@ -145,8 +145,8 @@ static int emu_register_ram(struct cc *c, int memfd, uint64_t gpa, uint64_t size
 	struct psp_region g = { gpa, size, gpa };
 	struct psp_reply r;
 	(void)hva;
-	int s = psp_call(c->handle_fd, PSP_OP_REGION_REG, 0, &g, sizeof(g), memfd, &r);
-	psp_reply_free(&r);
+	int s = psp__call(c->handle_fd, PSP_OP_REGION_REG, 0, &g, sizeof(g), memfd, &r);
+	psp__reply_free(&r);
 	return s;
 }
 
@@ -154,8 +154,8 @@ static int emu_vcpus(struct cc *c, int n)
 {
 	struct psp_vcpus v = { (uint32_t)n };
 	struct psp_reply r;
-	int s = psp_call(c->handle_fd, PSP_OP_VCPU_CREATE, 0, &v, sizeof(v), -1, &r);
-	psp_reply_free(&r);
+	int s = psp__call(c->handle_fd, PSP_OP_VCPU_CREATE, 0, &v, sizeof(v), -1, &r);
+	psp__reply_free(&r);
 	return s;
 }
 
@@ -175,13 +175,13 @@ static int emu_launch_start(struct cc *c, const struct cc_launch *l, uint32_t *h
 		memcpy(buf + sizeof(ls), l->owner_pub, l->owner_pub_len);
 	}
 	memcpy(buf, &ls, sizeof(ls));
-	s = psp_call(c->handle_fd, PSP_OP_ENC, PSP_SEV_LAUNCH_START, buf, len, -1, &r);
+	s = psp__call(c->handle_fd, PSP_OP_ENC, PSP_SEV_LAUNCH_START, buf, len, -1, &r);
 	free(buf);
 	if (fw)
 		*fw = r.fw_error;
 	if (!s && r.len == sizeof(struct psp_handle_reply))
 		memcpy(handle, r.data, sizeof(*handle));
-	psp_reply_free(&r);
+	psp__reply_free(&r);
 	return s;
 }
 
@@ -189,14 +189,14 @@ static int emu_launch_update_data(struct cc *c, uint64_t gpa, void *hva, uint32_
 {
 	struct psp_range g = { gpa, len, 0 };
 	(void)hva;
-	return psp_enc(c->handle_fd, PSP_SEV_LAUNCH_UPDATE_DATA, &g, sizeof(g), fw);
+	return psp__enc(c->handle_fd, PSP_SEV_LAUNCH_UPDATE_DATA, &g, sizeof(g), fw);
 }
 
 static int emu_launch_measure(struct cc *c, struct cc_measurement *m, uint32_t *fw)
 {
 	struct psp_reply r;
 	struct psp_measure_reply mr;
-	int s = psp_call(c->handle_fd, PSP_OP_ENC, PSP_SEV_LAUNCH_MEASURE, NULL, 0, -1, &r);
+	int s = psp__call(c->handle_fd, PSP_OP_ENC, PSP_SEV_LAUNCH_MEASURE, NULL, 0, -1, &r);
 	if (fw)
 		*fw = r.fw_error;
 	if (!s && r.len != sizeof(mr))
@@ -210,7 +210,7 @@ static int emu_launch_measure(struct cc *c, struct cc_measurement *m, uint32_t *
 		m->build = mr.build;
 		m->policy = mr.policy;
 	}
-	psp_reply_free(&r);
+	psp__reply_free(&r);
 	return s;
 }
 
@@ -226,14 +226,14 @@ static int emu_launch_secret(struct cc *c, uint64_t gpa, void *hva, const uint8_
 	memcpy(pk.hdr, hdr, PSP_PKT_HDR_LEN);
 	memcpy(buf, &pk, sizeof(pk));
 	memcpy(buf + sizeof(pk), cipher, len);
-	s = psp_enc(c->handle_fd, PSP_SEV_LAUNCH_SECRET, buf, sizeof(pk) + len, fw);
+	s = psp__enc(c->handle_fd, PSP_SEV_LAUNCH_SECRET, buf, sizeof(pk) + len, fw);
 	free(buf);
 	return s;
 }
 
 static int emu_launch_finish(struct cc *c, uint32_t *fw)
 {
-	return psp_enc(c->handle_fd, PSP_SEV_LAUNCH_FINISH, NULL, 0, fw);
+	return psp__enc(c->handle_fd, PSP_SEV_LAUNCH_FINISH, NULL, 0, fw);
 }
 
 /* A request whose reply is exactly n bytes (copied to out); fw as usual. */
@@ -241,21 +241,21 @@ static int call_fixed(int sock, uint16_t op, uint32_t cmd, const void *p, size_t
 		      void *out, size_t n, uint32_t *fw)
 {
 	struct psp_reply r;
-	int s = psp_call(sock, op, cmd, p, len, fd, &r);
+	int s = psp__call(sock, op, cmd, p, len, fd, &r);
 	if (fw)
 		*fw = r.fw_error;
 	if (!s && r.len != n)
 		s = -EPROTO;
 	if (!s && n)
 		memcpy(out, r.data, n);
-	psp_reply_free(&r);
+	psp__reply_free(&r);
 	return s;
 }
 
 static int emu_platform_chain(struct cc *c, void **chain, size_t *len, uint32_t *fw)
 {
 	struct psp_reply r;
-	int s = psp_call(c->platform, PSP_OP_EXPORT_CHAIN, 0, NULL, 0, -1, &r);
+	int s = psp__call(c->platform, PSP_OP_EXPORT_CHAIN, 0, NULL, 0, -1, &r);
 	if (fw)
 		*fw = r.fw_error;
 	if (!s) {
@@ -263,7 +263,7 @@ static int emu_platform_chain(struct cc *c, void **chain, size_t *len, uint32_t 
 		*len = r.len;
 		r.data = NULL;
 	}
-	psp_reply_free(&r);
+	psp__reply_free(&r);
 	return s;
 }
 
@@ -284,7 +284,7 @@ static int emu_send_start(struct cc *c, const void *peer_chain, size_t peer_len,
 		return -ENOMEM;
 	memcpy(req, &c32, 4);
 	memcpy(req + 4, peer_chain, peer_len);
-	s = psp_call(c->handle_fd, PSP_OP_ENC, PSP_SEV_SEND_START, req, 4 + peer_len, -1, &r);
+	s = psp__call(c->handle_fd, PSP_OP_ENC, PSP_SEV_SEND_START, req, 4 + peer_len, -1, &r);
 	free(req);
 	if (fw)
 		*fw = r.fw_error;
@@ -303,7 +303,7 @@ static int emu_send_start(struct cc *c, const void *peer_chain, size_t peer_len,
 		memcpy(ss->chain, r.data + sizeof(sr), sr.chain_len);
 		ss->chain_len = sr.chain_len;
 	}
-	psp_reply_free(&r);
+	psp__reply_free(&r);
 	return s;
 }
 
@@ -314,7 +314,7 @@ static int emu_send_update_data(struct cc *c, uint64_t gpa, void *hva, uint32_t 
 	struct psp_range g = { gpa, len, 0 };
 	struct psp_packet pp;
 	struct psp_reply r;
-	int s = psp_call(c->handle_fd, PSP_OP_ENC, PSP_SEV_SEND_UPDATE_DATA, &g, sizeof(g), -1, &r);
+	int s = psp__call(c->handle_fd, PSP_OP_ENC, PSP_SEV_SEND_UPDATE_DATA, &g, sizeof(g), -1, &r);
 	(void)hva;                        /* tern-psp reads the page through the memfd */
 	if (fw)
 		*fw = r.fw_error;
@@ -334,18 +334,18 @@ static int emu_send_update_data(struct cc *c, uint64_t gpa, void *hva, uint32_t 
 		memcpy(pk->hdr, pp.hdr, CC_PKT_HDR_LEN);
 		memcpy(trans, r.data + sizeof(pp), pp.len);
 	}
-	psp_reply_free(&r);
+	psp__reply_free(&r);
 	return s;
 }
 
 static int emu_send_finish(struct cc *c, uint32_t *fw)
 {
-	return psp_enc(c->handle_fd, PSP_SEV_SEND_FINISH, NULL, 0, fw);
+	return psp__enc(c->handle_fd, PSP_SEV_SEND_FINISH, NULL, 0, fw);
 }
 
 static int emu_send_cancel(struct cc *c, uint32_t *fw)
 {
-	return psp_enc(c->handle_fd, PSP_SEV_SEND_CANCEL, NULL, 0, fw);
+	return psp__enc(c->handle_fd, PSP_SEV_SEND_CANCEL, NULL, 0, fw);
 }
 
 /* request: struct psp_receive_start + the sender's chain; reply: the handle */
@@ -385,14 +385,14 @@ static int emu_receive_update_data(struct cc *c, const struct cc_packet *pk, voi
 	memcpy(pp.hdr, pk->hdr, CC_PKT_HDR_LEN);
 	memcpy(req, &pp, sizeof(pp));
 	memcpy(req + sizeof(pp), trans, pk->len);
-	s = psp_enc(c->handle_fd, PSP_SEV_RECEIVE_UPDATE_DATA, req, sizeof(pp) + pk->len, fw);
+	s = psp__enc(c->handle_fd, PSP_SEV_RECEIVE_UPDATE_DATA, req, sizeof(pp) + pk->len, fw);
 	free(req);
 	return s;
 }
 
 static int emu_receive_finish(struct cc *c, uint32_t *fw)
 {
-	return psp_enc(c->handle_fd, PSP_SEV_RECEIVE_FINISH, NULL, 0, fw);
+	return psp__enc(c->handle_fd, PSP_SEV_RECEIVE_FINISH, NULL, 0, fw);
 }
 
 static int emu_context_fd(struct cc *c)
@@ -445,8 +445,8 @@ static int emu_guest_status(struct cc *c, struct cc_guest_status *st, uint32_t *
 int cc__emu_probe(char *sock, size_t len)
 {
 	int fd;
-	psp_default_socket(sock, len);
-	fd = psp_connect(sock);
+	psp__default_socket(sock, len);
+	fd = psp__connect(sock);
 	if (fd < 0)
 		return fd;
 	close(fd);

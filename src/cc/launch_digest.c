@@ -19,7 +19,7 @@
 _Static_assert(LAUNCH_BOOTINFO_GPA == MB_INFO_GPA, "boot info moved");
 _Static_assert(LAUNCH_BOOTINFO_END == MB_CMDLINE_GPA + MB_CMDLINE_MAX, "command line moved");
 
-int launch_ranges(const struct elf_image *ei, struct launch_range out[2])
+int launch__ranges(const struct elf_image *ei, struct launch_range out[2])
 {
 	uint64_t lo, hi;
 
@@ -32,7 +32,7 @@ int launch_ranges(const struct elf_image *ei, struct launch_range out[2])
 	return 2;
 }
 
-int launch_digest(const uint8_t *ram, uint64_t ram_size, const struct launch_range *r, int n,
+int launch__digest(const uint8_t *ram, uint64_t ram_size, const struct launch_range *r, int n,
 		  uint8_t out[32])
 {
 	EVP_MD_CTX *ctx;
@@ -62,7 +62,7 @@ out:
 	return ok ? 0 : -1;
 }
 
-int launch_expected_digest(const char *elf, uint64_t mem, int ncpus, const char *args,
+int launch__expected_digest(const char *elf, uint64_t mem, int ncpus, const char *args,
 			   uint8_t out[32], char *err, size_t errlen)
 {
 	struct launch_range r[2];
@@ -74,41 +74,41 @@ int launch_expected_digest(const char *elf, uint64_t mem, int ncpus, const char 
 	int n, rc = -1;
 
 	if (!elf || !out) {
-		errbuf_set(err, errlen, "launch digest: missing argument");
+		errbuf__set(err, errlen, "launch digest: missing argument");
 		return -1;
 	}
 	if (mem < GUEST_LOAD_MIN || mem % PAGE || mem > (uint64_t)SIZE_MAX) {
-		errbuf_set(err, errlen, "guest memory size %llu: must be a multiple of 4 KiB and at "
+		errbuf__set(err, errlen, "guest memory size %llu: must be a multiple of 4 KiB and at "
 			   "least 1 MiB", (unsigned long long)mem);
 		return -1;
 	}
 	if (ncpus < 1) {
-		errbuf_set(err, errlen, "vCPU count %d: must be at least 1", ncpus);
+		errbuf__set(err, errlen, "vCPU count %d: must be at least 1", ncpus);
 		return -1;
 	}
-	if (file_slurp(elf, GUEST_MAX_IMAGE, &img, &len, err, errlen))
+	if (file__slurp(elf, GUEST_MAX_IMAGE, &img, &len, err, errlen))
 		return -1;
 	/* Untouched pages of a MAP_NORESERVE mapping cost nothing and read as
 	 * zero, like the fresh memfd tern's guests start with. */
 	ram = mmap(NULL, (size_t)mem, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
 		   -1, 0);
 	if (ram == MAP_FAILED) {
-		errbuf_set(err, errlen, "cannot map %llu bytes of scratch guest memory: %s",
+		errbuf__set(err, errlen, "cannot map %llu bytes of scratch guest memory: %s",
 			   (unsigned long long)mem, strerror(errno));
 		free(img);
 		return -1;
 	}
 	/* the same steps, in the same order, as vm__load_guest */
-	if (elf_load(img, len, ram, mem, GUEST_LOAD_MIN, &ei, why, sizeof(why)) ||
-	    multiboot_check(img, len, why, sizeof(why))) {
-		errbuf_set(err, errlen, "guest %s: %s", elf, why);
+	if (elf__load(img, len, ram, mem, GUEST_LOAD_MIN, &ei, why, sizeof(why)) ||
+	    multiboot__check(img, len, why, sizeof(why))) {
+		errbuf__set(err, errlen, "guest %s: %s", elf, why);
 		goto out;
 	}
-	if (multiboot_write_info(ram, mem, ncpus, args, err, errlen))
+	if (multiboot__write_info(ram, mem, ncpus, args, err, errlen))
 		goto out;
-	n = launch_ranges(&ei, r);
-	if (n < 0 || launch_digest(ram, mem, r, n, out)) {
-		errbuf_set(err, errlen, "guest %s: cannot compute the launch digest", elf);
+	n = launch__ranges(&ei, r);
+	if (n < 0 || launch__digest(ram, mem, r, n, out)) {
+		errbuf__set(err, errlen, "guest %s: cannot compute the launch digest", elf);
 		goto out;
 	}
 	rc = 0;

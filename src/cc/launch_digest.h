@@ -18,19 +18,19 @@ struct launch_range { uint64_t gpa, len; };
  * ELF image span [lowest rounded down to 4K, highest rounded up to 4K), then
  * the boot information [0x8000, 0xA000) (multiboot info + command line).
  * Returns the number of ranges (2), or -1 if ei describes no image. */
-int launch_ranges(const struct elf_image *ei, struct launch_range out[2]);
+int launch__ranges(const struct elf_image *ei, struct launch_range out[2]);
 
 /* SHA-256 over those ranges of ram, concatenated in order (what the
  * platform's launch digest is). Returns 0, or -1 if a range lies outside
  * ram (ram_size bytes, GPA 0 at ram[0]). */
-int launch_digest(const uint8_t *ram, uint64_t ram_size, const struct launch_range *r, int n,
+int launch__digest(const uint8_t *ram, uint64_t ram_size, const struct launch_range *r, int n,
 		  uint8_t out[32]);
 
 /* The digest a guest owner expects for `tern run --guest elf --mem --cpus --guest-args`:
  * loads the ELF and writes the boot info exactly as tern does (elf_load,
- * multiboot_write_info, into an anonymous MAP_NORESERVE mapping of mem bytes).
+ * multiboot__write_info, into an anonymous MAP_NORESERVE mapping of mem bytes).
  * Returns 0, or -1 with err naming the cause. */
-int launch_expected_digest(const char *elf, uint64_t mem, int ncpus, const char *args,
+int launch__expected_digest(const char *elf, uint64_t mem, int ncpus, const char *args,
 			   uint8_t out[32], char *err, size_t errlen);
 
 #endif

@@ -11,7 +11,7 @@
 #include "util/scm.h"
 #include "util/unix_sock.h"
 
-const char *psp_default_socket(char *buf, size_t len)
+const char *psp__default_socket(char *buf, size_t len)
 {
 	const char *e = getenv("TERN_PSP_SOCKET");
 	const char *x = getenv("XDG_RUNTIME_DIR");
@@ -24,14 +24,14 @@ const char *psp_default_socket(char *buf, size_t len)
 	return buf;
 }
 
-int psp_connect(const char *path)
+int psp__connect(const char *path)
 {
 	char why[256];
 	int e, fd = unix__connect(path, "tern-psp", UNIX_SEQPACKET, &e, why, sizeof(why));
 	return fd >= 0 ? fd : -e;
 }
 
-int psp_call(int sock, uint16_t op, uint32_t cmd, const void *payload, size_t len,
+int psp__call(int sock, uint16_t op, uint32_t cmd, const void *payload, size_t len,
 	     int send_fd, struct psp_reply *rep)
 {
 	struct psp_hdr h = { .magic = PSP_MAGIC, .version = PSP_PROTO_VERSION, .op = op,
@@ -46,8 +46,8 @@ int psp_call(int sock, uint16_t op, uint32_t cmd, const void *payload, size_t le
 	rep->fd = -1;
 	if (len > PSP_MAX_MSG - sizeof(h))
 		return -EMSGSIZE;
-	scm_attach(&m, &u, &send_fd, send_fd >= 0 ? 1 : 0);
-	n = scm_sendmsg(sock, &m);
+	scm__attach(&m, &u, &send_fd, send_fd >= 0 ? 1 : 0);
+	n = scm__sendmsg(sock, &m);
 	if (n < 0)
 		return (int)n;
 
@@ -65,7 +65,7 @@ int psp_call(int sock, uint16_t op, uint32_t cmd, const void *payload, size_t le
 		return n == 0 ? -ECONNRESET : -errno;
 	}
 	int nfd = 0;
-	scm_collect(&r, &rep->fd, &nfd, 1);   /* one per reply; extras closed, not leaked */
+	scm__collect(&r, &rep->fd, &nfd, 1);   /* one per reply; extras closed, not leaked */
 	struct psp_hdr rh;
 	if ((size_t)n < sizeof(rh)) {
 		free(buf);
@@ -91,7 +91,7 @@ int psp_call(int sock, uint16_t op, uint32_t cmd, const void *payload, size_t le
 	return rep->status;
 }
 
-void psp_reply_free(struct psp_reply *rep)
+void psp__reply_free(struct psp_reply *rep)
 {
 	free(rep->data);
 	rep->data = NULL;
@@ -100,37 +100,37 @@ void psp_reply_free(struct psp_reply *rep)
 	rep->fd = -1;
 }
 
-int psp_vm_create(int platform, const char *domain)
+int psp__vm_create(int platform, const char *domain)
 {
-	struct psp_vm_create c;
+	struct psp__vm_create c;
 	struct psp_reply r;
 	memset(&c, 0, sizeof(c));
 	if (domain)
 		snprintf(c.domain, sizeof(c.domain), "%s", domain);
-	int s = psp_call(platform, PSP_OP_VM_CREATE, 0, &c, sizeof(c), -1, &r);
+	int s = psp__call(platform, PSP_OP_VM_CREATE, 0, &c, sizeof(c), -1, &r);
 	if (s == 0 && r.fd < 0)
 		s = -EPROTO;
 	if (s) {
-		psp_reply_free(&r);
+		psp__reply_free(&r);
 		return s;
 	}
 	int fd = r.fd;
 	r.fd = -1;
-	psp_reply_free(&r);
+	psp__reply_free(&r);
 	return fd;
 }
 
-int psp_enc(int vm, uint32_t cmd, const void *payload, size_t len, uint32_t *fw_error)
+int psp__enc(int vm, uint32_t cmd, const void *payload, size_t len, uint32_t *fw_error)
 {
 	struct psp_reply r;
-	int s = psp_call(vm, PSP_OP_ENC, cmd, payload, len, -1, &r);
+	int s = psp__call(vm, PSP_OP_ENC, cmd, payload, len, -1, &r);
 	if (fw_error)
 		*fw_error = r.fw_error;
-	psp_reply_free(&r);
+	psp__reply_free(&r);
 	return s;
 }
 
-const char *psp_fw_error_name(uint32_t e)
+const char *psp__fw_error_name(uint32_t e)
 {
 	switch (e) {
 	case PSP_FW_SUCCESS: return "SUCCESS";
@@ -152,7 +152,7 @@ const char *psp_fw_error_name(uint32_t e)
 	}
 }
 
-const char *psp_cmd_name(uint32_t cmd)
+const char *psp__cmd_name(uint32_t cmd)
 {
 	static const char *names[] = {
 		"INIT", "ES_INIT", "LAUNCH_START", "LAUNCH_UPDATE_DATA", "LAUNCH_UPDATE_VMSA",

@@ -13,10 +13,10 @@
 
 /* Default socket: $TERN_PSP_SOCKET, else $XDG_RUNTIME_DIR/tern-psp.sock,
  * else PSP_SYSTEM_SOCKET. */
-const char *psp_default_socket(char *buf, size_t len);
+const char *psp__default_socket(char *buf, size_t len);
 
 /* Connect to the daemon's platform socket. Returns an fd or -errno. */
-int psp_connect(const char *path);
+int psp__connect(const char *path);
 
 struct psp_reply {
 	int32_t  status;                  /* 0 or -errno */
@@ -29,17 +29,17 @@ struct psp_reply {
 /* Send op/cmd with payload (and optionally one fd), wait for the reply.
  * Returns the reply's status, or -errno if the daemon is unreachable
  * (-EPIPE/-ECONNRESET: it died). Frees nothing of the caller's. */
-int  psp_call(int sock, uint16_t op, uint32_t cmd, const void *payload, size_t len,
+int  psp__call(int sock, uint16_t op, uint32_t cmd, const void *payload, size_t len,
 	      int send_fd, struct psp_reply *rep);
-void psp_reply_free(struct psp_reply *rep);
+void psp__reply_free(struct psp_reply *rep);
 
 /* Convenience: create a VM in an accounting domain ("" = default). Returns
  * its handle fd or -errno. */
-int  psp_vm_create(int platform, const char *domain);
+int  psp__vm_create(int platform, const char *domain);
 /* A SEV command with a payload, dropping the reply data. fw_error may be NULL. */
-int  psp_enc(int vm, uint32_t cmd, const void *payload, size_t len, uint32_t *fw_error);
+int  psp__enc(int vm, uint32_t cmd, const void *payload, size_t len, uint32_t *fw_error);
 
-const char *psp_fw_error_name(uint32_t e);
-const char *psp_cmd_name(uint32_t cmd);
+const char *psp__fw_error_name(uint32_t e);
+const char *psp__cmd_name(uint32_t cmd);
 
 #endif

@@ -20,12 +20,12 @@ int psp_daemon__path(char *buf, size_t len, char *err, size_t errlen)
 	if (n > 0)
 		self[n] = '\0';
 	if (n <= 0 || !(slash = strrchr(self, '/'))) {
-		errbuf_set(err, errlen, "cannot find my own binary to start tern-psp");
+		errbuf__set(err, errlen, "cannot find my own binary to start tern-psp");
 		return -1;
 	}
 	*slash = '\0';
 	if ((size_t)snprintf(buf, len, "%s/tern-psp", self) >= len) {
-		errbuf_set(err, errlen, "path of tern-psp next to %s is too long", self);
+		errbuf__set(err, errlen, "path of tern-psp next to %s is too long", self);
 		return -1;
 	}
 	return 0;
@@ -63,13 +63,13 @@ static void child_reset(void)
 int psp_daemon__start(const char *bin, const char *sock, char *err, size_t errlen)
 {
 	if (access(bin, X_OK)) {
-		errbuf_set(err, errlen, "no tern-psp running at %s and none to start at %s: %s", sock, bin,
+		errbuf__set(err, errlen, "no tern-psp running at %s and none to start at %s: %s", sock, bin,
 			   strerror(errno));
 		return -1;
 	}
 	pid_t pid = fork();
 	if (pid < 0) {
-		errbuf_set(err, errlen, "fork: %s", strerror(errno));
+		errbuf__set(err, errlen, "fork: %s", strerror(errno));
 		return -1;
 	}
 	if (pid == 0) {
@@ -85,13 +85,13 @@ int psp_daemon__start(const char *bin, const char *sock, char *err, size_t errle
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
 	for (int i = 0; i < 200; i++) {           /* up to 10 s */
-		int fd = psp_connect(sock);
+		int fd = psp__connect(sock);
 		if (fd >= 0)
 			return fd;
 		struct timespec ts = { 0, 50 * 1000 * 1000 };
 		nanosleep(&ts, NULL);
 	}
-	errbuf_set(err, errlen, "started %s but it does not answer at %s (run `%s --socket %s` "
+	errbuf__set(err, errlen, "started %s but it does not answer at %s (run `%s --socket %s` "
 		   "to see why)", bin, sock, bin, sock);
 	return -1;
 }

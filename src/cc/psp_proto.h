@@ -45,7 +45,7 @@ struct psp_hdr {
 enum psp_op {
 	/* on the platform connection */
 	PSP_OP_HELLO          = 1,        /* -> struct psp_platform_info */
-	PSP_OP_VM_CREATE      = 2,        /* struct psp_vm_create -> fd of the new VM */
+	PSP_OP_VM_CREATE      = 2,        /* struct psp__vm_create -> fd of the new VM */
 	PSP_OP_EXPORT_CHAIN   = 3,        /* -> PEM: PDH certificate, root */
 	/* on a VM connection */
 	PSP_OP_ENC            = 10,       /* cmd = SEV command id; payload per command */
@@ -142,7 +142,7 @@ struct psp_platform_info {
 	uint32_t vms;
 };
 
-struct psp_vm_create {
+struct psp__vm_create {
 	char     domain[32];              /* accounting domain (misc-cgroup analogue), NUL padded; "" = "default" */
 };
 

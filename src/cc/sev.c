@@ -120,19 +120,19 @@ static int sev_open(struct cc *c, int kvm_vm_fd, char *err, size_t errlen)
 	if (fd < 0) {
 		r = neg_errno();
 		if (r == -ENOENT)
-			errbuf_set(err, errlen, "no /dev/sev: this host has no AMD SEV firmware (use --cc emu)");
+			errbuf__set(err, errlen, "no /dev/sev: this host has no AMD SEV firmware (use --cc emu)");
 		else if (r == -EACCES || r == -EPERM)
-			errbuf_set(err, errlen, "cannot open /dev/sev: %s (tern needs read-write access to it)",
+			errbuf__set(err, errlen, "cannot open /dev/sev: %s (tern needs read-write access to it)",
 				   strerror(-r));
 		else
-			errbuf_set(err, errlen, "cannot open /dev/sev: %s", strerror(-r));
+			errbuf__set(err, errlen, "cannot open /dev/sev: %s", strerror(-r));
 		return r;
 	}
 
 	/* the firmware's API version and build, reported with the measurement */
 	memset(&st, 0, sizeof(st));
 	if ((r = sev_issue(fd, SEV_PLATFORM_STATUS, &st, &fw))) {
-		errbuf_set(err, errlen, "SEV PLATFORM_STATUS on /dev/sev failed: %s (firmware status 0x%x)",
+		errbuf__set(err, errlen, "SEV PLATFORM_STATUS on /dev/sev failed: %s (firmware status 0x%x)",
 			   strerror(-r), (unsigned)fw);
 		goto fail;
 	}
@@ -141,7 +141,7 @@ static int sev_open(struct cc *c, int kvm_vm_fd, char *err, size_t errlen)
 	 * not (older kernels run the command and fail with EFAULT: go on). */
 	if (cc_sev_sys.ioctl(kvm_vm_fd, KVM_MEMORY_ENCRYPT_OP, NULL) < 0 && errno == ENOTTY) {
 		r = -ENOTTY;
-		errbuf_set(err, errlen, "/dev/sev is present but KVM does not offer SEV on this host "
+		errbuf__set(err, errlen, "/dev/sev is present but KVM does not offer SEV on this host "
 			   "(is kvm_amd loaded with sev=1, and SEV enabled in the firmware setup?)");
 		goto fail;
 	}
@@ -406,7 +406,7 @@ static int amd_chain_read(uint8_t **buf, uint32_t *len)
 	fd = cc_sev_sys.open(SEV_AMD_CHAIN, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		r = neg_errno();
-		log_err("sev: cannot read the AMD certificate chain (ASK, ARK) at %s: %s; SEND_START "
+		log__err("sev: cannot read the AMD certificate chain (ASK, ARK) at %s: %s; SEND_START "
 			"on the source needs it", SEV_AMD_CHAIN, strerror(-r));
 		free(b);
 		return r;
@@ -419,7 +419,7 @@ static int amd_chain_read(uint8_t **buf, uint32_t *len)
 		r = -EINVAL;              /* empty, or larger than the firmware takes */
 	cc_sev_sys.close(fd);
 	if (r) {
-		log_err("sev: the AMD certificate chain at %s is unusable: %s", SEV_AMD_CHAIN, strerror(-r));
+		log__err("sev: the AMD certificate chain at %s is unusable: %s", SEV_AMD_CHAIN, strerror(-r));
 		free(b);
 		return r;
 	}

@@ -45,7 +45,7 @@ enum { O_GUEST = 1, O_MEM, O_CPUS, O_ARGS, O_CTL, O_SERIAL, O_RESTORE, O_CC, O_P
        O_OSESSION, O_OSECRET, O_PSP, O_LTIMEOUT, O_TAKEOVER, O_INCOMING, O_STATS, O_MAXMEM,
        O_HELP };
 
-int run_opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t errlen)
+int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t errlen)
 {
 	static const struct option opts[] = {
 		{ "guest", required_argument, NULL, O_GUEST },
@@ -84,24 +84,24 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t 
 		case O_CTL: o->ctl = optarg; break;
 		case O_RESTORE: o->restore = optarg; break;
 		case O_MEM:
-			if (size_parse(optarg, &o->mem)) {
-				errbuf_set(err, errlen, "--mem %s: not a size (try 512M or 1G)", optarg);
+			if (size__parse(optarg, &o->mem)) {
+				errbuf__set(err, errlen, "--mem %s: not a size (try 512M or 1G)", optarg);
 				return -1;
 			}
 			if (o->mem < VM_MIN_MEM) {
-				errbuf_set(err, errlen, "--mem %s: too small, the minimum is %lluM",
+				errbuf__set(err, errlen, "--mem %s: too small, the minimum is %lluM",
 					   optarg, VM_MIN_MEM >> 20);
 				return -1;
 			}
 			if (o->mem % VM_MEM_ALIGN) {
-				errbuf_set(err, errlen, "--mem %s: must be a multiple of 2M", optarg);
+				errbuf__set(err, errlen, "--mem %s: must be a multiple of 2M", optarg);
 				return -1;
 			}
 			mem_set = true;
 			break;
 		case O_MAXMEM:
-			if (size_parse(optarg, &o->max_mem) || !o->max_mem) {
-				errbuf_set(err, errlen, "--max-mem %s: not a size (try 8G)", optarg);
+			if (size__parse(optarg, &o->max_mem) || !o->max_mem) {
+				errbuf__set(err, errlen, "--max-mem %s: not a size (try 8G)", optarg);
 				return -1;
 			}
 			break;
@@ -110,7 +110,7 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t 
 			errno = 0;
 			long n = strtol(optarg, &end, 10);
 			if (errno || *end || end == optarg || n < 1 || n > VM_MAX_VCPUS) {
-				errbuf_set(err, errlen, "--cpus %s: must be a number from 1 to %d",
+				errbuf__set(err, errlen, "--cpus %s: must be a number from 1 to %d",
 					   optarg, VM_MAX_VCPUS);
 				return -1;
 			}
@@ -124,7 +124,7 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t 
 			else if (!strncmp(optarg, "file:", 5) && optarg[5])
 				o->serial_file = optarg + 5;
 			else {
-				errbuf_set(err, errlen, "--serial %s: use stdio or file:PATH", optarg);
+				errbuf__set(err, errlen, "--serial %s: use stdio or file:PATH", optarg);
 				return -1;
 			}
 			break;
@@ -136,7 +136,7 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t 
 			else if (!strcmp(optarg, "sev"))
 				o->cc = CC_SEV;
 			else {
-				errbuf_set(err, errlen, "--cc %s: unknown platform (none, emu or sev)", optarg);
+				errbuf__set(err, errlen, "--cc %s: unknown platform (none, emu or sev)", optarg);
 				return -1;
 			}
 			break;
@@ -145,7 +145,7 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t 
 			errno = 0;
 			unsigned long v = strtoul(optarg, &end, 0);
 			if (errno || *end || end == optarg || v > 0xffffffffUL) {
-				errbuf_set(err, errlen, "--cc-policy %s: not a 32-bit number", optarg);
+				errbuf__set(err, errlen, "--cc-policy %s: not a 32-bit number", optarg);
 				return -1;
 			}
 			o->cc_policy = (uint32_t)v;
@@ -162,7 +162,7 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t 
 			char *end;
 			unsigned long v = strtoul(optarg, &end, 10);
 			if (*end || end == optarg || v == 0 || v > 86400) {
-				errbuf_set(err, errlen, "--launch-timeout %s: seconds, 1 to 86400", optarg);
+				errbuf__set(err, errlen, "--launch-timeout %s: seconds, 1 to 86400", optarg);
 				return -1;
 			}
 			o->launch_timeout = (unsigned)v;
@@ -177,33 +177,33 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t 
 			/* getopt_long also reports "--help=x" with optopt = O_HELP:
 			 * that option takes no value rather than needing one. */
 			if (optopt >= O_GUEST && optopt <= O_HELP && opts[optopt - 1].has_arg == no_argument)
-				errbuf_set(err, errlen, "option --%s takes no value", opts[optopt - 1].name);
+				errbuf__set(err, errlen, "option --%s takes no value", opts[optopt - 1].name);
 			else if (optopt >= O_GUEST && optopt <= O_HELP)
-				errbuf_set(err, errlen, "option --%s needs a value", opts[optopt - 1].name);
+				errbuf__set(err, errlen, "option --%s needs a value", opts[optopt - 1].name);
 			else if (optopt)
-				errbuf_set(err, errlen, "unknown option -%c", optopt);
+				errbuf__set(err, errlen, "unknown option -%c", optopt);
 			else
-				errbuf_set(err, errlen, "unknown option %s", argv[optind - 1]);
+				errbuf__set(err, errlen, "unknown option %s", argv[optind - 1]);
 			return -1;
 		}
 	}
 	if (optind < argc) {
-		errbuf_set(err, errlen, "unexpected argument '%s'", argv[optind]);
+		errbuf__set(err, errlen, "unexpected argument '%s'", argv[optind]);
 		return -1;
 	}
 	if (o->incoming) {
 		if (o->guest || o->restore || o->takeover || o->guest_args || o->owner_session ||
 		    o->owner_secret || o->cc_policy_set) {
-			errbuf_set(err, errlen, "--incoming receives the VM from the source: it takes no --guest, "
+			errbuf__set(err, errlen, "--incoming receives the VM from the source: it takes no --guest, "
 				   "--restore, --takeover, --guest-args or launch options");
 			return -1;
 		}
 		if (strncmp(o->incoming, "tcp:", 4) && strncmp(o->incoming, "unix:", 5)) {
-			errbuf_set(err, errlen, "--incoming %s: use tcp:ADDR:PORT or unix:PATH", o->incoming);
+			errbuf__set(err, errlen, "--incoming %s: use tcp:ADDR:PORT or unix:PATH", o->incoming);
 			return -1;
 		}
 		if (mem_set && o->max_mem && o->mem > o->max_mem) {
-			errbuf_set(err, errlen, "--mem is larger than --max-mem");
+			errbuf__set(err, errlen, "--mem is larger than --max-mem");
 			return -1;
 		}
 		if (!mem_set)
@@ -213,37 +213,37 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t 
 		return 0;
 	}
 	if (o->max_mem) {
-		errbuf_set(err, errlen, "--max-mem limits what --incoming accepts: it needs --incoming");
+		errbuf__set(err, errlen, "--max-mem limits what --incoming accepts: it needs --incoming");
 		return -1;
 	}
 	if (o->takeover) {
 		if (o->guest || o->restore || mem_set || cpus_set || o->guest_args || o->cc != CC_NONE ||
 		    o->owner_session || o->owner_secret || o->cc_policy_set) {
-			errbuf_set(err, errlen, "--takeover receives the VM as it is: it takes no --guest, "
+			errbuf__set(err, errlen, "--takeover receives the VM as it is: it takes no --guest, "
 				   "--restore, --mem, --cpus, --guest-args or --cc options");
 			return -1;
 		}
 		return 0;
 	}
 	if (!o->guest && !o->restore) {
-		errbuf_set(err, errlen, "nothing to run: give --guest ELF, --restore SNAPSHOT or --takeover SOCKET");
+		errbuf__set(err, errlen, "nothing to run: give --guest ELF, --restore SNAPSHOT or --takeover SOCKET");
 		return -1;
 	}
 	if (o->guest && o->restore) {
-		errbuf_set(err, errlen, "--guest and --restore exclude each other");
+		errbuf__set(err, errlen, "--guest and --restore exclude each other");
 		return -1;
 	}
 	if (o->cc == CC_NONE && (o->cc_policy_set || o->owner_session || o->owner_secret)) {
-		errbuf_set(err, errlen, "--cc-policy, --owner-session and --owner-secret need --cc emu or sev");
+		errbuf__set(err, errlen, "--cc-policy, --owner-session and --owner-secret need --cc emu or sev");
 		return -1;
 	}
 	if (o->restore && o->cc != CC_NONE) {
-		errbuf_set(err, errlen, "--restore of a confidential VM is not possible: its private "
+		errbuf__set(err, errlen, "--restore of a confidential VM is not possible: its private "
 			   "memory leaves only through the platform (migration)");
 		return -1;
 	}
 	if (o->restore && (mem_set || cpus_set || o->guest_args)) {
-		errbuf_set(err, errlen, "--restore takes memory, vCPUs and guest arguments from the snapshot");
+		errbuf__set(err, errlen, "--restore takes memory, vCPUs and guest arguments from the snapshot");
 		return -1;
 	}
 	return 0;

@@ -33,7 +33,7 @@ struct run_opts {
 #define RUN_DEFAULT_MEM  (256ULL << 20)
 
 /* Returns 0, or -1 with a message naming the bad option. argv[0] is "run". */
-int run_opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t errlen);
+int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t errlen);
 extern const char run_usage[];
 
 #endif

@@ -25,7 +25,7 @@ static const char ctl_usage[] =
 	"  --timeout SECONDS how long to wait for the reply, connecting and sending\n"
 	"                    included (default 5; snapshot 600, handoff 90)\n";
 
-int cmd_ctl(int argc, char **argv)
+int cmd__ctl(int argc, char **argv)
 {
 	json_t *req, *rep;
 	char err[1024];
@@ -43,17 +43,17 @@ int cmd_ctl(int argc, char **argv)
 			return 0;
 		}
 		if (strcmp(a, "--timeout") && strncmp(a, "--timeout=", 10)) {
-			log_err("ctl: unknown option %s", a);
+			log__err("ctl: unknown option %s", a);
 			fprintf(stderr, "%s", ctl_usage);
 			return 2;
 		}
 		v = a[9] == '=' ? a + 10 : i + 1 < argc ? argv[++i] : NULL;
 		if (!v) {
-			log_err("--timeout needs a number of seconds");
+			log__err("--timeout needs a number of seconds");
 			return 2;
 		}
 		if (ctl_request__parse_timeout(v, &timeout_ms, err, sizeof(err))) {
-			log_err("%s", err);
+			log__err("%s", err);
 			return 2;
 		}
 	}
@@ -63,7 +63,7 @@ int cmd_ctl(int argc, char **argv)
 	}
 	req = ctl_request__from_words(argc - i - 1, argv + i + 1, err, sizeof(err));
 	if (!req) {
-		log_err("%s", err);
+		log__err("%s", err);
 		return 2;
 	}
 	cmd = json_string_value(json_object_get(req, "cmd"));
@@ -71,7 +71,7 @@ int cmd_ctl(int argc, char **argv)
 		timeout_ms = ctl_request__timeout_ms(cmd);
 	rep = ctl__call_timeout(argv[i], req, timeout_ms, err, sizeof(err));
 	if (!rep) {
-		log_err("%s", err);
+		log__err("%s", err);
 		json_decref(req);
 		return 1;
 	}
@@ -80,7 +80,7 @@ int cmd_ctl(int argc, char **argv)
 	free(txt);
 	code = json_is_true(json_object_get(rep, "ok")) ? 0 : 1;
 	if (code)
-		log_err("%s: %s", cmd ? cmd : "request",
+		log__err("%s: %s", cmd ? cmd : "request",
 			json_string_value(json_object_get(rep, "error")) ?: "failed");
 	json_decref(rep);
 	json_decref(req);                 /* only now: cmd points into it */

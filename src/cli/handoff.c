@@ -12,7 +12,7 @@ static const char usage[] =
 	"  hands the VM served at OLD.sock to the process started with\n"
 	"  `tern run --takeover NEW.sock`; the old process exits once the new one runs it\n";
 
-int cmd_handoff(int argc, char **argv)
+int cmd__handoff(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "ctl", required_argument, NULL, 'c' },
@@ -34,10 +34,10 @@ int cmd_handoff(int argc, char **argv)
 		}
 	}
 	if (!ctl || !to || optind < argc) {
-		log_err("handoff needs --ctl and --to");
+		log__err("handoff needs --ctl and --to");
 		fprintf(stderr, "%s", usage);
 		return 2;
 	}
 	char *args[] = { "ctl", (char *)ctl, "handoff", (char *)to, (char *)xfer, NULL };
-	return cmd_ctl(xfer ? 5 : 4, args);
+	return cmd__ctl(xfer ? 5 : 4, args);
 }

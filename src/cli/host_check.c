@@ -409,7 +409,7 @@ static int print_json(const struct hc_report *r)
 	return 0;
 }
 
-int cmd_host_check(int argc, char **argv)
+int cmd__host_check(int argc, char **argv)
 {
 	bool json = false;
 	for (int i = 1; i < argc; i++) {
@@ -421,7 +421,7 @@ int cmd_host_check(int argc, char **argv)
 			       "with the feature it affects. Exit 0 if tern run can work here, 1 if not.\n");
 			return 0;
 		} else {
-			log_err("host-check: unknown argument '%s' (usage: tern host-check [--json])", argv[i]);
+			log__err("host-check: unknown argument '%s' (usage: tern host-check [--json])", argv[i]);
 			return 2;
 		}
 	}

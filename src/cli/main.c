@@ -11,12 +11,12 @@ static const struct {
 	int (*fn)(int, char **);
 	const char *help;
 } subcommands[] = {
-	{ "run", cmd_run, "boot a guest or restore a snapshot" },
-	{ "ctl", cmd_ctl, "send a command to a running VM's control socket" },
-	{ "handoff", cmd_handoff, "hand a running VM to a new tern process (live upgrade)" },
-	{ "migrate", cmd_migrate, "live-migrate a running VM to another host" },
-	{ "owner", cmd_owner, "a guest owner's steps: session, digest, verify, secret" },
-	{ "host-check", cmd_host_check, "what this host can do for tern: OK, LIMITED or MISSING per capability" },
+	{ "run", cmd__run, "boot a guest or restore a snapshot" },
+	{ "ctl", cmd__ctl, "send a command to a running VM's control socket" },
+	{ "handoff", cmd__handoff, "hand a running VM to a new tern process (live upgrade)" },
+	{ "migrate", cmd__migrate, "live-migrate a running VM to another host" },
+	{ "owner", cmd__owner, "a guest owner's steps: session, digest, verify, secret" },
+	{ "host-check", cmd__host_check, "what this host can do for tern: OK, LIMITED or MISSING per capability" },
 };
 
 static void usage(FILE *f)
@@ -45,7 +45,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
 		if (!strcmp(argv[1], subcommands[i].name))
 			return subcommands[i].fn(argc - 1, argv + 1);
-	log_err("unknown command '%s'", argv[1]);
+	log__err("unknown command '%s'", argv[1]);
 	usage(stderr);
 	return 2;
 }

@@ -34,7 +34,7 @@ static double num(json_t *o, const char *a, const char *b)
 	return json_number_value(v);
 }
 
-int cmd_migrate(int argc, char **argv)
+int cmd__migrate(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "ctl", required_argument, NULL, 'c' }, { "to", required_argument, NULL, 't' },
@@ -59,20 +59,20 @@ int cmd_migrate(int argc, char **argv)
 		case 'd':
 			downtime = strtoull(optarg, &end, 10);
 			if (*end || !downtime) {
-				log_err("--downtime-ms %s: a positive number of milliseconds", optarg);
+				log__err("--downtime-ms %s: a positive number of milliseconds", optarg);
 				return 2;
 			}
 			break;
 		case 'b':
-			if (size_parse(optarg, &bw) || !bw) {
-				log_err("--max-bandwidth %s: bytes per second, e.g. 500M", optarg);
+			if (size__parse(optarg, &bw) || !bw) {
+				log__err("--max-bandwidth %s: bytes per second, e.g. 500M", optarg);
 				return 2;
 			}
 			break;
 		case 'T':
 			timeout = strtoull(optarg, &end, 10);
 			if (*end || !timeout) {
-				log_err("--timeout %s: a positive number of seconds", optarg);
+				log__err("--timeout %s: a positive number of seconds", optarg);
 				return 2;
 			}
 			break;
@@ -81,12 +81,12 @@ int cmd_migrate(int argc, char **argv)
 		}
 	}
 	if (!ctl || !to || optind < argc) {
-		log_err("migrate needs --ctl and --to");
+		log__err("migrate needs --ctl and --to");
 		fprintf(stderr, "%s", usage);
 		return 2;
 	}
 	if (strcmp(act, "cancel") && strcmp(act, "force")) {
-		log_err("--on-timeout %s: cancel or force", act);
+		log__err("--on-timeout %s: cancel or force", act);
 		return 2;
 	}
 	/* options not given are left out: the VM refuses 0 for each */
@@ -116,11 +116,11 @@ int cmd_migrate(int argc, char **argv)
 	json_t *rep = ctl__call(ctl, req, err, sizeof(err));
 	json_decref(req);
 	if (!rep) {
-		log_err("%s", err);
+		log__err("%s", err);
 		return 1;
 	}
 	if (!json_is_true(json_object_get(rep, "ok"))) {
-		log_err("migrate: %s", json_string_value(json_object_get(rep, "error")));
+		log__err("migrate: %s", json_string_value(json_object_get(rep, "error")));
 		json_decref(rep);
 		return 1;
 	}
@@ -150,7 +150,7 @@ int cmd_migrate(int argc, char **argv)
 			if (was && strcmp(was, "completed")) {
 				if (tty)
 					fputc('\n', stderr);
-				log_err("the source VM went away during the migration (%s): %s", was, err);
+				log__err("the source VM went away during the migration (%s): %s", was, err);
 				json_decref(last);
 				return 1;
 			}
@@ -177,7 +177,7 @@ int cmd_migrate(int argc, char **argv)
 		/* no answer at all: the VM process is gone; ask nothing more */
 		if (status && strcmp(status, "active") && strcmp(status, "setup") && strcmp(status, "device")) {
 			const char *why = json_string_value(json_object_get(last, "error-desc"));
-			log_err("migration %s: %s", status, why ? why : "");
+			log__err("migration %s: %s", status, why ? why : "");
 			json_decref(last);
 			if (own_stats)
 				unlink(stats);

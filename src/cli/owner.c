@@ -100,7 +100,7 @@ static int parse_hex(const char *opt, const char *s, uint8_t *out, size_t n)
 {
 	size_t len = strlen(s);
 	if (len != 2 * n) {
-		log_err("--%s: expected %zu hex digits (%zu bytes), got %zu characters", opt, 2 * n, n, len);
+		log__err("--%s: expected %zu hex digits (%zu bytes), got %zu characters", opt, 2 * n, n, len);
 		return -1;
 	}
 	for (size_t i = 0; i < len; i++) {
@@ -108,7 +108,7 @@ static int parse_hex(const char *opt, const char *s, uint8_t *out, size_t n)
 		int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 :
 			c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 		if (v < 0) {
-			log_err("--%s: '%c' at position %zu is not a hex digit", opt, c, i + 1);
+			log__err("--%s: '%c' at position %zu is not a hex digit", opt, c, i + 1);
 			return -1;
 		}
 		if (i % 2 == 0)
@@ -143,7 +143,7 @@ static int parse_u32(const char *s, uint32_t *out)
 static int parse_policy(const char *what, const char *s, uint32_t *policy)
 {
 	if (parse_u32(s, policy)) {
-		log_err("%s '%s': not a 32-bit number (write it like 0x1)", what, s);
+		log__err("%s '%s': not a 32-bit number (write it like 0x1)", what, s);
 		return -1;
 	}
 	return 0;
@@ -153,7 +153,7 @@ static int dir_path(char *out, size_t len, const char *dir, const char *name)
 {
 	int n = snprintf(out, len, "%s/%s", dir, name);
 	if (n < 0 || (size_t)n >= len) {
-		log_err("path %s/%s is too long", dir, name);
+		log__err("path %s/%s is too long", dir, name);
 		return -1;
 	}
 	return 0;
@@ -166,19 +166,19 @@ static int write_file(const char *path, const void *data, size_t len, mode_t mod
 	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (replace ? O_TRUNC : O_EXCL), mode);
 	if (fd < 0) {
 		if (errno == EEXIST)
-			log_err("%s already exists: refusing to overwrite it", path);
+			log__err("%s already exists: refusing to overwrite it", path);
 		else
-			log_err("cannot create %s: %s", path, strerror(errno));
+			log__err("cannot create %s: %s", path, strerror(errno));
 		return -1;
 	}
 	r = fchmod(fd, mode) ? -errno : 0;
 	if (!r)
-		r = write_full(fd, data, len);
+		r = write__full(fd, data, len);
 	if (!r && fsync(fd))
 		r = -errno;
 	close(fd);
 	if (r) {
-		log_err("cannot write %s: %s", path, strerror(-r));
+		log__err("cannot write %s: %s", path, strerror(-r));
 		unlink(path);
 		return -1;
 	}
@@ -188,8 +188,8 @@ static int write_file(const char *path, const void *data, size_t len, mode_t mod
 static int read_file(const char *path, size_t max, void **buf, size_t *len)
 {
 	char err[512];
-	if (file_slurp(path, max, buf, len, err, sizeof(err))) {
-		log_err("%s", err);
+	if (file__slurp(path, max, buf, len, err, sizeof(err))) {
+		log__err("%s", err);
 		return -1;
 	}
 	return 0;
@@ -205,7 +205,7 @@ static int load_session_dir(const char *dir, struct sev_keys *k, uint32_t *polic
 	if (dir_path(path, sizeof(path), dir, F_TEK_TIK) || read_file(path, 4096, &buf, &len))
 		return -1;
 	if (len != 2 * SEV_KEY_LEN) {
-		log_err("%s: %zu bytes, expected %d (TEK || TIK); was it written by `tern owner session`?",
+		log__err("%s: %zu bytes, expected %d (TEK || TIK); was it written by `tern owner session`?",
 			path, len, 2 * SEV_KEY_LEN);
 		OPENSSL_cleanse(buf, len);
 		free(buf);
@@ -224,7 +224,7 @@ static int load_session_dir(const char *dir, struct sev_keys *k, uint32_t *polic
 	while (len && (text[len - 1] == '\n' || text[len - 1] == ' ' || text[len - 1] == '\r'))
 		text[--len] = '\0';
 	if (parse_u32(text, policy)) {
-		log_err("%s: '%s' is not a policy (expected a number like 0x1)", path, text);
+		log__err("%s: '%s' is not a policy (expected a number like 0x1)", path, text);
 		goto fail;
 	}
 	return 0;
@@ -254,47 +254,47 @@ static int do_session(char **opt)
 	if (read_file(opt[O_PLATFORM], 1 << 20, (void **)&chain, &chain_len) ||
 	    read_file(opt[O_TRUST], 1 << 20, (void **)&trust, &trust_len))
 		goto out;
-	if (sev_chain_verify(chain, chain_len, trust, trust_len, &pdh, &maj, &min, err, sizeof(err))) {
-		log_err("platform chain %s is not trusted (roots: %s): %s", opt[O_PLATFORM],
+	if (sev__chain_verify(chain, chain_len, trust, trust_len, &pdh, &maj, &min, err, sizeof(err))) {
+		log__err("platform chain %s is not trusted (roots: %s): %s", opt[O_PLATFORM],
 			opt[O_TRUST], err);
 		goto out;
 	}
 	if (maj < POLICY_API_MAJOR(policy) ||
 	    (maj == POLICY_API_MAJOR(policy) && min < POLICY_API_MINOR(policy))) {
-		log_err("the platform's firmware API %u.%u is older than policy 0x%08x requires (%u.%u)",
+		log__err("the platform's firmware API %u.%u is older than policy 0x%08x requires (%u.%u)",
 			maj, min, policy, POLICY_API_MAJOR(policy), POLICY_API_MINOR(policy));
 		goto out;
 	}
 
 	if (mkdir(dir, 0700) && errno != EEXIST) {
-		log_err("cannot create directory %s: %s", dir, strerror(errno));
+		log__err("cannot create directory %s: %s", dir, strerror(errno));
 		goto out;
 	}
 	if (stat(dir, &st) || !S_ISDIR(st.st_mode)) {
-		log_err("%s is not a directory", dir);
+		log__err("%s is not a directory", dir);
 		goto out;
 	}
 	for (size_t i = 0; i < sizeof(outputs) / sizeof(outputs[0]); i++) {
 		if (dir_path(path, sizeof(path), dir, outputs[i]))
 			goto out;
 		if (access(path, F_OK) == 0) {
-			log_err("%s already holds a session (%s exists): use a new directory, every "
+			log__err("%s already holds a session (%s exists): use a new directory, every "
 				"launch needs fresh keys", dir, outputs[i]);
 			goto out;
 		}
 	}
 
-	owner = sev_p384_generate();
-	if (!owner || sev_keys_random(&k)) {
-		log_err("cannot generate keys (OpenSSL)");
+	owner = sev__p384_generate();
+	if (!owner || sev__keys_random(&k)) {
+		log__err("cannot generate keys (OpenSSL)");
 		goto out;
 	}
-	if (sev_session_wrap(owner, pdh, &k, policy, session)) {
-		log_err("cannot wrap the transport keys for the platform's PDH key");
+	if (sev__session_wrap(owner, pdh, &k, policy, session)) {
+		log__err("cannot wrap the transport keys for the platform's PDH key");
 		goto out_keys;
 	}
-	if (sev_privkey_pem(owner, &pem, &pem_len) || sev_pubkey_pem(owner, &pub, &pub_len)) {
-		log_err("cannot encode the owner's key");
+	if (sev__privkey_pem(owner, &pem, &pem_len) || sev__pubkey_pem(owner, &pub, &pub_len)) {
+		log__err("cannot encode the owner's key");
 		goto out_keys;
 	}
 	memcpy(tektik, k.tek, SEV_KEY_LEN);
@@ -324,7 +324,7 @@ out_keys:
 	OPENSSL_cleanse(&k, sizeof(k));
 out:
 	OPENSSL_cleanse(tektik, sizeof(tektik));
-	sev_pem_free(pem, pem_len);
+	sev__pem_free(pem, pem_len);
 	free(pub);
 	free(chain);
 	free(trust);
@@ -343,12 +343,12 @@ static int do_digest(char **opt)
 	char err[1024];
 
 	if (opt[O_MEM]) {
-		if (size_parse(opt[O_MEM], &mem)) {
-			log_err("--mem %s: not a size (try 512M or 1G)", opt[O_MEM]);
+		if (size__parse(opt[O_MEM], &mem)) {
+			log__err("--mem %s: not a size (try 512M or 1G)", opt[O_MEM]);
 			return EXIT_USAGE;
 		}
 		if (mem < VM_MIN_MEM || mem % VM_MEM_ALIGN) {
-			log_err("--mem %s: tern run needs a multiple of 2M, at least %lluM", opt[O_MEM],
+			log__err("--mem %s: tern run needs a multiple of 2M, at least %lluM", opt[O_MEM],
 				VM_MIN_MEM >> 20);
 			return EXIT_USAGE;
 		}
@@ -358,12 +358,12 @@ static int do_digest(char **opt)
 		errno = 0;
 		cpus = strtol(opt[O_CPUS], &end, 10);
 		if (errno || *end || end == opt[O_CPUS] || cpus < 1 || cpus > VM_MAX_VCPUS) {
-			log_err("--cpus %s: must be a number from 1 to %d", opt[O_CPUS], VM_MAX_VCPUS);
+			log__err("--cpus %s: must be a number from 1 to %d", opt[O_CPUS], VM_MAX_VCPUS);
 			return EXIT_USAGE;
 		}
 	}
-	if (launch_expected_digest(opt[O_GUEST], mem, (int)cpus, opt[O_ARGS], d, err, sizeof(err))) {
-		log_err("%s", err);
+	if (launch__expected_digest(opt[O_GUEST], mem, (int)cpus, opt[O_ARGS], d, err, sizeof(err))) {
+		log__err("%s", err);
 		return 1;
 	}
 	print_hex(d, sizeof(d));
@@ -387,23 +387,23 @@ static int do_verify(char **opt)
 		return EXIT_USAGE;
 	if (sscanf(opt[O_API], "%3u.%3u%c", &maj, &min, &tail) != 2 || maj > 255 || min > 255 ||
 	    opt[O_API][0] < '0' || opt[O_API][0] > '9') {
-		log_err("--api %s: expected MAJOR.MINOR, each 0-255 (e.g. 1.55)", opt[O_API]);
+		log__err("--api %s: expected MAJOR.MINOR, each 0-255 (e.g. 1.55)", opt[O_API]);
 		return EXIT_USAGE;
 	}
 	if (parse_u32(opt[O_BUILD], &build) || build > 255) {
-		log_err("--build %s: expected a number 0-255", opt[O_BUILD]);
+		log__err("--build %s: expected a number 0-255", opt[O_BUILD]);
 		return EXIT_USAGE;
 	}
 	if (load_session_dir(opt[O_DIR], &k, &policy))
 		return 1;
-	ok = sev_measure(k.tik, (uint8_t)maj, (uint8_t)min, (uint8_t)build, policy, digest, mnonce, want) == 0;
+	ok = sev__measure(k.tik, (uint8_t)maj, (uint8_t)min, (uint8_t)build, policy, digest, mnonce, want) == 0;
 	OPENSSL_cleanse(&k, sizeof(k));
 	if (!ok) {
-		log_err("cannot compute the measurement (OpenSSL)");
+		log__err("cannot compute the measurement (OpenSSL)");
 		return 1;
 	}
-	if (!sev_memeq(want, meas, sizeof(want))) {
-		log_err("measurement does not match: the platform launched something else");
+	if (!sev__memeq(want, meas, sizeof(want))) {
+		log__err("measurement does not match: the platform launched something else");
 		return 1;
 	}
 	printf("measurement OK\n");
@@ -426,7 +426,7 @@ static int do_secret(char **opt)
 	if (read_file(opt[O_IN], 1 << 20, (void **)&file, &len))
 		return 1;
 	if (len > SECRET_MAX - 8) {
-		log_err("%s: %zu bytes, but a secret holds at most %u (it must fit the secret page "
+		log__err("%s: %zu bytes, but a secret holds at most %u (it must fit the secret page "
 			"with its 8-byte header)", opt[O_IN], len, SECRET_MAX - 8);
 		goto out;
 	}
@@ -444,9 +444,9 @@ static int do_secret(char **opt)
 	out[9] = (uint8_t)(plen >> 8);
 	out[10] = (uint8_t)(plen >> 16);
 	out[11] = (uint8_t)(plen >> 24);
-	if (sev_packet_seal(&k, SEV_CTX_SECRET, 0, plain, plen, meas, sizeof(meas), out + 12,
+	if (sev__packet_seal(&k, SEV_CTX_SECRET, 0, plain, plen, meas, sizeof(meas), out + 12,
 			    out + 12 + SEV_PKT_HDR_LEN)) {
-		log_err("cannot seal the secret (OpenSSL)");
+		log__err("cannot seal the secret (OpenSSL)");
 		goto out_keys;
 	}
 	if (write_file(opt[O_OUT], out, 12 + SEV_PKT_HDR_LEN + plen, 0644, 1))
@@ -482,7 +482,7 @@ static int listed(const int *ids, int id)
 	return 0;
 }
 
-int cmd_owner(int argc, char **argv)
+int cmd__owner(int argc, char **argv)
 {
 	char *opt[O_COUNT] = { 0 };
 	const struct sub *s = NULL;
@@ -496,7 +496,7 @@ int cmd_owner(int argc, char **argv)
 		if (!strcmp(argv[1], subs[i].name))
 			s = &subs[i];
 	if (!s) {
-		log_err("owner: unknown step '%s' (session, digest, verify or secret)", argv[1]);
+		log__err("owner: unknown step '%s' (session, digest, verify or secret)", argv[1]);
 		fprintf(stderr, "%s", owner_usage);
 		return EXIT_USAGE;
 	}
@@ -511,30 +511,30 @@ int cmd_owner(int argc, char **argv)
 		}
 		if (c > 0 && c < O_COUNT) {
 			if (!listed(s->required, c) && !listed(s->allowed, c)) {
-				log_err("owner %s: option --%s does not apply here", s->name, long_opts[c - 1].name);
+				log__err("owner %s: option --%s does not apply here", s->name, long_opts[c - 1].name);
 				return EXIT_USAGE;
 			}
 			if (opt[c]) {
-				log_err("owner %s: --%s given twice", s->name, long_opts[c - 1].name);
+				log__err("owner %s: --%s given twice", s->name, long_opts[c - 1].name);
 				return EXIT_USAGE;
 			}
 			opt[c] = optarg;
 			continue;
 		}
 		if (optopt > 0 && optopt < O_COUNT)
-			log_err("owner %s: option --%s needs a value", s->name, long_opts[optopt - 1].name);
+			log__err("owner %s: option --%s needs a value", s->name, long_opts[optopt - 1].name);
 		else
-			log_err("owner %s: unknown option %s", s->name, argv[optind - 1]);
+			log__err("owner %s: unknown option %s", s->name, argv[optind - 1]);
 		fprintf(stderr, "%s", owner_usage);
 		return EXIT_USAGE;
 	}
 	if (optind < argc) {
-		log_err("owner %s: unexpected argument '%s'", s->name, argv[optind]);
+		log__err("owner %s: unexpected argument '%s'", s->name, argv[optind]);
 		return EXIT_USAGE;
 	}
 	for (int i = 0; i < 8 && s->required[i]; i++)
 		if (!opt[s->required[i]] || !*opt[s->required[i]]) {
-			log_err("owner %s: --%s is required", s->name, long_opts[s->required[i] - 1].name);
+			log__err("owner %s: --%s is required", s->name, long_opts[s->required[i] - 1].name);
 			fprintf(stderr, "%s", owner_usage);
 			return EXIT_USAGE;
 		}

@@ -32,20 +32,20 @@ static int load_owner_session(const char *dir, struct run_opts *o, struct cc_lau
 	size_t len;
 	void *pol;
 	snprintf(path, sizeof(path), "%s/session.bin", dir);
-	if (file_slurp(path, 4096, session, &len, err, errlen))
+	if (file__slurp(path, 4096, session, &len, err, errlen))
 		return -1;
 	if (len != CC_SESSION_LEN) {
-		errbuf_set(err, errlen, "%s is %zu bytes, a session blob is %d", path, len, CC_SESSION_LEN);
+		errbuf__set(err, errlen, "%s is %zu bytes, a session blob is %d", path, len, CC_SESSION_LEN);
 		return -1;
 	}
 	snprintf(path, sizeof(path), "%s/owner.pub.pem", dir);
-	if (file_slurp(path, 1 << 16, pub, &l->owner_pub_len, err, errlen))
+	if (file__slurp(path, 1 << 16, pub, &l->owner_pub_len, err, errlen))
 		return -1;
 	l->session = *session;
 	l->owner_pub = *pub;
 	snprintf(path, sizeof(path), "%s/policy", dir);
 	if (!o->cc_policy_set) {
-		if (file_slurp(path, 64, &pol, &len, err, errlen))
+		if (file__slurp(path, 64, &pol, &len, err, errlen))
 			return -1;
 		char txt[65] = { 0 };
 		memcpy(txt, pol, len < 64 ? len : 64);
@@ -65,13 +65,13 @@ static int wait_secret(struct vm *vm, const char *file, unsigned timeout, char *
 			return vm__cc_secret(vm, file, err, errlen);
 		}
 		if (vm__stopping(vm)) {
-			errbuf_set(err, errlen, "stopped while waiting for the owner's secret");
+			errbuf__set(err, errlen, "stopped while waiting for the owner's secret");
 			return -1;
 		}
 		struct timespec ts = { 0, 100 * 1000 * 1000 };
 		nanosleep(&ts, NULL);
 	}
-	errbuf_set(err, errlen, "the owner's secret packet %s did not appear within %u s", file, timeout);
+	errbuf__set(err, errlen, "the owner's secret packet %s did not appear within %u s", file, timeout);
 	return -1;
 }
 
@@ -123,9 +123,9 @@ static int receive_incoming(struct run_opts *o, struct vm_config *cfg, struct vm
 	char err[1024];
 	int nc;
 	uint64_t mem;
-	int lfd = transport_listen(o->incoming, err, sizeof(err));
+	int lfd = transport__listen(o->incoming, err, sizeof(err));
 	if (lfd < 0 || mig_incoming__init(in, o->incoming, err, sizeof(err))) {
-		log_err("%s", err);
+		log__err("%s", err);
 		if (lfd >= 0)
 			close(lfd);
 		*code = 1;
@@ -137,23 +137,23 @@ static int receive_incoming(struct run_opts *o, struct vm_config *cfg, struct vm
 	cfg->cc = o->cc;
 	cfg->psp_socket = o->psp_socket;
 	if (ctl && ctl_server__start_incoming(ctl, in, o->incoming)) {
-		log_err("cannot start the control socket thread");
+		log__err("cannot start the control socket thread");
 		mig_incoming__exit(in);
 		close(lfd);
 		*code = 1;
 		return -1;
 	}
-	log_info("waiting for an incoming migration on %s", o->incoming);
-	int r = migration_receive(lfd, vm, cfg, in, err, sizeof(err));
+	log__info("waiting for an incoming migration on %s", o->incoming);
+	int r = migration__receive(lfd, vm, cfg, in, err, sizeof(err));
 	close(lfd);
 	mig_incoming__exit(in);
 	mig_incoming__read(in, ms, &nc, &mem);
 	if (r) {
 		int sig = cancel__pending();
 		if (ms->status == MIG_CANCELLED)
-			log_err("incoming migration cancelled (the source keeps the VM): %s", err);
+			log__err("incoming migration cancelled (the source keeps the VM): %s", err);
 		else
-			log_err("incoming migration failed (the source keeps the VM): %s", err);
+			log__err("incoming migration failed (the source keeps the VM): %s", err);
 		/* a signal that also cancelled wins: the caller asked for it */
 		*code = sig ? 128 + sig : 1;
 		return -1;
@@ -178,7 +178,7 @@ static void write_stats(const char *path, const struct mig_stats *ms)
 	if (f)
 		fclose(f);
 	else
-		log_err("cannot write %s", path);
+		log__err("cannot write %s", path);
 	json_decref(j);
 }
 
@@ -193,9 +193,9 @@ static int start_incoming(struct run *rn)
 	if (receive_incoming(&rn->o, &rn->cfg, rn->vm, rn->have_ctl ? &rn->ctl : NULL, &rn->incoming,
 			     &ms, &code))
 		return code;
-	log_info("migrated in: %d vCPUs, %s RAM; %llu MB received in %.0f ms, %llu iterations, "
+	log__info("migrated in: %d vCPUs, %s RAM; %llu MB received in %.0f ms, %llu iterations, "
 		 "%llu pages, %llu zero pages, %llu private pages (platform %.1f ms)",
-		 rn->vm->cfg.ncpus, size_str(rn->vm->cfg.mem, sz, sizeof(sz)),
+		 rn->vm->cfg.ncpus, size__str(rn->vm->cfg.mem, sz, sizeof(sz)),
 		 (unsigned long long)(ms.transferred >> 20), (double)ms.total_ns / 1e6,
 		 (unsigned long long)ms.iteration, (unsigned long long)ms.normal,
 		 (unsigned long long)ms.duplicate, (unsigned long long)ms.private_pages,
@@ -217,31 +217,31 @@ static int start_takeover(struct run *rn)
 	int r;
 
 	if (lfd < 0) {
-		log_err("%s", err);
+		log__err("%s", err);
 		return 1;
 	}
 	/* -1: keep writing the console where the old process did */
 	rn->cfg.serial_fd = rn->o.serial_file ? rn->serial_fd : -1;
-	log_info("waiting at %s for a VM to take over", rn->o.takeover);
+	log__info("waiting at %s for a VM to take over", rn->o.takeover);
 	r = handoff__receive(lfd, rn->vm, &rn->cfg, &old_ctl, &hr, err, sizeof(err));
 	close(lfd);
 	unlink(rn->o.takeover);
 	if (r) {
-		log_err("takeover failed (the old process keeps the VM): %s", err);
+		log__err("takeover failed (the old process keeps the VM): %s", err);
 		return cancel__pending() ? 128 + cancel__pending() : 1;
 	}
 	path = rn->o.ctl ? rn->o.ctl : old_ctl;
 	if (path && ctl_server__open_replace(&rn->ctl, path, err, sizeof(err)) == 0)
 		rn->have_ctl = true;
 	else if (path)
-		log_err("the VM runs, but without a control socket: %s", err);
+		log__err("the VM runs, but without a control socket: %s", err);
 	rn->ctl.handoff_downtime_ns = hr.downtime_ns;
 	if (rn->have_ctl && ctl_server__start(&rn->ctl, rn->vm, "handoff")) {
-		log_err("cannot start the control socket thread");
+		log__err("cannot start the control socket thread");
 		vm__stop(rn->vm, 1, "control socket failed");
 	}
-	log_info("took over the VM: %d vCPUs, %s RAM, downtime %.3f ms%s%s", rn->vm->cfg.ncpus,
-		 size_str(rn->vm->cfg.mem, sz, sizeof(sz)), (double)hr.downtime_ns / 1e6,
+	log__info("took over the VM: %d vCPUs, %s RAM, downtime %.3f ms%s%s", rn->vm->cfg.ncpus,
+		 size__str(rn->vm->cfg.mem, sz, sizeof(sz)), (double)hr.downtime_ns / 1e6,
 		 rn->have_ctl ? ", control socket " : "", rn->have_ctl ? rn->ctl.path : "");
 	free(old_ctl);
 	return 0;
@@ -255,11 +255,11 @@ static int build_restored(struct run *rn)
 	char err[1024], sz[32];
 
 	if (snapshot__restore(rn->o.restore, rn->vm, &rn->cfg, &sr, err, sizeof(err))) {
-		log_err("%s", err);
+		log__err("%s", err);
 		return 1;
 	}
-	log_info("restored %s: %d vCPUs, %s RAM, %llu pages in %.1f ms", rn->o.restore,
-		 rn->vm->cfg.ncpus, size_str(rn->vm->cfg.mem, sz, sizeof(sz)),
+	log__info("restored %s: %d vCPUs, %s RAM, %llu pages in %.1f ms", rn->o.restore,
+		 rn->vm->cfg.ncpus, size__str(rn->vm->cfg.mem, sz, sizeof(sz)),
 		 (unsigned long long)sr.ram_pages, (double)sr.ns / 1e6);
 	return 0;
 }
@@ -284,7 +284,7 @@ static int build_booted(struct run *rn)
 	free(session);
 	free(pub);
 	if (bad) {
-		log_err("%s", err);
+		log__err("%s", err);
 		vm__destroy(rn->vm);
 		return 1;
 	}
@@ -301,18 +301,18 @@ static int launch(struct run *rn, const char *what)
 	char err[1024], sz[32];
 
 	if (rn->have_ctl && ctl_server__start(&rn->ctl, vm, what)) {
-		log_err("cannot start the control socket thread");
+		log__err("cannot start the control socket thread");
 		vm__stop(vm, 1, "control socket failed");
 	}
 	if (vm->cc_open) {
 		char m[65];
 		hex(vm->cc.m.measurement, 32, m);
-		log_info("--cc %s: launched, handle %u, measurement %s", vm->cc.ops->name, vm->cc.m.handle, m);
+		log__info("--cc %s: launched, handle %u, measurement %s", vm->cc.ops->name, vm->cc.m.handle, m);
 		if (rn->o.owner_secret) {
-			log_info("waiting for the owner's secret packet at %s", rn->o.owner_secret);
+			log__info("waiting for the owner's secret packet at %s", rn->o.owner_secret);
 			if (wait_secret(vm, rn->o.owner_secret, rn->o.launch_timeout, err, sizeof(err)))
 				goto failed;
-			log_info("owner's secret injected at GPA 0x%x", GUEST_SECRET_GPA);
+			log__info("owner's secret injected at GPA 0x%x", GUEST_SECRET_GPA);
 		}
 		if (vm__cc_finish(vm, err, sizeof(err)))
 			goto failed;
@@ -320,12 +320,12 @@ static int launch(struct run *rn, const char *what)
 	if (vm__start(vm, err, sizeof(err)))
 		goto failed;
 	if (!rn->o.restore)
-		log_info("running %s: %d vCPUs, %s RAM%s%s", rn->o.guest, vm->cfg.ncpus,
-			 size_str(vm->cfg.mem, sz, sizeof(sz)), rn->o.ctl ? ", control socket " : "",
+		log__info("running %s: %d vCPUs, %s RAM%s%s", rn->o.guest, vm->cfg.ncpus,
+			 size__str(vm->cfg.mem, sz, sizeof(sz)), rn->o.ctl ? ", control socket " : "",
 			 rn->o.ctl ? rn->o.ctl : "");
 	return 0;
 failed:
-	log_err("%s", err);
+	log__err("%s", err);
 	vm__stop(vm, 1, "%s", err);
 	vm__wait(vm);
 	if (rn->have_ctl)
@@ -353,12 +353,12 @@ static int run_until_stopped(struct run *rn)
 	if (rn->have_ctl)
 		ctl_server__close(&rn->ctl);
 	rn->have_ctl = false;
-	log_info("%s", vm->stop_reason);
+	log__info("%s", vm->stop_reason);
 	vm__destroy(vm);
 	return code;
 }
 
-int cmd_run(int argc, char **argv)
+int cmd__run(int argc, char **argv)
 {
 	static struct run rn;             /* large (the VM); and ASan-friendly */
 	static struct vm vm;
@@ -369,8 +369,8 @@ int cmd_run(int argc, char **argv)
 	rn.ctl.lfd = -1;
 	rn.serial_fd = STDOUT_FILENO;
 	rn.vm = &vm;
-	if (run_opts_parse(argc, argv, &rn.o, err, sizeof(err))) {
-		log_err("%s", err);
+	if (run__opts_parse(argc, argv, &rn.o, err, sizeof(err))) {
+		log__err("%s", err);
 		fprintf(stderr, "%s", run_usage);
 		return 2;
 	}
@@ -381,7 +381,7 @@ int cmd_run(int argc, char **argv)
 	if (rn.o.serial_file) {
 		rn.serial_fd = open(rn.o.serial_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 		if (rn.serial_fd < 0) {
-			log_err("cannot open serial output %s: %s", rn.o.serial_file, strerror(errno));
+			log__err("cannot open serial output %s: %s", rn.o.serial_file, strerror(errno));
 			return 1;
 		}
 	}
@@ -389,7 +389,7 @@ int cmd_run(int argc, char **argv)
 	 * on the same path fails here, before it creates anything. */
 	if (rn.o.ctl && !rn.o.takeover) {
 		if (ctl_server__open(&rn.ctl, rn.o.ctl, err, sizeof(err))) {
-			log_err("%s", err);
+			log__err("%s", err);
 			return 1;
 		}
 		rn.have_ctl = true;

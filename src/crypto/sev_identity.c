@@ -45,7 +45,7 @@ static int mkdir_p(const char *dir, char *err, size_t errlen)
 	size_t n = strlen(dir);
 
 	if (n == 0 || n >= sizeof(path)) {
-		errbuf_set(err, errlen, "identity directory '%s': bad path", dir);
+		errbuf__set(err, errlen, "identity directory '%s': bad path", dir);
 		return -1;
 	}
 	memcpy(path, dir, n + 1);
@@ -55,13 +55,13 @@ static int mkdir_p(const char *dir, char *err, size_t errlen)
 		char c = path[i];
 		path[i] = '\0';
 		if (mkdir(path, 0700) && errno != EEXIST) {
-			errbuf_set(err, errlen, "cannot create directory %s: %s", path, strerror(errno));
+			errbuf__set(err, errlen, "cannot create directory %s: %s", path, strerror(errno));
 			return -1;
 		}
 		path[i] = c;
 	}
 	if (stat(dir, &st) || !S_ISDIR(st.st_mode)) {
-		errbuf_set(err, errlen, "%s is not a directory", dir);
+		errbuf__set(err, errlen, "%s is not a directory", dir);
 		return -1;
 	}
 	return 0;
@@ -71,7 +71,7 @@ static int join(char *out, size_t outlen, const char *dir, const char *name, cha
 {
 	int n = snprintf(out, outlen, "%s/%s", dir, name);
 	if (n < 0 || (size_t)n >= outlen) {
-		errbuf_set(err, errlen, "path %s/%s is too long", dir, name);
+		errbuf__set(err, errlen, "path %s/%s is too long", dir, name);
 		return -1;
 	}
 	return 0;
@@ -91,23 +91,23 @@ static int write_atomic(const char *dir, const char *name, const char *data, siz
 	unlink(tmp);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 	if (fd < 0) {
-		errbuf_set(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+		errbuf__set(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
 		return -1;
 	}
 	r = fchmod(fd, mode) ? -errno : 0;
 	if (!r)
-		r = write_full(fd, data, len);
+		r = write__full(fd, data, len);
 	if (!r && fsync(fd))
 		r = -errno;
 	if (r) {
-		errbuf_set(err, errlen, "cannot write %s: %s", tmp, strerror(-r));
+		errbuf__set(err, errlen, "cannot write %s: %s", tmp, strerror(-r));
 		close(fd);
 		unlink(tmp);
 		return -1;
 	}
 	close(fd);
 	if (rename(tmp, path)) {
-		errbuf_set(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+		errbuf__set(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
 		unlink(tmp);
 		return -1;
 	}
@@ -132,15 +132,15 @@ static BIO *open_pem(const char *dir, const char *name, int secret, char *err, s
 	if (join(path, sizeof(path), dir, name, err, errlen))
 		return NULL;
 	if (stat(path, &st)) {
-		errbuf_set(err, errlen, "cannot read %s: %s", path, strerror(errno));
+		errbuf__set(err, errlen, "cannot read %s: %s", path, strerror(errno));
 		return NULL;
 	}
 	if (!S_ISREG(st.st_mode) || st.st_size > (off_t)MAX_PEM) {
-		errbuf_set(err, errlen, "%s is not a PEM file", path);
+		errbuf__set(err, errlen, "%s is not a PEM file", path);
 		return NULL;
 	}
 	if (secret && (st.st_mode & 077)) {
-		errbuf_set(err, errlen, "%s is readable by others (mode %03o): it holds a private key; "
+		errbuf__set(err, errlen, "%s is readable by others (mode %03o): it holds a private key; "
 			   "chmod 600 it", path, (unsigned)(st.st_mode & 0777));
 		return NULL;
 	}
@@ -160,11 +160,11 @@ static EVP_PKEY *load_key(const char *dir, const char *name, char *err, size_t e
 	BIO_free(b);
 	if (!k) {
 		ERR_clear_error();
-		errbuf_set(err, errlen, "%s/%s: not a private key in PEM (unencrypted PKCS#8)", dir, name);
+		errbuf__set(err, errlen, "%s/%s: not a private key in PEM (unencrypted PKCS#8)", dir, name);
 		return NULL;
 	}
 	if (!sev__is_p384(k)) {
-		errbuf_set(err, errlen, "%s/%s: not a NIST P-384 key", dir, name);
+		errbuf__set(err, errlen, "%s/%s: not a NIST P-384 key", dir, name);
 		EVP_PKEY_free(k);
 		return NULL;
 	}
@@ -181,7 +181,7 @@ static X509 *load_cert(const char *dir, const char *name, char *err, size_t errl
 	BIO_free(b);
 	if (!x) {
 		ERR_clear_error();
-		errbuf_set(err, errlen, "%s/%s: not a certificate in PEM", dir, name);
+		errbuf__set(err, errlen, "%s/%s: not a certificate in PEM", dir, name);
 	}
 	return x;
 }
@@ -246,7 +246,7 @@ static int random_serial(X509 *x)
 	BIGNUM *bn;
 	int ok;
 
-	if (sev_random(r, sizeof(r)))
+	if (sev__random(r, sizeof(r)))
 		return -1;
 	r[0] &= 0x7f;                     /* positive */
 	r[0] |= 0x01;                     /* and not zero */
@@ -329,12 +329,12 @@ static int save_key(const char *dir, const char *name, EVP_PKEY *k, char *err, s
 	char *pem = NULL;
 	size_t len = 0;
 	int rc;
-	if (sev_privkey_pem(k, &pem, &len)) {
+	if (sev__privkey_pem(k, &pem, &len)) {
 		sev__ossl_err(err, errlen, "cannot encode a private key");
 		return -1;
 	}
 	rc = write_atomic(dir, name, pem, len, 0600, err, errlen);
-	sev_pem_free(pem, len);
+	sev__pem_free(pem, len);
 	return rc;
 }
 
@@ -357,10 +357,10 @@ static int save_cert(const char *dir, const char *name, X509 *x, char *err, size
 static int create_identity(const char *dir, uint8_t maj, uint8_t min, struct sev_identity *id,
 			   char *err, size_t errlen)
 {
-	EVP_PKEY *root_key = sev_p384_generate();
+	EVP_PKEY *root_key = sev__p384_generate();
 	int rc = -1;
 
-	id->pdh = sev_p384_generate();
+	id->pdh = sev__p384_generate();
 	if (!root_key || !id->pdh) {
 		sev__ossl_err(err, errlen, "cannot generate a P-384 key");
 		goto out;
@@ -402,17 +402,17 @@ static int load_identity(const char *dir, uint8_t maj, uint8_t min, struct sev_i
 	if (X509_check_private_key(id->root_cert, root_key) != 1 ||
 	    X509_verify(id->root_cert, root_key) != 1) {
 		ERR_clear_error();
-		errbuf_set(err, errlen, "%s: root.pem is not the self-signed certificate of root.key", dir);
+		errbuf__set(err, errlen, "%s: root.pem is not the self-signed certificate of root.key", dir);
 		goto out;
 	}
 	if (X509_check_private_key(id->pdh_cert, id->pdh) != 1) {
 		ERR_clear_error();
-		errbuf_set(err, errlen, "%s: pdh.pem does not certify pdh.key", dir);
+		errbuf__set(err, errlen, "%s: pdh.pem does not certify pdh.key", dir);
 		goto out;
 	}
 	if (X509_verify(id->pdh_cert, root_key) != 1) {
 		ERR_clear_error();
-		errbuf_set(err, errlen, "%s: pdh.pem is not signed by root.key", dir);
+		errbuf__set(err, errlen, "%s: pdh.pem is not signed by root.key", dir);
 		goto out;
 	}
 	if (parse_api_ou(id->pdh_cert, &have_maj, &have_min) || have_maj != maj || have_min != min) {
@@ -436,14 +436,14 @@ out:
 	return rc;
 }
 
-int sev_identity_load_or_create(const char *dir, uint8_t api_major, uint8_t api_minor,
+int sev__identity_load_or_create(const char *dir, uint8_t api_major, uint8_t api_minor,
 				struct sev_identity *id, char *err, size_t errlen)
 {
 	char path[PATH_MAX], have[128] = "", missing[128] = "";
 	int present = 0, lockfd, rc;
 
 	if (!dir || !id) {
-		errbuf_set(err, errlen, "identity: missing argument");
+		errbuf__set(err, errlen, "identity: missing argument");
 		return -1;
 	}
 	memset(id, 0, sizeof(*id));
@@ -452,7 +452,7 @@ int sev_identity_load_or_create(const char *dir, uint8_t api_major, uint8_t api_
 	/* Two platforms starting on one directory must not both create. */
 	lockfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (lockfd < 0 || flock(lockfd, LOCK_EX)) {
-		errbuf_set(err, errlen, "cannot lock %s: %s", dir, strerror(errno));
+		errbuf__set(err, errlen, "cannot lock %s: %s", dir, strerror(errno));
 		if (lockfd >= 0)
 			close(lockfd);
 		return -1;
@@ -473,7 +473,7 @@ int sev_identity_load_or_create(const char *dir, uint8_t api_major, uint8_t api_
 	else if (present == 4)
 		rc = load_identity(dir, api_major, api_minor, id, err, errlen);
 	else {
-		errbuf_set(err, errlen, "the platform identity in %s is incomplete (has %s; missing %s): "
+		errbuf__set(err, errlen, "the platform identity in %s is incomplete (has %s; missing %s): "
 			   "refusing to replace it; restore the missing files, or remove the others "
 			   "to create a new identity (guest owners must then trust the new root)",
 			   dir, have, missing);
@@ -481,11 +481,11 @@ int sev_identity_load_or_create(const char *dir, uint8_t api_major, uint8_t api_
 	}
 	close(lockfd);
 	if (rc)
-		sev_identity_free(id);
+		sev__identity_free(id);
 	return rc;
 }
 
-void sev_identity_free(struct sev_identity *id)
+void sev__identity_free(struct sev_identity *id)
 {
 	if (!id)
 		return;
@@ -495,7 +495,7 @@ void sev_identity_free(struct sev_identity *id)
 	memset(id, 0, sizeof(*id));
 }
 
-int sev_identity_export(const struct sev_identity *id, char **pem, size_t *len)
+int sev__identity_export(const struct sev_identity *id, char **pem, size_t *len)
 {
 	BIO *b;
 	int rc = -1;
@@ -524,7 +524,7 @@ static STACK_OF(X509) *read_certs(const char *pem, size_t len, const char *what,
 	unsigned long e;
 
 	if (!pem || !len || len > MAX_PEM) {
-		errbuf_set(err, errlen, "%s: empty or too large", what);
+		errbuf__set(err, errlen, "%s: empty or too large", what);
 		return NULL;
 	}
 	b = BIO_new_mem_buf(pem, (int)len);
@@ -532,7 +532,7 @@ static STACK_OF(X509) *read_certs(const char *pem, size_t len, const char *what,
 	if (!b || !sk) {
 		BIO_free(b);
 		sk_X509_free(sk);
-		errbuf_set(err, errlen, "out of memory");
+		errbuf__set(err, errlen, "out of memory");
 		return NULL;
 	}
 	ERR_clear_error();
@@ -546,21 +546,21 @@ static STACK_OF(X509) *read_certs(const char *pem, size_t len, const char *what,
 	/* the loop ends at "no start line" once the input is used up */
 	if (e && !(ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE)) {
 		const char *why = ERR_reason_error_string(e);
-		errbuf_set(err, errlen, "%s: malformed PEM certificate (%s)", what, why ? why : "unknown");
+		errbuf__set(err, errlen, "%s: malformed PEM certificate (%s)", what, why ? why : "unknown");
 		ERR_clear_error();
 		sk_X509_pop_free(sk, X509_free);
 		return NULL;
 	}
 	ERR_clear_error();
 	if (sk_X509_num(sk) == 0) {
-		errbuf_set(err, errlen, "%s: no PEM certificate in it", what);
+		errbuf__set(err, errlen, "%s: no PEM certificate in it", what);
 		sk_X509_free(sk);
 		return NULL;
 	}
 	return sk;
 }
 
-int sev_chain_verify(const char *chain_pem, size_t chain_len, const char *trusted_pem,
+int sev__chain_verify(const char *chain_pem, size_t chain_len, const char *trusted_pem,
 		     size_t trusted_len, EVP_PKEY **peer_pdh, uint8_t *api_major,
 		     uint8_t *api_minor, char *err, size_t errlen)
 {
@@ -581,7 +581,7 @@ int sev_chain_verify(const char *chain_pem, size_t chain_len, const char *truste
 	untrusted = sk_X509_new_null();
 	vctx = X509_STORE_CTX_new();
 	if (!store || !untrusted || !vctx) {
-		errbuf_set(err, errlen, "out of memory");
+		errbuf__set(err, errlen, "out of memory");
 		goto out;
 	}
 	for (int i = 0; i < sk_X509_num(roots); i++)
@@ -592,7 +592,7 @@ int sev_chain_verify(const char *chain_pem, size_t chain_len, const char *truste
 	leaf = sk_X509_value(chain, 0);
 	for (int i = 1; i < sk_X509_num(chain); i++)
 		if (!sk_X509_push(untrusted, sk_X509_value(chain, i))) {
-			errbuf_set(err, errlen, "out of memory");
+			errbuf__set(err, errlen, "out of memory");
 			goto out;
 		}
 	if (X509_STORE_CTX_init(vctx, store, leaf, untrusted) != 1) {
@@ -603,23 +603,23 @@ int sev_chain_verify(const char *chain_pem, size_t chain_len, const char *truste
 	if (X509_verify_cert(vctx) != 1) {
 		int e = X509_STORE_CTX_get_error(vctx);
 		ERR_clear_error();
-		errbuf_set(err, errlen, "the certificate chain does not verify against the trusted "
+		errbuf__set(err, errlen, "the certificate chain does not verify against the trusted "
 			   "roots: %s", X509_verify_cert_error_string(e));
 		goto out;
 	}
 	if (X509_check_ca(leaf) != 0) {
-		errbuf_set(err, errlen, "the chain's first certificate is a CA certificate, not a PDH "
+		errbuf__set(err, errlen, "the chain's first certificate is a CA certificate, not a PDH "
 			   "certificate");
 		goto out;
 	}
 	pk = X509_get_pubkey(leaf);
 	if (!pk || !sev__is_p384(pk)) {
 		ERR_clear_error();
-		errbuf_set(err, errlen, "the PDH certificate's key is not a NIST P-384 key");
+		errbuf__set(err, errlen, "the PDH certificate's key is not a NIST P-384 key");
 		goto out;
 	}
 	if (parse_api_ou(leaf, &maj, &min)) {
-		errbuf_set(err, errlen, "the PDH certificate's subject has no OU=" OU_PREFIX
+		errbuf__set(err, errlen, "the PDH certificate's subject has no OU=" OU_PREFIX
 			   "MAJOR.MINOR (firmware API version)");
 		goto out;
 	}

@@ -52,9 +52,9 @@ void sev__ossl_err(char *err, size_t errlen, const char *what)
 	char why[256];
 	if (e) {
 		ERR_error_string_n(e, why, sizeof(why));
-		errbuf_set(err, errlen, "%s: %s", what, why);
+		errbuf__set(err, errlen, "%s: %s", what, why);
 	} else {
-		errbuf_set(err, errlen, "%s", what);
+		errbuf__set(err, errlen, "%s", what);
 	}
 	ERR_clear_error();
 }
@@ -63,7 +63,7 @@ void sev__ossl_err(char *err, size_t errlen, const char *what)
  * input as [i]_32 (big endian, from 1) || label || 0x00 || context ||
  * [L]_32 (big endian, L = outlen * 8 bits), the layout SP800-108 section
  * 5.1 suggests; "salt" is the label and "info" the context. */
-int sev_kdf(const uint8_t *key, size_t keylen, const uint8_t *label, size_t labellen,
+int sev__kdf(const uint8_t *key, size_t keylen, const uint8_t *label, size_t labellen,
 	    const uint8_t *context, size_t ctxlen, uint8_t *out, size_t outlen)
 {
 	EVP_KDF *kdf = sev__kbkdf();
@@ -95,7 +95,7 @@ int sev_kdf(const uint8_t *key, size_t keylen, const uint8_t *label, size_t labe
 	return 0;
 }
 
-int sev_random(void *buf, size_t len)
+int sev__random(void *buf, size_t len)
 {
 	if (len > INT_MAX)
 		return -1;
@@ -108,16 +108,16 @@ int sev_random(void *buf, size_t len)
 	return 0;
 }
 
-int sev_keys_random(struct sev_keys *k)
+int sev__keys_random(struct sev_keys *k)
 {
-	if (sev_random(k->tek, sizeof(k->tek)) || sev_random(k->tik, sizeof(k->tik))) {
+	if (sev__random(k->tek, sizeof(k->tek)) || sev__random(k->tik, sizeof(k->tik))) {
 		OPENSSL_cleanse(k, sizeof(*k));
 		return -1;
 	}
 	return 0;
 }
 
-int sev_memeq(const void *a, const void *b, size_t len)
+int sev__memeq(const void *a, const void *b, size_t len)
 {
 	return CRYPTO_memcmp(a, b, len) == 0;
 }

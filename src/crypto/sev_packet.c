@@ -41,7 +41,7 @@ static int packet_mac(const uint8_t tik[SEV_KEY_LEN], uint8_t ctx, const uint8_t
 	return sev__hmac_sha256(tik, SEV_KEY_LEN, parts, 6, out);
 }
 
-int sev_packet_seal(const struct sev_keys *k, uint8_t ctx, uint32_t flags,
+int sev__packet_seal(const struct sev_keys *k, uint8_t ctx, uint32_t flags,
 		    const uint8_t *plain, size_t len, const uint8_t *bind, size_t bindlen,
 		    uint8_t hdr[SEV_PKT_HDR_LEN], uint8_t *cipher)
 {
@@ -50,7 +50,7 @@ int sev_packet_seal(const struct sev_keys *k, uint8_t ctx, uint32_t flags,
 	if (!k || !hdr || len > UINT32_MAX || (len && (!plain || !cipher)) || (bindlen && !bind))
 		return -1;
 	sev__put_le32(h + HDR_FLAGS, flags);
-	if (sev_random(h + HDR_IV, SEV_IV_LEN))
+	if (sev__random(h + HDR_IV, SEV_IV_LEN))
 		return -1;
 	if (sev__aes128_ctr(k->tek, h + HDR_IV, plain, cipher, len))
 		return -1;
@@ -61,40 +61,40 @@ int sev_packet_seal(const struct sev_keys *k, uint8_t ctx, uint32_t flags,
 	return 0;
 }
 
-int sev_packet_open(const struct sev_keys *k, uint8_t ctx, const uint8_t hdr[SEV_PKT_HDR_LEN],
+int sev__packet_open(const struct sev_keys *k, uint8_t ctx, const uint8_t hdr[SEV_PKT_HDR_LEN],
 		    const uint8_t *cipher, size_t len, const uint8_t *bind, size_t bindlen,
 		    uint8_t *plain, char *err, size_t errlen)
 {
 	uint8_t h[SEV_PKT_HDR_LEN], mac[SEV_MAC_LEN];
 
 	if (!k || !hdr || (len && (!cipher || !plain)) || (bindlen && !bind)) {
-		errbuf_set(err, errlen, "packet: missing argument");
+		errbuf__set(err, errlen, "packet: missing argument");
 		return -1;
 	}
 	if (len > UINT32_MAX) {
-		errbuf_set(err, errlen, "packet: %zu bytes is too long", len);
+		errbuf__set(err, errlen, "packet: %zu bytes is too long", len);
 		return -1;
 	}
 	memcpy(h, hdr, sizeof(h));
 	if (packet_mac(k->tik, ctx, h + HDR_FLAGS, h + HDR_IV, cipher, len, bind, bindlen, mac)) {
-		errbuf_set(err, errlen, "packet: HMAC failed");
+		errbuf__set(err, errlen, "packet: HMAC failed");
 		return -1;
 	}
-	if (!sev_memeq(mac, h + HDR_MAC, SEV_MAC_LEN)) {
-		errbuf_set(err, errlen, "packet: the MAC does not verify (altered header or data, "
+	if (!sev__memeq(mac, h + HDR_MAC, SEV_MAC_LEN)) {
+		errbuf__set(err, errlen, "packet: the MAC does not verify (altered header or data, "
 			   "another key, kind or binding)");
 		return -1;
 	}
 	/* Note: the ciphertext was MACed where it lies; if the caller's buffer
 	 * is shared with an untrusted writer, it must copy it first. */
 	if (sev__aes128_ctr(k->tek, h + HDR_IV, cipher, plain, len)) {
-		errbuf_set(err, errlen, "packet: AES-128-CTR failed");
+		errbuf__set(err, errlen, "packet: AES-128-CTR failed");
 		return -1;
 	}
 	return 0;
 }
 
-int sev_measure(const uint8_t tik[SEV_KEY_LEN], uint8_t api_major, uint8_t api_minor,
+int sev__measure(const uint8_t tik[SEV_KEY_LEN], uint8_t api_major, uint8_t api_minor,
 		uint8_t build, uint32_t policy, const uint8_t digest[SEV_DIGEST_LEN],
 		const uint8_t mnonce[SEV_MNONCE_LEN], uint8_t out[SEV_MAC_LEN])
 {

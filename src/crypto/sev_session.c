@@ -6,7 +6,7 @@
  *   master = KDF(Z, "sev-master-secret", nonce)       32 bytes
  *   KEK    = KDF(master, "sev-kek", empty context)    16 bytes
  *   KIK    = KDF(master, "sev-kik", empty context)    16 bytes
- * KDF = sev_kdf (SP800-108 counter mode, HMAC-SHA256); the labels are the
+ * KDF = sev__kdf (SP800-108 counter mode, HMAC-SHA256); the labels are the
  * ASCII strings without a terminating NUL.
  *
  * Blob (128 bytes):
@@ -61,7 +61,7 @@ int sev__ecdh(EVP_PKEY *priv, EVP_PKEY *peer, uint8_t z[48], char *err, size_t e
 	int ok = 0;
 
 	if (!sev__is_p384(priv) || !sev__is_p384(peer)) {
-		errbuf_set(err, errlen, "ECDH: both keys must be NIST P-384 keys");
+		errbuf__set(err, errlen, "ECDH: both keys must be NIST P-384 keys");
 		return -1;
 	}
 	ctx = EVP_PKEY_CTX_new_from_pkey(NULL, priv, NULL);
@@ -91,13 +91,13 @@ static int derive_kek_kik(EVP_PKEY *my_priv, EVP_PKEY *peer_pub, const uint8_t n
 
 	if (sev__ecdh(my_priv, peer_pub, z, err, errlen))
 		return -1;
-	if (sev_kdf(z, sizeof(z), (const uint8_t *)LABEL_MASTER, strlen(LABEL_MASTER), nonce,
+	if (sev__kdf(z, sizeof(z), (const uint8_t *)LABEL_MASTER, strlen(LABEL_MASTER), nonce,
 		    SEV_NONCE_LEN, master, sizeof(master)) ||
-	    sev_kdf(master, sizeof(master), (const uint8_t *)LABEL_KEK, strlen(LABEL_KEK), NULL, 0,
+	    sev__kdf(master, sizeof(master), (const uint8_t *)LABEL_KEK, strlen(LABEL_KEK), NULL, 0,
 		    kek, SEV_KEY_LEN) ||
-	    sev_kdf(master, sizeof(master), (const uint8_t *)LABEL_KIK, strlen(LABEL_KIK), NULL, 0,
+	    sev__kdf(master, sizeof(master), (const uint8_t *)LABEL_KIK, strlen(LABEL_KIK), NULL, 0,
 		    kik, SEV_KEY_LEN)) {
-		errbuf_set(err, errlen, "key derivation (SP800-108 KBKDF) failed");
+		errbuf__set(err, errlen, "key derivation (SP800-108 KBKDF) failed");
 		OPENSSL_cleanse(kek, SEV_KEY_LEN);
 		OPENSSL_cleanse(kik, SEV_KEY_LEN);
 		goto out;
@@ -117,7 +117,7 @@ static int policy_mac(const uint8_t tik[SEV_KEY_LEN], uint32_t policy, uint8_t o
 	return sev__hmac_sha256(tik, SEV_KEY_LEN, parts, 1, out);
 }
 
-int sev_session_wrap(EVP_PKEY *my_priv, EVP_PKEY *peer_pub, const struct sev_keys *k,
+int sev__session_wrap(EVP_PKEY *my_priv, EVP_PKEY *peer_pub, const struct sev_keys *k,
 		     uint32_t policy, uint8_t out[SEV_SESSION_LEN])
 {
 	uint8_t blob[SEV_SESSION_LEN], kek[SEV_KEY_LEN], kik[SEV_KEY_LEN], keys[2 * SEV_KEY_LEN];
@@ -125,7 +125,7 @@ int sev_session_wrap(EVP_PKEY *my_priv, EVP_PKEY *peer_pub, const struct sev_key
 
 	if (!k || !out)
 		return -1;
-	if (sev_random(blob + OFF_NONCE, SEV_NONCE_LEN) || sev_random(blob + OFF_IV, SEV_IV_LEN))
+	if (sev__random(blob + OFF_NONCE, SEV_NONCE_LEN) || sev__random(blob + OFF_IV, SEV_IV_LEN))
 		return -1;
 	if (derive_kek_kik(my_priv, peer_pub, blob + OFF_NONCE, kek, kik, NULL, 0))
 		return -1;
@@ -145,7 +145,7 @@ out:
 	return rc;
 }
 
-int sev_session_unwrap(EVP_PKEY *my_priv, EVP_PKEY *peer_pub, const uint8_t in[SEV_SESSION_LEN],
+int sev__session_unwrap(EVP_PKEY *my_priv, EVP_PKEY *peer_pub, const uint8_t in[SEV_SESSION_LEN],
 		       uint32_t policy, struct sev_keys *k, char *err, size_t errlen)
 {
 	uint8_t blob[SEV_SESSION_LEN], kek[SEV_KEY_LEN], kik[SEV_KEY_LEN], keys[2 * SEV_KEY_LEN];
@@ -153,7 +153,7 @@ int sev_session_unwrap(EVP_PKEY *my_priv, EVP_PKEY *peer_pub, const uint8_t in[S
 	int rc = -1;
 
 	if (!in || !k) {
-		errbuf_set(err, errlen, "session blob: missing argument");
+		errbuf__set(err, errlen, "session blob: missing argument");
 		return -1;
 	}
 	memcpy(blob, in, sizeof(blob));   /* in may change under us (shared memory) */
@@ -161,24 +161,24 @@ int sev_session_unwrap(EVP_PKEY *my_priv, EVP_PKEY *peer_pub, const uint8_t in[S
 		return -1;
 	struct sev_part wrapped[] = { { blob + OFF_WRAPPED, 2 * SEV_KEY_LEN } };
 	if (sev__hmac_sha256(kik, SEV_KEY_LEN, wrapped, 1, mac)) {
-		errbuf_set(err, errlen, "session blob: HMAC failed");
+		errbuf__set(err, errlen, "session blob: HMAC failed");
 		goto out;
 	}
-	if (!sev_memeq(mac, blob + OFF_WMAC, SEV_MAC_LEN)) {
-		errbuf_set(err, errlen, "session blob: the wrap MAC does not verify (altered blob, "
+	if (!sev__memeq(mac, blob + OFF_WMAC, SEV_MAC_LEN)) {
+		errbuf__set(err, errlen, "session blob: the wrap MAC does not verify (altered blob, "
 			   "or wrapped for another key)");
 		goto out;
 	}
 	if (sev__aes128_ctr(kek, blob + OFF_IV, blob + OFF_WRAPPED, keys, sizeof(keys))) {
-		errbuf_set(err, errlen, "session blob: AES-128-CTR failed");
+		errbuf__set(err, errlen, "session blob: AES-128-CTR failed");
 		goto out;
 	}
 	if (policy_mac(keys + SEV_KEY_LEN, policy, mac)) {
-		errbuf_set(err, errlen, "session blob: HMAC failed");
+		errbuf__set(err, errlen, "session blob: HMAC failed");
 		goto out;
 	}
-	if (!sev_memeq(mac, blob + OFF_PMAC, SEV_MAC_LEN)) {
-		errbuf_set(err, errlen, "session blob: the policy MAC does not verify (another "
+	if (!sev__memeq(mac, blob + OFF_PMAC, SEV_MAC_LEN)) {
+		errbuf__set(err, errlen, "session blob: the policy MAC does not verify (another "
 			   "policy 0x%x, or an altered blob)", policy);
 		goto out;
 	}
@@ -195,7 +195,7 @@ out:
 
 /* ---- keys ---------------------------------------------------------------- */
 
-EVP_PKEY *sev_p384_generate(void)
+EVP_PKEY *sev__p384_generate(void)
 {
 	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
 	if (!k)
@@ -219,7 +219,7 @@ int sev__bio_take(BIO *b, char **pem, size_t *len)
 	return 0;
 }
 
-int sev_pubkey_pem(EVP_PKEY *k, char **pem, size_t *len)
+int sev__pubkey_pem(EVP_PKEY *k, char **pem, size_t *len)
 {
 	BIO *b;
 	int rc = -1;
@@ -237,7 +237,7 @@ int sev_pubkey_pem(EVP_PKEY *k, char **pem, size_t *len)
 }
 
 /* Returns NULL for anything but one P-384 public key in PEM. */
-EVP_PKEY *sev_pubkey_from_pem(const char *pem, size_t len)
+EVP_PKEY *sev__pubkey_from_pem(const char *pem, size_t len)
 {
 	BIO *b;
 	EVP_PKEY *k;
@@ -256,7 +256,7 @@ EVP_PKEY *sev_pubkey_from_pem(const char *pem, size_t len)
 	return k;
 }
 
-int sev_privkey_pem(EVP_PKEY *k, char **pem, size_t *len)
+int sev__privkey_pem(EVP_PKEY *k, char **pem, size_t *len)
 {
 	BIO *b;
 	int rc = -1;
@@ -275,7 +275,7 @@ int sev_privkey_pem(EVP_PKEY *k, char **pem, size_t *len)
 	return rc;
 }
 
-EVP_PKEY *sev_privkey_from_pem(const char *pem, size_t len)
+EVP_PKEY *sev__privkey_from_pem(const char *pem, size_t len)
 {
 	BIO *b;
 	EVP_PKEY *k;
@@ -294,7 +294,7 @@ EVP_PKEY *sev_privkey_from_pem(const char *pem, size_t len)
 	return k;
 }
 
-void sev_pem_free(char *pem, size_t len)
+void sev__pem_free(char *pem, size_t len)
 {
 	if (pem) {
 		OPENSSL_cleanse(pem, len);

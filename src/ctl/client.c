@@ -22,7 +22,7 @@
 static int wait_fd(int fd, short ev, uint64_t deadline)
 {
 	for (;;) {
-		uint64_t now = now_ns();
+		uint64_t now = now__ns();
 		if (now >= deadline)
 			return 0;
 		struct pollfd p = { .fd = fd, .events = ev };
@@ -49,8 +49,8 @@ static int connect_by(int fd, const char *path, uint64_t deadline, const char *a
 			continue;
 		if (errno == EAGAIN) {
 			struct timespec ts = { 0, 10 * 1000 * 1000 };
-			if (now_ns() >= deadline) {
-				errbuf_set(err, errlen, "timed out after %s connecting to control socket %s: "
+			if (now__ns() >= deadline) {
+				errbuf__set(err, errlen, "timed out after %s connecting to control socket %s: "
 					   "the VM process does not accept connections (busy or stuck?)", after, path);
 				return -1;
 			}
@@ -62,14 +62,14 @@ static int connect_by(int fd, const char *path, uint64_t deadline, const char *a
 			socklen_t l = sizeof(e);
 			int r = wait_fd(fd, POLLOUT, deadline);
 			if (r == 0) {
-				errbuf_set(err, errlen, "timed out after %s connecting to control socket %s", after, path);
+				errbuf__set(err, errlen, "timed out after %s connecting to control socket %s", after, path);
 				return -1;
 			}
 			if (r > 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &l) == 0 && e == 0)
 				return 0;
 			errno = e ? e : errno;
 		}
-		errbuf_set(err, errlen, "cannot connect to control socket %s: %s%s", path, strerror(errno),
+		errbuf__set(err, errlen, "cannot connect to control socket %s: %s%s", path, strerror(errno),
 			   errno == ENOENT || errno == ECONNREFUSED ? " (is the VM running?)" : "");
 		return -1;
 	}
@@ -88,16 +88,16 @@ static int send_by(int fd, const char *buf, size_t len, uint64_t deadline, const
 		if (errno == EINTR)
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK) {
-			errbuf_set(err, errlen, "cannot send \"%s\" to %s: %s", what, path, strerror(errno));
+			errbuf__set(err, errlen, "cannot send \"%s\" to %s: %s", what, path, strerror(errno));
 			return -1;
 		}
 		int r = wait_fd(fd, POLLOUT, deadline);
 		if (r == 0) {
-			errbuf_set(err, errlen, "timed out after %s sending \"%s\" to %s", after, what, path);
+			errbuf__set(err, errlen, "timed out after %s sending \"%s\" to %s", after, what, path);
 			return -1;
 		}
 		if (r < 0) {
-			errbuf_set(err, errlen, "cannot send \"%s\" to %s: %s", what, path, strerror(errno));
+			errbuf__set(err, errlen, "cannot send \"%s\" to %s: %s", what, path, strerror(errno));
 			return -1;
 		}
 	}
@@ -114,14 +114,14 @@ static char *recv_line_by(int fd, uint64_t deadline, const char *what, const cha
 	for (;;) {
 		if (len + 4096 + 1 > cap) {
 			if (cap >= MAX_REPLY) {
-				errbuf_set(err, errlen, "the reply to \"%s\" from %s is longer than %d bytes",
+				errbuf__set(err, errlen, "the reply to \"%s\" from %s is longer than %d bytes",
 					   what, path, MAX_REPLY);
 				break;
 			}
 			cap = cap ? cap * 2 : 8192;
 			char *nb = realloc(buf, cap);
 			if (!nb) {
-				errbuf_set(err, errlen, "out of memory reading the reply from %s", path);
+				errbuf__set(err, errlen, "out of memory reading the reply from %s", path);
 				break;
 			}
 			buf = nb;
@@ -143,14 +143,14 @@ static char *recv_line_by(int fd, uint64_t deadline, const char *what, const cha
 			if (r > 0)
 				continue;
 			if (r == 0)
-				errbuf_set(err, errlen, "timed out after %s waiting for the reply to \"%s\" from %s "
+				errbuf__set(err, errlen, "timed out after %s waiting for the reply to \"%s\" from %s "
 					   "(the command may still complete; --timeout SECONDS waits longer)",
 					   after, what, path);
 			else
-				errbuf_set(err, errlen, "waiting for the reply from %s: %s", path, strerror(errno));
+				errbuf__set(err, errlen, "waiting for the reply from %s: %s", path, strerror(errno));
 			break;
 		}
-		errbuf_set(err, errlen, "no reply to \"%s\" from %s (the VM process went away?)%s%s", what, path,
+		errbuf__set(err, errlen, "no reply to \"%s\" from %s (the VM process went away?)%s%s", what, path,
 			   n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
 		break;
 	}
@@ -160,7 +160,7 @@ static char *recv_line_by(int fd, uint64_t deadline, const char *what, const cha
 
 json_t *ctl__call_timeout(const char *path, json_t *req, int timeout_ms, char *err, size_t errlen)
 {
-	uint64_t deadline = now_ns() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 1) * 1000000ULL;
+	uint64_t deadline = now__ns() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 1) * 1000000ULL;
 	const char *what = json_string_value(json_object_get(req, "cmd"));
 	char after[32], *txt = NULL, *line = NULL;
 	json_t *rep = NULL;
@@ -171,25 +171,25 @@ json_t *ctl__call_timeout(const char *path, json_t *req, int timeout_ms, char *e
 		what = "(request)";
 	snprintf(after, sizeof(after), "%g s", timeout_ms / 1000.0);
 	if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-		errbuf_set(err, errlen, "control socket path %s is too long", path);
+		errbuf__set(err, errlen, "control socket path %s is too long", path);
 		return NULL;
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
-		errbuf_set(err, errlen, "socket: %s", strerror(errno));
+		errbuf__set(err, errlen, "socket: %s", strerror(errno));
 		return NULL;
 	}
 	if (connect_by(fd, path, deadline, after, err, errlen))
 		goto out;
 	txt = json_dumps(req, JSON_COMPACT);
 	if (!txt) {
-		errbuf_set(err, errlen, "cannot encode the request");
+		errbuf__set(err, errlen, "cannot encode the request");
 		goto out;
 	}
 	size_t n = strlen(txt);
 	char *framed = realloc(txt, n + 2);   /* request and its '\n' in one send */
 	if (!framed) {
-		errbuf_set(err, errlen, "out of memory");
+		errbuf__set(err, errlen, "out of memory");
 		goto out;
 	}
 	txt = framed;
@@ -202,7 +202,7 @@ json_t *ctl__call_timeout(const char *path, json_t *req, int timeout_ms, char *e
 		goto out;
 	rep = json_loads(line, 0, &je);
 	if (!rep || !json_is_object(rep)) {
-		errbuf_set(err, errlen, "reply from %s is not a JSON object", path);
+		errbuf__set(err, errlen, "reply from %s is not a JSON object", path);
 		json_decref(rep);
 		rep = NULL;
 	}

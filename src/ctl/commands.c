@@ -50,7 +50,7 @@ static json_t *cmd_status(struct ctl_server *s, json_t *req)
 						 vm->cfg.cc == CC_EMU ? "emu" : "sev"));
 	if (vm->cc_open)                  /* "lost": tern-psp died or restarted (cc__lost) */
 		json_object_set_new(r, "platform", json_string(cc__lost(&vm->cc) ? "lost" : "connected"));
-	json_object_set_new(r, "uptime-ms", json_integer((json_int_t)((now_ns() - vm->start_ns) / 1000000)));
+	json_object_set_new(r, "uptime-ms", json_integer((json_int_t)((now__ns() - vm->start_ns) / 1000000)));
 	pthread_mutex_lock(&vm->lock);
 	json_object_set_new(r, "last-pause-us", json_integer((json_int_t)(vm->last_pause_ns / 1000)));
 	if (s->handoff_downtime_ns)
@@ -59,7 +59,7 @@ static json_t *cmd_status(struct ctl_server *s, json_t *req)
 	pthread_mutex_lock(&vm->ps.lock);
 	json_object_set_new(r, "migration-control", json_integer((json_int_t)vm->ps.migctl));
 	pthread_mutex_unlock(&vm->ps.lock);
-	json_object_set_new(r, "shared-pages", json_integer((json_int_t)page_status_shared_pages(&vm->ps)));
+	json_object_set_new(r, "shared-pages", json_integer((json_int_t)page_status__shared_pages(&vm->ps)));
 	json_object_set_new(r, "serial-bytes", json_integer((json_int_t)LD(vm->serial.bytes)));
 	json_object_set_new(r, "exits", json_pack("{s:I, s:I, s:I, s:I, s:I}",
 		"io", (json_int_t)LD(st->exits_io), "mmio", (json_int_t)LD(st->exits_mmio),
@@ -107,7 +107,7 @@ static json_t *cmd_snapshot(struct ctl_server *s, json_t *req)
 	struct snapshot_result res;
 	char err[1024];
 	bool was_paused;
-	uint64_t t0 = now_ns(), paused_ns;
+	uint64_t t0 = now__ns(), paused_ns;
 	int r;
 
 	if (s->vm->cfg.cc != CC_NONE)
@@ -119,7 +119,7 @@ static json_t *cmd_snapshot(struct ctl_server *s, json_t *req)
 	r = snapshot__save(s->vm, path, &res, err, sizeof(err));
 	if (!was_paused)
 		vm__resume(s->vm);
-	paused_ns = now_ns() - t0;
+	paused_ns = now__ns() - t0;
 	if (r)
 		return ctl__error("%s", err);
 	json_t *o = ok();
@@ -132,7 +132,7 @@ static json_t *cmd_snapshot(struct ctl_server *s, json_t *req)
 	return o;
 }
 
-static json_t *cmd_handoff(struct ctl_server *s, json_t *req)
+static json_t *cmd__handoff(struct ctl_server *s, json_t *req)
 {
 	const char *to = json_string_value(json_object_get(req, "to"));
 	const char *x = json_string_value(json_object_get(req, "cc-transfer"));
@@ -166,10 +166,10 @@ static json_t *cmd_handoff(struct ctl_server *s, json_t *req)
 
 json_t *ctl__mig_json(const struct mig_stats *st)
 {
-	return mig_stats_json(st);
+	return mig__stats_json(st);
 }
 
-static json_t *cmd_migrate(struct ctl_server *s, json_t *req)
+static json_t *cmd__migrate(struct ctl_server *s, json_t *req)
 {
 	const char *uri = json_string_value(json_object_get(req, "uri"));
 	const char *act = json_string_value(json_object_get(req, "timeout-action"));
@@ -189,7 +189,7 @@ static json_t *cmd_migrate(struct ctl_server *s, json_t *req)
 	if (vm__paused(s->vm))
 		return ctl__error("resume the VM before migrating it");
 	snprintf(s->mig.stats_file, sizeof(s->mig.stats_file), "%s", stats ? stats : "");
-	if (migration_start(&s->mig, s->vm, &o, err, sizeof(err)))
+	if (migration__start(&s->mig, s->vm, &o, err, sizeof(err)))
 		return ctl__error("%s", err);
 	json_t *r = ok();
 	json_object_set_new(r, "status", json_string("setup"));
@@ -200,7 +200,7 @@ static json_t *cmd_query_migrate(struct ctl_server *s, json_t *req)
 {
 	struct mig_stats st;
 	(void)req;
-	migration_stats(&s->mig, &st);
+	migration__stats(&s->mig, &st);
 	json_t *r = ctl__mig_json(st.status == MIG_NONE && s->incoming.status ? &s->incoming : &st);
 	json_object_set_new(r, "ok", json_true());
 	return r;
@@ -210,10 +210,10 @@ static json_t *cmd_migrate_cancel(struct ctl_server *s, json_t *req)
 {
 	struct mig_stats st;
 	(void)req;
-	migration_stats(&s->mig, &st);
+	migration__stats(&s->mig, &st);
 	if (st.status != MIG_SETUP && st.status != MIG_ACTIVE && st.status != MIG_DEVICE)
 		return ctl__error("no migration in progress");
-	migration_cancel(&s->mig);
+	migration__cancel(&s->mig);
 	return ok();
 }
 
@@ -230,7 +230,7 @@ static json_t *incoming_status(struct ctl_server *s, json_t *req)
 	json_t *r = ok();
 	json_object_set_new(r, "state", json_string("incoming"));
 	json_object_set_new(r, "incoming", json_string(s->arriving->uri));
-	json_object_set_new(r, "migration", json_string(mig_status_name(st.status)));
+	json_object_set_new(r, "migration", json_string(mig__status_name(st.status)));
 	json_object_set_new(r, "pid", json_integer(getpid()));
 	if (ncpus) {                      /* the source's CONFIG has been taken */
 		json_object_set_new(r, "cpus", json_integer(ncpus));
@@ -328,8 +328,8 @@ const struct ctl_command ctl__commands[] = {
 	{ "quit",     cmd_quit,     NULL, "stop the VM and exit tern run with status 0", incoming_cancel },
 	{ "snapshot", cmd_snapshot, snapshot_fields, "write the VM to {\"path\"} (pauses while writing)", NULL },
 	{ "measurement", cmd_measurement, NULL, "a confidential VM's launch measurement", NULL },
-	{ "handoff",  cmd_handoff,  handoff_fields, "hand the VM to the process waiting at {\"to\"}", NULL },
-	{ "migrate",  cmd_migrate,  migrate_fields, "start a live migration to {\"uri\"} (returns at once)", NULL },
+	{ "handoff",  cmd__handoff,  handoff_fields, "hand the VM to the process waiting at {\"to\"}", NULL },
+	{ "migrate",  cmd__migrate,  migrate_fields, "start a live migration to {\"uri\"} (returns at once)", NULL },
 	{ "query-migrate", cmd_query_migrate, NULL, "progress and statistics of the migration",
 	  incoming_query_migrate },
 	{ "migrate-cancel", cmd_migrate_cancel, NULL, "stop the migration; the VM keeps running here",

@@ -60,17 +60,17 @@ static int check_one(const char *cmd, const struct ctl_field *f, const json_t *v
 	case CTL_F_INT:
 		if (!json_is_integer(v) || json_integer_value(v) < f->min || json_integer_value(v) > f->max) {
 			if (json_is_integer(v))
-				errbuf_set(err, errlen, "%s: \"%s\" must be an integer from %lld to %lld, not %s",
+				errbuf__set(err, errlen, "%s: \"%s\" must be an integer from %lld to %lld, not %s",
 					   cmd, f->name, f->min, f->max, got);
 			else
-				errbuf_set(err, errlen, "%s: \"%s\" must be an integer from %lld to %lld, not %s (%s)",
+				errbuf__set(err, errlen, "%s: \"%s\" must be an integer from %lld to %lld, not %s (%s)",
 					   cmd, f->name, f->min, f->max, got, type_name(v));
 			return -1;
 		}
 		return 0;
 	case CTL_F_BOOL:
 		if (!json_is_boolean(v)) {
-			errbuf_set(err, errlen, "%s: \"%s\" must be true or false, not %s (%s)",
+			errbuf__set(err, errlen, "%s: \"%s\" must be true or false, not %s (%s)",
 				   cmd, f->name, got, type_name(v));
 			return -1;
 		}
@@ -80,7 +80,7 @@ static int check_one(const char *cmd, const struct ctl_field *f, const json_t *v
 		break;
 	}
 	if (!json_is_string(v)) {
-		errbuf_set(err, errlen, "%s: \"%s\" must be a string, not %s (%s)", cmd, f->name, got, type_name(v));
+		errbuf__set(err, errlen, "%s: \"%s\" must be a string, not %s (%s)", cmd, f->name, got, type_name(v));
 		return -1;
 	}
 	const char *sv = json_string_value(v);
@@ -90,20 +90,20 @@ static int check_one(const char *cmd, const struct ctl_field *f, const json_t *v
 			if (!strcmp(sv, *c))
 				return 0;
 		choices_text(f->choices, want, sizeof(want));
-		errbuf_set(err, errlen, "%s: \"%s\" must be %s, not %s", cmd, f->name, want, got);
+		errbuf__set(err, errlen, "%s: \"%s\" must be %s, not %s", cmd, f->name, want, got);
 		return -1;
 	}
 	if (len < f->min || len > f->max) {
 		if (len == 0)
-			errbuf_set(err, errlen, "%s: \"%s\" must not be empty", cmd, f->name);
+			errbuf__set(err, errlen, "%s: \"%s\" must not be empty", cmd, f->name);
 		else
-			errbuf_set(err, errlen, "%s: \"%s\" must be %lld to %lld bytes long, not %lld",
+			errbuf__set(err, errlen, "%s: \"%s\" must be %lld to %lld bytes long, not %lld",
 				   cmd, f->name, f->min, f->max, len);
 		return -1;
 	}
 	/* the server may run in another directory than the client */
 	if (f->type == CTL_F_PATH && sv[0] != '/') {
-		errbuf_set(err, errlen, "%s: \"%s\" must be an absolute path, not %s", cmd, f->name, got);
+		errbuf__set(err, errlen, "%s: \"%s\" must be an absolute path, not %s", cmd, f->name, got);
 		return -1;
 	}
 	return 0;
@@ -143,7 +143,7 @@ int ctl_fields__check(const char *cmd, const struct ctl_field *fields, json_t *r
 			char names[512], shown[64];
 			names_text(cmd, fields, names, sizeof(names));
 			snprintf(shown, sizeof(shown), "%.48s%s", key, strlen(key) > 48 ? "..." : "");
-			errbuf_set(err, errlen, "%s: unknown field \"%s\" (%s)", cmd, shown, names);
+			errbuf__set(err, errlen, "%s: unknown field \"%s\" (%s)", cmd, shown, names);
 			return -1;
 		}
 	}
@@ -151,7 +151,7 @@ int ctl_fields__check(const char *cmd, const struct ctl_field *fields, json_t *r
 		v = json_object_get(req, f->name);
 		if (!v) {
 			if (f->required) {
-				errbuf_set(err, errlen, "%s needs \"%s\"%s%s%s", cmd, f->name,
+				errbuf__set(err, errlen, "%s needs \"%s\"%s%s%s", cmd, f->name,
 					   f->hint ? " (" : "", f->hint ? f->hint : "", f->hint ? ")" : "");
 				return -1;
 			}

@@ -31,12 +31,12 @@ json_t *ctl_frame__parse(const char *line, size_t len, char *err, size_t errlen)
 	json_t *v;
 
 	if (nul) {
-		errbuf_set(err, errlen, "request has a NUL byte at offset %zu: a request is one JSON "
+		errbuf__set(err, errlen, "request has a NUL byte at offset %zu: a request is one JSON "
 			   "object on one line", (size_t)(nul - line));
 		return NULL;
 	}
 	if (len > CTL_MAX_LINE) {
-		errbuf_set(err, errlen, "request line is longer than %d bytes", CTL_MAX_LINE);
+		errbuf__set(err, errlen, "request line is longer than %d bytes", CTL_MAX_LINE);
 		return NULL;
 	}
 	v = json_loadb(line, len, flags, &je);
@@ -45,15 +45,15 @@ json_t *ctl_frame__parse(const char *line, size_t len, char *err, size_t errlen)
 		json_t *head = json_loadb(line, len, flags | JSON_DISABLE_EOF_CHECK, &je2);
 		if (head) {
 			json_decref(head);
-			errbuf_set(err, errlen, "trailing data after the JSON value at offset %d: a request "
+			errbuf__set(err, errlen, "trailing data after the JSON value at offset %d: a request "
 				   "is exactly one JSON object on one line", je2.position);
 			return NULL;
 		}
-		errbuf_set(err, errlen, "request is not valid JSON: %s (at column %d)", je.text, je.column);
+		errbuf__set(err, errlen, "request is not valid JSON: %s (at column %d)", je.text, je.column);
 		return NULL;
 	}
 	if (!json_is_object(v)) {
-		errbuf_set(err, errlen, "request must be a JSON object, not %s", kind(v));
+		errbuf__set(err, errlen, "request must be a JSON object, not %s", kind(v));
 		json_decref(v);
 		return NULL;
 	}

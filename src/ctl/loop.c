@@ -49,7 +49,7 @@ int ctl_loop__flush(struct ctl_client *c)
 	if (off) {
 		memmove(c->out, c->out + off, c->out_len - off);
 		c->out_len -= off;
-		c->active_ns = now_ns();
+		c->active_ns = now__ns();
 	}
 	return r;
 }
@@ -114,7 +114,7 @@ static bool blank(const char *p, size_t n)
 static void say(struct ctl_server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(struct ctl_server *s, const char *fmt, ...)
 {
-	uint64_t now = now_ns();
+	uint64_t now = now__ns();
 	char msg[256];
 	va_list ap;
 	if (s->said_ns && now - s->said_ns < 10000000000ULL) {
@@ -125,9 +125,9 @@ static void say(struct ctl_server *s, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (s->unsaid)
-		log_info("control socket: %s (and %u more since the last such line)", msg, s->unsaid);
+		log__info("control socket: %s (and %u more since the last such line)", msg, s->unsaid);
 	else
-		log_info("control socket: %s", msg);
+		log__info("control socket: %s", msg);
 	s->said_ns = now;
 	s->unsaid = 0;
 }
@@ -203,7 +203,7 @@ static int client_read(struct ctl_server *s, struct ctl_client *c)
 			line = c->in;
 			len = c->in_len;
 		}
-		c->active_ns = now_ns();
+		c->active_ns = now__ns();
 		int r = handle_line(s, c, line, len);
 		c->in_len = 0;
 		if (r)
@@ -277,7 +277,7 @@ static void accept_clients(struct ctl_server *s, uint64_t now)
 				/* out of fds or memory: the newcomer waits in the backlog;
 				 * keep serving the others and try again shortly */
 				if (!s->accept_retry_ns)
-					log_err("control socket: cannot accept a client: %s (retrying)", strerror(errno));
+					log__err("control socket: cannot accept a client: %s (retrying)", strerror(errno));
 				s->accept_retry_ns = now + ACCEPT_RETRY_NS;
 			}
 			return;
@@ -297,7 +297,7 @@ void *ctl_loop__run(void *arg)
 	uint64_t idle_ns = (uint64_t)s->idle_ms * 1000000ULL;
 
 	for (;;) {
-		uint64_t now = now_ns(), wake_at = UINT64_MAX;
+		uint64_t now = now__ns(), wake_at = UINT64_MAX;
 		bool accepting = now >= s->accept_retry_ns;
 		int n = 0, nc = 0, timeout = -1;
 
@@ -322,7 +322,7 @@ void *ctl_loop__run(void *arg)
 		if (poll(pf, (nfds_t)n, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
-			log_err("control socket: poll: %s; no longer serving", strerror(errno));
+			log__err("control socket: poll: %s; no longer serving", strerror(errno));
 			break;
 		}
 		if (pf[0].revents)
@@ -332,7 +332,7 @@ void *ctl_loop__run(void *arg)
 			if (pf[k + 2].revents && service(s, c, pf[k + 2].revents))
 				ctl_loop__drop(c);
 		}
-		now = now_ns();
+		now = now__ns();
 		expire(s, now);
 		if (pf[1].revents & POLLIN)
 			accept_clients(s, now);

@@ -38,19 +38,19 @@ json_t *ctl_request__from_words(int argc, char **argv, char *err, size_t errlen)
 	json_t *req;
 
 	if (argc < 1) {
-		errbuf_set(err, errlen, "no command given");
+		errbuf__set(err, errlen, "no command given");
 		return NULL;
 	}
 	cmd = argv[0];
 	if (!strcmp(cmd, "raw")) {
 		json_error_t je;
 		if (argc != 2) {
-			errbuf_set(err, errlen, "raw needs one JSON object argument");
+			errbuf__set(err, errlen, "raw needs one JSON object argument");
 			return NULL;
 		}
 		req = json_loads(argv[1], JSON_REJECT_DUPLICATES, &je);
 		if (!req || !json_is_object(req)) {
-			errbuf_set(err, errlen, "raw needs one JSON object argument%s%s",
+			errbuf__set(err, errlen, "raw needs one JSON object argument%s%s",
 				   req ? "" : ": ", req ? "" : je.text);
 			json_decref(req);
 			return NULL;
@@ -59,23 +59,23 @@ json_t *ctl_request__from_words(int argc, char **argv, char *err, size_t errlen)
 	}
 	if (!strcmp(cmd, "snapshot")) {
 		if (argc != 2 || !argv[1][0]) {
-			errbuf_set(err, errlen, "snapshot needs a PATH");
+			errbuf__set(err, errlen, "snapshot needs a PATH");
 			return NULL;
 		}
 		req = with_path(cmd, "path", argv[1]);
 	} else if (!strcmp(cmd, "migrate")) {
 		if (argc != 2 || !argv[1][0]) {
-			errbuf_set(err, errlen, "migrate needs a URI (tcp:HOST:PORT); options: `tern migrate`");
+			errbuf__set(err, errlen, "migrate needs a URI (tcp:HOST:PORT); options: `tern migrate`");
 			return NULL;
 		}
 		req = json_pack("{s:s, s:s}", "cmd", cmd, "uri", argv[1]);
 	} else if (!strcmp(cmd, "handoff")) {
 		if ((argc != 2 && argc != 3) || !argv[1][0]) {
-			errbuf_set(err, errlen, "handoff needs the new process's socket PATH [move|token]");
+			errbuf__set(err, errlen, "handoff needs the new process's socket PATH [move|token]");
 			return NULL;
 		}
 		if (argc == 3 && strcmp(argv[2], "move") && strcmp(argv[2], "token")) {
-			errbuf_set(err, errlen, "handoff: the transfer mode must be move or token, not \"%s\"", argv[2]);
+			errbuf__set(err, errlen, "handoff: the transfer mode must be move or token, not \"%s\"", argv[2]);
 			return NULL;
 		}
 		req = with_path(cmd, "to", argv[1]);
@@ -83,13 +83,13 @@ json_t *ctl_request__from_words(int argc, char **argv, char *err, size_t errlen)
 			json_object_set_new(req, "cc-transfer", json_string(argv[2]));
 	} else {
 		if (argc != 1) {
-			errbuf_set(err, errlen, "%s takes no arguments (got \"%s\")", cmd, argv[1]);
+			errbuf__set(err, errlen, "%s takes no arguments (got \"%s\")", cmd, argv[1]);
 			return NULL;
 		}
 		req = json_pack("{s:s}", "cmd", cmd);
 	}
 	if (!req)
-		errbuf_set(err, errlen, "cannot build the request (not UTF-8, or out of memory)");
+		errbuf__set(err, errlen, "cannot build the request (not UTF-8, or out of memory)");
 	return req;
 }
 
@@ -107,7 +107,7 @@ int ctl_request__parse_timeout(const char *text, int *ms, char *err, size_t errl
 	char *end;
 	double s = strtod(text, &end);
 	if (end == text || *end || !isfinite(s) || s <= 0 || s > MAX_TIMEOUT_S) {
-		errbuf_set(err, errlen, "--timeout %s: a number of seconds greater than 0 and at most %.0f "
+		errbuf__set(err, errlen, "--timeout %s: a number of seconds greater than 0 and at most %.0f "
 			   "(e.g. 5 or 0.5)", text, MAX_TIMEOUT_S);
 		return -1;
 	}

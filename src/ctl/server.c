@@ -46,7 +46,7 @@ static int open_socket(struct ctl_server *s, const char *path, bool replace, cha
 		return -1;
 	snprintf(s->path, sizeof(s->path), "%s", path);
 	if (pipe2(s->wake, O_CLOEXEC) < 0) {
-		errbuf_set(err, errlen, "pipe: %s", strerror(errno));
+		errbuf__set(err, errlen, "pipe: %s", strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -90,10 +90,10 @@ struct vm *ctl_server__vm(struct ctl_server *s)
 
 void ctl_server__close(struct ctl_server *s)
 {
-	migration_cancel(&s->mig);
-	migration_join(&s->mig);
+	migration__cancel(&s->mig);
+	migration__join(&s->mig);
 	if (s->running) {
-		(void)write_full(s->wake[1], "x", 1);
+		(void)write__full(s->wake[1], "x", 1);
 		pthread_join(s->thread, NULL);
 		s->running = false;
 	}

@@ -16,7 +16,7 @@
 static int64_t map_gpa_range(void *ctx, int cpu, const uint64_t a[4])
 {
 	struct guest_call *gc = ctx;
-	int64_t r = page_status_map_gpa_range(gc->ps, a[0], a[1], a[2]);
+	int64_t r = page_status__map_gpa_range(gc->ps, a[0], a[1], a[2]);
 	(void)cpu;
 	__atomic_add_fetch(&gc->map_calls, 1, __ATOMIC_RELAXED);
 	if (r)
@@ -65,7 +65,7 @@ static int port(void *ctx, struct exit_io *io, char *err, size_t errlen)
 		goto fail;
 	return 0;
 fail:
-	errbuf_set(err, errlen, "guest call: cannot access registers: %s", strerror(errno));
+	errbuf__set(err, errlen, "guest call: cannot access registers: %s", strerror(errno));
 	return -1;
 }
 
@@ -86,9 +86,9 @@ enum { GC_MAP_CALLS = 1, GC_MAP_REJECTED = 2, GC_UNKNOWN = 3 };
 
 int guest_call__save(struct guest_call *gc, struct tlv_buf *b)
 {
-	tlv_put_u64(b, GC_MAP_CALLS, 0, __atomic_load_n(&gc->map_calls, __ATOMIC_RELAXED));
-	tlv_put_u64(b, GC_MAP_REJECTED, 0, __atomic_load_n(&gc->map_rejected, __ATOMIC_RELAXED));
-	tlv_put_u64(b, GC_UNKNOWN, 0, __atomic_load_n(&gc->unknown_calls, __ATOMIC_RELAXED));
+	tlv__put_u64(b, GC_MAP_CALLS, 0, __atomic_load_n(&gc->map_calls, __ATOMIC_RELAXED));
+	tlv__put_u64(b, GC_MAP_REJECTED, 0, __atomic_load_n(&gc->map_rejected, __ATOMIC_RELAXED));
+	tlv__put_u64(b, GC_UNKNOWN, 0, __atomic_load_n(&gc->unknown_calls, __ATOMIC_RELAXED));
 	return b->error;
 }
 
@@ -96,12 +96,12 @@ int guest_call__load(struct guest_call *gc, const void *p, size_t len, char *err
 {
 	static const uint16_t known[] = { GC_MAP_CALLS, GC_MAP_REJECTED, GC_UNKNOWN };
 	char why[160];
-	if (tlv_validate(p, len, known, sizeof(known) / sizeof(known[0]), why, sizeof(why))) {
-		errbuf_set(err, errlen, "guest-call record: %s", why);
+	if (tlv__validate(p, len, known, sizeof(known) / sizeof(known[0]), why, sizeof(why))) {
+		errbuf__set(err, errlen, "guest-call record: %s", why);
 		return -1;
 	}
-	(void)tlv_get_u64(p, len, GC_MAP_CALLS, &gc->map_calls);
-	(void)tlv_get_u64(p, len, GC_MAP_REJECTED, &gc->map_rejected);
-	(void)tlv_get_u64(p, len, GC_UNKNOWN, &gc->unknown_calls);
+	(void)tlv__get_u64(p, len, GC_MAP_CALLS, &gc->map_calls);
+	(void)tlv__get_u64(p, len, GC_MAP_REJECTED, &gc->map_rejected);
+	(void)tlv__get_u64(p, len, GC_UNKNOWN, &gc->unknown_calls);
 	return 0;
 }

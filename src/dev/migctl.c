@@ -5,7 +5,7 @@
 static bool rdmsr(void *ps, uint32_t index, uint64_t *data)
 {
 	(void)index;                      /* registered for this one MSR */
-	*data = page_status_migctl(ps);
+	*data = page_status__migctl(ps);
 	return true;
 }
 
@@ -13,7 +13,7 @@ static bool wrmsr(void *ps, uint32_t index, uint64_t data)
 {
 	(void)index;
 	/* reserved bits: #GP, as KVM would */
-	return page_status_set_migctl(ps, data) == 0;
+	return page_status__set_migctl(ps, data) == 0;
 }
 
 int migctl__register(struct page_status *ps, struct exits *t)

@@ -32,7 +32,7 @@ void serial__destroy(struct serial *s)
 static void flush_locked(struct serial *s)
 {
 	if (s->linelen && s->out_fd >= 0)
-		(void)write_full(s->out_fd, s->line, s->linelen);
+		(void)write__full(s->out_fd, s->line, s->linelen);
 	s->linelen = 0;
 }
 
@@ -113,10 +113,10 @@ int serial__save(struct serial *s, struct tlv_buf *b)
 	pthread_mutex_lock(&s->lock);
 	regs[0] = s->ier; regs[1] = s->lcr; regs[2] = s->mcr; regs[3] = s->scr;
 	regs[4] = s->dll; regs[5] = s->dlm; regs[6] = s->fcr;
-	tlv_put(b, SER_REGS, REC_F_REQUIRED, regs, sizeof(regs));
+	tlv__put(b, SER_REGS, REC_F_REQUIRED, regs, sizeof(regs));
 	/* a half-written line belongs to the guest's output: it travels too */
-	tlv_put(b, SER_PENDING, 0, s->line, s->linelen);
-	tlv_put_u64(b, SER_BYTES, 0, s->bytes);
+	tlv__put(b, SER_PENDING, 0, s->line, s->linelen);
+	tlv__put_u64(b, SER_BYTES, 0, s->bytes);
 	pthread_mutex_unlock(&s->lock);
 	return b->error;
 }
@@ -127,30 +127,30 @@ int serial__load(struct serial *s, const void *p, size_t len, char *err, size_t 
 	struct tlv_field f;
 	uint64_t bytes = 0;
 	char why[160];
-	if (tlv_validate(p, len, known, sizeof(known) / sizeof(known[0]), why, sizeof(why))) {
-		errbuf_set(err, errlen, "serial record: %s", why);
+	if (tlv__validate(p, len, known, sizeof(known) / sizeof(known[0]), why, sizeof(why))) {
+		errbuf__set(err, errlen, "serial record: %s", why);
 		return -1;
 	}
-	if (!tlv_find(p, len, SER_REGS, &f) || f.len != 7) {
-		errbuf_set(err, errlen, "serial record: registers missing or wrong size");
+	if (!tlv__find(p, len, SER_REGS, &f) || f.len != 7) {
+		errbuf__set(err, errlen, "serial record: registers missing or wrong size");
 		return -1;
 	}
 	const uint8_t *r = f.val;
 	/* reserved bits are 0 on a 16550: a record with them set was not
 	 * written by tern (IER 7:4, MCR 7:5, FCR 5:4) */
 	if ((r[0] & 0xF0) || (r[2] & 0xE0) || (r[6] & 0x30)) {
-		errbuf_set(err, errlen, "serial record: reserved register bits set (IER 0x%02x, MCR 0x%02x, "
+		errbuf__set(err, errlen, "serial record: reserved register bits set (IER 0x%02x, MCR 0x%02x, "
 			   "FCR 0x%02x)", r[0], r[2], r[6]);
 		return -1;
 	}
 	pthread_mutex_lock(&s->lock);
 	s->ier = r[0]; s->lcr = r[1]; s->mcr = r[2]; s->scr = r[3];
 	s->dll = r[4]; s->dlm = r[5]; s->fcr = r[6];
-	if (tlv_find(p, len, SER_PENDING, &f) && f.len < sizeof(s->line)) {
+	if (tlv__find(p, len, SER_PENDING, &f) && f.len < sizeof(s->line)) {
 		memcpy(s->line, f.val, f.len);
 		s->linelen = f.len;
 	}
-	if (tlv_get_u64(p, len, SER_BYTES, &bytes) == 0)
+	if (tlv__get_u64(p, len, SER_BYTES, &bytes) == 0)
 		s->bytes = bytes;
 	pthread_mutex_unlock(&s->lock);
 	return 0;

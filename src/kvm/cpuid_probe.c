@@ -53,50 +53,50 @@ int cpuid_probe__ring3(struct kvm_sys *k, struct cpuid_probe *p, char *err, size
 	memset(p, 0, sizeof(*p));
 	vmfd = kvm__create_vm(k);
 	if (vmfd < 0) {
-		errbuf_set(err, errlen, "KVM_CREATE_VM: %s", strerror(-vmfd));
+		errbuf__set(err, errlen, "KVM_CREATE_VM: %s", strerror(-vmfd));
 		return -1;
 	}
 	ram = mmap(NULL, PROBE_RAM, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (ram == MAP_FAILED) {
-		errbuf_set(err, errlen, "mmap: %s", strerror(errno));
+		errbuf__set(err, errlen, "mmap: %s", strerror(errno));
 		ram = NULL;
 		goto out;
 	}
-	if (g64_setup_memory(ram, PROBE_RAM, probe_code, sizeof(probe_code)) ||
+	if (g64__setup_memory(ram, PROBE_RAM, probe_code, sizeof(probe_code)) ||
 	    (r = kvm_vm__set_memslot(vmfd, 0, 0, PROBE_RAM, ram, 0))) {
-		errbuf_set(err, errlen, "cannot map the probe's memory");
+		errbuf__set(err, errlen, "cannot map the probe's memory");
 		goto out;
 	}
 	if ((r = kvm_vcpu__create(vmfd, 0, k->run_size, &vcpufd, &run))) {
-		errbuf_set(err, errlen, "KVM_CREATE_VCPU: %s", strerror(-r));
+		errbuf__set(err, errlen, "KVM_CREATE_VCPU: %s", strerror(-r));
 		goto out;
 	}
 	r = ioctl(vcpufd, KVM_GET_TSC_KHZ, 0);
 	p->tsc_khz = r > 0 ? (uint32_t)r : 0;
 	if ((r = cpuid__build(k, p->tsc_khz, false, true, &table))) {
-		errbuf_set(err, errlen, "KVM_GET_SUPPORTED_CPUID: %s", strerror(-r));
+		errbuf__set(err, errlen, "KVM_GET_SUPPORTED_CPUID: %s", strerror(-r));
 		goto out;
 	}
 	p->want_max = cpuid__find(table, 0x40000000, 0)->eax;
 	if (ioctl(vcpufd, KVM_SET_CPUID2, table) < 0) {
-		errbuf_set(err, errlen, "KVM_SET_CPUID2: %s", strerror(errno));
+		errbuf__set(err, errlen, "KVM_SET_CPUID2: %s", strerror(errno));
 		goto out;
 	}
-	if ((r = g64_setup_vcpu(vcpufd, 0, &regs))) {
-		errbuf_set(err, errlen, "cannot enter long mode at CPL 3: %s", strerror(-r));
+	if ((r = g64__setup_vcpu(vcpufd, 0, &regs))) {
+		errbuf__set(err, errlen, "cannot enter long mode at CPL 3: %s", strerror(-r));
 		goto out;
 	}
 	if ((r = run_bounded(vcpufd, 5))) {
-		errbuf_set(err, errlen, "KVM_RUN: %s", r == -EINTR ? "no exit within 5 s" : strerror(-r));
+		errbuf__set(err, errlen, "KVM_RUN: %s", r == -EINTR ? "no exit within 5 s" : strerror(-r));
 		goto out;
 	}
 	if (run->exit_reason != KVM_EXIT_IO || run->io.port != G64_EXIT_PORT) {
-		errbuf_set(err, errlen, "the probe stopped with exit reason %u, not its port write",
+		errbuf__set(err, errlen, "the probe stopped with exit reason %u, not its port write",
 			   run->exit_reason);
 		goto out;
 	}
 	if (ioctl(vcpufd, KVM_GET_REGS, &regs) < 0) {
-		errbuf_set(err, errlen, "KVM_GET_REGS: %s", strerror(errno));
+		errbuf__set(err, errlen, "KVM_GET_REGS: %s", strerror(errno));
 		goto out;
 	}
 	p->got_eax = (uint32_t)regs.rax;

@@ -22,7 +22,7 @@
  * order, so each vCPU's next index lives with the caller (dirty_vcpu.fetch:
  * it must survive a stop/start, as KVM's indices never go back).
  *
- * Pages the VMM writes itself (dirty_mark) go into `pending` with atomic
+ * Pages the VMM writes itself (dirty__mark) go into `pending` with atomic
  * ORs, and everything counts as dirty at start: pending starts all set.
  */
 #include <errno.h>
@@ -40,12 +40,12 @@
 
 #define RING_MAX_ENTRIES 65536u       /* KVM_DIRTY_RING_MAX_ENTRIES */
 
-const char *dirty_mode_name(enum dirty_mode m)
+const char *dirty__mode_name(enum dirty_mode m)
 {
 	return m == DIRTY_RING ? "dirty ring" : "dirty log";
 }
 
-int dirty_ring_enable(int vmfd, uint32_t entries)
+int dirty__ring_enable(int vmfd, uint32_t entries)
 {
 	uint64_t bytes = (uint64_t)entries * sizeof(struct kvm_dirty_gfn);
 	long cap = KVM_CAP_DIRTY_LOG_RING_ACQ_REL;
@@ -142,7 +142,7 @@ static int ring_harvest(struct dirty_tracker *t)
 				break;
 			/* slot: address space << 16 | slot id; only ours is tracked */
 			if (g->slot == t->slot && g->offset < t->npages)
-				bitmap_set(&t->harvest, g->offset);
+				bitmap__set(&t->harvest, g->offset);
 			__atomic_store_n(&g->flags, KVM_DIRTY_GFN_F_RESET, __ATOMIC_RELEASE);
 			n++;
 		}
@@ -179,7 +179,7 @@ static int ring_map(struct dirty_tracker *t, const struct dirty_vcpu *vcpus,
 	t->rings = calloc((size_t)t->nvcpus, sizeof(*t->rings));
 	t->fetch = calloc((size_t)t->nvcpus, sizeof(*t->fetch));
 	if (!t->rings || !t->fetch) {
-		errbuf_set(err, errlen, "out of memory");
+		errbuf__set(err, errlen, "out of memory");
 		ring_unmap(t);
 		return -1;
 	}
@@ -187,7 +187,7 @@ static int ring_map(struct dirty_tracker *t, const struct dirty_vcpu *vcpus,
 		void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, vcpus[i].fd,
 			       (off_t)KVM_DIRTY_LOG_PAGE_OFFSET * getpagesize());
 		if (m == MAP_FAILED) {
-			errbuf_set(err, errlen, "cannot map vCPU %d's dirty ring: %s", i, strerror(errno));
+			errbuf__set(err, errlen, "cannot map vCPU %d's dirty ring: %s", i, strerror(errno));
 			ring_unmap(t);
 			return -1;
 		}
@@ -204,12 +204,12 @@ static void release(struct dirty_tracker *t)
 	ring_unmap(t);
 	free(t->kbuf);
 	t->kbuf = NULL;
-	bitmap_free(&t->pending);
-	bitmap_free(&t->harvest);
+	bitmap__free(&t->pending);
+	bitmap__free(&t->harvest);
 	pthread_mutex_destroy(&t->lock);
 }
 
-int dirty_start(struct dirty_tracker *t, const struct dirty_target *tg, enum dirty_mode mode,
+int dirty__start(struct dirty_tracker *t, const struct dirty_target *tg, enum dirty_mode mode,
 		char *err, size_t errlen)
 {
 	uint64_t npages = tg->size / 4096;
@@ -230,37 +230,37 @@ int dirty_start(struct dirty_tracker *t, const struct dirty_target *tg, enum dir
 
 	if (mode == DIRTY_RING && !tg->ring_entries) {
 		if (tg->ring_err)
-			errbuf_set(err, errlen, "no dirty ring: KVM refused a ring of %u entries when the VM "
+			errbuf__set(err, errlen, "no dirty ring: KVM refused a ring of %u entries when the VM "
 				   "was created (%s); use the dirty log", tg->ring_asked,
 				   strerror(-tg->ring_err));
 		else
-			errbuf_set(err, errlen, "no dirty ring: KVM allows one only before vCPUs exist, so "
+			errbuf__set(err, errlen, "no dirty ring: KVM allows one only before vCPUs exist, so "
 				   "the VM must be created with a ring size; use the dirty log");
 		return -1;
 	}
 	if (mode == DIRTY_LOG_CLEAR && tg->ring_entries) {
-		errbuf_set(err, errlen, "this VM was created with dirty rings, so KVM keeps no dirty "
+		errbuf__set(err, errlen, "this VM was created with dirty rings, so KVM keeps no dirty "
 			   "bitmap for it: use the dirty ring");
 		return -1;
 	}
 	if (mode != DIRTY_LOG_CLEAR && mode != DIRTY_RING) {
-		errbuf_set(err, errlen, "unknown dirty tracking mode %d", (int)mode);
+		errbuf__set(err, errlen, "unknown dirty tracking mode %d", (int)mode);
 		return -1;
 	}
 	if (npages == 0 || npages > UINT32_MAX) {
-		errbuf_set(err, errlen, "guest RAM of %llu pages cannot be tracked",
+		errbuf__set(err, errlen, "guest RAM of %llu pages cannot be tracked",
 			   (unsigned long long)npages);
 		return -1;
 	}
 	pthread_mutex_init(&t->lock, NULL);
-	if (bitmap_init(&t->pending, npages) || bitmap_init(&t->harvest, npages) ||
+	if (bitmap__init(&t->pending, npages) || bitmap__init(&t->harvest, npages) ||
 	    (mode == DIRTY_LOG_CLEAR &&
 	     !(t->kbuf = calloc(BITMAP_WORDS(npages), sizeof(uint64_t))))) {
-		errbuf_set(err, errlen, "out of memory for the dirty bitmaps");
+		errbuf__set(err, errlen, "out of memory for the dirty bitmaps");
 		release(t);
 		return -1;
 	}
-	bitmap_set_all(&t->pending);      /* everything counts as dirty at start */
+	bitmap__set_all(&t->pending);      /* everything counts as dirty at start */
 	if (mode == DIRTY_RING) {
 		t->ring_entries = tg->ring_entries;
 		if (ring_map(t, tg->vcpus, err, errlen)) {
@@ -277,7 +277,7 @@ int dirty_start(struct dirty_tracker *t, const struct dirty_target *tg, enum dir
 		*t->running = t;
 	pthread_mutex_unlock(t->vm_lock);
 	if (busy) {
-		errbuf_set(err, errlen, "dirty tracking is already running on this VM");
+		errbuf__set(err, errlen, "dirty tracking is already running on this VM");
 		release(t);
 		return -1;
 	}
@@ -285,7 +285,7 @@ int dirty_start(struct dirty_tracker *t, const struct dirty_target *tg, enum dir
 	/* flags-only change: allowed while vCPUs run */
 	r = kvm_vm__set_memslot(t->vmfd, t->slot, t->gpa, t->size, t->hva, KVM_MEM_LOG_DIRTY_PAGES);
 	if (r) {
-		errbuf_set(err, errlen, "cannot turn on dirty logging for guest RAM "
+		errbuf__set(err, errlen, "cannot turn on dirty logging for guest RAM "
 			   "(KVM_SET_USER_MEMORY_REGION with KVM_MEM_LOG_DIRTY_PAGES): %s", strerror(-r));
 		pthread_mutex_lock(t->vm_lock);
 		*t->running = NULL;
@@ -297,7 +297,7 @@ int dirty_start(struct dirty_tracker *t, const struct dirty_target *tg, enum dir
 	return 0;
 }
 
-int64_t dirty_sync(struct dirty_tracker *t, struct page_bitmap *bm)
+int64_t dirty__sync(struct dirty_tracker *t, struct page_bitmap *bm)
 {
 	uint64_t added = 0;
 	int r;
@@ -308,7 +308,7 @@ int64_t dirty_sync(struct dirty_tracker *t, struct page_bitmap *bm)
 	r = t->mode == DIRTY_RING ? ring_harvest(t) : log_harvest(t);
 	/* merge whatever was harvested even on error: nothing is dropped */
 	for (size_t i = 0; i < t->pending.nwords; i++) {
-		/* a locked exchange only where dirty_mark left bits: the
+		/* a locked exchange only where dirty__mark left bits: the
 		 * pending set is mostly empty, and 32K of xchg per GiB is not
 		 * free */
 		uint64_t w = __atomic_load_n(&t->pending.w[i], __ATOMIC_RELAXED);
@@ -334,7 +334,7 @@ int64_t dirty_sync(struct dirty_tracker *t, struct page_bitmap *bm)
 	return r < 0 ? r : (int64_t)added;
 }
 
-void dirty_stop(struct dirty_tracker *t)
+void dirty__stop(struct dirty_tracker *t)
 {
 	int r;
 
@@ -344,8 +344,8 @@ void dirty_stop(struct dirty_tracker *t)
 	 * still using the old memslot)... */
 	r = kvm_vm__set_memslot(t->vmfd, t->slot, t->gpa, t->size, t->hva, 0);
 	if (r)
-		log_err("cannot turn off dirty logging for guest RAM: %s", strerror(-r));
-	/* ...and no vCPU thread is inside dirty_ring_full after this. */
+		log__err("cannot turn off dirty logging for guest RAM: %s", strerror(-r));
+	/* ...and no vCPU thread is inside dirty__ring_full after this. */
 	pthread_mutex_lock(t->vm_lock);
 	if (*t->running == t)
 		*t->running = NULL;
@@ -357,13 +357,13 @@ void dirty_stop(struct dirty_tracker *t)
 		r = ring_harvest(t);
 		pthread_mutex_unlock(&t->lock);
 		if (r)
-			log_err("cannot reset the dirty rings: %s", strerror(-r));
+			log__err("cannot reset the dirty rings: %s", strerror(-r));
 	}
 	__atomic_store_n(&t->on, false, __ATOMIC_RELEASE);
 	release(t);
 }
 
-void dirty_mark(struct dirty_tracker *t, uint64_t gpa, uint64_t len)
+void dirty__mark(struct dirty_tracker *t, uint64_t gpa, uint64_t len)
 {
 	uint64_t first, end;
 
@@ -395,7 +395,7 @@ void dirty_mark(struct dirty_tracker *t, uint64_t gpa, uint64_t len)
 	}
 }
 
-int dirty_ring_full(pthread_mutex_t *lock, struct dirty_tracker **running)
+int dirty__ring_full(pthread_mutex_t *lock, struct dirty_tracker **running)
 {
 	struct dirty_tracker *t;
 	int r = 0;
@@ -409,7 +409,7 @@ int dirty_ring_full(pthread_mutex_t *lock, struct dirty_tracker **running)
 		pthread_mutex_unlock(&t->lock);
 	}
 	pthread_mutex_unlock(lock);
-	/* No tracker: dirty_stop is between turning logging off and draining
+	/* No tracker: dirty__stop is between turning logging off and draining
 	 * the rings; KVM re-checks the ring on entry, so just let it finish. */
 	if (!t)
 		sched_yield();

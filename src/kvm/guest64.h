@@ -41,7 +41,7 @@
 
 /* Page tables, GDT, TSS and the code. Returns 0, or -EINVAL if RAM is
  * above 4 GiB or the code above 4 KiB. */
-static inline int g64_setup_memory(uint8_t *ram, uint64_t size, const void *code, size_t codelen)
+static inline int g64__setup_memory(uint8_t *ram, uint64_t size, const void *code, size_t codelen)
 {
 	const uint64_t upper = 0x27;          /* P RW US A */
 	const uint64_t leaf = 0xe7;           /* P RW US A D PS */
@@ -75,7 +75,7 @@ static inline int g64_setup_memory(uint8_t *ram, uint64_t size, const void *code
 
 /* Long mode at CPL 3, RIP = G64_CODE + entry_off, general registers from
  * *regs (rip and rflags are overwritten). Returns 0 or -errno. */
-static inline int g64_setup_vcpu(int vcpufd, uint64_t entry_off, const struct kvm_regs *regs)
+static inline int g64__setup_vcpu(int vcpufd, uint64_t entry_off, const struct kvm_regs *regs)
 {
 	struct kvm_sregs s;
 	struct kvm_regs r = *regs;

@@ -73,7 +73,7 @@ void vcpu_state__cfg_free(struct vcpu_state_cfg *cfg)
 #define GET(fd, req, ptr, what)                                                   \
 	do {                                                                      \
 		if (ioctl(fd, req, ptr) < 0) {                                    \
-			errbuf_set(err, errlen, "vCPU %d: %s failed: %s", index, what, \
+			errbuf__set(err, errlen, "vCPU %d: %s failed: %s", index, what, \
 				   strerror(errno));                              \
 			goto fail;                                                \
 		}                                                                 \
@@ -93,16 +93,16 @@ int vcpu_state__save(int fd, int index, const struct vcpu_state_cfg *cfg,
 	void *xsave = NULL;
 	const uint16_t R = REC_F_REQUIRED;
 
-	tlv_put_u64(b, VS_INDEX, R, (uint64_t)index);
+	tlv__put_u64(b, VS_INDEX, R, (uint64_t)index);
 	GET(fd, KVM_GET_REGS, &regs, "KVM_GET_REGS");
-	tlv_put(b, VS_REGS, R, &regs, sizeof(regs));
+	tlv__put(b, VS_REGS, R, &regs, sizeof(regs));
 	GET(fd, KVM_GET_SREGS, &sregs, "KVM_GET_SREGS");
-	tlv_put(b, VS_SREGS, R, &sregs, sizeof(sregs));
+	tlv__put(b, VS_SREGS, R, &sregs, sizeof(sregs));
 
 	if (cfg->xsave_size) {
 		memset(&xcrs, 0, sizeof(xcrs));
 		GET(fd, KVM_GET_XCRS, &xcrs, "KVM_GET_XCRS");
-		tlv_put(b, VS_XCRS, R, &xcrs, sizeof(xcrs));
+		tlv__put(b, VS_XCRS, R, &xcrs, sizeof(xcrs));
 		xsave = calloc(1, cfg->xsave_size);
 		if (!xsave)
 			goto nomem;
@@ -110,7 +110,7 @@ int vcpu_state__save(int fd, int index, const struct vcpu_state_cfg *cfg,
 			GET(fd, KVM_GET_XSAVE2, xsave, "KVM_GET_XSAVE2");
 		else
 			GET(fd, KVM_GET_XSAVE, xsave, "KVM_GET_XSAVE");
-		tlv_put(b, VS_XSAVE, R, xsave, cfg->xsave_size);
+		tlv__put(b, VS_XSAVE, R, xsave, cfg->xsave_size);
 	}
 
 	msrs = calloc(1, sizeof(*msrs) + cfg->nmsrs * sizeof(struct kvm_msr_entry));
@@ -121,30 +121,30 @@ int vcpu_state__save(int fd, int index, const struct vcpu_state_cfg *cfg,
 		msrs->entries[i].index = cfg->msrs[i];
 	int got = get_msrs(fd, msrs);
 	if (got != (int)cfg->nmsrs) {
-		errbuf_set(err, errlen, "vCPU %d: KVM_GET_MSRS read %d of %u MSRs (stopped at 0x%x)",
+		errbuf__set(err, errlen, "vCPU %d: KVM_GET_MSRS read %d of %u MSRs (stopped at 0x%x)",
 			   index, got, cfg->nmsrs,
 			   got >= 0 && (uint32_t)got < cfg->nmsrs ? cfg->msrs[got] : 0);
 		goto fail;
 	}
-	tlv_put(b, VS_MSRS, R, msrs->entries, cfg->nmsrs * sizeof(struct kvm_msr_entry));
+	tlv__put(b, VS_MSRS, R, msrs->entries, cfg->nmsrs * sizeof(struct kvm_msr_entry));
 
 	GET(fd, KVM_GET_DEBUGREGS, &dregs, "KVM_GET_DEBUGREGS");
-	tlv_put(b, VS_DEBUGREGS, R, &dregs, sizeof(dregs));
+	tlv__put(b, VS_DEBUGREGS, R, &dregs, sizeof(dregs));
 	GET(fd, KVM_GET_VCPU_EVENTS, &ev, "KVM_GET_VCPU_EVENTS");
-	tlv_put(b, VS_EVENTS, R, &ev, sizeof(ev));
+	tlv__put(b, VS_EVENTS, R, &ev, sizeof(ev));
 	GET(fd, KVM_GET_MP_STATE, &mp, "KVM_GET_MP_STATE");
-	tlv_put(b, VS_MP_STATE, R, &mp, sizeof(mp));
-	tlv_put(b, VS_CPUID, R, cpuid->entries, cpuid->nent * sizeof(cpuid->entries[0]));
+	tlv__put(b, VS_MP_STATE, R, &mp, sizeof(mp));
+	tlv__put(b, VS_CPUID, R, cpuid->entries, cpuid->nent * sizeof(cpuid->entries[0]));
 
 	free(msrs);
 	free(xsave);
 	if (b->error) {
-		errbuf_set(err, errlen, "vCPU %d: out of memory saving state", index);
+		errbuf__set(err, errlen, "vCPU %d: out of memory saving state", index);
 		return -ENOMEM;
 	}
 	return 0;
 nomem:
-	errbuf_set(err, errlen, "vCPU %d: out of memory saving state", index);
+	errbuf__set(err, errlen, "vCPU %d: out of memory saving state", index);
 fail:
 	free(msrs);
 	free(xsave);
@@ -156,12 +156,12 @@ static const void *need(const void *p, size_t len, uint16_t id, size_t want, siz
 			const char *what, char *err, size_t errlen)
 {
 	struct tlv_field f;
-	if (!tlv_find(p, len, id, &f)) {
-		errbuf_set(err, errlen, "vCPU record has no %s", what);
+	if (!tlv__find(p, len, id, &f)) {
+		errbuf__set(err, errlen, "vCPU record has no %s", what);
 		return NULL;
 	}
 	if (want && f.len != want) {
-		errbuf_set(err, errlen, "vCPU record: %s is %u bytes, this host's KVM uses %zu",
+		errbuf__set(err, errlen, "vCPU record: %s is %u bytes, this host's KVM uses %zu",
 			   what, f.len, want);
 		return NULL;
 	}
@@ -178,7 +178,7 @@ int vcpu_state__cpuid(const void *p, size_t len, struct kvm_cpuid2 **out, char *
 	if (!v)
 		return -1;
 	if (n % sizeof(struct kvm_cpuid_entry2) || n == 0) {
-		errbuf_set(err, errlen, "vCPU record: CPUID table %s", n ? "has a partial entry" : "is empty");
+		errbuf__set(err, errlen, "vCPU record: CPUID table %s", n ? "has a partial entry" : "is empty");
 		return -1;
 	}
 	c = calloc(1, sizeof(*c) + n);
@@ -193,7 +193,7 @@ int vcpu_state__cpuid(const void *p, size_t len, struct kvm_cpuid2 **out, char *
 #define SET(req, ptr, what)                                                       \
 	do {                                                                      \
 		if (ioctl(fd, req, ptr) < 0) {                                    \
-			errbuf_set(err, errlen, "restoring %s: %s", what, strerror(errno)); \
+			errbuf__set(err, errlen, "restoring %s: %s", what, strerror(errno)); \
 			goto fail;                                                \
 		}                                                                 \
 	} while (0)
@@ -213,7 +213,7 @@ static int sregs_runnable(const struct kvm_sregs *s, char *err, size_t errlen)
 		why = "EFER.LMA without CR0.PG and CR4.PAE";
 	if (!why)
 		return 0;
-	errbuf_set(err, errlen, "vCPU record: special registers cannot run: %s", why);
+	errbuf__set(err, errlen, "vCPU record: special registers cannot run: %s", why);
 	return -1;
 }
 
@@ -239,9 +239,9 @@ int vcpu_state__restore(int fd, const void *p, size_t len, char *err, size_t err
 	SET(KVM_SET_SREGS, sregs, "special registers");
 	SET(KVM_SET_REGS, regs, "registers");
 
-	if (tlv_find(p, len, VS_XCRS, &f)) {
+	if (tlv__find(p, len, VS_XCRS, &f)) {
 		if (f.len != sizeof(struct kvm_xcrs)) {
-			errbuf_set(err, errlen, "vCPU record: XCRs have the wrong size");
+			errbuf__set(err, errlen, "vCPU record: XCRs have the wrong size");
 			return -1;
 		}
 		SET(KVM_SET_XCRS, f.val, "XCRs");
@@ -250,7 +250,7 @@ int vcpu_state__restore(int fd, const void *p, size_t len, char *err, size_t err
 		/* at least the legacy area KVM_GET_XSAVE always fills; a larger
 		 * one (XSAVE2) is fine for KVM_SET_XSAVE */
 		if (xslen < sizeof(struct kvm_xsave)) {
-			errbuf_set(err, errlen, "vCPU record: XSAVE area of %zu bytes, at least %zu expected",
+			errbuf__set(err, errlen, "vCPU record: XSAVE area of %zu bytes, at least %zu expected",
 				   xslen, sizeof(struct kvm_xsave));
 			return -1;
 		}
@@ -267,7 +267,7 @@ int vcpu_state__restore(int fd, const void *p, size_t len, char *err, size_t err
 	if (!(v = need(p, len, VS_MSRS, 0, &n, "MSRs", err, errlen)))
 		goto fail;
 	if (n % sizeof(struct kvm_msr_entry) || n == 0) {
-		errbuf_set(err, errlen, "vCPU record: MSR list %s", n ? "has a partial entry" : "is empty");
+		errbuf__set(err, errlen, "vCPU record: MSR list %s", n ? "has a partial entry" : "is empty");
 		goto fail;
 	}
 	msrs = calloc(1, sizeof(*msrs) + n);
@@ -277,7 +277,7 @@ int vcpu_state__restore(int fd, const void *p, size_t len, char *err, size_t err
 	memcpy(msrs->entries, v, n);
 	int set = ioctl(fd, KVM_SET_MSRS, msrs);
 	if (set != (int)msrs->nmsrs) {
-		errbuf_set(err, errlen, "restoring MSRs: KVM refused MSR 0x%x (%d of %u set)",
+		errbuf__set(err, errlen, "restoring MSRs: KVM refused MSR 0x%x (%d of %u set)",
 			   set >= 0 && (uint32_t)set < msrs->nmsrs ? msrs->entries[set].index : 0,
 			   set, msrs->nmsrs);
 		goto fail;
@@ -311,7 +311,7 @@ void vcpu_state__dump(int fd, int index)
 	struct kvm_regs r;
 	struct kvm_sregs s;
 	if (ioctl(fd, KVM_GET_REGS, &r) < 0 || ioctl(fd, KVM_GET_SREGS, &s) < 0) {
-		log_err("vCPU %d: cannot read registers: %s", index, strerror(errno));
+		log__err("vCPU %d: cannot read registers: %s", index, strerror(errno));
 		return;
 	}
 	fprintf(stderr,

@@ -12,7 +12,7 @@ static inline uint64_t last_mask(const struct page_bitmap *b)
 	return r ? (1ULL << r) - 1 : ~0ULL;
 }
 
-int bitmap_init(struct page_bitmap *b, uint64_t nbits)
+int bitmap__init(struct page_bitmap *b, uint64_t nbits)
 {
 	memset(b, 0, sizeof(*b));
 	if (nbits == 0)
@@ -27,7 +27,7 @@ int bitmap_init(struct page_bitmap *b, uint64_t nbits)
 	return 0;
 }
 
-void bitmap_free(struct page_bitmap *b)
+void bitmap__free(struct page_bitmap *b)
 {
 	free(b->w);
 	memset(b, 0, sizeof(*b));
@@ -53,17 +53,17 @@ static void range_op(struct page_bitmap *b, uint64_t start, uint64_t n, bool set
 	}
 }
 
-void bitmap_set_range(struct page_bitmap *b, uint64_t start, uint64_t n)
+void bitmap__set_range(struct page_bitmap *b, uint64_t start, uint64_t n)
 {
 	range_op(b, start, n, true);
 }
 
-void bitmap_clear_range(struct page_bitmap *b, uint64_t start, uint64_t n)
+void bitmap__clear_range(struct page_bitmap *b, uint64_t start, uint64_t n)
 {
 	range_op(b, start, n, false);
 }
 
-void bitmap_set_all(struct page_bitmap *b)
+void bitmap__set_all(struct page_bitmap *b)
 {
 	if (!b->nwords)
 		return;
@@ -71,13 +71,13 @@ void bitmap_set_all(struct page_bitmap *b)
 	b->w[b->nwords - 1] &= last_mask(b);
 }
 
-void bitmap_clear_all(struct page_bitmap *b)
+void bitmap__clear_all(struct page_bitmap *b)
 {
 	if (b->nwords)
 		memset(b->w, 0, b->nwords * sizeof(uint64_t));
 }
 
-uint64_t bitmap_count(const struct page_bitmap *b)
+uint64_t bitmap__count(const struct page_bitmap *b)
 {
 	uint64_t n = 0;
 	for (size_t i = 0; i < b->nwords; i++)
@@ -106,12 +106,12 @@ static int64_t next(const struct page_bitmap *b, uint64_t from, uint64_t flip)
 	}
 }
 
-int64_t bitmap_next_set(const struct page_bitmap *b, uint64_t from)
+int64_t bitmap__next_set(const struct page_bitmap *b, uint64_t from)
 {
 	return next(b, from, 0);
 }
 
-int64_t bitmap_next_clear(const struct page_bitmap *b, uint64_t from)
+int64_t bitmap__next_clear(const struct page_bitmap *b, uint64_t from)
 {
 	return next(b, from, ~0ULL);
 }
@@ -121,7 +121,7 @@ static size_t common(const struct page_bitmap *a, const struct page_bitmap *b)
 	return a->nwords < b->nwords ? a->nwords : b->nwords;
 }
 
-void bitmap_copy(struct page_bitmap *dst, const struct page_bitmap *src)
+void bitmap__copy(struct page_bitmap *dst, const struct page_bitmap *src)
 {
 	size_t n = common(dst, src);
 	if (n)
@@ -130,7 +130,7 @@ void bitmap_copy(struct page_bitmap *dst, const struct page_bitmap *src)
 		dst->w[dst->nwords - 1] &= last_mask(dst);
 }
 
-uint64_t bitmap_or_words(struct page_bitmap *dst, const uint64_t *words)
+uint64_t bitmap__or_words(struct page_bitmap *dst, const uint64_t *words)
 {
 	uint64_t added = 0;
 	for (size_t i = 0; i < dst->nwords; i++) {
@@ -145,7 +145,7 @@ uint64_t bitmap_or_words(struct page_bitmap *dst, const uint64_t *words)
 	return added;
 }
 
-uint64_t bitmap_or(struct page_bitmap *dst, const struct page_bitmap *src)
+uint64_t bitmap__or(struct page_bitmap *dst, const struct page_bitmap *src)
 {
 	uint64_t added = 0;
 	size_t n = common(dst, src);
@@ -159,7 +159,7 @@ uint64_t bitmap_or(struct page_bitmap *dst, const struct page_bitmap *src)
 	return added;
 }
 
-void bitmap_or_xor(struct page_bitmap *dst, const struct page_bitmap *a, const struct page_bitmap *b)
+void bitmap__or_xor(struct page_bitmap *dst, const struct page_bitmap *a, const struct page_bitmap *b)
 {
 	size_t n = common(dst, a);
 	if (b->nwords < n)

@@ -13,7 +13,7 @@ static int map(struct guest_ram *r, char *err, size_t errlen)
 	/* MAP_NORESERVE: a 16 GiB guest that touches 1 GiB costs 1 GiB */
 	void *p = mmap(NULL, r->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, r->fd, 0);
 	if (p == MAP_FAILED) {
-		errbuf_set(err, errlen, "cannot map %llu bytes of guest RAM: %s",
+		errbuf__set(err, errlen, "cannot map %llu bytes of guest RAM: %s",
 			   (unsigned long long)r->size, strerror(errno));
 		return -1;
 	}
@@ -27,11 +27,11 @@ int guest_ram__create(struct guest_ram *r, uint64_t size, char *err, size_t errl
 	r->hva = NULL;
 	r->fd = memfd_create("tern-guest-ram", MFD_CLOEXEC);
 	if (r->fd < 0) {
-		errbuf_set(err, errlen, "memfd_create for guest RAM: %s", strerror(errno));
+		errbuf__set(err, errlen, "memfd_create for guest RAM: %s", strerror(errno));
 		return -1;
 	}
 	if (ftruncate(r->fd, (off_t)size) < 0) {
-		errbuf_set(err, errlen, "cannot size guest RAM memfd to %llu bytes: %s",
+		errbuf__set(err, errlen, "cannot size guest RAM memfd to %llu bytes: %s",
 			   (unsigned long long)size, strerror(errno));
 		close(r->fd);
 		r->fd = -1;
@@ -52,7 +52,7 @@ int guest_ram__adopt(struct guest_ram *r, int fd, uint64_t size, char *err, size
 	r->size = size;
 	r->hva = NULL;
 	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size < size) {
-		errbuf_set(err, errlen, "guest RAM memfd is smaller than the %llu bytes announced",
+		errbuf__set(err, errlen, "guest RAM memfd is smaller than the %llu bytes announced",
 			   (unsigned long long)size);
 		return -1;
 	}

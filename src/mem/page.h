@@ -9,7 +9,7 @@
 
 /* True if the 4 KiB at p are all zero. p may be unaligned (migration
  * batches): words are loaded with memcpy, which compiles to plain loads. */
-static inline bool page_is_zero(const uint8_t *p)
+static inline bool page__is_zero(const uint8_t *p)
 {
 	for (int i = 0; i < 4096; i += 32) {
 		uint64_t w[4];

@@ -48,7 +48,7 @@ static void set_default(struct page_status *ps)
 		ps->shared[ps->nshared++] = (struct pfn_range){ 0, ps->npages };
 }
 
-int page_status_init(struct page_status *ps, uint64_t npages, bool confidential)
+int page_status__init(struct page_status *ps, uint64_t npages, bool confidential)
 {
 	memset(ps, 0, sizeof(*ps));
 	ps->npages = npages;
@@ -66,7 +66,7 @@ int page_status_init(struct page_status *ps, uint64_t npages, bool confidential)
 	return 0;
 }
 
-void page_status_destroy(struct page_status *ps)
+void page_status__destroy(struct page_status *ps)
 {
 	pthread_mutex_destroy(&ps->lock);
 	free(ps->shared);
@@ -74,7 +74,7 @@ void page_status_destroy(struct page_status *ps)
 	ps->nshared = ps->cap = 0;
 }
 
-void page_status_reset(struct page_status *ps)
+void page_status__reset(struct page_status *ps)
 {
 	pthread_mutex_lock(&ps->lock);
 	bool was_default = ps->migctl == migctl_start(ps) &&
@@ -148,7 +148,7 @@ static int set_locked(struct page_status *ps, uint64_t start, uint64_t end, bool
 	return rc;
 }
 
-int page_status_set(struct page_status *ps, uint64_t start, uint64_t end, bool shared)
+int page_status__set(struct page_status *ps, uint64_t start, uint64_t end, bool shared)
 {
 	if (start > end || end > ps->npages)
 		return -EINVAL;
@@ -160,7 +160,7 @@ int page_status_set(struct page_status *ps, uint64_t start, uint64_t end, bool s
 	return rc;
 }
 
-int64_t page_status_map_gpa_range(struct page_status *ps, uint64_t gpa, uint64_t npages, uint64_t attrs)
+int64_t page_status__map_gpa_range(struct page_status *ps, uint64_t gpa, uint64_t npages, uint64_t attrs)
 {
 	uint64_t psize = attrs & MAP_GPA_PAGE_SIZE_MASK;
 	if (attrs & MAP_GPA_RESERVED_MASK)
@@ -190,7 +190,7 @@ int64_t page_status_map_gpa_range(struct page_status *ps, uint64_t gpa, uint64_t
 	return rc;
 }
 
-bool page_status_is_shared(struct page_status *ps, uint64_t pfn)
+bool page_status__is_shared(struct page_status *ps, uint64_t pfn)
 {
 	pthread_mutex_lock(&ps->lock);
 	size_t i = first_reaching(ps, pfn, false);
@@ -199,7 +199,7 @@ bool page_status_is_shared(struct page_status *ps, uint64_t pfn)
 	return shared;
 }
 
-uint64_t page_status_shared_pages(struct page_status *ps)
+uint64_t page_status__shared_pages(struct page_status *ps)
 {
 	uint64_t n = 0;
 	pthread_mutex_lock(&ps->lock);
@@ -209,7 +209,7 @@ uint64_t page_status_shared_pages(struct page_status *ps)
 	return n;
 }
 
-int page_status_set_migctl(struct page_status *ps, uint64_t v)
+int page_status__set_migctl(struct page_status *ps, uint64_t v)
 {
 	if (v & ~MIGCTL_ENABLED)
 		return -EINVAL;
@@ -222,7 +222,7 @@ int page_status_set_migctl(struct page_status *ps, uint64_t v)
 	return 0;
 }
 
-uint64_t page_status_migctl(struct page_status *ps)
+uint64_t page_status__migctl(struct page_status *ps)
 {
 	pthread_mutex_lock(&ps->lock);
 	uint64_t v = ps->migctl;
@@ -230,7 +230,7 @@ uint64_t page_status_migctl(struct page_status *ps)
 	return v;
 }
 
-uint64_t page_status_generation(struct page_status *ps)
+uint64_t page_status__generation(struct page_status *ps)
 {
 	pthread_mutex_lock(&ps->lock);
 	uint64_t v = ps->generation;
@@ -266,7 +266,7 @@ static uint64_t get64(const uint8_t *p)
 	return v;
 }
 
-int page_status_save(struct page_status *ps, void **buf, size_t *len)
+int page_status__save(struct page_status *ps, void **buf, size_t *len)
 {
 	pthread_mutex_lock(&ps->lock);
 	size_t n = SAVE_HDR + ps->nshared * 16;
@@ -301,7 +301,7 @@ static int load_fail(char *err, size_t errlen, const char *fmt, ...)
 	return -1;
 }
 
-int page_status_load(struct page_status *ps, const void *buf, size_t len, char *err, size_t errlen)
+int page_status__load(struct page_status *ps, const void *buf, size_t len, char *err, size_t errlen)
 {
 	const uint8_t *p = buf;
 	/* npages and confidential never change after init, so all of the

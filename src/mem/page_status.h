@@ -41,33 +41,33 @@ struct page_status {
 	uint64_t generation;              /* bumped on every change (migration re-sends) */
 };
 
-int  page_status_init(struct page_status *ps, uint64_t npages, bool confidential);
-void page_status_destroy(struct page_status *ps);
+int  page_status__init(struct page_status *ps, uint64_t npages, bool confidential);
+void page_status__destroy(struct page_status *ps);
 /* Back to the state a freshly started guest has: all shared (plain) or all
  * private (confidential), migration bit at its start value. Called when the
  * guest resets, so no stale "shared" mark survives a reboot. */
-void page_status_reset(struct page_status *ps);
+void page_status__reset(struct page_status *ps);
 
 /* Validate and apply a KVM_HC_MAP_GPA_RANGE call. Returns 0 or -22
  * (-KVM_EINVAL) for: GPA not 4 KiB aligned, npages == 0, gpa/npages
  * overflow, range beyond guest RAM, page size field > 2, reserved bits set,
  * or gpa/npages not aligned to the page size named in attrs. May also
  * return -ENOMEM (-12): that is the VMM's own failure, not the guest's. */
-int64_t page_status_map_gpa_range(struct page_status *ps, uint64_t gpa, uint64_t npages, uint64_t attrs);
+int64_t page_status__map_gpa_range(struct page_status *ps, uint64_t gpa, uint64_t npages, uint64_t attrs);
 
 /* Mark [start, end) pfns shared or private. Returns 0, -ENOMEM, or
  * -EINVAL if start > end or end > npages. */
-int  page_status_set(struct page_status *ps, uint64_t start, uint64_t end, bool shared);
-bool page_status_is_shared(struct page_status *ps, uint64_t pfn);
+int  page_status__set(struct page_status *ps, uint64_t start, uint64_t end, bool shared);
+bool page_status__is_shared(struct page_status *ps, uint64_t pfn);
 /* Number of shared pages. */
-uint64_t page_status_shared_pages(struct page_status *ps);
+uint64_t page_status__shared_pages(struct page_status *ps);
 
 /* MSR_KVM_MIGRATION_CONTROL as the guest wrote it. set returns -EINVAL
  * for reserved bits (the MSR handler should inject #GP). */
-int  page_status_set_migctl(struct page_status *ps, uint64_t v);
-uint64_t page_status_migctl(struct page_status *ps);
+int  page_status__set_migctl(struct page_status *ps, uint64_t v);
+uint64_t page_status__migctl(struct page_status *ps);
 /* generation, read under the lock. */
-uint64_t page_status_generation(struct page_status *ps);
+uint64_t page_status__generation(struct page_status *ps);
 
 /* Which ranges are shared: fn(ctx, start, end) for each, in order, under
  * the lock (fn must not call back into ps). Returns the generation the
@@ -80,9 +80,9 @@ uint64_t page_status__shared_ranges(struct page_status *ps,
  * then nranges x {u64 start, u64 end}. Load also refuses a record for
  * another npages or confidential setting, unknown flag or migctl bits,
  * empty or adjacent ranges, and trailing bytes. */
-int  page_status_save(struct page_status *ps, void **buf, size_t *len);   /* malloc'd */
+int  page_status__save(struct page_status *ps, void **buf, size_t *len);   /* malloc'd */
 /* Returns 0, or -1 with a message in err (wrong size, ranges unsorted,
  * overlapping, beyond npages, truncated). ps is untouched on error. */
-int  page_status_load(struct page_status *ps, const void *buf, size_t len, char *err, size_t errlen);
+int  page_status__load(struct page_status *ps, const void *buf, size_t len, char *err, size_t errlen);
 
 #endif

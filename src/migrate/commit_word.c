@@ -6,7 +6,7 @@
 
 #include "migrate/commit_word.h"
 
-int commit_word_create(struct commit_word *c)
+int commit_word__create(struct commit_word *c)
 {
 	c->word = NULL;
 	c->fd = memfd_create("tern-commit-word", MFD_CLOEXEC);
@@ -20,10 +20,10 @@ int commit_word_create(struct commit_word *c)
 	}
 	int fd = c->fd;
 	c->fd = -1;
-	return commit_word_map(c, fd);
+	return commit_word__map(c, fd);
 }
 
-int commit_word_map(struct commit_word *c, int fd)
+int commit_word__map(struct commit_word *c, int fd)
 {
 	struct stat st;
 	void *p;
@@ -38,7 +38,7 @@ int commit_word_map(struct commit_word *c, int fd)
 	return 0;
 }
 
-void commit_word_close(struct commit_word *c)
+void commit_word__close(struct commit_word *c)
 {
 	if (c->word)
 		munmap(c->word, 4096);
@@ -48,17 +48,17 @@ void commit_word_close(struct commit_word *c)
 	c->fd = -1;
 }
 
-bool commit_word_cas(struct commit_word *c, uint32_t from, uint32_t to)
+bool commit_word__cas(struct commit_word *c, uint32_t from, uint32_t to)
 {
 	return __atomic_compare_exchange_n(c->word, &from, to, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 }
 
-uint32_t commit_word_get(struct commit_word *c)
+uint32_t commit_word__get(struct commit_word *c)
 {
 	return __atomic_load_n(c->word, __ATOMIC_SEQ_CST);
 }
 
-void commit_word_set(struct commit_word *c, uint32_t v)
+void commit_word__set(struct commit_word *c, uint32_t v)
 {
 	__atomic_store_n(c->word, v, __ATOMIC_SEQ_CST);
 }

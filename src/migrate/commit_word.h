@@ -25,11 +25,11 @@ struct commit_word {
 	uint32_t *word;
 };
 
-int  commit_word_create(struct commit_word *c);
-int  commit_word_map(struct commit_word *c, int fd);        /* takes ownership of fd */
-void commit_word_close(struct commit_word *c);
-bool commit_word_cas(struct commit_word *c, uint32_t from, uint32_t to);
-uint32_t commit_word_get(struct commit_word *c);
-void commit_word_set(struct commit_word *c, uint32_t v);
+int  commit_word__create(struct commit_word *c);
+int  commit_word__map(struct commit_word *c, int fd);        /* takes ownership of fd */
+void commit_word__close(struct commit_word *c);
+bool commit_word__cas(struct commit_word *c, uint32_t from, uint32_t to);
+uint32_t commit_word__get(struct commit_word *c);
+void commit_word__set(struct commit_word *c, uint32_t v);
 
 #endif

@@ -13,7 +13,7 @@ static const uint16_t handoff_info_fields[] = { HI_CTL_PATH, HI_PSP_SOCKET, HI_C
 static char *tlv_str(const void *p, size_t len, uint16_t id)
 {
 	struct tlv_field f;
-	if (!tlv_find(p, len, id, &f))
+	if (!tlv__find(p, len, id, &f))
 		return NULL;
 	return strndup(f.val, f.len);
 }
@@ -32,32 +32,32 @@ static int take(struct config_rx *rx, const struct rec_section_hdr *h, const voi
 	switch (h->type) {
 	case REC_VM_CONFIG:
 		if (*have_cfg) {
-			errbuf_set(err, errlen, "CONFIG: two VM_CONFIG records");
+			errbuf__set(err, errlen, "CONFIG: two VM_CONFIG records");
 			return -1;
 		}
 		*have_cfg = 1;
 		return vm__config_from_record(h->version, p, h->length, &rx->cfg, &rx->tsc_khz, err, errlen);
 	case REC_WIRE_NONCE:
 		if (h->length != WIRE_NONCE_LEN || memcmp(p, nonce, WIRE_NONCE_LEN)) {
-			errbuf_set(err, errlen, "CONFIG is bound to another connection (a replayed or spliced "
+			errbuf__set(err, errlen, "CONFIG is bound to another connection (a replayed or spliced "
 				   "stream?): refused before anything is built");
 			return -1;
 		}
 		*bound = 1;
 		return 0;
 	case REC_HANDOFF_INFO:
-		if (tlv_validate(p, h->length, handoff_info_fields,
+		if (tlv__validate(p, h->length, handoff_info_fields,
 				 sizeof(handoff_info_fields) / sizeof(handoff_info_fields[0]), err, errlen))
 			return -1;
 		free(rx->old_ctl);
 		free(rx->psp_sock);
 		rx->old_ctl = tlv_str(p, h->length, HI_CTL_PATH);
 		rx->psp_sock = tlv_str(p, h->length, HI_PSP_SOCKET);
-		(void)tlv_get_u64(p, h->length, HI_CC_XFER, &rx->cc_xfer);
+		(void)tlv__get_u64(p, h->length, HI_CC_XFER, &rx->cc_xfer);
 		return 0;
 	default:
 		if (h->flags & REC_F_REQUIRED) {
-			errbuf_set(err, errlen, "CONFIG: unknown required record %s", rec_type_name(h->type));
+			errbuf__set(err, errlen, "CONFIG: unknown required record %s", rec__type_name(h->type));
 			return -1;
 		}
 		return 0;
@@ -71,15 +71,15 @@ int config_rx__parse(const struct wire_msg *m, const uint8_t nonce[WIRE_NONCE_LE
 	struct rec_section_hdr h;
 	int n, have_cfg = 0, bound = 0;
 
-	if (rec_reader_init_mem(&rd, m->data, m->h.length)) {
-		errbuf_set(err, errlen, "CONFIG: %s", rd.err);
+	if (rec__reader_init_mem(&rd, m->data, m->h.length)) {
+		errbuf__set(err, errlen, "CONFIG: %s", rd.err);
 		return -1;
 	}
-	while ((n = rec_next(&rd, &h)) == 1) {
+	while ((n = rec__next(&rd, &h)) == 1) {
 		void *p = malloc(h.length + 1);
-		int bad = !p || rec_read_payload(&rd, p, h.length);
+		int bad = !p || rec__read_payload(&rd, p, h.length);
 		if (bad)
-			errbuf_set(err, errlen, "CONFIG: %s", p ? rd.err : "out of memory");
+			errbuf__set(err, errlen, "CONFIG: %s", p ? rd.err : "out of memory");
 		else
 			bad = take(rx, &h, p, nonce, &have_cfg, &bound, err, errlen);
 		free(p);
@@ -89,11 +89,11 @@ int config_rx__parse(const struct wire_msg *m, const uint8_t nonce[WIRE_NONCE_LE
 		}
 	}
 	if (n == -1)
-		errbuf_set(err, errlen, "CONFIG: %s", rd.err);
+		errbuf__set(err, errlen, "CONFIG: %s", rd.err);
 	else if (n == 0 && !have_cfg)
-		errbuf_set(err, errlen, "CONFIG: no VM_CONFIG record");
+		errbuf__set(err, errlen, "CONFIG: no VM_CONFIG record");
 	else if (n == 0 && !bound)
-		errbuf_set(err, errlen, "CONFIG is not bound to this connection (no WIRE_NONCE): "
+		errbuf__set(err, errlen, "CONFIG is not bound to this connection (no WIRE_NONCE): "
 			   "a replayed stream, or a source older than wire protocol %d", WIRE_VERSION);
 	else if (n == 0)
 		return 0;

@@ -47,7 +47,7 @@ int handoff__listen(const char *path, char *err, size_t errlen)
 static void maybe_die(uint16_t cmd)
 {
 	const char *at = fault__arg("HANDOFF_DIE");
-	if (at && !strcasecmp(at, wire_cmd_name(cmd)))
+	if (at && !strcasecmp(at, wire__cmd_name(cmd)))
 		raise(SIGKILL);
 }
 
@@ -59,7 +59,7 @@ static int on_config(struct wire_msg *m, const uint8_t nonce[WIRE_NONCE_LEN], st
 	struct config_rx rx = { .cfg = *local };
 
 	if (m->nfds != 2) {
-		errbuf_set(err, errlen, "CONFIG must carry the RAM memfd and the commit word");
+		errbuf__set(err, errlen, "CONFIG must carry the RAM memfd and the commit word");
 		return -1;
 	}
 	if (config_rx__parse(m, nonce, &rx, err, errlen))
@@ -118,12 +118,12 @@ static int on_commit(struct wire_msg *m, struct vm *vm, struct commit_word *cw, 
 {
 	struct wire_commit c;
 	if (m->h.length != sizeof(c)) {
-		errbuf_set(err, errlen, "COMMIT is malformed");
+		errbuf__set(err, errlen, "COMMIT is malformed");
 		return -1;
 	}
 	memcpy(&c, m->data, sizeof(c));
-	if (!commit_word_cas(cw, CW_UNDECIDED, CW_TAKEN)) {
-		errbuf_set(err, errlen, "the source already gave up on this handoff");
+	if (!commit_word__cas(cw, CW_UNDECIDED, CW_TAKEN)) {
+		errbuf__set(err, errlen, "the source already gave up on this handoff");
 		return -1;
 	}
 	if (vm->cc_open) {
@@ -144,9 +144,9 @@ static int on_commit(struct wire_msg *m, struct vm *vm, struct commit_word *cw, 
 		}
 		if (s) {
 			/* nothing changed hands: let the source resume */
-			commit_word_set(cw, CW_TAKEOVER_FAILED);
-			errbuf_set(err, errlen, "taking over the encryption context failed: %s%s",
-				   cc_strerror(s, fw, why, sizeof(why)), s == -EOPNOTSUPP ?
+			commit_word__set(cw, CW_TAKEOVER_FAILED);
+			errbuf__set(err, errlen, "taking over the encryption context failed: %s%s",
+				   cc__strerror(s, fw, why, sizeof(why)), s == -EOPNOTSUPP ?
 				   " (token-mode handoff exists only on the emulated platform: use the move mode)" : "");
 			return -1;
 		}
@@ -154,7 +154,7 @@ static int on_commit(struct wire_msg *m, struct vm *vm, struct commit_word *cw, 
 	if (vm__start(vm, err, errlen))
 		return -1;
 	res->pause_ns = c.pause_ns;
-	res->resume_ns = now_ns();
+	res->resume_ns = now__ns();
 	res->downtime_ns = res->resume_ns - c.pause_ns;
 	return 0;
 }
@@ -179,9 +179,9 @@ int handoff__receive(int lfd, struct vm *vm, const struct vm_config *cfg, char *
 	st = WAIT_CONFIG;
 	while (st != RUNNING) {
 		/* generous: the source may be slow to pause a busy VM */
-		r = wire_recv(sock, &m, 60000);
+		r = wire__recv(sock, &m, 60000);
 		if (r) {
-			errbuf_set(err, errlen, "in %s: %s", rx_name[st],
+			errbuf__set(err, errlen, "in %s: %s", rx_name[st],
 				   r == -ECONNRESET ? "the source closed the connection" :
 				   r == -EPROTO ? "the peer does not speak tern's protocol" :
 				   r == -ETIMEDOUT ? "the source went silent" :
@@ -190,15 +190,15 @@ int handoff__receive(int lfd, struct vm *vm, const struct vm_config *cfg, char *
 		}
 		maybe_die(m.h.cmd);
 		if (m.h.cmd == W_ABORT) {
-			errbuf_set(err, errlen, "the source aborted the handoff: %s", (char *)m.data);
-			wire_msg_free(&m);
+			errbuf__set(err, errlen, "the source aborted the handoff: %s", (char *)m.data);
+			wire__msg_free(&m);
 			goto fail;
 		}
 		if (m.h.cmd != rx_wants[st]) {
-			errbuf_set(err, errlen, "expected %s in %s, got %s", wire_cmd_name(rx_wants[st]),
-				   rx_name[st], wire_cmd_name(m.h.cmd));
-			wire_reply_err(sock, "%s", err);
-			wire_msg_free(&m);
+			errbuf__set(err, errlen, "expected %s in %s, got %s", wire__cmd_name(rx_wants[st]),
+				   rx_name[st], wire__cmd_name(m.h.cmd));
+			wire__reply_err(sock, "%s", err);
+			wire__msg_free(&m);
 			goto fail;
 		}
 		switch (st) {
@@ -206,13 +206,13 @@ int handoff__receive(int lfd, struct vm *vm, const struct vm_config *cfg, char *
 			break;
 		case WAIT_CONFIG:
 			if (on_config(&m, nonce, vm, cfg, old_ctl, &psp_sock, &built, err, errlen) == 0) {
-				if ((r = commit_word_map(&cw, m.fds[1])) == 0) {
+				if ((r = commit_word__map(&cw, m.fds[1])) == 0) {
 					m.fds[1] = -1;
 					st = WAIT_STATE;
 					err[0] = '\0';
 				} else {
 					m.fds[1] = -1;
-					errbuf_set(err, errlen, "cannot map the commit word: %s", strerror(-r));
+					errbuf__set(err, errlen, "cannot map the commit word: %s", strerror(-r));
 				}
 			}
 			break;
@@ -225,8 +225,8 @@ int handoff__receive(int lfd, struct vm *vm, const struct vm_config *cfg, char *
 		case WAIT_COMMIT:
 			if (on_commit(&m, vm, &cw, cc_old, res, err, errlen) == 0) {
 				struct wire_running run = { res->resume_ns, res->downtime_ns };
-				wire_msg_free(&m);
-				(void)wire_reply_ok(sock, &run, sizeof(run));
+				wire__msg_free(&m);
+				(void)wire__reply_ok(sock, &run, sizeof(run));
 				st = RUNNING;
 				continue;
 			}
@@ -234,24 +234,24 @@ int handoff__receive(int lfd, struct vm *vm, const struct vm_config *cfg, char *
 		case RUNNING:
 			break;
 		}
-		wire_msg_free(&m);
+		wire__msg_free(&m);
 		if (err[0]) {
-			wire_reply_err(sock, "%s", err);
+			wire__reply_err(sock, "%s", err);
 			goto fail;
 		}
-		wire_reply_ok(sock, NULL, 0);
+		wire__reply_ok(sock, NULL, 0);
 	}
 	free(psp_sock);
 	if (cc_old >= 0)
 		close(cc_old);
-	commit_word_close(&cw);
+	commit_word__close(&cw);
 	close(sock);
 	return 0;
 fail:
 	free(psp_sock);
 	if (cc_old >= 0)
 		close(cc_old);
-	commit_word_close(&cw);
+	commit_word__close(&cw);
 	close(sock);
 	if (built) {
 		vm__stop(vm, 1, "handoff failed");

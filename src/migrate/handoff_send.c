@@ -35,7 +35,7 @@ static int connect_unix(const char *path, char *err, size_t errlen)
 	char why[300];
 	int e, fd = unix__connect(path, "the handoff socket", 0, &e, why, sizeof(why));
 	if (fd < 0)
-		errbuf_set(err, errlen, "no tern is waiting at %s (%s): start `tern run --takeover %s` first",
+		errbuf__set(err, errlen, "no tern is waiting at %s (%s): start `tern run --takeover %s` first",
 			   path, strerror(e), path);
 	return fd;
 }
@@ -44,7 +44,7 @@ static int connect_unix(const char *path, char *err, size_t errlen)
 static int records_out(struct rec_writer *w, int r, void **buf, size_t *len)
 {
 	if (r) {
-		rec_writer_free_mem(w);
+		rec__writer_free_mem(w);
 		return r;
 	}
 	*buf = w->mem;
@@ -60,23 +60,23 @@ static int config_records(struct vm *vm, const char *ctl_path, enum cc_transfer 
 	struct tlv_buf b;
 	int r;
 
-	tlv_init(&b);
+	tlv__init(&b);
 	if (ctl_path)
-		tlv_put(&b, HI_CTL_PATH, 0, ctl_path, strlen(ctl_path));
+		tlv__put(&b, HI_CTL_PATH, 0, ctl_path, strlen(ctl_path));
 	if (vm->cc_open && vm->cc.socket[0])
-		tlv_put(&b, HI_PSP_SOCKET, 0, vm->cc.socket, strlen(vm->cc.socket));
+		tlv__put(&b, HI_PSP_SOCKET, 0, vm->cc.socket, strlen(vm->cc.socket));
 	if (vm->cc_open)
-		tlv_put_u64(&b, HI_CC_XFER, 0, (uint64_t)xfer);
-	r = rec_writer_init_mem(&w);
+		tlv__put_u64(&b, HI_CC_XFER, 0, (uint64_t)xfer);
+	r = rec__writer_init_mem(&w);
 	if (!r)
 		r = vm__save_config(vm, &w);
 	if (!r)
-		r = rec_write(&w, REC_HANDOFF_INFO, 1, 0, b.data, b.len);
+		r = rec__write(&w, REC_HANDOFF_INFO, 1, 0, b.data, b.len);
 	if (!r)
-		r = rec_write(&w, REC_WIRE_NONCE, 1, REC_F_REQUIRED, nonce, WIRE_NONCE_LEN);
+		r = rec__write(&w, REC_WIRE_NONCE, 1, REC_F_REQUIRED, nonce, WIRE_NONCE_LEN);
 	if (!r)
-		r = rec_writer_finish(&w);
-	tlv_free(&b);
+		r = rec__writer_finish(&w);
+	tlv__free(&b);
 	return records_out(&w, r, buf, len);
 }
 
@@ -84,11 +84,11 @@ static int config_records(struct vm *vm, const char *ctl_path, enum cc_transfer 
 static int state_records(struct vm *vm, void **buf, size_t *len, char *err, size_t errlen)
 {
 	struct rec_writer w;
-	int r = rec_writer_init_mem(&w);
+	int r = rec__writer_init_mem(&w);
 	if (!r && vm__save_state(vm, &w, err, errlen))
 		r = -EIO;
 	if (!r)
-		r = rec_writer_finish(&w);
+		r = rec__writer_finish(&w);
 	return records_out(&w, r, buf, len);
 }
 
@@ -103,12 +103,12 @@ int handoff__send(struct vm *vm, const char *to, enum cc_transfer xfer, const ch
 	size_t len;
 	bool paused = false;
 	char why[512];
-	uint64_t t0 = now_ns();
+	uint64_t t0 = now__ns();
 	int sock, r, outcome = HANDOFF_FAILED;
 
 	memset(res, 0, sizeof(res[0]));
 	if (vm->cc_open && cc__lost(&vm->cc)) {
-		errbuf_set(err, errlen, "handoff refused: %s", cc__lost(&vm->cc));
+		errbuf__set(err, errlen, "handoff refused: %s", cc__lost(&vm->cc));
 		return HANDOFF_FAILED;
 	}
 	if ((sock = connect_unix(to, err, errlen)) < 0)
@@ -116,36 +116,36 @@ int handoff__send(struct vm *vm, const char *to, enum cc_transfer xfer, const ch
 
 	/* 1. versions, before anything else */
 	if (wire__hello(sock, WIRE_HANDOFF, HELLO_TIMEOUT_MS, nonce, why, sizeof(why))) {
-		errbuf_set(err, errlen, "handshake with %s: %s", to, why);
+		errbuf__set(err, errlen, "handshake with %s: %s", to, why);
 		goto fail;
 	}
 
 	/* 2. the machine's shape and its RAM: the destination builds the VM
 	 *    while ours keeps running */
-	if ((r = commit_word_create(&cw)) || (r = config_records(vm, ctl_path, xfer, nonce, &buf, &len))) {
-		errbuf_set(err, errlen, "preparing the handoff: %s", strerror(-r));
+	if ((r = commit_word__create(&cw)) || (r = config_records(vm, ctl_path, xfer, nonce, &buf, &len))) {
+		errbuf__set(err, errlen, "preparing the handoff: %s", strerror(-r));
 		goto fail;
 	}
 	int cfds[2] = { vm->ram.fd, cw.fd };
-	r = wire_send(sock, W_CONFIG, 0, buf, len, cfds, 2);
+	r = wire__send(sock, W_CONFIG, 0, buf, len, cfds, 2);
 	free(buf);
 	buf = NULL;
-	if (r || wire_expect_reply(sock, &m, PREPARE_TIMEOUT_MS, why, sizeof(why))) {
-		errbuf_set(err, errlen, "the new process could not prepare the VM: %s", r ? strerror(-r) : why);
+	if (r || wire__expect_reply(sock, &m, PREPARE_TIMEOUT_MS, why, sizeof(why))) {
+		errbuf__set(err, errlen, "the new process could not prepare the VM: %s", r ? strerror(-r) : why);
 		goto fail;
 	}
-	wire_msg_free(&m);
-	res->prepare_ns = now_ns() - t0;
+	wire__msg_free(&m);
+	res->prepare_ns = now__ns() - t0;
 
 	/* 3. pause; from here on the guest waits */
-	res->pause_ns = now_ns();
+	res->pause_ns = now__ns();
 	if (vm__pause(vm)) {
-		errbuf_set(err, errlen, "the VM stopped while pausing");
+		errbuf__set(err, errlen, "the VM stopped while pausing");
 		goto fail;
 	}
 	paused = true;
 	if ((r = state_records(vm, &buf, &len, why, sizeof(why)))) {
-		errbuf_set(err, errlen, "saving state: %s", r == -EIO ? why : strerror(-r));
+		errbuf__set(err, errlen, "saving state: %s", r == -EIO ? why : strerror(-r));
 		goto fail;
 	}
 	res->state_bytes = len;
@@ -153,14 +153,14 @@ int handoff__send(struct vm *vm, const char *to, enum cc_transfer xfer, const ch
 	int nsfds = vm->serial.out_fd >= 0 ? 1 : 0;
 	if (vm->cc_open && xfer == CC_XFER_MOVE)
 		sfds[nsfds++] = vm->cc.ops->context_fd(&vm->cc);   /* what the destination moves from */
-	r = wire_send(sock, W_STATE, 0, buf, len, nsfds ? sfds : NULL, nsfds);
+	r = wire__send(sock, W_STATE, 0, buf, len, nsfds ? sfds : NULL, nsfds);
 	free(buf);
 	buf = NULL;
-	if (r || wire_expect_reply(sock, &m, STEP_TIMEOUT_MS, why, sizeof(why))) {
-		errbuf_set(err, errlen, "the new process refused the state: %s", r ? strerror(-r) : why);
+	if (r || wire__expect_reply(sock, &m, STEP_TIMEOUT_MS, why, sizeof(why))) {
+		errbuf__set(err, errlen, "the new process refused the state: %s", r ? strerror(-r) : why);
 		goto fail;
 	}
-	wire_msg_free(&m);
+	wire__msg_free(&m);
 
 	/* 4. commit */
 	cm.pause_ns = res->pause_ns;
@@ -173,7 +173,7 @@ int handoff__send(struct vm *vm, const char *to, enum cc_transfer xfer, const ch
 			/* staged by an earlier attempt that failed: still ours */
 			cm.token = vm->cc.token;
 		} else if (s) {
-			errbuf_set(err, errlen, "LOCAL_SEND: %s%s", cc_strerror(s, fw, why, sizeof(why)),
+			errbuf__set(err, errlen, "LOCAL_SEND: %s%s", cc__strerror(s, fw, why, sizeof(why)),
 				   s == -EOPNOTSUPP ? " (token-mode handoff exists only on the emulated "
 				   "platform, --cc emu: use the move mode)" : "");
 			goto fail;
@@ -181,12 +181,12 @@ int handoff__send(struct vm *vm, const char *to, enum cc_transfer xfer, const ch
 			cm.token = vm->cc.token = t.token;
 		}
 	}
-	r = wire_send(sock, W_COMMIT, 0, &cm, sizeof(cm), NULL, 0);
-	if (!r && !wire_expect_reply(sock, &m, STEP_TIMEOUT_MS, why, sizeof(why))) {
+	r = wire__send(sock, W_COMMIT, 0, &cm, sizeof(cm), NULL, 0);
+	if (!r && !wire__expect_reply(sock, &m, STEP_TIMEOUT_MS, why, sizeof(why))) {
 		struct wire_running run = { 0 };
 		if (m.h.length == sizeof(run))
 			memcpy(&run, m.data, sizeof(run));
-		wire_msg_free(&m);
+		wire__msg_free(&m);
 		res->resume_ns = run.resume_ns;
 		res->downtime_ns = run.downtime_ns;
 		outcome = HANDOFF_DONE;
@@ -195,30 +195,30 @@ int handoff__send(struct vm *vm, const char *to, enum cc_transfer xfer, const ch
 			uint32_t fw = 0;
 			struct cc_guest_status gs;
 			int g = vm->cc.ops->guest_status(&vm->cc, &gs, &fw);
-			log_info("old platform handle after handoff: %s", g == -EIO ? "dead (EIO)" :
+			log__info("old platform handle after handoff: %s", g == -EIO ? "dead (EIO)" :
 				 g == -EPERM ? "staged (EPERM)" : g ? strerror(-g) : "STILL ALIVE");
 		}
 		goto out;
 	}
-	errbuf_set(err, errlen, "commit: %s", r ? strerror(-r) : why);
+	errbuf__set(err, errlen, "commit: %s", r ? strerror(-r) : why);
 fail:
-	if (cw.word && !commit_word_cas(&cw, CW_UNDECIDED, CW_ABORTED) &&
-	    commit_word_get(&cw) == CW_TAKEN) {
+	if (cw.word && !commit_word__cas(&cw, CW_UNDECIDED, CW_ABORTED) &&
+	    commit_word__get(&cw) == CW_TAKEN) {
 		/* the destination took the VM and then failed to confirm: it
 		 * may be running it, so ours must never run again */
 		size_t n = strlen(err);
-		errbuf_set(err + n, errlen - n, "; the new process had taken the VM over: not resuming here");
+		errbuf__set(err + n, errlen - n, "; the new process had taken the VM over: not resuming here");
 		outcome = HANDOFF_LOST;
 		goto out;
 	}
 	if (sock >= 0)
-		(void)wire_send(sock, W_ABORT, 0, err, strlen(err), NULL, 0);
+		(void)wire__send(sock, W_ABORT, 0, err, strlen(err), NULL, 0);
 	if (paused)
 		vm__resume(vm);
 	outcome = HANDOFF_FAILED;
 out:
 	free(buf);
-	commit_word_close(&cw);
+	commit_word__close(&cw);
 	close(sock);
 	return outcome;
 }

@@ -61,17 +61,17 @@ struct migration {
 };
 
 /* Start migrating vm to opt->uri. Returns 0 (started) or -1 with err. */
-int  migration_start(struct migration *m, struct vm *vm, const struct mig_options *opt,
+int  migration__start(struct migration *m, struct vm *vm, const struct mig_options *opt,
 		     char *err, size_t errlen);
-void migration_cancel(struct migration *m);
+void migration__cancel(struct migration *m);
 /* Snapshot of the stats, safe from any thread. */
-void migration_stats(struct migration *m, struct mig_stats *out);
+void migration__stats(struct migration *m, struct mig_stats *out);
 /* Wait for the migration thread (at exit). */
-void migration_join(struct migration *m);
-const char *mig_status_name(enum mig_status s);
+void migration__join(struct migration *m);
+const char *mig__status_name(enum mig_status s);
 /* query-migrate's object (stats_json.c); a new reference */
 struct json_t;
-struct json_t *mig_stats_json(const struct mig_stats *st);
+struct json_t *mig__stats_json(const struct mig_stats *st);
 
 /* A destination-side migration (`tern run --incoming`), shared between
  * the receiver (the main thread) and the control socket's thread: the
@@ -91,7 +91,7 @@ struct mig_incoming {
 
 /* Set `in` up and register its cancel fd; -1 with err. */
 int  mig_incoming__init(struct mig_incoming *in, const char *uri, char *err, size_t errlen);
-/* Unregister and close the cancel fd (after migration_receive returned). */
+/* Unregister and close the cancel fd (after migration__receive returned). */
 void mig_incoming__exit(struct mig_incoming *in);
 /* End the wait or receive on behalf of `by` (a control command's name):
  * every wire wait returns -ECANCELED from now on. 0; -1 when the COMMIT
@@ -105,7 +105,7 @@ void mig_incoming__read(struct mig_incoming *in, struct mig_stats *st, int *ncpu
  * success the VM runs. cfg: local settings and optional constraints
  * (mem/ncpus/cc non-zero must match the source). Publishes its progress in
  * in->st; ends early (-1) when in is cancelled. */
-int  migration_receive(int lfd, struct vm *vm, const struct vm_config *cfg, struct mig_incoming *in,
+int  migration__receive(int lfd, struct vm *vm, const struct vm_config *cfg, struct mig_incoming *in,
 		       char *err, size_t errlen);
 
 /* RAM batch (W_RAM payload): header, then entries {u64 gpa|kind, data} */

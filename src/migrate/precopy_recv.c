@@ -66,25 +66,25 @@ static int on_config(struct receiver *r, struct wire_msg *m, void **reply, size_
 
 	/* checked before anything is built: any peer can send a CONFIG */
 	if (r->local->max_mem && cfg.mem > r->local->max_mem) {
-		errbuf_set(r->err, sizeof(r->err), "the VM has %llu MiB of RAM, more than this destination "
+		errbuf__set(r->err, sizeof(r->err), "the VM has %llu MiB of RAM, more than this destination "
 			   "accepts (--max-mem %llu MiB; default: the host's available memory)",
 			   (unsigned long long)(cfg.mem >> 20), (unsigned long long)(r->local->max_mem >> 20));
 		return -1;
 	}
 	/* what this destination was told to expect must match */
 	if (r->local->mem && r->local->mem != cfg.mem) {
-		errbuf_set(r->err, sizeof(r->err), "the VM has %llu MiB of RAM, this destination expects %llu MiB",
+		errbuf__set(r->err, sizeof(r->err), "the VM has %llu MiB of RAM, this destination expects %llu MiB",
 			   (unsigned long long)(cfg.mem >> 20), (unsigned long long)(r->local->mem >> 20));
 		return -1;
 	}
 	if (r->local->ncpus && r->local->ncpus != cfg.ncpus) {
-		errbuf_set(r->err, sizeof(r->err), "the VM has %d vCPUs, this destination expects %d",
+		errbuf__set(r->err, sizeof(r->err), "the VM has %d vCPUs, this destination expects %d",
 			   cfg.ncpus, r->local->ncpus);
 		return -1;
 	}
 	if (r->local->cc != cfg.cc) {
 		static const char *const with[] = { "without --cc", "with --cc emu", "with --cc sev" };
-		errbuf_set(r->err, sizeof(r->err), "the VM was started %s, this destination %s",
+		errbuf__set(r->err, sizeof(r->err), "the VM was started %s, this destination %s",
 			   with[cfg.cc], with[r->local->cc]);
 		return -1;
 	}
@@ -108,7 +108,7 @@ static int on_config(struct receiver *r, struct wire_msg *m, void **reply, size_
 	r->pp.vm = r->vm;
 	r->st->total_pages = cfg.mem / 4096;
 	if (r->cc && r->pp.ops->local_chain(&r->pp, reply, rlen)) {
-		errbuf_set(r->err, sizeof(r->err), "cannot read this platform's certificate chain");
+		errbuf__set(r->err, sizeof(r->err), "cannot read this platform's certificate chain");
 		return -1;
 	}
 	return 0;
@@ -158,11 +158,11 @@ int mig_incoming__init(struct mig_incoming *in, const char *uri, char *err, size
 	in->st.status = MIG_SETUP;
 	in->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (in->cancel_fd < 0) {
-		errbuf_set(err, errlen, "eventfd: %s", strerror(errno));
+		errbuf__set(err, errlen, "eventfd: %s", strerror(errno));
 		return -1;
 	}
 	if (cancel__add_fd(in->cancel_fd)) {
-		errbuf_set(err, errlen, "too many cancel sources registered (util/cancel.h)");
+		errbuf__set(err, errlen, "too many cancel sources registered (util/cancel.h)");
 		close(in->cancel_fd);
 		in->cancel_fd = -1;
 		return -1;
@@ -194,7 +194,7 @@ int mig_incoming__cancel(struct mig_incoming *in, const char *by)
 		in->cancelled_by = by;
 	/* a full counter is already readable: the write cannot fail otherwise */
 	if (write(in->cancel_fd, &one, sizeof(one)) < 0)
-		log_info("cancel: eventfd write: %s", strerror(errno));
+		log__info("cancel: eventfd write: %s", strerror(errno));
 	pthread_mutex_unlock(&in->lock);
 	return 0;
 }
@@ -212,7 +212,7 @@ void mig_incoming__read(struct mig_incoming *in, struct mig_stats *st, int *ncpu
 static void publish(struct receiver *r)
 {
 	if (r->st->status == MIG_ACTIVE)
-		r->st->total_ns = now_ns() - r->st->start_ns;
+		r->st->total_ns = now__ns() - r->st->start_ns;
 	pthread_mutex_lock(&r->in->lock);
 	r->in->st = *r->st;
 	pthread_mutex_unlock(&r->in->lock);
@@ -233,9 +233,9 @@ static void cancel_reason(struct receiver *r, char *buf, size_t len)
 	const char *by = cancelled_by(r->in);
 	int sig = cancel__pending();
 	if (by)
-		errbuf_set(buf, len, "cancelled by %s on the control socket", by);
+		errbuf__set(buf, len, "cancelled by %s on the control socket", by);
 	else
-		errbuf_set(buf, len, "stopped by SIG%s", sig ? sigabbrev_np(sig) : "?");
+		errbuf__set(buf, len, "stopped by SIG%s", sig ? sigabbrev_np(sig) : "?");
 }
 
 /* Take the COMMIT unless a cancel came first: from here on the move is
@@ -247,18 +247,18 @@ static int take_commit(struct receiver *r, const struct wire_msg *m)
 	struct wire_commit c;
 	int ret = 0;
 	if (m->h.length != sizeof(c)) {
-		errbuf_set(r->err, sizeof(r->err), "COMMIT is malformed (%llu bytes, expected %zu)",
+		errbuf__set(r->err, sizeof(r->err), "COMMIT is malformed (%llu bytes, expected %zu)",
 			   (unsigned long long)m->h.length, sizeof(c));
 		return -1;
 	}
 	memcpy(&c, m->data, sizeof(c));
 	if (c.cc_transfer || c.token) {
-		errbuf_set(r->err, sizeof(r->err), "COMMIT asks for a context transfer, which a migration does not do");
+		errbuf__set(r->err, sizeof(r->err), "COMMIT asks for a context transfer, which a migration does not do");
 		return -1;
 	}
 	pthread_mutex_lock(&r->in->lock);
 	if (r->in->cancelled_by) {
-		errbuf_set(r->err, sizeof(r->err), "cancelled by %s on the control socket before the commit",
+		errbuf__set(r->err, sizeof(r->err), "cancelled by %s on the control socket before the commit",
 			   r->in->cancelled_by);
 		ret = -1;
 	} else {
@@ -268,7 +268,7 @@ static int take_commit(struct receiver *r, const struct wire_msg *m)
 	return ret;
 }
 
-int migration_receive(int lfd, struct vm *vm, const struct vm_config *cfg, struct mig_incoming *in,
+int migration__receive(int lfd, struct vm *vm, const struct vm_config *cfg, struct mig_incoming *in,
 		      char *err, size_t errlen)
 {
 	struct mig_stats st = { .status = MIG_SETUP };
@@ -284,21 +284,21 @@ int migration_receive(int lfd, struct vm *vm, const struct vm_config *cfg, struc
 		char why[200];
 		cancel_reason(&r, why, sizeof(why));
 		if (cancelled_by(in))     /* wire_accept.c names signals only */
-			errbuf_set(r.err, sizeof(r.err), "%s while waiting for a source (WAIT_HELLO)", why);
+			errbuf__set(r.err, sizeof(r.err), "%s while waiting for a source (WAIT_HELLO)", why);
 		goto fail_nosock;
 	}
 	state = WAIT_CONFIG;
-	st.start_ns = now_ns();
+	st.start_ns = now__ns();
 	st.status = MIG_ACTIVE;
 	publish(&r);
 	while (state != RUNNING) {
 		void *reply = NULL;
 		size_t rlen = 0;
-		rc = wire_recv(sock, &m, 120000);
+		rc = wire__recv(sock, &m, 120000);
 		if (rc) {
 			char why[200];
 			cancel_reason(&r, why, sizeof(why));
-			errbuf_set(r.err, sizeof(r.err), "in %s: %s", rx_name[state],
+			errbuf__set(r.err, sizeof(r.err), "in %s: %s", rx_name[state],
 				   rc == -ECONNRESET ? "the source closed the connection (the stream ended early)" :
 				   rc == -EPROTO ? "the stream is not tern's protocol (corrupted?)" :
 				   rc == -ETIMEDOUT ? "the source went silent" :
@@ -306,8 +306,8 @@ int migration_receive(int lfd, struct vm *vm, const struct vm_config *cfg, struc
 			goto fail;
 		}
 		if (m.h.cmd == W_ABORT) {
-			errbuf_set(r.err, sizeof(r.err), "the source aborted: %s", (char *)m.data);
-			wire_msg_free(&m);
+			errbuf__set(r.err, sizeof(r.err), "the source aborted: %s", (char *)m.data);
+			wire__msg_free(&m);
 			goto fail;
 		}
 		int ok = -1;
@@ -326,11 +326,11 @@ int migration_receive(int lfd, struct vm *vm, const struct vm_config *cfg, struc
 		case RECEIVING:
 			if (m.h.cmd == W_RAM) {
 				if (on_ram(&r, &m)) {
-					wire_reply_err(sock, "%s", r.err);
-					wire_msg_free(&m);
+					wire__reply_err(sock, "%s", r.err);
+					wire__msg_free(&m);
 					goto fail;
 				}
-				wire_msg_free(&m);
+				wire__msg_free(&m);
 				publish(&r);
 				continue;         /* RAM batches get no reply */
 			}
@@ -341,7 +341,7 @@ int migration_receive(int lfd, struct vm *vm, const struct vm_config *cfg, struc
 			} else if (m.h.cmd == W_STATE) {
 				/* the source paused before it sent STATE: from here
 				 * to resume is the part of the downtime seen here */
-				state_ns = now_ns();
+				state_ns = now__ns();
 				if ((ok = on_state(&r, &m)) == 0)
 					state = WAIT_COMMIT;
 			}
@@ -350,13 +350,13 @@ int migration_receive(int lfd, struct vm *vm, const struct vm_config *cfg, struc
 			/* take_commit fails with r.err set when a cancel came first */
 			if (m.h.cmd == W_COMMIT && (ok = take_commit(&r, &m)) == 0) {
 				if (r.cc && (ok = r.pp.ops->recv_finish(&r.pp)))
-					errbuf_set(r.err, sizeof(r.err), "RECEIVE_FINISH: %s", strerror(-ok));
+					errbuf__set(r.err, sizeof(r.err), "RECEIVE_FINISH: %s", strerror(-ok));
 				else if ((ok = vm__start(vm, r.err, sizeof(r.err))) == 0) {
 					state = RUNNING;
-					struct wire_running run = { .resume_ns = now_ns() };
+					struct wire_running run = { .resume_ns = now__ns() };
 					run.downtime_ns = st.downtime_ns = run.resume_ns - state_ns;
-					wire_msg_free(&m);
-					(void)wire_reply_ok(sock, &run, sizeof(run));
+					wire__msg_free(&m);
+					(void)wire__reply_ok(sock, &run, sizeof(run));
 					continue;
 				}
 			}
@@ -365,19 +365,19 @@ int migration_receive(int lfd, struct vm *vm, const struct vm_config *cfg, struc
 			break;
 		}
 		if (ok && !r.err[0])
-			errbuf_set(r.err, sizeof(r.err), "unexpected %s in %s", wire_cmd_name(m.h.cmd), rx_name[state]);
-		wire_msg_free(&m);
+			errbuf__set(r.err, sizeof(r.err), "unexpected %s in %s", wire__cmd_name(m.h.cmd), rx_name[state]);
+		wire__msg_free(&m);
 		if (ok) {
 			free(reply);
-			wire_reply_err(sock, "%s", r.err);
+			wire__reply_err(sock, "%s", r.err);
 			goto fail;
 		}
-		wire_reply_ok(sock, reply, rlen);
+		wire__reply_ok(sock, reply, rlen);
 		free(reply);
 		publish(&r);
 	}
 	st.status = MIG_COMPLETED;
-	st.total_ns = now_ns() - st.start_ns;
+	st.total_ns = now__ns() - st.start_ns;
 	if (st.total_ns)                  /* the whole receive's average */
 		st.mbps = (double)st.transferred * 8 * 1000 / (double)st.total_ns;
 	st.psp_ns = r.pp.ns;
@@ -390,7 +390,7 @@ fail_nosock:
 	st.status = cancelled_by(in) ? MIG_CANCELLED : MIG_FAILED;
 	snprintf(st.error, sizeof(st.error), "%s", r.err);
 	publish(&r);
-	errbuf_set(err, errlen, "%s", r.err);
+	errbuf__set(err, errlen, "%s", r.err);
 	if (r.built) {
 		vm__stop(vm, 1, "incoming migration failed");
 		vm__wait(vm);

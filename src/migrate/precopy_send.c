@@ -57,7 +57,7 @@ struct sender {
 	char err[512];
 };
 
-const char *mig_status_name(enum mig_status s)
+const char *mig__status_name(enum mig_status s)
 {
 	static const char *n[] = { "none", "setup", "active", "device", "completed", "failed", "cancelled" };
 	return s <= MIG_CANCELLED ? n[s] : "?";
@@ -78,15 +78,15 @@ static int flush_batch(struct sender *s)
 		return 0;
 	h.checksum = XXH3_64bits(s->batch + sizeof(h), s->blen - sizeof(h));
 	memcpy(s->batch, &h, sizeof(h));
-	r = wire_send(s->sock, W_RAM, 0, s->batch, s->blen, NULL, 0);
+	r = wire__send(s->sock, W_RAM, 0, s->batch, s->blen, NULL, 0);
 	if (r) {
 		/* the destination usually says why before it hangs up */
 		struct wire_msg m;
-		if (wire_recv(s->sock, &m, 500) == 0 && m.h.cmd == W_REPLY && m.h.flags)
-			errbuf_set(s->err, sizeof(s->err), "the destination refused: %s", (char *)m.data);
+		if (wire__recv(s->sock, &m, 500) == 0 && m.h.cmd == W_REPLY && m.h.flags)
+			errbuf__set(s->err, sizeof(s->err), "the destination refused: %s", (char *)m.data);
 		else
-			errbuf_set(s->err, sizeof(s->err), "sending RAM: %s (did the destination die?)", strerror(-r));
-		wire_msg_free(&m);        /* wire_recv leaves m empty on failure */
+			errbuf__set(s->err, sizeof(s->err), "sending RAM: %s (did the destination die?)", strerror(-r));
+		wire__msg_free(&m);        /* wire__recv leaves m empty on failure */
 		return -1;
 	}
 	uint64_t bytes = s->blen + sizeof(struct wire_hdr);
@@ -98,7 +98,7 @@ static int flush_batch(struct sender *s)
 	/* --max-bandwidth: stay on the line bytes/rate */
 	uint64_t bw = s->m->opt.max_bandwidth;
 	if (bw) {
-		uint64_t due = s->bw_start_ns + (uint64_t)((unsigned __int128)s->sent_total * 1000000000u / bw), now = now_ns();
+		uint64_t due = s->bw_start_ns + (uint64_t)((unsigned __int128)s->sent_total * 1000000000u / bw), now = now__ns();
 		if (due > now) {
 			struct timespec ts = { (time_t)((due - now) / 1000000000ULL), (long)((due - now) % 1000000000ULL) };
 			nanosleep(&ts, NULL);
@@ -111,14 +111,14 @@ static int add_page(struct sender *s, uint64_t pfn)
 {
 	uint64_t gpa = pfn * 4096, word;
 	uint8_t *e = s->batch + s->blen;
-	bool shared = !s->cc || bitmap_test(&s->shared, pfn);
+	bool shared = !s->cc || bitmap__test(&s->shared, pfn);
 
 	if (shared) {
 		/* copy first: the guest keeps writing, and what we checksum
 		 * must be what we send (a page written meanwhile is dirty
 		 * again and goes in the next round) */
 		memcpy(e + 8, s->vm->ram.hva + gpa, 4096);
-		if (page_is_zero(e + 8)) {
+		if (page__is_zero(e + 8)) {
 			word = gpa | PAGE_ZERO;
 			memcpy(e, &word, 8);
 			s->blen += 8;
@@ -134,7 +134,7 @@ static int add_page(struct sender *s, uint64_t pfn)
 		size_t plen = 0;
 		int r = s->pp.ops->seal(&s->pp, gpa, e + 12, &plen);
 		if (r) {
-			errbuf_set(s->err, sizeof(s->err), "the platform refused to seal page 0x%llx: %s",
+			errbuf__set(s->err, sizeof(s->err), "the platform refused to seal page 0x%llx: %s",
 				   (unsigned long long)gpa, strerror(-r));
 			return -1;
 		}
@@ -157,16 +157,16 @@ static int send_dirty(struct sender *s)
 {
 	int64_t pfn = -1;
 	uint64_t n = 0;
-	while ((pfn = bitmap_next_set(&s->dirty, (uint64_t)(pfn + 1))) >= 0) {
-		bitmap_clear(&s->dirty, (uint64_t)pfn);
+	while ((pfn = bitmap__next_set(&s->dirty, (uint64_t)(pfn + 1))) >= 0) {
+		bitmap__clear(&s->dirty, (uint64_t)pfn);
 		if (add_page(s, (uint64_t)pfn))
 			return -1;
 		if ((++n & 1023) == 0) {
 			if (cancelled(s)) {
-				errbuf_set(s->err, sizeof(s->err), "cancelled");
+				errbuf__set(s->err, sizeof(s->err), "cancelled");
 				return -1;
 			}
-			STAT(s->m, s->m->st.remaining_pages = bitmap_count(&s->dirty));
+			STAT(s->m, s->m->st.remaining_pages = bitmap__count(&s->dirty));
 		}
 	}
 	return flush_batch(s);
@@ -177,26 +177,26 @@ static int iter_end(struct sender *s, uint64_t iteration)
 	struct iter_end ie = { iteration, s->iter_pages };
 	struct wire_msg m;
 	char why[400];
-	int r = wire_send(s->sock, W_ITER_END, 0, &ie, sizeof(ie), NULL, 0);
-	if (r || wire_expect_reply(s->sock, &m, REPLY_TIMEOUT_MS, why, sizeof(why))) {
-		errbuf_set(s->err, sizeof(s->err), "end of iteration %llu: %s", (unsigned long long)iteration,
+	int r = wire__send(s->sock, W_ITER_END, 0, &ie, sizeof(ie), NULL, 0);
+	if (r || wire__expect_reply(s->sock, &m, REPLY_TIMEOUT_MS, why, sizeof(why))) {
+		errbuf__set(s->err, sizeof(s->err), "end of iteration %llu: %s", (unsigned long long)iteration,
 			   r ? strerror(-r) : why);
 		return -1;
 	}
-	wire_msg_free(&m);
+	wire__msg_free(&m);
 	return 0;
 }
 
 static void mark_shared(void *bm, uint64_t start, uint64_t end)
 {
-	bitmap_set_range(bm, start, end - start);
+	bitmap__set_range(bm, start, end - start);
 }
 
 /* Shared pages as the guest reports them now, into bm; returns the
  * page-status generation they belong to. */
 static uint64_t shared_now(struct vm *vm, struct page_bitmap *bm)
 {
-	bitmap_clear_all(bm);
+	bitmap__clear_all(bm);
 	return page_status__shared_ranges(&vm->ps, mark_shared, bm);
 }
 
@@ -204,27 +204,27 @@ static uint64_t shared_now(struct vm *vm, struct page_bitmap *bm)
  * we last looked is sent again, in its new form. */
 static int sync_dirty(struct sender *s)
 {
-	int64_t r = dirty_sync(&s->dt, &s->dirty);
+	int64_t r = dirty__sync(&s->dt, &s->dirty);
 	if (r < 0) {
-		errbuf_set(s->err, sizeof(s->err), "reading the dirty log: %s", strerror((int)-r));
+		errbuf__set(s->err, sizeof(s->err), "reading the dirty log: %s", strerror((int)-r));
 		return -1;
 	}
-	if (s->cc && page_status_generation(&s->vm->ps) != s->ps_gen) {
+	if (s->cc && page_status__generation(&s->vm->ps) != s->ps_gen) {
 		struct page_bitmap now;
-		if (bitmap_init(&now, s->shared.nbits) == 0) {
+		if (bitmap__init(&now, s->shared.nbits) == 0) {
 			s->ps_gen = shared_now(s->vm, &now);
-			bitmap_or_xor(&s->dirty, &s->shared, &now);  /* dirty |= old ^ new */
-			bitmap_copy(&s->shared, &now);
-			bitmap_free(&now);
+			bitmap__or_xor(&s->dirty, &s->shared, &now);  /* dirty |= old ^ new */
+			bitmap__copy(&s->shared, &now);
+			bitmap__free(&now);
 		}
 	}
-	STAT(s->m, s->m->st.dirty_sync_count++; s->m->st.remaining_pages = bitmap_count(&s->dirty));
+	STAT(s->m, s->m->st.dirty_sync_count++; s->m->st.remaining_pages = bitmap__count(&s->dirty));
 	return 0;
 }
 
 static bool migration_allowed(struct sender *s)
 {
-	return !s->cc || (page_status_migctl(&s->vm->ps) & MIGCTL_ENABLED);
+	return !s->cc || (page_status__migctl(&s->vm->ps) & MIGCTL_ENABLED);
 }
 
 /* Pages that hold data: memfd holes were never touched and are zero on
@@ -240,7 +240,7 @@ static void initial_set(struct sender *s)
 		uint64_t a = (uint64_t)d / 4096, b = h < 0 ? npages : ((uint64_t)h + 4095) / 4096;
 		if (b > npages)
 			b = npages;
-		bitmap_set_range(&s->dirty, a, b - a);
+		bitmap__set_range(&s->dirty, a, b - a);
 		pfn = b;
 	}
 }
@@ -254,25 +254,25 @@ static int handshake(struct sender *s)
 	int r;
 
 	if (wire__hello(s->sock, WIRE_MIGRATE, 10000, nonce, why, sizeof(why))) {
-		errbuf_set(s->err, sizeof(s->err), "handshake: %s", why);
+		errbuf__set(s->err, sizeof(s->err), "handshake: %s", why);
 		return -1;
 	}
-	r = rec_writer_init_mem(&w);
+	r = rec__writer_init_mem(&w);
 	if (!r)
 		r = vm__save_config(s->vm, &w);
 	if (!r)                           /* binds this stream to this connection */
-		r = rec_write(&w, REC_WIRE_NONCE, 1, REC_F_REQUIRED, nonce, WIRE_NONCE_LEN);
+		r = rec__write(&w, REC_WIRE_NONCE, 1, REC_F_REQUIRED, nonce, WIRE_NONCE_LEN);
 	if (!r)
-		r = rec_writer_finish(&w);
+		r = rec__writer_finish(&w);
 	if (r) {
-		rec_writer_free_mem(&w);
-		errbuf_set(s->err, sizeof(s->err), "config: %s", strerror(-r));
+		rec__writer_free_mem(&w);
+		errbuf__set(s->err, sizeof(s->err), "config: %s", strerror(-r));
 		return -1;
 	}
-	r = wire_send(s->sock, W_CONFIG, 0, w.mem, w.mem_len, NULL, 0);
-	rec_writer_free_mem(&w);
-	if (r || wire_expect_reply(s->sock, &m, 60000, why, sizeof(why))) {
-		errbuf_set(s->err, sizeof(s->err), "the destination refused the VM: %s", r ? strerror(-r) : why);
+	r = wire__send(s->sock, W_CONFIG, 0, w.mem, w.mem_len, NULL, 0);
+	rec__writer_free_mem(&w);
+	if (r || wire__expect_reply(s->sock, &m, 60000, why, sizeof(why))) {
+		errbuf__set(s->err, sizeof(s->err), "the destination refused the VM: %s", r ? strerror(-r) : why);
 		return -1;
 	}
 	if (s->cc) {
@@ -281,25 +281,25 @@ static int handshake(struct sender *s)
 		void *msg;
 		size_t mlen;
 		if (!m.h.length) {
-			wire_msg_free(&m);
-			errbuf_set(s->err, sizeof(s->err), "the destination sent no platform certificate chain");
+			wire__msg_free(&m);
+			errbuf__set(s->err, sizeof(s->err), "the destination sent no platform certificate chain");
 			return -1;
 		}
 		r = s->pp.ops->send_start(&s->pp, m.data, m.h.length, &msg, &mlen, why, sizeof(why));
-		wire_msg_free(&m);
+		wire__msg_free(&m);
 		if (r) {
-			errbuf_set(s->err, sizeof(s->err), "%s", why);
+			errbuf__set(s->err, sizeof(s->err), "%s", why);
 			return -1;
 		}
-		r = wire_send(s->sock, W_SESSION, 0, msg, mlen, NULL, 0);
+		r = wire__send(s->sock, W_SESSION, 0, msg, mlen, NULL, 0);
 		free(msg);
-		if (r || wire_expect_reply(s->sock, &m, 10000, why, sizeof(why))) {
-			errbuf_set(s->err, sizeof(s->err), "the destination platform refused the session: %s",
+		if (r || wire__expect_reply(s->sock, &m, 10000, why, sizeof(why))) {
+			errbuf__set(s->err, sizeof(s->err), "the destination platform refused the session: %s",
 				   r ? strerror(-r) : why);
 			return -1;
 		}
 	}
-	wire_msg_free(&m);
+	wire__msg_free(&m);
 	return 0;
 }
 
@@ -312,39 +312,39 @@ static int send_state_and_commit(struct sender *s, uint64_t pause_ns, uint64_t *
 	int r;
 
 	/* built in memory and sent as it is: this is the pause window */
-	r = rec_writer_init_mem(&w);
+	r = rec__writer_init_mem(&w);
 	if (!r && vm__save_state(s->vm, &w, why, sizeof(why)))
 		r = -EIO;
 	if (!r)
-		r = rec_writer_finish(&w);
+		r = rec__writer_finish(&w);
 	if (r) {
-		rec_writer_free_mem(&w);
-		errbuf_set(s->err, sizeof(s->err), "saving state: %s", r == -EIO ? why : strerror(-r));
+		rec__writer_free_mem(&w);
+		errbuf__set(s->err, sizeof(s->err), "saving state: %s", r == -EIO ? why : strerror(-r));
 		return -1;
 	}
 	len = w.mem_len;
-	r = wire_send(s->sock, W_STATE, 0, w.mem, len, NULL, 0);
-	rec_writer_free_mem(&w);
+	r = wire__send(s->sock, W_STATE, 0, w.mem, len, NULL, 0);
+	rec__writer_free_mem(&w);
 	STAT(s->m, s->m->st.transferred += len);
-	if (r || wire_expect_reply(s->sock, &m, REPLY_TIMEOUT_MS, why, sizeof(why))) {
-		errbuf_set(s->err, sizeof(s->err), "the destination refused the state: %s", r ? strerror(-r) : why);
+	if (r || wire__expect_reply(s->sock, &m, REPLY_TIMEOUT_MS, why, sizeof(why))) {
+		errbuf__set(s->err, sizeof(s->err), "the destination refused the state: %s", r ? strerror(-r) : why);
 		return -1;
 	}
-	wire_msg_free(&m);
+	wire__msg_free(&m);
 	if (!migration_allowed(s)) {
-		errbuf_set(s->err, sizeof(s->err), "the guest withdrew its consent to migration (migration-control MSR cleared)");
+		errbuf__set(s->err, sizeof(s->err), "the guest withdrew its consent to migration (migration-control MSR cleared)");
 		return -1;
 	}
 	/* the context moves by RECEIVE_FINISH, not in COMMIT; pause_ns is in
 	 * this host's clock (the destination only logs it) */
 	struct wire_commit c = { .pause_ns = pause_ns };
-	r = wire_send(s->sock, W_COMMIT, 0, &c, sizeof(c), NULL, 0);
-	if (r || wire_expect_reply(s->sock, &m, REPLY_TIMEOUT_MS, why, sizeof(why))) {
-		errbuf_set(s->err, sizeof(s->err), "commit: %s", r ? strerror(-r) : why);
+	r = wire__send(s->sock, W_COMMIT, 0, &c, sizeof(c), NULL, 0);
+	if (r || wire__expect_reply(s->sock, &m, REPLY_TIMEOUT_MS, why, sizeof(why))) {
+		errbuf__set(s->err, sizeof(s->err), "commit: %s", r ? strerror(-r) : why);
 		return -1;
 	}
-	wire_msg_free(&m);
-	*running_ns = now_ns();
+	wire__msg_free(&m);
+	*running_ns = now__ns();
 	return 0;
 }
 
@@ -362,69 +362,69 @@ static void *run(void *arg)
 	s.pp.ops = &private_path_psp;
 	s.pp.vm = m->vm;
 	STAT(m, m->st.total_pages = npages);
-	if (bitmap_init(&s.dirty, npages) || bitmap_init(&s.shared, npages) ||
+	if (bitmap__init(&s.dirty, npages) || bitmap__init(&s.shared, npages) ||
 	    !(s.batch = malloc(sizeof(struct ram_batch_hdr) + RAM_BATCH_PAGES * (12 + PRIVATE_PACKET_MAX)))) {
-		errbuf_set(s.err, sizeof(s.err), "out of memory");
+		errbuf__set(s.err, sizeof(s.err), "out of memory");
 		goto out;
 	}
 	s.blen = sizeof(struct ram_batch_hdr);
 	if (!migration_allowed(&s)) {
-		errbuf_set(s.err, sizeof(s.err), "the guest has not enabled migration "
+		errbuf__set(s.err, sizeof(s.err), "the guest has not enabled migration "
 			   "(MSR_KVM_MIGRATION_CONTROL is 0): a confidential VM moves only with its consent");
 		goto out;
 	}
-	s.sock = transport_connect(m->opt.uri, 10000, why, sizeof(why));
+	s.sock = transport__connect(m->opt.uri, 10000, why, sizeof(why));
 	if (s.sock < 0) {
-		errbuf_set(s.err, sizeof(s.err), "%s", why);
+		errbuf__set(s.err, sizeof(s.err), "%s", why);
 		goto out;
 	}
 	STAT(m, m->sock = s.sock; m->sock_open = true);
 	if (handshake(&s))
 		goto out;
 	if (vm__dirty_start(m->vm, &s.dt, DIRTY_LOG_CLEAR, why, sizeof(why))) {
-		errbuf_set(s.err, sizeof(s.err), "dirty tracking: %s", why);
+		errbuf__set(s.err, sizeof(s.err), "dirty tracking: %s", why);
 		goto out;
 	}
 	s.dt_on = true;
 	s.ps_gen = shared_now(m->vm, &s.shared);
-	/* dirty_start counted everything dirty; what matters first is the
+	/* dirty__start counted everything dirty; what matters first is the
 	 * pages that hold data */
-	if (dirty_sync(&s.dt, &s.dirty) < 0) {
-		errbuf_set(s.err, sizeof(s.err), "reading the dirty log failed");
+	if (dirty__sync(&s.dt, &s.dirty) < 0) {
+		errbuf__set(s.err, sizeof(s.err), "reading the dirty log failed");
 		goto out;
 	}
-	bitmap_clear_all(&s.dirty);
+	bitmap__clear_all(&s.dirty);
 	initial_set(&s);
-	STAT(m, m->st.setup_ns = now_ns() - m->st.start_ns; m->st.status = MIG_ACTIVE;
-	     m->st.remaining_pages = bitmap_count(&s.dirty));
-	s.bw_start_ns = now_ns();
+	STAT(m, m->st.setup_ns = now__ns() - m->st.start_ns; m->st.status = MIG_ACTIVE;
+	     m->st.remaining_pages = bitmap__count(&s.dirty));
+	s.bw_start_ns = now__ns();
 
 	for (uint64_t it = 1;; it++) {
 		STAT(m, m->st.iteration = it);
-		t_iter = now_ns();
+		t_iter = now__ns();
 		s.iter_pages = s.iter_bytes = 0;
 		if (send_dirty(&s) || iter_end(&s, it) || sync_dirty(&s))
 			goto out;
-		double secs = (double)(now_ns() - t_iter) / 1e9;
+		double secs = (double)(now__ns() - t_iter) / 1e9;
 		double bw = secs > 0 ? (double)s.iter_bytes / secs : 0;    /* bytes/s */
-		uint64_t left = bitmap_count(&s.dirty);
+		uint64_t left = bitmap__count(&s.dirty);
 		double expect_ms = bw > 0 ? (double)left * 4096.0 / bw * 1000.0 : 1e9;
 		STAT(m, m->st.mbps = bw * 8 / 1e6; m->st.dirty_pages_rate = secs > 0 ? (double)left / secs : 0;
 		     m->st.expected_downtime_ns = (uint64_t)(expect_ms * 1e6));
 		if (!migration_allowed(&s)) {
-			errbuf_set(s.err, sizeof(s.err), "the guest withdrew its consent to migration "
+			errbuf__set(s.err, sizeof(s.err), "the guest withdrew its consent to migration "
 				   "(migration-control MSR cleared) during iteration %llu", (unsigned long long)it);
 			goto out;
 		}
 		if (cancelled(&s)) {
-			errbuf_set(s.err, sizeof(s.err), "cancelled");
+			errbuf__set(s.err, sizeof(s.err), "cancelled");
 			goto out;
 		}
 		if (expect_ms <= (double)m->opt.downtime_ms || left == 0)
 			break;
-		if (m->opt.timeout_s && now_ns() - m->st.start_ns > m->opt.timeout_s * 1000000000ULL) {
+		if (m->opt.timeout_s && now__ns() - m->st.start_ns > m->opt.timeout_s * 1000000000ULL) {
 			if (m->opt.on_timeout == MIG_TIMEOUT_CANCEL) {
-				errbuf_set(s.err, sizeof(s.err), "did not converge within %llu s (%llu pages still dirty, "
+				errbuf__set(s.err, sizeof(s.err), "did not converge within %llu s (%llu pages still dirty, "
 					   "expected downtime %.0f ms > %llu ms): cancelled as asked",
 					   (unsigned long long)m->opt.timeout_s, (unsigned long long)left, expect_ms,
 					   (unsigned long long)m->opt.downtime_ms);
@@ -438,9 +438,9 @@ static void *run(void *arg)
 
 	/* the final round, paused */
 	STAT(m, m->st.status = MIG_DEVICE);
-	pause_ns = now_ns();
+	pause_ns = now__ns();
 	if (vm__pause(m->vm)) {
-		errbuf_set(s.err, sizeof(s.err), "the VM stopped during migration");
+		errbuf__set(s.err, sizeof(s.err), "the VM stopped during migration");
 		goto out;
 	}
 	paused = true;
@@ -449,7 +449,7 @@ static void *run(void *arg)
 		goto out;
 	/* committed: the destination runs the VM */
 	if (s.cc && s.pp.ops->send_finish(&s.pp))
-		log_err("SEND_FINISH failed after commit (the destination runs the VM)");
+		log__err("SEND_FINISH failed after commit (the destination runs the VM)");
 	done = true;
 	serial__discard(&m->vm->serial);      /* a half-written console line went with STATE */
 out:
@@ -457,20 +457,20 @@ out:
 		if (s.cc)
 			s.pp.ops->send_cancel(&s.pp);
 		if (s.sock >= 0)
-			(void)wire_send(s.sock, W_ABORT, 0, s.err, strlen(s.err), NULL, 0);
+			(void)wire__send(s.sock, W_ABORT, 0, s.err, strlen(s.err), NULL, 0);
 		if (paused)
 			vm__resume(m->vm);
 	}
 	if (s.dt_on)
-		dirty_stop(&s.dt);
+		dirty__stop(&s.dt);
 	STAT(m, m->sock_open = false);
 	if (s.sock >= 0)
 		close(s.sock);
-	bitmap_free(&s.dirty);
-	bitmap_free(&s.shared);
+	bitmap__free(&s.dirty);
+	bitmap__free(&s.shared);
 	free(s.batch);
 	pthread_mutex_lock(&m->lock);
-	m->st.total_ns = now_ns() - m->st.start_ns;
+	m->st.total_ns = now__ns() - m->st.start_ns;
 	if (done) {
 		m->st.status = MIG_COMPLETED;
 		m->st.downtime_ns = running_ns - pause_ns;
@@ -486,12 +486,12 @@ out:
 		snprintf(sent, sizeof(sent), "%llu MB sent", (unsigned long long)(m->st.transferred >> 20));
 		move__committed(m->vm, "migrated", m->opt.uri, running_ns - pause_ns, sent);
 	} else
-		log_err("migration to %s %s: %s (the VM keeps running here)", m->opt.uri,
+		log__err("migration to %s %s: %s (the VM keeps running here)", m->opt.uri,
 			cancelled(&s) ? "cancelled" : "failed", s.err);
 	return NULL;
 }
 
-int migration_start(struct migration *m, struct vm *vm, const struct mig_options *opt,
+int migration__start(struct migration *m, struct vm *vm, const struct mig_options *opt,
 		    char *err, size_t errlen)
 {
 	enum mig_status st;
@@ -499,18 +499,18 @@ int migration_start(struct migration *m, struct vm *vm, const struct mig_options
 	st = m->st.status;
 	pthread_mutex_unlock(&m->lock);
 	if (st == MIG_SETUP || st == MIG_ACTIVE || st == MIG_DEVICE) {
-		errbuf_set(err, errlen, "a migration is already in progress");
+		errbuf__set(err, errlen, "a migration is already in progress");
 		return -1;
 	}
 	if (vm->cc_open && cc__lost(&vm->cc)) {
-		errbuf_set(err, errlen, "migration refused: %s", cc__lost(&vm->cc));
+		errbuf__set(err, errlen, "migration refused: %s", cc__lost(&vm->cc));
 		return -1;
 	}
-	migration_join(m);
+	migration__join(m);
 	pthread_mutex_lock(&m->lock);
 	memset(&m->st, 0, sizeof(m->st));
 	m->st.status = MIG_SETUP;
-	m->st.start_ns = now_ns();
+	m->st.start_ns = now__ns();
 	m->opt = *opt;
 	if (!m->opt.downtime_ms)
 		m->opt.downtime_ms = 300;
@@ -520,7 +520,7 @@ int migration_start(struct migration *m, struct vm *vm, const struct mig_options
 	m->cancel = 0;
 	pthread_mutex_unlock(&m->lock);
 	if (pthread_create(&m->thread, NULL, run, m)) {
-		errbuf_set(err, errlen, "cannot start the migration thread");
+		errbuf__set(err, errlen, "cannot start the migration thread");
 		STAT(m, m->st.status = MIG_FAILED);
 		return -1;
 	}
@@ -528,7 +528,7 @@ int migration_start(struct migration *m, struct vm *vm, const struct mig_options
 	return 0;
 }
 
-void migration_cancel(struct migration *m)
+void migration__cancel(struct migration *m)
 {
 	__atomic_store_n(&m->cancel, 1, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&m->lock);
@@ -537,16 +537,16 @@ void migration_cancel(struct migration *m)
 	pthread_mutex_unlock(&m->lock);
 }
 
-void migration_stats(struct migration *m, struct mig_stats *out)
+void migration__stats(struct migration *m, struct mig_stats *out)
 {
 	pthread_mutex_lock(&m->lock);
 	*out = m->st;
 	if (out->status == MIG_SETUP || out->status == MIG_ACTIVE || out->status == MIG_DEVICE)
-		out->total_ns = now_ns() - out->start_ns;
+		out->total_ns = now__ns() - out->start_ns;
 	pthread_mutex_unlock(&m->lock);
 }
 
-void migration_join(struct migration *m)
+void migration__join(struct migration *m)
 {
 	if (m->thread_started) {
 		pthread_join(m->thread, NULL);
@@ -560,9 +560,9 @@ static void write_stats_file(struct migration *m)
 	json_t *j;
 	if (!m->stats_file[0])
 		return;
-	migration_stats(m, &st);
-	j = mig_stats_json(&st);
+	migration__stats(m, &st);
+	j = mig__stats_json(&st);
 	if (!j || json_dump_file(j, m->stats_file, JSON_COMPACT))
-		log_err("cannot write migration stats to %s", m->stats_file);
+		log__err("cannot write migration stats to %s", m->stats_file);
 	json_decref(j);
 }

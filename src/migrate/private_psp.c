@@ -42,7 +42,7 @@ static void *page_at(struct private_path *p, uint64_t gpa, uint32_t len)
 static void platform_err(char *err, size_t errlen, const char *what, int s, uint32_t fw)
 {
 	char why[128];
-	errbuf_set(err, errlen, "%s: %s", what, cc_strerror(s, fw, why, sizeof(why)));
+	errbuf__set(err, errlen, "%s: %s", what, cc__strerror(s, fw, why, sizeof(why)));
 }
 
 static int send_start(struct private_path *p, const void *chain, size_t clen, void **msg,
@@ -51,10 +51,10 @@ static int send_start(struct private_path *p, const void *chain, size_t clen, vo
 	struct cc_send_session ss = { 0 };
 	uint32_t fw = 0, c32;
 	uint8_t *out;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = now__ns();
 	int s = cc_of(p)->ops->send_start(cc_of(p), chain, clen, &ss, &fw);
 
-	p->ns += now_ns() - t0;
+	p->ns += now__ns() - t0;
 	if (s) {
 		platform_err(err, errlen, "SEND_START", s, fw);
 		return s;
@@ -62,7 +62,7 @@ static int send_start(struct private_path *p, const void *chain, size_t clen, vo
 	p->started = 1;                   /* SUPDATE: send_cancel undoes it */
 	if (ss.chain_len > UINT32_MAX || !(out = malloc(SESSION_HDR + ss.chain_len))) {
 		free(ss.chain);
-		errbuf_set(err, errlen, "SEND_START: out of memory");
+		errbuf__set(err, errlen, "SEND_START: out of memory");
 		return -ENOMEM;
 	}
 	c32 = (uint32_t)ss.chain_len;
@@ -85,10 +85,10 @@ static int seal(struct private_path *p, uint64_t gpa, uint8_t *out, size_t *out_
 
 	if (!hva)
 		return -EINVAL;
-	t0 = now_ns();
+	t0 = now__ns();
 	s = cc_of(p)->ops->send_update_data(cc_of(p), gpa, hva, PAGE, &pk, out + PKT_HDR,
 					    PRIVATE_PACKET_MAX - PKT_HDR, NULL);
-	p->ns += now_ns() - t0;
+	p->ns += now__ns() - t0;
 	if (s)
 		return s;
 	memcpy(out, &pk.gpa, 8);
@@ -103,9 +103,9 @@ static int seal(struct private_path *p, uint64_t gpa, uint8_t *out, size_t *out_
 /* A command without parameters, timed. */
 static int simple(struct private_path *p, int (*op)(struct cc *c, uint32_t *fw))
 {
-	uint64_t t0 = now_ns();
+	uint64_t t0 = now__ns();
 	int s = op(cc_of(p), NULL);
-	p->ns += now_ns() - t0;
+	p->ns += now__ns() - t0;
 	return s;
 }
 
@@ -129,7 +129,7 @@ static int local_chain(struct private_path *p, void **pem, size_t *len)
 	char why[128];
 	int s = cc_of(p)->ops->platform_chain(cc_of(p), pem, len, &fw);
 	if (s)
-		log_err("this platform's certificate chain: %s", cc_strerror(s, fw, why, sizeof(why)));
+		log__err("this platform's certificate chain: %s", cc__strerror(s, fw, why, sizeof(why)));
 	return s;
 }
 
@@ -141,14 +141,14 @@ static int recv_start(struct private_path *p, const void *msg, size_t len, char 
 	int s;
 
 	if (len < SESSION_HDR) {
-		errbuf_set(err, errlen, "session message is malformed");
+		errbuf__set(err, errlen, "session message is malformed");
 		return -EINVAL;
 	}
 	memcpy(&policy, m, 4);
 	memcpy(session, m + 4, CC_SESSION_LEN);
 	memcpy(&clen, m + 4 + CC_SESSION_LEN, 4);
 	if (clen != len - SESSION_HDR) {
-		errbuf_set(err, errlen, "session message is malformed");
+		errbuf__set(err, errlen, "session message is malformed");
 		return -EINVAL;
 	}
 	s = cc_of(p)->ops->receive_start(cc_of(p), policy, session, m + SESSION_HDR, clen, NULL, &fw);
@@ -180,9 +180,9 @@ static int open_pkt(struct private_path *p, const uint8_t *pkt, size_t len, char
 		platform_err(err, errlen, what, -EINVAL, 0);
 		return -EINVAL;
 	}
-	t0 = now_ns();
+	t0 = now__ns();
 	s = cc_of(p)->ops->receive_update_data(cc_of(p), &pk, hva, pkt + PKT_HDR, &fw);
-	p->ns += now_ns() - t0;
+	p->ns += now__ns() - t0;
 	if (s) {
 		platform_err(err, errlen, what, s, fw);
 		return s;

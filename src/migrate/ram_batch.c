@@ -13,13 +13,13 @@ int ram_batch__apply(const struct ram_batch_sink *s, const uint8_t *data, size_t
 	const uint8_t *p = data, *end = data + len;
 
 	if (len < sizeof(h)) {
-		errbuf_set(err, errlen, "RAM batch is truncated");
+		errbuf__set(err, errlen, "RAM batch is truncated");
 		return -1;
 	}
 	memcpy(&h, p, sizeof(h));
 	p += sizeof(h);
 	if (XXH3_64bits(p, (size_t)(end - p)) != h.checksum) {
-		errbuf_set(err, errlen, "RAM batch checksum mismatch: the stream was corrupted");
+		errbuf__set(err, errlen, "RAM batch checksum mismatch: the stream was corrupted");
 		return -1;
 	}
 	for (uint32_t i = 0; i < h.count; i++) {
@@ -67,6 +67,6 @@ int ram_batch__apply(const struct ram_batch_sink *s, const uint8_t *data, size_t
 		goto bad;
 	return 0;
 bad:
-	errbuf_set(err, errlen, "RAM batch is malformed");
+	errbuf__set(err, errlen, "RAM batch is malformed");
 	return -1;
 }

@@ -4,10 +4,10 @@
 
 #include "migrate/precopy.h"
 
-json_t *mig_stats_json(const struct mig_stats *st)
+json_t *mig__stats_json(const struct mig_stats *st)
 {
 	json_t *o = json_pack("{s:s, s:f, s:f, s:f, s:f}",
-		"status", mig_status_name(st->status),
+		"status", mig__status_name(st->status),
 		"total-time", (double)st->total_ns / 1e6,
 		"setup-time", (double)st->setup_ns / 1e6,
 		"downtime", (double)st->downtime_ns / 1e6,

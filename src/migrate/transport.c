@@ -15,7 +15,7 @@
 #include "util/log.h"
 #include "util/unix_sock.h"
 
-int transport_parse_tcp(const char *uri, char *host, size_t hostlen, char *port, size_t portlen)
+int transport__parse_tcp(const char *uri, char *host, size_t hostlen, char *port, size_t portlen)
 {
 	const char *h, *colon;
 	if (strncmp(uri, "tcp:", 4))
@@ -56,7 +56,7 @@ static void tune(int fd)
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
 }
 
-int transport_listen(const char *uri, char *err, size_t errlen)
+int transport__listen(const char *uri, char *err, size_t errlen)
 {
 	char host[256], port[32];
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
@@ -70,20 +70,20 @@ int transport_listen(const char *uri, char *err, size_t errlen)
 			return -1;
 		return fd;
 	}
-	if (transport_parse_tcp(uri, host, sizeof(host), port, sizeof(port))) {
-		errbuf_set(err, errlen, "'%s' is not tcp:HOST:PORT or unix:PATH", uri);
+	if (transport__parse_tcp(uri, host, sizeof(host), port, sizeof(port))) {
+		errbuf__set(err, errlen, "'%s' is not tcp:HOST:PORT or unix:PATH", uri);
 		return -1;
 	}
 	r = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
 	if (r) {
-		errbuf_set(err, errlen, "%s: %s", uri, gai_strerror(r));
+		errbuf__set(err, errlen, "%s: %s", uri, gai_strerror(r));
 		return -1;
 	}
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd >= 0)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, TRANSPORT_BACKLOG) < 0) {
-		errbuf_set(err, errlen, "cannot listen on %s: %s", uri, strerror(errno));
+		errbuf__set(err, errlen, "cannot listen on %s: %s", uri, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		fd = -1;
@@ -92,7 +92,7 @@ int transport_listen(const char *uri, char *err, size_t errlen)
 	return fd;
 }
 
-int transport_connect(const char *uri, int timeout_ms, char *err, size_t errlen)
+int transport__connect(const char *uri, int timeout_ms, char *err, size_t errlen)
 {
 	char host[256], port[32];
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *ai, *a;
@@ -100,13 +100,13 @@ int transport_connect(const char *uri, int timeout_ms, char *err, size_t errlen)
 
 	if (!strncmp(uri, "unix:", 5))
 		return unix__connect(uri + 5, "the destination at", 0, NULL, err, errlen);
-	if (transport_parse_tcp(uri, host, sizeof(host), port, sizeof(port))) {
-		errbuf_set(err, errlen, "'%s' is not tcp:HOST:PORT or unix:PATH", uri);
+	if (transport__parse_tcp(uri, host, sizeof(host), port, sizeof(port))) {
+		errbuf__set(err, errlen, "'%s' is not tcp:HOST:PORT or unix:PATH", uri);
 		return -1;
 	}
 	r = getaddrinfo(host, port, &hints, &ai);
 	if (r) {
-		errbuf_set(err, errlen, "%s: %s", uri, gai_strerror(r));
+		errbuf__set(err, errlen, "%s: %s", uri, gai_strerror(r));
 		return -1;
 	}
 	for (a = ai; a; a = a->ai_next) {
@@ -135,7 +135,7 @@ int transport_connect(const char *uri, int timeout_ms, char *err, size_t errlen)
 		fd = -1;
 	}
 	if (fd < 0)
-		errbuf_set(err, errlen, "cannot connect to %s: %s (is `tern run --incoming` listening?)",
+		errbuf__set(err, errlen, "cannot connect to %s: %s (is `tern run --incoming` listening?)",
 			   uri, strerror(errno));
 	freeaddrinfo(ai);
 	return fd;

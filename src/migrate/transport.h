@@ -6,10 +6,10 @@
 #include <stddef.h>
 
 /* A listening socket for uri. Returns the fd or -1 with err set. */
-int transport_listen(const char *uri, char *err, size_t errlen);
+int transport__listen(const char *uri, char *err, size_t errlen);
 /* Connect to uri within timeout_ms. */
-int transport_connect(const char *uri, int timeout_ms, char *err, size_t errlen);
+int transport__connect(const char *uri, int timeout_ms, char *err, size_t errlen);
 /* Split "tcp:HOST:PORT" (HOST may be [v6]); returns 0 or -1. */
-int transport_parse_tcp(const char *uri, char *host, size_t hostlen, char *port, size_t portlen);
+int transport__parse_tcp(const char *uri, char *host, size_t hostlen, char *port, size_t portlen);
 
 #endif

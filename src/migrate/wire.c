@@ -14,7 +14,7 @@
 #include "util/log.h"
 #include "util/scm.h"
 
-int wire_send2(int sock, uint16_t cmd, uint32_t flags, const void *a, size_t alen,
+int wire__send2(int sock, uint16_t cmd, uint32_t flags, const void *a, size_t alen,
 	       const void *b, size_t blen, const int *fds, int nfds)
 {
 	struct wire_hdr h = { WIRE_MAGIC, WIRE_VERSION, cmd, flags, (uint32_t)nfds, alen + blen };
@@ -25,9 +25,9 @@ int wire_send2(int sock, uint16_t cmd, uint32_t flags, const void *a, size_t ale
 
 	if (nfds > WIRE_MAX_FDS || alen + blen > WIRE_MAX_PAYLOAD)
 		return -EINVAL;
-	scm_attach(&m, &u, fds, nfds);
+	scm__attach(&m, &u, fds, nfds);
 	while (sent < total) {
-		ssize_t n = scm_sendmsg(sock, &m);
+		ssize_t n = scm__sendmsg(sock, &m);
 		if (n < 0)
 			return (int)n;
 		sent += (size_t)n;
@@ -49,10 +49,10 @@ int wire_send2(int sock, uint16_t cmd, uint32_t flags, const void *a, size_t ale
 	return 0;
 }
 
-int wire_send(int sock, uint16_t cmd, uint32_t flags, const void *p, size_t len,
+int wire__send(int sock, uint16_t cmd, uint32_t flags, const void *p, size_t len,
 	      const int *fds, int nfds)
 {
-	return wire_send2(sock, cmd, flags, p, len, NULL, 0, fds, nfds);
+	return wire__send2(sock, cmd, flags, p, len, NULL, 0, fds, nfds);
 }
 
 /* Read exactly len bytes by deadline_ns (0: none), collecting descriptors
@@ -67,14 +67,14 @@ static int read_exact(int sock, void *buf, size_t len, struct wire_msg *m, uint6
 		int w = cancel__poll(sock, POLLIN, cancel__ms_left(deadline_ns));
 		if (w)
 			return w;
-		scm_prepare(&h, &u);
+		scm__prepare(&h, &u);
 		ssize_t n = recvmsg(sock, &h, MSG_CMSG_CLOEXEC);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
 		}
-		scm_collect(&h, m->fds, &m->nfds, WIRE_MAX_FDS);
+		scm__collect(&h, m->fds, &m->nfds, WIRE_MAX_FDS);
 		if (n == 0)
 			return -ECONNRESET;
 		got += (size_t)n;
@@ -82,7 +82,7 @@ static int read_exact(int sock, void *buf, size_t len, struct wire_msg *m, uint6
 	return 0;
 }
 
-void wire_msg_free(struct wire_msg *m)
+void wire__msg_free(struct wire_msg *m)
 {
 	free(m->data);
 	m->data = NULL;
@@ -92,7 +92,7 @@ void wire_msg_free(struct wire_msg *m)
 	m->nfds = 0;
 }
 
-int wire_recv(int sock, struct wire_msg *m, int timeout_ms)
+int wire__recv(int sock, struct wire_msg *m, int timeout_ms)
 {
 	/* one deadline for the whole message, not per read: a peer that
 	 * sends a byte now and then cannot stretch the wait forever */
@@ -121,49 +121,49 @@ int wire_recv(int sock, struct wire_msg *m, int timeout_ms)
 	}
 	return 0;
 fail:
-	wire_msg_free(m);
+	wire__msg_free(m);
 	return r == -ECONNRESET || r == -EPIPE ? -ECONNRESET : r;
 }
 
-int wire_reply_ok(int sock, const void *p, size_t len)
+int wire__reply_ok(int sock, const void *p, size_t len)
 {
-	return wire_send(sock, W_REPLY, 0, p, len, NULL, 0);
+	return wire__send(sock, W_REPLY, 0, p, len, NULL, 0);
 }
 
-int wire_reply_err(int sock, const char *fmt, ...)
+int wire__reply_err(int sock, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return wire_send(sock, W_REPLY, 1, msg, strlen(msg), NULL, 0);
+	return wire__send(sock, W_REPLY, 1, msg, strlen(msg), NULL, 0);
 }
 
-int wire_expect_reply(int sock, struct wire_msg *m, int timeout_ms, char *err, size_t errlen)
+int wire__expect_reply(int sock, struct wire_msg *m, int timeout_ms, char *err, size_t errlen)
 {
-	int r = wire_recv(sock, m, timeout_ms);
+	int r = wire__recv(sock, m, timeout_ms);
 	if (r) {
-		errbuf_set(err, errlen, "%s", r == -ETIMEDOUT ? "the peer did not answer in time" :
+		errbuf__set(err, errlen, "%s", r == -ETIMEDOUT ? "the peer did not answer in time" :
 			   r == -ECONNRESET ? "the peer closed the connection (did it die?)" :
 			   r == -EPROTO ? "the peer does not speak tern's protocol" :
 			   r == -ECANCELED ? "cancelled by a signal" : strerror(-r));
 		return -1;
 	}
 	if (m->h.cmd != W_REPLY) {
-		errbuf_set(err, errlen, "the peer sent %s where a reply was due", wire_cmd_name(m->h.cmd));
-		wire_msg_free(m);
+		errbuf__set(err, errlen, "the peer sent %s where a reply was due", wire__cmd_name(m->h.cmd));
+		wire__msg_free(m);
 		return -1;
 	}
 	if (m->h.flags) {
-		errbuf_set(err, errlen, "the peer refused: %s", (char *)m->data);
-		wire_msg_free(m);
+		errbuf__set(err, errlen, "the peer refused: %s", (char *)m->data);
+		wire__msg_free(m);
 		return -1;
 	}
 	return 0;
 }
 
-const char *wire_cmd_name(uint16_t cmd)
+const char *wire__cmd_name(uint16_t cmd)
 {
 	switch (cmd) {
 	case W_HELLO: return "HELLO";

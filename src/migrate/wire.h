@@ -68,25 +68,25 @@ struct wire_msg {
 };
 
 /* Send one message (with fds on a unix socket). Returns 0 or -errno. */
-int  wire_send(int sock, uint16_t cmd, uint32_t flags, const void *p, size_t len,
+int  wire__send(int sock, uint16_t cmd, uint32_t flags, const void *p, size_t len,
 	       const int *fds, int nfds);
-int  wire_send2(int sock, uint16_t cmd, uint32_t flags, const void *a, size_t alen,
+int  wire__send2(int sock, uint16_t cmd, uint32_t flags, const void *a, size_t alen,
 		const void *b, size_t blen, const int *fds, int nfds);
 /* Receive one whole message within timeout_ms (-1: forever; the deadline
  * is per message, not per read). Returns 0, or -errno: -ETIMEDOUT,
  * -ECONNRESET (peer gone), -EPROTO (not our protocol: bad magic, oversized,
  * truncated), -ECANCELED (SIGTERM/SIGINT/SIGHUP pending, util/cancel.h).
  * On error nothing is left allocated. */
-int  wire_recv(int sock, struct wire_msg *m, int timeout_ms);
-void wire_msg_free(struct wire_msg *m);
+int  wire__recv(int sock, struct wire_msg *m, int timeout_ms);
+void wire__msg_free(struct wire_msg *m);
 /* Reply helpers */
-int  wire_reply_ok(int sock, const void *p, size_t len);
-int  wire_reply_err(int sock, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int  wire__reply_ok(int sock, const void *p, size_t len);
+int  wire__reply_err(int sock, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Wait for a reply: 0 if ok (payload in *m), -1 with the peer's message or
  * the transport error in err. */
-int  wire_expect_reply(int sock, struct wire_msg *m, int timeout_ms, char *err, size_t errlen);
+int  wire__expect_reply(int sock, struct wire_msg *m, int timeout_ms, char *err, size_t errlen);
 
-const char *wire_cmd_name(uint16_t cmd);
+const char *wire__cmd_name(uint16_t cmd);
 
 /* Accept connections on lfd until one sends a HELLO of this kind that this
  * tern accepts (protocol and record versions), answer it ok with a fresh

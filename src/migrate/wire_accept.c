@@ -48,11 +48,11 @@ static const char *const kind_name[] = { [WIRE_HANDOFF] = "a handoff", [WIRE_MIG
 static int check_hdr(const struct wire_hdr *h, char *why, size_t len)
 {
 	if (h->magic != WIRE_MAGIC)
-		errbuf_set(why, len, "the peer does not speak tern's protocol");
+		errbuf__set(why, len, "the peer does not speak tern's protocol");
 	else if (h->cmd != W_HELLO)
-		errbuf_set(why, len, "expected HELLO, got %s", wire_cmd_name(h->cmd));
+		errbuf__set(why, len, "expected HELLO, got %s", wire__cmd_name(h->cmd));
 	else if (h->length != sizeof(struct wire_hello) || h->nfds)
-		errbuf_set(why, len, "HELLO is malformed (%llu bytes)", (unsigned long long)h->length);
+		errbuf__set(why, len, "HELLO is malformed (%llu bytes)", (unsigned long long)h->length);
 	else
 		return 0;
 	return -1;
@@ -63,13 +63,13 @@ static int check_hello(const struct wire_hdr *hdr, struct wire_hello *h, enum wi
 {
 	h->tern_version[sizeof(h->tern_version) - 1] = '\0';
 	if (h->proto != WIRE_VERSION || hdr->version != WIRE_VERSION)
-		errbuf_set(why, len, "protocol version %u is not supported (this tern speaks %d); source is %s",
+		errbuf__set(why, len, "protocol version %u is not supported (this tern speaks %d); source is %s",
 			   h->proto, WIRE_VERSION, h->tern_version);
 	else if (h->rec_major != REC_FORMAT_MAJOR)
-		errbuf_set(why, len, "state format %u.x is not supported (this tern reads %d.x)",
+		errbuf__set(why, len, "state format %u.x is not supported (this tern reads %d.x)",
 			   h->rec_major, REC_FORMAT_MAJOR);
 	else if (h->kind != (uint32_t)kind)
-		errbuf_set(why, len, "this process waits for %s, not %s", kind_name[kind],
+		errbuf__set(why, len, "this process waits for %s, not %s", kind_name[kind],
 			   h->kind == WIRE_HANDOFF ? kind_name[WIRE_HANDOFF] :
 			   h->kind == WIRE_MIGRATE ? kind_name[WIRE_MIGRATE] : "an unknown kind of move");
 	else
@@ -80,10 +80,10 @@ static int check_hello(const struct wire_hdr *hdr, struct wire_hello *h, enum wi
 static void drop(struct pending *p, const char *why, bool answer)
 {
 	if (answer)
-		(void)wire_reply_err(p->fd, "%s", why);
+		(void)wire__reply_err(p->fd, "%s", why);
 	close(p->fd);
 	p->fd = -1;
-	log_info("dropped a connection that failed the handshake (%s); still waiting", why);
+	log__info("dropped a connection that failed the handshake (%s); still waiting", why);
 }
 
 /* Read what p's peer has sent. Returns 1 when a whole acceptable HELLO is
@@ -136,12 +136,12 @@ int wire__accept_source(int lfd, enum wire_kind kind, uint8_t nonce[WIRE_NONCE_L
 		int r = cancel__poll_many(pfd, n, cancel__ms_left(next));
 		if (r == -ECANCELED) {
 			int sig = cancel__pending();
-			errbuf_set(err, errlen, "stopped by SIG%s while waiting for a source (WAIT_HELLO)",
+			errbuf__set(err, errlen, "stopped by SIG%s while waiting for a source (WAIT_HELLO)",
 				   sig ? sigabbrev_np(sig) : "?");
 			goto out;
 		}
 		if (r < 0 && r != -ETIMEDOUT) {
-			errbuf_set(err, errlen, "waiting for a source: %s", strerror(-r));
+			errbuf__set(err, errlen, "waiting for a source: %s", strerror(-r));
 			goto out;
 		}
 		for (int i = 0; i < ACCEPT_PENDING; i++) {
@@ -154,16 +154,16 @@ int wire__accept_source(int lfd, enum wire_kind kind, uint8_t nonce[WIRE_NONCE_L
 					int fd = p->fd;
 					p->fd = -1;
 					if (getrandom(nonce, WIRE_NONCE_LEN, 0) != WIRE_NONCE_LEN) {
-						errbuf_set(err, errlen, "getrandom: %s", strerror(errno));
+						errbuf__set(err, errlen, "getrandom: %s", strerror(errno));
 						close(fd);
 						goto out;
 					}
-					if ((r = wire_reply_ok(fd, nonce, WIRE_NONCE_LEN)) == 0) {
+					if ((r = wire__reply_ok(fd, nonce, WIRE_NONCE_LEN)) == 0) {
 						ret = fd;
 						goto out;
 					}
 					close(fd);
-					log_info("dropped a connection: cannot answer its HELLO: %s", strerror(-r));
+					log__info("dropped a connection: cannot answer its HELLO: %s", strerror(-r));
 					continue;
 				}
 				if (a < 0)
@@ -180,13 +180,13 @@ int wire__accept_source(int lfd, enum wire_kind kind, uint8_t nonce[WIRE_NONCE_L
 					if (errno == EMFILE || errno == ENFILE) {
 						/* the connection stays queued: back off
 						 * instead of spinning on a readable lfd */
-						log_err("accept: %s (still waiting)", strerror(errno));
+						log__err("accept: %s (still waiting)", strerror(errno));
 						struct timespec ts = { 0, 100 * 1000 * 1000 };
 						nanosleep(&ts, NULL);
 					}
 					continue;
 				}
-				errbuf_set(err, errlen, "accept: %s", strerror(errno));
+				errbuf__set(err, errlen, "accept: %s", strerror(errno));
 				goto out;
 			}
 			struct pending *slot = NULL, *oldest = NULL;
@@ -225,19 +225,19 @@ int wire__hello(int sock, enum wire_kind kind, int timeout_ms, uint8_t nonce[WIR
 	const char *pv = fault__arg("WIRE_VERSION");
 	if (pv)
 		hello.proto = (uint32_t)atoi(pv);
-	if ((r = wire_send(sock, W_HELLO, 0, &hello, sizeof(hello), NULL, 0))) {
-		errbuf_set(err, errlen, "%s", strerror(-r));
+	if ((r = wire__send(sock, W_HELLO, 0, &hello, sizeof(hello), NULL, 0))) {
+		errbuf__set(err, errlen, "%s", strerror(-r));
 		return -1;
 	}
-	if (wire_expect_reply(sock, &m, timeout_ms, err, errlen))
+	if (wire__expect_reply(sock, &m, timeout_ms, err, errlen))
 		return -1;
 	if (m.h.length != WIRE_NONCE_LEN) {
-		errbuf_set(err, errlen, "the receiver sent no session nonce (tern older than wire protocol %d?)",
+		errbuf__set(err, errlen, "the receiver sent no session nonce (tern older than wire protocol %d?)",
 			   WIRE_VERSION);
-		wire_msg_free(&m);
+		wire__msg_free(&m);
 		return -1;
 	}
 	memcpy(nonce, m.data, WIRE_NONCE_LEN);
-	wire_msg_free(&m);
+	wire__msg_free(&m);
 	return 0;
 }

@@ -20,7 +20,7 @@ uint64_t rec__section_seed(const struct rec_section_hdr *h)
 	return XXH3_64bits(h, REC_HASHED_HDR_BYTES);
 }
 
-const char *rec_type_name(uint32_t type)
+const char *rec__type_name(uint32_t type)
 {
 	switch (type) {
 	case REC_END:           return "END";

@@ -62,7 +62,7 @@ struct rec_end {
 
 struct rec_writer {
 	int      fd;                      /* output; writes are unbuffered (write/writev); -1: memory */
-	uint8_t *mem;                     /* memory output (rec_writer_init_mem): the stream so far */
+	uint8_t *mem;                     /* memory output (rec__writer_init_mem): the stream so far */
 	size_t   mem_len, mem_cap;
 	uint64_t sections;
 	uint64_t payload_bytes;
@@ -71,26 +71,26 @@ struct rec_writer {
 };
 
 /* Start a stream on fd: writes the file header. Returns 0 or -errno. */
-int rec_writer_init(struct rec_writer *w, int fd);
+int rec__writer_init(struct rec_writer *w, int fd);
 /* Start a stream in memory: messages (CONFIG, STATE) are built here and
  * sent as they are, with no file in between. The stream is w->mem,
- * w->mem_len bytes; rec_writer_free_mem releases it. Returns 0 or -errno. */
-int rec_writer_init_mem(struct rec_writer *w);
-void rec_writer_free_mem(struct rec_writer *w);
+ * w->mem_len bytes; rec__writer_free_mem releases it. Returns 0 or -errno. */
+int rec__writer_init_mem(struct rec_writer *w);
+void rec__writer_free_mem(struct rec_writer *w);
 /* Write one whole section. Returns 0 or -errno. */
-int rec_write(struct rec_writer *w, uint32_t type, uint16_t version, uint16_t flags,
+int rec__write(struct rec_writer *w, uint32_t type, uint16_t version, uint16_t flags,
 	      const void *payload, size_t len);
 /* Same, with the payload in two parts (e.g. a small header and guest pages). */
-int rec_write2(struct rec_writer *w, uint32_t type, uint16_t version, uint16_t flags,
+int rec__write2(struct rec_writer *w, uint32_t type, uint16_t version, uint16_t flags,
 	       const void *a, size_t alen, const void *b, size_t blen);
 /* Write the END section. Returns 0 or -errno. */
-int rec_writer_finish(struct rec_writer *w);
+int rec__writer_finish(struct rec_writer *w);
 
 /* ---- reader ---------------------------------------------------------- */
 
 struct rec_reader {
 	int      fd;                      /* input, or -1: memory */
-	const uint8_t *mem;               /* memory input (rec_reader_init_mem) */
+	const uint8_t *mem;               /* memory input (rec__reader_init_mem) */
 	size_t   mem_len, mem_off;
 	uint64_t sections;
 	uint64_t payload_bytes;
@@ -104,25 +104,25 @@ struct rec_reader {
 
 /* Read and check the file header. Returns 0, or -1 with r->err set
  * (bad magic, other major version, bad checksum, short file). */
-int rec_reader_init(struct rec_reader *r, int fd);
+int rec__reader_init(struct rec_reader *r, int fd);
 /* The same over a stream held in memory (a received message), read in
  * place: no copy into a file first. */
-int rec_reader_init_mem(struct rec_reader *r, const void *data, size_t len);
+int rec__reader_init_mem(struct rec_reader *r, const void *data, size_t len);
 /* Read the next section header into *h. Returns 1 (a section; call
- * rec_read_payload or rec_skip next), 0 (END reached and verified),
+ * rec__read_payload or rec__skip next), 0 (END reached and verified),
  * or -1 with r->err set (truncated, corrupt header, END mismatch). */
-int rec_next(struct rec_reader *r, struct rec_section_hdr *h);
+int rec__next(struct rec_reader *r, struct rec_section_hdr *h);
 /* Read the current section's whole payload into buf (len must equal
  * h->length) and verify its checksum. Returns 0 or -1 with r->err set. */
-int rec_read_payload(struct rec_reader *r, void *buf, size_t len);
+int rec__read_payload(struct rec_reader *r, void *buf, size_t len);
 /* Skip the current section's payload (still verifying its checksum). */
-int rec_skip(struct rec_reader *r);
+int rec__skip(struct rec_reader *r);
 /* What to do with a section type a reader does not know: if the section
  * is REC_F_REQUIRED, fail with a clear message; otherwise skip it.
  * Returns 0 (skipped) or -1 with r->err set. */
-int rec_skip_unknown(struct rec_reader *r);
+int rec__skip_unknown(struct rec_reader *r);
 
-const char *rec_type_name(uint32_t type);
+const char *rec__type_name(uint32_t type);
 
 /* ---- tlv: self-describing fields inside a section payload --------------
  * A payload made of fields: u16 id, u16 flags (REC_F_REQUIRED), u32 len,
@@ -136,10 +136,10 @@ struct tlv_buf {
 					   * later appends fail too, so check once at the end */
 };
 
-void tlv_init(struct tlv_buf *b);
-void tlv_free(struct tlv_buf *b);
-int  tlv_put(struct tlv_buf *b, uint16_t id, uint16_t flags, const void *val, size_t len);
-int  tlv_put_u64(struct tlv_buf *b, uint16_t id, uint16_t flags, uint64_t v);
+void tlv__init(struct tlv_buf *b);
+void tlv__free(struct tlv_buf *b);
+int  tlv__put(struct tlv_buf *b, uint16_t id, uint16_t flags, const void *val, size_t len);
+int  tlv__put_u64(struct tlv_buf *b, uint16_t id, uint16_t flags, uint64_t v);
 
 struct tlv_field {
 	uint16_t id;
@@ -153,18 +153,18 @@ struct tlv_iter {
 	size_t len, off;
 };
 
-void tlv_iter_init(struct tlv_iter *it, const void *data, size_t len);
+void tlv__iter_init(struct tlv_iter *it, const void *data, size_t len);
 /* Returns 1 with *f filled, 0 at the end, -1 if the payload is malformed. */
-int  tlv_next(struct tlv_iter *it, struct tlv_field *f);
+int  tlv__next(struct tlv_iter *it, struct tlv_field *f);
 /* Find a field by id; returns NULL if absent (or the payload is malformed
  * before it). */
-const struct tlv_field *tlv_find(const void *data, size_t len, uint16_t id, struct tlv_field *out);
+const struct tlv_field *tlv__find(const void *data, size_t len, uint16_t id, struct tlv_field *out);
 /* Returns 0, -ENOENT (absent) or -EINVAL (present but not 8 bytes). */
-int  tlv_get_u64(const void *data, size_t len, uint16_t id, uint64_t *v);
-/* The tlv counterpart of rec_skip_unknown: check a whole payload is well
+int  tlv__get_u64(const void *data, size_t len, uint16_t id, uint64_t *v);
+/* The tlv counterpart of rec__skip_unknown: check a whole payload is well
  * formed and that every REC_F_REQUIRED field's id is among known[]. Returns
  * 0, or -1 with a message in err (if err is not NULL). */
-int  tlv_validate(const void *data, size_t len, const uint16_t *known, size_t nknown,
+int  tlv__validate(const void *data, size_t len, const uint16_t *known, size_t nknown,
 		  char *err, size_t errlen);
 
 #endif

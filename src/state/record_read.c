@@ -30,7 +30,7 @@ static int fail(struct rec_reader *r, const char *fmt, ...)
 static ssize_t read_in(struct rec_reader *r, void *buf, size_t len)
 {
 	if (r->fd >= 0)
-		return read_full(r->fd, buf, len);
+		return read__full(r->fd, buf, len);
 	size_t left = r->mem_len - r->mem_off;
 	size_t n = len < left ? len : left;
 	memcpy(buf, r->mem + r->mem_off, n);
@@ -45,7 +45,7 @@ struct tname { char s[32]; };
 static struct tname tname(uint32_t type)
 {
 	struct tname n;
-	const char *name = rec_type_name(type);
+	const char *name = rec__type_name(type);
 	if (strcmp(name, "unknown"))
 		snprintf(n.s, sizeof(n.s), "%s", name);
 	else
@@ -127,7 +127,7 @@ static int read_file_hdr(struct rec_reader *r)
 	return 0;
 }
 
-int rec_reader_init(struct rec_reader *r, int fd)
+int rec__reader_init(struct rec_reader *r, int fd)
 {
 	memset(r, 0, sizeof(*r));
 	r->fd = fd;
@@ -135,7 +135,7 @@ int rec_reader_init(struct rec_reader *r, int fd)
 	return read_file_hdr(r);
 }
 
-int rec_reader_init_mem(struct rec_reader *r, const void *data, size_t len)
+int rec__reader_init_mem(struct rec_reader *r, const void *data, size_t len)
 {
 	memset(r, 0, sizeof(*r));
 	r->fd = -1;
@@ -167,7 +167,7 @@ static int read_end(struct rec_reader *r)
 	return 0;
 }
 
-int rec_next(struct rec_reader *r, struct rec_section_hdr *h)
+int rec__next(struct rec_reader *r, struct rec_section_hdr *h)
 {
 	if (r->ended)
 		return 0;
@@ -207,7 +207,7 @@ int rec_next(struct rec_reader *r, struct rec_section_hdr *h)
 	return 1;
 }
 
-int rec_read_payload(struct rec_reader *r, void *buf, size_t len)
+int rec__read_payload(struct rec_reader *r, void *buf, size_t len)
 {
 	if (!r->pending)
 		return fail(r, "no section to read a payload from");
@@ -220,7 +220,7 @@ int rec_read_payload(struct rec_reader *r, void *buf, size_t len)
 	return finish_section(r, XXH3_64bits_withSeed(buf, len, rec__section_seed(&r->cur)));
 }
 
-int rec_skip(struct rec_reader *r)
+int rec__skip(struct rec_reader *r)
 {
 	if (!r->pending)
 		return fail(r, "no section to skip");
@@ -251,12 +251,12 @@ int rec_skip(struct rec_reader *r)
 	return rc;
 }
 
-int rec_skip_unknown(struct rec_reader *r)
+int rec__skip_unknown(struct rec_reader *r)
 {
 	if (!r->pending)
 		return fail(r, "no section to skip");
 	if (r->cur.flags & REC_F_REQUIRED)
 		return fail(r, "unknown required section type 0x%04x at offset %llu",
 			    r->cur.type, (unsigned long long)cur_start(r));
-	return rec_skip(r);
+	return rec__skip(r);
 }

@@ -98,28 +98,28 @@ static int write_file_hdr(struct rec_writer *w)
 	return 0;
 }
 
-int rec_writer_init(struct rec_writer *w, int fd)
+int rec__writer_init(struct rec_writer *w, int fd)
 {
 	memset(w, 0, sizeof(*w));
 	w->fd = fd;
 	return write_file_hdr(w);
 }
 
-int rec_writer_init_mem(struct rec_writer *w)
+int rec__writer_init_mem(struct rec_writer *w)
 {
 	memset(w, 0, sizeof(*w));
 	w->fd = -1;
 	return write_file_hdr(w);
 }
 
-void rec_writer_free_mem(struct rec_writer *w)
+void rec__writer_free_mem(struct rec_writer *w)
 {
 	free(w->mem);
 	w->mem = NULL;
 	w->mem_len = w->mem_cap = 0;
 }
 
-/* Shared by rec_write2 and the END writer, which alone may use type END. */
+/* Shared by rec__write2 and the END writer, which alone may use type END. */
 static int write_section(struct rec_writer *w, uint32_t type, uint16_t version, uint16_t flags,
 			 const void *a, size_t alen, const void *b, size_t blen)
 {
@@ -164,11 +164,11 @@ static int write_section(struct rec_writer *w, uint32_t type, uint16_t version, 
 	return 0;
 }
 
-int rec_write2(struct rec_writer *w, uint32_t type, uint16_t version, uint16_t flags,
+int rec__write2(struct rec_writer *w, uint32_t type, uint16_t version, uint16_t flags,
 	       const void *a, size_t alen, const void *b, size_t blen)
 {
 	if (type == REC_END)
-		return -EINVAL;   /* END is written by rec_writer_finish only */
+		return -EINVAL;   /* END is written by rec__writer_finish only */
 	int rc = write_section(w, type, version, flags, a, alen, b, blen);
 	if (rc)
 		return rc;
@@ -177,13 +177,13 @@ int rec_write2(struct rec_writer *w, uint32_t type, uint16_t version, uint16_t f
 	return 0;
 }
 
-int rec_write(struct rec_writer *w, uint32_t type, uint16_t version, uint16_t flags,
+int rec__write(struct rec_writer *w, uint32_t type, uint16_t version, uint16_t flags,
 	      const void *payload, size_t len)
 {
-	return rec_write2(w, type, version, flags, payload, len, NULL, 0);
+	return rec__write2(w, type, version, flags, payload, len, NULL, 0);
 }
 
-int rec_writer_finish(struct rec_writer *w)
+int rec__writer_finish(struct rec_writer *w)
 {
 	struct rec_end e = { .sections = w->sections, .payload_bytes = w->payload_bytes };
 	return write_section(w, REC_END, REC_END_VERSION, REC_F_REQUIRED, &e, sizeof(e), NULL, 0);

@@ -15,12 +15,12 @@
 
 #define TLV_HDR 8u
 
-void tlv_init(struct tlv_buf *b)
+void tlv__init(struct tlv_buf *b)
 {
 	memset(b, 0, sizeof(*b));
 }
 
-void tlv_free(struct tlv_buf *b)
+void tlv__free(struct tlv_buf *b)
 {
 	free(b->data);
 	memset(b, 0, sizeof(*b));
@@ -44,7 +44,7 @@ static int reserve(struct tlv_buf *b, size_t more)
 	return 0;
 }
 
-int tlv_put(struct tlv_buf *b, uint16_t id, uint16_t flags, const void *val, size_t len)
+int tlv__put(struct tlv_buf *b, uint16_t id, uint16_t flags, const void *val, size_t len)
 {
 	/* One failed append poisons the buffer so a caller can check once,
 	 * after building the whole payload. */
@@ -68,19 +68,19 @@ int tlv_put(struct tlv_buf *b, uint16_t id, uint16_t flags, const void *val, siz
 	return 0;
 }
 
-int tlv_put_u64(struct tlv_buf *b, uint16_t id, uint16_t flags, uint64_t v)
+int tlv__put_u64(struct tlv_buf *b, uint16_t id, uint16_t flags, uint64_t v)
 {
-	return tlv_put(b, id, flags, &v, sizeof(v));
+	return tlv__put(b, id, flags, &v, sizeof(v));
 }
 
-void tlv_iter_init(struct tlv_iter *it, const void *data, size_t len)
+void tlv__iter_init(struct tlv_iter *it, const void *data, size_t len)
 {
 	it->data = data;
 	it->len = len;
 	it->off = 0;
 }
 
-int tlv_next(struct tlv_iter *it, struct tlv_field *f)
+int tlv__next(struct tlv_iter *it, struct tlv_field *f)
 {
 	if (it->off >= it->len)
 		return 0;
@@ -103,12 +103,12 @@ int tlv_next(struct tlv_iter *it, struct tlv_field *f)
 	return 1;
 }
 
-const struct tlv_field *tlv_find(const void *data, size_t len, uint16_t id, struct tlv_field *out)
+const struct tlv_field *tlv__find(const void *data, size_t len, uint16_t id, struct tlv_field *out)
 {
 	struct tlv_iter it;
 	struct tlv_field f;
-	tlv_iter_init(&it, data, len);
-	while (tlv_next(&it, &f) == 1) {
+	tlv__iter_init(&it, data, len);
+	while (tlv__next(&it, &f) == 1) {
 		if (f.id == id) {
 			*out = f;
 			return out;
@@ -117,10 +117,10 @@ const struct tlv_field *tlv_find(const void *data, size_t len, uint16_t id, stru
 	return NULL;
 }
 
-int tlv_get_u64(const void *data, size_t len, uint16_t id, uint64_t *v)
+int tlv__get_u64(const void *data, size_t len, uint16_t id, uint64_t *v)
 {
 	struct tlv_field f;
-	if (!tlv_find(data, len, id, &f))
+	if (!tlv__find(data, len, id, &f))
 		return -ENOENT;
 	if (f.len != sizeof(*v))
 		return -EINVAL;
@@ -140,14 +140,14 @@ static int vfail(char *err, size_t errlen, const char *fmt, ...)
 	return -1;
 }
 
-int tlv_validate(const void *data, size_t len, const uint16_t *known, size_t nknown,
+int tlv__validate(const void *data, size_t len, const uint16_t *known, size_t nknown,
 		 char *err, size_t errlen)
 {
 	struct tlv_iter it;
 	struct tlv_field f;
 	int rc;
-	tlv_iter_init(&it, data, len);
-	while ((rc = tlv_next(&it, &f)) == 1) {
+	tlv__iter_init(&it, data, len);
+	while ((rc = tlv__next(&it, &f)) == 1) {
 		if (!(f.flags & REC_F_REQUIRED))
 			continue;
 		bool found = false;

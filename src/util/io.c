@@ -11,7 +11,7 @@
 #include "util/io.h"
 #include "util/log.h"
 
-int write_full(int fd, const void *buf, size_t len)
+int write__full(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;
 	while (len) {
@@ -27,7 +27,7 @@ int write_full(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-ssize_t read_full(int fd, void *buf, size_t len)
+ssize_t read__full(int fd, void *buf, size_t len)
 {
 	char *p = buf;
 	size_t got = 0;
@@ -45,29 +45,29 @@ ssize_t read_full(int fd, void *buf, size_t len)
 	return (ssize_t)got;
 }
 
-unsigned long long now_ns(void)
+unsigned long long now__ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (unsigned long long)ts.tv_sec * 1000000000ULL + (unsigned long long)ts.tv_nsec;
 }
 
-int file_slurp(const char *path, size_t max, void **buf, size_t *len, char *err, size_t errlen)
+int file__slurp(const char *path, size_t max, void **buf, size_t *len, char *err, size_t errlen)
 {
 	struct stat st;
 	ssize_t n;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		errbuf_set(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		errbuf__set(err, errlen, "cannot open %s: %s", path, strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		errbuf_set(err, errlen, "%s is not a regular file", path);
+		errbuf__set(err, errlen, "%s is not a regular file", path);
 		close(fd);
 		return -1;
 	}
 	if ((uint64_t)st.st_size > max) {
-		errbuf_set(err, errlen, "%s is too large (%lld bytes, limit %zu)", path,
+		errbuf__set(err, errlen, "%s is too large (%lld bytes, limit %zu)", path,
 			   (long long)st.st_size, max);
 		close(fd);
 		return -1;
@@ -75,14 +75,14 @@ int file_slurp(const char *path, size_t max, void **buf, size_t *len, char *err,
 	*buf = malloc(st.st_size ? (size_t)st.st_size : 1);
 	if (!*buf) {
 		close(fd);
-		errbuf_set(err, errlen, "out of memory reading %s", path);
+		errbuf__set(err, errlen, "out of memory reading %s", path);
 		return -1;
 	}
-	n = read_full(fd, *buf, (size_t)st.st_size);
+	n = read__full(fd, *buf, (size_t)st.st_size);
 	close(fd);
 	if (n != st.st_size) {
 		free(*buf);
-		errbuf_set(err, errlen, "cannot read %s", path);
+		errbuf__set(err, errlen, "cannot read %s", path);
 		return -1;
 	}
 	*len = (size_t)n;

@@ -6,13 +6,13 @@
 #include <sys/types.h>
 
 /* Write all of buf; returns 0 or -errno. */
-int write_full(int fd, const void *buf, size_t len);
+int write__full(int fd, const void *buf, size_t len);
 /* Read exactly len bytes; returns len, fewer at end of file, or -errno. */
-ssize_t read_full(int fd, void *buf, size_t len);
+ssize_t read__full(int fd, void *buf, size_t len);
 /* Read a whole regular file of at most max bytes into memory (malloc'd).
  * Returns 0 or -1 with a message. */
-int file_slurp(const char *path, size_t max, void **buf, size_t *len, char *err, size_t errlen);
+int file__slurp(const char *path, size_t max, void **buf, size_t *len, char *err, size_t errlen);
 /* Monotonic clock in nanoseconds. */
-unsigned long long now_ns(void);
+unsigned long long now__ns(void);
 
 #endif

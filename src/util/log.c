@@ -19,7 +19,7 @@ static void vlog(const char *kind, const char *fmt, va_list ap)
 	fprintf(stderr, "%s\n", line);
 }
 
-void log_err(const char *fmt, ...)
+void log__err(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -27,7 +27,7 @@ void log_err(const char *fmt, ...)
 	va_end(ap);
 }
 
-void log_info(const char *fmt, ...)
+void log__info(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -44,7 +44,7 @@ void die(const char *fmt, ...)
 	exit(1);
 }
 
-void errbuf_set(char *buf, size_t len, const char *fmt, ...)
+void errbuf__set(char *buf, size_t len, const char *fmt, ...)
 {
 	va_list ap;
 	if (!buf || !len)

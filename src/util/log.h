@@ -8,11 +8,11 @@
 /* Program name shown in front of every message ("tern", "tern-psp"). */
 extern const char *log_prog;
 
-void log_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log__err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log__info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 noreturn void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Format into a caller's error buffer (used by parsers that must not print). */
-void errbuf_set(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void errbuf__set(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -7,13 +7,13 @@
 #include "util/io.h"
 #include "util/memfd.h"
 
-int memfd_new(const char *name)
+int memfd__new(const char *name)
 {
 	int fd = memfd_create(name, MFD_CLOEXEC);
 	return fd < 0 ? -errno : fd;
 }
 
-int memfd_take(int fd, void **buf, size_t *len)
+int memfd__take(int fd, void **buf, size_t *len)
 {
 	off_t end = lseek(fd, 0, SEEK_END);
 	if (end < 0 || lseek(fd, 0, SEEK_SET) < 0)
@@ -21,7 +21,7 @@ int memfd_take(int fd, void **buf, size_t *len)
 	*buf = malloc(end ? (size_t)end : 1);
 	if (!*buf)
 		return -ENOMEM;
-	ssize_t n = read_full(fd, *buf, (size_t)end);
+	ssize_t n = read__full(fd, *buf, (size_t)end);
 	if (n != end) {
 		free(*buf);
 		*buf = NULL;

@@ -6,8 +6,8 @@
 #include <stddef.h>
 
 /* A new empty memfd (-errno on failure). */
-int memfd_new(const char *name);
+int memfd__new(const char *name);
 /* The whole content of fd (malloc'd). Returns 0 or -errno. */
-int memfd_take(int fd, void **buf, size_t *len);
+int memfd__take(int fd, void **buf, size_t *len);
 
 #endif

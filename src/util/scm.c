@@ -5,7 +5,7 @@
 
 #include "util/scm.h"
 
-void scm_attach(struct msghdr *m, union scm_buf *u, const int *fds, int n)
+void scm__attach(struct msghdr *m, union scm_buf *u, const int *fds, int n)
 {
 	if (n <= 0) {
 		m->msg_control = NULL;
@@ -22,7 +22,7 @@ void scm_attach(struct msghdr *m, union scm_buf *u, const int *fds, int n)
 	memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)n);
 }
 
-ssize_t scm_sendmsg(int sock, struct msghdr *m)
+ssize_t scm__sendmsg(int sock, struct msghdr *m)
 {
 	ssize_t n;
 	do
@@ -31,13 +31,13 @@ ssize_t scm_sendmsg(int sock, struct msghdr *m)
 	return n < 0 ? -errno : n;
 }
 
-void scm_prepare(struct msghdr *m, union scm_buf *u)
+void scm__prepare(struct msghdr *m, union scm_buf *u)
 {
 	m->msg_control = u->buf;
 	m->msg_controllen = sizeof(u->buf);
 }
 
-void scm_collect(struct msghdr *m, int *fds, int *n, int max)
+void scm__collect(struct msghdr *m, int *fds, int *n, int max)
 {
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)

@@ -13,14 +13,14 @@ union scm_buf {
 };
 
 /* Attach fds[0..n) to m (n may be 0: nothing attached). */
-void scm_attach(struct msghdr *m, union scm_buf *u, const int *fds, int n);
+void scm__attach(struct msghdr *m, union scm_buf *u, const int *fds, int n);
 /* Point m's control buffer at u, ready for recvmsg (up to SCM_MAX_FDS). */
-void scm_prepare(struct msghdr *m, union scm_buf *u);
+void scm__prepare(struct msghdr *m, union scm_buf *u);
 /* After recvmsg: append the descriptors that arrived to fds[*n..max),
  * growing *n; any beyond max are closed, so a peer can neither overflow
  * the array nor make us leak descriptors. */
-void scm_collect(struct msghdr *m, int *fds, int *n, int max);
+void scm__collect(struct msghdr *m, int *fds, int *n, int max);
 /* sendmsg, retried on EINTR, without SIGPIPE. Returns bytes or -errno. */
-ssize_t scm_sendmsg(int sock, struct msghdr *m);
+ssize_t scm__sendmsg(int sock, struct msghdr *m);
 
 #endif

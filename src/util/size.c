@@ -8,7 +8,7 @@
 
 #include "util/size.h"
 
-int size_parse(const char *s, uint64_t *out)
+int size__parse(const char *s, uint64_t *out)
 {
 	char *end;
 	unsigned long long v;
@@ -37,7 +37,7 @@ int size_parse(const char *s, uint64_t *out)
 	return 0;
 }
 
-const char *size_str(uint64_t bytes, char *buf, size_t len)
+const char *size__str(uint64_t bytes, char *buf, size_t len)
 {
 	static const char units[] = "KMGT";
 	int u = -1;

@@ -25,7 +25,7 @@ int unix__connect(const char *path, const char *what, unsigned flags, int *errno
 	if (errno_out)
 		*errno_out = 0;
 	if (strlen(path) >= sizeof(a.sun_path)) {
-		errbuf_set(err, errlen, "%s %s: path too long (max %zu bytes)", what, path,
+		errbuf__set(err, errlen, "%s %s: path too long (max %zu bytes)", what, path,
 			   sizeof(a.sun_path) - 1);
 		if (errno_out)
 			*errno_out = ENAMETOOLONG;
@@ -38,7 +38,7 @@ int unix__connect(const char *path, const char *what, unsigned flags, int *errno
 	e = errno;
 	if (fd >= 0)
 		close(fd);
-	errbuf_set(err, errlen, "cannot connect to %s %s: %s", what, path, strerror(e));
+	errbuf__set(err, errlen, "cannot connect to %s %s: %s", what, path, strerror(e));
 	if (errno_out)
 		*errno_out = e;
 	return -1;
@@ -77,17 +77,17 @@ int unix__listen(const char *path, const char *what, int backlog, unsigned flags
 	int fd, r;
 
 	if (strlen(path) >= sizeof(a.sun_path)) {
-		errbuf_set(err, errlen, "%s %s: path too long (max %zu bytes)", what, path,
+		errbuf__set(err, errlen, "%s %s: path too long (max %zu bytes)", what, path,
 			   sizeof(a.sun_path) - 1);
 		return -1;
 	}
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
-			errbuf_set(err, errlen, "%s %s exists and is not a socket", what, path);
+			errbuf__set(err, errlen, "%s %s exists and is not a socket", what, path);
 			return -1;
 		}
 		if (!(flags & UNIX_REPLACE_LIVE) && unix__in_use(path)) {
-			errbuf_set(err, errlen, "%s %s is in use by another process (a live socket): "
+			errbuf__set(err, errlen, "%s %s is in use by another process (a live socket): "
 				   "refusing to take it over", what, path);
 			return -1;
 		}
@@ -96,14 +96,14 @@ int unix__listen(const char *path, const char *what, int backlog, unsigned flags
 	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
 	fd = socket(AF_UNIX, sock_type(flags), 0);
 	if (fd < 0) {
-		errbuf_set(err, errlen, "%s %s: socket: %s", what, path, strerror(errno));
+		errbuf__set(err, errlen, "%s %s: socket: %s", what, path, strerror(errno));
 		return -1;
 	}
 	mode_t old = umask(0177);
 	r = bind(fd, (struct sockaddr *)&a, sizeof(a));
 	umask(old);
 	if (r < 0 || listen(fd, backlog) < 0) {
-		errbuf_set(err, errlen, "cannot listen on %s %s: %s", what, path, strerror(errno));
+		errbuf__set(err, errlen, "cannot listen on %s %s: %s", what, path, strerror(errno));
 		close(fd);
 		return -1;
 	}

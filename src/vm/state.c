@@ -17,15 +17,15 @@ int vm__save_config(struct vm *vm, struct rec_writer *w)
 	struct tlv_buf b;
 	uint64_t region[2] = { 0, vm->ram.size };
 	int r;
-	tlv_init(&b);
-	tlv_put_u64(&b, CFG_MEM, REC_F_REQUIRED, vm->cfg.mem);
-	tlv_put_u64(&b, CFG_NCPUS, REC_F_REQUIRED, (uint64_t)vm->cfg.ncpus);
-	tlv_put_u64(&b, CFG_CC, REC_F_REQUIRED, (uint64_t)vm->cfg.cc);
-	tlv_put_u64(&b, CFG_TSC_KHZ, 0, vm->tsc_khz);
+	tlv__init(&b);
+	tlv__put_u64(&b, CFG_MEM, REC_F_REQUIRED, vm->cfg.mem);
+	tlv__put_u64(&b, CFG_NCPUS, REC_F_REQUIRED, (uint64_t)vm->cfg.ncpus);
+	tlv__put_u64(&b, CFG_CC, REC_F_REQUIRED, (uint64_t)vm->cfg.cc);
+	tlv__put_u64(&b, CFG_TSC_KHZ, 0, vm->tsc_khz);
 	/* the RAM layout: one region today, a list so it can grow */
-	tlv_put(&b, CFG_RAM_REGIONS, REC_F_REQUIRED, region, sizeof(region));
-	r = b.error ? b.error : rec_write(w, REC_VM_CONFIG, VM_CONFIG_VERSION, REC_F_REQUIRED, b.data, b.len);
-	tlv_free(&b);
+	tlv__put(&b, CFG_RAM_REGIONS, REC_F_REQUIRED, region, sizeof(region));
+	r = b.error ? b.error : rec__write(w, REC_VM_CONFIG, VM_CONFIG_VERSION, REC_F_REQUIRED, b.data, b.len);
+	tlv__free(&b);
 	return r;
 }
 
@@ -37,40 +37,40 @@ int vm__config_from_record(uint16_t version, const void *p, size_t len, struct v
 	char why[160];
 
 	if (version != VM_CONFIG_VERSION) {
-		errbuf_set(err, errlen, "VM_CONFIG version %u is not supported (this tern reads %d)",
+		errbuf__set(err, errlen, "VM_CONFIG version %u is not supported (this tern reads %d)",
 			   version, VM_CONFIG_VERSION);
 		return -1;
 	}
 	/* a field we do not know that the writer marked required means the
 	 * machine needs something this tern cannot give it */
 	static const uint16_t known[] = { CFG_MEM, CFG_NCPUS, CFG_CC, CFG_TSC_KHZ, CFG_RAM_REGIONS };
-	if (tlv_validate(p, len, known, sizeof(known) / sizeof(known[0]), why, sizeof(why))) {
-		errbuf_set(err, errlen, "VM config: %s", why);
+	if (tlv__validate(p, len, known, sizeof(known) / sizeof(known[0]), why, sizeof(why))) {
+		errbuf__set(err, errlen, "VM config: %s", why);
 		return -1;
 	}
-	if (tlv_get_u64(p, len, CFG_MEM, &mem) || tlv_get_u64(p, len, CFG_NCPUS, &ncpus) ||
-	    tlv_get_u64(p, len, CFG_CC, &cc)) {
-		errbuf_set(err, errlen, "VM config record lacks memory size, vCPU count or cc mode");
+	if (tlv__get_u64(p, len, CFG_MEM, &mem) || tlv__get_u64(p, len, CFG_NCPUS, &ncpus) ||
+	    tlv__get_u64(p, len, CFG_CC, &cc)) {
+		errbuf__set(err, errlen, "VM config record lacks memory size, vCPU count or cc mode");
 		return -1;
 	}
-	if (!tlv_find(p, len, CFG_RAM_REGIONS, &f) || f.len != 16) {
-		errbuf_set(err, errlen, "VM config: RAM layout missing or not a single region");
+	if (!tlv__find(p, len, CFG_RAM_REGIONS, &f) || f.len != 16) {
+		errbuf__set(err, errlen, "VM config: RAM layout missing or not a single region");
 		return -1;
 	}
 	uint64_t region[2];
 	memcpy(region, f.val, sizeof(region));
 	if (region[0] != 0 || region[1] != mem) {
-		errbuf_set(err, errlen, "VM config: RAM region 0x%llx+0x%llx does not match size %llu",
+		errbuf__set(err, errlen, "VM config: RAM region 0x%llx+0x%llx does not match size %llu",
 			   (unsigned long long)region[0], (unsigned long long)region[1],
 			   (unsigned long long)mem);
 		return -1;
 	}
 	if (ncpus < 1 || ncpus > VM_MAX_VCPUS || cc > CC_SEV) {
-		errbuf_set(err, errlen, "VM config: %llu vCPUs / cc mode %llu out of range",
+		errbuf__set(err, errlen, "VM config: %llu vCPUs / cc mode %llu out of range",
 			   (unsigned long long)ncpus, (unsigned long long)cc);
 		return -1;
 	}
-	(void)tlv_get_u64(p, len, CFG_TSC_KHZ, &tsc);
+	(void)tlv__get_u64(p, len, CFG_TSC_KHZ, &tsc);
 	cfg->mem = mem;
 	cfg->ncpus = (int)ncpus;
 	cfg->cc = (enum cc_mode)cc;
@@ -85,45 +85,45 @@ int vm__save_state(struct vm *vm, struct rec_writer *w, char *err, size_t errlen
 	struct tlv_buf b;
 	int r;
 
-	if (page_status_save(&vm->ps, &buf, &len)) {
-		errbuf_set(err, errlen, "out of memory saving the page-status record");
+	if (page_status__save(&vm->ps, &buf, &len)) {
+		errbuf__set(err, errlen, "out of memory saving the page-status record");
 		return -1;
 	}
-	r = rec_write(w, REC_PAGE_STATUS, 1, REC_F_REQUIRED, buf, len);
+	r = rec__write(w, REC_PAGE_STATUS, 1, REC_F_REQUIRED, buf, len);
 	free(buf);
 	if (r)
 		goto io;
 
-	tlv_init(&b);
+	tlv__init(&b);
 	serial__save(&vm->serial, &b);
-	r = b.error ? b.error : rec_write(w, REC_DEV_SERIAL, SERIAL_STATE_VERSION, REC_F_REQUIRED, b.data, b.len);
-	tlv_free(&b);
+	r = b.error ? b.error : rec__write(w, REC_DEV_SERIAL, SERIAL_STATE_VERSION, REC_F_REQUIRED, b.data, b.len);
+	tlv__free(&b);
 	if (r)
 		goto io;
 
 	/* guest-call counters: statistics only, so an older reader may skip them */
-	tlv_init(&b);
+	tlv__init(&b);
 	guest_call__save(&vm->gcall, &b);
-	r = b.error ? b.error : rec_write(w, REC_DEV_GUESTCALL, GUEST_CALL_STATE_VERSION, 0, b.data, b.len);
-	tlv_free(&b);
+	r = b.error ? b.error : rec__write(w, REC_DEV_GUESTCALL, GUEST_CALL_STATE_VERSION, 0, b.data, b.len);
+	tlv__free(&b);
 	if (r)
 		goto io;
 
 	for (int i = 0; i < vm->cfg.ncpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
-		tlv_init(&b);
+		tlv__init(&b);
 		if (vcpu_state__save(v->fd, i, &vm->vscfg, v->cpuid, &b, err, errlen)) {
-			tlv_free(&b);
+			tlv__free(&b);
 			return -1;
 		}
-		r = rec_write(w, REC_VCPU, VCPU_STATE_VERSION, REC_F_REQUIRED, b.data, b.len);
-		tlv_free(&b);
+		r = rec__write(w, REC_VCPU, VCPU_STATE_VERSION, REC_F_REQUIRED, b.data, b.len);
+		tlv__free(&b);
 		if (r)
 			goto io;
 	}
 	return 0;
 io:
-	errbuf_set(err, errlen, "writing state: %s", strerror(r < 0 ? -r : r));
+	errbuf__set(err, errlen, "writing state: %s", strerror(r < 0 ? -r : r));
 	return -1;
 }
 
@@ -140,7 +140,7 @@ int vm__save_ram(struct vm *vm, struct rec_writer *w, struct ram_save_stats *st,
 		off_t data = lseek(vm->ram.fd, (off_t)(pfn * PAGE_SIZE_4K), SEEK_DATA);
 		if (data < 0) {
 			if (errno != ENXIO) {
-				errbuf_set(err, errlen, "scanning guest RAM: %s", strerror(errno));
+				errbuf__set(err, errlen, "scanning guest RAM: %s", strerror(errno));
 				return -1;
 			}
 			st->zero_pages += npages - pfn;
@@ -155,18 +155,18 @@ int vm__save_ram(struct vm *vm, struct rec_writer *w, struct ram_save_stats *st,
 		pfn = dfirst;
 		while (pfn < dend) {
 			const uint8_t *p = vm->ram.hva + pfn * PAGE_SIZE_4K;
-			if (page_is_zero(p)) {
+			if (page__is_zero(p)) {
 				st->zero_pages++;
 				pfn++;
 				continue;
 			}
 			uint64_t n = 1;
-			while (pfn + n < dend && n < RAM_RUN_MAX_PAGES && !page_is_zero(p + n * PAGE_SIZE_4K))
+			while (pfn + n < dend && n < RAM_RUN_MAX_PAGES && !page__is_zero(p + n * PAGE_SIZE_4K))
 				n++;
 			struct ram_run_hdr h = { pfn * PAGE_SIZE_4K, n };
-			int r = rec_write2(w, REC_RAM, 1, REC_F_REQUIRED, &h, sizeof(h), p, n * PAGE_SIZE_4K);
+			int r = rec__write2(w, REC_RAM, 1, REC_F_REQUIRED, &h, sizeof(h), p, n * PAGE_SIZE_4K);
 			if (r) {
-				errbuf_set(err, errlen, "writing guest RAM: %s", strerror(-r));
+				errbuf__set(err, errlen, "writing guest RAM: %s", strerror(-r));
 				return -1;
 			}
 			st->pages_written += n;
@@ -182,18 +182,18 @@ static int load_ram(struct vm *vm, struct rec_reader *r, const struct rec_sectio
 	struct ram_run_hdr rh;
 	uint8_t *buf;
 	if (h->length < sizeof(rh) || h->length > sizeof(rh) + RAM_RUN_MAX_PAGES * PAGE_SIZE_4K) {
-		errbuf_set(err, errlen, "RAM section of %llu bytes is malformed",
+		errbuf__set(err, errlen, "RAM section of %llu bytes is malformed",
 			   (unsigned long long)h->length);
 		return -1;
 	}
 	buf = malloc(h->length);
 	if (!buf) {
-		errbuf_set(err, errlen, "out of memory");
+		errbuf__set(err, errlen, "out of memory");
 		return -1;
 	}
 	/* verify the checksum before a byte reaches guest memory */
-	if (rec_read_payload(r, buf, h->length)) {
-		errbuf_set(err, errlen, "%s", r->err);
+	if (rec__read_payload(r, buf, h->length)) {
+		errbuf__set(err, errlen, "%s", r->err);
 		free(buf);
 		return -1;
 	}
@@ -201,7 +201,7 @@ static int load_ram(struct vm *vm, struct rec_reader *r, const struct rec_sectio
 	if (rh.gpa % PAGE_SIZE_4K || rh.npages == 0 ||
 	    h->length != sizeof(rh) + rh.npages * PAGE_SIZE_4K ||
 	    !guest_ram__ptr(&vm->ram, rh.gpa, rh.npages * PAGE_SIZE_4K)) {
-		errbuf_set(err, errlen, "RAM section 0x%llx+%llu pages does not fit guest RAM",
+		errbuf__set(err, errlen, "RAM section 0x%llx+%llu pages does not fit guest RAM",
 			   (unsigned long long)rh.gpa, (unsigned long long)rh.npages);
 		free(buf);
 		return -1;
@@ -216,11 +216,11 @@ static void *read_section(struct rec_reader *r, const struct rec_section_hdr *h,
 {
 	void *p = malloc(h->length ? h->length : 1);
 	if (!p) {
-		errbuf_set(err, errlen, "out of memory reading a %s section", rec_type_name(h->type));
+		errbuf__set(err, errlen, "out of memory reading a %s section", rec__type_name(h->type));
 		return NULL;
 	}
-	if (rec_read_payload(r, p, h->length)) {
-		errbuf_set(err, errlen, "%s", r->err);
+	if (rec__read_payload(r, p, h->length)) {
+		errbuf__set(err, errlen, "%s", r->err);
 		free(p);
 		return NULL;
 	}
@@ -235,23 +235,23 @@ static int load_vcpu(struct vm *vm, const void *p, size_t len, struct vm_restore
 	uint64_t idx;
 	struct kvm_cpuid2 *cpuid;
 	char why[256];
-	if (tlv_validate(p, len, known, sizeof(known) / sizeof(known[0]), why, sizeof(why))) {
-		errbuf_set(err, errlen, "vCPU record: %s", why);
+	if (tlv__validate(p, len, known, sizeof(known) / sizeof(known[0]), why, sizeof(why))) {
+		errbuf__set(err, errlen, "vCPU record: %s", why);
 		return -1;
 	}
-	if (tlv_get_u64(p, len, VS_INDEX, &idx) || idx >= (uint64_t)vm->cfg.ncpus) {
-		errbuf_set(err, errlen, "vCPU record has no or a bad index");
+	if (tlv__get_u64(p, len, VS_INDEX, &idx) || idx >= (uint64_t)vm->cfg.ncpus) {
+		errbuf__set(err, errlen, "vCPU record has no or a bad index");
 		return -1;
 	}
 	struct vcpu *v = &vm->vcpus[idx];
 	if (pr->vcpu_mask & (1u << idx)) {
-		errbuf_set(err, errlen, "vCPU %llu appears twice in the state", (unsigned long long)idx);
+		errbuf__set(err, errlen, "vCPU %llu appears twice in the state", (unsigned long long)idx);
 		return -1;
 	}
 	if (vcpu_state__cpuid(p, len, &cpuid, why, sizeof(why)))
 		goto fail;
 	if (ioctl(v->fd, KVM_SET_CPUID2, cpuid) < 0) {
-		errbuf_set(why, sizeof(why), "KVM refused the saved CPUID table: %s", strerror(errno));
+		errbuf__set(why, sizeof(why), "KVM refused the saved CPUID table: %s", strerror(errno));
 		free(cpuid);
 		goto fail;
 	}
@@ -263,7 +263,7 @@ static int load_vcpu(struct vm *vm, const void *p, size_t len, struct vm_restore
 	pr->vcpu_mask |= 1u << idx;
 	return 0;
 fail:
-	errbuf_set(err, errlen, "vCPU %llu: %s", (unsigned long long)idx, why);
+	errbuf__set(err, errlen, "vCPU %llu: %s", (unsigned long long)idx, why);
 	return -1;
 }
 
@@ -281,14 +281,14 @@ int vm__load_section(struct vm *vm, struct rec_reader *r, const struct rec_secti
 	};
 	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
 		if (known[i].type == h->type && known[i].version != h->version) {
-			errbuf_set(err, errlen, "%s section version %u is not supported (this tern reads %u)",
-				   rec_type_name(h->type), h->version, known[i].version);
+			errbuf__set(err, errlen, "%s section version %u is not supported (this tern reads %u)",
+				   rec__type_name(h->type), h->version, known[i].version);
 			return -1;
 		}
 	}
 	if ((h->type == REC_PAGE_STATUS && pr->page_status) || (h->type == REC_DEV_SERIAL && pr->serial) ||
 	    (h->type == REC_DEV_GUESTCALL && pr->guestcall) || h->type == REC_VM_CONFIG) {
-		errbuf_set(err, errlen, "the state has two %s sections", rec_type_name(h->type));
+		errbuf__set(err, errlen, "the state has two %s sections", rec__type_name(h->type));
 		return -1;
 	}
 	if (h->type == REC_RAM)
@@ -301,8 +301,8 @@ int vm__load_section(struct vm *vm, struct rec_reader *r, const struct rec_secti
 	case REC_VCPU:
 		break;
 	default:
-		if (rec_skip_unknown(r)) {
-			errbuf_set(err, errlen, "%s", r->err);
+		if (rec__skip_unknown(r)) {
+			errbuf__set(err, errlen, "%s", r->err);
 			return -1;
 		}
 		return 0;
@@ -311,7 +311,7 @@ int vm__load_section(struct vm *vm, struct rec_reader *r, const struct rec_secti
 		return -1;
 	switch (h->type) {
 	case REC_PAGE_STATUS:
-		ret = page_status_load(&vm->ps, p, h->length, err, errlen);
+		ret = page_status__load(&vm->ps, p, h->length, err, errlen);
 		pr->page_status = ret == 0;
 		break;
 	case REC_DEV_SERIAL:
@@ -334,11 +334,11 @@ int vm__restore_complete(struct vm *vm, const struct vm_restore_progress *pr,
 			 char *err, size_t errlen)
 {
 	if (pr->vcpus_restored != vm->cfg.ncpus) {
-		errbuf_set(err, errlen, "state has %d of %d vCPUs", pr->vcpus_restored, vm->cfg.ncpus);
+		errbuf__set(err, errlen, "state has %d of %d vCPUs", pr->vcpus_restored, vm->cfg.ncpus);
 		return -1;
 	}
 	if (!pr->page_status || !pr->serial) {
-		errbuf_set(err, errlen, "state lacks the %s record",
+		errbuf__set(err, errlen, "state lacks the %s record",
 			   !pr->page_status ? "page-status" : "serial device");
 		return -1;
 	}

@@ -32,7 +32,7 @@ int vm__save_state(struct vm *vm, struct rec_writer *w, char *err, size_t errlen
 int vm__save_ram(struct vm *vm, struct rec_writer *w, struct ram_save_stats *st,
 		 char *err, size_t errlen);
 
-/* Apply one section whose header rec_next just returned. Unknown optional
+/* Apply one section whose header rec__next just returned. Unknown optional
  * sections are skipped, unknown required ones refused. Returns 0 or -1. */
 struct vm_restore_progress {
 	int  vcpus_restored;

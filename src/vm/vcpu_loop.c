@@ -48,7 +48,7 @@ static void crash(struct vcpu *v, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	serial__flush(&v->vm->serial);
-	log_err("vCPU %d: %s", v->index, msg);
+	log__err("vCPU %d: %s", v->index, msg);
 	vcpu_state__dump(v->fd, v->index);
 	vm__stop(v->vm, EXIT_GUEST_CRASH, "vCPU %d: %s", v->index, msg);
 }
@@ -154,7 +154,7 @@ static void handle_exit(struct vcpu *v)
 	case KVM_EXIT_DIRTY_RING_FULL: {
 		/* harvest every ring into the dirty tracker; KVM lets the vCPU
 		 * run again once its ring is below the soft limit */
-		int r = dirty_ring_full(&vm->lock, &vm->dirty);
+		int r = dirty__ring_full(&vm->lock, &vm->dirty);
 		if (r)
 			crash(v, "dirty ring full and KVM_RESET_DIRTY_RINGS failed: %s", strerror(-r));
 		break;

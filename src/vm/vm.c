@@ -48,7 +48,7 @@ int vm__setup_caps(struct vm *vm, char *err, size_t errlen)
 
 	r = kvm_vm__enable_cap(vm->fd, KVM_CAP_X86_USER_SPACE_MSR, KVM_MSR_EXIT_REASON_FILTER);
 	if (r) {
-		errbuf_set(err, errlen, "KVM cannot send MSR accesses to userspace "
+		errbuf__set(err, errlen, "KVM cannot send MSR accesses to userspace "
 			   "(KVM_CAP_X86_USER_SPACE_MSR): %s", strerror(-r));
 		return -1;
 	}
@@ -57,7 +57,7 @@ int vm__setup_caps(struct vm *vm, char *err, size_t errlen)
 		trapped[i] = vm->exits.msr[i].index;
 	r = kvm_vm__trap_msrs(vm->fd, trapped, (unsigned)vm->exits.nmsrs);
 	if (r) {
-		errbuf_set(err, errlen, "cannot install the MSR filter for the migration-control MSR: %s",
+		errbuf__set(err, errlen, "cannot install the MSR filter for the migration-control MSR: %s",
 			   strerror(-r));
 		return -1;
 	}
@@ -65,9 +65,9 @@ int vm__setup_caps(struct vm *vm, char *err, size_t errlen)
 	vm->hypercall_exit = kvm__check(&vm->kvm, KVM_CAP_EXIT_HYPERCALL) &&
 		kvm_vm__enable_cap(vm->fd, KVM_CAP_EXIT_HYPERCALL, 1ULL << KVM_HC_MAP_GPA_RANGE_NR) == 0;
 	/* KVM takes a dirty ring only before the first vCPU. Refused: note
-	 * why; dirty_start(DIRTY_RING) reports it, the dirty log still works. */
+	 * why; dirty__start(DIRTY_RING) reports it, the dirty log still works. */
 	if (vm->cfg.dirty_ring) {
-		r = dirty_ring_enable(vm->fd, vm->cfg.dirty_ring);
+		r = dirty__ring_enable(vm->fd, vm->cfg.dirty_ring);
 		if (r)
 			vm->dirty_ring_err = r;
 		else
@@ -81,12 +81,12 @@ int vm__create_vcpus(struct vm *vm, char *err, size_t errlen)
 	int r, t;
 
 	if (vm->vcpus || vm->ram_at.kind == VM_RAM_NONE) {
-		errbuf_set(err, errlen, "vCPUs are made once, after the RAM is attached");
+		errbuf__set(err, errlen, "vCPUs are made once, after the RAM is attached");
 		return -1;
 	}
 	vm->vcpus = calloc((size_t)vm->cfg.ncpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus) {
-		errbuf_set(err, errlen, "out of memory");
+		errbuf__set(err, errlen, "out of memory");
 		return -1;
 	}
 	for (int i = 0; i < vm->cfg.ncpus; i++)
@@ -97,7 +97,7 @@ int vm__create_vcpus(struct vm *vm, char *err, size_t errlen)
 		v->index = i;
 		r = kvm_vcpu__create(vm->fd, i, vm->kvm.run_size, &v->fd, &v->run);
 		if (r) {
-			errbuf_set(err, errlen, "cannot create vCPU %d: %s", i, strerror(-r));
+			errbuf__set(err, errlen, "cannot create vCPU %d: %s", i, strerror(-r));
 			return -1;
 		}
 	}
@@ -106,29 +106,29 @@ int vm__create_vcpus(struct vm *vm, char *err, size_t errlen)
 	t = ioctl(vm->vcpus[0].fd, KVM_GET_TSC_KHZ, 0);
 	vm->tsc_khz = t > 0 ? (uint32_t)t : 0;
 	/* Logged so a test (and a user) can compare it with what the guest read. */
-	log_info("vCPU TSC %u kHz (CPUID 0x40000010)", vm->tsc_khz);
+	log__info("vCPU TSC %u kHz (CPUID 0x40000010)", vm->tsc_khz);
 	r = cpuid__build(&vm->kvm, vm->tsc_khz, vm->hypercall_exit, true, &vm->cpuid);
 	if (r) {
-		errbuf_set(err, errlen, "cannot read KVM's supported CPUID: %s", strerror(-r));
+		errbuf__set(err, errlen, "cannot read KVM's supported CPUID: %s", strerror(-r));
 		return -1;
 	}
 	for (int i = 0; i < vm->cfg.ncpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
 		v->cpuid = cpuid__for_vcpu(vm->cpuid, i);
 		if (!v->cpuid || ioctl(v->fd, KVM_SET_CPUID2, v->cpuid) < 0) {
-			errbuf_set(err, errlen, "vCPU %d: KVM_SET_CPUID2: %s", i, strerror(errno));
+			errbuf__set(err, errlen, "vCPU %d: KVM_SET_CPUID2: %s", i, strerror(errno));
 			return -1;
 		}
 	}
 	r = vcpu_state__probe(&vm->kvm, vm->vcpus[0].fd, &vm->vscfg);
 	if (r) {
-		errbuf_set(err, errlen, "cannot list the vCPU's MSRs: %s", strerror(-r));
+		errbuf__set(err, errlen, "cannot list the vCPU's MSRs: %s", strerror(-r));
 		return -1;
 	}
 	if (vm->cc_open) {
 		r = vm->cc.ops->vcpus_created(&vm->cc, vm->cfg.ncpus);
 		if (r) {
-			errbuf_set(err, errlen, "confidential platform refused the vCPUs: %s", strerror(-r));
+			errbuf__set(err, errlen, "confidential platform refused the vCPUs: %s", strerror(-r));
 			return -1;
 		}
 	}
@@ -150,7 +150,7 @@ static int cc_setup(struct vm *vm, struct vm *owner, char *err, size_t errlen)
 	if (vm->cfg.psp_socket)
 		snprintf(vm->cc.socket, sizeof(vm->cc.socket), "%s", vm->cfg.psp_socket);
 	if (vm->cc.ops->open(&vm->cc, vm->fd, why, sizeof(why))) {
-		errbuf_set(err, errlen, "--cc %s: %s", vm->cc.ops->name, why);
+		errbuf__set(err, errlen, "--cc %s: %s", vm->cc.ops->name, why);
 		return -1;
 	}
 	vm->cc_open = true;
@@ -159,8 +159,8 @@ static int cc_setup(struct vm *vm, struct vm *owner, char *err, size_t errlen)
 		 * and no regions of its own (the platform refuses both) */
 		r = vm->cc.ops->mirror_from(&vm->cc, owner->cc.ops->context_fd(&owner->cc), &fw);
 		if (r) {
-			errbuf_set(err, errlen, "--cc %s: cannot mirror the owner's context: %s",
-				   vm->cc.ops->name, cc_strerror(r, fw, e2, sizeof(e2)));
+			errbuf__set(err, errlen, "--cc %s: cannot mirror the owner's context: %s",
+				   vm->cc.ops->name, cc__strerror(r, fw, e2, sizeof(e2)));
 			return -1;
 		}
 		return 0;
@@ -169,15 +169,15 @@ static int cc_setup(struct vm *vm, struct vm *owner, char *err, size_t errlen)
 		return 0;         /* a handoff moves the context (and its regions) in */
 	r = vm->cc.ops->init(&vm->cc, false, &fw);
 	if (r) {
-		errbuf_set(err, errlen, "--cc %s: SEV INIT failed: %s", vm->cc.ops->name,
-			   cc_strerror(r, fw, e2, sizeof(e2)));
+		errbuf__set(err, errlen, "--cc %s: SEV INIT failed: %s", vm->cc.ops->name,
+			   cc__strerror(r, fw, e2, sizeof(e2)));
 		return -1;
 	}
 	if (vm->cc_role == VM_CC_ADOPT_TOKEN)
 		return 0;         /* the staged context brings its regions */
 	r = vm->cc.ops->register_ram(&vm->cc, vm->ram.fd, vm->ram_at.gpa, vm->ram.size, vm->ram.hva);
 	if (r) {
-		errbuf_set(err, errlen, "--cc %s: cannot register guest RAM: %s", vm->cc.ops->name,
+		errbuf__set(err, errlen, "--cc %s: cannot register guest RAM: %s", vm->cc.ops->name,
 			   strerror(-r));
 		return -1;
 	}
@@ -195,23 +195,23 @@ static int cc_launch(struct vm *vm, const struct elf_image *ei, const struct cc_
 
 	r = vm->cc.ops->launch_start(&vm->cc, l ? l : &none, &vm->cc.m.handle, &fw);
 	if (r) {
-		errbuf_set(err, errlen, "LAUNCH_START: %s", cc_strerror(r, fw, e2, sizeof(e2)));
+		errbuf__set(err, errlen, "LAUNCH_START: %s", cc__strerror(r, fw, e2, sizeof(e2)));
 		return -1;
 	}
-	n = launch_ranges(ei, rg);
+	n = launch__ranges(ei, rg);
 	for (int i = 0; i < n; i++) {
 		r = vm->cc.ops->launch_update_data(&vm->cc, rg[i].gpa, vm->ram.hva + rg[i].gpa,
 						   (uint32_t)rg[i].len, &fw);
 		if (r) {
-			errbuf_set(err, errlen, "LAUNCH_UPDATE_DATA 0x%llx+0x%llx: %s",
+			errbuf__set(err, errlen, "LAUNCH_UPDATE_DATA 0x%llx+0x%llx: %s",
 				   (unsigned long long)rg[i].gpa, (unsigned long long)rg[i].len,
-				   cc_strerror(r, fw, e2, sizeof(e2)));
+				   cc__strerror(r, fw, e2, sizeof(e2)));
 			return -1;
 		}
 	}
 	r = vm->cc.ops->launch_measure(&vm->cc, &vm->cc.m, &fw);
 	if (r) {
-		errbuf_set(err, errlen, "LAUNCH_MEASURE: %s", cc_strerror(r, fw, e2, sizeof(e2)));
+		errbuf__set(err, errlen, "LAUNCH_MEASURE: %s", cc__strerror(r, fw, e2, sizeof(e2)));
 		return -1;
 	}
 	vm->cc.have_measurement = true;
@@ -227,17 +227,17 @@ int vm__cc_secret(struct vm *vm, const char *path, char *err, size_t errlen)
 	const uint8_t *p;
 	int r;
 
-	if (file_slurp(path, 1 << 16, &buf, &len, err, errlen))
+	if (file__slurp(path, 1 << 16, &buf, &len, err, errlen))
 		return -1;
 	p = buf;
 	if (len < 12 + CC_PKT_HDR_LEN || memcmp(p, "TERNSECP", 8)) {
-		errbuf_set(err, errlen, "%s is not a secret packet made by `tern owner secret`", path);
+		errbuf__set(err, errlen, "%s is not a secret packet made by `tern owner secret`", path);
 		free(buf);
 		return -1;
 	}
 	memcpy(&plen, p + 8, 4);
 	if (plen == 0 || plen > 4096 || len != 12 + CC_PKT_HDR_LEN + plen) {
-		errbuf_set(err, errlen, "secret packet %s is truncated or has a bad length", path);
+		errbuf__set(err, errlen, "secret packet %s is truncated or has a bad length", path);
 		free(buf);
 		return -1;
 	}
@@ -245,8 +245,8 @@ int vm__cc_secret(struct vm *vm, const char *path, char *err, size_t errlen)
 				      p + 12, p + 12 + CC_PKT_HDR_LEN, plen, &fw);
 	free(buf);
 	if (r) {
-		errbuf_set(err, errlen, "LAUNCH_SECRET refused the packet from %s: %s", path,
-			   cc_strerror(r, fw, e2, sizeof(e2)));
+		errbuf__set(err, errlen, "LAUNCH_SECRET refused the packet from %s: %s", path,
+			   cc__strerror(r, fw, e2, sizeof(e2)));
 		return -1;
 	}
 	return 0;
@@ -258,7 +258,7 @@ int vm__cc_finish(struct vm *vm, char *err, size_t errlen)
 	char e2[128];
 	int r = vm->cc.ops->launch_finish(&vm->cc, &fw);
 	if (r) {
-		errbuf_set(err, errlen, "LAUNCH_FINISH: %s", cc_strerror(r, fw, e2, sizeof(e2)));
+		errbuf__set(err, errlen, "LAUNCH_FINISH: %s", cc__strerror(r, fw, e2, sizeof(e2)));
 		return -1;
 	}
 	return 0;
@@ -282,7 +282,7 @@ int vm__init(struct vm *vm, const struct vm_config *cfg, char *err, size_t errle
 	vm->gcall.calls = &vm->stats.guest_calls;
 
 	if (cfg->mem < VM_MIN_MEM || cfg->mem % VM_MEM_ALIGN) {
-		errbuf_set(err, errlen, "guest memory must be a multiple of 2 MiB and at least %llu MiB",
+		errbuf__set(err, errlen, "guest memory must be a multiple of 2 MiB and at least %llu MiB",
 			   VM_MIN_MEM >> 20);
 		return -1;
 	}
@@ -294,28 +294,28 @@ int vm__init(struct vm *vm, const struct vm_config *cfg, char *err, size_t errle
 	if (!r)
 		r = migctl__register(&vm->ps, &vm->exits);
 	if (r) {
-		errbuf_set(err, errlen, "cannot register the devices' exits: %s", strerror(-r));
+		errbuf__set(err, errlen, "cannot register the devices' exits: %s", strerror(-r));
 		return -1;
 	}
 	r = kvm__open(&vm->kvm, "/dev/kvm");
 	if (r) {
-		errbuf_set(err, errlen, "cannot open /dev/kvm: %s%s", strerror(-r),
+		errbuf__set(err, errlen, "cannot open /dev/kvm: %s%s", strerror(-r),
 			   r == -ENOENT ? " (is KVM enabled on this host?)" :
 			   r == -EACCES ? " (add yourself to the kvm group)" : "");
 		return -1;
 	}
 	if (cfg->ncpus < 1 || cfg->ncpus > VM_MAX_VCPUS || cfg->ncpus > vm->kvm.max_vcpus) {
-		errbuf_set(err, errlen, "%d vCPUs requested; this tern and host support 1 to %d",
+		errbuf__set(err, errlen, "%d vCPUs requested; this tern and host support 1 to %d",
 			   cfg->ncpus, vm->kvm.max_vcpus < VM_MAX_VCPUS ? vm->kvm.max_vcpus : VM_MAX_VCPUS);
 		return -1;
 	}
 	vm->fd = kvm__create_vm(&vm->kvm);
 	if (vm->fd < 0) {
-		errbuf_set(err, errlen, "KVM_CREATE_VM: %s", strerror(-vm->fd));
+		errbuf__set(err, errlen, "KVM_CREATE_VM: %s", strerror(-vm->fd));
 		return -1;
 	}
-	if (page_status_init(&vm->ps, cfg->mem / PAGE_SIZE_4K, cfg->cc != CC_NONE)) {
-		errbuf_set(err, errlen, "out of memory for the page-status record");
+	if (page_status__init(&vm->ps, cfg->mem / PAGE_SIZE_4K, cfg->cc != CC_NONE)) {
+		errbuf__set(err, errlen, "out of memory for the page-status record");
 		return -1;
 	}
 	return 0;
@@ -332,12 +332,12 @@ static int attach_slot(struct vm *vm, uint32_t slot, uint64_t gpa, char *err, si
 	int r;
 
 	if (gpa % VM_MEM_ALIGN) {
-		errbuf_set(err, errlen, "guest RAM at GPA 0x%llx: not 2 MiB aligned", (unsigned long long)gpa);
+		errbuf__set(err, errlen, "guest RAM at GPA 0x%llx: not 2 MiB aligned", (unsigned long long)gpa);
 		return -1;
 	}
 	r = kvm_vm__set_memslot(vm->fd, slot, gpa, vm->ram.size, vm->ram.hva, 0);
 	if (r) {
-		errbuf_set(err, errlen, "cannot register guest RAM with KVM: %s", strerror(-r));
+		errbuf__set(err, errlen, "cannot register guest RAM with KVM: %s", strerror(-r));
 		return -1;
 	}
 	vm->ram_at.slot = slot;
@@ -348,7 +348,7 @@ static int attach_slot(struct vm *vm, uint32_t slot, uint64_t gpa, char *err, si
 static int ram_unattached(struct vm *vm, char *err, size_t errlen)
 {
 	if (vm->fd < 0 || vm->ram_at.kind != VM_RAM_NONE) {
-		errbuf_set(err, errlen, "guest RAM is attached once, after vm__init");
+		errbuf__set(err, errlen, "guest RAM is attached once, after vm__init");
 		return -1;
 	}
 	return 0;
@@ -383,7 +383,7 @@ int vm__attach_ram_borrowed(struct vm *vm, const struct vm *lender, uint32_t slo
 	if (ram_unattached(vm, err, errlen))
 		return -1;
 	if (lender->ram_at.kind == VM_RAM_NONE || lender->ram.size != vm->cfg.mem) {
-		errbuf_set(err, errlen, "cannot borrow guest RAM: the lender has %s",
+		errbuf__set(err, errlen, "cannot borrow guest RAM: the lender has %s",
 			   lender->ram_at.kind == VM_RAM_NONE ? "none" : "a different size");
 		return -1;
 	}
@@ -399,11 +399,11 @@ int vm__cc_role(struct vm *vm, enum vm_cc_role role, struct vm *from, char *err,
 	if (vm->cfg.cc == CC_NONE)
 		return 0;
 	if (vm->ram_at.kind == VM_RAM_NONE || vm->vcpus) {
-		errbuf_set(err, errlen, "the confidential role is set after the RAM and before the vCPUs");
+		errbuf__set(err, errlen, "the confidential role is set after the RAM and before the vCPUs");
 		return -1;
 	}
 	if (role == VM_CC_MIRROR && (!from || !from->cc_open || from->cfg.cc != vm->cfg.cc)) {
-		errbuf_set(err, errlen, "a mirror VM needs an owner VM in this process with a context "
+		errbuf__set(err, errlen, "a mirror VM needs an owner VM in this process with a context "
 			   "on the same platform");
 		return -1;
 	}
@@ -445,13 +445,13 @@ int vm__dirty_start(struct vm *vm, struct dirty_tracker *t, enum dirty_mode mode
 		vc[i].fd = vm->vcpus[i].fd;
 		vc[i].fetch = &vm->vcpus[i].dirty_fetch;
 	}
-	return dirty_start(t, &tg, mode, err, errlen);
+	return dirty__start(t, &tg, mode, err, errlen);
 }
 
 void vm__destroy(struct vm *vm)
 {
 	if (vm->dirty)
-		dirty_stop(vm->dirty);    /* unmaps the rings before the vCPU fds close */
+		dirty__stop(vm->dirty);    /* unmaps the rings before the vCPU fds close */
 	if (vm->vcpus) {
 		for (int i = 0; i < vm->cfg.ncpus; i++) {
 			kvm_vcpu__destroy(vm->vcpus[i].fd, vm->vcpus[i].run, vm->kvm.run_size);
@@ -467,7 +467,7 @@ void vm__destroy(struct vm *vm)
 	vm->cc_open = false;
 	vcpu_state__cfg_free(&vm->vscfg);
 	serial__destroy(&vm->serial);
-	page_status_destroy(&vm->ps);
+	page_status__destroy(&vm->ps);
 	if (vm->ram_at.kind != VM_RAM_BORROWED)
 		guest_ram__destroy(&vm->ram);
 	if (vm->fd >= 0)
@@ -508,7 +508,7 @@ static int set_entry_state(struct vcpu *v, uint64_t entry, char *err, size_t err
 		goto fail;
 	return 0;
 fail:
-	errbuf_set(err, errlen, "vCPU %d: cannot set the entry state: %s", v->index, strerror(errno));
+	errbuf__set(err, errlen, "vCPU %d: cannot set the entry state: %s", v->index, strerror(errno));
 	return -1;
 }
 
@@ -522,21 +522,21 @@ int vm__load_guest(struct vm *vm, const char *path, const char *args,
 
 	/* images are linked for RAM at GPA 0, the primary VM's layout */
 	if (vm->ram_at.gpa != 0) {
-		errbuf_set(err, errlen, "guest %s: a guest loads only into RAM at GPA 0", path);
+		errbuf__set(err, errlen, "guest %s: a guest loads only into RAM at GPA 0", path);
 		return -1;
 	}
-	if (file_slurp(path, GUEST_MAX_IMAGE, &img, &len, err, errlen))
+	if (file__slurp(path, GUEST_MAX_IMAGE, &img, &len, err, errlen))
 		return -1;
-	/* elf_load validates the whole file before it writes anything; a
+	/* elf__load validates the whole file before it writes anything; a
 	 * guest without a multiboot header is refused before it can run */
-	if (elf_load(img, len, vm->ram.hva, vm->ram.size, GUEST_LOAD_MIN, &ei, why, sizeof(why)) ||
-	    multiboot_check(img, len, why, sizeof(why))) {
-		errbuf_set(err, errlen, "guest %s: %s", path, why);
+	if (elf__load(img, len, vm->ram.hva, vm->ram.size, GUEST_LOAD_MIN, &ei, why, sizeof(why)) ||
+	    multiboot__check(img, len, why, sizeof(why))) {
+		errbuf__set(err, errlen, "guest %s: %s", path, why);
 		free(img);
 		return -1;
 	}
 	free(img);
-	if (multiboot_write_info(vm->ram.hva, vm->ram.size, vm->cfg.ncpus, args, err, errlen))
+	if (multiboot__write_info(vm->ram.hva, vm->ram.size, vm->cfg.ncpus, args, err, errlen))
 		return -1;
 	for (int i = 0; i < vm->cfg.ncpus; i++)
 		if (set_entry_state(&vm->vcpus[i], ei.entry, err, errlen))
@@ -549,7 +549,7 @@ int vm__load_guest(struct vm *vm, const char *path, const char *args,
 int vm__start(struct vm *vm, char *err, size_t errlen)
 {
 	vcpu__init_signals();
-	vm->start_ns = now_ns();
+	vm->start_ns = now__ns();
 	pthread_mutex_lock(&vm->lock);
 	vm->started = true;
 	pthread_mutex_unlock(&vm->lock);
@@ -563,7 +563,7 @@ int vm__start(struct vm *vm, char *err, size_t errlen)
 			pthread_mutex_lock(&vm->lock);
 			vm->live--;
 			pthread_mutex_unlock(&vm->lock);
-			errbuf_set(err, errlen, "cannot start vCPU %d's thread: %s", i, strerror(r));
+			errbuf__set(err, errlen, "cannot start vCPU %d's thread: %s", i, strerror(r));
 			vm__stop(vm, 1, "could not start all vCPUs");
 			return -1;
 		}
@@ -592,7 +592,7 @@ int vm__pause(struct vm *vm)
 	int r = 0;
 	pthread_mutex_lock(&vm->lock);
 	vm->pause_req = true;
-	vm->pause_start_ns = now_ns();
+	vm->pause_start_ns = now__ns();
 	while (vm->parked < vm->live && !vm->stopping) {
 		kick_all(vm);
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -614,7 +614,7 @@ void vm__resume(struct vm *vm)
 	pthread_mutex_lock(&vm->lock);
 	vm->pause_req = false;
 	if (vm->pause_start_ns)
-		vm->last_pause_ns = now_ns() - vm->pause_start_ns;
+		vm->last_pause_ns = now__ns() - vm->pause_start_ns;
 	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);
 }

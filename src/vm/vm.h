@@ -173,7 +173,7 @@ int  vm__register_port(struct vm *vm, uint16_t base, uint16_t len, exit_port_fn 
  * if any of it is outside its RAM. */
 void *vm__gpa_ptr(const struct vm *vm, uint64_t gpa, uint64_t len);
 
-/* Start dirty tracking of guest RAM (kvm/dirty.h dirty_start), with this
+/* Start dirty tracking of guest RAM (kvm/dirty.h dirty__start), with this
  * VM's memslot, vCPUs, rings and lock. Returns 0 or -1 with err set. */
 int  vm__dirty_start(struct vm *vm, struct dirty_tracker *t, enum dirty_mode mode,
 		     char *err, size_t errlen);

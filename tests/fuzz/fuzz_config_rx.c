@@ -49,20 +49,20 @@ struct rec_desc {
 static int write_stream(const struct rec_desc *d, int n, int no_end, void **buf, size_t *len)
 {
 	struct rec_writer w;
-	int fd = memfd_new("tern-fuzz-config"), r;
+	int fd = memfd__new("tern-fuzz-config"), r;
 	if (fd < 0)
 		return fd;
-	r = rec_writer_init(&w, fd);
+	r = rec__writer_init(&w, fd);
 	/* the writer refuses some (type END, unknown flags): a built input
 	 * with such a record simply goes without it */
 	for (int i = 0; !r && i < n; i++)
-		(void)rec_write(&w, d[i].type, d[i].version, d[i].flags, d[i].p, d[i].len);
+		(void)rec__write(&w, d[i].type, d[i].version, d[i].flags, d[i].p, d[i].len);
 	if (!r && !no_end)
-		r = rec_writer_finish(&w);
+		r = rec__writer_finish(&w);
 	if (!r && w.error)
 		r = -w.error;
 	if (!r)
-		r = memfd_take(fd, buf, len);
+		r = memfd__take(fd, buf, len);
 	close(fd);
 	return r;
 }
@@ -94,7 +94,7 @@ static int build_stream(const uint8_t *data, size_t size, int no_end, void **buf
 
 static void parse_one(uint8_t *payload, size_t len)
 {
-	/* as wire_recv leaves a message: malloc'd, NUL after the payload, no fds */
+	/* as wire__recv leaves a message: malloc'd, NUL after the payload, no fds */
 	struct wire_msg m = { .h = { .magic = WIRE_MAGIC, .version = WIRE_VERSION, .cmd = W_CONFIG,
 				     .length = len }, .data = payload };
 	struct config_rx rx = { .cfg = { .mem = 64 << 20, .ncpus = 1, .serial_fd = -1 } };
@@ -179,20 +179,20 @@ static void vm_config(struct tlv_buf *out, uint64_t mem, int ncpus, enum cc_mode
 	struct rec_writer w;
 	struct rec_reader rd;
 	struct rec_section_hdr h;
-	int fd = memfd_new("tern-fuzz-seed");
+	int fd = memfd__new("tern-fuzz-seed");
 
 	vm.cfg.mem = vm.ram.size = mem;
 	vm.cfg.ncpus = ncpus;
 	vm.cfg.cc = cc;
 	vm.tsc_khz = tsc_khz;
 	/* the writer makes a whole section; its payload is what seeds need */
-	if (fd < 0 || rec_writer_init(&w, fd) || vm__save_config(&vm, &w) ||
-	    lseek(fd, 0, SEEK_SET) < 0 || rec_reader_init(&rd, fd) || rec_next(&rd, &h) != 1)
+	if (fd < 0 || rec__writer_init(&w, fd) || vm__save_config(&vm, &w) ||
+	    lseek(fd, 0, SEEK_SET) < 0 || rec__reader_init(&rd, fd) || rec__next(&rd, &h) != 1)
 		exit(1);
-	tlv_init(out);
+	tlv__init(out);
 	out->data = malloc(h.length);
 	out->len = out->cap = h.length;
-	if (!out->data || rec_read_payload(&rd, out->data, h.length))
+	if (!out->data || rec__read_payload(&rd, out->data, h.length))
 		exit(1);
 	close(fd);
 }
@@ -206,10 +206,10 @@ static void write_seeds(const char *dir)
 
 	vm_config(&cfg, 256 << 20, 2, CC_NONE, 2100000);
 	vm_config(&cfg_sev, 1ull << 30, 4, CC_SEV, 0);
-	tlv_init(&hi);
-	tlv_put(&hi, HI_CTL_PATH, 0, ctl, strlen(ctl));
-	tlv_put(&hi, HI_PSP_SOCKET, 0, psp, strlen(psp));
-	tlv_put_u64(&hi, HI_CC_XFER, 0, 1);
+	tlv__init(&hi);
+	tlv__put(&hi, HI_CTL_PATH, 0, ctl, strlen(ctl));
+	tlv__put(&hi, HI_PSP_SOCKET, 0, psp, strlen(psp));
+	tlv__put_u64(&hi, HI_CC_XFER, 0, 1);
 	if (hi.error)
 		exit(1);
 
@@ -236,9 +236,9 @@ static void write_seeds(const char *dir)
 	/* the same through the harness's writer, for payload mutations */
 	seed_built(dir, "built_migrate", (struct rec_desc[]){ vmc, bind }, 2);
 	seed_built(dir, "built_handoff", (struct rec_desc[]){ vmc_sev, info, bind }, 3);
-	tlv_free(&cfg);
-	tlv_free(&cfg_sev);
-	tlv_free(&hi);
+	tlv__free(&cfg);
+	tlv__free(&cfg_sev);
+	tlv__free(&hi);
 }
 
 FUZZ_SEEDS_MODE(write_seeds)

@@ -1,4 +1,4 @@
-/* fuzz_page_status.c - libFuzzer target for page_status_load, the reader of
+/* fuzz_page_status.c - libFuzzer target for page_status__load, the reader of
  * a REC_PAGE_STATUS payload (handoff, migration and snapshot restore), into
  * a freshly initialised record of NPAGES pages.
  *
@@ -14,7 +14,7 @@
  * say each state. A refused load must say why and leave the record as it was.
  *
  * Seeds: TERN_FUZZ_SEEDS=DIR build-fuzz/fuzz/fuzz_page_status writes the
- * committed seeds (tests/fuzz/corpus/page_status/) with page_status_save
+ * committed seeds (tests/fuzz/corpus/page_status/) with page_status__save
  * and exits. */
 #include <stdint.h>
 #include <stdio.h>
@@ -42,7 +42,7 @@ static void check_ranges(struct page_status *ps)
 			abort();
 		sum += r->end - r->start;
 	}
-	if (sum != page_status_shared_pages(ps) || sum > ps->npages || ps->migctl & ~MIGCTL_ENABLED)
+	if (sum != page_status__shared_pages(ps) || sum > ps->npages || ps->migctl & ~MIGCTL_ENABLED)
 		abort();
 }
 
@@ -67,31 +67,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		put64(payload, NPAGES);
 		put64(payload + 8, confidential);
 	}
-	if (page_status_init(&ps, NPAGES, confidential))
+	if (page_status__init(&ps, NPAGES, confidential))
 		abort();
 
-	uint64_t gen = ps.generation, shared = page_status_shared_pages(&ps);
-	if (page_status_load(&ps, payload, len, err, sizeof(err)) == 0) {
+	uint64_t gen = ps.generation, shared = page_status__shared_pages(&ps);
+	if (page_status__load(&ps, payload, len, err, sizeof(err)) == 0) {
 		void *back;
 		size_t blen;
 		check_ranges(&ps);
-		if (page_status_save(&ps, &back, &blen))
+		if (page_status__save(&ps, &back, &blen))
 			abort();
 		if (blen != len || memcmp(back, payload, len))
 			abort();
 		free(back);
 		/* the loaded ranges are what later changes work on */
 		for (uint64_t pfn = 0; pfn < NPAGES; pfn += 37)
-			(void)page_status_is_shared(&ps, pfn);
-		if (page_status_set(&ps, 5, 70, !page_status_is_shared(&ps, 5)))
+			(void)page_status__is_shared(&ps, pfn);
+		if (page_status__set(&ps, 5, 70, !page_status__is_shared(&ps, 5)))
 			abort();
 		check_ranges(&ps);
 	} else {
-		if (!err[0] || ps.generation != gen || page_status_shared_pages(&ps) != shared)
+		if (!err[0] || ps.generation != gen || page_status__shared_pages(&ps) != shared)
 			abort();
 		check_ranges(&ps);
 	}
-	page_status_destroy(&ps);
+	page_status__destroy(&ps);
 	free(payload);
 	return 0;
 }
@@ -109,13 +109,13 @@ static void seed(const char *dir, const char *name, uint8_t mode, const uint64_t
 	void *b;
 	size_t len;
 
-	if (page_status_init(&ps, NPAGES, mode & 1))
+	if (page_status__init(&ps, NPAGES, mode & 1))
 		exit(1);
 	/* confidential: these ranges become shared; plain: private */
 	for (int i = 0; i < nset; i++)
-		if (page_status_set(&ps, set[2 * i], set[2 * i + 1], mode & 1))
+		if (page_status__set(&ps, set[2 * i], set[2 * i + 1], mode & 1))
 			exit(1);
-	if (page_status_set_migctl(&ps, migctl) || page_status_save(&ps, &b, &len) ||
+	if (page_status__set_migctl(&ps, migctl) || page_status__save(&ps, &b, &len) ||
 	    len + extra > sizeof(buf))
 		exit(1);
 	memcpy(buf, b, len);
@@ -123,7 +123,7 @@ static void seed(const char *dir, const char *name, uint8_t mode, const uint64_t
 	len = keep < len ? keep : len + extra;
 	fuzz_seed__save(dir, name, mode, buf, len);
 	free(b);
-	page_status_destroy(&ps);
+	page_status__destroy(&ps);
 }
 
 /* A seed written byte by byte, for what tern's writer never makes. */

@@ -1,5 +1,5 @@
 /* fuzz_psp_dispatch.c - libFuzzer target for tern-psp's request parser and
- * command handlers (psp_dispatch), without sockets.
+ * command handlers (psp__dispatch), without sockets.
  *
  * Input: a sequence of messages, each [u8 target][u16 LE length][bytes]:
  * target 0 = the platform connection, 1 and 2 = two VM handles. Chaining
@@ -21,17 +21,17 @@ static void setup(void)
 	int fd;
 	if (!mkdtemp(dir))
 		abort();
-	if (sev_identity_load_or_create(dir, PSP_API_MAJOR, PSP_API_MINOR, &plat.id, err, sizeof(err)) ||
-	    sev_identity_export(&plat.id, &plat.chain_pem, &plat.chain_len)) {
+	if (sev__identity_load_or_create(dir, PSP_API_MAJOR, PSP_API_MINOR, &plat.id, err, sizeof(err)) ||
+	    sev__identity_export(&plat.id, &plat.chain_pem, &plat.chain_len)) {
 		fprintf(stderr, "fuzz setup: %s\n", err);
 		abort();
 	}
 	plat.trusted_pem = plat.chain_pem;
 	plat.trusted_len = plat.chain_len;
-	if (platform_init(8, err, sizeof(err)))
+	if (platform__init(8, err, sizeof(err)))
 		abort();
 	for (int i = 0; i < 2; i++) {
-		base[i] = pvm_create(0, &fd);
+		base[i] = pvm__create(0, &fd);
 		close(fd);
 	}
 }
@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size -= 3;
 		if (len > size)
 			len = size;
-		psp_dispatch(target ? base[target - 1] : NULL, data, len, -1, &rh, &r);
+		psp__dispatch(target ? base[target - 1] : NULL, data, len, -1, &rh, &r);
 		if (r.fd >= 0)
 			close(r.fd);
 		data += len;
@@ -65,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (struct pvm *v = plat.vms, *next; v; v = next) {
 		next = v->next;
 		if (v != base[0] && v != base[1] && v->open)
-			pvm_close(v);
+			pvm__close(v);
 	}
 	pthread_mutex_unlock(&plat.lock);
 	return 0;

@@ -125,16 +125,16 @@ static void cfg_seed(const char *dir, const char *name, uint64_t mem, uint64_t n
 {
 	uint64_t region[2] = { 0, region_size };
 	struct tlv_buf b;
-	tlv_init(&b);
-	tlv_put_u64(&b, CFG_MEM, REC_F_REQUIRED, mem);
-	tlv_put_u64(&b, CFG_NCPUS, REC_F_REQUIRED, ncpus);
-	tlv_put_u64(&b, CFG_CC, REC_F_REQUIRED, cc);
-	tlv_put_u64(&b, CFG_TSC_KHZ, 0, 2100000);
-	tlv_put(&b, CFG_RAM_REGIONS, REC_F_REQUIRED, region, sizeof(region));
+	tlv__init(&b);
+	tlv__put_u64(&b, CFG_MEM, REC_F_REQUIRED, mem);
+	tlv__put_u64(&b, CFG_NCPUS, REC_F_REQUIRED, ncpus);
+	tlv__put_u64(&b, CFG_CC, REC_F_REQUIRED, cc);
+	tlv__put_u64(&b, CFG_TSC_KHZ, 0, 2100000);
+	tlv__put(&b, CFG_RAM_REGIONS, REC_F_REQUIRED, region, sizeof(region));
 	if (extra_required)
-		tlv_put_u64(&b, CFG_RAM_REGIONS + 1, REC_F_REQUIRED, 1);
+		tlv__put_u64(&b, CFG_RAM_REGIONS + 1, REC_F_REQUIRED, 1);
 	save(dir, name, 0, &b);
-	tlv_free(&b);
+	tlv__free(&b);
 }
 
 static void serial_seed(const char *dir, const char *name, const char *pending, uint8_t ier)
@@ -150,13 +150,13 @@ static void serial_seed(const char *dir, const char *name, const char *pending, 
 	s.linelen = strlen(pending);
 	memcpy(s.line, pending, s.linelen);
 	s.bytes = 4242;
-	tlv_init(&b);
+	tlv__init(&b);
 	if (serial__save(&s, &b))
 		exit(1);
 	s.linelen = 0;
 	serial__destroy(&s);
 	save(dir, name, 1, &b);
-	tlv_free(&b);
+	tlv__free(&b);
 }
 
 static void cpuid_seed(const char *dir, const char *name, int nent, size_t cut)
@@ -167,11 +167,11 @@ static void cpuid_seed(const char *dir, const char *name, int nent, size_t cut)
 		{ .function = 7, .index = 0, .flags = 1, .ebx = 0x209 },
 	};
 	struct tlv_buf b;
-	tlv_init(&b);
-	tlv_put_u64(&b, VS_INDEX, REC_F_REQUIRED, 0);  /* as a vCPU record starts */
-	tlv_put(&b, VS_CPUID, REC_F_REQUIRED, e, nent * sizeof(e[0]) - cut);
+	tlv__init(&b);
+	tlv__put_u64(&b, VS_INDEX, REC_F_REQUIRED, 0);  /* as a vCPU record starts */
+	tlv__put(&b, VS_CPUID, REC_F_REQUIRED, e, nent * sizeof(e[0]) - cut);
 	save(dir, name, 2, &b);
-	tlv_free(&b);
+	tlv__free(&b);
 }
 
 static void write_seeds(const char *dir)
@@ -191,7 +191,7 @@ static void write_seeds(const char *dir)
 	cpuid_seed(dir, "cpuid_three", 3, 0);
 	cpuid_seed(dir, "cpuid_partial", 2, 4);
 	cpuid_seed(dir, "cpuid_empty", 1, sizeof(struct kvm_cpuid_entry2));
-	tlv_init(&none);
+	tlv__init(&none);
 	save(dir, "cpuid_none", 2, &none);
 	save(dir, "empty_config", 0, &none);
 }

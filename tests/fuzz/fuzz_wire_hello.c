@@ -1,18 +1,18 @@
 /* fuzz_wire_hello.c - libFuzzer target for the wire protocol's receiving
- * side: wire_recv (framing), wire_expect_reply (a reply and its refusal
+ * side: wire__recv (framing), wire__expect_reply (a reply and its refusal
  * text) and wire__hello (the source's reading of the receiver's answer to
  * its HELLO, which carries the session nonce). The receiver's own HELLO
  * screening (wire_accept.c) is static and needs a listening socket; its
- * framing is the same wire_recv header checks.
+ * framing is the same wire__recv header checks.
  *
- * Input: one mode byte (0 wire_recv, 1 wire_expect_reply, 2 wire__hello,
+ * Input: one mode byte (0 wire__recv, 1 wire__expect_reply, 2 wire__hello,
  * modulo 3), then the bytes the peer sends. They are written into one end
  * of a socketpair whose write side is then shut, so every read ends (data
  * or end of stream) and no run waits for a timeout.
  *
  * Seeds: TERN_FUZZ_SEEDS=DIR build-fuzz/fuzz/fuzz_wire_hello writes the
  * committed seeds (tests/fuzz/corpus/wire_hello/) with tern's own
- * wire_send and exits. */
+ * wire__send and exits. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -59,23 +59,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	switch (data[0] % 3) {
 	case 0:
-		r = wire_recv(sv[0], &m, 1000);
+		r = wire__recv(sv[0], &m, 1000);
 		if (!r) {
 			/* what receivers rely on: the payload is NUL-terminated and
 			 * no descriptor arrived that was not announced */
 			if (m.h.length > WIRE_MAX_PAYLOAD || m.data[m.h.length] != '\0' ||
 			    (uint32_t)m.nfds != m.h.nfds)
 				abort();
-			wire_msg_free(&m);
+			wire__msg_free(&m);
 		} else if (m.data || m.nfds) {
 			abort();              /* "on error nothing is left allocated" */
 		}
 		break;
 	case 1:
-		if (!wire_expect_reply(sv[0], &m, 1000, err, sizeof(err))) {
+		if (!wire__expect_reply(sv[0], &m, 1000, err, sizeof(err))) {
 			if (m.h.cmd != W_REPLY || m.h.flags)
 				abort();
-			wire_msg_free(&m);
+			wire__msg_free(&m);
 		} else if (!err[0]) {
 			abort();
 		}
@@ -92,7 +92,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 /* ---- seeds ----------------------------------------------------------- */
 
-/* One seed: mode, then what wire_send puts on the wire for these messages. */
+/* One seed: mode, then what wire__send puts on the wire for these messages. */
 struct seed_msg {
 	uint16_t cmd;
 	uint32_t flags;
@@ -110,7 +110,7 @@ static void seed(const char *dir, const char *name, uint8_t mode, const struct s
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
 		exit(1);
 	for (int i = 0; i < n; i++)
-		if (wire_send(sv[0], msgs[i].cmd, msgs[i].flags, msgs[i].p, msgs[i].len, NULL, 0))
+		if (wire__send(sv[0], msgs[i].cmd, msgs[i].flags, msgs[i].p, msgs[i].len, NULL, 0))
 			exit(1);
 	shutdown(sv[0], SHUT_WR);
 	for (ssize_t got; (got = read(sv[1], buf + len, sizeof(buf) - len)) > 0;)
@@ -136,7 +136,7 @@ static void write_seeds(const char *dir)
 		{ .magic = WIRE_MAGIC, .version = WIRE_VERSION, .cmd = W_CONFIG, .nfds = 2, .length = 8 },
 		"ramfd!!" };
 
-	/* wire_recv: a HELLO, a CONFIG, two messages, a COMMIT, garbage, too big, fds missing, cut short */
+	/* wire__recv: a HELLO, a CONFIG, two messages, a COMMIT, garbage, too big, fds missing, cut short */
 	seed(dir, "recv_hello", 0, (struct seed_msg[]){ { W_HELLO, 0, &hello, sizeof(hello) } }, 1, NULL, 0);
 	seed(dir, "recv_config", 0, (struct seed_msg[]){ { W_CONFIG, 0, cfg, sizeof(cfg) - 1 } }, 1, NULL, 0);
 	seed(dir, "recv_two", 0, (struct seed_msg[]){ { W_HELLO, 0, &hello, sizeof(hello) },
@@ -145,7 +145,7 @@ static void write_seeds(const char *dir)
 	seed(dir, "recv_oversized", 0, NULL, 0, &huge, sizeof(huge));
 	seed(dir, "recv_fds_missing", 0, NULL, 0, &fds, sizeof(fds));
 	seed(dir, "recv_truncated", 0, NULL, 0, &fds, sizeof(fds.h) - 5);
-	/* wire_expect_reply: ok, a refusal, not a reply */
+	/* wire__expect_reply: ok, a refusal, not a reply */
 	seed(dir, "reply_ok", 1, (struct seed_msg[]){ { W_REPLY, 0, "", 0 } }, 1, NULL, 0);
 	seed(dir, "reply_refused", 1, (struct seed_msg[]){ { W_REPLY, 1, refusal, sizeof(refusal) - 1 } },
 	     1, NULL, 0);

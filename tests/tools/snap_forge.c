@@ -36,14 +36,14 @@ static int tlv_replace(const void *p, size_t len, uint16_t id, const void *val, 
 	struct tlv_iter it;
 	struct tlv_field f;
 	int n, hit = 0;
-	tlv_init(out);
-	tlv_iter_init(&it, p, len);
-	while ((n = tlv_next(&it, &f)) == 1) {
+	tlv__init(out);
+	tlv__iter_init(&it, p, len);
+	while ((n = tlv__next(&it, &f)) == 1) {
 		if (f.id == id) {
-			tlv_put(out, f.id, f.flags, val, vlen);
+			tlv__put(out, f.id, f.flags, val, vlen);
 			hit = 1;
 		} else {
-			tlv_put(out, f.id, f.flags, f.val, f.len);
+			tlv__put(out, f.id, f.flags, f.val, f.len);
 		}
 	}
 	return n < 0 || out->error ? -1 : hit;
@@ -64,11 +64,11 @@ int main(int argc, char **argv)
 	mut = argv[3];
 	in = open(argv[1], O_RDONLY | O_CLOEXEC);
 	out = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (in < 0 || out < 0 || rec_reader_init(&r, in) || rec_writer_init(&w, out)) {
+	if (in < 0 || out < 0 || rec__reader_init(&r, in) || rec__writer_init(&w, out)) {
 		fprintf(stderr, "snap_forge: cannot open %s or %s\n", argv[1], argv[2]);
 		return 2;
 	}
-	while ((n = rec_next(&r, &h)) == 1) {
+	while ((n = rec__next(&r, &h)) == 1) {
 		uint8_t *p = malloc(h.length ? h.length : 1);
 		uint16_t version = h.version;
 		struct tlv_buf b = { 0 };
@@ -76,7 +76,7 @@ int main(int argc, char **argv)
 		size_t wlen;
 		int twice = 0;
 
-		if (!p || rec_read_payload(&r, p, h.length)) {
+		if (!p || rec__read_payload(&r, p, h.length)) {
 			fprintf(stderr, "snap_forge: %s\n", r.err);
 			return 2;
 		}
@@ -87,8 +87,8 @@ int main(int argc, char **argv)
 		    (h.type == REC_DEV_SERIAL && !strcmp(mut, "unknown-serial")) ||
 		    (h.type == REC_DEV_GUESTCALL && !strcmp(mut, "unknown-guestcall"))) {
 			/* a field from a newer tern that this one must not ignore */
-			tlv_init(&b);
-			if (tlv_put(&b, 0x7fff, REC_F_REQUIRED, "new", 3))
+			tlv__init(&b);
+			if (tlv__put(&b, 0x7fff, REC_F_REQUIRED, "new", 3))
 				return 2;
 			uint8_t *joined = malloc(b.len + h.length);
 			if (!joined)
@@ -126,19 +126,19 @@ int main(int argc, char **argv)
 			wlen = b.len;
 		}
 		for (int i = 0; i <= twice; i++) {
-			if (rec_write(&w, h.type, version, h.flags, wp, wlen)) {
+			if (rec__write(&w, h.type, version, h.flags, wp, wlen)) {
 				fprintf(stderr, "snap_forge: cannot write %s\n", argv[2]);
 				return 2;
 			}
 		}
-		tlv_free(&b);
+		tlv__free(&b);
 		free(p);
 	}
 	if (n < 0) {
 		fprintf(stderr, "snap_forge: %s\n", r.err);
 		return 2;
 	}
-	if (rec_writer_finish(&w) || close(out)) {
+	if (rec__writer_finish(&w) || close(out)) {
 		fprintf(stderr, "snap_forge: cannot finish %s\n", argv[2]);
 		return 2;
 	}

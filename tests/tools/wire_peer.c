@@ -33,24 +33,24 @@ static int config_payload(uint64_t mem, uint64_t ncpus, const uint8_t *nonce, vo
 	struct rec_writer w;
 	struct tlv_buf b;
 	uint64_t region[2] = { 0, mem };
-	int fd = memfd_new("wire-peer-config"), r;
+	int fd = memfd__new("wire-peer-config"), r;
 	if (fd < 0)
 		return fd;
-	tlv_init(&b);
-	tlv_put_u64(&b, CFG_MEM, REC_F_REQUIRED, mem);
-	tlv_put_u64(&b, CFG_NCPUS, REC_F_REQUIRED, ncpus);
-	tlv_put_u64(&b, CFG_CC, REC_F_REQUIRED, 0);
-	tlv_put(&b, CFG_RAM_REGIONS, REC_F_REQUIRED, region, sizeof(region));
-	r = b.error ? b.error : rec_writer_init(&w, fd);
+	tlv__init(&b);
+	tlv__put_u64(&b, CFG_MEM, REC_F_REQUIRED, mem);
+	tlv__put_u64(&b, CFG_NCPUS, REC_F_REQUIRED, ncpus);
+	tlv__put_u64(&b, CFG_CC, REC_F_REQUIRED, 0);
+	tlv__put(&b, CFG_RAM_REGIONS, REC_F_REQUIRED, region, sizeof(region));
+	r = b.error ? b.error : rec__writer_init(&w, fd);
 	if (!r)
-		r = rec_write(&w, REC_VM_CONFIG, VM_CONFIG_VERSION, REC_F_REQUIRED, b.data, b.len);
+		r = rec__write(&w, REC_VM_CONFIG, VM_CONFIG_VERSION, REC_F_REQUIRED, b.data, b.len);
 	if (!r)
-		r = rec_write(&w, REC_WIRE_NONCE, 1, REC_F_REQUIRED, nonce, WIRE_NONCE_LEN);
+		r = rec__write(&w, REC_WIRE_NONCE, 1, REC_F_REQUIRED, nonce, WIRE_NONCE_LEN);
 	if (!r)
-		r = rec_writer_finish(&w);
+		r = rec__writer_finish(&w);
 	if (!r)
-		r = memfd_take(fd, buf, len);
-	tlv_free(&b);
+		r = memfd__take(fd, buf, len);
+	tlv__free(&b);
 	close(fd);
 	return r;
 }
@@ -65,7 +65,7 @@ int main(int argc, char **argv)
 	int sock, fds[2], nfds = 0, r;
 
 	if (argc == 3 && !strcmp(argv[1], "handoff-at")) {
-		if ((sock = transport_connect(argv[2], 5000, err, sizeof(err))) < 0 ||
+		if ((sock = transport__connect(argv[2], 5000, err, sizeof(err))) < 0 ||
 		    wire__hello(sock, WIRE_HANDOFF, 5000, nonce, err, sizeof(err))) {
 			printf("refused: %s\n", err);
 			return 0;
@@ -76,16 +76,16 @@ int main(int argc, char **argv)
 	if (argc == 3 && !strcmp(argv[1], "hello-wait")) {
 		/* a source that stops after the handshake: the destination waits
 		 * in WAIT_CONFIG until it is cancelled; exit 0 once it hung up */
-		if ((sock = transport_connect(argv[2], 5000, err, sizeof(err))) < 0 ||
+		if ((sock = transport__connect(argv[2], 5000, err, sizeof(err))) < 0 ||
 		    wire__hello(sock, WIRE_MIGRATE, 5000, nonce, err, sizeof(err))) {
 			fprintf(stderr, "wire_peer: HELLO: %s\n", err);
 			return 2;
 		}
 		printf("hello accepted\n");
 		fflush(stdout);
-		r = wire_recv(sock, &m, 60000);
+		r = wire__recv(sock, &m, 60000);
 		if (!r)
-			wire_msg_free(&m);
+			wire__msg_free(&m);
 		printf("%s\n", r == -ETIMEDOUT ? "still open" : "closed");
 		return r == -ETIMEDOUT ? 1 : 0;
 	}
@@ -104,9 +104,9 @@ int main(int argc, char **argv)
 	if (handoff) {
 		char uri[300];
 		snprintf(uri, sizeof(uri), "unix:%s", argv[2]);
-		sock = transport_connect(uri, 5000, err, sizeof(err));
+		sock = transport__connect(uri, 5000, err, sizeof(err));
 	} else {
-		sock = transport_connect(argv[2], 5000, err, sizeof(err));
+		sock = transport__connect(argv[2], 5000, err, sizeof(err));
 	}
 	if (sock < 0) {
 		fprintf(stderr, "wire_peer: %s\n", err);
@@ -123,11 +123,11 @@ int main(int argc, char **argv)
 			if (pipe(fds))
 				return 2;
 		} else {
-			fds[0] = memfd_new("wire-peer-ram");
+			fds[0] = memfd__new("wire-peer-ram");
 			if (fds[0] < 0 || ftruncate(fds[0], 4096))
 				return 2;
 		}
-		fds[1] = memfd_new("wire-peer-commit");
+		fds[1] = memfd__new("wire-peer-commit");
 		if (fds[1] < 0 || ftruncate(fds[1], 4096))
 			return 2;
 		nfds = 2;
@@ -136,19 +136,19 @@ int main(int argc, char **argv)
 		fprintf(stderr, "wire_peer: config: %s\n", strerror(-r));
 		return 2;
 	}
-	if ((r = wire_send(sock, W_CONFIG, 0, buf, len, fds, nfds))) {
+	if ((r = wire__send(sock, W_CONFIG, 0, buf, len, fds, nfds))) {
 		fprintf(stderr, "wire_peer: CONFIG: %s\n", strerror(-r));
 		return 2;
 	}
 	free(buf);
-	r = wire_recv(sock, &m, 30000);
+	r = wire__recv(sock, &m, 30000);
 	if (r) {
 		fprintf(stderr, "wire_peer: no reply to CONFIG: %s\n", strerror(-r));
 		return 2;
 	}
 	int refused = m.h.cmd == W_REPLY && (m.h.flags & 1);
 	printf("%s%s\n", refused ? "refused: " : "accepted", refused ? (char *)m.data : "");
-	wire_msg_free(&m);
+	wire__msg_free(&m);
 	close(sock);
 	return refused ? 0 : 1;
 }

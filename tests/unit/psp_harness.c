@@ -149,7 +149,7 @@ static void spawn(struct pd *d)
 			dump_log(d);
 			fail_msg("tern-psp exited at start (status 0x%x)", st2);
 		}
-		int fd = psp_connect(d->sock);
+		int fd = psp__connect(d->sock);
 		if (fd >= 0) {
 			close(fd);
 			return;
@@ -311,7 +311,7 @@ int pd_teardown(void **state)
 
 int pd_connect(struct pd *d)
 {
-	int fd = psp_connect(d->sock);
+	int fd = psp__connect(d->sock);
 	if (fd < 0)
 		fail_msg("connect %s: %s", d->sock, strerror(-fd));
 	set_timeout(fd);
@@ -324,14 +324,14 @@ int ph_call(int sock, uint16_t op, uint32_t cmd, const void *p, size_t len, int 
 	    uint32_t *fw, void *out, size_t outcap, size_t *outlen)
 {
 	struct psp_reply r;
-	int s = psp_call(sock, op, cmd, p, len, fd, &r);
+	int s = psp__call(sock, op, cmd, p, len, fd, &r);
 	if (fw)
 		*fw = r.fw_error;
 	if (outlen)
 		*outlen = r.len;
 	if (out && r.data)
 		memcpy(out, r.data, r.len < outcap ? r.len : outcap);
-	psp_reply_free(&r);
+	psp__reply_free(&r);
 	return s;
 }
 
@@ -384,7 +384,7 @@ uint32_t ph_state(int vm)
 	uint32_t fw = 0;
 	int s = ph_status(vm, &gs, &fw);
 	if (s)
-		fail_msg("GUEST_STATUS: %d (%s) fw %s", s, ph_errname(s), psp_fw_error_name(fw));
+		fail_msg("GUEST_STATUS: %d (%s) fw %s", s, ph_errname(s), psp__fw_error_name(fw));
 	return gs.state;
 }
 
@@ -406,26 +406,26 @@ void ph_info(int vm, struct psp_vm_info *i)
 	assert_int_equal(n, sizeof(*i));
 }
 
-void ph_wait(int plat, long vms, long asids_free)
+void ph_wait(int plat, long vms, long asid__count_free)
 {
 	struct psp_platform_info pi;
 	double t0 = now_s();
 	for (;;) {
 		ph_hello(plat, &pi);
 		bool ok = (vms < 0 || pi.vms == (uint32_t)vms) &&
-			  (asids_free < 0 || pi.asids_free == (uint32_t)asids_free);
+			  (asid__count_free < 0 || pi.asids_free == (uint32_t)asid__count_free);
 		if (ok)
 			return;
 		if (now_s() - t0 > 10)
 			fail_msg("platform: %u VMs, %u of %u ASIDs free; want %ld VMs, %ld free",
-				 pi.vms, pi.asids_free, pi.asids_total, vms, asids_free);
+				 pi.vms, pi.asids_free, pi.asids_total, vms, asid__count_free);
 		usleep(1000);
 	}
 }
 
 int ph_vm(int plat, const char *domain)
 {
-	int fd = psp_vm_create(plat, domain ? domain : "");
+	int fd = psp__vm_create(plat, domain ? domain : "");
 	if (fd < 0)
 		fail_msg("VM_CREATE: %s", strerror(-fd));
 	set_timeout(fd);
@@ -450,14 +450,14 @@ int ph_sev_only(int plat, const char *domain, bool es)
 char *ph_chain(int plat, size_t *len)
 {
 	struct psp_reply r;
-	ST_EQ(psp_call(plat, PSP_OP_EXPORT_CHAIN, 0, NULL, 0, -1, &r), 0);
+	ST_EQ(psp__call(plat, PSP_OP_EXPORT_CHAIN, 0, NULL, 0, -1, &r), 0);
 	assert_true(r.len > 0);
 	char *c = malloc(r.len + 1);
 	assert_non_null(c);
 	memcpy(c, r.data, r.len);
 	c[r.len] = '\0';
 	*len = r.len;
-	psp_reply_free(&r);
+	psp__reply_free(&r);
 	return c;
 }
 
@@ -604,7 +604,7 @@ int ph_send_start(int vm, const char *chain, size_t clen, uint32_t *fw,
 	assert_non_null(req);
 	memcpy(req, &l, 4);
 	memcpy(req + 4, chain, clen);
-	int s = psp_call(vm, PSP_OP_ENC, PSP_SEV_SEND_START, req, 4 + clen, -1, &r);
+	int s = psp__call(vm, PSP_OP_ENC, PSP_SEV_SEND_START, req, 4 + clen, -1, &r);
 	free(req);
 	if (fw)
 		*fw = r.fw_error;
@@ -628,7 +628,7 @@ int ph_send_start(int vm, const char *chain, size_t clen, uint32_t *fw,
 		if (sender_len)
 			*sender_len = sr.chain_len;
 	}
-	psp_reply_free(&r);
+	psp__reply_free(&r);
 	return s;
 }
 

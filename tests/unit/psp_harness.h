@@ -36,8 +36,8 @@ const char *ph_errname(long e);
 	long _g = (long)(expr);                                                      \
 	if (_g != -EIO || (fwvar) != (uint32_t)(code))                               \
 		fail_msg("%s:%d: %s = %ld (%s) fw %s, want -EIO fw %s", __FILE__,   \
-			 __LINE__, #expr, _g, ph_errname(_g), psp_fw_error_name(fwvar), \
-			 psp_fw_error_name(code));                                   \
+			 __LINE__, #expr, _g, ph_errname(_g), psp__fw_error_name(fwvar), \
+			 psp__fw_error_name(code));                                   \
 } while (0)
 
 /* ---- the daemon -------------------------------------------------------- */
@@ -98,8 +98,8 @@ int  ph_status(int vm, struct psp_guest_status *gs, uint32_t *fw);
 void ph_hello(int plat, struct psp_platform_info *pi);
 void ph_info(int vm, struct psp_vm_info *i);
 /* Poll HELLO until the daemon has processed closes: vms VM objects and
- * asids_free free ASIDs (either may be -1: don't care). Asserts. */
-void ph_wait(int plat, long vms, long asids_free);
+ * asid__count_free free ASIDs (either may be -1: don't care). Asserts. */
+void ph_wait(int plat, long vms, long asid__count_free);
 
 /* A VM handle in an accounting domain (NULL: default), with a receive timeout. */
 int  ph_vm(int plat, const char *domain);

@@ -1,6 +1,6 @@
 /* test_args.c - `tern run` option parsing: defaults, every option, every
  * refusal (return code and a keyword of the message), and repeated calls
- * (run_opts_parse resets getopt itself). */
+ * (run__opts_parse resets getopt itself). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,7 +30,7 @@ static int parse(const char *first, ...)
 	argv[argc] = NULL;
 	strcpy(err, "(unset)");
 	memset(&o, 0x5a, sizeof(o));          /* the parser must reset everything */
-	return run_opts_parse(argc, argv, &o, err, sizeof(err));
+	return run__opts_parse(argc, argv, &o, err, sizeof(err));
 }
 
 #define OK(...)  do { \
@@ -207,7 +207,7 @@ static void test_guest_restore(void **state)
 {
 	(void)state;
 	BAD("nothing to run", "--mem", "64M");
-	assert_int_equal(run_opts_parse(1, (char *[]){ (char *)"run", NULL }, &o, err, sizeof(err)), -1);
+	assert_int_equal(run__opts_parse(1, (char *[]){ (char *)"run", NULL }, &o, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "nothing to run"));
 	BAD("exclude each other", "--guest", "g", "--restore", "s");
 	BAD("exclude each other", "--restore", "s", "--guest", "g");

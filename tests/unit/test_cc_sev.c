@@ -647,7 +647,7 @@ static void test_firmware_errors(void **state)
 		assert_int_equal(c.m.handle, 0);
 		assert_int_equal(m.policy, 0x77777777u);
 		assert_int_equal(gs.state, 0x77777777u);
-		assert_non_null(strstr(cc_strerror(r, fw, why, sizeof(why)), "INVALID_GUEST_STATE"));
+		assert_non_null(strstr(cc__strerror(r, fw, why, sizeof(why)), "INVALID_GUEST_STATE"));
 		cc_sev_ops.close(&c);
 	}
 }

@@ -43,7 +43,7 @@ static int teardown(void **state)
 
 static uint64_t ms_now(void)
 {
-	return now_ns() / 1000000;
+	return now__ns() / 1000000;
 }
 
 /* A socket bound at path; listening with backlog if backlog >= 0. */
@@ -94,12 +94,12 @@ static void *serve_one(void *arg)
 		break;
 	}
 	case GARBAGE:
-		(void)write_full(fd, "not json\n", 9);
+		(void)write__full(fd, "not json\n", 9);
 		break;
 	case HANGUP:
 		break;
 	case ECHO_LINE:
-		(void)write_full(fd, "{\"ok\":true,\"x\":1}\n{\"ok\":false}\n", 30);
+		(void)write__full(fd, "{\"ok\":true,\"x\":1}\n{\"ok\":false}\n", 30);
 		break;
 	}
 	close(fd);

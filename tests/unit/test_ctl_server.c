@@ -114,7 +114,7 @@ static int teardown(void **state)
 
 static uint64_t ms_now(void)
 {
-	return now_ns() / 1000000;
+	return now__ns() / 1000000;
 }
 
 static void sleep_ms(int ms)

@@ -102,13 +102,13 @@ static bool make_vm(struct vm *vm, int ncpus, uint32_t ring)
 			      strerror(-vm->dirty_ring_err));
 		return false;
 	}
-	assert_int_equal(g64_setup_memory(vm->ram.hva, vm->ram.size, tdg_start,
+	assert_int_equal(g64__setup_memory(vm->ram.hva, vm->ram.size, tdg_start,
 					  (size_t)(tdg_end - tdg_start)), 0);
 	for (int i = 0; i < ncpus; i++) {
 		memset(&r, 0, sizeof(r));
 		r.rsi = TABLE(i);
 		*(uint64_t *)(vm->ram.hva + TABLE(i)) = 0;
-		assert_int_equal(g64_setup_vcpu(vm->vcpus[i].fd, 0, &r), 0);
+		assert_int_equal(g64__setup_vcpu(vm->vcpus[i].fd, 0, &r), 0);
 	}
 	return true;
 }
@@ -128,7 +128,7 @@ static void run_to_port(struct vcpu *v)
 				return;
 			break;
 		case KVM_EXIT_DIRTY_RING_FULL:
-			assert_int_equal(dirty_ring_full(&v->vm->lock, &v->vm->dirty), 0);
+			assert_int_equal(dirty__ring_full(&v->vm->lock, &v->vm->dirty), 0);
 			break;
 		case KVM_EXIT_INTR:
 			break;
@@ -149,7 +149,7 @@ static void guest_writes(struct vm *vm, int cpu, unsigned n, struct page_bitmap 
 		uint64_t pfn = (i && rnd() % 8 == 0) ? tab[1 + rnd() % i] / 4096 :
 			DATA_FIRST + rnd() % (NPAGES - DATA_FIRST);
 		tab[1 + i] = pfn * 4096 + (rnd() % 512) * 8;
-		bitmap_set(expect, pfn);
+		bitmap__set(expect, pfn);
 	}
 	tab[0] = n;
 	run_to_port(&vm->vcpus[cpu]);
@@ -160,18 +160,18 @@ static void expect_equal(const struct page_bitmap *got, const struct page_bitmap
 	int64_t a = -1, b = -1;
 	if (getenv("DIRTY_DEBUG")) {
 		for (uint64_t p = 0; p < got->nbits; p++)
-			if (bitmap_test(got, p) != bitmap_test(want, p))
+			if (bitmap__test(got, p) != bitmap__test(want, p))
 				print_message("  pfn %llu (gpa 0x%llx): reported %d expected %d\n",
 					      (unsigned long long)p, (unsigned long long)p * 4096,
-					      bitmap_test(got, p), bitmap_test(want, p));
+					      bitmap__test(got, p), bitmap__test(want, p));
 	}
 	for (;;) {
-		a = bitmap_next_set(got, (uint64_t)(a + 1));
-		b = bitmap_next_set(want, (uint64_t)(b + 1));
+		a = bitmap__next_set(got, (uint64_t)(a + 1));
+		b = bitmap__next_set(want, (uint64_t)(b + 1));
 		if (a != b)
 			fail_msg("%s: first difference: reported pfn %lld, expected pfn %lld "
 				 "(%llu reported, %llu expected)", what, (long long)a, (long long)b,
-				 (unsigned long long)bitmap_count(got), (unsigned long long)bitmap_count(want));
+				 (unsigned long long)bitmap__count(got), (unsigned long long)bitmap__count(want));
 		if (a < 0)
 			return;
 	}
@@ -193,76 +193,76 @@ static void test_bitmap_basic(void **state)
 {
 	struct page_bitmap b, c;
 	(void)state;
-	assert_int_equal(bitmap_init(&b, 0), -EINVAL);
-	assert_int_equal(bitmap_init(&b, 130), 0);
+	assert_int_equal(bitmap__init(&b, 0), -EINVAL);
+	assert_int_equal(bitmap__init(&b, 130), 0);
 	assert_int_equal(b.nwords, 3);
-	assert_int_equal(bitmap_count(&b), 0);
-	assert_int_equal(bitmap_next_set(&b, 0), -1);
-	assert_int_equal(bitmap_next_clear(&b, 0), 0);
-	bitmap_set(&b, 0);
-	bitmap_set(&b, 63);
-	bitmap_set(&b, 64);
-	bitmap_set(&b, 129);
-	bitmap_set(&b, 130);                  /* out of range: ignored */
-	assert_int_equal(bitmap_count(&b), 4);
-	assert_true(bitmap_test(&b, 63) && bitmap_test(&b, 64) && !bitmap_test(&b, 65));
-	assert_false(bitmap_test(&b, 130));
-	assert_int_equal(bitmap_next_set(&b, 1), 63);
-	assert_int_equal(bitmap_next_set(&b, 65), 129);
-	assert_int_equal(bitmap_next_set(&b, 130), -1);
-	assert_int_equal(bitmap_next_clear(&b, 63), 65);
-	bitmap_clear(&b, 63);
-	assert_false(bitmap_test(&b, 63));
-	bitmap_set_all(&b);
-	assert_int_equal(bitmap_count(&b), 130);
+	assert_int_equal(bitmap__count(&b), 0);
+	assert_int_equal(bitmap__next_set(&b, 0), -1);
+	assert_int_equal(bitmap__next_clear(&b, 0), 0);
+	bitmap__set(&b, 0);
+	bitmap__set(&b, 63);
+	bitmap__set(&b, 64);
+	bitmap__set(&b, 129);
+	bitmap__set(&b, 130);                  /* out of range: ignored */
+	assert_int_equal(bitmap__count(&b), 4);
+	assert_true(bitmap__test(&b, 63) && bitmap__test(&b, 64) && !bitmap__test(&b, 65));
+	assert_false(bitmap__test(&b, 130));
+	assert_int_equal(bitmap__next_set(&b, 1), 63);
+	assert_int_equal(bitmap__next_set(&b, 65), 129);
+	assert_int_equal(bitmap__next_set(&b, 130), -1);
+	assert_int_equal(bitmap__next_clear(&b, 63), 65);
+	bitmap__clear(&b, 63);
+	assert_false(bitmap__test(&b, 63));
+	bitmap__set_all(&b);
+	assert_int_equal(bitmap__count(&b), 130);
 	assert_int_equal(b.w[2], 3);           /* nothing past nbits */
-	assert_int_equal(bitmap_next_clear(&b, 0), -1);
-	bitmap_clear_range(&b, 60, 10);
-	assert_int_equal(bitmap_count(&b), 120);
-	assert_int_equal(bitmap_next_clear(&b, 0), 60);
-	assert_int_equal(bitmap_next_set(&b, 60), 70);
-	bitmap_clear_all(&b);
-	bitmap_set_range(&b, 127, 1000);      /* clipped */
-	assert_int_equal(bitmap_count(&b), 3);
-	bitmap_set_range(&b, 0, 0);
-	bitmap_set_range(&b, 500, 5);
-	assert_int_equal(bitmap_count(&b), 3);
+	assert_int_equal(bitmap__next_clear(&b, 0), -1);
+	bitmap__clear_range(&b, 60, 10);
+	assert_int_equal(bitmap__count(&b), 120);
+	assert_int_equal(bitmap__next_clear(&b, 0), 60);
+	assert_int_equal(bitmap__next_set(&b, 60), 70);
+	bitmap__clear_all(&b);
+	bitmap__set_range(&b, 127, 1000);      /* clipped */
+	assert_int_equal(bitmap__count(&b), 3);
+	bitmap__set_range(&b, 0, 0);
+	bitmap__set_range(&b, 500, 5);
+	assert_int_equal(bitmap__count(&b), 3);
 
-	assert_int_equal(bitmap_init(&c, 130), 0);
-	bitmap_set_range(&c, 0, 128);
-	assert_int_equal(bitmap_or(&c, &b), 2);          /* 128, 129 new; 127 was there */
-	assert_int_equal(bitmap_count(&c), 130);
-	bitmap_clear_all(&c);
-	bitmap_set(&c, 5);
-	bitmap_copy(&b, &c);
-	assert_int_equal(bitmap_count(&b), 1);
+	assert_int_equal(bitmap__init(&c, 130), 0);
+	bitmap__set_range(&c, 0, 128);
+	assert_int_equal(bitmap__or(&c, &b), 2);          /* 128, 129 new; 127 was there */
+	assert_int_equal(bitmap__count(&c), 130);
+	bitmap__clear_all(&c);
+	bitmap__set(&c, 5);
+	bitmap__copy(&b, &c);
+	assert_int_equal(bitmap__count(&b), 1);
 	uint64_t words[3] = { 0x30, ~0ULL, ~0ULL };
-	assert_int_equal(bitmap_or_words(&b, words), 1 + 64 + 2);   /* 4, 64..127, 128..129 */
+	assert_int_equal(bitmap__or_words(&b, words), 1 + 64 + 2);   /* 4, 64..127, 128..129 */
 	assert_int_equal(b.w[2], 3);
-	bitmap_free(&b);
-	bitmap_free(&b);                       /* idempotent */
-	bitmap_free(&c);
+	bitmap__free(&b);
+	bitmap__free(&b);                       /* idempotent */
+	bitmap__free(&c);
 }
 
 static void test_bitmap_or_xor(void **state)
 {
 	struct page_bitmap d, a, b;
 	(void)state;
-	assert_int_equal(bitmap_init(&d, 100), 0);
-	assert_int_equal(bitmap_init(&a, 100), 0);
-	assert_int_equal(bitmap_init(&b, 100), 0);
-	bitmap_set(&a, 1);
-	bitmap_set(&a, 2);
-	bitmap_set(&b, 2);
-	bitmap_set(&b, 99);
-	bitmap_set(&d, 50);
-	bitmap_or_xor(&d, &a, &b);             /* 1 and 99 differ */
-	assert_int_equal(bitmap_count(&d), 3);
-	assert_true(bitmap_test(&d, 1) && bitmap_test(&d, 99) && bitmap_test(&d, 50));
-	assert_false(bitmap_test(&d, 2));
-	bitmap_free(&d);
-	bitmap_free(&a);
-	bitmap_free(&b);
+	assert_int_equal(bitmap__init(&d, 100), 0);
+	assert_int_equal(bitmap__init(&a, 100), 0);
+	assert_int_equal(bitmap__init(&b, 100), 0);
+	bitmap__set(&a, 1);
+	bitmap__set(&a, 2);
+	bitmap__set(&b, 2);
+	bitmap__set(&b, 99);
+	bitmap__set(&d, 50);
+	bitmap__or_xor(&d, &a, &b);             /* 1 and 99 differ */
+	assert_int_equal(bitmap__count(&d), 3);
+	assert_true(bitmap__test(&d, 1) && bitmap__test(&d, 99) && bitmap__test(&d, 50));
+	assert_false(bitmap__test(&d, 2));
+	bitmap__free(&d);
+	bitmap__free(&a);
+	bitmap__free(&b);
 }
 
 /* Random operations against a bool-per-bit model, several sizes. */
@@ -276,59 +276,59 @@ static void test_bitmap_model(void **state)
 		bool *m = calloc(n, 1), *mo = calloc(n, 1);
 		assert_non_null(m);
 		assert_non_null(mo);
-		assert_int_equal(bitmap_init(&b, n), 0);
-		assert_int_equal(bitmap_init(&o, n), 0);
+		assert_int_equal(bitmap__init(&b, n), 0);
+		assert_int_equal(bitmap__init(&o, n), 0);
 		for (int it = 0; it < 3000; it++) {
 			uint64_t i = rnd() % n, len = rnd() % (n + 70);
 			switch (rnd() % 8) {
-			case 0: bitmap_set(&b, i); m[i] = true; break;
-			case 1: bitmap_clear(&b, i); m[i] = false; break;
-			case 2: bitmap_set_range(&b, i, len);
+			case 0: bitmap__set(&b, i); m[i] = true; break;
+			case 1: bitmap__clear(&b, i); m[i] = false; break;
+			case 2: bitmap__set_range(&b, i, len);
 				for (uint64_t k = i; k < n && k - i < len; k++) m[k] = true;
 				break;
-			case 3: bitmap_clear_range(&b, i, len);
+			case 3: bitmap__clear_range(&b, i, len);
 				for (uint64_t k = i; k < n && k - i < len; k++) m[k] = false;
 				break;
 			case 4: {
 				int64_t want = -1;
 				for (uint64_t k = i; k < n; k++) if (m[k]) { want = (int64_t)k; break; }
-				assert_int_equal(bitmap_next_set(&b, i), want);
+				assert_int_equal(bitmap__next_set(&b, i), want);
 				want = -1;
 				for (uint64_t k = i; k < n; k++) if (!m[k]) { want = (int64_t)k; break; }
-				assert_int_equal(bitmap_next_clear(&b, i), want);
+				assert_int_equal(bitmap__next_clear(&b, i), want);
 				break;
 			}
 			case 5: {
 				uint64_t added = 0;
-				bitmap_clear_all(&o);
+				bitmap__clear_all(&o);
 				memset(mo, 0, n);
 				for (int k = 0; k < 5; k++) {
 					uint64_t j = rnd() % n;
-					bitmap_set(&o, j);
+					bitmap__set(&o, j);
 					mo[j] = true;
 				}
 				for (uint64_t k = 0; k < n; k++)
 					if (mo[k] && !m[k]) { added++; m[k] = true; }
-				assert_int_equal(bitmap_or(&b, &o), added);
+				assert_int_equal(bitmap__or(&b, &o), added);
 				break;
 			}
 			case 6:
-				if (rnd() % 16 == 0) { bitmap_clear_all(&b); memset(m, 0, n); }
+				if (rnd() % 16 == 0) { bitmap__clear_all(&b); memset(m, 0, n); }
 				break;
 			default:
-				assert_int_equal(bitmap_test(&b, i), m[i]);
+				assert_int_equal(bitmap__test(&b, i), m[i]);
 			}
 			if (it % 100 == 0) {
 				uint64_t c = 0;
 				for (uint64_t k = 0; k < n; k++) {
 					c += m[k];
-					assert_int_equal(bitmap_test(&b, k), m[k]);
+					assert_int_equal(bitmap__test(&b, k), m[k]);
 				}
-				assert_int_equal(bitmap_count(&b), c);
+				assert_int_equal(bitmap__count(&b), c);
 			}
 		}
-		bitmap_free(&b);
-		bitmap_free(&o);
+		bitmap__free(&b);
+		bitmap__free(&o);
 		free(m);
 		free(mo);
 	}
@@ -348,10 +348,10 @@ static void exact_rounds(enum dirty_mode mode, int ncpus, uint32_t ring, unsigne
 		vm__destroy(&vm);
 		skip();
 	}
-	assert_int_equal(bitmap_init(&bm, NPAGES), 0);
-	assert_int_equal(bitmap_init(&want, NPAGES), 0);
+	assert_int_equal(bitmap__init(&bm, NPAGES), 0);
+	assert_int_equal(bitmap__init(&want, NPAGES), 0);
 	if (vm__dirty_start(&vm, &t, mode, err, sizeof(err)))
-		fail_msg("dirty_start(%s): %s", dirty_mode_name(mode), err);
+		fail_msg("dirty__start(%s): %s", dirty__mode_name(mode), err);
 
 	/* The guest's first run, then: everything counts at start. The first
 	 * run reads every page of its list, so that all pages it only reads
@@ -366,46 +366,46 @@ static void exact_rounds(enum dirty_mode mode, int ncpus, uint32_t ring, unsigne
 		run_to_port(&vm.vcpus[c]);
 		tab[0] = 0;
 	}
-	n = dirty_sync(&t, &bm);
+	n = dirty__sync(&t, &bm);
 	assert_int_equal(n, NPAGES);
-	assert_int_equal(bitmap_count(&bm), NPAGES);
-	bitmap_clear_all(&bm);
+	assert_int_equal(bitmap__count(&bm), NPAGES);
+	bitmap__clear_all(&bm);
 	for (int c = 0; c < ncpus; c++)
 		run_to_port(&vm.vcpus[c]);    /* empty lists: no writes */
-	assert_int_equal(dirty_sync(&t, &bm), 0);
-	assert_int_equal(bitmap_count(&bm), 0);
+	assert_int_equal(dirty__sync(&t, &bm), 0);
+	assert_int_equal(bitmap__count(&bm), 0);
 
 	for (int round = 0; round < 12; round++) {
-		bitmap_clear_all(&want);
-		bitmap_clear_all(&bm);
+		bitmap__clear_all(&want);
+		bitmap__clear_all(&bm);
 		for (int c = 0; c < ncpus; c++)
 			guest_writes(&vm, c, per_round, &want);
 		if (round % 3 == 1) {
 			/* the VMM writes too: a byte, a range across pages, one
 			 * clipped at the end of RAM, one past it, one empty */
-			dirty_mark(&t, 5 * 4096 + 17, 1);
-			bitmap_set(&want, 5);
-			dirty_mark(&t, 100 * 4096 - 1, 4096 + 2);   /* pfns 99, 100, 101 */
-			bitmap_set_range(&want, 99, 3);
-			dirty_mark(&t, MEM - 4096, 3 * 4096);
-			bitmap_set(&want, NPAGES - 1);
-			dirty_mark(&t, MEM + 4096, 4096);
-			dirty_mark(&t, 200 * 4096, 0);
-			dirty_mark(&t, UINT64_MAX - 10, 100);
-			dirty_mark(NULL, 0, 4096);
+			dirty__mark(&t, 5 * 4096 + 17, 1);
+			bitmap__set(&want, 5);
+			dirty__mark(&t, 100 * 4096 - 1, 4096 + 2);   /* pfns 99, 100, 101 */
+			bitmap__set_range(&want, 99, 3);
+			dirty__mark(&t, MEM - 4096, 3 * 4096);
+			bitmap__set(&want, NPAGES - 1);
+			dirty__mark(&t, MEM + 4096, 4096);
+			dirty__mark(&t, 200 * 4096, 0);
+			dirty__mark(&t, UINT64_MAX - 10, 100);
+			dirty__mark(NULL, 0, 4096);
 		}
 		/* a page already set in bm is not counted again */
 		int64_t already = 0;
 		if (round % 4 == 2) {
-			bitmap_set(&bm, (uint64_t)bitmap_next_set(&want, 0));
+			bitmap__set(&bm, (uint64_t)bitmap__next_set(&want, 0));
 			already = 1;
 		}
-		n = dirty_sync(&t, &bm);
-		expect_equal(&bm, &want, dirty_mode_name(mode));
-		assert_int_equal(n, (int64_t)bitmap_count(&want) - already);
+		n = dirty__sync(&t, &bm);
+		expect_equal(&bm, &want, dirty__mode_name(mode));
+		assert_int_equal(n, (int64_t)bitmap__count(&want) - already);
 		/* nothing written since: nothing reported */
-		bitmap_clear_all(&bm);
-		assert_int_equal(dirty_sync(&t, &bm), 0);
+		bitmap__clear_all(&bm);
+		assert_int_equal(dirty__sync(&t, &bm), 0);
 	}
 	/* the same pages again, round after round: re-armed each time */
 	for (int round = 0; round < 3; round++) {
@@ -414,19 +414,19 @@ static void exact_rounds(enum dirty_mode mode, int ncpus, uint32_t ring, unsigne
 		tab[1] = (DATA_FIRST + 5) * 4096;
 		tab[2] = (NPAGES - 1) * 4096 + 4088;
 		run_to_port(&vm.vcpus[0]);
-		bitmap_clear_all(&bm);
-		assert_int_equal(dirty_sync(&t, &bm), 2);
-		assert_true(bitmap_test(&bm, DATA_FIRST + 5) && bitmap_test(&bm, NPAGES - 1));
+		bitmap__clear_all(&bm);
+		assert_int_equal(dirty__sync(&t, &bm), 2);
+		assert_true(bitmap__test(&bm, DATA_FIRST + 5) && bitmap__test(&bm, NPAGES - 1));
 	}
 	print_message("%s, %d vCPU(s): %llu syncs, %llu ring entries, %llu ring-full harvests\n",
-		      dirty_mode_name(mode), ncpus, (unsigned long long)t.st.syncs,
+		      dirty__mode_name(mode), ncpus, (unsigned long long)t.st.syncs,
 		      (unsigned long long)t.st.ring_entries, (unsigned long long)t.st.ring_full);
 	if (ring && per_round * 2 > ring)
 		assert_true(t.st.ring_full > 0);
-	dirty_stop(&t);
-	dirty_stop(&t);                       /* idempotent */
-	bitmap_free(&bm);
-	bitmap_free(&want);
+	dirty__stop(&t);
+	dirty__stop(&t);                       /* idempotent */
+	bitmap__free(&bm);
+	bitmap__free(&want);
 	vm__destroy(&vm);
 }
 
@@ -498,55 +498,55 @@ static void no_lost_writes(enum dirty_mode mode, uint32_t ring)
 		r.r10 = 6364136223846793005ULL;
 		r.r11 = 1442695040888963407ULL;
 		r.rax = (uint64_t)i << 56;
-		assert_int_equal(g64_setup_vcpu(vm->vcpus[i].fd, (uint64_t)(tdg_hammer - tdg_start), &r), 0);
+		assert_int_equal(g64__setup_vcpu(vm->vcpus[i].fd, (uint64_t)(tdg_hammer - tdg_start), &r), 0);
 	}
 	shadow = calloc(1, MEM);
 	assert_non_null(shadow);
-	assert_int_equal(bitmap_init(&bm, NPAGES), 0);
+	assert_int_equal(bitmap__init(&bm, NPAGES), 0);
 	if (vm__dirty_start(vm, t, mode, err, sizeof(err)))
-		fail_msg("dirty_start(%s): %s", dirty_mode_name(mode), err);
+		fail_msg("dirty__start(%s): %s", dirty__mode_name(mode), err);
 	if (vm__start(vm, err, sizeof(err)))
 		fail_msg("vm__start: %s", err);
 
 	for (int round = 0; round < 40; round++) {
 		usleep(round % 2 ? 500 : 3000);
-		n = dirty_sync(t, &bm);
+		n = dirty__sync(t, &bm);
 		assert_true(n >= 0);
 		if (round)
 			found_running += (uint64_t)n;
-		for (int64_t p = -1; (p = bitmap_next_set(&bm, (uint64_t)(p + 1))) >= 0;) {
+		for (int64_t p = -1; (p = bitmap__next_set(&bm, (uint64_t)(p + 1))) >= 0;) {
 			memcpy(shadow + p * 4096, vm->ram.hva + p * 4096, 4096);
 			copied++;
 		}
-		bitmap_clear_all(&bm);
+		bitmap__clear_all(&bm);
 		/* a VMM write mid-migration, marked after writing */
 		vm->ram.hva[40 * MiB + (uint64_t)round * 4096] = (uint8_t)(round + 1);
-		dirty_mark(t, 40 * MiB + (uint64_t)round * 4096, 1);
+		dirty__mark(t, 40 * MiB + (uint64_t)round * 4096, 1);
 	}
 	usleep(3000);                             /* writes only the final sync sees */
 	assert_int_equal(vm__pause(vm), 0);
 	for (uint64_t p = 0; p < NPAGES; p++)
 		changed += memcmp(shadow + p * 4096, vm->ram.hva + p * 4096, 4096) != 0;
-	n = dirty_sync(t, &bm);
+	n = dirty__sync(t, &bm);
 	assert_true(n >= 0);
-	for (int64_t p = -1; (p = bitmap_next_set(&bm, (uint64_t)(p + 1))) >= 0;)
+	for (int64_t p = -1; (p = bitmap__next_set(&bm, (uint64_t)(p + 1))) >= 0;)
 		memcpy(shadow + p * 4096, vm->ram.hva + p * 4096, 4096);
 	for (uint64_t p = 0; p < NPAGES; p++)
 		if (memcmp(shadow + p * 4096, vm->ram.hva + p * 4096, 4096))
 			fail_msg("%s: page %llu changed but was never reported after its last write",
-				 dirty_mode_name(mode), (unsigned long long)p);
+				 dirty__mode_name(mode), (unsigned long long)p);
 	print_message("%s: %llu pages copied while running, %llu found after the first sync; "
 		      "paused: %llu pages differ from the copy, the final sync reports %lld; "
 		      "%llu ring-full harvests\n",
-		      dirty_mode_name(mode), (unsigned long long)copied, (unsigned long long)found_running,
+		      dirty__mode_name(mode), (unsigned long long)copied, (unsigned long long)found_running,
 		      (unsigned long long)changed, (long long)n, (unsigned long long)t->st.ring_full);
 	assert_true(found_running > 0);           /* the guest really ran meanwhile */
 	assert_true(n >= (int64_t)changed);
 	vm__stop(vm, 0, "test done");
 	vm__wait(vm);
-	dirty_stop(t);
+	dirty__stop(t);
 	free(shadow);
-	bitmap_free(&bm);
+	bitmap__free(&bm);
 	vm__destroy(vm);
 	free(vm);
 	free(t);
@@ -582,32 +582,32 @@ static void restart(enum dirty_mode mode, uint32_t ring)
 		vm__destroy(&vm);
 		skip();
 	}
-	assert_int_equal(bitmap_init(&bm, NPAGES), 0);
-	assert_int_equal(bitmap_init(&want, NPAGES), 0);
+	assert_int_equal(bitmap__init(&bm, NPAGES), 0);
+	assert_int_equal(bitmap__init(&want, NPAGES), 0);
 	for (int cycle = 0; cycle < 3; cycle++) {
 		if (vm__dirty_start(&vm, &t, mode, err, sizeof(err)))
-			fail_msg("dirty_start: %s", err);
+			fail_msg("dirty__start: %s", err);
 		/* (changing the memslot's flags drops KVM's mappings: let the
 		 * guest map its code and list again first, see exact_rounds) */
 		*(uint64_t *)(vm.ram.hva + TABLE(0)) = 0;
 		run_to_port(&vm.vcpus[0]);
-		bitmap_clear_all(&bm);
-		assert_int_equal(dirty_sync(&t, &bm), NPAGES);
-		bitmap_clear_all(&bm);
-		bitmap_clear_all(&want);
+		bitmap__clear_all(&bm);
+		assert_int_equal(dirty__sync(&t, &bm), NPAGES);
+		bitmap__clear_all(&bm);
+		bitmap__clear_all(&want);
 		guest_writes(&vm, 0, 100, &want);
-		n = dirty_sync(&t, &bm);
+		n = dirty__sync(&t, &bm);
 		expect_equal(&bm, &want, "after restart");
-		assert_int_equal(n, (int64_t)bitmap_count(&want));
+		assert_int_equal(n, (int64_t)bitmap__count(&want));
 		/* writes left unharvested at stop are dropped, not kept for
 		 * the next start (which counts everything anyway) */
 		guest_writes(&vm, 0, 50, &want);
-		dirty_stop(&t);
+		dirty__stop(&t);
 		/* untracked: nothing breaks, nothing is recorded */
 		guest_writes(&vm, 0, 50, &want);
 	}
-	bitmap_free(&bm);
-	bitmap_free(&want);
+	bitmap__free(&bm);
+	bitmap__free(&want);
 	vm__destroy(&vm);
 }
 
@@ -635,13 +635,13 @@ static void test_errors(void **state)
 	(void)state;
 
 	memset(&t, 0, sizeof(t));
-	assert_int_equal(bitmap_init(&bm, NPAGES), 0);
-	assert_int_equal(dirty_sync(&t, &bm), -EINVAL);     /* not started */
-	dirty_stop(&t);                                      /* harmless */
+	assert_int_equal(bitmap__init(&bm, NPAGES), 0);
+	assert_int_equal(dirty__sync(&t, &bm), -EINVAL);     /* not started */
+	dirty__stop(&t);                                      /* harmless */
 
 	make_vm(&vm, 1, 0);
 	/* a ring needs a VM without vCPUs, and a sane size */
-	int r = dirty_ring_enable(vm.fd, 4096);
+	int r = dirty__ring_enable(vm.fd, 4096);
 	assert_true(r == -EINVAL || r == -EOPNOTSUPP);
 	assert_int_equal(vm__dirty_start(&vm, &t, DIRTY_RING, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "no dirty ring"));
@@ -649,18 +649,18 @@ static void test_errors(void **state)
 	assert_int_equal(vm__dirty_start(&vm, &t, DIRTY_LOG_CLEAR, err, sizeof(err)), 0);
 	assert_int_equal(vm__dirty_start(&vm, &t2, DIRTY_LOG_CLEAR, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "already"));
-	assert_int_equal(bitmap_init(&small, NPAGES - 1), 0);
-	assert_int_equal(dirty_sync(&t, &small), -EINVAL);
-	dirty_stop(&t);
+	assert_int_equal(bitmap__init(&small, NPAGES - 1), 0);
+	assert_int_equal(dirty__sync(&t, &small), -EINVAL);
+	dirty__stop(&t);
 	vm__destroy(&vm);
 
 	int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	assert_true(kvm >= 0);
 	int vmfd = ioctl(kvm, KVM_CREATE_VM, 0);
 	assert_true(vmfd >= 0);
-	assert_int_equal(dirty_ring_enable(vmfd, 1000), -EINVAL);       /* not a power of 2 */
-	assert_int_equal(dirty_ring_enable(vmfd, 128), -EINVAL);        /* under a page */
-	r = dirty_ring_enable(vmfd, 1u << 20);
+	assert_int_equal(dirty__ring_enable(vmfd, 1000), -EINVAL);       /* not a power of 2 */
+	assert_int_equal(dirty__ring_enable(vmfd, 128), -EINVAL);        /* under a page */
+	r = dirty__ring_enable(vmfd, 1u << 20);
 	assert_true(r == -E2BIG || r == -EOPNOTSUPP);
 	close(vmfd);
 	close(kvm);
@@ -682,8 +682,8 @@ static void test_errors(void **state)
 	print_message("refused ring: %s\n", err);
 	assert_int_equal(vm__dirty_start(&vm, &t, DIRTY_LOG_CLEAR, err, sizeof(err)), 0);
 	vm__destroy(&vm);                                    /* stops the tracker */
-	bitmap_free(&small);
-	bitmap_free(&bm);
+	bitmap__free(&small);
+	bitmap__free(&bm);
 }
 
 /* ---- several VMs in one process ---------------------------------------- */
@@ -736,42 +736,42 @@ static void test_two_vms_borrowed_ram(void **state)
 	/* b's vCPU runs the same code from the same (shared) memory */
 	memset(&r, 0, sizeof(r));
 	r.rsi = TABLE(1);
-	assert_int_equal(g64_setup_vcpu(b.vcpus[0].fd, 0, &r), 0);
+	assert_int_equal(g64__setup_vcpu(b.vcpus[0].fd, 0, &r), 0);
 	uint64_t *tab_a = (uint64_t *)(a.ram.hva + TABLE(0)), *tab_b = (uint64_t *)(a.ram.hva + TABLE(1));
 	tab_a[0] = 1;
 	tab_a[1] = x;
 	tab_b[0] = 1;
 	tab_b[1] = x;
-	assert_int_equal(bitmap_init(&bm, NPAGES), 0);
+	assert_int_equal(bitmap__init(&bm, NPAGES), 0);
 	if (vm__dirty_start(&a, &ta, DIRTY_LOG_CLEAR, err, sizeof(err)) ||
 	    vm__dirty_start(&b, &tb, DIRTY_LOG_CLEAR, err, sizeof(err)))
-		fail_msg("dirty_start: %s", err);
-	assert_int_equal(dirty_sync(&ta, &bm), NPAGES);        /* everything counts at start */
-	bitmap_clear_all(&bm);
-	assert_int_equal(dirty_sync(&tb, &bm), NPAGES);
-	bitmap_clear_all(&bm);
+		fail_msg("dirty__start: %s", err);
+	assert_int_equal(dirty__sync(&ta, &bm), NPAGES);        /* everything counts at start */
+	bitmap__clear_all(&bm);
+	assert_int_equal(dirty__sync(&tb, &bm), NPAGES);
+	bitmap__clear_all(&bm);
 
 	run_to_port(&b.vcpus[0]);                              /* b's guest: ++x */
 	assert_int_equal(*(uint64_t *)(a.ram.hva + x), 1);
-	assert_true(dirty_sync(&tb, &bm) >= 1);
-	assert_true(bitmap_test(&bm, x / 4096));               /* b's log, at b's slot */
-	bitmap_clear_all(&bm);
-	assert_true(dirty_sync(&ta, &bm) >= 0);
-	assert_false(bitmap_test(&bm, x / 4096));              /* not a's guest's write */
+	assert_true(dirty__sync(&tb, &bm) >= 1);
+	assert_true(bitmap__test(&bm, x / 4096));               /* b's log, at b's slot */
+	bitmap__clear_all(&bm);
+	assert_true(dirty__sync(&ta, &bm) >= 0);
+	assert_false(bitmap__test(&bm, x / 4096));              /* not a's guest's write */
 
 	run_to_port(&a.vcpus[0]);                              /* a's guest sees 1: ++x */
 	assert_int_equal(*(uint64_t *)(b.ram.hva + x), 2);
-	bitmap_clear_all(&bm);
-	assert_true(dirty_sync(&ta, &bm) >= 1);
-	assert_true(bitmap_test(&bm, x / 4096));
+	bitmap__clear_all(&bm);
+	assert_true(dirty__sync(&ta, &bm) >= 1);
+	assert_true(bitmap__test(&bm, x / 4096));
 
-	dirty_stop(&tb);
+	dirty__stop(&tb);
 	vm__destroy(&b);                                       /* not a's RAM */
 	run_to_port(&a.vcpus[0]);
 	assert_int_equal(*(uint64_t *)(a.ram.hva + x), 3);
-	dirty_stop(&ta);
+	dirty__stop(&ta);
 	vm__destroy(&a);
-	bitmap_free(&bm);
+	bitmap__free(&bm);
 }
 
 int main(void)

@@ -1,5 +1,5 @@
 /* test_elf.c - the strict ELF loader (good ELF64/ELF32 images, every kind
- * of malformed image refused with RAM untouched), file_slurp, the real test
+ * of malformed image refused with RAM untouched), file__slurp, the real test
  * guest if it has been built, and the multiboot header check and info
  * structure. Images are built in memory from <elf.h> structs. */
 #include <elf.h>
@@ -145,7 +145,7 @@ static void refused_n(const void *img, size_t len, uint64_t ram_size, const char
 	struct elf_image ei;
 	ram_fill();
 	strcpy(err, "(unset)");
-	if (elf_load(img, len, ram, ram_size, MIN_PADDR, &ei, err, sizeof(err)) != -1)
+	if (elf__load(img, len, ram, ram_size, MIN_PADDR, &ei, err, sizeof(err)) != -1)
 		fail_msg("image accepted, expected an error about '%s'", word);
 	if (!strstr(err, word))
 		fail_msg("error '%s' does not mention '%s'", err, word);
@@ -197,7 +197,7 @@ static void test_good64(void **state)
 	struct elf_image ei;
 	make64(&m);
 	ram_fill();
-	assert_int_equal(elf_load(&m, sizeof(m), ram, RAM_SIZE, MIN_PADDR, &ei, err, sizeof(err)), 0);
+	assert_int_equal(elf__load(&m, sizeof(m), ram, RAM_SIZE, MIN_PADDR, &ei, err, sizeof(err)), 0);
 	check_loaded(m.data, &ei, 1);
 }
 
@@ -208,7 +208,7 @@ static void test_good32(void **state)
 	struct elf_image ei;
 	make32(&m);
 	ram_fill();
-	assert_int_equal(elf_load(&m, sizeof(m), ram, RAM_SIZE, MIN_PADDR, &ei, err, sizeof(err)), 0);
+	assert_int_equal(elf__load(&m, sizeof(m), ram, RAM_SIZE, MIN_PADDR, &ei, err, sizeof(err)), 0);
 	check_loaded(m.data, &ei, 0);
 }
 
@@ -220,8 +220,8 @@ static void test_good_reload(void **state)
 	struct elf_image ei;
 	make64(&m);
 	ram_fill();
-	assert_int_equal(elf_load(&m, sizeof(m), ram, RAM_SIZE, MIN_PADDR, &ei, err, sizeof(err)), 0);
-	assert_int_equal(elf_load(&m, sizeof(m), ram, RAM_SIZE, MIN_PADDR, &ei, err, sizeof(err)), 0);
+	assert_int_equal(elf__load(&m, sizeof(m), ram, RAM_SIZE, MIN_PADDR, &ei, err, sizeof(err)), 0);
+	assert_int_equal(elf__load(&m, sizeof(m), ram, RAM_SIZE, MIN_PADDR, &ei, err, sizeof(err)), 0);
 	check_loaded(m.data, &ei, 1);
 }
 
@@ -239,7 +239,7 @@ static void test_good_edges(void **state)
 	m.ph[2].p_offset = sizeof(m);
 	m.eh.e_entry = TEXT_PADDR + TEXT_SIZE - 1;
 	ram_fill();
-	assert_int_equal(elf_load(&m, sizeof(m), ram, RAM_SIZE, MIN_PADDR, &ei, err, sizeof(err)), 0);
+	assert_int_equal(elf__load(&m, sizeof(m), ram, RAM_SIZE, MIN_PADDR, &ei, err, sizeof(err)), 0);
 	assert_int_equal(ei.entry, TEXT_PADDR + TEXT_SIZE - 1);
 	assert_int_equal(ei.lowest, MIN_PADDR);
 	assert_int_equal(ei.highest, RAM_SIZE);
@@ -257,7 +257,7 @@ static void test_good_empty_load_skipped(void **state)
 	make64(&m);
 	m.ph[1] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_offset = UINT64_MAX, .p_paddr = 0 };
 	ram_fill();
-	assert_int_equal(elf_load(&m, sizeof(m), ram, RAM_SIZE, MIN_PADDR, &ei, err, sizeof(err)), 0);
+	assert_int_equal(elf__load(&m, sizeof(m), ram, RAM_SIZE, MIN_PADDR, &ei, err, sizeof(err)), 0);
 	check_loaded(m.data, &ei, 1);
 }
 
@@ -473,7 +473,7 @@ static void test_entry_outside(void **state)
 	struct elf_image ei;
 	m.eh.e_entry = DATA_PADDR + DATA_MEM - 1;
 	ram_fill();
-	assert_int_equal(elf_load(&m, sizeof(m), ram, RAM_SIZE, MIN_PADDR, &ei, err, sizeof(err)), 0);
+	assert_int_equal(elf__load(&m, sizeof(m), ram, RAM_SIZE, MIN_PADDR, &ei, err, sizeof(err)), 0);
 	assert_int_equal(ei.entry, DATA_PADDR + DATA_MEM - 1);
 
 	struct img32 m32;
@@ -511,7 +511,7 @@ static void test_bad_later_segment_writes_nothing(void **state)
 	refused(&m32, sizeof(m32), "segment 2");
 }
 
-/* ---- file_slurp ---------------------------------------------------------- */
+/* ---- file__slurp ---------------------------------------------------------- */
 
 static int write_tmp(char *path, const void *data, size_t len)
 {
@@ -537,22 +537,22 @@ static void test_file_slurp(void **state)
 		data[i] = (uint8_t)(i * 7);
 	assert_int_equal(write_tmp(path, data, sizeof(data)), 0);
 
-	assert_int_equal(file_slurp(path, sizeof(data), &buf, &len, err, sizeof(err)), 0);
+	assert_int_equal(file__slurp(path, sizeof(data), &buf, &len, err, sizeof(err)), 0);
 	assert_int_equal(len, sizeof(data));
 	assert_memory_equal(buf, data, sizeof(data));
 	free(buf);
 
 	strcpy(err, "");
-	assert_int_equal(file_slurp(path, sizeof(data) - 1, &buf, &len, err, sizeof(err)), -1);
+	assert_int_equal(file__slurp(path, sizeof(data) - 1, &buf, &len, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "too large"));
 	unlink(path);
 
 	strcpy(err, "");
-	assert_int_equal(file_slurp(path, 1 << 20, &buf, &len, err, sizeof(err)), -1);
+	assert_int_equal(file__slurp(path, 1 << 20, &buf, &len, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "cannot open"));
 
 	strcpy(err, "");
-	assert_int_equal(file_slurp("/tmp", 1 << 20, &buf, &len, err, sizeof(err)), -1);
+	assert_int_equal(file__slurp("/tmp", 1 << 20, &buf, &len, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "not a regular file"));
 }
 
@@ -563,7 +563,7 @@ static void test_file_slurp_empty(void **state)
 	void *buf = NULL;
 	size_t len = 99;
 	assert_int_equal(write_tmp(path, "", 0), 0);
-	assert_int_equal(file_slurp(path, 0, &buf, &len, err, sizeof(err)), 0);
+	assert_int_equal(file__slurp(path, 0, &buf, &len, err, sizeof(err)), 0);
 	assert_int_equal(len, 0);
 	assert_non_null(buf);
 	free(buf);
@@ -586,11 +586,11 @@ static void load_real_guest(const char *path, int class64)
 		printf("%s not built, skipping\n", path);
 		skip();
 	}
-	assert_int_equal(file_slurp(path, 64u << 20, &img, &len, err, sizeof(err)), 0);
+	assert_int_equal(file__slurp(path, 64u << 20, &img, &len, err, sizeof(err)), 0);
 	big = malloc(size);
 	assert_non_null(big);
 	memset(big, PATTERN, size);
-	if (elf_load(img, len, big, size, GUEST_LOAD_MIN, &ei, err, sizeof(err)))
+	if (elf__load(img, len, big, size, GUEST_LOAD_MIN, &ei, err, sizeof(err)))
 		fail_msg("%s: %s", path, err);
 	assert_int_equal(ei.class64, class64);
 	assert_true(ei.lowest >= GUEST_LOAD_MIN);
@@ -600,11 +600,11 @@ static void load_real_guest(const char *path, int class64)
 	for (uint64_t i = 0; i < GUEST_LOAD_MIN; i++)
 		if (big[i] != PATTERN)
 			fail_msg("byte 0x%llx below the image was written", (unsigned long long)i);
-	if (multiboot_check(img, len, err, sizeof(err)))
+	if (multiboot__check(img, len, err, sizeof(err)))
 		fail_msg("%s: %s", path, err);
 	/* With less RAM than the image needs it is refused. */
 	memset(big, PATTERN, size);
-	assert_int_equal(elf_load(img, len, big, ei.highest - 1, GUEST_LOAD_MIN, &ei, err, sizeof(err)), -1);
+	assert_int_equal(elf__load(img, len, big, ei.highest - 1, GUEST_LOAD_MIN, &ei, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "does not fit"));
 	free(big);
 	free(img);
@@ -622,7 +622,7 @@ static void test_real_guest64(void **state)
 	load_real_guest("build/guest/dirtier.elf64", 1);
 }
 
-/* ---- multiboot_check ------------------------------------------------------ */
+/* ---- multiboot__check ------------------------------------------------------ */
 
 #define MB_FLAGS 0x00000003u
 
@@ -643,7 +643,7 @@ static int mb_at(size_t off, size_t len)
 	memset(img, 0, sizeof(img));
 	put_mb_header(img, off, MB_FLAGS, good_sum(MB_FLAGS));
 	strcpy(err, "");
-	return multiboot_check(img, len, err, sizeof(err));
+	return multiboot__check(img, len, err, sizeof(err));
 }
 
 static void test_mb_offsets(void **state)
@@ -676,25 +676,25 @@ static void test_mb_checksum(void **state)
 	(void)state;
 	uint8_t img[64] = { 0 };
 	put_mb_header(img, 0, MB_FLAGS, good_sum(MB_FLAGS) + 1);
-	assert_int_equal(multiboot_check(img, sizeof(img), err, sizeof(err)), -1);
+	assert_int_equal(multiboot__check(img, sizeof(img), err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "multiboot header"));
 	put_mb_header(img, 0, MB_FLAGS, 0);
-	assert_int_equal(multiboot_check(img, sizeof(img), err, sizeof(err)), -1);
+	assert_int_equal(multiboot__check(img, sizeof(img), err, sizeof(err)), -1);
 	/* The boot magic (what a loader passes in eax) is not a header magic. */
 	uint32_t h[3] = { MB_BOOT_MAGIC, 0, (uint32_t)-MB_BOOT_MAGIC };
 	memcpy(img, h, sizeof(h));
-	assert_int_equal(multiboot_check(img, sizeof(img), err, sizeof(err)), -1);
+	assert_int_equal(multiboot__check(img, sizeof(img), err, sizeof(err)), -1);
 	/* A bad header first, then a good one further on: found. */
 	put_mb_header(img, 0, MB_FLAGS, 1);
 	put_mb_header(img, 16, 0, good_sum(0));
-	assert_int_equal(multiboot_check(img, sizeof(img), err, sizeof(err)), 0);
+	assert_int_equal(multiboot__check(img, sizeof(img), err, sizeof(err)), 0);
 	/* An ELF without the header (our synthetic image). */
 	struct img64 m;
 	make64(&m);
-	assert_int_equal(multiboot_check(&m, sizeof(m), err, sizeof(err)), -1);
+	assert_int_equal(multiboot__check(&m, sizeof(m), err, sizeof(err)), -1);
 }
 
-/* ---- multiboot_write_info -------------------------------------------------- */
+/* ---- multiboot__write_info -------------------------------------------------- */
 
 struct mbi {
 	uint32_t flags, mem_lower, mem_upper, boot_device, cmdline;
@@ -713,7 +713,7 @@ static void test_mb_info(void **state)
 {
 	(void)state;
 	ram_fill();
-	assert_int_equal(multiboot_write_info(ram, RAM_SIZE, 4, "mode=fast seed=7", err, sizeof(err)), 0);
+	assert_int_equal(multiboot__write_info(ram, RAM_SIZE, 4, "mode=fast seed=7", err, sizeof(err)), 0);
 	assert_string_equal((char *)ram + MB_CMDLINE_GPA, "ncpus=4 mode=fast seed=7");
 	struct mbi mi = read_info();
 	assert_int_equal(mi.flags, (1u << 0) | (1u << 2));
@@ -723,9 +723,9 @@ static void test_mb_info(void **state)
 	assert_int_equal(mi.cmdline, MB_CMDLINE_GPA);
 
 	/* No arguments at all: just the prefix. */
-	assert_int_equal(multiboot_write_info(ram, RAM_SIZE, 16, NULL, err, sizeof(err)), 0);
+	assert_int_equal(multiboot__write_info(ram, RAM_SIZE, 16, NULL, err, sizeof(err)), 0);
 	assert_string_equal((char *)ram + MB_CMDLINE_GPA, "ncpus=16 ");
-	assert_int_equal(multiboot_write_info(ram, RAM_SIZE, 1, "", err, sizeof(err)), 0);
+	assert_int_equal(multiboot__write_info(ram, RAM_SIZE, 1, "", err, sizeof(err)), 0);
 	assert_string_equal((char *)ram + MB_CMDLINE_GPA, "ncpus=1 ");
 }
 
@@ -747,7 +747,7 @@ static void test_mb_info_mem_upper(void **state)
 	 * than the buffer. */
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		ram_fill();
-		assert_int_equal(multiboot_write_info(ram, cases[i].ram, 2, "x", err, sizeof(err)), 0);
+		assert_int_equal(multiboot__write_info(ram, cases[i].ram, 2, "x", err, sizeof(err)), 0);
 		struct mbi mi = read_info();
 		if (mi.mem_upper != cases[i].upper)
 			fail_msg("RAM %llu: mem_upper %u, expected %u", (unsigned long long)cases[i].ram,
@@ -757,7 +757,7 @@ static void test_mb_info_mem_upper(void **state)
 	/* Less than 1 MiB of RAM is refused (fixed in multiboot.c: it used to
 	 * wrap mem_upper and could write past the end of RAM). */
 	ram_fill();
-	assert_int_equal(multiboot_write_info(ram, (1ULL << 20) - 1, 1, "x", err, sizeof(err)), -1);
+	assert_int_equal(multiboot__write_info(ram, (1ULL << 20) - 1, 1, "x", err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "too small"));
 	ram_untouched();
 }
@@ -772,7 +772,7 @@ static void test_mb_info_too_long(void **state)
 	memset(args, 'a', fit);
 	args[fit] = 0;
 	ram_fill();
-	assert_int_equal(multiboot_write_info(ram, RAM_SIZE, 1, args, err, sizeof(err)), 0);
+	assert_int_equal(multiboot__write_info(ram, RAM_SIZE, 1, args, err, sizeof(err)), 0);
 	assert_int_equal(strlen((char *)ram + MB_CMDLINE_GPA), MB_CMDLINE_MAX - 1);
 	assert_int_equal(memcmp((char *)ram + MB_CMDLINE_GPA, "ncpus=1 aaa", 11), 0);
 	/* Nothing beyond the command line area is written. */
@@ -782,16 +782,16 @@ static void test_mb_info_too_long(void **state)
 	memset(args, 'a', fit + 1);
 	args[fit + 1] = 0;
 	strcpy(err, "");
-	assert_int_equal(multiboot_write_info(ram, RAM_SIZE, 1, args, err, sizeof(err)), -1);
+	assert_int_equal(multiboot__write_info(ram, RAM_SIZE, 1, args, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "longer than"));
 	args[fit] = 0;
-	assert_int_equal(multiboot_write_info(ram, RAM_SIZE, 10, args, err, sizeof(err)), -1);
+	assert_int_equal(multiboot__write_info(ram, RAM_SIZE, 10, args, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "longer than"));
 
 	memset(args, 'b', MB_CMDLINE_MAX + 50);
 	args[MB_CMDLINE_MAX + 50] = 0;
 	ram_fill();
-	assert_int_equal(multiboot_write_info(ram, RAM_SIZE, 1, args, err, sizeof(err)), -1);
+	assert_int_equal(multiboot__write_info(ram, RAM_SIZE, 1, args, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "guest arguments"));
 	/* The info structure is not written for a refused command line, and
 	 * the command line never overflows its 4 KiB area. */

@@ -78,7 +78,7 @@ static void test_guest_calls_per_table(void **state)
 	int stopped = -1;
 	(void)state;
 
-	assert_int_equal(page_status_init(&ps, 1024, true), 0);
+	assert_int_equal(page_status__init(&ps, 1024, true), 0);
 	gc.ps = &ps;
 	gc.stop = stop_cb;
 	gc.ctx = &stopped;
@@ -107,7 +107,7 @@ static void test_guest_calls_per_table(void **state)
 	const struct exit_port *p = exits__port(&guest, GUEST_CALL_PORT);
 	struct exit_io in = { .port = GUEST_CALL_PORT, .out = false, .size = 1, .count = 1 };
 	assert_int_equal(p->fn(p->ctx, &in, NULL, 0), 1);
-	page_status_destroy(&ps);
+	page_status__destroy(&ps);
 }
 
 static void test_migctl_and_serial(void **state)
@@ -121,7 +121,7 @@ static void test_migctl_and_serial(void **state)
 	char out[8] = { 0 };
 	(void)state;
 
-	assert_int_equal(page_status_init(&ps, 1024, true), 0);
+	assert_int_equal(page_status__init(&ps, 1024, true), 0);
 	assert_int_equal(migctl__register(&ps, &t), 0);
 	assert_int_equal(migctl__register(&ps, &t), -EEXIST);
 	assert_int_equal(t.nmsrs, 1);
@@ -134,7 +134,7 @@ static void test_migctl_and_serial(void **state)
 	assert_true(m->rd(m->ctx, m->index, &v));
 	assert_int_equal(v, MIGCTL_ENABLED);
 	assert_false(m->wr(m->ctx, m->index, 1ULL << 5));  /* reserved bit: #GP */
-	page_status_destroy(&ps);
+	page_status__destroy(&ps);
 
 	/* a string write (rep outsb) of three bytes to THR reaches the console */
 	assert_int_equal(pipe(fds), 0);

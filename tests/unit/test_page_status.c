@@ -87,76 +87,76 @@ static void test_defaults(void **state)
 {
 	(void)state;
 	struct page_status ps;
-	assert_int_equal(page_status_init(&ps, 1000, false), 0);
+	assert_int_equal(page_status__init(&ps, 1000, false), 0);
 	expect_ranges(&ps, 1, R(0, 1000));
-	assert_int_equal(page_status_shared_pages(&ps), 1000);
-	assert_true(page_status_is_shared(&ps, 0));
-	assert_true(page_status_is_shared(&ps, 999));
-	assert_false(page_status_is_shared(&ps, 1000));     /* beyond RAM */
-	assert_int_equal(page_status_migctl(&ps), MIGCTL_ENABLED);
-	page_status_destroy(&ps);
+	assert_int_equal(page_status__shared_pages(&ps), 1000);
+	assert_true(page_status__is_shared(&ps, 0));
+	assert_true(page_status__is_shared(&ps, 999));
+	assert_false(page_status__is_shared(&ps, 1000));     /* beyond RAM */
+	assert_int_equal(page_status__migctl(&ps), MIGCTL_ENABLED);
+	page_status__destroy(&ps);
 
-	assert_int_equal(page_status_init(&ps, 1000, true), 0);
+	assert_int_equal(page_status__init(&ps, 1000, true), 0);
 	expect_ranges(&ps, 0);
-	assert_int_equal(page_status_shared_pages(&ps), 0);
-	assert_false(page_status_is_shared(&ps, 0));
-	assert_int_equal(page_status_migctl(&ps), 0);
-	assert_int_equal(page_status_generation(&ps), 0);
-	page_status_destroy(&ps);
+	assert_int_equal(page_status__shared_pages(&ps), 0);
+	assert_false(page_status__is_shared(&ps, 0));
+	assert_int_equal(page_status__migctl(&ps), 0);
+	assert_int_equal(page_status__generation(&ps), 0);
+	page_status__destroy(&ps);
 
-	assert_int_equal(page_status_init(&ps, 0, false), 0);  /* degenerate but legal */
+	assert_int_equal(page_status__init(&ps, 0, false), 0);  /* degenerate but legal */
 	expect_ranges(&ps, 0);
-	page_status_destroy(&ps);
+	page_status__destroy(&ps);
 }
 
 static void test_set_merge_split(void **state)
 {
 	(void)state;
 	struct page_status ps;
-	assert_int_equal(page_status_init(&ps, 100, true), 0);
+	assert_int_equal(page_status__init(&ps, 100, true), 0);
 
-	assert_int_equal(page_status_set(&ps, 10, 20, true), 0);
-	assert_int_equal(page_status_set(&ps, 30, 40, true), 0);
+	assert_int_equal(page_status__set(&ps, 10, 20, true), 0);
+	assert_int_equal(page_status__set(&ps, 30, 40, true), 0);
 	expect_ranges(&ps, 2, R(10, 20), R(30, 40));
-	assert_int_equal(page_status_set(&ps, 20, 30, true), 0);   /* fills the gap: adjacent both sides */
+	assert_int_equal(page_status__set(&ps, 20, 30, true), 0);   /* fills the gap: adjacent both sides */
 	expect_ranges(&ps, 1, R(10, 40));
-	assert_int_equal(page_status_set(&ps, 5, 12, true), 0);    /* overlaps the front */
+	assert_int_equal(page_status__set(&ps, 5, 12, true), 0);    /* overlaps the front */
 	expect_ranges(&ps, 1, R(5, 40));
-	assert_int_equal(page_status_set(&ps, 40, 41, true), 0);   /* adjacent at the end */
+	assert_int_equal(page_status__set(&ps, 40, 41, true), 0);   /* adjacent at the end */
 	expect_ranges(&ps, 1, R(5, 41));
 
-	assert_int_equal(page_status_set(&ps, 50, 60, true), 0);
-	assert_int_equal(page_status_set(&ps, 70, 80, true), 0);
-	assert_int_equal(page_status_set(&ps, 90, 95, true), 0);
-	assert_int_equal(page_status_set(&ps, 55, 92, true), 0);   /* swallows two, overlaps a third */
+	assert_int_equal(page_status__set(&ps, 50, 60, true), 0);
+	assert_int_equal(page_status__set(&ps, 70, 80, true), 0);
+	assert_int_equal(page_status__set(&ps, 90, 95, true), 0);
+	assert_int_equal(page_status__set(&ps, 55, 92, true), 0);   /* swallows two, overlaps a third */
 	expect_ranges(&ps, 2, R(5, 41), R(50, 95));
-	assert_int_equal(page_status_set(&ps, 0, 3, true), 0);     /* new first range */
+	assert_int_equal(page_status__set(&ps, 0, 3, true), 0);     /* new first range */
 	expect_ranges(&ps, 3, R(0, 3), R(5, 41), R(50, 95));
 
-	assert_int_equal(page_status_set(&ps, 60, 65, false), 0);  /* split */
+	assert_int_equal(page_status__set(&ps, 60, 65, false), 0);  /* split */
 	expect_ranges(&ps, 4, R(0, 3), R(5, 41), R(50, 60), R(65, 95));
-	assert_int_equal(page_status_set(&ps, 5, 6, false), 0);    /* trim front */
-	assert_int_equal(page_status_set(&ps, 40, 41, false), 0);  /* trim end */
+	assert_int_equal(page_status__set(&ps, 5, 6, false), 0);    /* trim front */
+	assert_int_equal(page_status__set(&ps, 40, 41, false), 0);  /* trim end */
 	expect_ranges(&ps, 4, R(0, 3), R(6, 40), R(50, 60), R(65, 95));
-	assert_int_equal(page_status_set(&ps, 2, 55, false), 0);   /* across several */
+	assert_int_equal(page_status__set(&ps, 2, 55, false), 0);   /* across several */
 	expect_ranges(&ps, 3, R(0, 2), R(55, 60), R(65, 95));
-	assert_int_equal(page_status_shared_pages(&ps), 2 + 5 + 30);
+	assert_int_equal(page_status__shared_pages(&ps), 2 + 5 + 30);
 
 	/* Boundaries. */
-	assert_true(page_status_is_shared(&ps, 55));
-	assert_true(page_status_is_shared(&ps, 59));
-	assert_false(page_status_is_shared(&ps, 60));
-	assert_false(page_status_is_shared(&ps, 54));
-	assert_false(page_status_is_shared(&ps, 64));
-	assert_true(page_status_is_shared(&ps, 65));
-	assert_true(page_status_is_shared(&ps, 0));
-	assert_false(page_status_is_shared(&ps, 2));
+	assert_true(page_status__is_shared(&ps, 55));
+	assert_true(page_status__is_shared(&ps, 59));
+	assert_false(page_status__is_shared(&ps, 60));
+	assert_false(page_status__is_shared(&ps, 54));
+	assert_false(page_status__is_shared(&ps, 64));
+	assert_true(page_status__is_shared(&ps, 65));
+	assert_true(page_status__is_shared(&ps, 0));
+	assert_false(page_status__is_shared(&ps, 2));
 
-	assert_int_equal(page_status_set(&ps, 0, 100, false), 0);
+	assert_int_equal(page_status__set(&ps, 0, 100, false), 0);
 	expect_ranges(&ps, 0);
-	assert_int_equal(page_status_set(&ps, 0, 100, true), 0);
+	assert_int_equal(page_status__set(&ps, 0, 100, true), 0);
 	expect_ranges(&ps, 1, R(0, 100));
-	page_status_destroy(&ps);
+	page_status__destroy(&ps);
 }
 
 static void collect(void *ctx, uint64_t start, uint64_t end)
@@ -173,64 +173,64 @@ static void test_shared_ranges(void **state)
 	(void)state;
 	struct page_status ps;
 	struct pfn_range got[4], *p = got;
-	assert_int_equal(page_status_init(&ps, 100, true), 0);
-	assert_int_equal(page_status__shared_ranges(&ps, collect, &p), page_status_generation(&ps));
+	assert_int_equal(page_status__init(&ps, 100, true), 0);
+	assert_int_equal(page_status__shared_ranges(&ps, collect, &p), page_status__generation(&ps));
 	assert_ptr_equal(p, got);                                    /* confidential: none shared */
-	assert_int_equal(page_status_set(&ps, 30, 40, true), 0);
-	assert_int_equal(page_status_set(&ps, 10, 20, true), 0);
+	assert_int_equal(page_status__set(&ps, 30, 40, true), 0);
+	assert_int_equal(page_status__set(&ps, 10, 20, true), 0);
 	uint64_t gen = page_status__shared_ranges(&ps, collect, &p);
-	assert_int_equal(gen, page_status_generation(&ps));
+	assert_int_equal(gen, page_status__generation(&ps));
 	assert_int_equal(p - got, 2);
 	assert_int_equal(got[0].start, 10);
 	assert_int_equal(got[0].end, 20);
 	assert_int_equal(got[1].start, 30);
 	assert_int_equal(got[1].end, 40);
-	assert_int_equal(page_status_set(&ps, 15, 35, false), 0);
+	assert_int_equal(page_status__set(&ps, 15, 35, false), 0);
 	p = got;
 	assert_true(page_status__shared_ranges(&ps, collect, &p) > gen);
 	assert_int_equal(p - got, 2);
 	assert_int_equal(got[0].end, 15);
 	assert_int_equal(got[1].start, 35);
-	page_status_destroy(&ps);
+	page_status__destroy(&ps);
 
-	assert_int_equal(page_status_init(&ps, 64, false), 0);       /* plain: one range, all */
+	assert_int_equal(page_status__init(&ps, 64, false), 0);       /* plain: one range, all */
 	p = got;
 	page_status__shared_ranges(&ps, collect, &p);
 	assert_int_equal(p - got, 1);
 	assert_int_equal(got[0].start, 0);
 	assert_int_equal(got[0].end, 64);
-	page_status_destroy(&ps);
+	page_status__destroy(&ps);
 }
 
 static void test_set_generation_and_args(void **state)
 {
 	(void)state;
 	struct page_status ps;
-	assert_int_equal(page_status_init(&ps, 100, true), 0);
+	assert_int_equal(page_status__init(&ps, 100, true), 0);
 	uint64_t g = ps.generation;
-	assert_int_equal(page_status_set(&ps, 10, 20, false), 0);  /* already private */
+	assert_int_equal(page_status__set(&ps, 10, 20, false), 0);  /* already private */
 	assert_int_equal(ps.generation, g);
-	assert_int_equal(page_status_set(&ps, 10, 20, true), 0);
+	assert_int_equal(page_status__set(&ps, 10, 20, true), 0);
 	assert_int_equal(ps.generation, ++g);
-	assert_int_equal(page_status_set(&ps, 12, 18, true), 0);   /* already shared */
-	assert_int_equal(page_status_set(&ps, 10, 20, true), 0);
+	assert_int_equal(page_status__set(&ps, 12, 18, true), 0);   /* already shared */
+	assert_int_equal(page_status__set(&ps, 10, 20, true), 0);
 	assert_int_equal(ps.generation, g);
-	assert_int_equal(page_status_set(&ps, 30, 30, true), 0);   /* empty */
+	assert_int_equal(page_status__set(&ps, 30, 30, true), 0);   /* empty */
 	assert_int_equal(ps.generation, g);
 
-	assert_int_equal(page_status_set(&ps, 20, 10, true), -EINVAL);
-	assert_int_equal(page_status_set(&ps, 90, 101, true), -EINVAL);
-	assert_int_equal(page_status_set(&ps, 0, UINT64_MAX, false), -EINVAL);
+	assert_int_equal(page_status__set(&ps, 20, 10, true), -EINVAL);
+	assert_int_equal(page_status__set(&ps, 90, 101, true), -EINVAL);
+	assert_int_equal(page_status__set(&ps, 0, UINT64_MAX, false), -EINVAL);
 	expect_ranges(&ps, 1, R(10, 20));
 	assert_int_equal(ps.generation, g);
 
-	assert_int_equal(page_status_set_migctl(&ps, 1), 0);
+	assert_int_equal(page_status__set_migctl(&ps, 1), 0);
 	assert_int_equal(ps.generation, ++g);
-	assert_int_equal(page_status_set_migctl(&ps, 1), 0);
+	assert_int_equal(page_status__set_migctl(&ps, 1), 0);
 	assert_int_equal(ps.generation, g);
-	assert_int_equal(page_status_set_migctl(&ps, 2), -EINVAL);
-	assert_int_equal(page_status_migctl(&ps), 1);
-	page_status_destroy(&ps);
+	assert_int_equal(page_status__set_migctl(&ps, 2), -EINVAL);
+	assert_int_equal(page_status__migctl(&ps), 1);
+	page_status__destroy(&ps);
 }
 
 /* ---- KVM_HC_MAP_GPA_RANGE --------------------------------------------- */
@@ -240,51 +240,51 @@ static void test_map_gpa_range(void **state)
 	(void)state;
 	struct page_status ps;
 	const uint64_t npages = 4 * 512;           /* 8 MiB */
-	assert_int_equal(page_status_init(&ps, npages, true), 0);
+	assert_int_equal(page_status__init(&ps, npages, true), 0);
 	const uint64_t shared4k = MAP_GPA_PAGE_SIZE_4K, shared2m = MAP_GPA_PAGE_SIZE_2M;
 
-	assert_int_equal(page_status_map_gpa_range(&ps, 0x1000, 2, shared4k), 0);
+	assert_int_equal(page_status__map_gpa_range(&ps, 0x1000, 2, shared4k), 0);
 	expect_ranges(&ps, 1, R(1, 3));
-	assert_int_equal(page_status_map_gpa_range(&ps, 0x1000, 1, MAP_GPA_ENCRYPTED), 0);
+	assert_int_equal(page_status__map_gpa_range(&ps, 0x1000, 1, MAP_GPA_ENCRYPTED), 0);
 	expect_ranges(&ps, 1, R(2, 3));
 
 	uint64_t g = ps.generation;
-	assert_int_equal(page_status_map_gpa_range(&ps, 0x1001, 1, shared4k), -22);   /* misaligned */
-	assert_int_equal(page_status_map_gpa_range(&ps, 0x1800, 1, shared4k), -22);
-	assert_int_equal(page_status_map_gpa_range(&ps, 0x1000, 0, shared4k), -22);   /* zero pages */
-	assert_int_equal(page_status_map_gpa_range(&ps, (npages - 1) * 4096, 2, shared4k), -22); /* beyond RAM */
-	assert_int_equal(page_status_map_gpa_range(&ps, npages * 4096, 1, shared4k), -22);
-	assert_int_equal(page_status_map_gpa_range(&ps, UINT64_MAX & ~0xfffULL, 1, shared4k), -22);
-	assert_int_equal(page_status_map_gpa_range(&ps, 0x1000, UINT64_MAX, shared4k), -22);
-	assert_int_equal(page_status_map_gpa_range(&ps, 0, 1, 1ULL << 5), -22);          /* reserved */
-	assert_int_equal(page_status_map_gpa_range(&ps, 0, 1, 1ULL << 63), -22);
-	assert_int_equal(page_status_map_gpa_range(&ps, 0, 1, MAP_GPA_RESERVED_MASK), -22);
-	assert_int_equal(page_status_map_gpa_range(&ps, 0, 1, 3), -22);                  /* page size */
-	assert_int_equal(page_status_map_gpa_range(&ps, 0, 1, 0xf), -22);
-	assert_int_equal(page_status_map_gpa_range(&ps, 0x1000, 512, shared2m), -22);    /* 2M: gpa */
-	assert_int_equal(page_status_map_gpa_range(&ps, MB2, 511, shared2m), -22);       /* 2M: npages */
-	assert_int_equal(page_status_map_gpa_range(&ps, MB2, 513, shared2m), -22);
-	assert_int_equal(page_status_map_gpa_range(&ps, 0, 512, MAP_GPA_PAGE_SIZE_1G), -22);
+	assert_int_equal(page_status__map_gpa_range(&ps, 0x1001, 1, shared4k), -22);   /* misaligned */
+	assert_int_equal(page_status__map_gpa_range(&ps, 0x1800, 1, shared4k), -22);
+	assert_int_equal(page_status__map_gpa_range(&ps, 0x1000, 0, shared4k), -22);   /* zero pages */
+	assert_int_equal(page_status__map_gpa_range(&ps, (npages - 1) * 4096, 2, shared4k), -22); /* beyond RAM */
+	assert_int_equal(page_status__map_gpa_range(&ps, npages * 4096, 1, shared4k), -22);
+	assert_int_equal(page_status__map_gpa_range(&ps, UINT64_MAX & ~0xfffULL, 1, shared4k), -22);
+	assert_int_equal(page_status__map_gpa_range(&ps, 0x1000, UINT64_MAX, shared4k), -22);
+	assert_int_equal(page_status__map_gpa_range(&ps, 0, 1, 1ULL << 5), -22);          /* reserved */
+	assert_int_equal(page_status__map_gpa_range(&ps, 0, 1, 1ULL << 63), -22);
+	assert_int_equal(page_status__map_gpa_range(&ps, 0, 1, MAP_GPA_RESERVED_MASK), -22);
+	assert_int_equal(page_status__map_gpa_range(&ps, 0, 1, 3), -22);                  /* page size */
+	assert_int_equal(page_status__map_gpa_range(&ps, 0, 1, 0xf), -22);
+	assert_int_equal(page_status__map_gpa_range(&ps, 0x1000, 512, shared2m), -22);    /* 2M: gpa */
+	assert_int_equal(page_status__map_gpa_range(&ps, MB2, 511, shared2m), -22);       /* 2M: npages */
+	assert_int_equal(page_status__map_gpa_range(&ps, MB2, 513, shared2m), -22);
+	assert_int_equal(page_status__map_gpa_range(&ps, 0, 512, MAP_GPA_PAGE_SIZE_1G), -22);
 	expect_ranges(&ps, 1, R(2, 3));
 	assert_int_equal(ps.generation, g);        /* refused calls change nothing */
 
-	assert_int_equal(page_status_map_gpa_range(&ps, MB2, 1024, shared2m), 0);
+	assert_int_equal(page_status__map_gpa_range(&ps, MB2, 1024, shared2m), 0);
 	expect_ranges(&ps, 2, R(2, 3), R(512, 1536));
-	assert_int_equal(page_status_map_gpa_range(&ps, MB2, 512, shared2m | MAP_GPA_ENCRYPTED), 0);
+	assert_int_equal(page_status__map_gpa_range(&ps, MB2, 512, shared2m | MAP_GPA_ENCRYPTED), 0);
 	expect_ranges(&ps, 2, R(2, 3), R(1024, 1536));
 	/* The last page of RAM, exactly. */
-	assert_int_equal(page_status_map_gpa_range(&ps, (npages - 1) * 4096, 1, shared4k), 0);
-	assert_true(page_status_is_shared(&ps, npages - 1));
-	page_status_destroy(&ps);
+	assert_int_equal(page_status__map_gpa_range(&ps, (npages - 1) * 4096, 1, shared4k), 0);
+	assert_true(page_status__is_shared(&ps, npages - 1));
+	page_status__destroy(&ps);
 
 	/* 1G pages need a guest of at least 1 GiB; the record is ranges, so
 	 * a huge "guest" costs nothing here. */
-	assert_int_equal(page_status_init(&ps, 4 * GB1 / 4096, false), 0);
-	assert_int_equal(page_status_map_gpa_range(&ps, GB1, GB1 / 4096,
+	assert_int_equal(page_status__init(&ps, 4 * GB1 / 4096, false), 0);
+	assert_int_equal(page_status__map_gpa_range(&ps, GB1, GB1 / 4096,
 						   MAP_GPA_PAGE_SIZE_1G | MAP_GPA_ENCRYPTED), 0);
 	expect_ranges(&ps, 2, R(0, GB1 / 4096), R(2 * GB1 / 4096, 4 * GB1 / 4096));
-	assert_int_equal(page_status_map_gpa_range(&ps, MB2, GB1 / 4096, MAP_GPA_PAGE_SIZE_1G), -22);
-	page_status_destroy(&ps);
+	assert_int_equal(page_status__map_gpa_range(&ps, MB2, GB1 / 4096, MAP_GPA_PAGE_SIZE_1G), -22);
+	page_status__destroy(&ps);
 }
 
 /* With RAM reaching the top of the address space only the overflow check
@@ -293,34 +293,34 @@ static void test_map_gpa_range_overflow(void **state)
 {
 	(void)state;
 	struct page_status ps;
-	assert_int_equal(page_status_init(&ps, UINT64_MAX, true), 0);
+	assert_int_equal(page_status__init(&ps, UINT64_MAX, true), 0);
 	const uint64_t top = UINT64_MAX & ~0xfffULL;
-	assert_int_equal(page_status_map_gpa_range(&ps, 0x1000, UINT64_MAX, 0), -22);
-	assert_int_equal(page_status_map_gpa_range(&ps, 0x2000, (1ULL << 52) - 1, 0), -22);
-	assert_int_equal(page_status_map_gpa_range(&ps, top, 2, 0), -22);
-	assert_int_equal(page_status_map_gpa_range(&ps, top - 0x1000, 3, 0), -22);
-	assert_int_equal(page_status_map_gpa_range(&ps, 0, (1ULL << 52) + 1, 0), -22);
-	assert_int_equal(page_status_map_gpa_range(&ps, 0, UINT64_MAX / 4096 + 2, 0), -22);
+	assert_int_equal(page_status__map_gpa_range(&ps, 0x1000, UINT64_MAX, 0), -22);
+	assert_int_equal(page_status__map_gpa_range(&ps, 0x2000, (1ULL << 52) - 1, 0), -22);
+	assert_int_equal(page_status__map_gpa_range(&ps, top, 2, 0), -22);
+	assert_int_equal(page_status__map_gpa_range(&ps, top - 0x1000, 3, 0), -22);
+	assert_int_equal(page_status__map_gpa_range(&ps, 0, (1ULL << 52) + 1, 0), -22);
+	assert_int_equal(page_status__map_gpa_range(&ps, 0, UINT64_MAX / 4096 + 2, 0), -22);
 	expect_ranges(&ps, 0);
 	/* The very last page is addressable (its end is exactly 2^64). */
-	assert_int_equal(page_status_map_gpa_range(&ps, top, 1, 0), 0);
+	assert_int_equal(page_status__map_gpa_range(&ps, top, 1, 0), 0);
 	expect_ranges(&ps, 1, R(top / 4096, top / 4096 + 1));
-	page_status_destroy(&ps);
+	page_status__destroy(&ps);
 }
 
 static void test_map_gpa_range_plain(void **state)
 {
 	(void)state;
 	struct page_status ps;
-	assert_int_equal(page_status_init(&ps, 64, false), 0);
-	assert_int_equal(page_status_map_gpa_range(&ps, 8 * 4096, 4, MAP_GPA_ENCRYPTED), 0);
+	assert_int_equal(page_status__init(&ps, 64, false), 0);
+	assert_int_equal(page_status__map_gpa_range(&ps, 8 * 4096, 4, MAP_GPA_ENCRYPTED), 0);
 	expect_ranges(&ps, 2, R(0, 8), R(12, 64));
-	assert_false(page_status_is_shared(&ps, 8));
-	assert_false(page_status_is_shared(&ps, 11));
-	assert_true(page_status_is_shared(&ps, 12));
-	assert_int_equal(page_status_map_gpa_range(&ps, 8 * 4096, 4, 0), 0);
+	assert_false(page_status__is_shared(&ps, 8));
+	assert_false(page_status__is_shared(&ps, 11));
+	assert_true(page_status__is_shared(&ps, 12));
+	assert_int_equal(page_status__map_gpa_range(&ps, 8 * 4096, 4, 0), 0);
 	expect_ranges(&ps, 1, R(0, 64));
-	page_status_destroy(&ps);
+	page_status__destroy(&ps);
 }
 
 /* ---- reset ------------------------------------------------------------ */
@@ -329,27 +329,27 @@ static void test_reset(void **state)
 {
 	(void)state;
 	struct page_status ps;
-	assert_int_equal(page_status_init(&ps, 100, true), 0);
-	assert_int_equal(page_status_set(&ps, 10, 20, true), 0);
-	assert_int_equal(page_status_set(&ps, 30, 40, true), 0);
-	assert_int_equal(page_status_set_migctl(&ps, MIGCTL_ENABLED), 0);
+	assert_int_equal(page_status__init(&ps, 100, true), 0);
+	assert_int_equal(page_status__set(&ps, 10, 20, true), 0);
+	assert_int_equal(page_status__set(&ps, 30, 40, true), 0);
+	assert_int_equal(page_status__set_migctl(&ps, MIGCTL_ENABLED), 0);
 	uint64_t g = ps.generation;
-	page_status_reset(&ps);                    /* the reboot race: no stale shared marks */
+	page_status__reset(&ps);                    /* the reboot race: no stale shared marks */
 	expect_ranges(&ps, 0);
 	assert_int_equal(ps.migctl, 0);
 	assert_int_equal(ps.generation, g + 1);
-	page_status_reset(&ps);                    /* already at start state */
+	page_status__reset(&ps);                    /* already at start state */
 	assert_int_equal(ps.generation, g + 1);
-	page_status_destroy(&ps);
+	page_status__destroy(&ps);
 
-	assert_int_equal(page_status_init(&ps, 100, false), 0);
-	assert_int_equal(page_status_set(&ps, 10, 20, false), 0);
-	assert_int_equal(page_status_set(&ps, 50, 100, false), 0);
-	assert_int_equal(page_status_set_migctl(&ps, 0), 0);
-	page_status_reset(&ps);
+	assert_int_equal(page_status__init(&ps, 100, false), 0);
+	assert_int_equal(page_status__set(&ps, 10, 20, false), 0);
+	assert_int_equal(page_status__set(&ps, 50, 100, false), 0);
+	assert_int_equal(page_status__set_migctl(&ps, 0), 0);
+	page_status__reset(&ps);
 	expect_ranges(&ps, 1, R(0, 100));
 	assert_int_equal(ps.migctl, MIGCTL_ENABLED);
-	page_status_destroy(&ps);
+	page_status__destroy(&ps);
 }
 
 /* ---- save / load ------------------------------------------------------ */
@@ -358,40 +358,40 @@ static void test_save_load_round_trip(void **state)
 {
 	(void)state;
 	struct page_status a, b;
-	assert_int_equal(page_status_init(&a, 1000, true), 0);
-	assert_int_equal(page_status_init(&b, 1000, true), 0);
-	assert_int_equal(page_status_set(&a, 10, 20, true), 0);
-	assert_int_equal(page_status_set(&a, 500, 999, true), 0);
-	assert_int_equal(page_status_set_migctl(&a, 1), 0);
+	assert_int_equal(page_status__init(&a, 1000, true), 0);
+	assert_int_equal(page_status__init(&b, 1000, true), 0);
+	assert_int_equal(page_status__set(&a, 10, 20, true), 0);
+	assert_int_equal(page_status__set(&a, 500, 999, true), 0);
+	assert_int_equal(page_status__set_migctl(&a, 1), 0);
 
 	void *buf;
 	size_t len;
-	assert_int_equal(page_status_save(&a, &buf, &len), 0);
+	assert_int_equal(page_status__save(&a, &buf, &len), 0);
 	assert_int_equal(len, 32 + 2 * 16);
 	char err[128] = "";
 	uint64_t g = b.generation;
-	assert_int_equal(page_status_load(&b, buf, len, err, sizeof(err)), 0);
+	assert_int_equal(page_status__load(&b, buf, len, err, sizeof(err)), 0);
 	expect_ranges(&b, 2, R(10, 20), R(500, 999));
 	assert_int_equal(b.migctl, 1);
 	assert_int_equal(b.generation, g + 1);
-	assert_int_equal(page_status_load(&b, buf, len, err, sizeof(err)), 0);
+	assert_int_equal(page_status__load(&b, buf, len, err, sizeof(err)), 0);
 	assert_int_equal(b.generation, g + 1);      /* same content: no change */
 	/* The loaded record is fully usable. */
-	assert_int_equal(page_status_set(&b, 20, 500, true), 0);
+	assert_int_equal(page_status__set(&b, 20, 500, true), 0);
 	expect_ranges(&b, 1, R(10, 999));
 	free(buf);
 
 	/* An empty list round-trips too, and reset still works after it. */
-	page_status_reset(&a);
-	assert_int_equal(page_status_save(&a, &buf, &len), 0);
+	page_status__reset(&a);
+	assert_int_equal(page_status__save(&a, &buf, &len), 0);
 	assert_int_equal(len, 32);
-	assert_int_equal(page_status_load(&b, buf, len, err, sizeof(err)), 0);
+	assert_int_equal(page_status__load(&b, buf, len, err, sizeof(err)), 0);
 	expect_ranges(&b, 0);
-	page_status_reset(&b);
+	page_status__reset(&b);
 	expect_ranges(&b, 0);
 	free(buf);
-	page_status_destroy(&a);
-	page_status_destroy(&b);
+	page_status__destroy(&a);
+	page_status__destroy(&b);
 }
 
 /* Build a record by hand: header then ranges. */
@@ -412,7 +412,7 @@ static void expect_refused(struct page_status *ps, const uint8_t *p, size_t len,
 	struct snapshot before;
 	take(ps, &before);
 	char err[160] = "";
-	assert_int_equal(page_status_load(ps, p, len, err, sizeof(err)), -1);
+	assert_int_equal(page_status__load(ps, p, len, err, sizeof(err)), -1);
 	if (!strstr(err, msg_part))
 		fail_msg("expected \"%s\" in \"%s\"", msg_part, err);
 	expect_same(ps, &before);
@@ -422,8 +422,8 @@ static void test_load_refuses_corruption(void **state)
 {
 	(void)state;
 	struct page_status ps;
-	assert_int_equal(page_status_init(&ps, 100, true), 0);
-	assert_int_equal(page_status_set(&ps, 40, 50, true), 0);   /* something to keep intact */
+	assert_int_equal(page_status__init(&ps, 100, true), 0);
+	assert_int_equal(page_status__set(&ps, 40, 50, true), 0);   /* something to keep intact */
 	uint8_t p[32 + 16 * 8];
 	size_t len;
 
@@ -474,9 +474,9 @@ static void test_load_refuses_corruption(void **state)
 	/* And the good one loads, to show the fixtures above were close. */
 	len = make_record(p, 100, 1, 1, 3, 3, good);
 	char err[128];
-	assert_int_equal(page_status_load(&ps, p, len, err, sizeof(err)), 0);
+	assert_int_equal(page_status__load(&ps, p, len, err, sizeof(err)), 0);
 	expect_ranges(&ps, 3, R(1, 5), R(10, 20), R(30, 100));
-	page_status_destroy(&ps);
+	page_status__destroy(&ps);
 }
 
 /* ---- randomized model check ------------------------------------------- */
@@ -539,21 +539,21 @@ static void model_compare(struct page_status *ps, const struct model *m)
 			fail_msg("page %llu: record says %d, model %d", (unsigned long long)p, have[p], m->shared[p]);
 		count += m->shared[p];
 	}
-	assert_int_equal(page_status_shared_pages(ps), count);
+	assert_int_equal(page_status__shared_pages(ps), count);
 	assert_int_equal(ps->migctl, m->migctl);
 	/* is_shared itself, at range edges and a few random pages. */
 	for (size_t i = 0; i < ps->nshared; i++) {
 		uint64_t s = ps->shared[i].start, e = ps->shared[i].end;
-		assert_true(page_status_is_shared(ps, s));
-		assert_true(page_status_is_shared(ps, e - 1));
+		assert_true(page_status__is_shared(ps, s));
+		assert_true(page_status__is_shared(ps, e - 1));
 		if (s)
-			assert_false(page_status_is_shared(ps, s - 1));
+			assert_false(page_status__is_shared(ps, s - 1));
 		if (e < MODEL_PAGES)
-			assert_false(page_status_is_shared(ps, e));
+			assert_false(page_status__is_shared(ps, e));
 	}
 	for (int k = 0; k < 16; k++) {
 		uint64_t p = rnd_below(MODEL_PAGES);
-		assert_int_equal(page_status_is_shared(ps, p), m->shared[p]);
+		assert_int_equal(page_status__is_shared(ps, p), m->shared[p]);
 	}
 }
 
@@ -564,7 +564,7 @@ static void test_randomized_against_model(void **state)
 		struct page_status ps;
 		static struct model m;
 		m.confidential = round == 0;
-		assert_int_equal(page_status_init(&ps, MODEL_PAGES, m.confidential), 0);
+		assert_int_equal(page_status__init(&ps, MODEL_PAGES, m.confidential), 0);
 		model_set(&m, 0, MODEL_PAGES, !m.confidential);
 		m.migctl = m.confidential ? 0 : 1;
 
@@ -579,7 +579,7 @@ static void test_randomized_against_model(void **state)
 				if (e > MODEL_PAGES)
 					e = MODEL_PAGES;
 				bool sh = rnd() & 1;
-				assert_int_equal(page_status_set(&ps, s, e, sh), 0);
+				assert_int_equal(page_status__set(&ps, s, e, sh), 0);
 				model_set(&m, s, e, sh);
 			} else if (kind < 85) {                 /* the hypercall, valid or not */
 				uint64_t attrs = rnd_below(8) ? (rnd() & 0x11) : (rnd() & 0x3f);
@@ -598,24 +598,24 @@ static void test_randomized_against_model(void **state)
 				if (rnd_below(50) == 0)
 					n = UINT64_MAX - rnd_below(3);
 				bool valid = model_map_valid(gpa, n, attrs);
-				int64_t rc = page_status_map_gpa_range(&ps, gpa, n, attrs);
+				int64_t rc = page_status__map_gpa_range(&ps, gpa, n, attrs);
 				assert_int_equal(rc, valid ? 0 : -22);
 				if (valid)
 					model_set(&m, gpa / 4096, gpa / 4096 + n, !(attrs & MAP_GPA_ENCRYPTED));
 			} else if (kind < 92) {                 /* the migration-control MSR */
 				uint64_t v = rnd_below(2);
-				assert_int_equal(page_status_set_migctl(&ps, v), 0);
+				assert_int_equal(page_status__set_migctl(&ps, v), 0);
 				m.migctl = v;
 			} else if (kind < 95) {                 /* guest reboot */
-				page_status_reset(&ps);
+				page_status__reset(&ps);
 				model_set(&m, 0, MODEL_PAGES, !m.confidential);
 				m.migctl = m.confidential ? 0 : 1;
 			} else {                                /* save and load back */
 				void *buf;
 				size_t len;
 				char err[128];
-				assert_int_equal(page_status_save(&ps, &buf, &len), 0);
-				assert_int_equal(page_status_load(&ps, buf, len, err, sizeof(err)), 0);
+				assert_int_equal(page_status__save(&ps, &buf, &len), 0);
+				assert_int_equal(page_status__load(&ps, buf, len, err, sizeof(err)), 0);
 				free(buf);
 			}
 			model_compare(&ps, &m);
@@ -625,7 +625,7 @@ static void test_randomized_against_model(void **state)
 			else
 				assert_int_equal(ps.generation, gen);
 		}
-		page_status_destroy(&ps);
+		page_status__destroy(&ps);
 	}
 }
 
@@ -638,9 +638,9 @@ static void *flipper(void *arg)
 	struct thread_job *j = arg;
 	for (int i = 0; i < 20000; i++) {
 		uint64_t s = j->base + (uint64_t)(i % 50);
-		if (page_status_set(j->ps, s, s + 3, i & 1) != 0)
+		if (page_status__set(j->ps, s, s + 3, i & 1) != 0)
 			return (void *)1;
-		(void)page_status_is_shared(j->ps, s);
+		(void)page_status__is_shared(j->ps, s);
 	}
 	return NULL;
 }
@@ -650,7 +650,7 @@ static void test_threads(void **state)
 {
 	(void)state;
 	struct page_status ps;
-	assert_int_equal(page_status_init(&ps, 1000, true), 0);
+	assert_int_equal(page_status__init(&ps, 1000, true), 0);
 	pthread_t t[3];
 	struct thread_job j[3];
 	for (int i = 0; i < 3; i++) {
@@ -660,9 +660,9 @@ static void test_threads(void **state)
 	for (int i = 0; i < 200; i++) {
 		void *buf;
 		size_t len;
-		assert_int_equal(page_status_save(&ps, &buf, &len), 0);
+		assert_int_equal(page_status__save(&ps, &buf, &len), 0);
 		free(buf);
-		(void)page_status_shared_pages(&ps);
+		(void)page_status__shared_pages(&ps);
 	}
 	for (int i = 0; i < 3; i++) {
 		void *ret;
@@ -670,7 +670,7 @@ static void test_threads(void **state)
 		assert_null(ret);
 	}
 	check_invariants(&ps);
-	page_status_destroy(&ps);
+	page_status__destroy(&ps);
 }
 
 int main(void)

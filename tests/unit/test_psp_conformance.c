@@ -129,9 +129,9 @@ static void *locking_thread(void *p)
 	struct locking_arg *a = p;
 	for (int i = 0; i < LOCKING_ITERS; i++) {
 		struct psp_reply r;
-		int s = psp_call(a->vms[a->self], PSP_OP_MOVE_FROM, 0, NULL, 0,
+		int s = psp__call(a->vms[a->self], PSP_OP_MOVE_FROM, 0, NULL, 0,
 				 a->vms[i % NR_MIGRATE_TEST_VMS], &r);
-		psp_reply_free(&r);
+		psp__reply_free(&r);
 		/* results are ignored as in the kernel test, but the daemon must
 		 * answer each one with a move's errno */
 		if (s != 0 && s != -EINVAL && s != -EBUSY && s != -EIO) {
@@ -309,7 +309,7 @@ static void verify_mirror_allowed_cmds(int mirror)
 		int s = ph_enc(mirror, cmd, NULL, 0, NULL);
 		if (s != -EINVAL)
 			fail_msg("mirror: command 0x%x (%s) = %d (%s), want EINVAL", cmd,
-				 psp_cmd_name(cmd), s, ph_errname(s));
+				 psp__cmd_name(cmd), s, ph_errname(s));
 	}
 	ST_EQ(ph_status(mirror, &gs, NULL), 0);
 }

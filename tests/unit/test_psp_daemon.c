@@ -166,13 +166,13 @@ static void test_fd_exhaustion(void **state)
 
 	for (int i = 0; i < EXTRA; i++) {
 		struct psp_reply r;
-		extra[i] = psp_connect(d->sock);
+		extra[i] = psp__connect(d->sock);
 		if (extra[i] < 0)
 			fail_msg("connect %d: %s (tern-psp alive: %d)", i, strerror(-extra[i]),
 				 pd_alive(d));
 		rcv_timeout(extra[i], 10);
-		int s = psp_call(extra[i], PSP_OP_HELLO, 0, NULL, 0, -1, &r);
-		psp_reply_free(&r);
+		int s = psp__call(extra[i], PSP_OP_HELLO, 0, NULL, 0, -1, &r);
+		psp__reply_free(&r);
 		if (s == 0)
 			served++;
 		else if (s == -ECONNRESET || s == -EPIPE)
@@ -200,13 +200,13 @@ static void test_fd_exhaustion(void **state)
 	double t0 = now_s();
 	for (;;) {
 		struct psp_reply r;
-		int c = psp_connect(d->sock), s = c < 0 ? c : 0, v = -1;
+		int c = psp__connect(d->sock), s = c < 0 ? c : 0, v = -1;
 		if (c >= 0) {
 			rcv_timeout(c, 10);
-			s = psp_call(c, PSP_OP_HELLO, 0, NULL, 0, -1, &r);
-			psp_reply_free(&r);
+			s = psp__call(c, PSP_OP_HELLO, 0, NULL, 0, -1, &r);
+			psp__reply_free(&r);
 			if (!s)
-				v = psp_vm_create(c, NULL);
+				v = psp__vm_create(c, NULL);
 			if (!s && v < 0)
 				s = v;
 		}

@@ -88,7 +88,7 @@ static void test_token_send(void **state)
 		int r = ph_enc(src.fd, cmd, NULL, 0, NULL);
 		if (r != -EPERM)
 			fail_msg("sent source: command 0x%x (%s) = %d (%s), want EPERM", cmd,
-				 psp_cmd_name(cmd), r, ph_errname(r));
+				 psp__cmd_name(cmd), r, ph_errname(r));
 	}
 	/* ... and the same with well-formed payloads */
 	ST_EQ(ph_update_data(src.fd, 0, PSP_PAGE, NULL), -EPERM);
@@ -351,7 +351,7 @@ static void test_dead_handle(void **state)
 		int b = ph_enc(src.fd, cmd, payload, sizeof(payload), NULL);
 		if (a != -EIO || b != -EIO)
 			fail_msg("dead VM: command 0x%x (%s) = %d / %d, want EIO", cmd,
-				 psp_cmd_name(cmd), a, b);
+				 psp__cmd_name(cmd), a, b);
 	}
 	ST_EQ(ph_update_data(src.fd, 0, PSP_PAGE, NULL), -EIO);
 	/* region, vCPU, copy and move requests */
@@ -688,10 +688,10 @@ static void test_state_machine(void **state)
 			if (!ok) {
 				bad++;
 				print_error("%s in %s: %d (%s) fw %s, then state %d (status %d); want "
-					    "%d fw %s, then %s\n", psp_cmd_name(sc->cmd),
+					    "%d fw %s, then %s\n", psp__cmd_name(sc->cmd),
 					    vstate_name[st], s, ph_errname(s),
-					    psp_fw_error_name(fw), gst ? -1 : (int)gs.state, gst,
-					    want, psp_fw_error_name(want_fw), vstate_name[after]);
+					    psp__fw_error_name(fw), gst ? -1 : (int)gs.state, gst,
+					    want, psp__fw_error_name(want_fw), vstate_name[after]);
 			}
 			tvm_close(&v);
 		}
@@ -705,7 +705,7 @@ static void test_state_machine(void **state)
 		int s = sm_issue(plain, cmd, chain, clen, NULL);
 		int want = cmd == PSP_SEV_RECEIVE_UPDATE_DATA ? -EINVAL : -ENOTTY;
 		if (s != want)
-			fail_msg("%s without SEV: %d (%s), want %d", psp_cmd_name(cmd), s,
+			fail_msg("%s without SEV: %d (%s), want %d", psp__cmd_name(cmd), s,
 				 ph_errname(s), want);
 	}
 	close(plain);
@@ -789,7 +789,7 @@ static int send_secret(int vm, const struct sev_keys *k, uint8_t ctx, const uint
 	uint8_t buf[sizeof(struct psp_packet) + 256];
 	struct psp_packet pk = { .gpa = gpa, .len = len };
 	assert_true(len <= 256);
-	assert_int_equal(sev_packet_seal(k, ctx, 0, plain, len, bind, 32, pk.hdr,
+	assert_int_equal(sev__packet_seal(k, ctx, 0, plain, len, bind, 32, pk.hdr,
 					 buf + sizeof(pk)), 0);
 	memcpy(buf, &pk, sizeof(pk));
 	if (flip >= 0)
@@ -815,15 +815,15 @@ static void test_launch_measure_secret(void **state)
 
 	/* the guest owner checks the platform's chain against its root */
 	assert_non_null(root);
-	if (sev_chain_verify(chain, clen, root, strlen(root), &pdh, &maj, &min, err, sizeof(err)))
+	if (sev__chain_verify(chain, clen, root, strlen(root), &pdh, &maj, &min, err, sizeof(err)))
 		fail_msg("platform chain: %s", err);
 	assert_int_equal(maj, PSP_API_MAJOR);
 	assert_int_equal(min, PSP_API_MINOR);
-	owner = sev_p384_generate();
+	owner = sev__p384_generate();
 	assert_non_null(owner);
-	assert_int_equal(sev_keys_random(&keys), 0);
-	assert_int_equal(sev_session_wrap(owner, pdh, &keys, policy, session), 0);
-	assert_int_equal(sev_pubkey_pem(owner, &pem, &plen), 0);
+	assert_int_equal(sev__keys_random(&keys), 0);
+	assert_int_equal(sev__session_wrap(owner, pdh, &keys, policy, session), 0);
+	assert_int_equal(sev__pubkey_pem(owner, &pem, &plen), 0);
 
 	tvm_mem(&v);
 	v.fd = ph_sev_only(plat, NULL, false);
@@ -851,7 +851,7 @@ static void test_launch_measure_secret(void **state)
 	uint8_t digest[32], want[32];
 	ST_EQ(ph_measure(v.fd, &mr, NULL), 0);
 	sha256_two(v.mem, v.mem + PSP_PAGE, PSP_PAGE, digest);
-	assert_int_equal(sev_measure(keys.tik, PSP_API_MAJOR, PSP_API_MINOR, PSP_BUILD, policy,
+	assert_int_equal(sev__measure(keys.tik, PSP_API_MAJOR, PSP_API_MINOR, PSP_BUILD, policy,
 				     digest, mr.mnonce, want), 0);
 	assert_memory_equal(mr.measurement, want, 32);
 	assert_int_equal(mr.api_major, PSP_API_MAJOR);

@@ -140,7 +140,7 @@ static void refused(int vm, const uint8_t *pkt, size_t n, const struct tvm *b, c
 	int s = ph_receive_data(vm, pkt, n, &fw);
 	if (s != -EIO || fw != PSP_FW_BAD_MEASUREMENT)
 		fail_msg("%s: %d (%s) fw %s, want -EIO BAD_MEASUREMENT", what, s, ph_errname(s),
-			 psp_fw_error_name(fw));
+			 psp__fw_error_name(fw));
 	if (memcmp(snap[0], b->mem + 0x10000, PSP_PAGE) || memcmp(snap[1], b->mem + 0x11000, PSP_PAGE))
 		fail_msg("%s: the target's memory changed", what);
 }
@@ -633,7 +633,7 @@ static void test_dying_clients(void **state)
 	int plat = pd_connect(d);
 	uint32_t total = fresh_total(plat);
 	struct tvm s;
-	struct psp_vm_create vc;
+	struct psp__vm_create vc;
 	memset(&vc, 0, sizeof(vc));
 
 	tvm_sev(&s, plat, NULL, false, 0);
@@ -643,7 +643,7 @@ static void test_dying_clients(void **state)
 		pid_t pid = fork();
 		assert_true(pid >= 0);
 		if (pid == 0) {
-			int p = psp_connect(d->sock);
+			int p = psp__connect(d->sock);
 			if (p < 0)
 				_exit(2);
 			send_only(p, PSP_OP_VM_CREATE, 0, &vc, sizeof(vc), -1);
@@ -655,9 +655,9 @@ static void test_dying_clients(void **state)
 		pid = fork();
 		assert_true(pid >= 0);
 		if (pid == 0) {
-			int p = psp_connect(d->sock);
-			int vm = p < 0 ? -1 : psp_vm_create(p, "");
-			if (vm < 0 || psp_enc(vm, PSP_SEV_INIT, NULL, 0, NULL))
+			int p = psp__connect(d->sock);
+			int vm = p < 0 ? -1 : psp__vm_create(p, "");
+			if (vm < 0 || psp__enc(vm, PSP_SEV_INIT, NULL, 0, NULL))
 				_exit(2);
 			struct psp_launch_start ls;
 			memset(&ls, 0, sizeof(ls));
@@ -685,8 +685,8 @@ static void test_dying_clients(void **state)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		int p = psp_connect(d->sock);
-		int vm = p < 0 ? -1 : psp_vm_create(p, "");
+		int p = psp__connect(d->sock);
+		int vm = p < 0 ? -1 : psp__vm_create(p, "");
 		if (vm < 0)
 			_exit(2);
 		send_only(vm, PSP_OP_ENC, PSP_SEV_INIT, NULL, 0, -1);

@@ -56,12 +56,12 @@ static uint8_t *small_stream(size_t *len)
 {
 	int fd = mem_fd();
 	struct rec_writer w;
-	assert_int_equal(rec_writer_init(&w, fd), 0);
-	assert_int_equal(rec_write(&w, REC_VCPU, 1, REC_F_REQUIRED, vcpu_payload, sizeof(vcpu_payload)), 0);
-	assert_int_equal(rec_write(&w, REC_DEV_SERIAL, 1, 0, NULL, 0), 0);
-	assert_int_equal(rec_write2(&w, REC_RAM, 1, REC_F_REQUIRED, ram_hdr, 5, "abc", 3), 0);
-	assert_int_equal(rec_write(&w, 0x7777, 3, 0, "opt", 3), 0);
-	assert_int_equal(rec_writer_finish(&w), 0);
+	assert_int_equal(rec__writer_init(&w, fd), 0);
+	assert_int_equal(rec__write(&w, REC_VCPU, 1, REC_F_REQUIRED, vcpu_payload, sizeof(vcpu_payload)), 0);
+	assert_int_equal(rec__write(&w, REC_DEV_SERIAL, 1, 0, NULL, 0), 0);
+	assert_int_equal(rec__write2(&w, REC_RAM, 1, REC_F_REQUIRED, ram_hdr, 5, "abc", 3), 0);
+	assert_int_equal(rec__write(&w, 0x7777, 3, 0, "opt", 3), 0);
+	assert_int_equal(rec__writer_finish(&w), 0);
 	uint8_t *buf = slurp(fd, len);
 	assert_int_equal(w.bytes_out, *len);
 	close(fd);
@@ -70,30 +70,30 @@ static uint8_t *small_stream(size_t *len)
 
 static bool known_type(uint32_t t)
 {
-	return strcmp(rec_type_name(t), "unknown") != 0;
+	return strcmp(rec__type_name(t), "unknown") != 0;
 }
 
 /* Read a whole stream the way the VMM will: known sections read in full,
- * unknown ones handed to rec_skip_unknown. from_mem: read it in place
- * (rec_reader_init_mem) rather than from a file. Returns 0 or -1 (err
+ * unknown ones handed to rec__skip_unknown. from_mem: read it in place
+ * (rec__reader_init_mem) rather than from a file. Returns 0 or -1 (err
  * filled). */
 static int read_stream_from(const uint8_t *data, size_t len, bool from_mem, uint64_t max_len,
 			    char *err, uint64_t *nsections)
 {
 	int fd = from_mem ? -1 : fd_from_bytes(data, len);
 	struct rec_reader r;
-	int rc = from_mem ? rec_reader_init_mem(&r, data, len) : rec_reader_init(&r, fd);
+	int rc = from_mem ? rec__reader_init_mem(&r, data, len) : rec__reader_init(&r, fd);
 	if (max_len)
 		r.max_len = max_len;
 	struct rec_section_hdr h;
-	while (rc == 0 && (rc = rec_next(&r, &h)) == 1) {
+	while (rc == 0 && (rc = rec__next(&r, &h)) == 1) {
 		if (known_type(h.type)) {
 			void *buf = malloc(h.length ? h.length : 1);
 			assert_non_null(buf);
-			rc = rec_read_payload(&r, buf, h.length);
+			rc = rec__read_payload(&r, buf, h.length);
 			free(buf);
 		} else {
-			rc = rec_skip_unknown(&r);
+			rc = rec__skip_unknown(&r);
 		}
 	}
 	if (fd >= 0)
@@ -134,16 +134,16 @@ static void test_memory_writer_same_bytes(void **state)
 	size_t flen;
 	uint8_t *f = small_stream(&flen);
 	struct rec_writer w;
-	assert_int_equal(rec_writer_init_mem(&w), 0);
-	assert_int_equal(rec_write(&w, REC_VCPU, 1, REC_F_REQUIRED, vcpu_payload, sizeof(vcpu_payload)), 0);
-	assert_int_equal(rec_write(&w, REC_DEV_SERIAL, 1, 0, NULL, 0), 0);
-	assert_int_equal(rec_write2(&w, REC_RAM, 1, REC_F_REQUIRED, ram_hdr, 5, "abc", 3), 0);
-	assert_int_equal(rec_write(&w, 0x7777, 3, 0, "opt", 3), 0);
-	assert_int_equal(rec_writer_finish(&w), 0);
+	assert_int_equal(rec__writer_init_mem(&w), 0);
+	assert_int_equal(rec__write(&w, REC_VCPU, 1, REC_F_REQUIRED, vcpu_payload, sizeof(vcpu_payload)), 0);
+	assert_int_equal(rec__write(&w, REC_DEV_SERIAL, 1, 0, NULL, 0), 0);
+	assert_int_equal(rec__write2(&w, REC_RAM, 1, REC_F_REQUIRED, ram_hdr, 5, "abc", 3), 0);
+	assert_int_equal(rec__write(&w, 0x7777, 3, 0, "opt", 3), 0);
+	assert_int_equal(rec__writer_finish(&w), 0);
 	assert_int_equal(w.mem_len, flen);
 	assert_int_equal(w.bytes_out, flen);
 	assert_memory_equal(w.mem, f, flen);
-	rec_writer_free_mem(&w);
+	rec__writer_free_mem(&w);
 	assert_null(w.mem);
 	free(f);
 }
@@ -171,11 +171,11 @@ static void set_version(uint8_t *data, uint16_t major, uint16_t minor)
 static void test_type_names(void **state)
 {
 	(void)state;
-	assert_string_equal(rec_type_name(REC_VCPU), "VCPU");
-	assert_string_equal(rec_type_name(REC_RAM), "RAM");
-	assert_string_equal(rec_type_name(REC_END), "END");
-	assert_string_equal(rec_type_name(REC_PAGE_STATUS), "PAGE_STATUS");
-	assert_string_equal(rec_type_name(0x1234), "unknown");
+	assert_string_equal(rec__type_name(REC_VCPU), "VCPU");
+	assert_string_equal(rec__type_name(REC_RAM), "RAM");
+	assert_string_equal(rec__type_name(REC_END), "END");
+	assert_string_equal(rec__type_name(REC_PAGE_STATUS), "PAGE_STATUS");
+	assert_string_equal(rec__type_name(0x1234), "unknown");
 }
 
 static void test_round_trip(void **state)
@@ -185,21 +185,21 @@ static void test_round_trip(void **state)
 		ram_page[i] = (uint8_t)(i * 7 + 1);
 
 	struct tlv_buf t;
-	tlv_init(&t);
-	assert_int_equal(tlv_put_u64(&t, 1, REC_F_REQUIRED, 128 << 20), 0);
-	assert_int_equal(tlv_put_u64(&t, 2, 0, 4), 0);
+	tlv__init(&t);
+	assert_int_equal(tlv__put_u64(&t, 1, REC_F_REQUIRED, 128 << 20), 0);
+	assert_int_equal(tlv__put_u64(&t, 2, 0, 4), 0);
 
 	int fd = mem_fd();
 	struct rec_writer w;
-	assert_int_equal(rec_writer_init(&w, fd), 0);
-	assert_int_equal(rec_write(&w, REC_VM_CONFIG, 1, REC_F_REQUIRED, t.data, t.len), 0);
-	assert_int_equal(rec_write(&w, REC_VCPU, 2, REC_F_REQUIRED, vcpu_payload, sizeof(vcpu_payload)), 0);
-	assert_int_equal(rec_write2(&w, REC_RAM, 1, REC_F_REQUIRED, ram_hdr, sizeof(ram_hdr),
+	assert_int_equal(rec__writer_init(&w, fd), 0);
+	assert_int_equal(rec__write(&w, REC_VM_CONFIG, 1, REC_F_REQUIRED, t.data, t.len), 0);
+	assert_int_equal(rec__write(&w, REC_VCPU, 2, REC_F_REQUIRED, vcpu_payload, sizeof(vcpu_payload)), 0);
+	assert_int_equal(rec__write2(&w, REC_RAM, 1, REC_F_REQUIRED, ram_hdr, sizeof(ram_hdr),
 				    ram_page, sizeof(ram_page)), 0);
-	assert_int_equal(rec_write(&w, REC_DEV_SERIAL, 1, 0, NULL, 0), 0);
-	assert_int_equal(rec_write2(&w, REC_DEV_GUESTCALL, 1, 0, NULL, 0, "b-only", 6), 0);
-	assert_int_equal(rec_write(&w, REC_PAGE_STATUS, 1, 0, "skipme", 6), 0);
-	assert_int_equal(rec_writer_finish(&w), 0);
+	assert_int_equal(rec__write(&w, REC_DEV_SERIAL, 1, 0, NULL, 0), 0);
+	assert_int_equal(rec__write2(&w, REC_DEV_GUESTCALL, 1, 0, NULL, 0, "b-only", 6), 0);
+	assert_int_equal(rec__write(&w, REC_PAGE_STATUS, 1, 0, "skipme", 6), 0);
+	assert_int_equal(rec__writer_finish(&w), 0);
 	assert_int_equal(w.sections, 6);
 	assert_int_equal(w.payload_bytes, t.len + sizeof(vcpu_payload) + sizeof(ram_hdr) + sizeof(ram_page) + 6 + 6);
 	assert_int_equal(lseek(fd, 0, SEEK_END), (off_t)w.bytes_out);
@@ -209,50 +209,50 @@ static void test_round_trip(void **state)
 	struct rec_reader r;
 	struct rec_section_hdr h;
 	uint8_t buf[8192];
-	assert_int_equal(rec_reader_init(&r, fd), 0);
+	assert_int_equal(rec__reader_init(&r, fd), 0);
 
-	assert_int_equal(rec_next(&r, &h), 1);
+	assert_int_equal(rec__next(&r, &h), 1);
 	assert_int_equal(h.type, REC_VM_CONFIG);
 	assert_int_equal(h.flags, REC_F_REQUIRED);
 	assert_int_equal(h.length, t.len);
-	assert_int_equal(rec_read_payload(&r, buf, h.length), 0);
+	assert_int_equal(rec__read_payload(&r, buf, h.length), 0);
 	uint64_t v;
-	assert_int_equal(tlv_get_u64(buf, h.length, 1, &v), 0);
+	assert_int_equal(tlv__get_u64(buf, h.length, 1, &v), 0);
 	assert_int_equal(v, 128 << 20);
 
-	assert_int_equal(rec_next(&r, &h), 1);
+	assert_int_equal(rec__next(&r, &h), 1);
 	assert_int_equal(h.type, REC_VCPU);
 	assert_int_equal(h.version, 2);
-	assert_int_equal(rec_read_payload(&r, buf, h.length), 0);
+	assert_int_equal(rec__read_payload(&r, buf, h.length), 0);
 	assert_memory_equal(buf, vcpu_payload, sizeof(vcpu_payload));
 
-	assert_int_equal(rec_next(&r, &h), 1);
+	assert_int_equal(rec__next(&r, &h), 1);
 	assert_int_equal(h.type, REC_RAM);
 	assert_int_equal(h.length, sizeof(ram_hdr) + sizeof(ram_page));
-	assert_int_equal(rec_read_payload(&r, buf, h.length), 0);
+	assert_int_equal(rec__read_payload(&r, buf, h.length), 0);
 	assert_memory_equal(buf, ram_hdr, sizeof(ram_hdr));
 	assert_memory_equal(buf + sizeof(ram_hdr), ram_page, sizeof(ram_page));
 
-	assert_int_equal(rec_next(&r, &h), 1);
+	assert_int_equal(rec__next(&r, &h), 1);
 	assert_int_equal(h.type, REC_DEV_SERIAL);
 	assert_int_equal(h.length, 0);
-	assert_int_equal(rec_read_payload(&r, NULL, 0), 0);
+	assert_int_equal(rec__read_payload(&r, NULL, 0), 0);
 
-	assert_int_equal(rec_next(&r, &h), 1);
+	assert_int_equal(rec__next(&r, &h), 1);
 	assert_int_equal(h.type, REC_DEV_GUESTCALL);
-	assert_int_equal(rec_read_payload(&r, buf, h.length), 0);
+	assert_int_equal(rec__read_payload(&r, buf, h.length), 0);
 	assert_memory_equal(buf, "b-only", 6);
 
-	assert_int_equal(rec_next(&r, &h), 1);
+	assert_int_equal(rec__next(&r, &h), 1);
 	assert_int_equal(h.type, REC_PAGE_STATUS);
-	assert_int_equal(rec_skip(&r), 0);         /* known but skipped: fine */
+	assert_int_equal(rec__skip(&r), 0);         /* known but skipped: fine */
 
-	assert_int_equal(rec_next(&r, &h), 0);
+	assert_int_equal(rec__next(&r, &h), 0);
 	assert_true(r.ended);
 	assert_int_equal(r.offset, w.bytes_out);
-	assert_int_equal(rec_next(&r, &h), 0);     /* stays at END */
+	assert_int_equal(rec__next(&r, &h), 0);     /* stays at END */
 	close(fd);
-	tlv_free(&t);
+	tlv__free(&t);
 }
 
 /* Two-part and one-part writes of the same payload are the same bytes. */
@@ -261,10 +261,10 @@ static void test_write2_same_bytes(void **state)
 	(void)state;
 	int fd1 = mem_fd(), fd2 = mem_fd();
 	struct rec_writer w1, w2;
-	assert_int_equal(rec_writer_init(&w1, fd1), 0);
-	assert_int_equal(rec_writer_init(&w2, fd2), 0);
-	assert_int_equal(rec_write(&w1, REC_RAM, 1, 0, "hello, world", 12), 0);
-	assert_int_equal(rec_write2(&w2, REC_RAM, 1, 0, "hello", 5, ", world", 7), 0);
+	assert_int_equal(rec__writer_init(&w1, fd1), 0);
+	assert_int_equal(rec__writer_init(&w2, fd2), 0);
+	assert_int_equal(rec__write(&w1, REC_RAM, 1, 0, "hello, world", 12), 0);
+	assert_int_equal(rec__write2(&w2, REC_RAM, 1, 0, "hello", 5, ", world", 7), 0);
 	size_t l1, l2;
 	uint8_t *b1 = slurp(fd1, &l1), *b2 = slurp(fd2, &l2);
 	assert_int_equal(l1, l2);
@@ -292,9 +292,9 @@ static void test_unknown_required_refused(void **state)
 	(void)state;
 	int fd = mem_fd();
 	struct rec_writer w;
-	assert_int_equal(rec_writer_init(&w, fd), 0);
-	assert_int_equal(rec_write(&w, 0x1234, 1, REC_F_REQUIRED, "x", 1), 0);
-	assert_int_equal(rec_writer_finish(&w), 0);
+	assert_int_equal(rec__writer_init(&w, fd), 0);
+	assert_int_equal(rec__write(&w, 0x1234, 1, REC_F_REQUIRED, "x", 1), 0);
+	assert_int_equal(rec__writer_finish(&w), 0);
 	size_t len;
 	uint8_t *s = slurp(fd, &len);
 	char err[256];
@@ -361,11 +361,11 @@ static void test_end_mismatch(void **state)
 	(void)state;
 	int fd = mem_fd();
 	struct rec_writer w;
-	assert_int_equal(rec_writer_init(&w, fd), 0);
+	assert_int_equal(rec__writer_init(&w, fd), 0);
 	for (int i = 0; i < 4; i++)
-		assert_int_equal(rec_write(&w, REC_VCPU, 1, 0, "abcd", 4), 0);
+		assert_int_equal(rec__write(&w, REC_VCPU, 1, 0, "abcd", 4), 0);
 	w.sections = 5;                           /* a writer that lost a section */
-	assert_int_equal(rec_writer_finish(&w), 0);
+	assert_int_equal(rec__writer_finish(&w), 0);
 	size_t len;
 	uint8_t *s = slurp(fd, &len);
 	expect_failure(s, len, "END says 5 sections, read 4");
@@ -411,9 +411,9 @@ static void test_max_len(void **state)
 	uint8_t big[100] = { 0 };
 	int fd = mem_fd();
 	struct rec_writer w;
-	assert_int_equal(rec_writer_init(&w, fd), 0);
-	assert_int_equal(rec_write(&w, REC_RAM, 1, 0, big, sizeof(big)), 0);
-	assert_int_equal(rec_writer_finish(&w), 0);
+	assert_int_equal(rec__writer_init(&w, fd), 0);
+	assert_int_equal(rec__write(&w, REC_RAM, 1, 0, big, sizeof(big)), 0);
+	assert_int_equal(rec__writer_finish(&w), 0);
 	size_t len;
 	uint8_t *s = slurp(fd, &len);
 	char err[256];
@@ -438,12 +438,12 @@ static void test_reader_misuse(void **state)
 	struct rec_reader r;
 	struct rec_section_hdr h;
 	uint8_t buf[64];
-	assert_int_equal(rec_reader_init(&r, fd), 0);
-	assert_int_equal(rec_read_payload(&r, buf, 0), -1);       /* nothing pending */
-	assert_int_equal(rec_next(&r, &h), 1);
-	assert_int_equal(rec_next(&r, &h), -1);                   /* payload not consumed */
+	assert_int_equal(rec__reader_init(&r, fd), 0);
+	assert_int_equal(rec__read_payload(&r, buf, 0), -1);       /* nothing pending */
+	assert_int_equal(rec__next(&r, &h), 1);
+	assert_int_equal(rec__next(&r, &h), -1);                   /* payload not consumed */
 	assert_non_null(strstr(r.err, "neither read nor skipped"));
-	assert_int_equal(rec_read_payload(&r, buf, 12), -1);      /* wrong length */
+	assert_int_equal(rec__read_payload(&r, buf, 12), -1);      /* wrong length */
 	assert_non_null(strstr(r.err, "payload is 13 bytes, caller expected 12"));
 	close(fd);
 	free(s);
@@ -454,10 +454,10 @@ static void test_writer_errors(void **state)
 	(void)state;
 	struct rec_writer w;
 	int fd = mem_fd();
-	assert_int_equal(rec_writer_init(&w, fd), 0);
-	assert_int_equal(rec_write(&w, REC_END, 1, 0, NULL, 0), -EINVAL);
-	assert_int_equal(rec_write(&w, REC_VCPU, 1, 0x8000, "x", 1), -EINVAL);
-	assert_int_equal(rec_write(&w, REC_VCPU, 1, 0, NULL, 5), -EINVAL);
+	assert_int_equal(rec__writer_init(&w, fd), 0);
+	assert_int_equal(rec__write(&w, REC_END, 1, 0, NULL, 0), -EINVAL);
+	assert_int_equal(rec__write(&w, REC_VCPU, 1, 0x8000, "x", 1), -EINVAL);
+	assert_int_equal(rec__write(&w, REC_VCPU, 1, 0, NULL, 5), -EINVAL);
 	assert_int_equal(w.error, 0);             /* caller bugs don't poison the stream */
 	close(fd);
 
@@ -465,10 +465,10 @@ static void test_writer_errors(void **state)
 	assert_int_equal(pipe(p), 0);
 	close(p[0]);
 	signal(SIGPIPE, SIG_IGN);
-	assert_int_equal(rec_writer_init(&w, p[1]), -EPIPE);
+	assert_int_equal(rec__writer_init(&w, p[1]), -EPIPE);
 	assert_int_equal(w.error, EPIPE);
-	assert_int_equal(rec_write(&w, REC_VCPU, 1, 0, "x", 1), -EPIPE);
-	assert_int_equal(rec_writer_finish(&w), -EPIPE);
+	assert_int_equal(rec__write(&w, REC_VCPU, 1, 0, "x", 1), -EPIPE);
+	assert_int_equal(rec__writer_finish(&w), -EPIPE);
 	close(p[1]);
 }
 
@@ -480,11 +480,11 @@ static void *pipe_writer(void *arg)
 {
 	struct pipe_job *j = arg;
 	struct rec_writer w;
-	int rc = rec_writer_init(&w, j->fd);
-	rc = rc ? rc : rec_write2(&w, REC_RAM, 1, 0, ram_hdr, 3, j->big, j->biglen);
-	rc = rc ? rc : rec_write(&w, 0x4444, 1, 0, j->big, j->biglen);
-	rc = rc ? rc : rec_write(&w, REC_VCPU, 1, 0, vcpu_payload, sizeof(vcpu_payload));
-	rc = rc ? rc : rec_writer_finish(&w);
+	int rc = rec__writer_init(&w, j->fd);
+	rc = rc ? rc : rec__write2(&w, REC_RAM, 1, 0, ram_hdr, 3, j->big, j->biglen);
+	rc = rc ? rc : rec__write(&w, 0x4444, 1, 0, j->big, j->biglen);
+	rc = rc ? rc : rec__write(&w, REC_VCPU, 1, 0, vcpu_payload, sizeof(vcpu_payload));
+	rc = rc ? rc : rec__writer_finish(&w);
 	close(j->fd);
 	return (void *)(intptr_t)rc;
 }
@@ -506,15 +506,15 @@ static void test_pipe_stream(void **state)
 	struct rec_section_hdr h;
 	uint8_t *buf = malloc(j.biglen + 3);
 	assert_non_null(buf);
-	assert_int_equal(rec_reader_init(&r, p[0]), 0);
-	assert_int_equal(rec_next(&r, &h), 1);
-	assert_int_equal(rec_read_payload(&r, buf, h.length), 0);
+	assert_int_equal(rec__reader_init(&r, p[0]), 0);
+	assert_int_equal(rec__next(&r, &h), 1);
+	assert_int_equal(rec__read_payload(&r, buf, h.length), 0);
 	assert_memory_equal(buf + 3, j.big, j.biglen);
-	assert_int_equal(rec_next(&r, &h), 1);
-	assert_int_equal(rec_skip_unknown(&r), 0);
-	assert_int_equal(rec_next(&r, &h), 1);
-	assert_int_equal(rec_read_payload(&r, buf, h.length), 0);
-	assert_int_equal(rec_next(&r, &h), 0);
+	assert_int_equal(rec__next(&r, &h), 1);
+	assert_int_equal(rec__skip_unknown(&r), 0);
+	assert_int_equal(rec__next(&r, &h), 1);
+	assert_int_equal(rec__read_payload(&r, buf, h.length), 0);
+	assert_int_equal(rec__next(&r, &h), 0);
 
 	void *ret;
 	assert_int_equal(pthread_join(t, &ret), 0);
@@ -530,40 +530,40 @@ static void test_tlv_round_trip(void **state)
 {
 	(void)state;
 	struct tlv_buf b;
-	tlv_init(&b);
-	assert_int_equal(tlv_put_u64(&b, 1, REC_F_REQUIRED, 0x1122334455667788ULL), 0);
-	assert_int_equal(tlv_put(&b, 2, 0, "odd", 3), 0);
-	assert_int_equal(tlv_put(&b, 3, 0, NULL, 0), 0);
+	tlv__init(&b);
+	assert_int_equal(tlv__put_u64(&b, 1, REC_F_REQUIRED, 0x1122334455667788ULL), 0);
+	assert_int_equal(tlv__put(&b, 2, 0, "odd", 3), 0);
+	assert_int_equal(tlv__put(&b, 3, 0, NULL, 0), 0);
 	uint8_t many[1000];
 	memset(many, 0xab, sizeof(many));
-	assert_int_equal(tlv_put(&b, 4, 0, many, sizeof(many)), 0);   /* forces growth */
+	assert_int_equal(tlv__put(&b, 4, 0, many, sizeof(many)), 0);   /* forces growth */
 	assert_int_equal(b.error, 0);
 	assert_int_equal(b.len, 16 + 16 + 8 + 8 + 1000);
 	assert_int_equal(b.len % 8, 0);
 
 	struct tlv_iter it;
 	struct tlv_field f;
-	tlv_iter_init(&it, b.data, b.len);
-	assert_int_equal(tlv_next(&it, &f), 1);
+	tlv__iter_init(&it, b.data, b.len);
+	assert_int_equal(tlv__next(&it, &f), 1);
 	assert_int_equal(f.id, 1);
 	assert_int_equal(f.flags, REC_F_REQUIRED);
 	assert_int_equal(f.len, 8);
-	assert_int_equal(tlv_next(&it, &f), 1);
+	assert_int_equal(tlv__next(&it, &f), 1);
 	assert_int_equal(f.id, 2);
 	assert_int_equal(f.len, 3);
 	assert_memory_equal(f.val, "odd", 3);
-	assert_int_equal(tlv_next(&it, &f), 1);
+	assert_int_equal(tlv__next(&it, &f), 1);
 	assert_int_equal(f.id, 3);
 	assert_int_equal(f.len, 0);
-	assert_int_equal(tlv_next(&it, &f), 1);
+	assert_int_equal(tlv__next(&it, &f), 1);
 	assert_int_equal(f.id, 4);
 	assert_memory_equal(f.val, many, sizeof(many));
-	assert_int_equal(tlv_next(&it, &f), 0);
+	assert_int_equal(tlv__next(&it, &f), 0);
 
 	/* An empty payload is a valid, empty field list. */
-	tlv_iter_init(&it, NULL, 0);
-	assert_int_equal(tlv_next(&it, &f), 0);
-	tlv_free(&b);
+	tlv__iter_init(&it, NULL, 0);
+	assert_int_equal(tlv__next(&it, &f), 0);
+	tlv__free(&b);
 	assert_null(b.data);
 }
 
@@ -571,35 +571,35 @@ static void test_tlv_find(void **state)
 {
 	(void)state;
 	struct tlv_buf b;
-	tlv_init(&b);
-	tlv_put(&b, 7, 0, "abc", 3);
-	tlv_put_u64(&b, 9, 0, 42);
+	tlv__init(&b);
+	tlv__put(&b, 7, 0, "abc", 3);
+	tlv__put_u64(&b, 9, 0, 42);
 	struct tlv_field f;
-	assert_non_null(tlv_find(b.data, b.len, 7, &f));
+	assert_non_null(tlv__find(b.data, b.len, 7, &f));
 	assert_int_equal(f.len, 3);
-	assert_null(tlv_find(b.data, b.len, 8, &f));
+	assert_null(tlv__find(b.data, b.len, 8, &f));
 	uint64_t v = 0;
-	assert_int_equal(tlv_get_u64(b.data, b.len, 9, &v), 0);
+	assert_int_equal(tlv__get_u64(b.data, b.len, 9, &v), 0);
 	assert_int_equal(v, 42);
-	assert_int_equal(tlv_get_u64(b.data, b.len, 8, &v), -ENOENT);
-	assert_int_equal(tlv_get_u64(b.data, b.len, 7, &v), -EINVAL);   /* not 8 bytes */
-	tlv_free(&b);
+	assert_int_equal(tlv__get_u64(b.data, b.len, 8, &v), -ENOENT);
+	assert_int_equal(tlv__get_u64(b.data, b.len, 7, &v), -EINVAL);   /* not 8 bytes */
+	tlv__free(&b);
 
 	/* A failed append sticks, so a builder can check b.error once. */
-	tlv_init(&b);
-	assert_int_equal(tlv_put(&b, 1, 0, NULL, 4), -EINVAL);
-	assert_int_equal(tlv_put_u64(&b, 2, 0, 1), -EINVAL);
+	tlv__init(&b);
+	assert_int_equal(tlv__put(&b, 1, 0, NULL, 4), -EINVAL);
+	assert_int_equal(tlv__put_u64(&b, 2, 0, 1), -EINVAL);
 	assert_int_equal(b.error, -EINVAL);
-	tlv_free(&b);
+	tlv__free(&b);
 }
 
 static void test_tlv_malformed(void **state)
 {
 	(void)state;
 	struct tlv_buf b;
-	tlv_init(&b);
-	tlv_put_u64(&b, 1, 0, 5);
-	tlv_put(&b, 2, 0, "abcde", 5);
+	tlv__init(&b);
+	tlv__put_u64(&b, 1, 0, 5);
+	tlv__put(&b, 2, 0, "abcde", 5);
 	uint8_t *d = b.data;
 	struct tlv_iter it;
 	struct tlv_field f;
@@ -607,51 +607,51 @@ static void test_tlv_malformed(void **state)
 	/* Length pointing beyond the end. */
 	uint32_t bad = 17;
 	memcpy(d + 16 + 4, &bad, 4);
-	tlv_iter_init(&it, d, b.len);
-	assert_int_equal(tlv_next(&it, &f), 1);
-	assert_int_equal(tlv_next(&it, &f), -1);
-	assert_null(tlv_find(d, b.len, 2, &f));
+	tlv__iter_init(&it, d, b.len);
+	assert_int_equal(tlv__next(&it, &f), 1);
+	assert_int_equal(tlv__next(&it, &f), -1);
+	assert_null(tlv__find(d, b.len, 2, &f));
 	bad = 0xffffffffu;                        /* and one that would wrap */
 	memcpy(d + 16 + 4, &bad, 4);
-	tlv_iter_init(&it, d, b.len);
-	assert_int_equal(tlv_next(&it, &f), 1);
-	assert_int_equal(tlv_next(&it, &f), -1);
+	tlv__iter_init(&it, d, b.len);
+	assert_int_equal(tlv__next(&it, &f), 1);
+	assert_int_equal(tlv__next(&it, &f), -1);
 	bad = 5;
 	memcpy(d + 16 + 4, &bad, 4);
 
 	/* Every truncation of the payload short of a field boundary. */
 	for (size_t cut = 0; cut < b.len; cut++) {
 		int rc;
-		tlv_iter_init(&it, d, cut);
-		while ((rc = tlv_next(&it, &f)) == 1)
+		tlv__iter_init(&it, d, cut);
+		while ((rc = tlv__next(&it, &f)) == 1)
 			;
 		assert_int_equal(rc, (cut == 0 || cut == 16) ? 0 : -1);
 	}
 
 	/* Dirty padding. */
 	d[16 + 8 + 5] = 1;
-	tlv_iter_init(&it, d, b.len);
-	assert_int_equal(tlv_next(&it, &f), 1);
-	assert_int_equal(tlv_next(&it, &f), -1);
-	tlv_free(&b);
+	tlv__iter_init(&it, d, b.len);
+	assert_int_equal(tlv__next(&it, &f), 1);
+	assert_int_equal(tlv__next(&it, &f), -1);
+	tlv__free(&b);
 }
 
 static void test_tlv_validate(void **state)
 {
 	(void)state;
 	struct tlv_buf b;
-	tlv_init(&b);
-	tlv_put_u64(&b, 1, REC_F_REQUIRED, 5);
-	tlv_put_u64(&b, 0x50, 0, 6);              /* unknown but optional */
+	tlv__init(&b);
+	tlv__put_u64(&b, 1, REC_F_REQUIRED, 5);
+	tlv__put_u64(&b, 0x50, 0, 6);              /* unknown but optional */
 	const uint16_t known[] = { 1, 2 };
 	char err[128];
-	assert_int_equal(tlv_validate(b.data, b.len, known, 2, err, sizeof(err)), 0);
-	tlv_put_u64(&b, 0x51, REC_F_REQUIRED, 7);
-	assert_int_equal(tlv_validate(b.data, b.len, known, 2, err, sizeof(err)), -1);
+	assert_int_equal(tlv__validate(b.data, b.len, known, 2, err, sizeof(err)), 0);
+	tlv__put_u64(&b, 0x51, REC_F_REQUIRED, 7);
+	assert_int_equal(tlv__validate(b.data, b.len, known, 2, err, sizeof(err)), -1);
 	assert_string_equal(err, "unknown required field 0x0051 at offset 32");
-	assert_int_equal(tlv_validate(b.data, b.len - 1, known, 2, err, sizeof(err)), -1);
+	assert_int_equal(tlv__validate(b.data, b.len - 1, known, 2, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "malformed"));
-	tlv_free(&b);
+	tlv__free(&b);
 }
 
 int main(void)

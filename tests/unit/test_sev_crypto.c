@@ -170,7 +170,7 @@ static void test_kdf_cavp(void **state)
 	}
 }
 
-/* sev_kdf == HMAC(key, [i]_32 || label || 0x00 || context || [L]_32), for
+/* sev__kdf == HMAC(key, [i]_32 || label || 0x00 || context || [L]_32), for
  * one and several blocks, with and without a context. */
 static void check_kdf_form(const char *label, const uint8_t *ctx, size_t ctxlen, size_t outlen)
 {
@@ -191,9 +191,9 @@ static void check_kdf_form(const char *label, const uint8_t *ctx, size_t ctxlen,
 	fixed[fl++] = (uint8_t)(bits >> 8);
 	fixed[fl++] = (uint8_t)bits;
 	ref_counter_kdf(key, sizeof(key), fixed, fl, ref, outlen);
-	assert_int_equal(sev_kdf(key, sizeof(key), (const uint8_t *)label, ll, ctx, ctxlen, got, outlen), 0);
+	assert_int_equal(sev__kdf(key, sizeof(key), (const uint8_t *)label, ll, ctx, ctxlen, got, outlen), 0);
 	if (memcmp(got, ref, outlen))
-		fail_msg("sev_kdf(\"%s\", ctx %zu bytes, %zu out) differs from the reference", label,
+		fail_msg("sev__kdf(\"%s\", ctx %zu bytes, %zu out) differs from the reference", label,
 			 ctxlen, outlen);
 }
 
@@ -209,12 +209,12 @@ static void test_kdf_label_context(void **state)
 	check_kdf_form("sev-kik", nonce, 3, 80);    /* three blocks, partial last */
 	/* different labels, different keys */
 	uint8_t a[16], b[16], key[32] = { 1 };
-	assert_int_equal(sev_kdf(key, 32, (const uint8_t *)"sev-kek", 7, NULL, 0, a, 16), 0);
-	assert_int_equal(sev_kdf(key, 32, (const uint8_t *)"sev-kik", 7, NULL, 0, b, 16), 0);
+	assert_int_equal(sev__kdf(key, 32, (const uint8_t *)"sev-kek", 7, NULL, 0, a, 16), 0);
+	assert_int_equal(sev__kdf(key, 32, (const uint8_t *)"sev-kik", 7, NULL, 0, b, 16), 0);
 	assert_memory_not_equal(a, b, 16);
 	/* bad arguments */
-	assert_int_equal(sev_kdf(NULL, 0, (const uint8_t *)"x", 1, NULL, 0, a, 16), -1);
-	assert_int_equal(sev_kdf(key, 32, (const uint8_t *)"x", 1, NULL, 0, a, 0), -1);
+	assert_int_equal(sev__kdf(NULL, 0, (const uint8_t *)"x", 1, NULL, 0, a, 16), -1);
+	assert_int_equal(sev__kdf(key, 32, (const uint8_t *)"x", 1, NULL, 0, a, 0), -1);
 }
 
 /* ---- session blob ------------------------------------------------------------- */
@@ -223,9 +223,9 @@ static EVP_PKEY *public_only(EVP_PKEY *k)
 {
 	char *pem;
 	size_t len;
-	assert_int_equal(sev_pubkey_pem(k, &pem, &len), 0);
+	assert_int_equal(sev__pubkey_pem(k, &pem, &len), 0);
 	assert_int_equal(strlen(pem), len);
-	EVP_PKEY *pub = sev_pubkey_from_pem(pem, len);
+	EVP_PKEY *pub = sev__pubkey_from_pem(pem, len);
 	assert_non_null(pub);
 	free(pem);
 	return pub;
@@ -245,9 +245,9 @@ struct parties {
 
 static void parties_new(struct parties *p)
 {
-	p->plat = sev_p384_generate();
-	p->owner = sev_p384_generate();
-	p->other = sev_p384_generate();
+	p->plat = sev__p384_generate();
+	p->owner = sev__p384_generate();
+	p->other = sev__p384_generate();
 	assert_non_null(p->plat);
 	assert_non_null(p->owner);
 	assert_non_null(p->other);
@@ -274,21 +274,21 @@ static void test_session_round_trip(void **state)
 	parties_new(&p);
 	fill_keys(&k, 0x11);
 	/* the owner wraps for the platform's PDH; the platform unwraps */
-	assert_int_equal(sev_session_wrap(p.owner, p.plat_pub, &k, 0x5, blob), 0);
+	assert_int_equal(sev__session_wrap(p.owner, p.plat_pub, &k, 0x5, blob), 0);
 	memset(&got, 0, sizeof(got));
-	if (sev_session_unwrap(p.plat, p.owner_pub, blob, 0x5, &got, err, sizeof(err)))
+	if (sev__session_unwrap(p.plat, p.owner_pub, blob, 0x5, &got, err, sizeof(err)))
 		fail_msg("unwrap: %s", err);
 	assert_memory_equal(&got, &k, sizeof(k));
 	/* fresh nonce and IV each time */
-	assert_int_equal(sev_session_wrap(p.owner, p.plat_pub, &k, 0x5, blob2), 0);
+	assert_int_equal(sev__session_wrap(p.owner, p.plat_pub, &k, 0x5, blob2), 0);
 	assert_memory_not_equal(blob, blob2, 16);
 	assert_memory_not_equal(blob + 48, blob2 + 48, 16);
-	assert_int_equal(sev_session_unwrap(p.plat, p.owner_pub, blob2, 0x5, &got, err, sizeof(err)), 0);
+	assert_int_equal(sev__session_unwrap(p.plat, p.owner_pub, blob2, 0x5, &got, err, sizeof(err)), 0);
 	/* a key that is not P-384 is refused */
 	EVP_PKEY *p256 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 	assert_non_null(p256);
-	assert_int_equal(sev_session_wrap(p256, p.plat_pub, &k, 0x5, blob2), -1);
-	assert_int_equal(sev_session_unwrap(p.plat, p256, blob, 0x5, &got, err, sizeof(err)), -1);
+	assert_int_equal(sev__session_wrap(p256, p.plat_pub, &k, 0x5, blob2), -1);
+	assert_int_equal(sev__session_unwrap(p.plat, p256, blob, 0x5, &got, err, sizeof(err)), -1);
 	EVP_PKEY_free(p256);
 	parties_free(&p);
 }
@@ -302,33 +302,33 @@ static void test_session_tamper(void **state)
 
 	parties_new(&p);
 	fill_keys(&k, 0x22);
-	assert_int_equal(sev_session_wrap(p.owner, p.plat_pub, &k, 0x1, blob), 0);
+	assert_int_equal(sev__session_wrap(p.owner, p.plat_pub, &k, 0x1, blob), 0);
 	for (int i = 0; i < SEV_SESSION_LEN; i++) {
 		memcpy(bad, blob, sizeof(bad));
 		bad[i] ^= (uint8_t)(1u << (i % 8));
 		memset(&got, 0x5a, sizeof(got));
-		if (sev_session_unwrap(p.plat, p.owner_pub, bad, 0x1, &got, err, sizeof(err)) == 0)
+		if (sev__session_unwrap(p.plat, p.owner_pub, bad, 0x1, &got, err, sizeof(err)) == 0)
 			fail_msg("a flipped bit in byte %d was accepted", i);
 		for (size_t j = 0; j < sizeof(got); j++)
 			if (((uint8_t *)&got)[j] != 0x5a)
 				fail_msg("keys written although byte %d was altered", i);
 	}
 	/* another policy */
-	assert_int_equal(sev_session_unwrap(p.plat, p.owner_pub, blob, 0x3, &got, err, sizeof(err)), -1);
+	assert_int_equal(sev__session_unwrap(p.plat, p.owner_pub, blob, 0x3, &got, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "policy"));
 	/* another private key (not the PDH it was wrapped for) */
-	assert_int_equal(sev_session_unwrap(p.other, p.owner_pub, blob, 0x1, &got, err, sizeof(err)), -1);
+	assert_int_equal(sev__session_unwrap(p.other, p.owner_pub, blob, 0x1, &got, err, sizeof(err)), -1);
 	/* another sender */
 	EVP_PKEY *other_pub = public_only(p.other);
-	assert_int_equal(sev_session_unwrap(p.plat, other_pub, blob, 0x1, &got, err, sizeof(err)), -1);
+	assert_int_equal(sev__session_unwrap(p.plat, other_pub, blob, 0x1, &got, err, sizeof(err)), -1);
 	EVP_PKEY_free(other_pub);
 	/* and the untouched blob still works */
-	assert_int_equal(sev_session_unwrap(p.plat, p.owner_pub, blob, 0x1, &got, err, sizeof(err)), 0);
+	assert_int_equal(sev__session_unwrap(p.plat, p.owner_pub, blob, 0x1, &got, err, sizeof(err)), 0);
 	parties_free(&p);
 }
 
 /* The blob's layout, recomputed: ECDH with EVP_PKEY_derive, the KDF chain
- * (sev_kdf, checked above), then AES-CTR and HMAC by hand. */
+ * (sev__kdf, checked above), then AES-CTR and HMAC by hand. */
 static void test_session_layout(void **state)
 {
 	struct parties p;
@@ -339,7 +339,7 @@ static void test_session_layout(void **state)
 
 	parties_new(&p);
 	fill_keys(&k, 0x33);
-	assert_int_equal(sev_session_wrap(p.owner, p.plat_pub, &k, 0x12345678, blob), 0);
+	assert_int_equal(sev__session_wrap(p.owner, p.plat_pub, &k, 0x12345678, blob), 0);
 
 	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new(p.plat, NULL);   /* the platform's side */
 	assert_int_equal(EVP_PKEY_derive_init(c), 1);
@@ -347,9 +347,9 @@ static void test_session_layout(void **state)
 	assert_int_equal(EVP_PKEY_derive(c, z, &zlen), 1);
 	assert_int_equal(zlen, 48);
 	EVP_PKEY_CTX_free(c);
-	assert_int_equal(sev_kdf(z, 48, (const uint8_t *)"sev-master-secret", 17, blob, 16, master, 32), 0);
-	assert_int_equal(sev_kdf(master, 32, (const uint8_t *)"sev-kek", 7, NULL, 0, kek, 16), 0);
-	assert_int_equal(sev_kdf(master, 32, (const uint8_t *)"sev-kik", 7, NULL, 0, kik, 16), 0);
+	assert_int_equal(sev__kdf(z, 48, (const uint8_t *)"sev-master-secret", 17, blob, 16, master, 32), 0);
+	assert_int_equal(sev__kdf(master, 32, (const uint8_t *)"sev-kek", 7, NULL, 0, kek, 16), 0);
+	assert_int_equal(sev__kdf(master, 32, (const uint8_t *)"sev-kik", 7, NULL, 0, kik, 16), 0);
 
 	ref_ctr(kek, blob + 48, blob + 16, keys, 32);
 	assert_memory_equal(keys, k.tek, 16);
@@ -378,18 +378,18 @@ static void test_packet_round_trip(void **state)
 	for (size_t t = 0; t < sizeof(lens) / sizeof(lens[0]); t++) {
 		size_t n = lens[t];
 		memset(back, 0, sizeof(back));
-		assert_int_equal(sev_packet_seal(&k, SEV_CTX_DATA, 0, plain, n, gpa, 8, hdr, cipher), 0);
+		assert_int_equal(sev__packet_seal(&k, SEV_CTX_DATA, 0, plain, n, gpa, 8, hdr, cipher), 0);
 		if (n >= 16)
 			assert_memory_not_equal(cipher, plain, n);
-		if (sev_packet_open(&k, SEV_CTX_DATA, hdr, cipher, n, gpa, 8, back, err, sizeof(err)))
+		if (sev__packet_open(&k, SEV_CTX_DATA, hdr, cipher, n, gpa, 8, back, err, sizeof(err)))
 			fail_msg("len %zu: %s", n, err);
 		if (n)
 			assert_memory_equal(back, plain, n);
 	}
 	/* in place */
 	memcpy(back, plain, 4096);
-	assert_int_equal(sev_packet_seal(&k, SEV_CTX_VMSA, 1, back, 4096, NULL, 0, hdr, back), 0);
-	assert_int_equal(sev_packet_open(&k, SEV_CTX_VMSA, hdr, back, 4096, NULL, 0, back, err, sizeof(err)), 0);
+	assert_int_equal(sev__packet_seal(&k, SEV_CTX_VMSA, 1, back, 4096, NULL, 0, hdr, back), 0);
+	assert_int_equal(sev__packet_open(&k, SEV_CTX_VMSA, hdr, back, 4096, NULL, 0, back, err, sizeof(err)), 0);
 	assert_memory_equal(back, plain, 4096);
 }
 
@@ -398,7 +398,7 @@ static void expect_refused(const struct sev_keys *k, uint8_t ctx, const uint8_t 
 {
 	static uint8_t out[4096];
 	memset(out, 0xa5, n);
-	if (sev_packet_open(k, ctx, hdr, cipher, n, bind, bl, out, err, sizeof(err)) == 0)
+	if (sev__packet_open(k, ctx, hdr, cipher, n, bind, bl, out, err, sizeof(err)) == 0)
 		fail_msg("%s: accepted", what);
 	for (size_t i = 0; i < n; i++)
 		if (out[i] != 0xa5)
@@ -418,7 +418,7 @@ static void test_packet_tamper(void **state)
 		meas[i] = (uint8_t)(0xc0 + i);
 	for (size_t i = 0; i < sizeof(plain); i++)
 		plain[i] = (uint8_t)i;
-	assert_int_equal(sev_packet_seal(&k, SEV_CTX_SECRET, 0, plain, sizeof(plain), meas, 32, hdr, cipher), 0);
+	assert_int_equal(sev__packet_seal(&k, SEV_CTX_SECRET, 0, plain, sizeof(plain), meas, 32, hdr, cipher), 0);
 	/* every header byte (flags, IV, MAC) */
 	for (int i = 0; i < SEV_PKT_HDR_LEN; i++) {
 		memcpy(badh, hdr, sizeof(badh));
@@ -445,7 +445,7 @@ static void test_packet_tamper(void **state)
 	expect_refused(&k, SEV_CTX_SECRET, hdr, cipher, sizeof(plain), NULL, 0, "no binding");
 	expect_refused(&k, SEV_CTX_SECRET, hdr, cipher, sizeof(plain), meas, 31, "shorter binding");
 	/* another binding: GPA for a data packet */
-	assert_int_equal(sev_packet_seal(&k, SEV_CTX_DATA, 0, plain, sizeof(plain), gpa, 8, hdr, cipher), 0);
+	assert_int_equal(sev__packet_seal(&k, SEV_CTX_DATA, 0, plain, sizeof(plain), gpa, 8, hdr, cipher), 0);
 	gpa[1] = 0x30;
 	expect_refused(&k, SEV_CTX_DATA, hdr, cipher, sizeof(plain), gpa, 8, "other GPA");
 	gpa[1] = 0x20;
@@ -454,7 +454,7 @@ static void test_packet_tamper(void **state)
 	k2.tik[0] ^= 1;
 	expect_refused(&k2, SEV_CTX_DATA, hdr, cipher, sizeof(plain), gpa, 8, "other TIK");
 	/* the genuine one still opens */
-	assert_int_equal(sev_packet_open(&k, SEV_CTX_DATA, hdr, cipher, sizeof(plain), gpa, 8, bad, err, sizeof(err)), 0);
+	assert_int_equal(sev__packet_open(&k, SEV_CTX_DATA, hdr, cipher, sizeof(plain), gpa, 8, bad, err, sizeof(err)), 0);
 	assert_memory_equal(bad, plain, sizeof(plain));
 }
 
@@ -469,8 +469,8 @@ static void test_packet_layout(void **state)
 
 	fill_keys(&k, 0x66);
 	memset(plain, 0x3c, sizeof(plain));
-	assert_int_equal(sev_packet_seal(&k, SEV_CTX_DATA, 0x01020304, plain, 100, gpa, 8, h1, c1), 0);
-	assert_int_equal(sev_packet_seal(&k, SEV_CTX_DATA, 0x01020304, plain, 100, gpa, 8, h2, c2), 0);
+	assert_int_equal(sev__packet_seal(&k, SEV_CTX_DATA, 0x01020304, plain, 100, gpa, 8, h1, c1), 0);
+	assert_int_equal(sev__packet_seal(&k, SEV_CTX_DATA, 0x01020304, plain, 100, gpa, 8, h2, c2), 0);
 	assert_memory_not_equal(h1 + 4, h2 + 4, 16);
 	assert_memory_not_equal(c1, c2, 100);
 	/* flags LE */
@@ -504,7 +504,7 @@ static void test_measure(void **state)
 	}
 	for (int i = 0; i < 32; i++)
 		digest[i] = (uint8_t)(0x50 + i);
-	assert_int_equal(sev_measure(tik, 1, 55, 21, 0x00370005, digest, mnonce, m), 0);
+	assert_int_equal(sev__measure(tik, 1, 55, 21, 0x00370005, digest, mnonce, m), 0);
 	msg[0] = 0x04;
 	msg[1] = 1;
 	msg[2] = 55;
@@ -516,39 +516,39 @@ static void test_measure(void **state)
 	assert_memory_equal(m, ref, 32);
 
 	/* every field counts */
-	assert_int_equal(sev_measure(tik, 2, 55, 21, 0x00370005, digest, mnonce, x), 0);
+	assert_int_equal(sev__measure(tik, 2, 55, 21, 0x00370005, digest, mnonce, x), 0);
 	assert_memory_not_equal(m, x, 32);
-	assert_int_equal(sev_measure(tik, 1, 56, 21, 0x00370005, digest, mnonce, x), 0);
+	assert_int_equal(sev__measure(tik, 1, 56, 21, 0x00370005, digest, mnonce, x), 0);
 	assert_memory_not_equal(m, x, 32);
-	assert_int_equal(sev_measure(tik, 1, 55, 22, 0x00370005, digest, mnonce, x), 0);
+	assert_int_equal(sev__measure(tik, 1, 55, 22, 0x00370005, digest, mnonce, x), 0);
 	assert_memory_not_equal(m, x, 32);
-	assert_int_equal(sev_measure(tik, 1, 55, 21, 0x00370001, digest, mnonce, x), 0);
+	assert_int_equal(sev__measure(tik, 1, 55, 21, 0x00370001, digest, mnonce, x), 0);
 	assert_memory_not_equal(m, x, 32);
 	digest[17] ^= 4;
-	assert_int_equal(sev_measure(tik, 1, 55, 21, 0x00370005, digest, mnonce, x), 0);
+	assert_int_equal(sev__measure(tik, 1, 55, 21, 0x00370005, digest, mnonce, x), 0);
 	assert_memory_not_equal(m, x, 32);
 	digest[17] ^= 4;
 	mnonce[15] ^= 1;
-	assert_int_equal(sev_measure(tik, 1, 55, 21, 0x00370005, digest, mnonce, x), 0);
+	assert_int_equal(sev__measure(tik, 1, 55, 21, 0x00370005, digest, mnonce, x), 0);
 	assert_memory_not_equal(m, x, 32);
 	mnonce[15] ^= 1;
 	tik[0] ^= 0x80;
-	assert_int_equal(sev_measure(tik, 1, 55, 21, 0x00370005, digest, mnonce, x), 0);
+	assert_int_equal(sev__measure(tik, 1, 55, 21, 0x00370005, digest, mnonce, x), 0);
 	assert_memory_not_equal(m, x, 32);
 	tik[0] ^= 0x80;
-	assert_int_equal(sev_measure(tik, 1, 55, 21, 0x00370005, digest, mnonce, x), 0);
+	assert_int_equal(sev__measure(tik, 1, 55, 21, 0x00370005, digest, mnonce, x), 0);
 	assert_memory_equal(m, x, 32);
-	assert_true(sev_memeq(m, x, 32));
+	assert_true(sev__memeq(m, x, 32));
 	x[5] ^= 1;
-	assert_false(sev_memeq(m, x, 32));
+	assert_false(sev__memeq(m, x, 32));
 }
 
 static void test_random(void **state)
 {
 	struct sev_keys a, b;
 	(void)state;
-	assert_int_equal(sev_keys_random(&a), 0);
-	assert_int_equal(sev_keys_random(&b), 0);
+	assert_int_equal(sev__keys_random(&a), 0);
+	assert_int_equal(sev__keys_random(&b), 0);
 	assert_memory_not_equal(&a, &b, sizeof(a));
 	assert_memory_not_equal(a.tek, a.tik, SEV_KEY_LEN);
 }
@@ -601,7 +601,7 @@ static char *slurp(const char *path, size_t *len)
 {
 	void *buf;
 	char e[256];
-	if (file_slurp(path, 1 << 20, &buf, len, e, sizeof(e)))
+	if (file__slurp(path, 1 << 20, &buf, len, e, sizeof(e)))
 		fail_msg("%s", e);
 	char *s = realloc(buf, *len + 1);
 	assert_non_null(s);
@@ -617,7 +617,7 @@ static void test_identity_create_load(void **state)
 	(void)state;
 
 	sub(dir, sizeof(dir), "plat/state");          /* parents are created too */
-	if (sev_identity_load_or_create(dir, 1, 55, &a, err, sizeof(err)))
+	if (sev__identity_load_or_create(dir, 1, 55, &a, err, sizeof(err)))
 		fail_msg("create: %s", err);
 	assert_int_equal(a.api_major, 1);
 	assert_int_equal(a.api_minor, 55);
@@ -629,15 +629,15 @@ static void test_identity_create_load(void **state)
 		assert_int_equal(stat(p, &st), 0);
 		assert_int_equal(st.st_mode & 0777, 0600);
 	}
-	if (sev_identity_load_or_create(dir, 1, 55, &b, err, sizeof(err)))
+	if (sev__identity_load_or_create(dir, 1, 55, &b, err, sizeof(err)))
 		fail_msg("load: %s", err);
 	assert_int_equal(EVP_PKEY_eq(a.pdh, b.pdh), 1);
 	assert_int_equal(X509_cmp(a.root_cert, b.root_cert), 0);
 	assert_int_equal(X509_cmp(a.pdh_cert, b.pdh_cert), 0);
-	sev_identity_free(&b);
+	sev__identity_free(&b);
 
 	/* a firmware update re-certifies the same PDH key */
-	if (sev_identity_load_or_create(dir, 1, 57, &b, err, sizeof(err)))
+	if (sev__identity_load_or_create(dir, 1, 57, &b, err, sizeof(err)))
 		fail_msg("load 1.57: %s", err);
 	assert_int_equal(EVP_PKEY_eq(a.pdh, b.pdh), 1);
 	assert_int_equal(b.api_minor, 57);
@@ -645,10 +645,10 @@ static void test_identity_create_load(void **state)
 	size_t chain_len, root_len;
 	uint8_t maj = 0, min = 0;
 	EVP_PKEY *pk = NULL;
-	assert_int_equal(sev_identity_export(&b, &chain, &chain_len), 0);
+	assert_int_equal(sev__identity_export(&b, &chain, &chain_len), 0);
 	snprintf(p, sizeof(p), "%s/root.pem", dir);
 	root = slurp(p, &root_len);
-	if (sev_chain_verify(chain, chain_len, root, root_len, &pk, &maj, &min, err, sizeof(err)))
+	if (sev__chain_verify(chain, chain_len, root, root_len, &pk, &maj, &min, err, sizeof(err)))
 		fail_msg("verify after re-issue: %s", err);
 	assert_int_equal(maj, 1);
 	assert_int_equal(min, 57);
@@ -656,9 +656,9 @@ static void test_identity_create_load(void **state)
 	EVP_PKEY_free(pk);
 	free(chain);
 	free(root);
-	sev_identity_free(&b);
-	sev_identity_free(&a);
-	sev_identity_free(&a);            /* twice is harmless */
+	sev__identity_free(&b);
+	sev__identity_free(&a);
+	sev__identity_free(&a);            /* twice is harmless */
 }
 
 static void test_identity_incomplete(void **state)
@@ -669,13 +669,13 @@ static void test_identity_incomplete(void **state)
 	(void)state;
 
 	sub(dir, sizeof(dir), "partial");
-	assert_int_equal(sev_identity_load_or_create(dir, 1, 55, &a, err, sizeof(err)), 0);
-	sev_identity_free(&a);
+	assert_int_equal(sev__identity_load_or_create(dir, 1, 55, &a, err, sizeof(err)), 0);
+	sev__identity_free(&a);
 	snprintf(p, sizeof(p), "%s/root.key", dir);
 	char *before = slurp(p, &len1);
 	snprintf(p, sizeof(p), "%s/pdh.pem", dir);
 	assert_int_equal(unlink(p), 0);
-	assert_int_equal(sev_identity_load_or_create(dir, 1, 55, &a, err, sizeof(err)), -1);
+	assert_int_equal(sev__identity_load_or_create(dir, 1, 55, &a, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "incomplete"));
 	assert_non_null(strstr(err, "pdh.pem"));
 	assert_null(a.pdh);
@@ -690,11 +690,11 @@ static void test_identity_incomplete(void **state)
 
 	/* a key readable by others is refused */
 	sub(dir, sizeof(dir), "loose");
-	assert_int_equal(sev_identity_load_or_create(dir, 1, 55, &a, err, sizeof(err)), 0);
-	sev_identity_free(&a);
+	assert_int_equal(sev__identity_load_or_create(dir, 1, 55, &a, err, sizeof(err)), 0);
+	sev__identity_free(&a);
 	snprintf(p, sizeof(p), "%s/pdh.key", dir);
 	assert_int_equal(chmod(p, 0644), 0);
-	assert_int_equal(sev_identity_load_or_create(dir, 1, 55, &a, err, sizeof(err)), -1);
+	assert_int_equal(sev__identity_load_or_create(dir, 1, 55, &a, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "chmod 600"));
 
 	/* mixed identities (a PDH certificate from another root) are refused */
@@ -702,16 +702,16 @@ static void test_identity_incomplete(void **state)
 	char dir2[300], p2[400];
 	assert_int_equal(chmod(p, 0600), 0);
 	sub(dir2, sizeof(dir2), "other");
-	assert_int_equal(sev_identity_load_or_create(dir2, 1, 55, &b, err, sizeof(err)), 0);
-	sev_identity_free(&b);
+	assert_int_equal(sev__identity_load_or_create(dir2, 1, 55, &b, err, sizeof(err)), 0);
+	sev__identity_free(&b);
 	snprintf(p, sizeof(p), "%s/pdh.pem", dir);
 	snprintf(p2, sizeof(p2), "%s/pdh.pem", dir2);
 	assert_int_equal(rename(p2, p), 0);
-	assert_int_equal(sev_identity_load_or_create(dir, 1, 55, &a, err, sizeof(err)), -1);
+	assert_int_equal(sev__identity_load_or_create(dir, 1, 55, &a, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "pdh.pem"));
 }
 
-/* A leaf certificate signed by root_key: to check what sev_chain_verify
+/* A leaf certificate signed by root_key: to check what sev__chain_verify
  * refuses (a non-P-384 key, a missing OU). */
 static char *make_leaf(EVP_PKEY *leaf_key, X509 *root, EVP_PKEY *root_key, const char *ou, size_t *len)
 {
@@ -771,9 +771,9 @@ static void test_chain_verify(void **state)
 
 	sub(da, sizeof(da), "A");
 	sub(db, sizeof(db), "B");
-	assert_int_equal(sev_identity_load_or_create(da, 1, 55, &a, err, sizeof(err)), 0);
-	assert_int_equal(sev_identity_load_or_create(db, 2, 3, &b, err, sizeof(err)), 0);
-	assert_int_equal(sev_identity_export(&a, &chain, &chain_len), 0);
+	assert_int_equal(sev__identity_load_or_create(da, 1, 55, &a, err, sizeof(err)), 0);
+	assert_int_equal(sev__identity_load_or_create(db, 2, 3, &b, err, sizeof(err)), 0);
+	assert_int_equal(sev__identity_export(&a, &chain, &chain_len), 0);
 	assert_int_equal(strlen(chain), chain_len);
 	assert_non_null(strstr(chain, "BEGIN CERTIFICATE"));
 	snprintf(p, sizeof(p), "%s/root.pem", da);
@@ -782,7 +782,7 @@ static void test_chain_verify(void **state)
 	rootb = slurp(p, &lb);
 
 	/* against its own root */
-	if (sev_chain_verify(chain, chain_len, roota, la, &pk, &maj, &min, err, sizeof(err)))
+	if (sev__chain_verify(chain, chain_len, roota, la, &pk, &maj, &min, err, sizeof(err)))
 		fail_msg("verify: %s", err);
 	assert_int_equal(maj, 1);
 	assert_int_equal(min, 55);
@@ -792,62 +792,62 @@ static void test_chain_verify(void **state)
 	/* the PDH certificate alone is enough when its root is trusted */
 	char *end = strstr(chain, "-----END CERTIFICATE-----");
 	size_t leaf_only = (size_t)(end - chain) + strlen("-----END CERTIFICATE-----\n");
-	assert_int_equal(sev_chain_verify(chain, leaf_only, roota, la, NULL, &maj, &min, err, sizeof(err)), 0);
+	assert_int_equal(sev__chain_verify(chain, leaf_only, roota, la, NULL, &maj, &min, err, sizeof(err)), 0);
 	/* one of several trusted roots */
 	both = malloc(la + lb + 1);
 	memcpy(both, rootb, lb);
 	memcpy(both + lb, roota, la + 1);
-	assert_int_equal(sev_chain_verify(chain, chain_len, both, la + lb, NULL, NULL, NULL, err, sizeof(err)), 0);
+	assert_int_equal(sev__chain_verify(chain, chain_len, both, la + lb, NULL, NULL, NULL, err, sizeof(err)), 0);
 
 	/* against another identity's root: refused, however the chain ends */
 	maj = min = 0x77;
-	assert_int_equal(sev_chain_verify(chain, chain_len, rootb, lb, &pk, &maj, &min, err, sizeof(err)), -1);
+	assert_int_equal(sev__chain_verify(chain, chain_len, rootb, lb, &pk, &maj, &min, err, sizeof(err)), -1);
 	assert_null(pk);
 	assert_int_equal(maj, 0x77);
 	assert_non_null(strstr(err, "does not verify"));
 	/* the other identity verifies against its own root, with its version */
 	char *chainb;
 	size_t chainb_len;
-	assert_int_equal(sev_identity_export(&b, &chainb, &chainb_len), 0);
-	assert_int_equal(sev_chain_verify(chainb, chainb_len, rootb, lb, NULL, &maj, &min, err, sizeof(err)), 0);
+	assert_int_equal(sev__identity_export(&b, &chainb, &chainb_len), 0);
+	assert_int_equal(sev__chain_verify(chainb, chainb_len, rootb, lb, NULL, &maj, &min, err, sizeof(err)), 0);
 	assert_int_equal(maj, 2);
 	assert_int_equal(min, 3);
 	free(chainb);
 
 	/* a root alone is not a PDH certificate */
-	assert_int_equal(sev_chain_verify(roota, la, roota, la, NULL, NULL, NULL, err, sizeof(err)), -1);
+	assert_int_equal(sev__chain_verify(roota, la, roota, la, NULL, NULL, NULL, err, sizeof(err)), -1);
 	/* garbage */
-	assert_int_equal(sev_chain_verify("hello", 5, roota, la, NULL, NULL, NULL, err, sizeof(err)), -1);
-	assert_int_equal(sev_chain_verify(chain, chain_len, "x", 1, NULL, NULL, NULL, err, sizeof(err)), -1);
+	assert_int_equal(sev__chain_verify("hello", 5, roota, la, NULL, NULL, NULL, err, sizeof(err)), -1);
+	assert_int_equal(sev__chain_verify(chain, chain_len, "x", 1, NULL, NULL, NULL, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "trusted roots"));
-	assert_int_equal(sev_chain_verify(chain, 0, roota, la, NULL, NULL, NULL, err, sizeof(err)), -1);
+	assert_int_equal(sev__chain_verify(chain, 0, roota, la, NULL, NULL, NULL, err, sizeof(err)), -1);
 	/* a corrupted signature */
 	char *bad = strdup(chain);
 	bad[200] = bad[200] == 'A' ? 'B' : 'A';
-	assert_int_equal(sev_chain_verify(bad, chain_len, roota, la, NULL, NULL, NULL, err, sizeof(err)), -1);
+	assert_int_equal(sev__chain_verify(bad, chain_len, roota, la, NULL, NULL, NULL, err, sizeof(err)), -1);
 	free(bad);
 
 	/* leaves the root signed, but with a P-256 key / without the OU */
 	size_t rkl;
 	snprintf(p, sizeof(p), "%s/root.key", da);
 	char *rk = slurp(p, &rkl);
-	EVP_PKEY *root_key = sev_privkey_from_pem(rk, rkl);
+	EVP_PKEY *root_key = sev__privkey_from_pem(rk, rkl);
 	assert_non_null(root_key);
 	EVP_PKEY *p256 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 	leaf = make_leaf(p256, a.root_cert, root_key, "sev-api-1.55", &leaf_len);
-	assert_int_equal(sev_chain_verify(leaf, leaf_len, roota, la, NULL, NULL, NULL, err, sizeof(err)), -1);
+	assert_int_equal(sev__chain_verify(leaf, leaf_len, roota, la, NULL, NULL, NULL, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "P-384"));
 	free(leaf);
-	EVP_PKEY *p384 = sev_p384_generate();
+	EVP_PKEY *p384 = sev__p384_generate();
 	leaf = make_leaf(p384, a.root_cert, root_key, NULL, &leaf_len);
-	assert_int_equal(sev_chain_verify(leaf, leaf_len, roota, la, NULL, NULL, NULL, err, sizeof(err)), -1);
+	assert_int_equal(sev__chain_verify(leaf, leaf_len, roota, la, NULL, NULL, NULL, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "OU"));
 	free(leaf);
 	leaf = make_leaf(p384, a.root_cert, root_key, "sev-api-1.x", &leaf_len);
-	assert_int_equal(sev_chain_verify(leaf, leaf_len, roota, la, NULL, NULL, NULL, err, sizeof(err)), -1);
+	assert_int_equal(sev__chain_verify(leaf, leaf_len, roota, la, NULL, NULL, NULL, err, sizeof(err)), -1);
 	free(leaf);
 	leaf = make_leaf(p384, a.root_cert, root_key, "sev-api-3.141", &leaf_len);
-	if (sev_chain_verify(leaf, leaf_len, roota, la, NULL, &maj, &min, err, sizeof(err)))
+	if (sev__chain_verify(leaf, leaf_len, roota, la, NULL, &maj, &min, err, sizeof(err)))
 		fail_msg("test leaf: %s", err);
 	assert_int_equal(maj, 3);
 	assert_int_equal(min, 141);
@@ -855,18 +855,18 @@ static void test_chain_verify(void **state)
 	/* private key PEM round trip */
 	char *kp;
 	size_t kpl;
-	assert_int_equal(sev_privkey_pem(p384, &kp, &kpl), 0);
-	EVP_PKEY *k2 = sev_privkey_from_pem(kp, kpl);
+	assert_int_equal(sev__privkey_pem(p384, &kp, &kpl), 0);
+	EVP_PKEY *k2 = sev__privkey_from_pem(kp, kpl);
 	assert_non_null(k2);
 	assert_int_equal(EVP_PKEY_eq(k2, p384), 1);
-	assert_null(sev_privkey_from_pem("junk", 4));
-	sev_pem_free(kp, kpl);
+	assert_null(sev__privkey_from_pem("junk", 4));
+	sev__pem_free(kp, kpl);
 	EVP_PKEY_free(k2);
 	/* a P-256 public key is not accepted as a peer key */
 	char *pp;
 	size_t ppl;
-	assert_int_equal(sev_pubkey_pem(p256, &pp, &ppl), 0);
-	assert_null(sev_pubkey_from_pem(pp, ppl));
+	assert_int_equal(sev__pubkey_pem(p256, &pp, &ppl), 0);
+	assert_null(sev__pubkey_from_pem(pp, ppl));
 	free(pp);
 
 	EVP_PKEY_free(p384);
@@ -877,8 +877,8 @@ static void test_chain_verify(void **state)
 	free(chain);
 	free(roota);
 	free(rootb);
-	sev_identity_free(&a);
-	sev_identity_free(&b);
+	sev__identity_free(&a);
+	sev__identity_free(&b);
 }
 
 /* ---- launch digest -------------------------------------------------------------- */
@@ -889,18 +889,18 @@ static void test_launch_ranges(void **state)
 	struct elf_image ei = { .entry = 0x100200, .lowest = 0x100123, .highest = 0x105001 };
 	(void)state;
 
-	assert_int_equal(launch_ranges(&ei, r), 2);
+	assert_int_equal(launch__ranges(&ei, r), 2);
 	assert_int_equal(r[0].gpa, 0x100000);
 	assert_int_equal(r[0].len, 0x6000);
 	assert_int_equal(r[1].gpa, 0x8000);
 	assert_int_equal(r[1].len, 0x2000);
 	ei.lowest = 0x200000;
 	ei.highest = 0x202000;
-	assert_int_equal(launch_ranges(&ei, r), 2);
+	assert_int_equal(launch__ranges(&ei, r), 2);
 	assert_int_equal(r[0].gpa, 0x200000);
 	assert_int_equal(r[0].len, 0x2000);
 	ei.highest = ei.lowest;
-	assert_int_equal(launch_ranges(&ei, r), -1);
+	assert_int_equal(launch__ranges(&ei, r), -1);
 }
 
 static void test_launch_digest(void **state)
@@ -916,17 +916,17 @@ static void test_launch_digest(void **state)
 	memcpy(cat, ram + 0x10000, 0x1000);
 	memcpy(cat + 0x1000, ram + 0x8000, 0x2000);
 	assert_int_equal(EVP_Digest(cat, sizeof(cat), ref, &dl, EVP_sha256(), NULL), 1);
-	assert_int_equal(launch_digest(ram, sizeof(ram), r, 2, d), 0);
+	assert_int_equal(launch__digest(ram, sizeof(ram), r, 2, d), 0);
 	assert_memory_equal(d, ref, 32);
 	/* order matters */
 	struct launch_range sw[2] = { r[1], r[0] };
-	assert_int_equal(launch_digest(ram, sizeof(ram), sw, 2, d), 0);
+	assert_int_equal(launch__digest(ram, sizeof(ram), sw, 2, d), 0);
 	assert_memory_not_equal(d, ref, 32);
 	/* outside RAM */
 	struct launch_range out[1] = { { sizeof(ram) - 0x1000, 0x2000 } };
-	assert_int_equal(launch_digest(ram, sizeof(ram), out, 1, d), -1);
+	assert_int_equal(launch__digest(ram, sizeof(ram), out, 1, d), -1);
 	struct launch_range wrap[1] = { { UINT64_MAX - 10, 0x100 } };
-	assert_int_equal(launch_digest(ram, sizeof(ram), wrap, 1, d), -1);
+	assert_int_equal(launch__digest(ram, sizeof(ram), wrap, 1, d), -1);
 }
 
 static void test_launch_expected(void **state)
@@ -935,25 +935,25 @@ static void test_launch_expected(void **state)
 	uint8_t a[32], b[32];
 	(void)state;
 
-	assert_int_equal(launch_expected_digest("/nonexistent.elf", 64 << 20, 1, "", a, err, sizeof(err)), -1);
+	assert_int_equal(launch__expected_digest("/nonexistent.elf", 64 << 20, 1, "", a, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "/nonexistent.elf"));
 	if (access(elf, R_OK)) {
 		printf("%s not built, skipping\n", elf);
 		skip();
 	}
-	if (launch_expected_digest(elf, 64 << 20, 2, "mode=x", a, err, sizeof(err)))
+	if (launch__expected_digest(elf, 64 << 20, 2, "mode=x", a, err, sizeof(err)))
 		fail_msg("%s", err);
-	assert_int_equal(launch_expected_digest(elf, 64 << 20, 2, "mode=x", b, err, sizeof(err)), 0);
+	assert_int_equal(launch__expected_digest(elf, 64 << 20, 2, "mode=x", b, err, sizeof(err)), 0);
 	assert_memory_equal(a, b, 32);                   /* deterministic */
-	assert_int_equal(launch_expected_digest(elf, 64 << 20, 3, "mode=x", b, err, sizeof(err)), 0);
+	assert_int_equal(launch__expected_digest(elf, 64 << 20, 3, "mode=x", b, err, sizeof(err)), 0);
 	assert_memory_not_equal(a, b, 32);               /* ncpus is on the command line */
-	assert_int_equal(launch_expected_digest(elf, 64 << 20, 2, "mode=y", b, err, sizeof(err)), 0);
+	assert_int_equal(launch__expected_digest(elf, 64 << 20, 2, "mode=y", b, err, sizeof(err)), 0);
 	assert_memory_not_equal(a, b, 32);
-	assert_int_equal(launch_expected_digest(elf, 128 << 20, 2, "mode=x", b, err, sizeof(err)), 0);
+	assert_int_equal(launch__expected_digest(elf, 128 << 20, 2, "mode=x", b, err, sizeof(err)), 0);
 	assert_memory_not_equal(a, b, 32);               /* mem_upper is in the info */
 	/* not an ELF */
-	assert_int_equal(launch_expected_digest("/etc/hostname", 64 << 20, 1, "", b, err, sizeof(err)), -1);
-	assert_int_equal(launch_expected_digest(elf, 4096, 1, "", b, err, sizeof(err)), -1);
+	assert_int_equal(launch__expected_digest("/etc/hostname", 64 << 20, 1, "", b, err, sizeof(err)), -1);
+	assert_int_equal(launch__expected_digest(elf, 4096, 1, "", b, err, sizeof(err)), -1);
 }
 
 int main(void)

@@ -1,4 +1,4 @@
-/* test_size.c - size_parse and size_str: suffixes, the "KiB"/"MB" forms,
+/* test_size.c - size__parse and size__str: suffixes, the "KiB"/"MB" forms,
  * plain numbers, garbage, 64-bit overflow, and round trips. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,7 +18,7 @@
 static void parses(const char *s, uint64_t want)
 {
 	uint64_t v = 0x5a5a5a5a5a5a5a5aULL;
-	if (size_parse(s, &v) != 0)
+	if (size__parse(s, &v) != 0)
 		fail_msg("'%s' refused", s);
 	if (v != want)
 		fail_msg("'%s' gave %llu, expected %llu", s, (unsigned long long)v,
@@ -29,7 +29,7 @@ static void refused(const char *s)
 {
 	const uint64_t canary = 0x5a5a5a5a5a5a5a5aULL;
 	uint64_t v = canary;
-	if (size_parse(s, &v) != -1)
+	if (size__parse(s, &v) != -1)
 		fail_msg("'%s' accepted as %llu", s ? s : "(null)", (unsigned long long)v);
 	assert_int_equal(v, canary);          /* *out untouched on error */
 }
@@ -116,10 +116,10 @@ static void test_overflow(void **state)
 static void str_is(uint64_t v, const char *want)
 {
 	char buf[32];
-	const char *r = size_str(v, buf, sizeof(buf));
+	const char *r = size__str(v, buf, sizeof(buf));
 	assert_ptr_equal(r, buf);
 	if (strcmp(buf, want))
-		fail_msg("size_str(%llu) = '%s', expected '%s'", (unsigned long long)v, buf, want);
+		fail_msg("size__str(%llu) = '%s', expected '%s'", (unsigned long long)v, buf, want);
 }
 
 static void test_size_str(void **state)
@@ -146,10 +146,10 @@ static void test_size_str(void **state)
 
 	/* A short buffer is truncated, never overrun. */
 	char small[4] = "zzz";
-	assert_ptr_equal(size_str(1024 * T, small, sizeof(small)), small);
+	assert_ptr_equal(size__str(1024 * T, small, sizeof(small)), small);
 	assert_string_equal(small, "102");
 	char one[1] = { 'z' };
-	size_str(12345, one, sizeof(one));
+	size__str(12345, one, sizeof(one));
 	assert_int_equal(one[0], 0);
 }
 
@@ -157,8 +157,8 @@ static void round_trip(uint64_t v)
 {
 	char buf[32];
 	uint64_t back = ~v;
-	size_str(v, buf, sizeof(buf));
-	if (size_parse(buf, &back) || back != v)
+	size__str(v, buf, sizeof(buf));
+	if (size__parse(buf, &back) || back != v)
 		fail_msg("%llu -> '%s' -> %llu", (unsigned long long)v, buf, (unsigned long long)back);
 }
 
@@ -188,8 +188,8 @@ static void test_round_trip(void **state)
 	for (size_t i = 0; i < sizeof(canon) / sizeof(canon[0]); i++) {
 		uint64_t v;
 		char buf[32];
-		assert_int_equal(size_parse(canon[i], &v), 0);
-		assert_string_equal(size_str(v, buf, sizeof(buf)), canon[i]);
+		assert_int_equal(size__parse(canon[i], &v), 0);
+		assert_string_equal(size__str(v, buf, sizeof(buf)), canon[i]);
 	}
 }
 
