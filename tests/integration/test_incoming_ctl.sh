@@ -58,19 +58,7 @@ test_status_and_query_while_waiting() {
 	[ ! -e "$T/d.sock" ] || fail "the control socket was left behind"
 }
 
-# ends_in NAME SECONDS SIGNAL: the process must be gone in time
-ends_in() {
-	local pid
-	pid=$(vm_pid "$1")
-	kill -"$3" "$pid"
-	for _ in $(seq 1 $(($2 * 20))); do
-		kill -0 "$pid" 2>/dev/null || return 0
-		sleep 0.05
-	done
-	fail "tern ($1) still runs $2 s after SIG$3"
-}
-
-# gone NAME SECONDS: the process must exit by itself in time
+# gone NAME SECONDS [WHY]: the process must exit in time
 gone() {
 	local pid
 	pid=$(vm_pid "$1")
@@ -78,7 +66,13 @@ gone() {
 		kill -0 "$pid" 2>/dev/null || return 0
 		sleep 0.05
 	done
-	fail "tern ($1) still runs $2 s later"
+	fail "tern ($1) still runs $2 s ${3:-later}"
+}
+
+# ends_in NAME SECONDS SIGNAL: sent SIGNAL, the process must be gone in time
+ends_in() {
+	kill -"$3" "$(vm_pid "$1")"
+	gone "$1" "$2" "after SIG$3"
 }
 
 test_migrate_cancel_while_waiting() {
