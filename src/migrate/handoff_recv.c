@@ -72,7 +72,7 @@ static int on_config(struct wire_msg *m, const uint8_t nonce[WIRE_NONCE_LEN], st
 	if (!local->psp_socket)
 		cfg.psp_socket = *psp_sock;
 	*built = true;                    /* from here vm__destroy cleans up */
-	if (vm__init(vm, &cfg, err, errlen)) {
+	if (vm__init(vm, &cfg, err, errlen) || vm__add_guest_devices(vm, err, errlen)) {
 		close(ram_fd);
 		return -1;
 	}

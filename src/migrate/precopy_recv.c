@@ -98,6 +98,7 @@ static int on_config(struct receiver *r, struct wire_msg *m, void **reply, size_
 	/* a fresh memfd the RAM batches fill; a confidential context is made
 	 * here (INIT, RAM registered) and arrives by RECEIVE_* */
 	if (vm__init(r->vm, &cfg, r->err, sizeof(r->err)) ||
+	    vm__add_guest_devices(r->vm, r->err, sizeof(r->err)) ||
 	    vm__attach_ram_owned(r->vm, VM_RAM_SLOT_MAIN, VM_RAM_GPA_MAIN, r->err, sizeof(r->err)) ||
 	    vm__setup_caps(r->vm, r->err, sizeof(r->err)) ||
 	    vm__cc_role(r->vm, VM_CC_RECEIVER, NULL, r->err, sizeof(r->err)) ||

@@ -286,17 +286,6 @@ int vm__init(struct vm *vm, const struct vm_config *cfg, char *err, size_t errle
 			   VM_MIN_MEM >> 20);
 		return -1;
 	}
-	/* the guest's devices, in this VM's own table (a mirror VM will
-	 * register the helper's instead) */
-	r = serial__register(&vm->serial, &vm->exits);
-	if (!r)
-		r = guest_call__register(&vm->gcall, &vm->exits);
-	if (!r)
-		r = migctl__register(&vm->ps, &vm->exits);
-	if (r) {
-		errbuf__set(err, errlen, "cannot register the devices' exits: %s", strerror(-r));
-		return -1;
-	}
 	r = kvm__open(&vm->kvm, "/dev/kvm");
 	if (r) {
 		errbuf__set(err, errlen, "cannot open /dev/kvm: %s%s", strerror(-r),
@@ -316,6 +305,20 @@ int vm__init(struct vm *vm, const struct vm_config *cfg, char *err, size_t errle
 	}
 	if (page_status__init(&vm->ps, cfg->mem / PAGE_SIZE_4K, cfg->cc != CC_NONE)) {
 		errbuf__set(err, errlen, "out of memory for the page-status record");
+		return -1;
+	}
+	return 0;
+}
+
+int vm__add_guest_devices(struct vm *vm, char *err, size_t errlen)
+{
+	int r = serial__register(&vm->serial, &vm->exits);
+	if (!r)
+		r = guest_call__register(&vm->gcall, &vm->exits);
+	if (!r)
+		r = migctl__register(&vm->ps, &vm->exits);
+	if (r) {
+		errbuf__set(err, errlen, "cannot register the devices' exits: %s", strerror(-r));
 		return -1;
 	}
 	return 0;
@@ -413,6 +416,7 @@ int vm__cc_role(struct vm *vm, enum vm_cc_role role, struct vm *from, char *err,
 int vm__create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
 {
 	if (vm__init(vm, cfg, err, errlen) ||
+	    vm__add_guest_devices(vm, err, errlen) ||
 	    vm__attach_ram_owned(vm, VM_RAM_SLOT_MAIN, VM_RAM_GPA_MAIN, err, errlen) ||
 	    vm__setup_caps(vm, err, errlen) ||
 	    vm__cc_role(vm, VM_CC_OWNER, NULL, err, errlen) ||

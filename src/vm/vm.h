@@ -139,7 +139,10 @@ struct vm {
 };
 
 /* Building a machine, in this order:
- *   vm__init            the KVM VM and this VM's devices in its exit table;
+ *   vm__init            the KVM VM, an empty exit table;
+ *   vm__add_guest_devices  a guest's devices (console, guest calls, the
+ *                       migration-control MSR) in its table; a mirror VM
+ *                       registers the helper's doorbell instead (mirror/);
  *   vm__attach_ram_*    guest RAM: owned, adopted or borrowed, at a slot and GPA;
  *   vm__setup_caps      KVM capabilities (MSR exits, hypercall exit, dirty ring);
  *   vm__cc_role         the confidential context's part (no-op for cc none);
@@ -147,6 +150,7 @@ struct vm {
  * Each returns 0 or -1 with err set; after any of them fails, vm__destroy
  * cleans up whatever was built. vm__create is the common sequence. */
 int  vm__init(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen);
+int  vm__add_guest_devices(struct vm *vm, char *err, size_t errlen);
 /* A new memfd of cfg.mem bytes. */
 int  vm__attach_ram_owned(struct vm *vm, uint32_t slot, uint64_t gpa, char *err, size_t errlen);
 /* A memfd from another process; the VM takes the fd, also on failure. */

@@ -727,7 +727,11 @@ static void test_two_vms_borrowed_ram(void **state)
 	/* a VM borrows once, and only RAM of its own size */
 	assert_int_equal(vm__attach_ram_borrowed(&b, &a, 3, 0, err, sizeof(err)), -1);
 
-	/* own exit tables: a port registered on b is not a's */
+	/* own exit tables: b was given no guest devices (no console, no
+	 * guest-call port) and a port registered on b is not a's */
+	assert_null(exits__port(&b.exits, 0x3f8));
+	assert_null(exits__port(&b.exits, 0xe0));
+	assert_non_null(exits__port(&a.exits, 0x3f8));
 	assert_int_equal(vm__register_port(&b, 0x20, 4, nop_port, NULL), 0);
 	assert_int_equal(vm__register_port(&b, 0x22, 1, nop_port, NULL), -EEXIST);
 	assert_non_null(exits__port(&b.exits, 0x23));
