@@ -6,7 +6,7 @@ CC      ?= gcc
 SAN     ?= 0
 
 WARN     := -Wall -Wextra -Werror
-CFLAGS   := -std=gnu11 $(WARN) -O2 -g -D_GNU_SOURCE -Isrc -pthread -MMD -MP
+CFLAGS   := -std=gnu11 $(WARN) -O2 -g -D_GNU_SOURCE -Isrc -Iguest -pthread -MMD -MP
 LDLIBS   := -pthread -ljansson -lxxhash -lcrypto
 ifeq ($(FUZZ),1)                     # libFuzzer build (clang): make BUILD=build-fuzz CC=clang FUZZ=1 fuzz
 CFLAGS   += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
