@@ -11,6 +11,7 @@
 #include "boot/elf.h"
 #include "boot/multiboot.h"
 #include "cc/launch_digest.h"
+#include "mirror/region.h"
 #include "util/log.h"
 
 #define PAGE 4096ull
@@ -30,6 +31,12 @@ int launch__ranges(const struct elf_image *ei, struct launch_range out[2])
 	out[0] = (struct launch_range){ lo, hi - lo };
 	out[1] = (struct launch_range){ LAUNCH_BOOTINFO_GPA, LAUNCH_BOOTINFO_END - LAUNCH_BOOTINFO_GPA };
 	return 2;
+}
+
+int launch__add_helper_range(struct launch_range *r, int n)
+{
+	r[n] = (struct launch_range){ HELPER_BASE, HELPER_MEASURED_SIZE };
+	return n + 1;
 }
 
 int launch__digest(const uint8_t *ram, uint64_t ram_size, const struct launch_range *r, int n,
@@ -65,28 +72,59 @@ out:
 int launch__expected_digest(const char *elf, uint64_t mem, int ncpus, const char *args,
 			   uint8_t out[32], char *err, size_t errlen)
 {
-	struct launch_range r[2];
+	struct launch_expect e = { .guest = elf, .mem = mem, .ncpus = ncpus, .args = args };
+	return launch__digest_for(&e, out, err, errlen);
+}
+
+/* The helper's region, as vm__load_guest builds it after the guest. */
+static int expect_helper(const struct launch_expect *e, const struct elf_image *ei, uint8_t *ram,
+			 char *err, size_t errlen)
+{
+	void *img = NULL;
+	size_t len;
+	char why[256];
+	int rc = -1;
+
+	if (helper_region__guest_clear(ei->lowest, ei->highest, why, sizeof(why))) {
+		errbuf__set(err, errlen, "guest %s: %s", e->guest, why);
+		return -1;
+	}
+	if (file__slurp(e->helper, GUEST_MAX_IMAGE, &img, &len, err, errlen))
+		return -1;
+	if (helper_region__build(ram, e->mem, img, len, e->c_bit, why, sizeof(why)))
+		errbuf__set(err, errlen, "helper %s: %s", e->helper, why);
+	else
+		rc = 0;
+	free(img);
+	return rc;
+}
+
+int launch__digest_for(const struct launch_expect *e, uint8_t out[32], char *err, size_t errlen)
+{
+	struct launch_range r[LAUNCH_RANGES_MAX];
 	struct elf_image ei;
 	void *img = NULL;
 	uint8_t *ram;
 	size_t len;
 	char why[256];
+	uint64_t mem;
 	int n, rc = -1;
 
-	if (!elf || !out) {
+	if (!e || !e->guest || !out) {
 		errbuf__set(err, errlen, "launch digest: missing argument");
 		return -1;
 	}
+	mem = e->mem;
 	if (mem < GUEST_LOAD_MIN || mem % PAGE || mem > (uint64_t)SIZE_MAX) {
 		errbuf__set(err, errlen, "guest memory size %llu: must be a multiple of 4 KiB and at "
 			   "least 1 MiB", (unsigned long long)mem);
 		return -1;
 	}
-	if (ncpus < 1) {
-		errbuf__set(err, errlen, "vCPU count %d: must be at least 1", ncpus);
+	if (e->ncpus < 1) {
+		errbuf__set(err, errlen, "vCPU count %d: must be at least 1", e->ncpus);
 		return -1;
 	}
-	if (file__slurp(elf, GUEST_MAX_IMAGE, &img, &len, err, errlen))
+	if (file__slurp(e->guest, GUEST_MAX_IMAGE, &img, &len, err, errlen))
 		return -1;
 	/* Untouched pages of a MAP_NORESERVE mapping cost nothing and read as
 	 * zero, like the fresh memfd tern's guests start with. */
@@ -101,14 +139,18 @@ int launch__expected_digest(const char *elf, uint64_t mem, int ncpus, const char
 	/* the same steps, in the same order, as vm__load_guest */
 	if (elf__load(img, len, ram, mem, GUEST_LOAD_MIN, &ei, why, sizeof(why)) ||
 	    multiboot__check(img, len, why, sizeof(why))) {
-		errbuf__set(err, errlen, "guest %s: %s", elf, why);
+		errbuf__set(err, errlen, "guest %s: %s", e->guest, why);
 		goto out;
 	}
-	if (multiboot__write_info(ram, mem, ncpus, args, err, errlen))
+	if (multiboot__write_info(ram, mem, e->ncpus, e->args, err, errlen))
+		goto out;
+	if (e->helper && expect_helper(e, &ei, ram, err, errlen))
 		goto out;
 	n = launch__ranges(&ei, r);
+	if (n > 0 && e->helper)
+		n = launch__add_helper_range(r, n);
 	if (n < 0 || launch__digest(ram, mem, r, n, out)) {
-		errbuf__set(err, errlen, "guest %s: cannot compute the launch digest", elf);
+		errbuf__set(err, errlen, "guest %s: cannot compute the launch digest", e->guest);
 		goto out;
 	}
 	rc = 0;

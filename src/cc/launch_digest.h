@@ -20,6 +20,13 @@ struct launch_range { uint64_t gpa, len; };
  * Returns the number of ranges (2), or -1 if ei describes no image. */
 int launch__ranges(const struct elf_image *ei, struct launch_range out[2]);
 
+/* With the migration helper, a third range follows the two above: the
+ * helper's region [HELPER_BASE, HELPER_BASE + HELPER_MEASURED_SIZE) (image,
+ * page tables, GDT, TSS, state page; docs/guest-abi.md). Appends it to r,
+ * which holds n ranges and room for LAUNCH_RANGES_MAX; returns n + 1. */
+#define LAUNCH_RANGES_MAX 3
+int launch__add_helper_range(struct launch_range *r, int n);
+
 /* SHA-256 over those ranges of ram, concatenated in order (what the
  * platform's launch digest is). Returns 0, or -1 if a range lies outside
  * ram (ram_size bytes, GPA 0 at ram[0]). */
@@ -32,5 +39,16 @@ int launch__digest(const uint8_t *ram, uint64_t ram_size, const struct launch_ra
  * Returns 0, or -1 with err naming the cause. */
 int launch__expected_digest(const char *elf, uint64_t mem, int ncpus, const char *args,
 			   uint8_t out[32], char *err, size_t errlen);
+
+/* The same for a launch with every option, the helper's included. */
+struct launch_expect {
+	const char *guest;                /* guest ELF */
+	uint64_t    mem;                  /* --mem */
+	int         ncpus;                /* --cpus */
+	const char *args;                 /* --guest-args, NULL: none */
+	const char *helper;               /* --helper ELF, NULL: no helper */
+	unsigned    c_bit;                /* the helper's page tables' C-bit, 0: none (--cc emu) */
+};
+int launch__digest_for(const struct launch_expect *e, uint8_t out[32], char *err, size_t errlen);
 
 #endif
