@@ -6,13 +6,15 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "helper/mailbox.h"           /* HELPER_LANES */
 #include "util/log.h"
 #include "util/size.h"
 
 const char run_usage[] =
 	"usage: tern run --guest ELF [--mem SIZE] [--cpus N] [--guest-args \"ARGS\"]\n"
 	"                [--ctl SOCKET] [--serial stdio|file:PATH]\n"
-	"                [--cc none|emu|sev [--cc-policy N] [--owner-session DIR] [--owner-secret FILE]]\n"
+	"                [--cc none|emu|sev [--cc-policy N] [--owner-session DIR] [--owner-secret FILE]\n"
+	"                 [--helper ELF [--owner-helper-key FILE] [--helper-lanes N]]]\n"
 	"       tern run --restore SNAPSHOT [--ctl SOCKET] [--serial ...]\n"
 	"       tern run --takeover SOCKET [--ctl SOCKET] [--serial ...]\n"
 	"       tern run --incoming tcp:ADDR:PORT [--cc emu] [--mem SIZE] [--cpus N] [--ctl SOCKET]\n"
@@ -38,12 +40,17 @@ const char run_usage[] =
 	"  --owner-session DIR launch with the guest owner's session (from `tern owner session`)\n"
 	"  --owner-secret FILE after measuring, wait for FILE (from `tern owner secret`) and\n"
 	"                      inject it at GPA 0x6000 before the guest runs\n"
-	"  --launch-timeout S  how long to wait for the secret (default 120)\n"
+	"  --helper ELF        load the migration helper (build/guest/helper.elf) into its region\n"
+	"                      at 0x400000 and measure it with the guest (needs --cc emu or sev)\n"
+	"  --owner-helper-key FILE  after measuring, wait for FILE (from `tern owner helper-key`)\n"
+	"                      and inject it into the helper's key slot before the guest runs\n"
+	"  --helper-lanes N    helper vCPUs, 1-4 (default 1)\n"
+	"  --launch-timeout S  how long to wait for the secret and helper key (default 120)\n"
 	"  --psp-socket PATH   tern-psp's socket (default $TERN_PSP_SOCKET or the standard path)\n";
 
 enum { O_GUEST = 1, O_MEM, O_CPUS, O_ARGS, O_CTL, O_SERIAL, O_RESTORE, O_CC, O_POLICY,
        O_OSESSION, O_OSECRET, O_PSP, O_LTIMEOUT, O_TAKEOVER, O_INCOMING, O_STATS, O_MAXMEM,
-       O_HELP };
+       O_HELPER, O_OHKEY, O_HLANES, O_HELP };
 
 int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t errlen)
 {
@@ -65,16 +72,20 @@ int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t
 		{ "incoming", required_argument, NULL, O_INCOMING },
 		{ "stats", required_argument, NULL, O_STATS },
 		{ "max-mem", required_argument, NULL, O_MAXMEM },
+		{ "helper", required_argument, NULL, O_HELPER },
+		{ "owner-helper-key", required_argument, NULL, O_OHKEY },
+		{ "helper-lanes", required_argument, NULL, O_HLANES },
 		{ "help", no_argument, NULL, O_HELP },
 		{ 0 },
 	};
-	bool mem_set = false, cpus_set = false;
+	bool mem_set = false, cpus_set = false, lanes_set = false;
 	int c;
 
 	memset(o, 0, sizeof(*o));
 	o->mem = RUN_DEFAULT_MEM;
 	o->cpus = 1;
 	o->launch_timeout = 120;
+	o->helper_lanes = 1;
 	optind = 0;                       /* reset: tests call us repeatedly */
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
@@ -155,6 +166,21 @@ int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t
 		case O_OSESSION: o->owner_session = optarg; break;
 		case O_OSECRET: o->owner_secret = optarg; break;
 		case O_PSP: o->psp_socket = optarg; break;
+		case O_HELPER: o->helper = optarg; break;
+		case O_OHKEY: o->owner_helper_key = optarg; break;
+		case O_HLANES: {
+			char *end;
+			errno = 0;
+			long n = strtol(optarg, &end, 10);
+			if (errno || *end || end == optarg || n < 1 || n > HELPER_LANES) {
+				errbuf__set(err, errlen, "--helper-lanes %s: must be a number from 1 to %d",
+					   optarg, HELPER_LANES);
+				return -1;
+			}
+			o->helper_lanes = (int)n;
+			lanes_set = true;
+			break;
+		}
 		case O_TAKEOVER: o->takeover = optarg; break;
 		case O_INCOMING: o->incoming = optarg; break;
 		case O_STATS: o->stats = optarg; break;
@@ -193,7 +219,7 @@ int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t
 	}
 	if (o->incoming) {
 		if (o->guest || o->restore || o->takeover || o->guest_args || o->owner_session ||
-		    o->owner_secret || o->cc_policy_set) {
+		    o->owner_secret || o->cc_policy_set || o->helper || o->owner_helper_key) {
 			errbuf__set(err, errlen, "--incoming receives the VM from the source: it takes no --guest, "
 				   "--restore, --takeover, --guest-args or launch options");
 			return -1;
@@ -218,7 +244,8 @@ int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t
 	}
 	if (o->takeover) {
 		if (o->guest || o->restore || mem_set || cpus_set || o->guest_args || o->cc != CC_NONE ||
-		    o->owner_session || o->owner_secret || o->cc_policy_set) {
+		    o->owner_session || o->owner_secret || o->cc_policy_set || o->helper ||
+		    o->owner_helper_key || lanes_set) {
 			errbuf__set(err, errlen, "--takeover receives the VM as it is: it takes no --guest, "
 				   "--restore, --mem, --cpus, --guest-args or --cc options");
 			return -1;
@@ -231,6 +258,19 @@ int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t
 	}
 	if (o->guest && o->restore) {
 		errbuf__set(err, errlen, "--guest and --restore exclude each other");
+		return -1;
+	}
+	if (o->owner_helper_key && !o->helper) {
+		errbuf__set(err, errlen, "--owner-helper-key is the migration helper's key: it needs --helper");
+		return -1;
+	}
+	if (lanes_set && !o->helper) {
+		errbuf__set(err, errlen, "--helper-lanes needs --helper");
+		return -1;
+	}
+	if (o->helper && (o->restore || o->cc == CC_NONE)) {
+		errbuf__set(err, errlen, "--helper needs a confidential launch of a guest (--guest with "
+			   "--cc emu or sev): its region is measured with the guest");
 		return -1;
 	}
 	if (o->cc == CC_NONE && (o->cc_policy_set || o->owner_session || o->owner_secret)) {

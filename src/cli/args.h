@@ -25,6 +25,9 @@ struct run_opts {
 	int         cc_policy_set;
 	const char *owner_session;        /* --owner-session DIR (tern owner session) */
 	const char *owner_secret;         /* --owner-secret FILE (tern owner secret) */
+	const char *helper;               /* --helper ELF: the migration helper (helper.elf) */
+	const char *owner_helper_key;     /* --owner-helper-key FILE (tern owner helper-key) */
+	int         helper_lanes;         /* --helper-lanes N: helper vCPUs, 1..HELPER_LANES */
 	const char *psp_socket;           /* --psp-socket PATH */
 	unsigned    launch_timeout;       /* --launch-timeout SECONDS (waiting for the secret) */
 	int         help;

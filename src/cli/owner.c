@@ -7,6 +7,8 @@
  *   digest   the launch digest to expect for a guest image and options
  *   verify   check the measurement the platform reports
  *   secret   seal a secret for LAUNCH_SECRET, bound to that measurement
+ *   helper-key  make the migration helper's key, keep it, and seal it for
+ *            LAUNCH_SECRET into the helper's key slot likewise
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,12 +19,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include "boot/elf.h"
 #include "cc/launch_digest.h"
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "mirror/region.h"                /* HELPER_CBIT_MIN/MAX */
 #include "crypto/sev_crypto.h"
+#include "helper/mailbox.h"
 #include "util/io.h"
 #include "util/log.h"
 #include "util/size.h"
@@ -40,6 +45,11 @@
 #define SECRET_MAX      3072u             /* "TSEC" | u32 LE length | bytes */
 #define PACKET_MAGIC    "TERNSECP"        /* packet file: magic | u32 LE len | header | ciphertext */
 
+/* The migration helper's key: kept by the owner, sealed into a packet of
+ * its own kind, so neither packet can be passed off as the other */
+#define F_HELPER_KEY    "helper.key"      /* the AES-256 key, raw, 0600 */
+#define HKEY_MAGIC      "TERNHKYP"        /* packet file, laid out as PACKET_MAGIC's */
+
 /* SEV policy: the minimum firmware API version (SEV API, bits 16-31) */
 #define POLICY_API_MAJOR(p) (((p) >> 16) & 0xff)
 #define POLICY_API_MINOR(p) (((p) >> 24) & 0xff)
@@ -49,21 +59,29 @@
 static const char owner_usage[] =
 	"usage: tern owner session --platform CHAIN.pem --trust ROOTS.pem --policy 0xN --dir DIR\n"
 	"       tern owner digest --guest ELF [--mem SIZE] [--cpus N] [--guest-args \"ARGS\"]\n"
+	"                         [--helper HELPER.elf [--c-bit N]]\n"
 	"       tern owner verify --dir DIR --measurement HEX --mnonce HEX --digest HEX\n"
 	"                         --api MAJOR.MINOR --build N\n"
 	"       tern owner secret --dir DIR --measurement HEX --in FILE --out PACKET\n"
+	"       tern owner helper-key --dir DIR --measurement HEX --out PACKET\n"
 	"  session  verify the platform's certificate chain (PDH certificate, then root) against\n"
 	"           the roots you trust; write a new owner key, transport keys and the session\n"
 	"           blob for the platform into DIR (a new or empty directory)\n"
 	"  digest   print the launch digest `tern run` with these options will produce\n"
-	"           (--mem and --cpus default to tern run's: 256M, 1)\n"
+	"           (--mem and --cpus default to tern run's: 256M, 1); with --helper, the\n"
+	"           migration helper's region too (--c-bit: the SEV C-bit position, CPUID\n"
+	"           0x8000001F EBX[5:0] of the host; 0, the default, for --cc emu)\n"
 	"  verify   check the launch measurement the platform reported (LAUNCH_MEASURE)\n"
 	"  secret   seal FILE (at most 3064 bytes) for LAUNCH_SECRET, bound to the measurement\n"
+	"  helper-key  write a new AES-256 key for the migration helper to DIR/helper.key and\n"
+	"           seal it for LAUNCH_SECRET into the helper's key slot (tern run\n"
+	"           --owner-helper-key), bound to the measurement\n"
 	"See docs/owner.md.\n";
 
 enum {
 	O_PLATFORM = 1, O_TRUST, O_POLICY, O_DIR, O_GUEST, O_MEM, O_CPUS, O_ARGS,
-	O_MEASUREMENT, O_MNONCE, O_DIGEST, O_API, O_BUILD, O_IN, O_OUT, O_HELP, O_COUNT
+	O_MEASUREMENT, O_MNONCE, O_DIGEST, O_API, O_BUILD, O_IN, O_OUT, O_HELPER, O_CBIT, O_HELP,
+	O_COUNT
 };
 
 static const struct option long_opts[] = {
@@ -82,6 +100,8 @@ static const struct option long_opts[] = {
 	{ "build", required_argument, NULL, O_BUILD },
 	{ "in", required_argument, NULL, O_IN },
 	{ "out", required_argument, NULL, O_OUT },
+	{ "helper", required_argument, NULL, O_HELPER },
+	{ "c-bit", required_argument, NULL, O_CBIT },
 	{ "help", no_argument, NULL, O_HELP },
 	{ 0 },
 };
@@ -362,7 +382,22 @@ static int do_digest(char **opt)
 			return EXIT_USAGE;
 		}
 	}
-	if (launch__expected_digest(opt[O_GUEST], mem, (int)cpus, opt[O_ARGS], d, err, sizeof(err))) {
+	struct launch_expect e = { .guest = opt[O_GUEST], .mem = mem, .ncpus = (int)cpus,
+				   .args = opt[O_ARGS], .helper = opt[O_HELPER] };
+	if (opt[O_CBIT]) {
+		uint32_t cb;
+		if (!opt[O_HELPER]) {
+			log__err("--c-bit is where the helper's page tables put the C-bit: it needs --helper");
+			return EXIT_USAGE;
+		}
+		if (parse_u32(opt[O_CBIT], &cb) || (cb && (cb < HELPER_CBIT_MIN || cb > HELPER_CBIT_MAX))) {
+			log__err("--c-bit %s: 0 (--cc emu) or a bit position from %u to %u (CPUID "
+				"0x8000001F EBX[5:0])", opt[O_CBIT], HELPER_CBIT_MIN, HELPER_CBIT_MAX);
+			return EXIT_USAGE;
+		}
+		e.c_bit = cb;
+	}
+	if (launch__digest_for(&e, d, err, sizeof(err))) {
 		log__err("%s", err);
 		return 1;
 	}
@@ -410,15 +445,46 @@ static int do_verify(char **opt)
 	return 0;
 }
 
-/* ---- secret ----------------------------------------------------------------- */
+/* ---- secret, helper-key ---------------------------------------------------- */
+
+/* Seal plain (plen bytes) for LAUNCH_SECRET with the session in dir, bound
+ * to the measurement, and write it to path as magic | u32 LE plen |
+ * header | ciphertext (docs/owner.md). 0, or 1 with the cause logged. */
+static int seal_packet(const char *dir, const uint8_t meas[SEV_MAC_LEN], const char *magic,
+		       const uint8_t *plain, size_t plen, const char *path)
+{
+	uint8_t out[8 + 4 + SEV_PKT_HDR_LEN + SECRET_MAX];
+	uint32_t policy;
+	struct sev_keys k;
+	int rc = 1;
+
+	if (plen > SECRET_MAX)
+		return 1;
+	if (load_session_dir(dir, &k, &policy))
+		return 1;
+	memcpy(out, magic, 8);
+	out[8] = (uint8_t)plen;
+	out[9] = (uint8_t)(plen >> 8);
+	out[10] = (uint8_t)(plen >> 16);
+	out[11] = (uint8_t)(plen >> 24);
+	if (sev__packet_seal(&k, SEV_CTX_SECRET, 0, plain, plen, meas, SEV_MAC_LEN, out + 12,
+			    out + 12 + SEV_PKT_HDR_LEN)) {
+		log__err("cannot seal the packet (OpenSSL)");
+		goto out;
+	}
+	if (write_file(path, out, 12 + SEV_PKT_HDR_LEN + plen, 0644, 1))
+		goto out;
+	rc = 0;
+out:
+	OPENSSL_cleanse(&k, sizeof(k));
+	OPENSSL_cleanse(out, sizeof(out));
+	return rc;
+}
 
 static int do_secret(char **opt)
 {
 	uint8_t meas[SEV_MAC_LEN], plain[SECRET_MAX], *file = NULL;
-	uint8_t out[8 + 4 + SEV_PKT_HDR_LEN + SECRET_MAX];
-	size_t len, plen;
-	uint32_t policy;
-	struct sev_keys k;
+	size_t len;
 	int rc = 1;
 
 	if (parse_hex("measurement", opt[O_MEASUREMENT], meas, sizeof(meas)))
@@ -430,32 +496,17 @@ static int do_secret(char **opt)
 			"with its 8-byte header)", opt[O_IN], len, SECRET_MAX - 8);
 		goto out;
 	}
-	if (load_session_dir(opt[O_DIR], &k, &policy))
-		goto out;
 	memcpy(plain, SECRET_MAGIC, 4);
-	plen = 8 + len;
 	plain[4] = (uint8_t)len;
 	plain[5] = (uint8_t)(len >> 8);
 	plain[6] = (uint8_t)(len >> 16);
 	plain[7] = (uint8_t)(len >> 24);
 	memcpy(plain + 8, file, len);
-	memcpy(out, PACKET_MAGIC, 8);
-	out[8] = (uint8_t)plen;
-	out[9] = (uint8_t)(plen >> 8);
-	out[10] = (uint8_t)(plen >> 16);
-	out[11] = (uint8_t)(plen >> 24);
-	if (sev__packet_seal(&k, SEV_CTX_SECRET, 0, plain, plen, meas, sizeof(meas), out + 12,
-			    out + 12 + SEV_PKT_HDR_LEN)) {
-		log__err("cannot seal the secret (OpenSSL)");
-		goto out_keys;
-	}
-	if (write_file(opt[O_OUT], out, 12 + SEV_PKT_HDR_LEN + plen, 0644, 1))
-		goto out_keys;
+	if (seal_packet(opt[O_DIR], meas, PACKET_MAGIC, plain, 8 + len, opt[O_OUT]))
+		goto out;
 	printf("wrote %s (secret packet: %zu bytes of secret, bound to measurement %.16s...)\n",
 	       opt[O_OUT], len, opt[O_MEASUREMENT]);
 	rc = 0;
-out_keys:
-	OPENSSL_cleanse(&k, sizeof(k));
 out:
 	OPENSSL_cleanse(plain, sizeof(plain));
 	if (file) {
@@ -465,13 +516,49 @@ out:
 	return rc;
 }
 
+/* The helper's key is made here, by the owner, never by the host: the
+ * owner keeps helper.key (to open what the helper seals, should they
+ * want to) and the platform writes the slot only for this launch. */
+static int do_helper_key(char **opt)
+{
+	struct helper_key_slot slot = { .magic = HELPER_KEY_MAGIC, .len = HELPER_KEY_LEN };
+	uint8_t meas[SEV_MAC_LEN];
+	char path[4096];
+	int rc = 1;
+
+	if (parse_hex("measurement", opt[O_MEASUREMENT], meas, sizeof(meas)))
+		return EXIT_USAGE;
+	if (dir_path(path, sizeof(path), opt[O_DIR], F_HELPER_KEY))
+		return 1;
+	if (RAND_bytes(slot.key, sizeof(slot.key)) != 1) {
+		log__err("cannot make a random key (OpenSSL RAND_bytes)");
+		return 1;
+	}
+	/* the key file first, never replacing one: a key already given to a
+	 * helper must not be lost */
+	if (write_file(path, slot.key, sizeof(slot.key), 0600, 0))
+		goto out;
+	if (seal_packet(opt[O_DIR], meas, HKEY_MAGIC, (const uint8_t *)&slot, sizeof(slot), opt[O_OUT])) {
+		unlink(path);             /* no packet: nobody has this key */
+		goto out;
+	}
+	printf("wrote %s (the helper's AES-256 key: keep it secret)\n", path);
+	printf("wrote %s (helper-key packet for GPA 0x%llx, bound to measurement %.16s...)\n",
+	       opt[O_OUT], HELPER_BASE + HELPER_KEY_OFF, opt[O_MEASUREMENT]);
+	rc = 0;
+out:
+	OPENSSL_cleanse(&slot, sizeof(slot));
+	return rc;
+}
+
 /* ---- dispatch ----------------------------------------------------------------- */
 
 static const struct sub subs[] = {
 	{ "session", do_session, { O_PLATFORM, O_TRUST, O_POLICY, O_DIR }, { 0 } },
-	{ "digest", do_digest, { O_GUEST }, { O_MEM, O_CPUS, O_ARGS } },
+	{ "digest", do_digest, { O_GUEST }, { O_MEM, O_CPUS, O_ARGS, O_HELPER, O_CBIT } },
 	{ "verify", do_verify, { O_DIR, O_MEASUREMENT, O_MNONCE, O_DIGEST, O_API, O_BUILD }, { 0 } },
 	{ "secret", do_secret, { O_DIR, O_MEASUREMENT, O_IN, O_OUT }, { 0 } },
+	{ "helper-key", do_helper_key, { O_DIR, O_MEASUREMENT, O_OUT }, { 0 } },
 };
 
 static int listed(const int *ids, int id)
@@ -496,7 +583,7 @@ int cmd__owner(int argc, char **argv)
 		if (!strcmp(argv[1], subs[i].name))
 			s = &subs[i];
 	if (!s) {
-		log__err("owner: unknown step '%s' (session, digest, verify or secret)", argv[1]);
+		log__err("owner: unknown step '%s' (session, digest, verify, secret or helper-key)", argv[1]);
 		fprintf(stderr, "%s", owner_usage);
 		return EXIT_USAGE;
 	}

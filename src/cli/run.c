@@ -16,6 +16,7 @@
 #include "migrate/handoff.h"
 #include "migrate/precopy.h"
 #include "migrate/transport.h"
+#include "helper/mailbox.h"           /* the helper key slot's GPA */
 #include "util/cancel.h"
 #include "util/log.h"
 #include "util/size.h"
@@ -55,23 +56,25 @@ static int load_owner_session(const char *dir, struct run_opts *o, struct cc_lau
 	return 0;
 }
 
-/* Wait for the owner's secret packet to appear, then inject it. */
-static int wait_secret(struct vm *vm, const char *file, unsigned timeout, char *err, size_t errlen)
+/* Wait for a packet file from the owner to appear, then inject it with
+ * inject (vm__cc_secret, vm__cc_helper_key); what names it in messages. */
+static int wait_packet(struct vm *vm, const char *file, unsigned timeout, const char *what,
+		       int (*inject)(struct vm *, const char *, char *, size_t), char *err, size_t errlen)
 {
 	for (unsigned i = 0; i < timeout * 10; i++) {
 		if (access(file, R_OK) == 0) {
 			struct timespec ts = { 0, 50 * 1000 * 1000 };
 			nanosleep(&ts, NULL); /* let a writer that just created it finish */
-			return vm__cc_secret(vm, file, err, errlen);
+			return inject(vm, file, err, errlen);
 		}
 		if (vm__stopping(vm)) {
-			errbuf__set(err, errlen, "stopped while waiting for the owner's secret");
+			errbuf__set(err, errlen, "stopped while waiting for the owner's %s", what);
 			return -1;
 		}
 		struct timespec ts = { 0, 100 * 1000 * 1000 };
 		nanosleep(&ts, NULL);
 	}
-	errbuf__set(err, errlen, "the owner's secret packet %s did not appear within %u s", file, timeout);
+	errbuf__set(err, errlen, "the owner's %s packet %s did not appear within %u s", what, file, timeout);
 	return -1;
 }
 
@@ -280,7 +283,8 @@ static int build_booted(struct run *rn)
 	bad = rn->o.owner_session &&
 		load_owner_session(rn->o.owner_session, &rn->o, &launch, &session, &pub, err, sizeof(err));
 	bad = bad || vm__create(rn->vm, &rn->cfg, err, sizeof(err)) ||
-	      vm__load_guest(rn->vm, rn->o.guest, rn->o.guest_args, &launch, err, sizeof(err));
+	      vm__load_guest(rn->vm, rn->o.guest, rn->o.guest_args, rn->o.helper, &launch, err,
+			     sizeof(err));
 	free(session);
 	free(pub);
 	if (bad) {
@@ -310,13 +314,23 @@ static int launch(struct run *rn, const char *what)
 		log__info("--cc %s: launched, handle %u, measurement %s", vm->cc.ops->name, vm->cc.m.handle, m);
 		if (rn->o.owner_secret) {
 			log__info("waiting for the owner's secret packet at %s", rn->o.owner_secret);
-			if (wait_secret(vm, rn->o.owner_secret, rn->o.launch_timeout, err, sizeof(err)))
+			if (wait_packet(vm, rn->o.owner_secret, rn->o.launch_timeout, "secret",
+					vm__cc_secret, err, sizeof(err)))
 				goto failed;
 			log__info("owner's secret injected at GPA 0x%x", GUEST_SECRET_GPA);
+		}
+		if (rn->o.owner_helper_key) {
+			log__info("waiting for the owner's helper-key packet at %s", rn->o.owner_helper_key);
+			if (wait_packet(vm, rn->o.owner_helper_key, rn->o.launch_timeout, "helper-key",
+					vm__cc_helper_key, err, sizeof(err)))
+				goto failed;
+			log__info("owner's helper key injected at GPA 0x%llx (the helper's key slot)",
+				 HELPER_BASE + HELPER_KEY_OFF);
 		}
 		if (vm__cc_finish(vm, err, sizeof(err)))
 			goto failed;
 	}
+	/* MIRROR: start the helper's lanes here (src/mirror/mirror.c) */
 	if (vm__start(vm, err, sizeof(err)))
 		goto failed;
 	if (!rn->o.restore)

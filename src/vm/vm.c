@@ -26,6 +26,7 @@
 #include "dev/migctl.h"
 #include "kvm/cpuid.h"
 #include "kvm/dirty.h"
+#include "mirror/region.h"
 #include "util/io.h"
 #include "util/log.h"
 #include "vm/vm.h"
@@ -184,11 +185,11 @@ static int cc_setup(struct vm *vm, struct vm *owner, char *err, size_t errlen)
 	return 0;
 }
 
-static int cc_launch(struct vm *vm, const struct elf_image *ei, const struct cc_launch *l,
-		     char *err, size_t errlen)
+static int cc_launch(struct vm *vm, const struct elf_image *ei, bool helper,
+		     const struct cc_launch *l, char *err, size_t errlen)
 {
 	struct cc_launch none = { 0 };
-	struct launch_range rg[2];
+	struct launch_range rg[LAUNCH_RANGES_MAX];
 	uint32_t fw = 0;
 	char e2[128];
 	int n, r;
@@ -199,6 +200,11 @@ static int cc_launch(struct vm *vm, const struct elf_image *ei, const struct cc_
 		return -1;
 	}
 	n = launch__ranges(ei, rg);
+	if (n > 0 && helper)
+		n = launch__add_helper_range(rg, n);
+	/* one call per range: neither back-end limits its length (tern-psp
+	 * reads it a page at a time, KVM pins and walks it), and the digest
+	 * is the same however the bytes are split */
 	for (int i = 0; i < n; i++) {
 		r = vm->cc.ops->launch_update_data(&vm->cc, rg[i].gpa, vm->ram.hva + rg[i].gpa,
 						   (uint32_t)rg[i].len, &fw);
@@ -218,7 +224,26 @@ static int cc_launch(struct vm *vm, const struct elf_image *ei, const struct cc_
 	return 0;
 }
 
-int vm__cc_secret(struct vm *vm, const char *path, char *err, size_t errlen)
+/* A packet file from `tern owner`: magic (8) | u32 LE plaintext length |
+ * packet header | ciphertext. The magic says what the packet is for, so a
+ * packet given to the wrong option is refused here, by name. */
+struct secret_kind {
+	const char *magic;
+	uint64_t    gpa;
+	uint32_t    min, max;             /* plaintext length */
+	const char *what, *maker;
+};
+
+static const struct secret_kind guest_secret = {
+	"TERNSECP", GUEST_SECRET_GPA, 1, 4096, "secret packet", "tern owner secret",
+};
+static const struct secret_kind helper_key = {
+	"TERNHKYP", HELPER_BASE + HELPER_KEY_OFF, sizeof(struct helper_key_slot),
+	sizeof(struct helper_key_slot), "helper-key packet", "tern owner helper-key",
+};
+
+static int inject_packet(struct vm *vm, const struct secret_kind *k, const char *path,
+			 char *err, size_t errlen)
 {
 	void *buf;
 	size_t len;
@@ -230,19 +255,24 @@ int vm__cc_secret(struct vm *vm, const char *path, char *err, size_t errlen)
 	if (file__slurp(path, 1 << 16, &buf, &len, err, errlen))
 		return -1;
 	p = buf;
-	if (len < 12 + CC_PKT_HDR_LEN || memcmp(p, "TERNSECP", 8)) {
-		errbuf__set(err, errlen, "%s is not a secret packet made by `tern owner secret`", path);
+	if (len < 12 + CC_PKT_HDR_LEN || memcmp(p, k->magic, 8)) {
+		const struct secret_kind *other = k == &guest_secret ? &helper_key : &guest_secret;
+		if (len >= 8 && !memcmp(p, other->magic, 8))
+			errbuf__set(err, errlen, "%s is a %s (from `%s`), not a %s", path, other->what,
+				   other->maker, k->what);
+		else
+			errbuf__set(err, errlen, "%s is not a %s made by `%s`", path, k->what, k->maker);
 		free(buf);
 		return -1;
 	}
 	memcpy(&plen, p + 8, 4);
-	if (plen == 0 || plen > 4096 || len != 12 + CC_PKT_HDR_LEN + plen) {
-		errbuf__set(err, errlen, "secret packet %s is truncated or has a bad length", path);
+	if (plen < k->min || plen > k->max || len != 12 + CC_PKT_HDR_LEN + plen) {
+		errbuf__set(err, errlen, "%s %s is truncated or has a bad length", k->what, path);
 		free(buf);
 		return -1;
 	}
-	r = vm->cc.ops->launch_secret(&vm->cc, GUEST_SECRET_GPA, vm->ram.hva + GUEST_SECRET_GPA,
-				      p + 12, p + 12 + CC_PKT_HDR_LEN, plen, &fw);
+	r = vm->cc.ops->launch_secret(&vm->cc, k->gpa, vm->ram.hva + k->gpa, p + 12,
+				      p + 12 + CC_PKT_HDR_LEN, plen, &fw);
 	free(buf);
 	if (r) {
 		errbuf__set(err, errlen, "LAUNCH_SECRET refused the packet from %s: %s", path,
@@ -250,6 +280,21 @@ int vm__cc_secret(struct vm *vm, const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	return 0;
+}
+
+int vm__cc_secret(struct vm *vm, const char *path, char *err, size_t errlen)
+{
+	return inject_packet(vm, &guest_secret, path, err, errlen);
+}
+
+int vm__cc_helper_key(struct vm *vm, const char *path, char *err, size_t errlen)
+{
+	if (vm->ram.size < HELPER_END) {
+		errbuf__set(err, errlen, "no helper region in %llu MiB of guest RAM",
+			   (unsigned long long)(vm->ram.size >> 20));
+		return -1;
+	}
+	return inject_packet(vm, &helper_key, path, err, errlen);
 }
 
 int vm__cc_finish(struct vm *vm, char *err, size_t errlen)
@@ -516,7 +561,61 @@ fail:
 	return -1;
 }
 
-int vm__load_guest(struct vm *vm, const char *path, const char *args,
+/* Where the helper's page tables put the C-bit: 0 on the emulated
+ * platform, which encrypts nothing; on SEV hardware CPUID 0x8000001F
+ * EBX[5:0], from the table this VM's vCPUs were given. */
+static int helper_c_bit(struct vm *vm, unsigned *c_bit, char *err, size_t errlen)
+{
+	struct kvm_cpuid_entry2 *e;
+
+	*c_bit = 0;
+	if (vm->cfg.cc != CC_SEV)
+		return 0;
+	e = vm->cpuid ? cpuid__find(vm->cpuid, 0x8000001F, 0) : NULL;
+	if (!e || !(e->eax & 2)) {
+		errbuf__set(err, errlen, "--helper: the CPUID table has no SEV leaf 0x8000001F, so the "
+			   "C-bit position is unknown");
+		return -1;
+	}
+	*c_bit = e->ebx & 0x3f;
+	return 0;
+}
+
+/* The helper's region, after the guest is loaded and before the launch
+ * measures both. */
+static int load_helper(struct vm *vm, const char *path, const struct elf_image *guest,
+		       char *err, size_t errlen)
+{
+	void *img;
+	size_t len;
+	unsigned c_bit;
+	char why[256];
+	int r;
+
+	if (!vm->cc_open) {
+		errbuf__set(err, errlen, "--helper needs a confidential launch (--cc emu or sev): its "
+			   "region is measured with the guest");
+		return -1;
+	}
+	if (helper_region__guest_clear(guest->lowest, guest->highest, why, sizeof(why))) {
+		errbuf__set(err, errlen, "%s", why);
+		return -1;
+	}
+	if (helper_c_bit(vm, &c_bit, err, errlen))
+		return -1;
+	if (file__slurp(path, GUEST_MAX_IMAGE, &img, &len, err, errlen))
+		return -1;
+	r = helper_region__build(vm->ram.hva, vm->ram.size, img, len, c_bit, why, sizeof(why));
+	free(img);
+	if (r) {
+		errbuf__set(err, errlen, "helper %s: %s", path, why);
+		return -1;
+	}
+	log__info("helper %s loaded at 0x%llx (C-bit %u)", path, HELPER_BASE, c_bit);
+	return 0;
+}
+
+int vm__load_guest(struct vm *vm, const char *path, const char *args, const char *helper,
 		   const struct cc_launch *launch, char *err, size_t errlen)
 {
 	void *img;
@@ -545,7 +644,9 @@ int vm__load_guest(struct vm *vm, const char *path, const char *args,
 	for (int i = 0; i < vm->cfg.ncpus; i++)
 		if (set_entry_state(&vm->vcpus[i], ei.entry, err, errlen))
 			return -1;
-	if (vm->cc_open && cc_launch(vm, &ei, launch, err, errlen))
+	if (helper && load_helper(vm, helper, &ei, err, errlen))
+		return -1;
+	if (vm->cc_open && cc_launch(vm, &ei, helper != NULL, launch, err, errlen))
 		return -1;
 	return 0;
 }

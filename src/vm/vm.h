@@ -182,15 +182,21 @@ void *vm__gpa_ptr(const struct vm *vm, uint64_t gpa, uint64_t len);
 int  vm__dirty_start(struct vm *vm, struct dirty_tracker *t, enum dirty_mode mode,
 		     char *err, size_t errlen);
 
-/* Load a multiboot guest ELF and set every vCPU to its entry state. A
- * confidential VM is launched too: LAUNCH_START (with the owner's session,
- * if any), LAUNCH_UPDATE_DATA over the loaded image and boot information,
- * LAUNCH_MEASURE; vm->cc.m holds the measurement afterwards. */
-int  vm__load_guest(struct vm *vm, const char *path, const char *args,
+/* Load a multiboot guest ELF and set every vCPU to its entry state; with
+ * helper (a helper.elf path, confidential VMs only), also build the
+ * migration helper's region (mirror/region.h). A confidential VM is
+ * launched too: LAUNCH_START (with the owner's session, if any),
+ * LAUNCH_UPDATE_DATA over the loaded image, the boot information and the
+ * helper's measured region, LAUNCH_MEASURE; vm->cc.m holds the
+ * measurement afterwards. */
+int  vm__load_guest(struct vm *vm, const char *path, const char *args, const char *helper,
 		    const struct cc_launch *launch, char *err, size_t errlen);
 /* Confidential launch, after the measurement: inject the owner's secret
- * packet (a file made by `tern owner secret`), then LAUNCH_FINISH. */
+ * packet (a file made by `tern owner secret`) at GPA 0x6000, and the
+ * owner's helper key (`tern owner helper-key`) in the helper's key slot,
+ * each with LAUNCH_SECRET; then LAUNCH_FINISH. */
 int  vm__cc_secret(struct vm *vm, const char *packet_file, char *err, size_t errlen);
+int  vm__cc_helper_key(struct vm *vm, const char *packet_file, char *err, size_t errlen);
 int  vm__cc_finish(struct vm *vm, char *err, size_t errlen);
 
 /* Start the vCPU threads. */

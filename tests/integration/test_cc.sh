@@ -140,3 +140,75 @@ test_cc_platform_lost_is_noticed() {
 	wait_vm a 10 >/dev/null
 	no_corruption a
 }
+
+HELPER_ELF=${HELPER_ELF:-$(dirname "$TERN")/guest/helper.elf}
+
+# A launch with the migration helper (docs/guest-abi.md, "Migration
+# helper"): its region is measured after the guest, so the owner's digest
+# must name the same helper.elf to verify, and a helper changed by one byte
+# does not; the owner's helper key reaches the key slot by LAUNCH_SECRET
+# and the guest still runs clean.
+test_cc_helper_launch_measured() {
+	[ -r "$HELPER_ELF" ] || fail "$HELPER_ELF is not built (make guests)"
+	start_psp
+	owner_setup
+	local args="size=16M rate=10 duration=3"
+	start_vm a --guest "$GUEST" --mem 256M --cc emu --owner-session "$T/owner" \
+		--helper "$HELPER_ELF" --owner-helper-key "$T/hkey.pkt" --launch-timeout 30 \
+		--guest-args "$args"
+	local m d vargs
+	m=$(ctl a measurement)
+	grep -q "helper $HELPER_ELF loaded at 0x400000 (C-bit 0)" "$T/a.err" || fail "tern did not report the helper"
+	vargs=(--dir "$T/owner" --measurement "$(mjson "$m" measurement)" --mnonce "$(mjson "$m" mnonce)"
+	       --api 1.55 --build "$(mjson "$m" build)")
+	d=$("$TERN" owner digest --guest "$GUEST" --mem 256M --cpus 1 --guest-args "$args" \
+		--helper "$HELPER_ELF") || fail "owner digest --helper failed"
+	"$TERN" owner verify "${vargs[@]}" --digest "$d" >/dev/null ||
+		fail "the owner could not verify a launch with the helper"
+	# the same launch without the helper, with another C-bit, or with
+	# another helper image measures differently
+	expect_error 'does not match' "$TERN" owner verify "${vargs[@]}" --digest \
+		"$("$TERN" owner digest --guest "$GUEST" --mem 256M --cpus 1 --guest-args "$args")"
+	expect_error 'does not match' "$TERN" owner verify "${vargs[@]}" --digest \
+		"$("$TERN" owner digest --guest "$GUEST" --mem 256M --cpus 1 --guest-args "$args" \
+			--helper "$HELPER_ELF" --c-bit 47)"
+	cp "$HELPER_ELF" "$T/other-helper.elf"
+	# one byte of the first loaded segment (file offset 0x1010: the code)
+	printf '\xCC' | dd of="$T/other-helper.elf" bs=1 seek=$((0x1010)) conv=notrunc status=none
+	cmp -s "$HELPER_ELF" "$T/other-helper.elf" && fail "the copy did not change"
+	expect_error 'does not match' "$TERN" owner verify "${vargs[@]}" --digest \
+		"$("$TERN" owner digest --guest "$GUEST" --mem 256M --cpus 1 --guest-args "$args" \
+			--helper "$T/other-helper.elf")"
+	# the owner's key: kept in the session directory, sealed for this launch
+	"$TERN" owner helper-key --dir "$T/owner" --measurement "$(mjson "$m" measurement)" \
+		--out "$T/hkey.pkt.tmp" >/dev/null || fail "owner helper-key failed"
+	[ "$(stat -c '%a %s' "$T/owner/helper.key")" = "600 32" ] || fail "helper.key: $(stat -c '%a %s' "$T/owner/helper.key")"
+	expect_error 'already exists' "$TERN" owner helper-key --dir "$T/owner" \
+		--measurement "$(mjson "$m" measurement)" --out "$T/hkey2.pkt"
+	[ "$(head -c 8 "$T/hkey.pkt.tmp")" = TERNHKYP ] || fail "helper-key packet has the wrong magic"
+	mv "$T/hkey.pkt.tmp" "$T/hkey.pkt"
+	[ "$(wait_vm a 60)" = 0 ] || fail "confidential guest with the helper did not exit 0"
+	grep -q "owner's helper key injected at GPA 0x585000" "$T/a.err" || fail "tern did not report the key injection"
+	grep -q '^done errors=0' "$T/a.serial" || fail "guest self-check not clean"
+	no_corruption a
+	# a helper-key packet is never taken as the guest's secret
+	start_vm b --guest "$GUEST" --mem 128M --cc emu --owner-session "$T/owner" \
+		--owner-secret "$T/hkey.pkt" --launch-timeout 30
+	[ "$(wait_vm b 30)" = 1 ] || fail "a helper-key packet was accepted as the guest's secret"
+	grep -q 'is a helper-key packet' "$T/b.err" || fail "swapped packet: unclear error: $(cat "$T/b.err")"
+	[ ! -s "$T/b.serial" ] || fail "the guest ran"
+}
+
+# The helper's options go with a confidential launch only.
+test_cc_helper_options_refused() {
+	expect_error 'owner-helper-key .* needs --helper' "$TERN" run --guest "$GUEST" --cc emu \
+		--owner-helper-key "$T/k.pkt"
+	expect_error 'helper needs a confidential launch' "$TERN" run --guest "$GUEST" --helper "$HELPER_ELF"
+	expect_error 'helper-lanes needs --helper' "$TERN" run --guest "$GUEST" --cc emu --helper-lanes 2
+	expect_error 'helper-lanes 5: must be a number from 1 to 4' "$TERN" run --guest "$GUEST" --cc emu \
+		--helper "$HELPER_ELF" --helper-lanes 5
+	expect_error 'c-bit .* needs --helper' "$TERN" owner digest --guest "$GUEST" --c-bit 47
+	expect_error 'c-bit 12' "$TERN" owner digest --guest "$GUEST" --helper "$HELPER_ELF" --c-bit 12
+	# the guest (converted to ELF32) is not a helper image
+	expect_error 'helper image: not a little-endian ELF64' "$TERN" owner digest --guest "$GUEST" --helper "$GUEST"
+}
