@@ -458,8 +458,10 @@ static int seal_packet(const char *dir, const uint8_t meas[SEV_MAC_LEN], const c
 	struct sev_keys k;
 	int rc = 1;
 
-	if (plen > SECRET_MAX)
+	if (plen > SECRET_MAX) {
+		log__err("%zu bytes do not fit a secret packet (at most %u)", plen, SECRET_MAX);
 		return 1;
+	}
 	if (load_session_dir(dir, &k, &policy))
 		return 1;
 	memcpy(out, magic, 8);
