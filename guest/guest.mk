@@ -56,4 +56,15 @@ $(BUILD)/guest/helper.elf64: $(HELPER_OBJS) guest/helper/link.ld
 $(BUILD)/guest/helper.elf: $(BUILD)/guest/helper.elf64
 	objcopy --strip-debug $< $@
 
-guests: $(BUILD)/guest/dirtier.elf $(BUILD)/guest/helper.elf
+# Test-only helpers that hang or fault at their first SEAL (main.c,
+# test_fault): the real program otherwise, for the VMM's dead-helper tests.
+$(BUILD)/guest/helper/main-%.o: guest/helper/main.c
+	@mkdir -p $(dir $@)
+	$(CC) $(GUEST_CFLAGS) -DHELPER_TEST_$(shell echo $* | tr a-z A-Z) -c -o $@ $<
+
+$(BUILD)/guest/helper-%.elf: $(filter-out $(BUILD)/guest/helper/main.o,$(HELPER_OBJS)) \
+		$(BUILD)/guest/helper/main-%.o guest/helper/link.ld
+	$(CC) $(HELPER_LDFLAGS) -o $@ $(filter %.o,$^) $(GUEST_LIBS)
+
+guests: $(BUILD)/guest/dirtier.elf $(BUILD)/guest/helper.elf \
+	$(BUILD)/guest/helper-hang.elf $(BUILD)/guest/helper-crash.elf

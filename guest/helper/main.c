@@ -87,9 +87,27 @@ static int open_one(struct lane *l, uint32_t stream, uint64_t gpa, const uint8_t
 	return hs_open(&l->key, stream, gpa, l->bounce, &l->vt, (void *)gpa);
 }
 
+/* Test-only builds (helper-hang.elf, helper-crash.elf; guest/guest.mk):
+ * a helper that stops answering, or faults, at its first SEAL, so the
+ * VMM's timeout and crash handling can be tested on the real thing. */
+static void test_fault(uint32_t cmd)
+{
+#if defined(HELPER_TEST_HANG)
+	if (cmd == HELPER_CMD_SEAL)
+		for (;;)
+			__asm__ volatile("pause");
+#elif defined(HELPER_TEST_CRASH)
+	if (cmd == HELPER_CMD_SEAL)
+		__builtin_trap();          /* no IDT: a shutdown exit */
+#else
+	(void)cmd;
+#endif
+}
+
 /* One command; returns the batch status. */
 static uint32_t run_batch(struct lane *l, uint32_t cmd, uint32_t *done)
 {
+	test_fault(cmd);
 	volatile struct helper_mbox *mb = l->mb;
 	uint32_t stream = ONCE(mb->stream), count = ONCE(mb->count);
 	uint32_t off, len;

@@ -18,11 +18,15 @@
 static const char usage[] =
 	"usage: tern migrate --ctl A.sock --to tcp:HOST:PORT [--downtime-ms N] [--max-bandwidth SIZE]\n"
 	"                    [--timeout SECONDS] [--on-timeout cancel|force] [--stats FILE]\n"
+	"                    [--private-path helper|psp]\n"
 	"  --downtime-ms N       pause budget for the final round (default 300)\n"
 	"  --max-bandwidth SIZE  bytes per second at most, e.g. 500M (default: no limit)\n"
 	"  --timeout SECONDS     give up converging after this long (default: never)\n"
 	"  --on-timeout ACTION   cancel (keep running here, default) or force (switch over anyway)\n"
 	"  --stats FILE          write the final statistics as JSON\n"
+	"  --private-path PATH   how private pages of a confidential VM leave: helper (sealed by\n"
+	"                        the migration helper in the mirror VM; the default when the VM\n"
+	"                        has one) or psp (one platform command per page)\n"
 	"The destination runs `tern run --incoming tcp:ADDR:PORT`. Ctrl-C does not cancel:\n"
 	"use `tern ctl A.sock migrate-cancel`.\n";
 
@@ -40,9 +44,10 @@ int cmd__migrate(int argc, char **argv)
 		{ "ctl", required_argument, NULL, 'c' }, { "to", required_argument, NULL, 't' },
 		{ "downtime-ms", required_argument, NULL, 'd' }, { "max-bandwidth", required_argument, NULL, 'b' },
 		{ "timeout", required_argument, NULL, 'T' }, { "on-timeout", required_argument, NULL, 'a' },
-		{ "stats", required_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' }, { 0 },
+		{ "stats", required_argument, NULL, 's' }, { "private-path", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' }, { 0 },
 	};
-	const char *ctl = NULL, *to = NULL, *act = "cancel", *stats = NULL;
+	const char *ctl = NULL, *to = NULL, *act = "cancel", *stats = NULL, *path = NULL;
 	uint64_t downtime = 0, bw = 0, timeout = 0;
 	char err[512], abs[PATH_MAX];
 	int c;
@@ -56,6 +61,13 @@ int cmd__migrate(int argc, char **argv)
 		case 't': to = optarg; break;
 		case 'a': act = optarg; break;
 		case 's': stats = optarg; break;
+		case 'p':
+			if (strcmp(optarg, "helper") && strcmp(optarg, "psp")) {
+				log__err("--private-path %s: helper or psp", optarg);
+				return 2;
+			}
+			path = optarg;
+			break;
 		case 'd':
 			downtime = strtoull(optarg, &end, 10);
 			if (*end || !downtime) {
@@ -93,6 +105,8 @@ int cmd__migrate(int argc, char **argv)
 	json_t *req = json_pack("{s:s, s:s, s:s}", "cmd", "migrate", "uri", to, "timeout-action", act);
 	if (downtime)
 		json_object_set_new(req, "downtime-ms", json_integer((json_int_t)downtime));
+	if (path)
+		json_object_set_new(req, "private-path", json_string(path));
 	if (bw)
 		json_object_set_new(req, "max-bandwidth", json_integer((json_int_t)bw));
 	if (timeout)

@@ -16,6 +16,7 @@
 #include "migrate/handoff.h"
 #include "migrate/precopy.h"
 #include "migrate/transport.h"
+#include "mirror/mirror.h"
 #include "helper/mailbox.h"           /* the helper key slot's GPA */
 #include "util/cancel.h"
 #include "util/log.h"
@@ -112,6 +113,7 @@ struct run {
 	sigset_t          sigs;               /* SIGINT, SIGTERM, SIGHUP: blocked, waited for */
 	struct vm_config  cfg;
 	struct vm        *vm;
+	struct mirror     mirror;             /* the VM's migration helper (--helper, or arrived with it) */
 	struct mig_incoming incoming;         /* --incoming: outlives the control thread that reads it */
 };
 
@@ -121,7 +123,8 @@ struct run {
  * migrate-cancel and quit as a cancel; once the VM runs, the same server
  * goes on with it. 0: the VM runs; -1 with *code set. */
 static int receive_incoming(struct run_opts *o, struct vm_config *cfg, struct vm *vm,
-			    struct ctl_server *ctl, struct mig_incoming *in, struct mig_stats *ms, int *code)
+			    struct mirror *mirror, struct ctl_server *ctl, struct mig_incoming *in,
+			    struct mig_stats *ms, int *code)
 {
 	char err[1024];
 	int nc;
@@ -147,7 +150,7 @@ static int receive_incoming(struct run_opts *o, struct vm_config *cfg, struct vm
 		return -1;
 	}
 	log__info("waiting for an incoming migration on %s", o->incoming);
-	int r = migration__receive(lfd, vm, cfg, in, err, sizeof(err));
+	int r = migration__receive(lfd, vm, cfg, in, mirror, err, sizeof(err));
 	close(lfd);
 	mig_incoming__exit(in);
 	mig_incoming__read(in, ms, &nc, &mem);
@@ -163,6 +166,8 @@ static int receive_incoming(struct run_opts *o, struct vm_config *cfg, struct vm
 	}
 	if (ctl) {
 		ctl->incoming = *ms;      /* before attach: the thread reads it after */
+		if (mirror->started)
+			ctl_server__set_mirror(ctl, mirror);
 		ctl_server__attach(ctl, vm);
 	}
 	return 0;
@@ -193,8 +198,8 @@ static int start_incoming(struct run *rn)
 	char sz[32];
 	int code;
 
-	if (receive_incoming(&rn->o, &rn->cfg, rn->vm, rn->have_ctl ? &rn->ctl : NULL, &rn->incoming,
-			     &ms, &code))
+	if (receive_incoming(&rn->o, &rn->cfg, rn->vm, &rn->mirror, rn->have_ctl ? &rn->ctl : NULL,
+			     &rn->incoming, &ms, &code))
 		return code;
 	log__info("migrated in: %d vCPUs, %s RAM; %llu MB received in %.0f ms, %llu iterations, "
 		 "%llu pages, %llu zero pages, %llu private pages (platform %.1f ms)",
@@ -330,7 +335,14 @@ static int launch(struct run *rn, const char *what)
 		if (vm__cc_finish(vm, err, sizeof(err)))
 			goto failed;
 	}
-	/* MIRROR: start the helper's lanes here (src/mirror/mirror.c) */
+	/* the helper's lanes start once the launch is finished (their key is
+	 * in place) and before the guest runs */
+	if (rn->o.helper) {
+		if (mirror__start(&rn->mirror, vm, rn->o.helper_lanes, err, sizeof(err)))
+			goto failed;
+		if (rn->have_ctl)
+			ctl_server__set_mirror(&rn->ctl, &rn->mirror);
+	}
 	if (vm__start(vm, err, sizeof(err)))
 		goto failed;
 	if (!rn->o.restore)
@@ -345,6 +357,7 @@ failed:
 	if (rn->have_ctl)
 		ctl_server__close(&rn->ctl);
 	rn->have_ctl = false;
+	mirror__destroy(&rn->mirror);     /* a mirror goes before its owner */
 	vm__destroy(vm);
 	return 1;
 }
@@ -368,6 +381,7 @@ static int run_until_stopped(struct run *rn)
 		ctl_server__close(&rn->ctl);
 	rn->have_ctl = false;
 	log__info("%s", vm->stop_reason);
+	mirror__destroy(&rn->mirror);     /* a mirror goes before its owner */
 	vm__destroy(vm);
 	return code;
 }

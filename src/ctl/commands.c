@@ -11,6 +11,7 @@
 #include "migrate/handoff.h"
 #include "migrate/outcome.h"
 #include "migrate/precopy.h"
+#include "mirror/mirror.h"
 #include "util/size.h"
 #include "vm/snapshot.h"
 #include "vm/vm.h"
@@ -33,8 +34,34 @@ static const char *state_name(struct vm *vm)
 	return vm__paused(vm) ? "paused" : "running";
 }
 
+/* The migration helper: its mirror VM, its lanes (vCPUs) and what they did. */
+static json_t *helper_json(struct mirror *m)
+{
+	static const char *const lane_state[] = { "starting", "idle", "busy", "dead" };
+	const char *dead = mirror__dead(m);
+	json_t *lanes = json_array(), *o;
+
+	pthread_mutex_lock(&m->vm.lock);
+	for (int i = 0; i < m->nlanes; i++) {
+		struct mirror_lane *l = &m->lane[i];
+		json_array_append_new(lanes, json_pack("{s:i, s:s, s:I, s:I, s:I}", "lane", i,
+			"state", lane_state[l->state], "batches", (json_int_t)l->batches,
+			"pages", (json_int_t)l->pages, "ns", (json_int_t)l->ns));
+	}
+	o = json_pack("{s:s, s:i, s:I, s:{s:i, s:i, s:I}, s:o}", "state", dead ? "dead" : "serving",
+		      "lanes-count", m->nlanes, "stream-floor", (json_int_t)m->floor,
+		      "mirror-vm", "fd", m->vm.fd, "vcpus", m->vm.cfg.ncpus,
+		      "exits-io", (json_int_t)__atomic_load_n(&m->vm.stats.exits_io, __ATOMIC_RELAXED),
+		      "lanes", lanes);
+	pthread_mutex_unlock(&m->vm.lock);
+	if (dead)
+		json_object_set_new(o, "reason", json_string(dead));
+	return o;
+}
+
 static json_t *cmd_status(struct ctl_server *s, json_t *req)
 {
+	struct mirror *mr = ctl_server__mirror(s);
 	struct vm *vm = s->vm;
 	struct vm_stats *st = &vm->stats;
 	(void)req;
@@ -71,6 +98,8 @@ static json_t *cmd_status(struct ctl_server *s, json_t *req)
 		"map-gpa-range-rejected", (json_int_t)LD(vm->gcall.map_rejected),
 		"unknown", (json_int_t)LD(vm->gcall.unknown_calls)));
 	json_object_set_new(r, "unknown-port-accesses", json_integer((json_int_t)LD(st->unknown_port)));
+	if (mr)
+		json_object_set_new(r, "helper", helper_json(mr));
 #undef LD
 	return r;
 }
@@ -174,6 +203,7 @@ static json_t *cmd__migrate(struct ctl_server *s, json_t *req)
 	const char *uri = json_string_value(json_object_get(req, "uri"));
 	const char *act = json_string_value(json_object_get(req, "timeout-action"));
 	const char *stats = json_string_value(json_object_get(req, "stats-file"));
+	const char *path = json_string_value(json_object_get(req, "private-path"));
 	struct mig_options o = { 0 };
 	char err[512];
 
@@ -186,10 +216,12 @@ static json_t *cmd__migrate(struct ctl_server *s, json_t *req)
 	o.timeout_s = (uint64_t)json_integer_value(json_object_get(req, "timeout"));
 	if (act && !strcmp(act, "force"))
 		o.on_timeout = MIG_TIMEOUT_FORCE;
+	if (path)
+		o.private_path = !strcmp(path, "helper") ? MIG_PRIVATE_HELPER : MIG_PRIVATE_PSP;
 	if (vm__paused(s->vm))
 		return ctl__error("resume the VM before migrating it");
 	snprintf(s->mig.stats_file, sizeof(s->mig.stats_file), "%s", stats ? stats : "");
-	if (migration__start(&s->mig, s->vm, &o, err, sizeof(err)))
+	if (migration__start(&s->mig, s->vm, ctl_server__mirror(s), &o, err, sizeof(err)))
 		return ctl__error("%s", err);
 	json_t *r = ok();
 	json_object_set_new(r, "status", json_string("setup"));
@@ -295,6 +327,7 @@ static json_t *cmd_measurement(struct ctl_server *s, json_t *req)
  * (256), migration.stats_file (512), a unix socket path (108), PATH_MAX. */
 static const char *const transfer_modes[] = { "move", "token", NULL };
 static const char *const timeout_actions[] = { "cancel", "force", NULL };
+static const char *const private_paths[] = { "helper", "psp", NULL };
 
 static const struct ctl_field snapshot_fields[] = {
 	{ "path", CTL_F_PATH, true, 1, 4095, NULL, "an absolute path for the snapshot file" },
@@ -316,6 +349,7 @@ static const struct ctl_field migrate_fields[] = {
 	{ "timeout", CTL_F_INT, false, 1, 604800, NULL, NULL },
 	{ "timeout-action", CTL_F_STRING, false, 0, 0, timeout_actions, NULL },
 	{ "stats-file", CTL_F_PATH, false, 1, 511, NULL, NULL },
+	{ "private-path", CTL_F_STRING, false, 0, 0, private_paths, NULL },
 	{ 0 },
 };
 

@@ -57,6 +57,8 @@ struct ctl_server {
 	bool       running;
 	struct vm *vm;                    /* NULL until it arrives (set once, ctl_server__attach) */
 	struct mig_incoming *arriving;    /* --incoming: the receive the VM comes from */
+	struct mirror *mirror;            /* the VM's migration helper once it runs, or NULL
+					   * (ctl_server__set_mirror) */
 	const char *guest;                /* what is running, for status */
 	bool       keep_path;             /* handed off: the new process owns the path now */
 	uint64_t   handoff_downtime_ns;   /* this process took the VM over: its downtime */
@@ -75,6 +77,10 @@ struct ctl_server {
 int  ctl_server__open(struct ctl_server *s, const char *path, char *err, size_t errlen);
 /* Same, replacing whatever socket is at path (the old process's, after a handoff). */
 int  ctl_server__open_replace(struct ctl_server *s, const char *path, char *err, size_t errlen);
+/* The VM's migration helper, started (a release store: the thread sees a
+ * whole mirror). Migrations use it, status shows it. */
+void ctl_server__set_mirror(struct ctl_server *s, struct mirror *m);
+struct mirror *ctl_server__mirror(struct ctl_server *s);
 int  ctl_server__start(struct ctl_server *s, struct vm *vm, const char *guest);
 /* Serve before there is a VM, while `in` waits for or receives one: only
  * the commands with a no_vm function answer. guest: for status, later. */

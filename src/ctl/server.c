@@ -83,6 +83,16 @@ void ctl_server__attach(struct ctl_server *s, struct vm *vm)
 	__atomic_store_n(&s->vm, vm, __ATOMIC_RELEASE);
 }
 
+void ctl_server__set_mirror(struct ctl_server *s, struct mirror *m)
+{
+	__atomic_store_n(&s->mirror, m, __ATOMIC_RELEASE);
+}
+
+struct mirror *ctl_server__mirror(struct ctl_server *s)
+{
+	return __atomic_load_n(&s->mirror, __ATOMIC_ACQUIRE);
+}
+
 struct vm *ctl_server__vm(struct ctl_server *s)
 {
 	return __atomic_load_n(&s->vm, __ATOMIC_ACQUIRE);

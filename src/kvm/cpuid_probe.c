@@ -42,15 +42,20 @@ static int run_bounded(int vcpufd, unsigned seconds)
 	return r < 0 ? -e : 0;
 }
 
-int cpuid_probe__ring3(struct kvm_sys *k, struct cpuid_probe *p, char *err, size_t errlen)
+/* Run code at CPL 3 in a throwaway VM whose CPUID table is tern's, until
+ * its first exit. cr4_or: CR4 bits besides PAE (OSFXSR for SSE code).
+ * 0 with *exit and *regs filled, or -1 with err. */
+static int run_ring3(struct kvm_sys *k, const uint8_t *code, size_t len, uint64_t cr4_or,
+		     uint32_t *tsc_khz, uint32_t *want_max, uint32_t *exit, struct kvm_regs *out,
+		     char *err, size_t errlen)
 {
 	struct kvm_cpuid2 *table = NULL;
 	struct kvm_run *run = NULL;
 	struct kvm_regs regs = { 0 };
+	struct kvm_sregs sr;
 	int vmfd, vcpufd = -1, r, ret = -1;
 	uint8_t *ram;
 
-	memset(p, 0, sizeof(*p));
 	vmfd = kvm__create_vm(k);
 	if (vmfd < 0) {
 		errbuf__set(err, errlen, "KVM_CREATE_VM: %s", strerror(-vmfd));
@@ -62,7 +67,7 @@ int cpuid_probe__ring3(struct kvm_sys *k, struct cpuid_probe *p, char *err, size
 		ram = NULL;
 		goto out;
 	}
-	if (g64__setup_memory(ram, PROBE_RAM, probe_code, sizeof(probe_code)) ||
+	if (g64__setup_memory(ram, PROBE_RAM, code, len) ||
 	    (r = kvm_vm__set_memslot(vmfd, 0, 0, PROBE_RAM, ram, 0))) {
 		errbuf__set(err, errlen, "cannot map the probe's memory");
 		goto out;
@@ -72,12 +77,12 @@ int cpuid_probe__ring3(struct kvm_sys *k, struct cpuid_probe *p, char *err, size
 		goto out;
 	}
 	r = ioctl(vcpufd, KVM_GET_TSC_KHZ, 0);
-	p->tsc_khz = r > 0 ? (uint32_t)r : 0;
-	if ((r = cpuid__build(k, p->tsc_khz, false, true, &table))) {
+	*tsc_khz = r > 0 ? (uint32_t)r : 0;
+	if ((r = cpuid__build(k, *tsc_khz, false, true, &table))) {
 		errbuf__set(err, errlen, "KVM_GET_SUPPORTED_CPUID: %s", strerror(-r));
 		goto out;
 	}
-	p->want_max = cpuid__find(table, 0x40000000, 0)->eax;
+	*want_max = cpuid__find(table, 0x40000000, 0)->eax;
 	if (ioctl(vcpufd, KVM_SET_CPUID2, table) < 0) {
 		errbuf__set(err, errlen, "KVM_SET_CPUID2: %s", strerror(errno));
 		goto out;
@@ -86,25 +91,26 @@ int cpuid_probe__ring3(struct kvm_sys *k, struct cpuid_probe *p, char *err, size
 		errbuf__set(err, errlen, "cannot enter long mode at CPL 3: %s", strerror(-r));
 		goto out;
 	}
+	if (cr4_or) {
+		if (ioctl(vcpufd, KVM_GET_SREGS, &sr) < 0 ||
+		    (sr.cr4 |= cr4_or, ioctl(vcpufd, KVM_SET_SREGS, &sr) < 0)) {
+			errbuf__set(err, errlen, "cannot set CR4: %s", strerror(errno));
+			goto out;
+		}
+	}
 	if ((r = run_bounded(vcpufd, 5))) {
 		errbuf__set(err, errlen, "KVM_RUN: %s", r == -EINTR ? "no exit within 5 s" : strerror(-r));
 		goto out;
 	}
-	if (run->exit_reason != KVM_EXIT_IO || run->io.port != G64_EXIT_PORT) {
-		errbuf__set(err, errlen, "the probe stopped with exit reason %u, not its port write",
-			   run->exit_reason);
+	*exit = run->exit_reason;
+	if (*exit == KVM_EXIT_IO && run->io.port != G64_EXIT_PORT) {
+		errbuf__set(err, errlen, "the probe wrote to port 0x%x, not its own", run->io.port);
 		goto out;
 	}
-	if (ioctl(vcpufd, KVM_GET_REGS, &regs) < 0) {
+	if (ioctl(vcpufd, KVM_GET_REGS, out) < 0) {
 		errbuf__set(err, errlen, "KVM_GET_REGS: %s", strerror(errno));
 		goto out;
 	}
-	p->got_eax = (uint32_t)regs.rax;
-	p->got_ebx = (uint32_t)regs.rbx;
-	p->got_ecx = (uint32_t)regs.rcx;
-	p->got_edx = (uint32_t)regs.rdx;
-	/* tern's table: max leaf CPUID_TIMING_LEAF and the "KVMKVMKVM" signature */
-	p->intercepted = p->got_eax == p->want_max && !memcmp(&p->got_ebx, "KVMK", 4);
 	ret = 0;
 out:
 	free(table);
@@ -113,4 +119,48 @@ out:
 		munmap(ram, PROBE_RAM);
 	close(vmfd);
 	return ret;
+}
+
+int cpuid_probe__ring3(struct kvm_sys *k, struct cpuid_probe *p, char *err, size_t errlen)
+{
+	struct kvm_regs regs;
+	uint32_t exit;
+
+	memset(p, 0, sizeof(*p));
+	if (run_ring3(k, probe_code, sizeof(probe_code), 0, &p->tsc_khz, &p->want_max, &exit, &regs,
+		      err, errlen))
+		return -1;
+	if (exit != KVM_EXIT_IO) {
+		errbuf__set(err, errlen, "the probe stopped with exit reason %u, not its port write", exit);
+		return -1;
+	}
+	p->got_eax = (uint32_t)regs.rax;
+	p->got_ebx = (uint32_t)regs.rbx;
+	p->got_ecx = (uint32_t)regs.rcx;
+	p->got_edx = (uint32_t)regs.rdx;
+	/* tern's table: max leaf CPUID_TIMING_LEAF and the "KVMKVMKVM" signature */
+	p->intercepted = p->got_eax == p->want_max && !memcmp(&p->got_ebx, "KVMK", 4);
+	return 0;
+}
+
+/* aesenc %xmm0,%xmm0; pclmulqdq $0,%xmm0,%xmm0; out %al,$0x10; jmp . */
+static const uint8_t aes_code[] = {
+	0x66, 0x0f, 0x38, 0xdc, 0xc0,
+	0x66, 0x0f, 0x3a, 0x44, 0xc0, 0x00,
+	0xe6, G64_EXIT_PORT,
+	0xeb, 0xfe,
+};
+
+int cpuid_probe__ring3_aes(struct kvm_sys *k, int *works, char *err, size_t errlen)
+{
+	struct kvm_regs regs;
+	uint32_t exit, tsc, max;
+
+	*works = 0;
+	/* OSFXSR | OSXMMEXCPT: SSE enabled, as the helper runs */
+	if (run_ring3(k, aes_code, sizeof(aes_code), 0x600, &tsc, &max, &exit, &regs, err, errlen))
+		return -1;
+	/* no IDT: #UD ends in a shutdown (or an internal error) */
+	*works = exit == KVM_EXIT_IO;
+	return 0;
 }

@@ -21,4 +21,12 @@ struct cpuid_probe {
 /* Returns 0 with *p filled, or -1 with a reason in err. */
 int cpuid_probe__ring3(struct kvm_sys *k, struct cpuid_probe *p, char *err, size_t errlen);
 
+/* Do AES-NI and PCLMULQDQ execute in guest ring 3? KVM's supported CPUID
+ * may not list them although the CPU runs them (the nested development
+ * hosts: ring 3 runs natively on a CPU that has them); the migration
+ * helper, which runs in ring 3 and never executes cpuid, is told what
+ * works (mirror/). *works: 1 if both ran, 0 if the probe faulted. 0, or
+ * -1 with err when the probe itself could not run. */
+int cpuid_probe__ring3_aes(struct kvm_sys *k, int *works, char *err, size_t errlen);
+
 #endif

@@ -11,6 +11,8 @@
 
 #include "vm/vm.h"
 
+struct mirror;
+
 enum mig_status { MIG_NONE, MIG_SETUP, MIG_ACTIVE, MIG_DEVICE, MIG_COMPLETED, MIG_FAILED, MIG_CANCELLED };
 enum mig_timeout_action { MIG_TIMEOUT_CANCEL, MIG_TIMEOUT_FORCE };
 
@@ -23,7 +25,10 @@ struct mig_stats {
 	uint64_t total_pages, remaining_pages;
 	uint64_t duplicate;               /* zero pages sent as a flag */
 	uint64_t normal;                  /* pages sent in full (plaintext, shared) */
-	uint64_t private_pages;           /* pages sealed by the platform */
+	uint64_t private_pages;           /* private pages, either path */
+	uint64_t psp_pages, psp_bytes;    /* ... sealed by the platform (PSP path) */
+	uint64_t helper_pages, helper_bytes; /* ... sealed by the migration helper */
+	uint64_t helper_ns;               /* time spent in the helper's batches */
 	uint64_t dirty_sync_count;
 	uint64_t iteration;
 	double   mbps;                    /* last iteration's throughput */
@@ -39,6 +44,8 @@ struct mig_options {
 	uint64_t timeout_s;               /* 0 = none */
 	enum mig_timeout_action on_timeout;
 	uint32_t max_iterations;          /* after this, switch over regardless (default 1000; --timeout is the real bound) */
+	enum mig_private_path { MIG_PRIVATE_AUTO, MIG_PRIVATE_HELPER, MIG_PRIVATE_PSP } private_path;
+					  /* auto: the helper when the VM has one */
 };
 
 /* A source-side migration job. One per VM at a time; runs in its own
@@ -48,6 +55,7 @@ struct migration {
 	struct mig_stats st;
 	struct mig_options opt;
 	struct vm *vm;
+	struct mirror *mirror;            /* the VM's migration helper, or NULL */
 	pthread_t thread;
 	bool      thread_started;
 	int       cancel;                 /* set by migrate-cancel (atomic) */
@@ -61,8 +69,10 @@ struct migration {
 };
 
 /* Start migrating vm to opt->uri. Returns 0 (started) or -1 with err. */
-int  migration__start(struct migration *m, struct vm *vm, const struct mig_options *opt,
-		     char *err, size_t errlen);
+/* mirror: the VM's migration helper (NULL: none); private pages go
+ * through it unless opt->private_path says psp. */
+int  migration__start(struct migration *m, struct vm *vm, struct mirror *mirror,
+		     const struct mig_options *opt, char *err, size_t errlen);
 void migration__cancel(struct migration *m);
 /* Snapshot of the stats, safe from any thread. */
 void migration__stats(struct migration *m, struct mig_stats *out);
@@ -102,11 +112,13 @@ int  mig_incoming__cancel(struct mig_incoming *in, const char *by);
 void mig_incoming__read(struct mig_incoming *in, struct mig_stats *st, int *ncpus, uint64_t *mem);
 
 /* Destination: accept one migration on lfd and build vm from it; on
- * success the VM runs. cfg: local settings and optional constraints
+ * success the VM runs. mirror: zeroed storage for the VM's migration
+ * helper; when the source has one, it is started here and, after success,
+ * is the caller's (mirror->started), to be destroyed before the VM. cfg: local settings and optional constraints
  * (mem/ncpus/cc non-zero must match the source). Publishes its progress in
  * in->st; ends early (-1) when in is cancelled. */
 int  migration__receive(int lfd, struct vm *vm, const struct vm_config *cfg, struct mig_incoming *in,
-		       char *err, size_t errlen);
+		       struct mirror *mirror, char *err, size_t errlen);
 
 /* RAM batch (W_RAM payload): header, then entries {u64 gpa|kind, data} */
 struct ram_batch_hdr {
@@ -114,7 +126,10 @@ struct ram_batch_hdr {
 	uint32_t pad;
 	uint64_t checksum;                /* XXH3-64 of the entries */
 };
-enum { PAGE_NORMAL = 0, PAGE_ZERO = 1, PAGE_PRIVATE = 2 };
+/* PAGE_PRIVATE: u32 length, then a packet sealed by the platform (PSP
+ * path); PAGE_HELPER: a helper packet (HELPER_PACKET_SIZE bytes, header
+ * naming gpa, version and stream; guest/helper/mailbox.h) */
+enum { PAGE_NORMAL = 0, PAGE_ZERO = 1, PAGE_PRIVATE = 2, PAGE_HELPER = 3 };
 #define PAGE_KIND_MASK 0xfffULL
 #define RAM_BATCH_PAGES 128
 

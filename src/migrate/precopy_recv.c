@@ -8,6 +8,9 @@
  *                                                      the reply carries our chain)
  *   WAIT_SESSION --SESSION, RECEIVE_START ok-->        RECEIVING
  *   RECEIVING    --RAM (checksum, pages applied), ITER_END (acked)--> RECEIVING
+ *                --HELPER (cc; the helper's region has crossed by the PSP
+ *                  path): our mirror starts on it, opens PAGE_HELPER
+ *                  entries from then on-->         RECEIVING
  *                --STATE, restored-->                  WAIT_COMMIT
  *   WAIT_COMMIT  --COMMIT, RECEIVE_FINISH, resumed-->  RUNNING
  * ABORT, a closed connection, a bad batch, a refused packet or any
@@ -28,6 +31,7 @@
 
 #include "migrate/config_rx.h"
 #include "migrate/precopy.h"
+#include "migrate/private_helper.h"
 #include "migrate/private_path.h"
 #include "migrate/ram_batch.h"
 #include "migrate/state_rx.h"
@@ -50,6 +54,7 @@ struct receiver {
 	struct mig_stats *st;             /* the receiver's own copy */
 	struct mig_incoming *in;          /* where it is published */
 	struct private_path pp;
+	struct helper_rx hx;              /* the source's helper: ours opens its pages */
 	bool built, cc;
 	uint8_t nonce[WIRE_NONCE_LEN];    /* this connection's, from wire__accept_source */
 	bool corrupted;                   /* fault PSP_CORRUPT done (util/fault.h) */
@@ -131,11 +136,24 @@ static int open_private(void *ctx, const uint8_t *p, uint32_t len, char *err, si
 	return r->pp.ops->open(&r->pp, p, len, err, errlen);
 }
 
+static int open_helper(void *ctx, uint64_t gpa, const uint8_t *pkt, char *err, size_t errlen)
+{
+	struct receiver *r = ctx;
+	return helper_rx__queue(&r->hx, gpa, pkt, err, errlen);
+}
+
+static int flush_helper(void *ctx, char *err, size_t errlen)
+{
+	struct receiver *r = ctx;
+	return helper_rx__flush(&r->hx, err, errlen);
+}
+
 static int on_ram(struct receiver *r, struct wire_msg *m)
 {
 	const struct ram_batch_sink s = { .ram = r->vm->ram.hva, .ram_size = r->vm->ram.size,
-					  .open_private = r->cc ? open_private : NULL, .ctx = r,
-					  .st = r->st };
+					  .open_private = r->cc ? open_private : NULL,
+					  .open_helper = r->cc ? open_helper : NULL,
+					  .flush_helper = flush_helper, .ctx = r, .st = r->st };
 
 	if (ram_batch__apply(&s, m->data, m->h.length, r->err, sizeof(r->err)))
 		return -1;
@@ -269,12 +287,38 @@ static int take_commit(struct receiver *r, const struct wire_msg *m)
 	return ret;
 }
 
+/* HELPER: our helper starts on the region that just crossed. (Fault
+ * HELPER_OTHER_KEY: its key slot is altered first, as if the stream came
+ * from another owner's helper.) */
+static int on_helper(struct receiver *r, struct wire_msg *m, void **reply, size_t *rlen)
+{
+	struct wire_helper_ready *ready;
+	if (!r->cc) {
+		errbuf__set(r->err, sizeof(r->err), "HELPER for a VM that is not confidential");
+		return -1;
+	}
+	if (fault__arg("HELPER_OTHER_KEY"))
+		((uint8_t *)r->vm->ram.hva)[HELPER_BASE + HELPER_KEY_OFF + 8] ^= 0x01;
+	if (!(ready = calloc(1, sizeof(*ready)))) {
+		errbuf__set(r->err, sizeof(r->err), "out of memory");
+		return -1;
+	}
+	if (helper_rx__start(&r->hx, m, ready, r->err, sizeof(r->err))) {
+		free(ready);
+		return -1;
+	}
+	*reply = ready;
+	*rlen = sizeof(*ready);
+	return 0;
+}
+
 int migration__receive(int lfd, struct vm *vm, const struct vm_config *cfg, struct mig_incoming *in,
-		      char *err, size_t errlen)
+		      struct mirror *mirror, char *err, size_t errlen)
 {
 	struct mig_stats st = { .status = MIG_SETUP };
 	uint64_t state_ns = 0;
-	struct receiver r = { .vm = vm, .local = cfg, .st = &st, .in = in };
+	struct receiver r = { .vm = vm, .local = cfg, .st = &st, .in = in,
+			      .hx = { .mr = mirror, .vm = vm, .st = &st } };
 	enum rx state = WAIT_HELLO;
 	struct wire_msg m;
 	int sock, rc;
@@ -335,7 +379,9 @@ int migration__receive(int lfd, struct vm *vm, const struct vm_config *cfg, stru
 				publish(&r);
 				continue;         /* RAM batches get no reply */
 			}
-			if (m.h.cmd == W_ITER_END) {
+			if (m.h.cmd == W_HELPER) {
+				ok = on_helper(&r, &m, &reply, &rlen);
+			} else if (m.h.cmd == W_ITER_END) {
 				ok = 0;
 				st.iteration++;
 				st.dirty_sync_count++;    /* one source sync per round */
@@ -392,6 +438,8 @@ fail_nosock:
 	snprintf(st.error, sizeof(st.error), "%s", r.err);
 	publish(&r);
 	errbuf__set(err, errlen, "%s", r.err);
+	if (r.hx.active)                  /* a mirror goes before its owner */
+		mirror__destroy(mirror);
 	if (r.built) {
 		vm__stop(vm, 1, "incoming migration failed");
 		vm__wait(vm);

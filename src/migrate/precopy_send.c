@@ -28,10 +28,12 @@
 #include "mem/page.h"
 #include "migrate/outcome.h"
 #include "migrate/precopy.h"
+#include "migrate/private_helper.h"
 #include "migrate/private_path.h"
 #include "migrate/transport.h"
 #include "migrate/wire.h"
 #include "state/record.h"
+#include "util/fault.h"
 #include "util/io.h"
 #include "util/log.h"
 #include "util/memfd.h"
@@ -47,6 +49,10 @@ struct sender {
 	struct dirty_tracker dt;
 	bool dt_on;
 	struct private_path pp;
+	struct helper_tx hx;                  /* the helper's path (hx.mr: the VM has a helper) */
+	bool helper;                          /* the VM has a helper: its region crossed first */
+	bool helper_seal;                     /* private pages go through the helper */
+	uint32_t round;                       /* the round sending now: a helper page's version */
 	struct page_bitmap dirty, shared;     /* to send; shared pages as last seen */
 	uint64_t ps_gen;
 	uint8_t *batch;                       /* header + entries */
@@ -70,12 +76,33 @@ static bool cancelled(struct sender *s)
 	return __atomic_load_n(&s->m->cancel, __ATOMIC_RELAXED);
 }
 
+static void tamper(struct sender *s);
+
+/* The queued private pages, sealed by the helper into their places. */
+static int seal_pending(struct sender *s)
+{
+	uint64_t ns = 0, n = s->hx.n;
+	char why[400];
+	if (!n)
+		return 0;
+	if (helper_tx__seal(&s->hx, &ns, why, sizeof(why))) {
+		errbuf__set(s->err, sizeof(s->err), "%s", why);
+		return -1;
+	}
+	STAT(s->m, s->m->st.helper_pages += n; s->m->st.helper_bytes += n * HELPER_PACKET_SIZE;
+	     s->m->st.helper_ns += ns);
+	return 0;
+}
+
 static int flush_batch(struct sender *s)
 {
 	struct ram_batch_hdr h = { .count = s->bcount };
 	int r;
 	if (!s->bcount)
 		return 0;
+	if (seal_pending(s))
+		return -1;
+	tamper(s);
 	h.checksum = XXH3_64bits(s->batch + sizeof(h), s->blen - sizeof(h));
 	memcpy(s->batch, &h, sizeof(h));
 	r = wire__send(s->sock, W_RAM, 0, s->batch, s->blen, NULL, 0);
@@ -107,49 +134,149 @@ static int flush_batch(struct sender *s)
 	return 0;
 }
 
-static int add_page(struct sender *s, uint64_t pfn)
+/* A private page sealed by the platform (the PSP path), into entry e. */
+static int add_psp(struct sender *s, uint64_t gpa, uint8_t *e)
+{
+	size_t plen = 0;
+	uint64_t word = gpa | PAGE_PRIVATE;
+	int r = s->pp.ops->seal(&s->pp, gpa, e + 12, &plen);
+	if (r) {
+		errbuf__set(s->err, sizeof(s->err), "the platform refused to seal page 0x%llx: %s",
+			   (unsigned long long)gpa, strerror(-r));
+		return -1;
+	}
+	uint32_t l32 = (uint32_t)plen;
+	memcpy(e, &word, 8);
+	memcpy(e + 8, &l32, 4);
+	s->blen += 12 + plen;
+	STAT(s->m, s->m->st.private_pages++; s->m->st.psp_pages++; s->m->st.psp_bytes += plen;
+	     s->m->st.psp_ns = s->pp.ns);
+	return 0;
+}
+
+/* A shared page in plaintext (or as a zero flag), into entry e. */
+static void add_plain(struct sender *s, uint64_t gpa, uint8_t *e)
+{
+	uint64_t word;
+	/* copy first: the guest keeps writing, and what we checksum must be
+	 * what we send (a page written meanwhile is dirty again and goes in
+	 * the next round) */
+	memcpy(e + 8, s->vm->ram.hva + gpa, 4096);
+	if (page__is_zero(e + 8)) {
+		word = gpa | PAGE_ZERO;
+		s->blen += 8;
+		STAT(s->m, s->m->st.duplicate++);
+	} else {
+		word = gpa | PAGE_NORMAL;
+		s->blen += 8 + 4096;
+		STAT(s->m, s->m->st.normal++);
+	}
+	memcpy(e, &word, 8);
+}
+
+/* How a page goes: plain if shared; private pages through the helper
+ * (queued, sealed before the batch leaves: seal_pending) or the platform.
+ * force_psp: the helper's own region, which must cross before it runs. */
+static int add_page_as(struct sender *s, uint64_t pfn, bool force_psp)
 {
 	uint64_t gpa = pfn * 4096, word;
 	uint8_t *e = s->batch + s->blen;
-	bool shared = !s->cc || bitmap__test(&s->shared, pfn);
+	bool shared = !s->cc || (!force_psp && bitmap__test(&s->shared, pfn));
 
 	if (shared) {
-		/* copy first: the guest keeps writing, and what we checksum
-		 * must be what we send (a page written meanwhile is dirty
-		 * again and goes in the next round) */
-		memcpy(e + 8, s->vm->ram.hva + gpa, 4096);
-		if (page__is_zero(e + 8)) {
-			word = gpa | PAGE_ZERO;
-			memcpy(e, &word, 8);
-			s->blen += 8;
-			STAT(s->m, s->m->st.duplicate++);
-		} else {
-			word = gpa | PAGE_NORMAL;
-			memcpy(e, &word, 8);
-			s->blen += 8 + 4096;
-			STAT(s->m, s->m->st.normal++);
-		}
-	} else {
-		/* a private page leaves only sealed by the platform */
-		size_t plen = 0;
-		int r = s->pp.ops->seal(&s->pp, gpa, e + 12, &plen);
-		if (r) {
-			errbuf__set(s->err, sizeof(s->err), "the platform refused to seal page 0x%llx: %s",
-				   (unsigned long long)gpa, strerror(-r));
-			return -1;
-		}
-		uint32_t l32 = (uint32_t)plen;
-		word = gpa | PAGE_PRIVATE;
+		add_plain(s, gpa, e);
+	} else if (s->helper_seal && !force_psp) {
+		word = gpa | PAGE_HELPER;
 		memcpy(e, &word, 8);
-		memcpy(e + 8, &l32, 4);
-		s->blen += 12 + plen;
-		STAT(s->m, s->m->st.private_pages++; s->m->st.psp_ns = s->pp.ns);
+		helper_tx__queue(&s->hx, gpa, s->round, e + 8);
+		s->blen += 8 + HELPER_PACKET_SIZE;
+		STAT(s->m, s->m->st.private_pages++);
+		if (helper_tx__full(&s->hx) && seal_pending(s))
+			return -1;
+	} else if (add_psp(s, gpa, e)) {
+		return -1;
 	}
 	s->bcount++;
 	s->iter_pages++;
 	if (s->bcount == RAM_BATCH_PAGES)
 		return flush_batch(s);
 	return 0;
+}
+
+static int add_page(struct sender *s, uint64_t pfn)
+{
+	return add_page_as(s, pfn, false);
+}
+
+/* The helper's region crosses first, by the PSP path, while every lane
+ * is idle; then HELPER starts the destination's helper on it. */
+static int start_helper(struct sender *s)
+{
+	char why[400];
+	for (uint64_t gpa = HELPER_BASE; gpa < HELPER_BASE + HELPER_CROSS_SIZE; gpa += 4096)
+		if (add_page_as(s, gpa / 4096, true))
+			return -1;
+	if (flush_batch(s))
+		return -1;
+	if (helper_tx__announce(&s->hx, s->hx.mr, s->sock, s->helper_seal, REPLY_TIMEOUT_MS, why, sizeof(why))) {
+		errbuf__set(s->err, sizeof(s->err), "%s", why);
+		return -1;
+	}
+	return 0;
+}
+
+/* Faults for tests (tern-faults only, util/fault.h): what an attacker on
+ * the wire could do to helper packets, who can also recompute the batch
+ * checksum. HELPER_TAMPER=flip: one ciphertext bit; gpa: a packet moved
+ * to another page's entry; replay: a packet of an earlier round sent
+ * again in a later one. Once each. */
+static void tamper(struct sender *s)
+{
+	static uint8_t saved[HELPER_PACKET_SIZE];
+	static uint64_t saved_gpa;
+	static uint32_t saved_round;
+	static bool done;
+	const char *how = fault__arg("HELPER_TAMPER");
+	uint8_t *p = s->batch + sizeof(struct ram_batch_hdr), *end = s->batch + s->blen;
+	uint8_t *first = NULL, *second = NULL;
+
+	if (!how || done)
+		return;
+	for (uint32_t i = 0; i < s->bcount && p < end; i++) {
+		uint64_t w;
+		memcpy(&w, p, 8);
+		switch (w & PAGE_KIND_MASK) {
+		case PAGE_HELPER:
+			if (!first)
+				first = p;
+			else if (!second)
+				second = p;
+			p += 8 + HELPER_PACKET_SIZE;
+			break;
+		case PAGE_PRIVATE: { uint32_t l; memcpy(&l, p + 8, 4); p += 12 + l; break; }
+		case PAGE_ZERO: p += 8; break;
+		default: p += 8 + 4096; break;
+		}
+	}
+	if (!first)
+		return;
+	if (!strcmp(how, "flip")) {
+		first[8 + 32 + 100] ^= 0x04;
+		done = true;
+	} else if (!strcmp(how, "gpa") && second) {
+		memcpy(second + 8, first + 8, HELPER_PACKET_SIZE);   /* first's packet, second's page */
+		done = true;
+	} else if (!strcmp(how, "replay")) {
+		if (!saved_round) {
+			memcpy(saved, first + 8, HELPER_PACKET_SIZE);
+			memcpy(&saved_gpa, first, 8);
+			saved_round = s->round;
+		} else if (s->round > saved_round) {
+			memcpy(first, &saved_gpa, 8);
+			memcpy(first + 8, saved, HELPER_PACKET_SIZE);
+			done = true;
+		}
+	}
 }
 
 /* Send (and clear) every page in s->dirty. */
@@ -159,6 +286,8 @@ static int send_dirty(struct sender *s)
 	uint64_t n = 0;
 	while ((pfn = bitmap__next_set(&s->dirty, (uint64_t)(pfn + 1))) >= 0) {
 		bitmap__clear(&s->dirty, (uint64_t)pfn);
+		if (s->helper && helper__in_region((uint64_t)pfn * 4096))
+			continue;         /* crossed first, or the helpers' scratch */
 		if (add_page(s, (uint64_t)pfn))
 			return -1;
 		if ((++n & 1023) == 0) {
@@ -361,6 +490,16 @@ static void *run(void *arg)
 	s.cc = m->vm->cfg.cc != CC_NONE;
 	s.pp.ops = &private_path_psp;
 	s.pp.vm = m->vm;
+	/* A serving helper: its region crosses first and the destination
+	 * starts one too; it seals unless psp was asked for. A dead one is
+	 * left behind: its region is then ordinary private memory. */
+	const char *dead = m->mirror ? mirror__dead(m->mirror) : "this VM has no migration helper "
+		"(start it with tern run --cc emu|sev --helper FILE)";
+	s.helper = s.cc && !dead;
+	s.helper_seal = s.helper && m->opt.private_path != MIG_PRIVATE_PSP;
+	s.hx.mr = m->mirror;
+	if (s.cc && m->mirror && dead && m->opt.private_path == MIG_PRIVATE_AUTO)
+		log__info("migration helper not serving (%s): private pages go by the PSP path", dead);
 	STAT(m, m->st.total_pages = npages);
 	if (bitmap__init(&s.dirty, npages) || bitmap__init(&s.shared, npages) ||
 	    !(s.batch = malloc(sizeof(struct ram_batch_hdr) + RAM_BATCH_PAGES * (12 + PRIVATE_PACKET_MAX)))) {
@@ -368,6 +507,11 @@ static void *run(void *arg)
 		goto out;
 	}
 	s.blen = sizeof(struct ram_batch_hdr);
+	if (m->opt.private_path == MIG_PRIVATE_HELPER && !s.helper) {
+		errbuf__set(s.err, sizeof(s.err), "--private-path helper: %s",
+			   s.cc ? dead : "the VM is not confidential: it has no private pages");
+		goto out;
+	}
 	if (!migration_allowed(&s)) {
 		errbuf__set(s.err, sizeof(s.err), "the guest has not enabled migration "
 			   "(MSR_KVM_MIGRATION_CONTROL is 0): a confidential VM moves only with its consent");
@@ -379,7 +523,7 @@ static void *run(void *arg)
 		goto out;
 	}
 	STAT(m, m->sock = s.sock; m->sock_open = true);
-	if (handshake(&s))
+	if (handshake(&s) || (s.helper && start_helper(&s)))
 		goto out;
 	if (vm__dirty_start(m->vm, &s.dt, DIRTY_LOG_CLEAR, why, sizeof(why))) {
 		errbuf__set(s.err, sizeof(s.err), "dirty tracking: %s", why);
@@ -401,6 +545,7 @@ static void *run(void *arg)
 
 	for (uint64_t it = 1;; it++) {
 		STAT(m, m->st.iteration = it);
+		s.round = (uint32_t)it;
 		t_iter = now__ns();
 		s.iter_pages = s.iter_bytes = 0;
 		if (send_dirty(&s) || iter_end(&s, it) || sync_dirty(&s))
@@ -445,6 +590,7 @@ static void *run(void *arg)
 	}
 	paused = true;
 	s.iter_pages = s.iter_bytes = 0;
+	s.round++;                            /* the final round: newer than any before */
 	if (sync_dirty(&s) || send_dirty(&s) || iter_end(&s, 0) || send_state_and_commit(&s, pause_ns, &running_ns))
 		goto out;
 	/* committed: the destination runs the VM */
@@ -491,8 +637,8 @@ out:
 	return NULL;
 }
 
-int migration__start(struct migration *m, struct vm *vm, const struct mig_options *opt,
-		    char *err, size_t errlen)
+int migration__start(struct migration *m, struct vm *vm, struct mirror *mirror,
+		     const struct mig_options *opt, char *err, size_t errlen)
 {
 	enum mig_status st;
 	pthread_mutex_lock(&m->lock);
@@ -517,6 +663,7 @@ int migration__start(struct migration *m, struct vm *vm, const struct mig_option
 	if (!m->opt.max_iterations)
 		m->opt.max_iterations = 1000;
 	m->vm = vm;
+	m->mirror = mirror;
 	m->cancel = 0;
 	pthread_mutex_unlock(&m->lock);
 	if (pthread_create(&m->thread, NULL, run, m)) {

@@ -1,6 +1,9 @@
 /* ram_batch.c - one W_RAM payload applied to guest RAM (see ram_batch.h). */
+#include <stdbool.h>
 #include <string.h>
 #include <xxhash.h>
+
+#include "helper/mailbox.h"
 
 #include "migrate/private_path.h"
 #include "migrate/ram_batch.h"
@@ -11,6 +14,7 @@ int ram_batch__apply(const struct ram_batch_sink *s, const uint8_t *data, size_t
 {
 	struct ram_batch_hdr h;
 	const uint8_t *p = data, *end = data + len;
+	bool helper = false;
 
 	if (len < sizeof(h)) {
 		errbuf__set(err, errlen, "RAM batch is truncated");
@@ -57,14 +61,29 @@ int ram_batch__apply(const struct ram_batch_sink *s, const uint8_t *data, size_t
 				return -1;
 			p += plen;
 			s->st->private_pages++;
+			s->st->psp_pages++;
+			s->st->psp_bytes += plen;
 			break;
 		}
+		case PAGE_HELPER:
+			if (!s->open_helper || end - p < HELPER_PACKET_SIZE)
+				goto bad;
+			if (s->open_helper(s->ctx, gpa, p, err, errlen))
+				return -1;
+			p += HELPER_PACKET_SIZE;
+			s->st->private_pages++;
+			s->st->helper_pages++;
+			s->st->helper_bytes += HELPER_PACKET_SIZE;
+			helper = true;
+			break;
 		default:
 			goto bad;
 		}
 	}
 	if (p != end)
 		goto bad;
+	if (helper && s->flush_helper(s->ctx, err, errlen))
+		return -1;
 	return 0;
 bad:
 	errbuf__set(err, errlen, "RAM batch is malformed");

@@ -19,8 +19,15 @@ struct ram_batch_sink {
 	 * guest is not confidential and a private entry makes the batch
 	 * malformed. */
 	int (*open_private)(void *ctx, const uint8_t *pkt, uint32_t len, char *err, size_t errlen);
+	/* A helper entry (HELPER_PACKET_SIZE bytes at pkt, inside the batch,
+	 * for page gpa): queued for the destination's helper, which opens
+	 * what is queued when flush_helper is called — once, after the last
+	 * entry, while the batch is still in memory. 0, or -1 with err. NULL:
+	 * no helper runs here and a helper entry makes the batch malformed. */
+	int (*open_helper)(void *ctx, uint64_t gpa, const uint8_t *pkt, char *err, size_t errlen);
+	int (*flush_helper)(void *ctx, char *err, size_t errlen);
 	void *ctx;
-	struct mig_stats *st;             /* normal, duplicate, private_pages counted per entry */
+	struct mig_stats *st;             /* normal, duplicate, private pages counted per entry */
 };
 
 /* Check the batch's checksum and apply its entries in order. 0, or -1 with

@@ -23,8 +23,14 @@ json_t *mig__stats_json(const struct mig_stats *st)
 		"iteration", (json_int_t)st->iteration,
 		"mbps", st->mbps,
 		"dirty-pages-rate", st->dirty_pages_rate));
-	json_object_set_new(o, "private", json_pack("{s:I, s:f}",
-		"pages", (json_int_t)st->private_pages, "platform-ms", (double)st->psp_ns / 1e6));
+	/* each private path's share; ns: time spent sealing (source) or
+	 * opening (destination) */
+	json_object_set_new(o, "private", json_pack("{s:I, s:f, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I}}",
+		"pages", (json_int_t)st->private_pages, "platform-ms", (double)st->psp_ns / 1e6,
+		"helper", "pages", (json_int_t)st->helper_pages, "bytes", (json_int_t)st->helper_bytes,
+		"ns", (json_int_t)st->helper_ns,
+		"psp", "pages", (json_int_t)st->psp_pages, "bytes", (json_int_t)st->psp_bytes,
+		"ns", (json_int_t)st->psp_ns));
 	if (st->error[0])
 		json_object_set_new(o, "error-desc", json_string(st->error));
 	return o;

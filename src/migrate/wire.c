@@ -174,6 +174,7 @@ const char *wire__cmd_name(uint16_t cmd)
 	case W_SESSION: return "SESSION";
 	case W_RAM: return "RAM";
 	case W_ITER_END: return "ITER_END";
+	case W_HELPER: return "HELPER";
 	case W_REPLY: return "REPLY";
 	default: return "an unknown command";
 	}

@@ -32,6 +32,9 @@ enum wire_cmd {
 	W_SESSION = 6,                     /* migration, cc: the platform session for private pages */
 	W_RAM    = 7,                      /* migration: a batch of pages (no reply) */
 	W_ITER_END = 8,                    /* migration: end of a RAM iteration (reply: received counts) */
+	W_HELPER = 9,                      /* migration, cc with a helper: struct wire_helper, after
+					    * the helper's region crossed by the PSP path (reply:
+					    * struct wire_helper_ready) */
 	W_REPLY  = 0x100,                  /* the answer to any request */
 };
 
@@ -58,6 +61,19 @@ struct wire_running {                  /* payload of the reply to W_COMMIT */
 	uint64_t resume_ns;                /* the destination's CLOCK_MONOTONIC when it resumed */
 	uint64_t downtime_ns;              /* handoff: from pause_ns; migration: the part the
 					    * destination saw, from STATE's arrival */
+};
+
+struct wire_helper {                   /* W_HELPER: start your helper, this stream follows */
+	uint32_t stream;                   /* the stream id the source's helper seals under */
+	uint32_t lanes;                    /* helper vCPUs the destination should start (1..4) */
+	uint32_t seal;                     /* 1: private pages come sealed by the helper
+					    * (PAGE_HELPER entries); 0: by the PSP path */
+	uint32_t pad;
+};
+
+struct wire_helper_ready {             /* payload of the reply to W_HELPER */
+	uint32_t floor;                    /* the destination helper's stream floor */
+	uint32_t lanes;                    /* lanes it started */
 };
 
 struct wire_msg {

@@ -9,6 +9,10 @@
  *   bit 1: the guest is confidential: private entries go to the stub, which
  *          checks the packet lies inside the payload and refuses one whose
  *          first byte is 0xff (to reach the receiver's refusal path).
+ *   bit 2: a helper runs here too: helper entries are queued by a stub
+ *          (packet inside the payload, GPA inside RAM, first byte 0xff
+ *          refused) and the flush stub checks it is called once, after
+ *          the last of them, while the packets are still there.
  *
  * Seeds: TERN_FUZZ_SEEDS=DIR build-fuzz/fuzz/fuzz_ram_batch writes the
  * committed seeds (tests/fuzz/corpus/ram_batch/) and exits. */
@@ -18,6 +22,7 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "helper/mailbox.h"
 #include "migrate/private_path.h"
 #include "migrate/ram_batch.h"
 #include "fuzz_seeds.h"
@@ -40,6 +45,32 @@ static int stub_open(void *ctx, const uint8_t *pkt, uint32_t len, char *err, siz
 		return -1;
 	}
 	(*opened)++;
+	return 0;
+}
+
+static uint64_t queued, flushed;
+
+static int stub_helper(void *ctx, uint64_t gpa, const uint8_t *pkt, char *err, size_t errlen)
+{
+	(void)ctx;
+	if (gpa >= RAM_SIZE || gpa % 4096 || pkt < cur || pkt + HELPER_PACKET_SIZE > cur + cur_len)
+		abort();
+	if (pkt[0] == 0xff) {
+		snprintf(err, errlen, "stub: helper refused the packet");
+		return -1;
+	}
+	queued++;
+	return 0;
+}
+
+static int stub_flush(void *ctx, char *err, size_t errlen)
+{
+	(void)ctx;
+	(void)err;
+	(void)errlen;
+	if (!queued || flushed)
+		abort();
+	flushed = queued;
 	return 0;
 }
 
@@ -72,15 +103,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cur = payload;
 	cur_len = len;
 
+	queued = flushed = 0;
 	const struct ram_batch_sink s = { .ram = ram, .ram_size = RAM_SIZE,
-					  .open_private = data[0] & 2 ? stub_open : NULL, .ctx = &opened,
-					  .st = &st };
+					  .open_private = data[0] & 2 ? stub_open : NULL,
+					  .open_helper = data[0] & 4 ? stub_helper : NULL,
+					  .flush_helper = stub_flush, .ctx = &opened, .st = &st };
 	if (ram_batch__apply(&s, payload, len, err, sizeof(err)) == 0) {
-		/* every entry was counted once, as what it was */
+		/* every entry was counted once, as what it was; what was queued
+		 * for the helper was flushed, once */
 		memcpy(&h, payload, sizeof(h));
-		if (st.normal + st.duplicate + st.private_pages != h.count || st.private_pages != opened)
+		if (st.normal + st.duplicate + st.private_pages != h.count ||
+		    st.psp_pages != opened || st.helper_pages != queued || flushed != queued ||
+		    st.psp_pages + st.helper_pages != st.private_pages)
 			abort();
-		if (st.private_pages && !(data[0] & 2))
+		if ((st.psp_pages && !(data[0] & 2)) || (st.helper_pages && !(data[0] & 4)))
 			abort();
 	} else if (!err[0]) {
 		abort();
@@ -102,7 +138,7 @@ struct entry {
 static void seed(const char *dir, const char *name, uint8_t mode, const struct entry *e, int n,
 		 int count_adj, size_t extra, int bad_sum)
 {
-	static uint8_t buf[16 * 4200];
+	static uint8_t buf[16 * 4300];
 	struct ram_batch_hdr h = { .count = (uint32_t)(n + count_adj) };
 	size_t o = sizeof(h);
 
@@ -135,7 +171,10 @@ static void write_seeds(const char *dir)
 		beyond = { RAM_SIZE | PAGE_ZERO, 0, 0 },
 		kind = { 0x1000 | 7, 0, 0 },
 		short_page = { 0x1000 | PAGE_NORMAL, 100, 0x33 },
-		huge_priv = { 0x1000 | PAGE_PRIVATE, PRIVATE_PACKET_MAX + 1, 0x42 };
+		huge_priv = { 0x1000 | PAGE_PRIVATE, PRIVATE_PACKET_MAX + 1, 0x42 },
+		helper = { 0x4000 | PAGE_HELPER, HELPER_PACKET_SIZE, 0x24 },
+		helper_refused = { 0x6000 | PAGE_HELPER, HELPER_PACKET_SIZE, 0xff },
+		helper_short = { 0x6000 | PAGE_HELPER, 100, 0x24 };
 
 	/* accepted: plain pages, a mix, a confidential guest's batch, empty */
 	seed(dir, "plain", 0, (struct entry[]){ normal, zero, last }, 3, 0, 0, 0);
@@ -155,6 +194,12 @@ static void write_seeds(const char *dir)
 	seed(dir, "private_plain", 1, (struct entry[]){ priv }, 1, 0, 0, 0);
 	seed(dir, "private_huge", 3, (struct entry[]){ huge_priv }, 1, 0, 0, 0);
 	seed(dir, "private_refused", 3, (struct entry[]){ zero, priv_refused }, 2, 0, 0, 0);
+	/* the helper's entries: accepted with a helper, mixed with the others;
+	 * refused without one, cut short, or refused by the helper */
+	seed(dir, "helper_mix", 7, (struct entry[]){ helper, normal, priv, helper, zero }, 5, 0, 0, 0);
+	seed(dir, "helper_without", 3, (struct entry[]){ helper }, 1, 0, 0, 0);
+	seed(dir, "helper_short", 5, (struct entry[]){ helper_short }, 1, 0, 0, 0);
+	seed(dir, "helper_refused", 5, (struct entry[]){ helper, helper_refused }, 2, 0, 0, 0);
 }
 
 FUZZ_SEEDS_MODE(write_seeds)

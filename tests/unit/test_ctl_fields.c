@@ -76,7 +76,11 @@ static void test_migrate_values_from_the_probe(void **state)
 	/* a misspelt option is not "not given" */
 	BAD("{\"cmd\":\"migrate\",\"uri\":\"tcp:h:1\",\"max_bandwidth\":1}",
 	    "migrate: unknown field \"max_bandwidth\" (migrate takes uri, downtime-ms, max-bandwidth, "
-	    "timeout, timeout-action, stats-file)");
+	    "timeout, timeout-action, stats-file, private-path)");
+	OK("{\"cmd\":\"migrate\",\"uri\":\"tcp:h:1\",\"private-path\":\"helper\"}");
+	OK("{\"cmd\":\"migrate\",\"uri\":\"tcp:h:1\",\"private-path\":\"psp\"}");
+	BAD("{\"cmd\":\"migrate\",\"uri\":\"tcp:h:1\",\"private-path\":\"fast\"}",
+	    "\"private-path\" must be \"helper\" or \"psp\", not \"fast\"");
 }
 
 static void test_other_commands(void **state)

@@ -1,0 +1,201 @@
+# test_mirror.sh - mirror VMs and the migration helper (issue 11): a
+# confidential guest whose private pages cross sealed by the helper in its
+# mirror VM, on the emulated platform (two tern-psp "hosts").
+
+PROXY=${PROXY:-tests/integration/wireproxy.py}
+HELPER=${HELPER:-$(dirname "$TERN")/guest/helper.elf}
+
+# two platforms that trust each other's roots; the owner's session is made
+# for platform A, where the guest is launched
+helper_platforms() {
+	"$PSP" --state-dir "$T/pspA" --export-chain "$T/chainA.pem" >/dev/null
+	"$PSP" --state-dir "$T/pspB" --export-chain "$T/chainB.pem" >/dev/null
+	{ awk 'f; /END CERTIFICATE/ { f = 1 }' "$T/chainA.pem"
+	  awk 'f; /END CERTIFICATE/ { f = 1 }' "$T/chainB.pem"; } >"$T/roots.pem"
+	for p in A B; do
+		"$PSP" --socket "$T/psp$p.sock" --state-dir "$T/psp$p" --trust "$T/roots.pem" 2>"$T/psp$p.err" &
+		echo $! >"$T/psp$p.pid"
+	done
+	for _ in $(seq 1 100); do [ -S "$T/pspA.sock" ] && [ -S "$T/pspB.sock" ] && break; sleep 0.05; done
+	[ -S "$T/pspA.sock" ] && [ -S "$T/pspB.sock" ] || fail "platforms did not start"
+	"$TERN" owner session --platform "$T/chainA.pem" --trust "$T/roots.pem" --policy 0x0 \
+		--dir "$T/owner" >/dev/null || fail "owner session failed"
+}
+
+# helper_vm NAME HELPER_ELF LANES MEM GUEST_ARGS [more tern run args]: launch
+# on platform A with the helper, play the owner (measurement -> helper key
+# packet), wait until the helper's lanes are ready.
+helper_vm() {
+	local name=$1 elf=$2 lanes=$3 mem=$4 args=$5 m
+	shift 5
+	TERN_PSP_SOCKET=$T/pspA.sock start_vm "$name" --guest "$GUEST" --mem "$mem" --cpus 1 --cc emu \
+		--owner-session "$T/owner" --helper "$elf" --helper-lanes "$lanes" \
+		--owner-helper-key "$T/$name.hk" --launch-timeout 30 --guest-args "$args" "$@"
+	m=$(ctl "$name" measurement)
+	"$TERN" owner helper-key --dir "$T/owner" --measurement "$(json_get "$m" measurement)" \
+		--out "$T/$name.hk.tmp" >/dev/null || fail "owner helper-key failed"
+	mv "$T/$name.hk.tmp" "$T/$name.hk"
+	wait_line "$T/$name.err" 'migration helper: [0-9]+ lanes? ready' 30
+}
+
+dest_vm() {
+	local name=$1 port=$2
+	shift 2
+	TERN_PSP_SOCKET=$T/pspB.sock start_vm "$name" --incoming "tcp:127.0.0.1:$port" --cc emu "$@"
+}
+
+stat_of() { json_get "$(cat "$T/$1.stats")" "$2"; }
+
+# A 1 GiB confidential guest dirtying private memory migrates between two
+# platforms through the helper: the region crossed by the PSP path (512
+# pages), every other private page sealed by the helper; the counter goes
+# on, the shared ranges are the same, the self-check is clean, and no
+# private page crossed in plaintext (the marker is only in shared pages).
+test_helper_migrate_two_platforms() {
+	helper_platforms
+	local port proxy st0 st1
+	port=$(free_port)
+	proxy=$(free_port)
+	helper_vm a "$HELPER" 1 1G \
+		"size=256M rate=20 hb_ms=200 duration=40 migctl=1 marker=TERN-PRIVATE-MARKER share=0x20000000:0x100000"
+	wait_hb a 3 30
+	dest_vm b "$port"
+	python3 "$PROXY" "$proxy" 127.0.0.1 "$port" pass --tee "$T/wire.bin" >"$T/proxy.out" 2>&1 &
+	wait_line "$T/proxy.out" ready 10
+	st0=$(ctl a status)
+	[ "$(json_get "$st0" helper.state)" = serving ] || fail "status shows no serving helper: $st0"
+	"$TERN" migrate --ctl "$T/a.sock" --to "tcp:127.0.0.1:$proxy" --stats "$T/a.stats" \
+		>"$T/migrate.out" 2>"$T/migrate.err" || { cat "$T/migrate.err" >&2; fail "migration failed"; }
+	[ "$(wait_vm a 20)" = 0 ] || fail "the source did not exit 0 after migrating"
+	note "source: $(python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["private"]))' "$T/a.stats")"
+	[ "$(stat_of a private.helper.pages)" -gt 10000 ] || fail "private pages did not go through the helper"
+	[ "$(stat_of a private.psp.pages)" = 512 ] || fail "the PSP path carried $(stat_of a private.psp.pages) pages, not the helper's 512-page region"
+	check_continues_mirror a b
+	st1=$(ctl b status)
+	for k in shared-pages migration-control; do
+		[ "$(json_get "$st0" $k)" = "$(json_get "$st1" $k)" ] || fail "$k differs after migration"
+	done
+	[ "$(json_get "$st1" helper.state)" = serving ] || fail "the destination's helper is not serving: $st1"
+	[ "$(wait_vm b 60)" = 0 ] || fail "the migrated guest did not finish cleanly"
+	grep -q '^done errors=0' "$T/b.serial" || fail "final self-check on the destination not clean"
+	no_corruption b
+	python3 - "$T/wire.bin" <<'PY' || fail "a private page crossed in plaintext"
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+m = b"TERN-PRIVATE-MARKER"
+lo, hi = 0x20000000, 0x20100000
+found = bad = 0
+i = data.find(m)
+while i >= 0:
+    gpa = struct.unpack_from("<Q", data, i - 64)[0] & ~0xfff
+    if lo <= gpa < hi:
+        found += 1
+    else:
+        bad += 1
+    i = data.find(m, i + 1)
+print(f"stream {len(data)} bytes: marker in {found} shared pages, {bad} elsewhere")
+sys.exit(0 if found > 0 and bad == 0 else 1)
+PY
+}
+
+check_continues_mirror() {
+	local last first
+	last=$(last_hb "$1")
+	wait_line "$T/$2.serial" '^hb [0-9]+' 20
+	first=$(grep -oE '^hb [0-9]+' "$T/$2.serial" | head -1 | cut -d' ' -f2)
+	[ "$first" -ge "$last" ] && [ "$first" -le $((last + 2)) ] ||
+		fail "heartbeat went from $last (source) to $first (destination)"
+}
+
+# refused_case src|dst FAULT WHAT: a tern-faults source (or destination)
+# tampers as an attacker on the wire could (util/fault.h: HELPER_TAMPER,
+# HELPER_OTHER_KEY); the destination's helper refuses with WHAT, the
+# migration fails saying so, the source runs on with its helper serving,
+# and a retry (a new stream) to a fresh destination succeeds.
+refused_case() {
+	local side=$1 fault=$2 what=$3 port
+	helper_platforms
+	port=$(free_port)
+	export "TERN_FAULT_$fault"
+	if [ "$side" = src ]; then
+		TERN=$FAULTS helper_vm a "$HELPER" 1 256M "size=32M rate=10 hb_ms=200 migctl=1"
+		unset "TERN_FAULT_${fault%%=*}"
+		dest_vm b "$port"
+	else
+		unset "TERN_FAULT_${fault%%=*}"
+		helper_vm a "$HELPER" 1 256M "size=32M rate=10 hb_ms=200 migctl=1"
+		export "TERN_FAULT_$fault"
+		TERN=$FAULTS dest_vm b "$port"
+		unset "TERN_FAULT_${fault%%=*}"
+	fi
+	wait_hb a 2 30
+	expect_error "$what" "$TERN" migrate --ctl "$T/a.sock" --to "tcp:127.0.0.1:$port"
+	alive a || fail "the source died"
+	wait_hb a $(( $(last_hb a) + 2 )) 10
+	[ "$(json_get "$(ctl a status)" helper.state)" = serving ] || fail "the source's helper stopped"
+	port=$(free_port)
+	dest_vm c "$port"
+	"$TERN" migrate --ctl "$T/a.sock" --to "tcp:127.0.0.1:$port" >/dev/null 2>"$T/retry.err" ||
+		fail "retry after a refused stream failed: $(cat "$T/retry.err")"
+	[ "$(wait_vm a 20)" = 0 ] || fail "the source did not exit 0 after the retry"
+	ctl c quit >/dev/null
+	wait_vm c 10 >/dev/null
+	no_corruption c
+}
+
+test_helper_refuses_flipped_bit()   { refused_case src HELPER_TAMPER=flip 'TAG'; }
+test_helper_refuses_moved_page()    { refused_case src HELPER_TAMPER=gpa 'GPA'; }
+test_helper_refuses_replayed_page() { refused_case src HELPER_TAMPER=replay 'REPLAY'; }
+test_helper_refuses_other_key()     { refused_case dst HELPER_OTHER_KEY=1 'TAG'; }
+
+# A helper that hangs mid-batch (helper-hang.elf stops answering at its
+# first SEAL) ends the migration within the batch timeout; one that faults
+# (helper-crash.elf) ends it at once. Either way the source runs on.
+dead_helper_case() {
+	local elf=$1 what=$2 port
+	helper_platforms
+	port=$(free_port)
+	helper_vm a "$elf" 1 256M "size=32M rate=10 hb_ms=200 migctl=1"
+	wait_hb a 2 30
+	dest_vm b "$port"
+	expect_error "$what" "$TERN" migrate --ctl "$T/a.sock" --to "tcp:127.0.0.1:$port"
+	alive a || fail "the source died with its helper"
+	wait_hb a $(( $(last_hb a) + 2 )) 10
+	[ "$(json_get "$(ctl a status)" helper.state)" = dead ] || fail "status does not show the helper dead"
+	# without its helper the VM still moves, by the PSP path
+	port=$(free_port)
+	dest_vm c "$port"
+	"$TERN" migrate --ctl "$T/a.sock" --to "tcp:127.0.0.1:$port" --stats "$T/a.stats" >/dev/null 2>"$T/psp.err" ||
+		fail "a VM whose helper died could not move by the PSP path: $(cat "$T/psp.err")"
+	[ "$(stat_of a private.helper.pages)" = 0 ] || fail "a dead helper sealed pages"
+	grep -q 'not serving' "$T/a.err" || fail "the source did not say its helper is not serving"
+	ctl c quit >/dev/null
+	wait_vm c 10 >/dev/null
+	no_corruption c
+}
+test_helper_hung()    { dead_helper_case "$(dirname "$TERN")/guest/helper-hang.elf" 'did not answer'; }
+test_helper_crashed() { dead_helper_case "$(dirname "$TERN")/guest/helper-crash.elf" 'helper died'; }
+
+# --private-path psp: a VM with a helper still moves its private pages by
+# the platform when asked (and the destination's helper starts anyway);
+# --private-path helper on a VM without one is refused.
+test_helper_private_path_choice() {
+	helper_platforms
+	local port
+	port=$(free_port)
+	helper_vm a "$HELPER" 1 256M "size=16M rate=5 hb_ms=200 migctl=1"
+	wait_hb a 2 30
+	dest_vm b "$port"
+	"$TERN" migrate --ctl "$T/a.sock" --to "tcp:127.0.0.1:$port" --private-path psp --stats "$T/a.stats" \
+		>/dev/null 2>"$T/m.err" || fail "psp path: $(cat "$T/m.err")"
+	[ "$(stat_of a private.helper.pages)" = 0 ] || fail "--private-path psp used the helper"
+	[ "$(stat_of a private.psp.pages)" -gt 4000 ] || fail "--private-path psp sent too few pages by the platform"
+	[ "$(json_get "$(ctl b status)" helper.state)" = serving ] || fail "the destination's helper did not start"
+	ctl b quit >/dev/null
+	wait_vm b 10 >/dev/null
+	no_corruption b
+	TERN_PSP_SOCKET=$T/pspA.sock start_vm c --guest "$GUEST" --mem 128M --cc emu --guest-args "size=8M rate=5 migctl=1"
+	wait_hb c 1 20
+	expect_error 'no migration helper' "$TERN" migrate --ctl "$T/c.sock" --to "tcp:127.0.0.1:1" --private-path helper
+	expect_error 'helper or psp' "$TERN" migrate --ctl "$T/c.sock" --to "tcp:127.0.0.1:1" --private-path nope
+}
