@@ -244,6 +244,16 @@ static int start_takeover(struct run *rn)
 	else if (path)
 		log__err("the VM runs, but without a control socket: %s", err);
 	rn->ctl.handoff_downtime_ns = hr.downtime_ns;
+	/* The helper, if the VM had one: a fresh mirror of the moved context
+	 * (the old process's mirror cannot cross processes), built now that
+	 * the guest runs, so it adds nothing to the downtime. Without it the
+	 * VM still runs; its migrations take the PSP path. */
+	if (hr.helper_lanes) {
+		if (mirror__start(&rn->mirror, rn->vm, (int)hr.helper_lanes, err, sizeof(err)))
+			log__err("the VM runs, but its migration helper did not start again: %s", err);
+		else if (rn->have_ctl)
+			ctl_server__set_mirror(&rn->ctl, &rn->mirror);
+	}
 	if (rn->have_ctl && ctl_server__start(&rn->ctl, rn->vm, "handoff")) {
 		log__err("cannot start the control socket thread");
 		vm__stop(rn->vm, 1, "control socket failed");

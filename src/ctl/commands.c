@@ -172,9 +172,16 @@ static json_t *cmd__handoff(struct ctl_server *s, json_t *req)
 
 	if (x && !strcmp(x, "token"))
 		xfer = CC_XFER_TOKEN;
+	struct mirror *mr = ctl_server__mirror(s);
+	struct mig_stats ms;
 	if (vm__paused(s->vm))
 		return ctl__error("resume the VM before handing it off");
-	r = handoff__send(s->vm, to, xfer, s->path, &res, err, sizeof(err));
+	/* the helper's lanes must be idle at their doorbells across the move */
+	migration__stats(&s->mig, &ms);
+	if (ms.status == MIG_SETUP || ms.status == MIG_ACTIVE || ms.status == MIG_DEVICE)
+		return ctl__error("a migration is in progress: cancel it or let it end before a handoff");
+	r = handoff__send(s->vm, to, xfer, s->path, mr && !mirror__dead(mr) ? (unsigned)mr->nlanes : 0,
+			  &res, err, sizeof(err));
 	if (r == HANDOFF_FAILED)
 		return ctl__error("handoff failed, the VM keeps running here: %s", err);
 	if (r == HANDOFF_LOST) {

@@ -8,7 +8,7 @@
 #include "util/log.h"
 #include "vm/state.h"
 
-static const uint16_t handoff_info_fields[] = { HI_CTL_PATH, HI_PSP_SOCKET, HI_CC_XFER };
+static const uint16_t handoff_info_fields[] = { HI_CTL_PATH, HI_PSP_SOCKET, HI_CC_XFER, HI_HELPER_LANES };
 
 static char *tlv_str(const void *p, size_t len, uint16_t id)
 {
@@ -54,6 +54,7 @@ static int take(struct config_rx *rx, const struct rec_section_hdr *h, const voi
 		rx->old_ctl = tlv_str(p, h->length, HI_CTL_PATH);
 		rx->psp_sock = tlv_str(p, h->length, HI_PSP_SOCKET);
 		(void)tlv__get_u64(p, h->length, HI_CC_XFER, &rx->cc_xfer);
+		(void)tlv__get_u64(p, h->length, HI_HELPER_LANES, &rx->helper_lanes);
 		return 0;
 	default:
 		if (h->flags & REC_F_REQUIRED) {

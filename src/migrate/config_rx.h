@@ -16,6 +16,7 @@ struct config_rx {
 	char    *old_ctl;             /* HANDOFF_INFO: the source's control socket (malloc'd) */
 	char    *psp_sock;            /* HANDOFF_INFO: its platform socket (malloc'd) */
 	uint64_t cc_xfer;             /* HANDOFF_INFO: enum cc_transfer, 0 if absent */
+	uint64_t helper_lanes;        /* HANDOFF_INFO: the source's helper lanes, 0 if none */
 };
 
 /* Parse m's record stream into *rx. It must hold a VM_CONFIG and a

@@ -13,13 +13,16 @@
 enum cc_transfer { CC_XFER_MOVE = 1, CC_XFER_TOKEN = 2 };
 
 /* tlv ids in the REC_HANDOFF_INFO record CONFIG carries */
-enum { HI_CTL_PATH = 1, HI_PSP_SOCKET = 2, HI_CC_XFER = 3 };
+enum { HI_CTL_PATH = 1, HI_PSP_SOCKET = 2, HI_CC_XFER = 3,
+       HI_HELPER_LANES = 4 };             /* the VM's migration helper: lanes to start again */
 
 struct handoff_result {
 	uint64_t downtime_ns;             /* pause (source) to resume (destination) */
 	uint64_t pause_ns, resume_ns;     /* CLOCK_MONOTONIC */
 	uint64_t state_bytes;
 	uint64_t prepare_ns;              /* handshake + VM creation, while the guest ran */
+	uint32_t helper_lanes;            /* destination: the source's helper had this many lanes
+					   * (0: none); the new process builds its own mirror */
 };
 
 enum handoff_outcome {
@@ -28,9 +31,12 @@ enum handoff_outcome {
 	HANDOFF_LOST = -2,                /* the destination took over and then vanished */
 };
 
-/* Source: hand vm over to the process waiting at `to`. */
+/* Source: hand vm over to the process waiting at `to`. helper_lanes: the
+ * VM's serving migration helper has this many lanes (0: none); they stay
+ * idle at their doorbells across the move, and the new process starts
+ * its own on the same region (docs/protocol.md, "Handoff with a mirror"). */
 int handoff__send(struct vm *vm, const char *to, enum cc_transfer xfer, const char *ctl_path,
-		  struct handoff_result *res, char *err, size_t errlen);
+		  unsigned helper_lanes, struct handoff_result *res, char *err, size_t errlen);
 
 /* Destination: accept one source on the listening socket lfd, build the
  * VM from what it sends, and run it once committed. cfg supplies local

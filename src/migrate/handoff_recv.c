@@ -22,6 +22,7 @@
 #include "migrate/commit_word.h"
 #include "migrate/config_rx.h"
 #include "migrate/handoff.h"
+#include "helper/mailbox.h"
 #include "migrate/state_rx.h"
 #include "migrate/transport.h"
 #include "migrate/wire.h"
@@ -54,7 +55,7 @@ static void maybe_die(uint16_t cmd)
 /* CONFIG: VM_CONFIG (+ HANDOFF_INFO) -> a VM on the source's RAM memfd. */
 static int on_config(struct wire_msg *m, const uint8_t nonce[WIRE_NONCE_LEN], struct vm *vm,
 		     const struct vm_config *local, char **old_ctl, char **psp_sock, bool *built,
-		     char *err, size_t errlen)
+		     uint32_t *helper_lanes, char *err, size_t errlen)
 {
 	struct config_rx rx = { .cfg = *local };
 
@@ -64,6 +65,13 @@ static int on_config(struct wire_msg *m, const uint8_t nonce[WIRE_NONCE_LEN], st
 	}
 	if (config_rx__parse(m, nonce, &rx, err, errlen))
 		return -1;
+	if (rx.helper_lanes > HELPER_LANES || (rx.helper_lanes && rx.cfg.cc == CC_NONE)) {
+		config_rx__free(&rx);
+		errbuf__set(err, errlen, "HANDOFF_INFO asks for %llu helper lanes%s",
+			   (unsigned long long)rx.helper_lanes, rx.cfg.cc == CC_NONE ? " for a plain VM" : "");
+		return -1;
+	}
+	*helper_lanes = (uint32_t)rx.helper_lanes;
 	*old_ctl = rx.old_ctl;            /* the caller frees them */
 	*psp_sock = rx.psp_sock;
 	struct vm_config cfg = rx.cfg;
@@ -205,7 +213,8 @@ int handoff__receive(int lfd, struct vm *vm, const struct vm_config *cfg, char *
 		case WAIT_HELLO:              /* wire__accept_source took it */
 			break;
 		case WAIT_CONFIG:
-			if (on_config(&m, nonce, vm, cfg, old_ctl, &psp_sock, &built, err, errlen) == 0) {
+			if (on_config(&m, nonce, vm, cfg, old_ctl, &psp_sock, &built, &res->helper_lanes,
+				      err, errlen) == 0) {
 				if ((r = commit_word__map(&cw, m.fds[1])) == 0) {
 					m.fds[1] = -1;
 					st = WAIT_STATE;
@@ -241,6 +250,9 @@ int handoff__receive(int lfd, struct vm *vm, const struct vm_config *cfg, char *
 		}
 		wire__reply_ok(sock, NULL, 0);
 	}
+	/* the VM's config named the source's platform socket, freed here: from
+	 * now on it is the one this VM's platform connection uses */
+	vm->cfg.psp_socket = vm->cc_open && vm->cc.socket[0] ? vm->cc.socket : NULL;
 	free(psp_sock);
 	if (cc_old >= 0)
 		close(cc_old);

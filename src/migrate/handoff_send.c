@@ -54,7 +54,7 @@ static int records_out(struct rec_writer *w, int r, void **buf, size_t *len)
 
 /* The CONFIG payload: a record stream with VM_CONFIG and HANDOFF_INFO. */
 static int config_records(struct vm *vm, const char *ctl_path, enum cc_transfer xfer,
-			  const uint8_t nonce[WIRE_NONCE_LEN], void **buf, size_t *len)
+			  unsigned helper_lanes, const uint8_t nonce[WIRE_NONCE_LEN], void **buf, size_t *len)
 {
 	struct rec_writer w;
 	struct tlv_buf b;
@@ -67,6 +67,8 @@ static int config_records(struct vm *vm, const char *ctl_path, enum cc_transfer 
 		tlv__put(&b, HI_PSP_SOCKET, 0, vm->cc.socket, strlen(vm->cc.socket));
 	if (vm->cc_open)
 		tlv__put_u64(&b, HI_CC_XFER, 0, (uint64_t)xfer);
+	if (helper_lanes)
+		tlv__put_u64(&b, HI_HELPER_LANES, 0, helper_lanes);
 	r = rec__writer_init_mem(&w);
 	if (!r)
 		r = vm__save_config(vm, &w);
@@ -93,7 +95,7 @@ static int state_records(struct vm *vm, void **buf, size_t *len, char *err, size
 }
 
 int handoff__send(struct vm *vm, const char *to, enum cc_transfer xfer, const char *ctl_path,
-		  struct handoff_result *res, char *err, size_t errlen)
+		  unsigned helper_lanes, struct handoff_result *res, char *err, size_t errlen)
 {
 	uint8_t nonce[WIRE_NONCE_LEN];
 	struct commit_word cw = { .fd = -1 };
@@ -122,7 +124,7 @@ int handoff__send(struct vm *vm, const char *to, enum cc_transfer xfer, const ch
 
 	/* 2. the machine's shape and its RAM: the destination builds the VM
 	 *    while ours keeps running */
-	if ((r = commit_word__create(&cw)) || (r = config_records(vm, ctl_path, xfer, nonce, &buf, &len))) {
+	if ((r = commit_word__create(&cw)) || (r = config_records(vm, ctl_path, xfer, helper_lanes, nonce, &buf, &len))) {
 		errbuf__set(err, errlen, "preparing the handoff: %s", strerror(-r));
 		goto fail;
 	}

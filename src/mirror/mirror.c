@@ -212,9 +212,10 @@ static void lanes_failed(struct mirror *m, int late, const char *what, uint32_t 
 
 int mirror__start(struct mirror *m, struct vm *owner, int lanes, char *err, size_t errlen)
 {
+	/* the platform the owner's context lives on, as the owner found it */
 	struct vm_config cfg = {
 		.mem = owner->cfg.mem, .ncpus = lanes, .cc = owner->cfg.cc, .serial_fd = -1,
-		.psp_socket = owner->cfg.psp_socket,
+		.psp_socket = owner->cc.socket[0] ? owner->cc.socket : NULL,
 	};
 	char why[400];
 	int late = -1, r;
