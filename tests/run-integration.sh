@@ -2,7 +2,8 @@
 # run-integration.sh - run every test_* function in tests/integration/*.sh
 # against the binaries in $BUILD (default build). Prints PASS/FAIL/SKIP per
 # test and a final "N passed, N failed, N skipped" line.
-# Usage: [BUILD=dir] [FILTER=re] [KVM_TESTS=all|only|none] $0
+# Usage: [BUILD=dir] [FILTER=re] [KVM_TESTS=all|only|none] [TEST_TIMEOUT=s] $0
+#   TEST_TIMEOUT (default 600): a test still running then fails as timed out
 #   KVM_TESTS=only runs just the files that need KVM, none just the others
 #   (scripts/test runs the two halves in different places on hosts without
 #   /dev/kvm: the KVM half inside scripts/nested-kvm).
@@ -36,10 +37,15 @@ for f in tests/integration/test_*.sh; do
 		   awk '{print $3}' | grep '^test_' | grep -E "$FILTER"); do
 		T=$(mktemp -d /tmp/tern-it.XXXXXX)
 		start=$(date +%s)
-		( set -u; export T; source tests/integration/lib.sh; source "$f"
-		  requires ${REQUIRES-kvm}
-		  trap stop_all EXIT; "$t" ) >"$T/log" 2>&1
+		# bounded: a test that hangs fails (named) instead of stalling the
+		# run; timeout signals the test's whole process group, and the
+		# test's EXIT trap (stop_all) still runs on that TERM
+		export T f t
+		timeout -k 20 "${TEST_TIMEOUT:-600}" bash -c 'set -u; source tests/integration/lib.sh
+			source "$f"; requires ${REQUIRES-kvm}; trap stop_all EXIT; "$t"' >"$T/log" 2>&1
 		rc=$?
+		[ $rc -eq 124 ] || [ $rc -eq 137 ] &&
+			echo "TIMEOUT: $t did not finish within ${TEST_TIMEOUT:-600} s" >>"$T/log"
 		dur=$(( $(date +%s) - start ))
 		if [ $rc -eq 77 ] && [ -s "$T/skip-reason" ]; then
 			skipped=$((skipped + 1))
