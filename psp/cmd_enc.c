@@ -13,23 +13,64 @@ static bool allowed_from_mirror(uint32_t cmd)
 	       cmd == PSP_SEV_DBG_DECRYPT || cmd == PSP_SEV_DBG_ENCRYPT;
 }
 
-static int sev_init(struct pvm *vm, bool es, size_t len)
+/* __sev_guest_init(): what INIT, ES_INIT and INIT2 share */
+static int guest_init(struct pvm *vm, bool es, uint64_t vmsa_features, uint16_t ghcb)
 {
 	uint32_t asid;
 	int r;
-	if (len)
-		return -EINVAL;
-	if (vm->sev)
-		return -EINVAL;           /* already an SEV guest */
 	if (vm->vcpus || vm->creating)
 		return -EINVAL;           /* KVM: SEV must be set up before vCPUs */
-	r = asid__alloc(vm->domain, &asid);
+	if (vm->sev)
+		return -EINVAL;           /* already an SEV guest */
+	r = asid__alloc(vm->domain, es, &asid);
 	if (r)
 		return r;
 	vm->sev = true;
 	vm->es = es;
 	vm->asid = asid;
+	vm->vmsa_features = vmsa_features;
+	vm->ghcb_version = ghcb;
 	return 0;
+}
+
+/* KVM_SEV_INIT / KVM_SEV_ES_INIT: only on a VM of the default type */
+static int sev_init(struct pvm *vm, bool es, size_t len)
+{
+	if (es && asid__range_empty(true))
+		return -ENOTTY;           /* sev_es_enabled is false without SEV-ES ASIDs */
+	if (len)
+		return -EINVAL;
+	if (vm->vm_type != PSP_VM_DEFAULT)
+		return -EINVAL;
+	return guest_init(vm, es, 0, es ? PSP_GHCB_VERSION_MIN : 0);
+}
+
+/* KVM_SEV_INIT2 (sev_guest_init2, __sev_guest_init): only on a VM created
+ * as an SEV or SEV-ES type, once */
+static int sev_init2(struct pvm *vm, const uint8_t *p, size_t len)
+{
+	struct psp_sev_init2 in;
+	bool es;
+	if (vm->sev)
+		return -EINVAL;           /* need_init is over */
+	if (vm->vm_type != PSP_VM_SEV && vm->vm_type != PSP_VM_SEV_ES)
+		return -EINVAL;
+	if (len != sizeof(in))
+		return -EINVAL;
+	memcpy(&in, p, sizeof(in));
+	if (in.vm_type != vm->vm_type)
+		return -EINVAL;           /* tern: the type named is not the VM's */
+	es = vm->vm_type == PSP_VM_SEV_ES;
+	if (vm->vcpus || vm->creating)
+		return -EINVAL;
+	if (in.flags)
+		return -EINVAL;
+	if (in.vmsa_features & ~(es ? PSP_VMSA_FEATURES : 0))
+		return -EINVAL;
+	if (in.ghcb_version > PSP_GHCB_VERSION_MAX || (!es && in.ghcb_version))
+		return -EINVAL;
+	return guest_init(vm, es, in.vmsa_features,
+			  es && !in.ghcb_version ? PSP_GHCB_VERSION_MAX : in.ghcb_version);
 }
 
 static int guest_status(struct pvm *vm, size_t len, struct reply *r)
@@ -70,6 +111,8 @@ int cmd__enc(struct pvm *vm, uint32_t cmd, const uint8_t *p, size_t len, struct 
 		return -EPERM;            /* section 3: the target must have SEV initialised */
 	if (cmd == PSP_SEV_INIT || cmd == PSP_SEV_ES_INIT)
 		return sev_init(vm, cmd == PSP_SEV_ES_INIT, len);
+	if (cmd == PSP_SEV_INIT2)
+		return sev_init2(vm, p, len);
 	if (!vm->sev)
 		return cmd == PSP_SEV_RECEIVE_UPDATE_DATA ? -EINVAL : -ENOTTY;
 

@@ -88,6 +88,10 @@ int launch__update_vmsa(struct pvm *vm, const uint8_t *p, size_t len, struct rep
 	struct fw_ctx *fw;
 	if (!vm->es)
 		return -ENOTTY;
+	/* a vCPU of this VM is still being created (Linux 624bf3440d72):
+	 * KVM would walk a vCPU list that is still growing */
+	if (vm->creating)
+		return -EBUSY;
 	if (len < sizeof(v))
 		return -EINVAL;
 	memcpy(&v, p, sizeof(v));

@@ -72,6 +72,9 @@ int cmd__copy_from(struct pvm *dst, int fd, struct reply *r)
 	dst->sev = true;
 	dst->es = src->es;
 	dst->asid = src->asid;            /* shared, never freed by the mirror */
+	/* the handle as it is now: 0 if the owner has not launched yet (the
+	 * kernel copies sev->handle here and never updates it) */
+	dst->mirror_handle = src->fw ? src->fw->handle : 0;
 	e = 0;
 out:
 	release(dst, src);
@@ -84,6 +87,8 @@ static void transfer(struct pvm *dst, struct pvm *src)
 {
 	dst->sev = true;
 	dst->es = src->es;
+	dst->vmsa_features = src->vmsa_features;
+	dst->ghcb_version = src->ghcb_version;
 	dst->asid = src->asid;
 	dst->fw = src->fw;
 	dst->regions = src->regions;
@@ -121,9 +126,13 @@ static void transfer(struct pvm *dst, struct pvm *src)
 				o->mirrors[i] = dst;
 		dst->owner = o;
 		dst->fw = NULL;
+		dst->mirror_handle = src->mirror_handle;
 	}
 
 	src->sev = src->es = false;
+	src->vmsa_features = 0;
+	src->ghcb_version = 0;
+	src->mirror_handle = 0;
 	src->asid = 0;
 	src->fw = NULL;
 	src->regions = NULL;
@@ -148,14 +157,16 @@ int cmd__move_from(struct pvm *dst, int fd, struct reply *r)
 		return -EINVAL;
 	if ((e = claim(dst, src)))
 		return e;
-	/* the destination must NOT have initialised SEV */
-	if (dst->sev || !src->sev || src->token_sent) {
+	/* the same VM type on both sides; the destination must NOT have
+	 * initialised SEV */
+	if (dst->vm_type != src->vm_type || dst->sev || !src->sev || src->token_sent) {
 		e = -EINVAL;
 		goto out;
 	}
-	/* the ASID is charged to the destination's domain if it differs */
+	/* the ASID is charged to the destination's domain if it differs, in
+	 * the resource of its kind (SEV or SEV-ES) */
 	if (!src->owner && dst->domain != src->domain) {
-		if ((e = domain__charge(dst->domain)))
+		if ((e = domain__charge(dst->domain, src->es)))
 			goto out;
 		charged = true;
 	}
@@ -176,13 +187,13 @@ int cmd__move_from(struct pvm *dst, int fd, struct reply *r)
 		}
 	}
 	if (charged)
-		domain__uncharge(src->domain);
+		domain__uncharge(src->domain, src->es);
 	charged = false;
 	transfer(dst, src);
 	e = 0;
 out:
 	if (charged)
-		domain__uncharge(dst->domain);
+		domain__uncharge(dst->domain, src->es);
 	release(dst, src);
 	return e;
 }
@@ -246,8 +257,8 @@ int cmd__local_receive(struct pvm *vm, const uint8_t *p, size_t len, struct repl
 	/* the target's own ASID is freed; it adopts the staged one, and the
 	 * charge moves with it */
 	asid__free(vm->domain, vm->asid);
-	domain__uncharge(src->domain);
-	plat.domains[vm->domain].used++;
+	domain__uncharge(src->domain, src->es);
+	plat.domains[vm->domain].used[src->es]++;
 	vm->asid = 0;
 	vm->sev = false;
 	src->token_sent = false;

@@ -26,19 +26,30 @@ static int op_hello(struct reply *r)
 	return reply__put(r, &pi, sizeof(pi));
 }
 
+/* KVM_CREATE_VM(type): the platform offers the default, SEV and SEV-ES
+ * types (SEV-ES only while it has SEV-ES ASIDs) */
+static bool vm_type_offered(uint32_t t)
+{
+	return t == PSP_VM_DEFAULT || t == PSP_VM_SEV || (t == PSP_VM_SEV_ES && !asid__range_empty(true));
+}
+
 static int op_vm_create(const uint8_t *p, size_t len, struct reply *r)
 {
-	struct psp__vm_create c;
+	struct psp_vm_create_typed c = { .vm_type = PSP_VM_DEFAULT };
+	struct pvm *vm;
 	int d, fd;
-	if (len != sizeof(c))
+	if (len != sizeof(struct psp__vm_create) && len != sizeof(c))
 		return -EINVAL;
-	memcpy(&c, p, sizeof(c));
+	memcpy(&c, p, len);
 	c.domain[sizeof(c.domain) - 1] = '\0';
+	if (!vm_type_offered(c.vm_type))
+		return -EINVAL;
 	d = domain__lookup(c.domain, true);
 	if (d < 0)
 		return -ENOSPC;
-	if (!pvm__create(d, &fd))          /* out of descriptors: say so (EMFILE) */
+	if (!(vm = pvm__create(d, &fd)))  /* out of descriptors: say so (EMFILE) */
 		return errno ? -errno : -ENOMEM;
+	vm->vm_type = c.vm_type;
 	r->fd = fd;
 	return 0;
 }
@@ -49,9 +60,12 @@ static int op_vm_info(struct pvm *vm, struct reply *r)
 	struct psp_vm_info i = {
 		.sev = vm->sev, .es = vm->es, .dead = vm->dead, .mirror = vm->owner != NULL,
 		.asid = vm->owner ? vm->owner->asid : vm->asid,
-		.handle = fw ? fw->handle : 0, .state = fw ? (uint32_t)fw->state : 0,
+		.handle = vm->owner ? vm->mirror_handle : fw ? fw->handle : 0,
+		.state = fw ? (uint32_t)fw->state : 0,
 		.policy = fw ? fw->policy : 0, .vcpus = vm->vcpus,
 		.nmirrors = (uint32_t)vm->nmirrors, .nregions = (uint32_t)vm->nregions,
+		.vm_type = vm->vm_type, .ghcb_version = vm->ghcb_version,
+		.vmsa_features = vm->vmsa_features,
 	};
 	for (uint32_t k = 0; k < PSP_MAX_VCPUS; k++)
 		i.vmsa_launched += vm->vmsa_launched[k];
@@ -61,11 +75,25 @@ static int op_vm_info(struct pvm *vm, struct reply *r)
 static int op_region(struct pvm *vm, uint16_t op, const uint8_t *p, size_t len, int fd)
 {
 	struct psp_region g;
-	if (vm->owner)
-		return -EINVAL;           /* regions belong to the owner */
+	/* the argument is read first (KVM's ioctl copies it in before the
+	 * SEV layer looks at the VM) */
 	if (len != sizeof(g))
 		return -EINVAL;
 	memcpy(&g, p, sizeof(g));
+	/* the kernel's orders (sev_mem_enc_register_region,
+	 * sev_mem_enc_unregister_region): register checks SEV then mirror,
+	 * unregister mirror then SEV, then whether the region is there */
+	if (op == PSP_OP_REGION_REG) {
+		if (!vm->sev)
+			return -ENOTTY;
+		if (vm->owner)
+			return -EINVAL;   /* regions belong to the owner */
+	} else {
+		if (vm->owner)
+			return -EINVAL;
+		if (!vm->sev)
+			return -ENOTTY;
+	}
 	if (vm->token_sent)
 		return -EPERM;
 	return op == PSP_OP_REGION_REG ? region__register(vm, fd, &g) : region__unregister(vm, &g);

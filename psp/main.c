@@ -1,6 +1,7 @@
 /* main.c - tern-psp: the emulated SEV platform daemon.
  *
- *   tern-psp [--socket PATH] [--state-dir DIR] [--asids N] [--quota DOMAIN=N]...
+ *   tern-psp [--socket PATH] [--state-dir DIR] [--asids N] [--min-sev-asid M]
+ *            [--quota DOMAIN=N]... [--quota-es DOMAIN=N]...
  *            [--trust ROOTS.pem] [--verbose]
  *   tern-psp --state-dir DIR --export-chain FILE     (write the PDH chain and exit)
  *
@@ -35,15 +36,18 @@
 #include "util/version.h"
 
 static const char usage[] =
-	"usage: tern-psp [--socket PATH] [--state-dir DIR] [--asids N] [--quota DOMAIN=N]...\n"
-	"                [--trust ROOTS.pem] [--verbose]\n"
+	"usage: tern-psp [--socket PATH] [--state-dir DIR] [--asids N] [--min-sev-asid M]\n"
+	"                [--quota DOMAIN=N]... [--quota-es DOMAIN=N]... [--trust ROOTS.pem] [--verbose]\n"
 	"       tern-psp [--state-dir DIR] --export-chain FILE\n"
 	"  --socket PATH        listen here (default $TERN_PSP_SOCKET, $XDG_RUNTIME_DIR/tern-psp.sock,\n"
 	"                       or /run/tern/psp.sock)\n"
 	"  --state-dir DIR      platform identity (keys, certificates) lives here\n"
 	"                       (default $TERN_PSP_STATE, $XDG_STATE_HOME/tern-psp, or /var/lib/tern/psp)\n"
-	"  --asids N            size of the ASID pool (default 64)\n"
-	"  --quota DOMAIN=N     at most N ASIDs charged to accounting domain DOMAIN\n"
+	"  --asids N            size of the ASID pool, max_sev_asid (default 64)\n"
+	"  --min-sev-asid M     SEV-ES guests get ASIDs 1..M-1, SEV guests M..N\n"
+	"                       (default N/2+1; 1: no SEV-ES, N+1: no SEV)\n"
+	"  --quota DOMAIN=N     at most N SEV ASIDs charged to accounting domain DOMAIN\n"
+	"  --quota-es DOMAIN=N  at most N SEV-ES ASIDs charged to DOMAIN\n"
 	"  --trust FILE         PEM roots a peer platform's chain must verify to\n"
 	"                       (default: this platform's own root)\n"
 	"  --export-chain FILE  write this platform's PDH certificate chain (PEM) and exit\n"
@@ -152,6 +156,8 @@ int main(int argc, char **argv)
 		{ "state-dir", required_argument, NULL, 'd' },
 		{ "asids", required_argument, NULL, 'a' },
 		{ "quota", required_argument, NULL, 'q' },
+		{ "quota-es", required_argument, NULL, 'Q' },
+		{ "min-sev-asid", required_argument, NULL, 'm' },
 		{ "trust", required_argument, NULL, 't' },
 		{ "export-chain", required_argument, NULL, 'e' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -163,8 +169,9 @@ int main(int argc, char **argv)
 	const char *sock = psp__default_socket(sbuf, sizeof(sbuf));
 	const char *state = default_state(dbuf, sizeof(dbuf));
 	const char *trust = NULL, *export = NULL;
-	unsigned long nasids = 64;
-	char *quotas[PSP_MAX_DOMAINS];
+	unsigned long nasids = 64, min_sev_asid = 0;
+	char *quotas[2 * PSP_MAX_DOMAINS];
+	bool quota_es[2 * PSP_MAX_DOMAINS];
 	int nq = 0, c;
 
 	log_prog = "tern-psp";
@@ -183,9 +190,17 @@ int main(int argc, char **argv)
 			if (errno || *end || nasids < 1 || nasids > 4096)
 				die("--asids %s: must be a number from 1 to 4096", optarg);
 			break;
+		case 'm':
+			errno = 0;
+			min_sev_asid = strtoul(optarg, &end, 10);
+			if (errno || *end || min_sev_asid < 1 || min_sev_asid > 4097)
+				die("--min-sev-asid %s: must be a number from 1 to --asids + 1", optarg);
+			break;
 		case 'q':
-			if (!strchr(optarg, '=') || nq == PSP_MAX_DOMAINS)
-				die("--quota %s: use DOMAIN=N", optarg);
+		case 'Q':
+			if (!strchr(optarg, '=') || nq == 2 * PSP_MAX_DOMAINS)
+				die("--quota%s %s: use DOMAIN=N", c == 'Q' ? "-es" : "", optarg);
+			quota_es[nq] = c == 'Q';
 			quotas[nq++] = optarg;
 			break;
 		case 'h': printf("%s", usage); return 0;
@@ -230,12 +245,14 @@ int main(int argc, char **argv)
 	}
 	if (platform__init((uint32_t)nasids, err, sizeof(err)))
 		die("%s", err);
+	if (min_sev_asid && platform__set_min_sev_asid((uint32_t)min_sev_asid))
+		die("--min-sev-asid %lu: must be from 1 to --asids + 1 (%lu)", min_sev_asid, nasids + 1);
 	for (int i = 0; i < nq; i++) {
 		char *eq = strchr(quotas[i], '='), *end;
 		*eq = '\0';
 		unsigned long n = strtoul(eq + 1, &end, 10);
-		if (*end || !*quotas[i] || domain__set_limit(quotas[i], (uint32_t)n))
-			die("--quota %s=%s: use DOMAIN=N", quotas[i], eq + 1);
+		if (*end || !*quotas[i] || domain__set_limit(quotas[i], quota_es[i], (uint32_t)n))
+			die("--quota%s %s=%s: use DOMAIN=N", quota_es[i] ? "-es" : "", quotas[i], eq + 1);
 	}
 
 	guest__memory_init();
@@ -245,9 +262,10 @@ int main(int argc, char **argv)
 		lfd = listen_on(sock);
 		sock_path = sock;
 	}
-	fprintf(stderr, "tern-psp %s: listening on %s%s (state %s, %lu ASIDs, API %d.%d)\n",
+	fprintf(stderr, "tern-psp %s: listening on %s%s (state %s, %lu ASIDs: SEV-ES 1-%u, SEV %u-%lu, "
+		"API %d.%d)\n",
 		version__string(), sock, sock_path ? "" : " (passed by the service manager)", state,
-		nasids, PSP_API_MAJOR, PSP_API_MINOR);
+		nasids, plat.min_sev_asid - 1, plat.min_sev_asid, nasids, PSP_API_MAJOR, PSP_API_MINOR);
 	int r = server__accept_loop(lfd);
 	die("accept on %s: %s", sock, strerror(-r));
 }

@@ -55,8 +55,12 @@ struct pvm {
 	atomic_int in_progress;           /* a copy/move involves this VM */
 
 	bool     sev, es, dead;
+	uint32_t vm_type;                 /* PSP_VM_*, fixed at VM_CREATE */
+	uint64_t vmsa_features;           /* INIT2's, moves with the context */
+	uint16_t ghcb_version;
 	uint32_t asid;                    /* 0: none */
 	struct fw_ctx *fw;                /* NULL: no handle (never launched, or a mirror) */
+	uint32_t mirror_handle;           /* a mirror: its owner's handle at COPY_FROM (0: none yet) */
 	int      domain;                  /* accounting domain index */
 	uint32_t vcpus, creating;
 	uint8_t  vmsa_launched[PSP_MAX_VCPUS];
@@ -74,14 +78,19 @@ struct pvm {
 	struct pvm *next;                 /* platform's list */
 };
 
+/* The two ASID kinds: separate ranges, separate quotas (the misc
+ * cgroup's "sev" and "sev_es" resources). */
+enum asid_kind { ASID_SEV = 0, ASID_ES = 1 };
+
 struct domain {
 	char     name[32];
-	uint32_t used, limit;             /* limit 0: unlimited */
+	uint32_t used[2], limit[2];       /* by enum asid_kind; limit 0: unlimited */
 };
 
 struct platform {
 	pthread_mutex_t lock;
-	uint32_t nasids;
+	uint32_t nasids;                  /* max_sev_asid */
+	uint32_t min_sev_asid;            /* SEV-ES: [1, min_sev_asid-1]; SEV: [min_sev_asid, nasids] */
 	uint8_t *asid_used;               /* [1..nasids] */
 	struct domain domains[PSP_MAX_DOMAINS];
 	int      ndomains;
@@ -116,13 +125,19 @@ static inline int fw__fail(struct reply *r, uint32_t code)
 int reply__put(struct reply *r, const void *p, size_t len);
 
 /* platform.c */
+/* min_sev_asid defaults to nasids/2 + 1 (half the pool for SEV-ES);
+ * platform__set_min_sev_asid changes it before any VM exists. */
 int  platform__init(uint32_t nasids, char *err, size_t errlen);
+int  platform__set_min_sev_asid(uint32_t min_sev_asid); /* -1: outside [1, nasids+1] */
 int  domain__lookup(const char *name, bool create);
-int  domain__set_limit(const char *name, uint32_t limit);
-int  asid__alloc(int domain, uint32_t *asid);            /* -EBUSY when exhausted */
-void asid__free(int domain, uint32_t asid);
-int  domain__charge(int domain);                         /* -EBUSY over quota */
-void domain__uncharge(int domain);
+int  domain__set_limit(const char *name, bool es, uint32_t limit);
+/* as sev_asid_new(): -ENOTTY when the kind's range is empty, the quota's
+ * -EBUSY, -EBUSY when the range is exhausted */
+int  asid__alloc(int domain, bool es, uint32_t *asid);
+void asid__free(int domain, uint32_t asid);              /* its kind follows from its number */
+bool asid__range_empty(bool es);
+int  domain__charge(int domain, bool es);                /* -EBUSY over quota */
+void domain__uncharge(int domain, bool es);
 uint32_t asid__count_free(void);
 
 /* vm.c */

@@ -54,9 +54,18 @@ struct pvm *pvm__from_fd(int fd)
 	return NULL;
 }
 
+/* A mirror reaches its owner's context through the handle it copied at
+ * COPY_FROM (sev_vm_copy_enc_context_from copies sev->handle): a mirror
+ * made before the owner's LAUNCH_START holds handle 0, and so does not
+ * reach the context launched afterwards, as the firmware would refuse
+ * handle 0; neither does one whose owner relaunched under a new handle. */
 struct fw_ctx *fw__of(struct pvm *vm)
 {
-	return vm->owner ? vm->owner->fw : vm->fw;
+	struct fw_ctx *fw;
+	if (!vm->owner)
+		return vm->fw;
+	fw = vm->owner->fw;
+	return fw && vm->mirror_handle && fw->handle == vm->mirror_handle ? fw : NULL;
 }
 
 struct fw_ctx *fw__new(uint32_t policy)
@@ -100,6 +109,9 @@ void pvm__release_context(struct pvm *vm)
 	vm->regions = NULL;
 	vm->nregions = 0;
 	vm->sev = vm->es = false;
+	vm->vmsa_features = 0;
+	vm->ghcb_version = 0;
+	vm->mirror_handle = 0;
 }
 
 static void unlink_mirror(struct pvm *owner, struct pvm *m)

@@ -45,7 +45,7 @@ struct psp_hdr {
 enum psp_op {
 	/* on the platform connection */
 	PSP_OP_HELLO          = 1,        /* -> struct psp_platform_info */
-	PSP_OP_VM_CREATE      = 2,        /* struct psp__vm_create -> fd of the new VM */
+	PSP_OP_VM_CREATE      = 2,        /* struct psp__vm_create or psp_vm_create_typed -> fd of the new VM */
 	PSP_OP_EXPORT_CHAIN   = 3,        /* -> PEM: PDH certificate, root */
 	/* on a VM connection */
 	PSP_OP_ENC            = 10,       /* cmd = SEV command id; payload per command */
@@ -83,6 +83,7 @@ enum psp_cmd {
 	PSP_SEV_CERT_EXPORT         = 19,
 	PSP_SEV_GET_ATTESTATION     = 20,
 	PSP_SEV_SEND_CANCEL         = 21,
+	PSP_SEV_INIT2               = 22,     /* struct psp_sev_init2 */
 	/* tern: the earlier token design (sev-semantics.md section 3) */
 	PSP_SEV_LOCAL_SEND          = 0x100,
 	PSP_SEV_LOCAL_RECEIVE       = 0x101,
@@ -130,6 +131,21 @@ enum psp_guest_state {
 #define PSP_POLICY_API_MAJOR(p) (((p) >> 16) & 0xff)
 #define PSP_POLICY_API_MINOR(p) (((p) >> 24) & 0xff)
 
+/* VM types (KVM_CREATE_VM's argument, KVM_X86_*_VM). tern-psp creates
+ * DEFAULT, SEV and SEV_ES VMs; SW_PROTECTED and SNP are refused (EINVAL). */
+#define PSP_VM_DEFAULT      0
+#define PSP_VM_SW_PROTECTED 1
+#define PSP_VM_SEV          2
+#define PSP_VM_SEV_ES       3
+#define PSP_VM_SNP          4
+
+/* VMSA features (SVM_SEV_FEAT_*) INIT2 may ask for an SEV-ES VM; the
+ * emulated platform offers DebugSwap only (KVM_X86_SEV_VMSA_FEATURES) */
+#define PSP_VMSA_FEAT_DEBUG_SWAP (1ull << 5)
+#define PSP_VMSA_FEATURES        PSP_VMSA_FEAT_DEBUG_SWAP
+#define PSP_GHCB_VERSION_MIN     1
+#define PSP_GHCB_VERSION_MAX     2
+
 #define PSP_SESSION_LEN   128
 #define PSP_PKT_HDR_LEN   52
 #define PSP_PAGE          4096
@@ -146,6 +162,25 @@ struct psp__vm_create {
 	char     domain[32];              /* accounting domain (misc-cgroup analogue), NUL padded; "" = "default" */
 };
 
+/* VM_CREATE with a VM type (KVM_CREATE_VM(type)): the type is the VM's for
+ * its life. The shorter psp__vm_create makes a PSP_VM_DEFAULT VM. */
+struct psp_vm_create_typed {
+	char     domain[32];
+	uint32_t vm_type;                 /* PSP_VM_* */
+};
+
+/* PSP_SEV_INIT2 (KVM_SEV_INIT2, struct kvm_sev_init): vm_type names the
+ * VM's type, which must be the one it was created with (EINVAL otherwise:
+ * KVM reads it from the VM itself). */
+struct psp_sev_init2 {
+	uint32_t vm_type;                 /* PSP_VM_SEV or PSP_VM_SEV_ES */
+	uint32_t flags;                   /* must be 0 */
+	uint64_t vmsa_features;           /* SEV-ES only; subset of PSP_VMSA_FEATURES */
+	uint16_t ghcb_version;            /* SEV-ES: 0 (= 2) .. 2; SEV: 0 */
+	uint16_t pad1;
+	uint32_t pad2;
+};
+
 struct psp_region {
 	uint64_t gpa, size, offset;       /* guest range and its offset in the memfd */
 };
@@ -156,8 +191,11 @@ struct psp_vcpus {
 
 struct psp_vm_info {
 	uint8_t  sev, es, dead, mirror;   /* mirror: borrows another VM's context */
-	uint32_t asid, handle, state, policy;
+	uint32_t asid, handle, state, policy;   /* a mirror's handle: copied from its owner at COPY_FROM */
 	uint32_t vcpus, nmirrors, nregions, vmsa_launched;
+	uint32_t vm_type;                 /* PSP_VM_* given at VM_CREATE */
+	uint32_t ghcb_version;
+	uint64_t vmsa_features;
 };
 
 /* PSP_SEV_LAUNCH_START */

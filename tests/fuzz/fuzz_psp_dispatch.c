@@ -2,7 +2,9 @@
  * command handlers (psp__dispatch), without sockets.
  *
  * Input: a sequence of messages, each [u8 target][u16 LE length][bytes]:
- * target 0 = the platform connection, 1 and 2 = two VM handles. Chaining
+ * target (mod 5) 0 = the platform connection, 1 and 2 = two VM handles of
+ * the default type, 3 = one of the SEV type, 4 = one of the SEV-ES type
+ * (KVM_SEV_INIT2 works only on those two). Chaining
  * lets the fuzzer reach deep states (INIT, LAUNCH_START, MEASURE, ...).
  * VMs created by a message are closed again so runs do not accumulate. */
 #include <stdint.h>
@@ -13,7 +15,9 @@
 
 #include "psp.h"
 
-static struct pvm *base[2];
+#define NBASE 4
+static struct pvm *base[NBASE];
+static const uint32_t base_type[NBASE] = { PSP_VM_DEFAULT, PSP_VM_DEFAULT, PSP_VM_SEV, PSP_VM_SEV_ES };
 
 static void setup(void)
 {
@@ -30,8 +34,9 @@ static void setup(void)
 	plat.trusted_len = plat.chain_len;
 	if (platform__init(8, err, sizeof(err)))
 		abort();
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < NBASE; i++) {
 		base[i] = pvm__create(0, &fd);
+		base[i]->vm_type = base_type[i];
 		close(fd);
 	}
 }
@@ -49,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	pthread_mutex_lock(&plat.lock);
 	while (size >= 3) {
-		uint8_t target = data[0] % 3;
+		uint8_t target = data[0] % (NBASE + 1);
 		size_t len = (size_t)data[1] | (size_t)data[2] << 8;
 		data += 3;
 		size -= 3;
@@ -63,8 +68,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	/* close any VM a message created (the base VMs stay, dead or not) */
 	for (struct pvm *v = plat.vms, *next; v; v = next) {
+		bool is_base = false;
 		next = v->next;
-		if (v != base[0] && v != base[1] && v->open)
+		for (int i = 0; i < NBASE; i++)
+			is_base |= v == base[i];
+		if (!is_base && v->open)
 			pvm__close(v);
 	}
 	pthread_mutex_unlock(&plat.lock);

@@ -432,6 +432,35 @@ int ph_vm(int plat, const char *domain)
 	return fd;
 }
 
+int ph_vm_typed(int plat, const char *domain, uint32_t vm_type)
+{
+	struct psp_vm_create_typed c;
+	struct psp_reply r;
+	memset(&c, 0, sizeof(c));
+	snprintf(c.domain, sizeof(c.domain), "%s", domain ? domain : "");
+	c.vm_type = vm_type;
+	int s = psp__call(plat, PSP_OP_VM_CREATE, 0, &c, sizeof(c), -1, &r);
+	if (s == 0 && r.fd < 0)
+		s = -EPROTO;
+	int fd = s ? s : r.fd;
+	if (!s)
+		r.fd = -1;
+	psp__reply_free(&r);
+	if (fd >= 0)
+		set_timeout(fd);
+	return fd;
+}
+
+int ph_init2(int vm, uint32_t vm_type, uint64_t vmsa_features, uint16_t ghcb_version)
+{
+	struct psp_sev_init2 in;
+	memset(&in, 0, sizeof(in));
+	in.vm_type = vm_type;
+	in.vmsa_features = vmsa_features;
+	in.ghcb_version = ghcb_version;
+	return ph_enc(vm, PSP_SEV_INIT2, &in, sizeof(in), NULL);
+}
+
 int ph_aux(int plat, const char *domain, uint32_t vcpus)
 {
 	int fd = ph_vm(plat, domain);
@@ -522,8 +551,8 @@ void tvm_sev(struct tvm *v, int plat, const char *domain, bool es, uint32_t poli
 	struct psp_vm_info i;
 	tvm_mem(v);
 	v->fd = ph_vm(plat, domain);
-	ST_EQ(ph_region(v->fd, v->memfd, 0, TVM_MEM, 0), 0);
 	ST_EQ(ph_enc(v->fd, es ? PSP_SEV_ES_INIT : PSP_SEV_INIT, NULL, 0, NULL), 0);
+	ST_EQ(ph_region(v->fd, v->memfd, 0, TVM_MEM, 0), 0);   /* an SEV guest's only (ENOTTY before) */
 	ST_EQ(ph_vcpus(v->fd, TVM_VCPUS), 0);
 	if (es)
 		policy |= PSP_POLICY_ES;
@@ -689,8 +718,8 @@ void ph_session(int plat, struct tvm *src, struct tvm *dst, uint32_t policy)
 	tvm_mem(dst);
 	memset(dst->mem, 0xee, TVM_MEM);
 	dst->fd = ph_vm(plat, NULL);
-	ST_EQ(ph_region(dst->fd, dst->memfd, 0, TVM_MEM, 0), 0);
 	ST_EQ(ph_enc(dst->fd, PSP_SEV_INIT, NULL, 0, NULL), 0);
+	ST_EQ(ph_region(dst->fd, dst->memfd, 0, TVM_MEM, 0), 0);
 	ST_EQ(ph_receive_start(dst->fd, pol, session, schain, slen, NULL, &handle), 0);
 	assert_true(handle != 0 && handle != src->handle);
 	dst->handle = handle;

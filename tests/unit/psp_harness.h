@@ -103,6 +103,10 @@ void ph_wait(int plat, long vms, long asid__count_free);
 
 /* A VM handle in an accounting domain (NULL: default), with a receive timeout. */
 int  ph_vm(int plat, const char *domain);
+/* VM_CREATE with a VM type (PSP_VM_*): the handle, or -errno (no assert). */
+int  ph_vm_typed(int plat, const char *domain, uint32_t vm_type);
+/* KVM_SEV_INIT2 naming vm_type, with vmsa_features and ghcb_version. */
+int  ph_init2(int vm, uint32_t vm_type, uint64_t vmsa_features, uint16_t ghcb_version);
 /* A plain (non-SEV) VM with n vCPUs. */
 int  ph_aux(int plat, const char *domain, uint32_t vcpus);
 /* A VM with SEV (or SEV-ES) initialised and nothing else. */
@@ -124,7 +128,7 @@ struct tvm {
 
 /* memory only (patterned, distinct per tvm) */
 void tvm_mem(struct tvm *v);
-/* Section 4's setup: VM, region, INIT/ES_INIT, 4 vCPUs, LAUNCH_START
+/* Section 4's setup: VM, INIT/ES_INIT, region, 4 vCPUs, LAUNCH_START
  * (policy; ES adds PSP_POLICY_ES), LAUNCH_UPDATE_DATA over page 0, and
  * for SEV-ES LAUNCH_UPDATE_VMSA of every vCPU. Left in LUPDATE. */
 void tvm_sev(struct tvm *v, int plat, const char *domain, bool es, uint32_t policy);
