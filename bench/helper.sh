@@ -91,8 +91,7 @@ forget() {
 	PIDS=("${keep[@]}")
 }
 wait_exit() {   # PID SECONDS
-	local i
-	for i in $(seq $(( $2 * 10 ))); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+	for _ in $(seq $(( $2 * 10 ))); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
 	! kill -0 "$1" 2>/dev/null
 }
 stop_vm() {     # PID [SOCK]: ctl quit, then SIGTERM, then SIGKILL
