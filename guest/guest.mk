@@ -58,13 +58,17 @@ $(BUILD)/guest/helper.elf: $(BUILD)/guest/helper.elf64
 
 # Test-only helpers that hang or fault at their first SEAL (main.c,
 # test_fault): the real program otherwise, for the VMM's dead-helper tests.
-$(BUILD)/guest/helper/main-%.o: guest/helper/main.c
+# Static pattern rules over exactly these targets (a plain pattern would
+# also offer to make main-hang.d.o and the like).
+HELPER_VARIANTS := hang crash
+$(HELPER_VARIANTS:%=$(BUILD)/guest/helper/main-%.o): $(BUILD)/guest/helper/main-%.o: guest/helper/main.c
 	@mkdir -p $(dir $@)
 	$(CC) $(GUEST_CFLAGS) -DHELPER_TEST_$(shell echo $* | tr a-z A-Z) -c -o $@ $<
 
-$(BUILD)/guest/helper-%.elf: $(filter-out $(BUILD)/guest/helper/main.o,$(HELPER_OBJS)) \
-		$(BUILD)/guest/helper/main-%.o guest/helper/link.ld
+$(HELPER_VARIANTS:%=$(BUILD)/guest/helper-%.elf): $(BUILD)/guest/helper-%.elf: \
+		$(filter-out $(BUILD)/guest/helper/main.o,$(HELPER_OBJS)) $(BUILD)/guest/helper/main-%.o \
+		guest/helper/link.ld
 	$(CC) $(HELPER_LDFLAGS) -o $@ $(filter %.o,$^) $(GUEST_LIBS)
 
 guests: $(BUILD)/guest/dirtier.elf $(BUILD)/guest/helper.elf \
-	$(BUILD)/guest/helper-hang.elf $(BUILD)/guest/helper-crash.elf
+	$(HELPER_VARIANTS:%=$(BUILD)/guest/helper-%.elf)

@@ -103,6 +103,9 @@ enum helper_cmd {
 	HELPER_CMD_SEAL = 1,     /* source: seal each entry's page into out[] */
 	HELPER_CMD_OPEN = 2,     /* destination: open in[] and write each page at its GPA */
 	HELPER_CMD_QUIT = 3,     /* wipe the lane's key, ring DONE; resumed after that, it rings FATAL */
+	HELPER_CMD_TOUCH = 4,    /* read one byte of each entry's page (version must be 0), so
+				  * the mirror VM's first access to guest RAM, which costs a page
+				  * fault in the host's MMU, happens before a migration, not in it */
 };
 
 /* Entry and batch status. 0 is success; the first failing entry's code is

@@ -143,6 +143,33 @@ static uint32_t run_batch(struct lane *l, uint32_t cmd, uint32_t *done)
 	return batch;
 }
 
+/* TOUCH: one read per entry's page, nothing else: no stream, no key use,
+ * no packets, no write to guest memory. */
+static uint32_t run_touch(struct lane *l, uint32_t *done)
+{
+	volatile struct helper_mbox *mb = l->mb;
+	uint32_t count = ONCE(mb->count), batch = 0;
+
+	if (count == 0 || count > HELPER_BATCH_MAX)
+		return HELPER_ST_BAD_CMD;
+	for (uint32_t i = 0; i < count; i++) {
+		uint64_t gpa = ONCE(mb->e[i].gpa);
+		uint32_t how = ONCE(mb->e[i].version), st = HELPER_ST_OK;
+		if (how)
+			st = HELPER_ST_BAD_CMD;
+		else if (!gpa_ok(l, gpa))
+			st = HELPER_ST_GPA;
+		else
+			(void)*(volatile const uint8_t *)(uintptr_t)gpa;
+		mb->e[i].status = st;
+		if (st == HELPER_ST_OK)
+			(*done)++;
+		else if (!batch)
+			batch = st;
+	}
+	return batch;
+}
+
 static void report(struct lane *l, uint32_t seq, uint32_t status, uint32_t done, uint32_t ev)
 {
 	volatile struct helper_mbox *mb = l->mb;
@@ -209,6 +236,8 @@ void helper_main(uint64_t lane_idx)
 			st = HELPER_ST_BAD_CMD;
 		else if (cmd == HELPER_CMD_SEAL || cmd == HELPER_CMD_OPEN)
 			st = run_batch(&l, cmd, &done);
+		else if (cmd == HELPER_CMD_TOUCH)
+			st = run_touch(&l, &done);
 		else if (cmd == HELPER_CMD_QUIT) {
 			hs_key_wipe(&l.key);
 			memset(l.bounce, 0, HELPER_PACKET_SIZE);

@@ -105,6 +105,17 @@ static uint64_t host_available_memory(void)
 
 /* What every start mode shares: the options, the console, the control
  * socket, the signals this thread waits for, and the VM. */
+/* The helper's first touch of each guest page, now, in the background,
+ * not in the migration that will need it (mirror.h). A failure only costs
+ * speed later. */
+static void warm_helper(struct mirror *m)
+{
+	char err[200];
+	if (getenv("XX_NOWARM")) return;
+	if (mirror__warm_start(m, err, sizeof(err)))
+		log__err("migration helper: no warm-up: %s", err);
+}
+
 struct run {
 	struct run_opts   o;
 	int               serial_fd;
@@ -166,8 +177,10 @@ static int receive_incoming(struct run_opts *o, struct vm_config *cfg, struct vm
 	}
 	if (ctl) {
 		ctl->incoming = *ms;      /* before attach: the thread reads it after */
-		if (mirror->started)
+		if (mirror->started) {
+			warm_helper(mirror);  /* for this VM's next move */
 			ctl_server__set_mirror(ctl, mirror);
+		}
 		ctl_server__attach(ctl, vm);
 	}
 	return 0;
@@ -249,10 +262,13 @@ static int start_takeover(struct run *rn)
 	 * the guest runs, so it adds nothing to the downtime. Without it the
 	 * VM still runs; its migrations take the PSP path. */
 	if (hr.helper_lanes) {
-		if (mirror__start(&rn->mirror, rn->vm, (int)hr.helper_lanes, err, sizeof(err)))
+		if (mirror__start(&rn->mirror, rn->vm, (int)hr.helper_lanes, err, sizeof(err))) {
 			log__err("the VM runs, but its migration helper did not start again: %s", err);
-		else if (rn->have_ctl)
-			ctl_server__set_mirror(&rn->ctl, &rn->mirror);
+		} else {
+			warm_helper(&rn->mirror);
+			if (rn->have_ctl)
+				ctl_server__set_mirror(&rn->ctl, &rn->mirror);
+		}
 	}
 	if (rn->have_ctl && ctl_server__start(&rn->ctl, rn->vm, "handoff")) {
 		log__err("cannot start the control socket thread");
@@ -350,6 +366,7 @@ static int launch(struct run *rn, const char *what)
 	if (rn->o.helper) {
 		if (mirror__start(&rn->mirror, vm, rn->o.helper_lanes, err, sizeof(err)))
 			goto failed;
+		warm_helper(&rn->mirror);
 		if (rn->have_ctl)
 			ctl_server__set_mirror(&rn->ctl, &rn->mirror);
 	}

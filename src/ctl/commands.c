@@ -48,11 +48,15 @@ static json_t *helper_json(struct mirror *m)
 			"state", lane_state[l->state], "batches", (json_int_t)l->batches,
 			"pages", (json_int_t)l->pages, "ns", (json_int_t)l->ns));
 	}
-	o = json_pack("{s:s, s:i, s:I, s:{s:i, s:i, s:I}, s:o}", "state", dead ? "dead" : "serving",
+	o = json_pack("{s:s, s:i, s:I, s:{s:i, s:i, s:I}, s:o, s:{s:I, s:I, s:f}}",
+		      "state", dead ? "dead" : "serving",
 		      "lanes-count", m->nlanes, "stream-floor", (json_int_t)m->floor,
 		      "mirror-vm", "fd", m->vm.fd, "vcpus", m->vm.cfg.ncpus,
 		      "exits-io", (json_int_t)__atomic_load_n(&m->vm.stats.exits_io, __ATOMIC_RELAXED),
-		      "lanes", lanes);
+		      "lanes", lanes,
+		      "warm", "pages", (json_int_t)__atomic_load_n(&m->warm_pages, __ATOMIC_RELAXED),
+		      "of", (json_int_t)m->warm_total,
+		      "ms", (double)__atomic_load_n(&m->warm_ns, __ATOMIC_RELAXED) / 1e6);
 	pthread_mutex_unlock(&m->vm.lock);
 	if (dead)
 		json_object_set_new(o, "reason", json_string(dead));

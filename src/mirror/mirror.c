@@ -7,6 +7,8 @@
  * waiting for a lane, wakes when the mirror stops for any reason (a lane
  * crashed, a timeout, mirror__destroy). */
 #include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -14,6 +16,7 @@
 
 #include "kvm/cpuid.h"
 #include "kvm/cpuid_probe.h"
+#include "mem/bitmap.h"
 #include "mirror/mirror.h"
 #include "util/io.h"
 #include "util/log.h"
@@ -221,6 +224,7 @@ int mirror__start(struct mirror *m, struct vm *owner, int lanes, char *err, size
 	int late = -1, r;
 
 	memset(m, 0, sizeof(*m));
+	pthread_mutex_init(&m->cmd_lock, NULL);
 	m->owner = owner;
 	m->nlanes = lanes;
 	m->batch_timeout_ms = MIRROR_BATCH_TIMEOUT_MS;
@@ -297,19 +301,136 @@ void mirror__destroy(struct mirror *m)
 {
 	if (!m->built)
 		return;
+	if (m->warm_started) {
+		__atomic_store_n(&m->warm_stop, 1, __ATOMIC_RELAXED);
+		pthread_join(m->warm_thread, NULL);
+		m->warm_started = false;
+	}
 	if (m->started) {
 		vm__stop(&m->vm, 0, "the helper was stopped");
 		vm__wait(&m->vm);
 	}
 	vm__destroy(&m->vm);          /* borrowed RAM: the owner's stays */
 	m->built = m->started = false;
+	pthread_mutex_destroy(&m->cmd_lock);
+}
+
+/* ---- warm-up ---- */
+
+static int run_cmd(struct mirror *m, uint32_t cmd, uint32_t stream, const uint64_t *gpa,
+		   const uint32_t *ver, uint32_t n, uint8_t *const *out, const uint8_t *const *in,
+		   uint64_t *ns, char *err, size_t errlen);
+
+#define WARM_PERIOD_MS 2000               /* between passes: pages the guest filled since */
+
+static bool warm_stopped(struct mirror *m)
+{
+	return __atomic_load_n(&m->warm_stop, __ATOMIC_RELAXED);
+}
+
+/* One pass: every page that holds data (memfd SEEK_DATA: touching a hole
+ * would allocate it, and a migration would then send it), outside the
+ * helper's region, not touched before. 0, or -1 when the lanes failed. */
+static int warm_pass(struct mirror *m, struct page_bitmap *touched, uint64_t end)
+{
+	uint64_t pages[HELPER_LANES * HELPER_BATCH_MAX];
+	uint32_t ver[HELPER_LANES * HELPER_BATCH_MAX] = { 0 };
+	uint32_t cap = mirror__capacity(m), n = 0;
+	uint64_t gpa = 0, data = 0;
+	char why[400];
+
+	while (gpa < end && !warm_stopped(m)) {
+		off_t d = lseek(m->owner->ram.fd, (off_t)gpa, SEEK_DATA), h;
+		if (d < 0 || (uint64_t)d >= end)
+			break;
+		h = lseek(m->owner->ram.fd, d, SEEK_HOLE);
+		uint64_t run_end = h < 0 || (uint64_t)h > end ? end : (uint64_t)h;
+		for (gpa = (uint64_t)d & ~(uint64_t)(HELPER_PAGE - 1); gpa < run_end; gpa += HELPER_PAGE) {
+			if (gpa >= HELPER_BASE && gpa < HELPER_END)
+				continue;
+			data++;
+			if (bitmap__test(touched, gpa / HELPER_PAGE))
+				continue;
+			pages[n++] = gpa;
+			if (n < cap && gpa + HELPER_PAGE < run_end)
+				continue;
+			if (warm_stopped(m))
+				return 0;
+			if (run_cmd(m, HELPER_CMD_TOUCH, 0, pages, ver, n, NULL, NULL, NULL, why, sizeof(why))) {
+				if (!warm_stopped(m))
+					log__info("migration helper: warm-up stopped: %s", why);
+				return -1;
+			}
+			for (uint32_t i = 0; i < n; i++)
+				bitmap__set(touched, pages[i] / HELPER_PAGE);
+			__atomic_add_fetch(&m->warm_pages, n, __ATOMIC_RELAXED);
+			n = 0;
+		}
+	}
+	__atomic_store_n(&m->warm_total, data, __ATOMIC_RELAXED);
+	return 0;
+}
+
+/* Pass after pass until stopped: the guest keeps filling memory, and a
+ * page touched once stays mapped in the mirror. */
+static void *warm_run(void *arg)
+{
+	struct mirror *m = arg;
+	uint64_t end = m->owner->ram.size < HELPER_GPA_LIMIT ? m->owner->ram.size : HELPER_GPA_LIMIT;
+	struct page_bitmap touched;
+
+	if (bitmap__init(&touched, end / HELPER_PAGE)) {
+		log__info("migration helper: no warm-up: out of memory");
+		return NULL;
+	}
+	for (unsigned pass = 0; !warm_stopped(m); pass++) {
+		uint64_t t0 = now__ns(), before = __atomic_load_n(&m->warm_pages, __ATOMIC_RELAXED);
+		if (warm_pass(m, &touched, end))
+			break;
+		uint64_t n = __atomic_load_n(&m->warm_pages, __ATOMIC_RELAXED) - before, ns = now__ns() - t0;
+		if (n)
+			__atomic_store_n(&m->warm_ns, ns, __ATOMIC_RELAXED);
+		if (n > 1000)
+			log__info("migration helper: warmed %llu pages in %.0f ms (%.1f us/page)",
+				  (unsigned long long)n, (double)ns / 1e6, (double)ns / 1e3 / (double)n);
+		for (int i = 0; i < WARM_PERIOD_MS / 50 && !warm_stopped(m); i++) {
+			struct timespec ts = { 0, 50 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+		}
+	}
+	bitmap__free(&touched);
+	return NULL;
+}
+
+int mirror__warm_start(struct mirror *m, char *err, size_t errlen)
+{
+	if (pthread_create(&m->warm_thread, NULL, warm_run, m)) {
+		errbuf__set(err, errlen, "cannot start the warm-up thread");
+		return -1;
+	}
+	m->warm_started = true;
+	return 0;
 }
 
 /* ---- batches ---- */
 
+static int run_cmd_locked(struct mirror *m, uint32_t cmd, uint32_t stream, const uint64_t *gpa,
+			  const uint32_t *ver, uint32_t n, uint8_t *const *out, const uint8_t *const *in,
+			  uint64_t *ns, char *err, size_t errlen);
+
 static int run_cmd(struct mirror *m, uint32_t cmd, uint32_t stream, const uint64_t *gpa,
 		   const uint32_t *ver, uint32_t n, uint8_t *const *out, const uint8_t *const *in,
 		   uint64_t *ns, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&m->cmd_lock);
+	int r = run_cmd_locked(m, cmd, stream, gpa, ver, n, out, in, ns, err, errlen);
+	pthread_mutex_unlock(&m->cmd_lock);
+	return r;
+}
+
+static int run_cmd_locked(struct mirror *m, uint32_t cmd, uint32_t stream, const uint64_t *gpa,
+			  const uint32_t *ver, uint32_t n, uint8_t *const *out, const uint8_t *const *in,
+			  uint64_t *ns, char *err, size_t errlen)
 {
 	struct vm *vm = &m->vm;
 	uint32_t per = (n + (uint32_t)m->nlanes - 1) / (uint32_t)m->nlanes, used = 0;
@@ -396,7 +517,8 @@ static int run_cmd(struct mirror *m, uint32_t cmd, uint32_t stream, const uint64
 			while (bad < k && mb->e[bad].status == HELPER_ST_OK)
 				bad++;
 			errbuf__set(err, errlen, "the %s helper refused page 0x%llx: %s",
-				   cmd == HELPER_CMD_SEAL ? "source's" : "destination's",
+				   cmd == HELPER_CMD_SEAL ? "source's" : cmd == HELPER_CMD_OPEN ?
+				   "destination's" : "warming",
 				   (unsigned long long)(bad < k ? gpa[used + bad] : 0),
 				   mirror__status_name(mb->status));
 			return -1;
@@ -404,11 +526,13 @@ static int run_cmd(struct mirror *m, uint32_t cmd, uint32_t stream, const uint64
 		if (out)
 			for (uint32_t j = 0; j < k; j++)
 				memcpy(out[used + j], l->data + (size_t)j * HELPER_PACKET_SIZE, HELPER_PACKET_SIZE);
-		pthread_mutex_lock(&vm->lock);
-		l->batches++;
-		l->pages += k;
-		l->ns += dt;
-		pthread_mutex_unlock(&vm->lock);
+		if (cmd != HELPER_CMD_TOUCH) {    /* the lanes' figures are pages moved */
+			pthread_mutex_lock(&vm->lock);
+			l->batches++;
+			l->pages += k;
+			l->ns += dt;
+			pthread_mutex_unlock(&vm->lock);
+		}
 		used += k;
 	}
 	return 0;

@@ -51,12 +51,21 @@ struct mirror_lane {
 
 struct mirror {
 	struct vm vm;                     /* the mirror VM: its KVM VM, vCPUs = lanes */
+	pthread_mutex_t cmd_lock;         /* one command on the lanes at a time (warm-up vs migration) */
 	struct vm *owner;
 	int nlanes;
 	bool built, started;
 	uint32_t floor;                   /* the helper's stream floor, from READY/DONE */
 	uint32_t batch_timeout_ms;
 	struct mirror_lane lane[HELPER_LANES];
+	/* warm-up: the lanes touch guest RAM once, in the background, so the
+	 * mirror VM's first access to each page (a fault in the host's MMU,
+	 * ~10 us here) is paid before a migration, not during it */
+	pthread_t warm_thread;
+	bool warm_started;
+	int warm_stop;                    /* atomic */
+	uint64_t warm_pages, warm_total;  /* atomic: touched so far; pages with data at the last pass */
+	uint64_t warm_ns;                 /* atomic: the last pass that touched pages took this long */
 };
 
 /* Build the mirror of owner (whose launch loaded the helper's region and
@@ -65,6 +74,10 @@ struct mirror {
  * cause (a lane that found no key, a platform that refused the mirror, a
  * lane that did not start in time); on failure the mirror is destroyed. */
 int  mirror__start(struct mirror *m, struct vm *owner, int lanes, char *err, size_t errlen);
+/* Keep the mirror's view warm: a background thread has the lanes read each
+ * page of guest RAM that holds data once, and looks again every 2 s for
+ * pages the guest filled since. Migration commands interleave with it. */
+int  mirror__warm_start(struct mirror *m, char *err, size_t errlen);
 /* Stop the lanes and destroy the mirror VM (the owner is untouched). */
 void mirror__destroy(struct mirror *m);
 /* NULL while the helper serves; else why it does not. */

@@ -62,8 +62,14 @@ test_helper_migrate_two_platforms() {
 	dest_vm b "$port"
 	python3 "$PROXY" "$proxy" 127.0.0.1 "$port" pass --tee "$T/wire.bin" >"$T/proxy.out" 2>&1 &
 	wait_line "$T/proxy.out" ready 10
-	st0=$(ctl a status)
+	# the helper's view of the guest's data warms up before any migration
+	for _ in $(seq 1 100); do
+		st0=$(ctl a status)
+		[ "$(json_get "$st0" helper.warm.pages)" -gt 60000 ] && break
+		sleep 0.1
+	done
 	[ "$(json_get "$st0" helper.state)" = serving ] || fail "status shows no serving helper: $st0"
+	[ "$(json_get "$st0" helper.warm.pages)" -gt 60000 ] || fail "the helper did not warm its view: $st0"
 	"$TERN" migrate --ctl "$T/a.sock" --to "tcp:127.0.0.1:$proxy" --stats "$T/a.stats" \
 		>"$T/migrate.out" 2>"$T/migrate.err" || { cat "$T/migrate.err" >&2; fail "migration failed"; }
 	[ "$(wait_vm a 20)" = 0 ] || fail "the source did not exit 0 after migrating"
