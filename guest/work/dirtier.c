@@ -56,6 +56,8 @@ struct config {
 	u64 duration_ticks;    /* 0: run forever */
 	u64 corrupt;           /* test aid: pages CPU 0 damages after the fill */
 	u64 migctl_off_ticks;  /* test aid: clear the migration-control MSR this long after start */
+	u64 reset_after;       /* test aid: reset the machine after this many heartbeats (0: never) */
+	int reset_kbc;         /* reset_via=kbc: the keyboard controller's reset, not port 0xCF9 */
 	u64 marker_word[MARKER_WORDS];   /* marker bytes, in place... */
 	u64 marker_mask[MARKER_WORDS];   /* ...and which bytes they cover (0: no marker) */
 };
@@ -224,6 +226,24 @@ static u64 ticks_to_us(u64 t) { return t * 1000 / rt_tsc_khz; }
 
 /* ---- the work loop ---- */
 
+/* reset_after=N: the PC reset control register (or, reset_via=kbc, the
+ * keyboard controller's reset line), as a guest OS reboots.
+ * The machine is reset from outside a moment later; until then this CPU
+ * waits (the others go on working). Booted again, the dirtier starts
+ * over with the same arguments: heartbeats count from 1 again. */
+__attribute__((noreturn)) static void reset_machine(void)
+{
+	if (cfg.reset_kbc) {
+		rt_printf("reset: writing 0xFE to port 0x64 after hb %lu\n", hb_counter);
+		outb(0x64, 0xFE);
+	} else {
+		rt_printf("reset: writing 0x6 to port 0xCF9 after hb %lu\n", hb_counter);
+		outb(0xCF9, 0x6);
+	}
+	for (;;)
+		cpu_relax();
+}
+
 /* Heartbeat state of CPU 0, in guest RAM like everything else. */
 static u64 hb_last_written, hb_last_clk;
 
@@ -238,6 +258,8 @@ static void heartbeat(u64 clk)
 	rt_printf("hb %lu written=%lu verified=%lu errors=%lu max_stall_us=%lu dirty_mbps=%lu\n",
 		  ++hb_counter, t.written, t.verified, t.errors,
 		  ticks_to_us(t.max_stall), mbps);
+	if (cfg.reset_after && hb_counter >= cfg.reset_after)
+		reset_machine();
 }
 
 /* Runs until the duration ends (CPU 0) or CPU 0 says stop (the others).
@@ -485,7 +507,8 @@ static void setup(unsigned ncpus)
 {
 	static const char *const known[] = {
 		"size", "rate", "duration", "fill", "share", "private",
-		"migctl", "crash", "hb_ms", "corrupt", "secret", "marker", "stall", "migctl_off_ms", NULL
+		"migctl", "crash", "hb_ms", "corrupt", "secret", "marker", "stall", "migctl_off_ms",
+		"reset_after", "reset_via", NULL
 	};
 	arg_warn_unknown(known);
 
@@ -526,6 +549,12 @@ static void setup(unsigned ncpus)
 	cfg.duration_ticks = arg_u64("duration", 0) * rt_tsc_khz * 1000;
 	cfg.migctl_off_ticks = arg_u64("migctl_off_ms", 0) * rt_tsc_khz;
 	cfg.corrupt = arg_u64("corrupt", 0);
+	cfg.reset_after = arg_u64("reset_after", 0);
+	v = arg_get("reset_via");
+	if (v && !strcmp(v, "kbc"))
+		cfg.reset_kbc = 1;
+	else if (v && strcmp(v, "cf9"))
+		fail("reset_via", v);
 	v = arg_get("stall");
 	if (v && !strcmp(v, "window"))
 		cfg.stall_window = 1;

@@ -15,6 +15,7 @@ const char run_usage[] =
 	"                [--ctl SOCKET] [--serial stdio|file:PATH]\n"
 	"                [--cc none|emu|sev [--cc-policy N] [--owner-session DIR] [--owner-secret FILE]\n"
 	"                 [--helper ELF [--owner-helper-key FILE] [--helper-lanes N]]]\n"
+	"                [--on-reset restart|exit]\n"
 	"       tern run --restore SNAPSHOT [--ctl SOCKET] [--serial ...]\n"
 	"       tern run --takeover SOCKET [--ctl SOCKET] [--serial ...]\n"
 	"       tern run --incoming tcp:ADDR:PORT [--cc emu] [--mem SIZE] [--cpus N] [--ctl SOCKET]\n"
@@ -46,11 +47,14 @@ const char run_usage[] =
 	"                      and inject it into the helper's key slot before the guest runs\n"
 	"  --helper-lanes N    helper vCPUs, 1-4 (default 1)\n"
 	"  --launch-timeout S  how long to wait for the secret and helper key (default 120)\n"
-	"  --psp-socket PATH   tern-psp's socket (default $TERN_PSP_SOCKET or the standard path)\n";
+	"  --psp-socket PATH   tern-psp's socket (default $TERN_PSP_SOCKET or the standard path)\n"
+	"  --on-reset WHAT     when the guest resets the machine (port 0xCF9, 0x64): restart\n"
+	"                      (default: boot the guest again in place) or exit (stop, status 0);\n"
+	"                      a confidential guest is never restarted (docs/guest-abi.md)\n";
 
 enum { O_GUEST = 1, O_MEM, O_CPUS, O_ARGS, O_CTL, O_SERIAL, O_RESTORE, O_CC, O_POLICY,
        O_OSESSION, O_OSECRET, O_PSP, O_LTIMEOUT, O_TAKEOVER, O_INCOMING, O_STATS, O_MAXMEM,
-       O_HELPER, O_OHKEY, O_HLANES, O_HELP };
+       O_HELPER, O_OHKEY, O_HLANES, O_ONRESET, O_HELP };
 
 int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t errlen)
 {
@@ -75,6 +79,7 @@ int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t
 		{ "helper", required_argument, NULL, O_HELPER },
 		{ "owner-helper-key", required_argument, NULL, O_OHKEY },
 		{ "helper-lanes", required_argument, NULL, O_HLANES },
+		{ "on-reset", required_argument, NULL, O_ONRESET },
 		{ "help", no_argument, NULL, O_HELP },
 		{ 0 },
 	};
@@ -181,6 +186,16 @@ int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t
 			lanes_set = true;
 			break;
 		}
+		case O_ONRESET:
+			if (!strcmp(optarg, "restart"))
+				o->on_reset = RUN_ON_RESET_RESTART;
+			else if (!strcmp(optarg, "exit"))
+				o->on_reset = RUN_ON_RESET_EXIT;
+			else {
+				errbuf__set(err, errlen, "--on-reset %s: use restart or exit", optarg);
+				return -1;
+			}
+			break;
 		case O_TAKEOVER: o->takeover = optarg; break;
 		case O_INCOMING: o->incoming = optarg; break;
 		case O_STATS: o->stats = optarg; break;

@@ -30,6 +30,9 @@ struct run_opts {
 	int         helper_lanes;         /* --helper-lanes N: helper vCPUs, 1..HELPER_LANES */
 	const char *psp_socket;           /* --psp-socket PATH */
 	unsigned    launch_timeout;       /* --launch-timeout SECONDS (waiting for the secret) */
+	enum run_on_reset { RUN_ON_RESET_RESTART = 0, RUN_ON_RESET_EXIT } on_reset;
+					  /* --on-reset restart|exit: a guest reset boots it
+					   * again (default) or stops the VM with status 0 */
 	int         help;
 };
 

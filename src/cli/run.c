@@ -126,6 +126,7 @@ struct run {
 	struct vm        *vm;
 	struct mirror     mirror;             /* the VM's migration helper (--helper, or arrived with it) */
 	struct mig_incoming incoming;         /* --incoming: outlives the control thread that reads it */
+	bool              reset_cancelled_mig; /* a pending reset has cancelled a migration (said once) */
 };
 
 /* --incoming: wait for a source and take the VM from it, serving the
@@ -389,6 +390,77 @@ failed:
 	return 1;
 }
 
+/* A migration of this VM is under way (the control socket's job). */
+static bool migrating(struct run *rn)
+{
+	struct mig_stats ms;
+	if (!rn->have_ctl)
+		return false;
+	migration__stats(&rn->ctl.mig, &ms);
+	return ms.status == MIG_SETUP || ms.status == MIG_ACTIVE || ms.status == MIG_DEVICE;
+}
+
+/* The guest asked for a reset (dev/reset.h): carry it out here, on the
+ * main thread, never on the vCPU that asked. A migration in progress is
+ * cancelled first (tern writes guest RAM behind the dirty log, so its
+ * pages would be stale) and the reset waits for it to end; a move or a
+ * snapshot that holds the VM paused makes it wait too; then every vCPU is
+ * parked, the guest booted again in place, and the vCPUs resumed. Called
+ * every loop tick (100 ms) while a request is pending. */
+static void handle_reset(struct run *rn)
+{
+	struct vm *vm = rn->vm;
+	char why[128], err[1024];
+	int r;
+
+	if (!vm__reset_pending(vm, why, sizeof(why)))
+		return;
+	if (rn->o.on_reset == RUN_ON_RESET_EXIT) {
+		vm__stop(vm, 0, "%s; --on-reset exit: stopping the VM", why);
+		return;
+	}
+	if (vm->cfg.cc != CC_NONE) {
+		vm__stop(vm, 1, "%s: a confidential guest cannot be reset in place: it must be launched "
+			 "again (the platform accepts no new measured code after LAUNCH_FINISH)", why);
+		return;
+	}
+	if (!rn->o.guest || rn->o.restore || rn->o.incoming || rn->o.takeover) {
+		vm__stop(vm, 1, "%s: this process did not boot the guest (it arrived by %s), so it has "
+			 "no guest image to boot again: stopping", why,
+			 rn->o.restore ? "restore" : rn->o.incoming ? "migration" : "handoff");
+		return;
+	}
+	if (migrating(rn)) {
+		if (!rn->reset_cancelled_mig) {
+			log__info("%s: cancelling the migration in progress first", why);
+			rn->reset_cancelled_mig = true;
+		}
+		migration__cancel(&rn->ctl.mig);
+		return;                   /* again at the next tick, once it ended */
+	}
+	uint64_t t0 = now__ns();
+	r = vm__reset_begin(vm);
+	if (r)
+		return;                   /* paused by a move or snapshot, or stopping */
+	if (migrating(rn)) {              /* one started just before the pause */
+		vm__reset_end(vm, false);
+		return;
+	}
+	if (vm__reboot(vm, rn->o.guest, rn->o.guest_args, err, sizeof(err))) {
+		vm__reset_end(vm, false);
+		vm__stop(vm, EXIT_GUEST_CRASH, "%s, and the reset failed: %s", why, err);
+		return;
+	}
+	/* a migration that started in the moment the reset ran may have read
+	 * pages from before it: it must not finish */
+	if (migrating(rn))
+		migration__cancel(&rn->ctl.mig);
+	vm__reset_end(vm, true);
+	rn->reset_cancelled_mig = false;
+	log__info("%s: booted %s again (reset %llu, vCPUs parked %.1f ms)", why, rn->o.guest,
+		 (unsigned long long)vm__resets(vm), (double)(now__ns() - t0) / 1e6);
+}
+
 /* Every start mode ends here once its VM runs: until the VM stops or a
  * signal stops it; then the control socket closes and the VM goes.
  * Returns the VM's exit code. */
@@ -402,6 +474,8 @@ static int run_until_stopped(struct run *rn)
 		int sig = sigtimedwait(&rn->sigs, NULL, &ts);
 		if (sig > 0)
 			vm__stop(vm, 128 + sig, "stopped by signal %s", strsignal(sig));
+		else
+			handle_reset(rn);
 	}
 	code = vm__wait(vm);
 	if (rn->have_ctl)

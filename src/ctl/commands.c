@@ -84,6 +84,7 @@ static json_t *cmd_status(struct ctl_server *s, json_t *req)
 	json_object_set_new(r, "uptime-ms", json_integer((json_int_t)((now__ns() - vm->start_ns) / 1000000)));
 	pthread_mutex_lock(&vm->lock);
 	json_object_set_new(r, "last-pause-us", json_integer((json_int_t)(vm->last_pause_ns / 1000)));
+	json_object_set_new(r, "resets", json_integer((json_int_t)vm->resets));   /* guest resets done */
 	if (s->handoff_downtime_ns)
 		json_object_set_new(r, "handoff-downtime-us", json_real((double)s->handoff_downtime_ns / 1e3));
 	pthread_mutex_unlock(&vm->lock);

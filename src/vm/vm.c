@@ -10,6 +10,7 @@
  * thread has parked.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@
 #include "cc/launch_digest.h"
 #include "dev/exits.h"
 #include "dev/migctl.h"
+#include "dev/reset.h"
 #include "kvm/cpuid.h"
 #include "kvm/dirty.h"
 #include "mirror/region.h"
@@ -37,6 +39,19 @@
 static void gcall_stop(void *ctx, int code, const char *why)
 {
 	vm__stop(ctx, code, "%s", why);
+}
+
+/* The reset device's request (dev/reset.h), on a vCPU thread: recorded
+ * only; tern run's main loop carries it out (vm__reset_begin ...). */
+static void reset_request(void *ctx, const char *why)
+{
+	struct vm *vm = ctx;
+	pthread_mutex_lock(&vm->lock);
+	if (!vm->reset_req) {
+		vm->reset_req = true;
+		snprintf(vm->reset_why, sizeof(vm->reset_why), "%s", why);
+	}
+	pthread_mutex_unlock(&vm->lock);
 }
 
 int vm__setup_caps(struct vm *vm, char *err, size_t errlen)
@@ -325,6 +340,8 @@ int vm__init(struct vm *vm, const struct vm_config *cfg, char *err, size_t errle
 	vm->gcall.stop = gcall_stop;
 	vm->gcall.ctx = vm;
 	vm->gcall.calls = &vm->stats.guest_calls;
+	vm->reset.request = reset_request;
+	vm->reset.ctx = vm;
 
 	if (cfg->mem < VM_MIN_MEM || cfg->mem % VM_MEM_ALIGN) {
 		errbuf__set(err, errlen, "guest memory must be a multiple of 2 MiB and at least %llu MiB",
@@ -362,6 +379,8 @@ int vm__add_guest_devices(struct vm *vm, char *err, size_t errlen)
 		r = guest_call__register(&vm->gcall, &vm->exits);
 	if (!r)
 		r = migctl__register(&vm->ps, &vm->exits);
+	if (!r)
+		r = reset_dev__register(&vm->reset, &vm->exits);
 	if (r) {
 		errbuf__set(err, errlen, "cannot register the devices' exits: %s", strerror(-r));
 		return -1;
@@ -505,6 +524,7 @@ void vm__destroy(struct vm *vm)
 		for (int i = 0; i < vm->cfg.ncpus; i++) {
 			kvm_vcpu__destroy(vm->vcpus[i].fd, vm->vcpus[i].run, vm->kvm.run_size);
 			free(vm->vcpus[i].cpuid);
+			free(vm->vcpus[i].boot_state);
 		}
 		free(vm->vcpus);
 		vm->vcpus = NULL;
@@ -615,6 +635,31 @@ static int load_helper(struct vm *vm, const char *path, const struct elf_image *
 	return 0;
 }
 
+/* Each vCPU's whole state as it enters the guest for the first time, so a
+ * guest reset can put it back exactly (not just the registers
+ * set_entry_state writes: descriptor tables, control registers, MSRs, FPU
+ * and pending events too). Without it a reset stops the VM instead. */
+static void keep_boot_states(struct vm *vm)
+{
+	char why[256];
+	for (int i = 0; i < vm->cfg.ncpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		struct tlv_buf b;
+		tlv__init(&b);
+		free(v->boot_state);
+		v->boot_state = NULL;
+		v->boot_state_len = 0;
+		if (vcpu_state__save(v->fd, i, &vm->vscfg, v->cpuid, &b, why, sizeof(why)) || b.error) {
+			log__err("vCPU %d: cannot keep its boot state, so a guest reset will stop the VM: %s",
+				 i, b.error ? strerror(-b.error) : why);
+			tlv__free(&b);
+			return;
+		}
+		v->boot_state = b.data;   /* taken over from b: not freed here */
+		v->boot_state_len = b.len;
+	}
+}
+
 int vm__load_guest(struct vm *vm, const char *path, const char *args, const char *helper,
 		   const struct cc_launch *launch, char *err, size_t errlen)
 {
@@ -644,6 +689,8 @@ int vm__load_guest(struct vm *vm, const char *path, const char *args, const char
 	for (int i = 0; i < vm->cfg.ncpus; i++)
 		if (set_entry_state(&vm->vcpus[i], ei.entry, err, errlen))
 			return -1;
+	if (vm->cfg.cc == CC_NONE)
+		keep_boot_states(vm);
 	if (helper && load_helper(vm, helper, &ei, err, errlen))
 		return -1;
 	if (vm->cc_open && cc_launch(vm, &ei, helper != NULL, launch, err, errlen))
@@ -696,6 +743,8 @@ int vm__pause(struct vm *vm)
 	struct timespec ts;
 	int r = 0;
 	pthread_mutex_lock(&vm->lock);
+	while (vm->resetting && !vm->stopping)   /* a reset holds the VM: pause the fresh boot */
+		pthread_cond_wait(&vm->cond, &vm->lock);
 	vm->pause_req = true;
 	vm->pause_start_ns = now__ns();
 	while (vm->parked < vm->live && !vm->stopping) {
@@ -728,7 +777,7 @@ bool vm__paused(struct vm *vm)
 {
 	bool p;
 	pthread_mutex_lock(&vm->lock);
-	p = vm->pause_req && vm->parked == vm->live;
+	p = vm->pause_req && !vm->resetting && vm->parked == vm->live;
 	pthread_mutex_unlock(&vm->lock);
 	return p;
 }
@@ -772,4 +821,138 @@ int vm__wait(struct vm *vm)
 	}
 	serial__flush(&vm->serial);
 	return vm->exit_code;
+}
+
+/* ---- guest reset ---- */
+
+bool vm__reset_pending(struct vm *vm, char *why, size_t whylen)
+{
+	bool p;
+	pthread_mutex_lock(&vm->lock);
+	p = vm->reset_req;
+	if (p && why && whylen)
+		snprintf(why, whylen, "%s", vm->reset_why);
+	pthread_mutex_unlock(&vm->lock);
+	return p;
+}
+
+int vm__reset_begin(struct vm *vm)
+{
+	struct timespec ts;
+	int r = 0;
+	pthread_mutex_lock(&vm->lock);
+	if (vm->stopping) {
+		pthread_mutex_unlock(&vm->lock);
+		return -1;
+	}
+	if (vm->pause_req || vm->resetting) {
+		pthread_mutex_unlock(&vm->lock);
+		return -EBUSY;
+	}
+	vm->resetting = true;
+	vm->pause_req = true;
+	vm->pause_start_ns = now__ns();
+	while (vm->parked < vm->live && !vm->stopping) {
+		kick_all(vm);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 50000;      /* re-kick after 50 us, as vm__pause */
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&vm->cond, &vm->lock, &ts);
+	}
+	if (vm->stopping) {
+		vm->resetting = false;
+		vm->pause_req = false;
+		pthread_cond_broadcast(&vm->cond);
+		r = -1;
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return r;
+}
+
+void vm__reset_end(struct vm *vm, bool done)
+{
+	pthread_mutex_lock(&vm->lock);
+	if (done) {
+		vm->reset_req = false;
+		vm->resets++;
+	}
+	vm->resetting = false;
+	vm->pause_req = false;
+	vm->last_pause_ns = now__ns() - vm->pause_start_ns;
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+}
+
+uint64_t vm__resets(struct vm *vm)
+{
+	uint64_t n;
+	pthread_mutex_lock(&vm->lock);
+	n = vm->resets;
+	pthread_mutex_unlock(&vm->lock);
+	return n;
+}
+
+/* All of guest RAM back to zeroes, as at launch: the memfd's pages are
+ * dropped (KVM's view follows through its MMU notifier), or, where that is
+ * refused, overwritten. */
+static void zero_ram(struct vm *vm)
+{
+	if (vm->ram.fd >= 0 &&
+	    fallocate(vm->ram.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)vm->ram.size) == 0)
+		return;
+	memset(vm->ram.hva, 0, vm->ram.size);
+}
+
+int vm__reboot(struct vm *vm, const char *path, const char *args, char *err, size_t errlen)
+{
+	void *img;
+	size_t len;
+	struct elf_image ei;
+	char why[256];
+
+	if (vm->cfg.cc != CC_NONE || vm->cc_open) {
+		errbuf__set(err, errlen, "a confidential guest cannot be reset in place: it must be "
+			   "launched again (the platform accepts no new measured code after LAUNCH_FINISH)");
+		return -1;
+	}
+	if (!path || vm->ram_at.kind != VM_RAM_OWNED || vm->ram_at.gpa != 0) {
+		errbuf__set(err, errlen, "this process did not boot the guest (it arrived by restore, "
+			   "migration or handoff), so it has no guest image to boot again");
+		return -1;
+	}
+	for (int i = 0; i < vm->cfg.ncpus; i++) {
+		if (!vm->vcpus[i].boot_state) {
+			errbuf__set(err, errlen, "vCPU %d has no boot state to go back to", i);
+			return -1;
+		}
+	}
+	/* read the image before touching anything: a file that went away
+	 * leaves the machine as it was, and the caller stops it */
+	if (file__slurp(path, GUEST_MAX_IMAGE, &img, &len, err, errlen))
+		return -1;
+	zero_ram(vm);
+	if (elf__load(img, len, vm->ram.hva, vm->ram.size, GUEST_LOAD_MIN, &ei, why, sizeof(why)) ||
+	    multiboot__check(img, len, why, sizeof(why))) {
+		errbuf__set(err, errlen, "guest %s: %s", path, why);
+		free(img);
+		return -1;
+	}
+	free(img);
+	if (multiboot__write_info(vm->ram.hva, vm->ram.size, vm->cfg.ncpus, args, err, errlen))
+		return -1;
+	for (int i = 0; i < vm->cfg.ncpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		if (vcpu_state__restore(v->fd, v->boot_state, v->boot_state_len, why, sizeof(why))) {
+			errbuf__set(err, errlen, "vCPU %d: cannot go back to its boot state: %s", i, why);
+			return -1;
+		}
+		/* the image may have a new entry point (the file was replaced) */
+		if (set_entry_state(v, ei.entry, err, errlen))
+			return -1;
+	}
+	page_status__reset(&vm->ps);
+	return 0;
 }

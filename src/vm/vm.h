@@ -14,6 +14,7 @@
 #include "cc/cc.h"
 #include "dev/exits.h"
 #include "dev/guest_call.h"
+#include "dev/reset.h"
 #include "dev/serial.h"
 #include "kvm/dirty.h"
 #include "kvm/kvm.h"
@@ -90,6 +91,9 @@ struct vcpu {
 	bool       exited;            /* left its loop: no more kicks (under vm->lock) */
 	uint32_t   dirty_fetch;       /* dirty ring: next entry to harvest; kept here, not in
 				       * the tracker, since KVM's indices never go back */
+	void      *boot_state;        /* the vCPU as vm__load_guest left it (a REC_VCPU
+				       * payload), for a guest reset; NULL: none kept */
+	size_t     boot_state_len;
 };
 
 struct vm_stats {                     /* updated by vCPU threads with atomics */
@@ -119,6 +123,7 @@ struct vm {
 	struct page_status ps;
 	struct serial      serial;
 	struct guest_call  gcall;
+	struct reset_dev   reset;         /* ports 0xCF9 and 0x64 */
 	struct vm_stats    stats;
 	struct exits       exits;         /* this VM's port, hypercall and MSR handlers */
 
@@ -136,6 +141,10 @@ struct vm {
 	uint64_t         pause_start_ns;  /* when the current pause was asked for */
 	struct dirty_tracker *dirty;      /* running dirty tracker, for ring-full exits
 					   * (set and cleared by kvm/dirty.c under lock) */
+	bool             reset_req;       /* the guest asked for a reset, not yet done */
+	char             reset_why[96];   /* ...how (the first request's) */
+	bool             resetting;       /* vm__reset_begin holds the pause: other pausers wait */
+	uint64_t         resets;          /* resets done (status "resets") */
 };
 
 /* Building a machine, in this order:
@@ -211,6 +220,30 @@ void vm__stop(struct vm *vm, int exit_code, const char *fmt, ...) __attribute__(
 /* Wait until the VM stopped and its threads are gone; returns the exit code. */
 int  vm__wait(struct vm *vm);
 bool vm__stopping(struct vm *vm);
+
+/* Guest reset (ports 0xCF9, 0x64; dev/reset.h). The device only records
+ * the request, on the vCPU thread; another thread (tern run's main loop)
+ * carries it out:
+ *   vm__reset_pending   true (with how, in why) while a request waits;
+ *   vm__reset_begin     park every vCPU for the reset. 0; -EBUSY if the VM
+ *                       is already paused by someone else (a move's switch-
+ *                       over, a snapshot, `pause`): try again later; -1 if
+ *                       it is stopping. While the reset holds the pause,
+ *                       vm__pause waits and vm__paused says false;
+ *   vm__reboot          with the VM so parked: guest RAM zeroed, the ELF at
+ *                       path loaded again and the boot information (args)
+ *                       written again, every vCPU back to the state
+ *                       vm__load_guest left it in, the page-status record
+ *                       and migration-control bit back to their launch
+ *                       values. A plain VM booted by vm__load_guest only:
+ *                       -1 with err otherwise;
+ *   vm__reset_end       resume; done: the request is consumed and counted
+ *                       (else it stays pending). */
+bool vm__reset_pending(struct vm *vm, char *why, size_t whylen);
+int  vm__reset_begin(struct vm *vm);
+int  vm__reboot(struct vm *vm, const char *path, const char *args, char *err, size_t errlen);
+void vm__reset_end(struct vm *vm, bool done);
+uint64_t vm__resets(struct vm *vm);
 
 /* The vCPU thread body (vcpu_loop.c). */
 void *vcpu__thread(void *arg);
