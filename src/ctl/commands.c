@@ -12,6 +12,7 @@
 #include "migrate/outcome.h"
 #include "migrate/precopy.h"
 #include "mirror/mirror.h"
+#include "util/log.h"
 #include "util/size.h"
 #include "vm/snapshot.h"
 #include "vm/vm.h"
@@ -185,8 +186,13 @@ static json_t *cmd__handoff(struct ctl_server *s, json_t *req)
 	migration__stats(&s->mig, &ms);
 	if (ms.status == MIG_SETUP || ms.status == MIG_ACTIVE || ms.status == MIG_DEVICE)
 		return ctl__error("a migration is in progress: cancel it or let it end before a handoff");
+	if (mr)                           /* idle lanes: no warm-up touches across the move */
+		mirror__warm_stop(mr);
 	r = handoff__send(s->vm, to, xfer, s->path, mr && !mirror__dead(mr) ? (unsigned)mr->nlanes : 0,
 			  &res, err, sizeof(err));
+	char werr[200];
+	if (mr && r == HANDOFF_FAILED && mirror__warm_start(mr, werr, sizeof(werr)))
+		log__err("migration helper: no warm-up after the failed handoff: %s", werr);
 	if (r == HANDOFF_FAILED)
 		return ctl__error("handoff failed, the VM keeps running here: %s", err);
 	if (r == HANDOFF_LOST) {

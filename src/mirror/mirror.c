@@ -301,11 +301,7 @@ void mirror__destroy(struct mirror *m)
 {
 	if (!m->built)
 		return;
-	if (m->warm_started) {
-		__atomic_store_n(&m->warm_stop, 1, __ATOMIC_RELAXED);
-		pthread_join(m->warm_thread, NULL);
-		m->warm_started = false;
-	}
+	mirror__warm_stop(m);
 	if (m->started) {
 		vm__stop(&m->vm, 0, "the helper was stopped");
 		vm__wait(&m->vm);
@@ -402,8 +398,20 @@ static void *warm_run(void *arg)
 	return NULL;
 }
 
+void mirror__warm_stop(struct mirror *m)
+{
+	if (!m->warm_started)
+		return;
+	__atomic_store_n(&m->warm_stop, 1, __ATOMIC_RELAXED);
+	pthread_join(m->warm_thread, NULL);
+	m->warm_started = false;
+}
+
 int mirror__warm_start(struct mirror *m, char *err, size_t errlen)
 {
+	if (m->warm_started)
+		return 0;
+	__atomic_store_n(&m->warm_stop, 0, __ATOMIC_RELAXED);
 	if (pthread_create(&m->warm_thread, NULL, warm_run, m)) {
 		errbuf__set(err, errlen, "cannot start the warm-up thread");
 		return -1;

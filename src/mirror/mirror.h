@@ -78,6 +78,8 @@ int  mirror__start(struct mirror *m, struct vm *owner, int lanes, char *err, siz
  * page of guest RAM that holds data once, and looks again every 2 s for
  * pages the guest filled since. Migration commands interleave with it. */
 int  mirror__warm_start(struct mirror *m, char *err, size_t errlen);
+/* Stop it (waits for the command in flight): the lanes are idle after. */
+void mirror__warm_stop(struct mirror *m);
 /* Stop the lanes and destroy the mirror VM (the owner is untouched). */
 void mirror__destroy(struct mirror *m);
 /* NULL while the helper serves; else why it does not. */

@@ -128,6 +128,35 @@ last_hb() {
 }
 
 # hb_count NAME: how many heartbeat lines NAME's console has.
+# check_continues SRC DST: after a move, DST's first heartbeat carries on
+# from SRC's last one (the guest's counter did not restart or jump)
+check_continues() {
+	local src=$1 dst=$2
+	local last first
+	last=$(last_hb "$src")
+	wait_line "$T/$dst.serial" '^hb [0-9]+' 20
+	first=$(grep -oE '^hb [0-9]+' "$T/$dst.serial" | head -1 | cut -d' ' -f2)
+	[ "$first" -ge "$last" ] && [ "$first" -le $((last + 2)) ] ||
+		fail "heartbeat went from $last (source) to $first (destination)"
+}
+
+# handoff_killed_at_each_step [CHECK]: the VM served at $T/a.sock (by a
+# process named a) is handed to a tern-faults process that kills itself
+# when HELLO, CONFIG, STATE, then COMMIT arrives; each time the old process
+# keeps the VM running (and CHECK STEP, a function, holds)
+handoff_killed_at_each_step() {
+	local check=${1:-true} step
+	for step in HELLO CONFIG STATE COMMIT; do
+		TERN=$FAULTS TERN_FAULT_HANDOFF_DIE=$step start_takeover k$step "$T/k$step.x"
+		expect_error 'failed|refused|closed' "$TERN" ctl "$T/a.sock" handoff "$T/k$step.x"
+		[ "$(wait_vm k$step 10)" = 137 ] || fail "new process was not killed at $step"
+		alive a || fail "old process died when the new one was killed at $step"
+		[ "$(json_get "$(ctl a status)" state)" = running ] || fail "VM not running after kill at $step"
+		$check "$step"
+		wait_hb a $(( $(last_hb a) + 2 )) 10
+	done
+}
+
 hb_count() { grep -cE '^hb [0-9]+' "$T/$1.serial" 2>/dev/null || true; }
 
 # wait_hb NAME N [TIMEOUT]: wait until the heartbeat counter reaches N.

@@ -88,14 +88,7 @@ test_handoff_cc_token_mode() {
 test_handoff_new_process_killed_at_each_step() {
 	start_vm a --guest "$GUEST" --mem 512M --cpus 2 --guest-args "size=64M rate=50 hb_ms=200 duration=40"
 	wait_hb a 2 20
-	for step in HELLO CONFIG STATE COMMIT; do
-		TERN=$FAULTS TERN_FAULT_HANDOFF_DIE=$step start_takeover k$step "$T/k$step.x"
-		expect_error 'failed|refused|closed' "$TERN" ctl "$T/a.sock" handoff "$T/k$step.x"
-		[ "$(wait_vm k$step 10)" = 137 ] || fail "new process was not killed at $step"
-		alive a || fail "old process died when the new one was killed at $step"
-		[ "$(json_get "$(ctl a status)" state)" = running ] || fail "VM not running after kill at $step"
-		wait_hb a $(( $(last_hb a) + 2 )) 10
-	done
+	handoff_killed_at_each_step
 	handoff_to a n1
 	[ "$(wait_vm n1 40)" = 0 ] || fail "guest did not finish cleanly"
 	grep -q '^done errors=0' "$T/a.serial" || fail "final self-check not clean"

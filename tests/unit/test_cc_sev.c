@@ -1025,6 +1025,30 @@ static void test_move_mirror(void **state)
 	cc_sev_ops.close(&c);
 }
 
+/* A mirror VM's whole life as tern drives it (vm.c cc_setup for
+ * VM_CC_MIRROR, then vm__create_vcpus, then vm__destroy): open, the copy,
+ * its vCPUs, close. The kernel sees exactly one call, KVM_ENABLE_CAP(COPY)
+ * with the owner's fd, before any vCPU exists; never INIT, a region or a
+ * launch or transport command, which sev-semantics.md 1 forbids on a mirror. */
+static void test_mirror_life_makes_one_call(void **state)
+{
+	struct cc c;
+	uint32_t fw = 0;
+	(void)state;
+
+	open_ok(&c);
+	assert_int_equal(cc_sev_ops.mirror_from(&c, OTHER_VM_FD, &fw), 0);
+	assert_int_equal(cc_sev_ops.vcpus_created(&c, 2), 0);
+	cc_sev_ops.close(&c);
+	assert_int_equal(fk.ncalls, 1);
+	assert_int_equal(fk.calls[0].fd, VM_FD);
+	assert_int_equal(fk.calls[0].req, KVM_ENABLE_CAP);
+	assert_int_equal(fk.calls[0].p.cap.cap, KVM_CAP_VM_COPY_ENC_CONTEXT_FROM);
+	assert_int_equal(fk.calls[0].p.cap.args[0], OTHER_VM_FD);
+	assert_int_equal(fk.ncloses, 1);
+	assert_int_equal(fk.closed[0], SEV_FD);
+}
+
 /* Tokens never reached the kernel: refused without a call. */
 static void test_tokens(void **state)
 {
@@ -1108,6 +1132,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_receive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_send_finish_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_move_mirror, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mirror_life_makes_one_call, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transport_firmware_errors, setup, teardown),
 	};
