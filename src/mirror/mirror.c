@@ -62,7 +62,6 @@ static int on_doorbell(void *ctx, struct exit_io *io, char *err, size_t errlen)
 	l = &m->lane[io->cpu];
 	memcpy(&ev, io->data, 4);
 	pthread_mutex_lock(&vm->lock);
-	l->event = ev;
 	if (ev != HELPER_DB_READY && ev != HELPER_DB_DONE) {
 		l->state = LANE_DEAD;
 		pthread_cond_broadcast(&vm->cond);
@@ -491,7 +490,6 @@ static int run_cmd_locked(struct mirror *m, uint32_t cmd, uint32_t stream, const
 		mb->count = k;
 		mb->seq = ++l->seq;
 		__atomic_thread_fence(__ATOMIC_RELEASE);
-		l->t_submit = t0;
 		l->state = LANE_BUSY;
 		l->go = true;
 		used += k;

@@ -43,8 +43,6 @@ struct mirror_lane {
 	enum lane_state state;            /* under m->vm.lock */
 	bool go;                          /* a command is in place: leave the doorbell */
 	uint32_t seq;                     /* last command number given */
-	uint32_t event;                   /* last doorbell value */
-	uint64_t t_submit;                /* when the current command was given */
 	/* figures, under m->vm.lock */
 	uint64_t batches, pages, ns;
 };
