@@ -128,6 +128,21 @@ last_hb() {
 }
 
 # hb_count NAME: how many heartbeat lines NAME's console has.
+# two_platforms: two tern-psp "hosts" that trust each other's roots,
+# at $T/pspA.sock and $T/pspB.sock (chains in $T/chainA.pem, chainB.pem)
+two_platforms() {
+	"$PSP" --state-dir "$T/pspA" --export-chain "$T/chainA.pem" >/dev/null
+	"$PSP" --state-dir "$T/pspB" --export-chain "$T/chainB.pem" >/dev/null
+	{ awk 'f; /END CERTIFICATE/ { f = 1 }' "$T/chainA.pem"
+	  awk 'f; /END CERTIFICATE/ { f = 1 }' "$T/chainB.pem"; } >"$T/roots.pem"
+	for p in A B; do
+		"$PSP" --socket "$T/psp$p.sock" --state-dir "$T/psp$p" --trust "$T/roots.pem" 2>"$T/psp$p.err" &
+		echo $! >"$T/psp$p.pid"
+	done
+	for _ in $(seq 1 100); do [ -S "$T/pspA.sock" ] && [ -S "$T/pspB.sock" ] && return 0; sleep 0.05; done
+	fail "platforms did not start"
+}
+
 # check_continues SRC DST: after a move, DST's first heartbeat carries on
 # from SRC's last one (the guest's counter did not restart or jump)
 check_continues() {

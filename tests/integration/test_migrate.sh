@@ -3,20 +3,6 @@
 
 PROXY=${PROXY:-tests/integration/wireproxy.py}
 
-# two platforms ("hosts") that trust each other's roots
-two_platforms() {
-	"$PSP" --state-dir "$T/pspA" --export-chain "$T/chainA.pem" >/dev/null
-	"$PSP" --state-dir "$T/pspB" --export-chain "$T/chainB.pem" >/dev/null
-	{ awk 'f; /END CERTIFICATE/ { f = 1 }' "$T/chainA.pem"
-	  awk 'f; /END CERTIFICATE/ { f = 1 }' "$T/chainB.pem"; } >"$T/roots.pem"
-	for p in A B; do
-		"$PSP" --socket "$T/psp$p.sock" --state-dir "$T/psp$p" --trust "$T/roots.pem" 2>"$T/psp$p.err" &
-		echo $! >"$T/psp$p.pid"
-	done
-	for _ in $(seq 1 100); do [ -S "$T/pspA.sock" ] && [ -S "$T/pspB.sock" ] && return 0; sleep 0.05; done
-	fail "platforms did not start"
-}
-
 # migrate NAME_SRC NAME_DST URI [tern migrate options]: must succeed
 migrate_ok() {
 	local src=$1 dst=$2 uri=$3

@@ -5,20 +5,6 @@
 PROXY=${PROXY:-tests/integration/wireproxy.py}
 HELPER=${HELPER:-$(dirname "$TERN")/guest/helper.elf}
 
-# two platforms that trust each other's roots
-helper_platforms() {
-	"$PSP" --state-dir "$T/pspA" --export-chain "$T/chainA.pem" >/dev/null
-	"$PSP" --state-dir "$T/pspB" --export-chain "$T/chainB.pem" >/dev/null
-	{ awk 'f; /END CERTIFICATE/ { f = 1 }' "$T/chainA.pem"
-	  awk 'f; /END CERTIFICATE/ { f = 1 }' "$T/chainB.pem"; } >"$T/roots.pem"
-	for p in A B; do
-		"$PSP" --socket "$T/psp$p.sock" --state-dir "$T/psp$p" --trust "$T/roots.pem" 2>"$T/psp$p.err" &
-		echo $! >"$T/psp$p.pid"
-	done
-	for _ in $(seq 1 100); do [ -S "$T/pspA.sock" ] && [ -S "$T/pspB.sock" ] && break; sleep 0.05; done
-	[ -S "$T/pspA.sock" ] && [ -S "$T/pspB.sock" ] || fail "platforms did not start"
-}
-
 # helper_vm NAME HELPER_ELF LANES MEM GUEST_ARGS [more tern run args]: launch
 # on platform A with the helper, play the owner (a session for platform A,
 # then from the measurement the helper's key packet), wait until the
@@ -52,7 +38,7 @@ stat_of() { json_get "$(cat "$T/$1.stats")" "$2"; }
 # on, the shared ranges are the same, the self-check is clean, and no
 # private page crossed in plaintext (the marker is only in shared pages).
 test_helper_migrate_two_platforms() {
-	helper_platforms
+	two_platforms
 	local port proxy st0 st1
 	port=$(free_port)
 	proxy=$(free_port)
@@ -111,7 +97,7 @@ PY
 # and a retry (a new stream) to a fresh destination succeeds.
 refused_case() {
 	local side=$1 fault=$2 what=$3 port
-	helper_platforms
+	two_platforms
 	port=$(free_port)
 	export "TERN_FAULT_$fault"
 	if [ "$side" = src ]; then
@@ -150,7 +136,7 @@ test_helper_refuses_other_key()     { refused_case dst HELPER_OTHER_KEY=1 'TAG';
 # (helper-crash.elf) ends it at once. Either way the source runs on.
 dead_helper_case() {
 	local elf=$1 what=$2 port
-	helper_platforms
+	two_platforms
 	port=$(free_port)
 	helper_vm a "$elf" 1 256M "size=32M rate=10 hb_ms=200 migctl=1"
 	wait_hb a 2 30
@@ -177,7 +163,7 @@ test_helper_crashed() { dead_helper_case "$(dirname "$TERN")/guest/helper-crash.
 # the platform when asked (and the destination's helper starts anyway);
 # --private-path helper on a VM without one is refused.
 test_helper_private_path_choice() {
-	helper_platforms
+	two_platforms
 	local port
 	port=$(free_port)
 	helper_vm a "$HELPER" 1 256M "size=16M rate=5 hb_ms=200 migctl=1"
@@ -216,7 +202,7 @@ mirror_handoff() {
 # idle across the move); the counter runs on, the self-check stays clean,
 # and the helper still seals at the end: a migration through it succeeds.
 test_helper_ten_handoffs_then_migrate() {
-	helper_platforms
+	two_platforms
 	helper_vm a "$HELPER" 2 512M "size=64M rate=20 hb_ms=200 migctl=1 share=0x8000000:0x100000"
 	wait_hb a 2 20
 	local prev=a st port
@@ -252,7 +238,7 @@ helper_still_serving() {
 # the old process keeps the VM and its helper serving; then a handoff
 # succeeds and the new process's helper serves.
 test_helper_handoff_killed_at_each_step() {
-	helper_platforms
+	two_platforms
 	helper_vm a "$HELPER" 1 256M "size=32M rate=20 hb_ms=200 migctl=1"
 	wait_hb a 2 20
 	handoff_killed_at_each_step helper_still_serving
@@ -267,7 +253,7 @@ test_helper_handoff_killed_at_each_step() {
 # process exits with the guest's status), and a process killed outright
 # leaves the platform whole: the same platform launches the next helper VM.
 test_helper_owner_dies() {
-	helper_platforms
+	two_platforms
 	helper_vm a "$HELPER" 2 128M "size=8M rate=5 hb_ms=200 duration=3"
 	[ "$(wait_vm a 30)" = 0 ] || fail "a guest with a helper did not end cleanly"
 	grep -q '^done errors=0' "$T/a.serial" || fail "self-check not clean"
