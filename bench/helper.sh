@@ -198,7 +198,7 @@ tcp_once() {
 	log "  loopback TCP $(tail -1 "$SAMPLES" | cut -d' ' -f2 | cut -c1-5) GB/s"
 }
 
-# ---- the platform (as tests/integration/test_mirror.sh, helper_platforms) ----
+# ---- the platform (as tests/integration/lib.sh, two_platforms) ----
 
 psp_up() {
 	"$PSP" --state-dir "$WORK/pspA" --export-chain "$WORK/chainA.pem" >/dev/null 2>&1 &&

@@ -143,6 +143,30 @@ two_platforms() {
 	fail "platforms did not start"
 }
 
+# marker_only_in_shared WIRE LO HI: the guest's marker (marker=TERN-PRIVATE-MARKER,
+# at byte 64 of every data page) appears in the captured stream WIRE, and
+# only in pages whose GPA (the RAM entry word just before the page) lies in
+# the shared range [LO, HI): no private page crossed in plaintext
+marker_only_in_shared() {
+	python3 - "$1" "$2" "$3" <<'PY'
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+lo, hi = int(sys.argv[2], 0), int(sys.argv[3], 0)
+m = b"TERN-PRIVATE-MARKER"
+found = bad = 0
+i = data.find(m)
+while i >= 0:
+    gpa = struct.unpack_from("<Q", data, i - 64)[0] & ~0xfff
+    if lo <= gpa < hi:
+        found += 1
+    else:
+        bad += 1
+    i = data.find(m, i + 1)
+print(f"stream {len(data)} bytes: marker in {found} shared pages, {bad} elsewhere")
+sys.exit(0 if found > 0 and bad == 0 else 1)
+PY
+}
+
 # check_continues SRC DST: after a move, DST's first heartbeat carries on
 # from SRC's last one (the guest's counter did not restart or jump)
 check_continues() {

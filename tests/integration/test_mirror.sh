@@ -71,23 +71,7 @@ test_helper_migrate_two_platforms() {
 	[ "$(wait_vm b 60)" = 0 ] || fail "the migrated guest did not finish cleanly"
 	grep -q '^done errors=0' "$T/b.serial" || fail "final self-check on the destination not clean"
 	no_corruption b
-	python3 - "$T/wire.bin" <<'PY' || fail "a private page crossed in plaintext"
-import struct, sys
-data = open(sys.argv[1], "rb").read()
-m = b"TERN-PRIVATE-MARKER"
-lo, hi = 0x1000000, 0x1100000
-found = bad = 0
-i = data.find(m)
-while i >= 0:
-    gpa = struct.unpack_from("<Q", data, i - 64)[0] & ~0xfff
-    if lo <= gpa < hi:
-        found += 1
-    else:
-        bad += 1
-    i = data.find(m, i + 1)
-print(f"stream {len(data)} bytes: marker in {found} shared pages, {bad} elsewhere")
-sys.exit(0 if found > 0 and bad == 0 else 1)
-PY
+	marker_only_in_shared "$T/wire.bin" 0x1000000 0x1100000 || fail "a private page crossed in plaintext"
 }
 
 # refused_case src|dst FAULT WHAT: a tern-faults source (or destination)
