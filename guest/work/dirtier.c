@@ -233,15 +233,23 @@ static u64 ticks_to_us(u64 t) { return t * 1000 / rt_tsc_khz; }
  * over with the same arguments: heartbeats count from 1 again. */
 __attribute__((noreturn)) static void reset_machine(void)
 {
-	if (cfg.reset_kbc) {
-		rt_printf("reset: writing 0xFE to port 0x64 after hb %lu\n", hb_counter);
-		outb(0x64, 0xFE);
-	} else {
-		rt_printf("reset: writing 0x6 to port 0xCF9 after hb %lu\n", hb_counter);
-		outb(0xCF9, 0x6);
+	const char *how = "writing";
+	for (;;) {
+		if (cfg.reset_kbc) {
+			rt_printf("reset: %s 0xFE to port 0x64 after hb %lu\n", how, hb_counter);
+			outb(0x64, 0xFE);
+		} else {
+			rt_printf("reset: %s 0x6 to port 0xCF9 after hb %lu\n", how, hb_counter);
+			outb(0xCF9, 0x6);
+		}
+		/* as Linux's reboot loop: a write that did not reset the machine
+		 * within 2 s is made again (a VM moved while its reset waited
+		 * arrives without the request) */
+		u64 until = rdtsc() + 2000ULL * rt_tsc_khz;
+		while (rdtsc() < until)
+			cpu_relax();
+		how = "again writing";
 	}
-	for (;;)
-		cpu_relax();
 }
 
 /* Heartbeat state of CPU 0, in guest RAM like everything else. */

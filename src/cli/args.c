@@ -16,10 +16,11 @@ const char run_usage[] =
 	"                [--cc none|emu|sev [--cc-policy N] [--owner-session DIR] [--owner-secret FILE]\n"
 	"                 [--helper ELF [--owner-helper-key FILE] [--helper-lanes N]]]\n"
 	"                [--on-reset restart|exit]\n"
-	"       tern run --restore SNAPSHOT [--ctl SOCKET] [--serial ...]\n"
-	"       tern run --takeover SOCKET [--ctl SOCKET] [--serial ...]\n"
+	"       tern run --restore SNAPSHOT [--ctl SOCKET] [--serial ...] [RESET]\n"
+	"       tern run --takeover SOCKET [--ctl SOCKET] [--serial ...] [RESET]\n"
 	"       tern run --incoming tcp:ADDR:PORT [--cc emu] [--mem SIZE] [--cpus N] [--ctl SOCKET]\n"
-	"                [--max-mem SIZE] [--stats FILE]\n"
+	"                [--max-mem SIZE] [--stats FILE] [RESET]\n"
+	"         RESET: [--reset-guest ELF [--reset-guest-args \"ARGS\"]] [--on-reset restart|exit]\n"
 	"  --guest ELF         multiboot ELF to boot (e.g. build/guest/dirtier.elf)\n"
 	"  --mem SIZE          guest RAM, a multiple of 2M, at least 64M (default 256M)\n"
 	"  --cpus N            vCPUs, 1-16 (default 1)\n"
@@ -50,11 +51,15 @@ const char run_usage[] =
 	"  --psp-socket PATH   tern-psp's socket (default $TERN_PSP_SOCKET or the standard path)\n"
 	"  --on-reset WHAT     when the guest resets the machine (port 0xCF9, 0x64): restart\n"
 	"                      (default: boot the guest again in place) or exit (stop, status 0);\n"
-	"                      a confidential guest is never restarted (docs/guest-abi.md)\n";
+	"                      a confidential guest is never restarted (docs/guest-abi.md)\n"
+	"  --reset-guest ELF   with --restore, --takeover or --incoming: the image a guest reset\n"
+	"                      boots (the one the VM was booted from); without it such a VM\n"
+	"                      stops when its guest resets\n"
+	"  --reset-guest-args ARGS  the command line that image boots with\n";
 
 enum { O_GUEST = 1, O_MEM, O_CPUS, O_ARGS, O_CTL, O_SERIAL, O_RESTORE, O_CC, O_POLICY,
        O_OSESSION, O_OSECRET, O_PSP, O_LTIMEOUT, O_TAKEOVER, O_INCOMING, O_STATS, O_MAXMEM,
-       O_HELPER, O_OHKEY, O_HLANES, O_ONRESET, O_HELP };
+       O_HELPER, O_OHKEY, O_HLANES, O_ONRESET, O_RGUEST, O_RARGS, O_HELP };
 
 int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t errlen)
 {
@@ -80,6 +85,8 @@ int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t
 		{ "owner-helper-key", required_argument, NULL, O_OHKEY },
 		{ "helper-lanes", required_argument, NULL, O_HLANES },
 		{ "on-reset", required_argument, NULL, O_ONRESET },
+		{ "reset-guest", required_argument, NULL, O_RGUEST },
+		{ "reset-guest-args", required_argument, NULL, O_RARGS },
 		{ "help", no_argument, NULL, O_HELP },
 		{ 0 },
 	};
@@ -97,6 +104,8 @@ int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t
 		switch (c) {
 		case O_GUEST: o->guest = optarg; break;
 		case O_ARGS: o->guest_args = optarg; break;
+		case O_RGUEST: o->reset_guest = optarg; break;
+		case O_RARGS: o->reset_guest_args = optarg; break;
 		case O_CTL: o->ctl = optarg; break;
 		case O_RESTORE: o->restore = optarg; break;
 		case O_MEM:
@@ -230,6 +239,15 @@ int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t
 	}
 	if (optind < argc) {
 		errbuf__set(err, errlen, "unexpected argument '%s'", argv[optind]);
+		return -1;
+	}
+	if (o->reset_guest_args && !o->reset_guest) {
+		errbuf__set(err, errlen, "--reset-guest-args is the command line of --reset-guest: it needs it");
+		return -1;
+	}
+	if (o->reset_guest && !o->restore && !o->takeover && !o->incoming) {
+		errbuf__set(err, errlen, "--reset-guest is for a VM that arrives (--restore, --takeover, "
+			   "--incoming); a booted VM resets into its --guest");
 		return -1;
 	}
 	if (o->incoming) {

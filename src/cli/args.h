@@ -33,6 +33,8 @@ struct run_opts {
 	enum run_on_reset { RUN_ON_RESET_RESTART = 0, RUN_ON_RESET_EXIT } on_reset;
 					  /* --on-reset restart|exit: a guest reset boots it
 					   * again (default) or stops the VM with status 0 */
+	const char *reset_guest;          /* --reset-guest ELF: what a reset of an arrived VM boots */
+	const char *reset_guest_args;     /* --reset-guest-args "..." */
 	int         help;
 };
 

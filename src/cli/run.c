@@ -424,9 +424,12 @@ static void handle_reset(struct run *rn)
 			 "again (the platform accepts no new measured code after LAUNCH_FINISH)", why);
 		return;
 	}
-	if (!rn->o.guest || rn->o.restore || rn->o.incoming || rn->o.takeover) {
-		vm__stop(vm, 1, "%s: this process did not boot the guest (it arrived by %s), so it has "
-			 "no guest image to boot again: stopping", why,
+	/* a VM that arrived boots the image it was told to (--reset-guest) */
+	const char *image = rn->o.guest ? rn->o.guest : rn->o.reset_guest;
+	const char *args = rn->o.guest ? rn->o.guest_args : rn->o.reset_guest_args;
+	if (!image) {
+		vm__stop(vm, 1, "%s: this process did not boot the guest (it arrived by %s) and was given "
+			 "no --reset-guest, so it has no guest image to boot again: stopping", why,
 			 rn->o.restore ? "restore" : rn->o.incoming ? "migration" : "handoff");
 		return;
 	}
@@ -446,7 +449,7 @@ static void handle_reset(struct run *rn)
 		vm__reset_end(vm, false);
 		return;
 	}
-	if (vm__reboot(vm, rn->o.guest, rn->o.guest_args, err, sizeof(err))) {
+	if (vm__reboot(vm, image, args, err, sizeof(err))) {
 		vm__reset_end(vm, false);
 		vm__stop(vm, EXIT_GUEST_CRASH, "%s, and the reset failed: %s", why, err);
 		return;
@@ -457,7 +460,7 @@ static void handle_reset(struct run *rn)
 		migration__cancel(&rn->ctl.mig);
 	vm__reset_end(vm, true);
 	rn->reset_cancelled_mig = false;
-	log__info("%s: booted %s again (reset %llu, vCPUs parked %.1f ms)", why, rn->o.guest,
+	log__info("%s: booted %s again (reset %llu, vCPUs parked %.1f ms)", why, image,
 		 (unsigned long long)vm__resets(vm), (double)(now__ns() - t0) / 1e6);
 }
 

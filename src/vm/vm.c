@@ -92,6 +92,8 @@ int vm__setup_caps(struct vm *vm, char *err, size_t errlen)
 	return 0;
 }
 
+static void keep_boot_states(struct vm *vm);
+
 int vm__create_vcpus(struct vm *vm, char *err, size_t errlen)
 {
 	int r, t;
@@ -141,6 +143,12 @@ int vm__create_vcpus(struct vm *vm, char *err, size_t errlen)
 		errbuf__set(err, errlen, "cannot list the vCPU's MSRs: %s", strerror(-r));
 		return -1;
 	}
+	/* A plain VM keeps its vCPUs' power-on state now, before any state
+	 * arrives over them: a VM that came by restore, migration or handoff
+	 * can then be reset too (vm__reboot adds the entry registers).
+	 * vm__load_guest replaces it with the state after those registers. */
+	if (vm->cfg.cc == CC_NONE && vm->ram_at.kind != VM_RAM_BORROWED)
+		keep_boot_states(vm);
 	if (vm->cc_open) {
 		r = vm->cc.ops->vcpus_created(&vm->cc, vm->cfg.ncpus);
 		if (r) {
@@ -918,9 +926,12 @@ int vm__reboot(struct vm *vm, const char *path, const char *args, char *err, siz
 			   "launched again (the platform accepts no new measured code after LAUNCH_FINISH)");
 		return -1;
 	}
-	if (!path || vm->ram_at.kind != VM_RAM_OWNED || vm->ram_at.gpa != 0) {
-		errbuf__set(err, errlen, "this process did not boot the guest (it arrived by restore, "
-			   "migration or handoff), so it has no guest image to boot again");
+	/* RAM handed over by a handoff is this VM's alone once the old
+	 * process has gone, so it is reset like RAM made here */
+	if (!path || (vm->ram_at.kind != VM_RAM_OWNED && vm->ram_at.kind != VM_RAM_ADOPTED) ||
+	    vm->ram_at.gpa != 0) {
+		errbuf__set(err, errlen, "this process has no guest image to boot again (it arrived by "
+			   "restore, migration or handoff without --reset-guest)");
 		return -1;
 	}
 	for (int i = 0; i < vm->cfg.ncpus; i++) {

@@ -91,8 +91,9 @@ struct vcpu {
 	bool       exited;            /* left its loop: no more kicks (under vm->lock) */
 	uint32_t   dirty_fetch;       /* dirty ring: next entry to harvest; kept here, not in
 				       * the tracker, since KVM's indices never go back */
-	void      *boot_state;        /* the vCPU as vm__load_guest left it (a REC_VCPU
-				       * payload), for a guest reset; NULL: none kept */
+	void      *boot_state;        /* the vCPU as vm__load_guest left it, or at power-on
+				       * for a VM that arrived (a REC_VCPU payload), for a
+				       * guest reset; NULL: none kept */
 	size_t     boot_state_len;
 };
 
