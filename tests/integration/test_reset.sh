@@ -108,3 +108,109 @@ test_reset_during_migration() {
 	[ "$(wait_vm a 10)" = 0 ] || fail "quit did not exit 0"
 	no_corruption a
 }
+
+# per_boot_in_order FILE...: the consoles of every process that ran the
+# guest, in order, read as one: each boot (a "dirtier:" banner) counts its
+# heartbeats 1, 2, 3, ... with none lost or repeated; prints the boots
+per_boot_in_order() {
+	cat "$@" | python3 -c '
+import sys
+boots = []
+for l in sys.stdin.read().splitlines():
+    if l.startswith("dirtier: ncpus="):
+        boots.append([])
+    elif l.startswith("hb ") and boots:
+        boots[-1].append(int(l.split()[1]))
+for i, b in enumerate(boots):
+    if b != list(range(1, len(b) + 1)):
+        sys.exit("boot %d: heartbeats %s" % (i + 1, b))
+print(len(boots))'
+}
+
+# A VM that has reset is handed off and snapshotted/restored whole: the
+# page-status record and migration-control bit that travel are the reset
+# ones (a plain guest's launch state), and in the new process the guest
+# resets again (--reset-guest names what to boot). Without --reset-guest a
+# restored VM's reset stops it with a clear message.
+test_reset_then_handoff_and_restore() {
+	local args="size=32M rate=10 hb_ms=200 reset_after=8" st0 st1 boots
+	start_vm a --guest "$GUEST" --mem 256M --cpus 2 --guest-args "$args"
+	wait_line "$T/a.err" 'booted .* again \(reset 1' 20
+	for _ in $(seq 1 100); do [ "$(hb_count a)" -ge 10 ] && break; sleep 0.1; done
+	st0=$(ctl a status)
+	[ "$(json_get "$st0" migration-control)" = 1 ] && [ "$(json_get "$st0" shared-pages)" = 65536 ] ||
+		fail "after the reset: migration-control $(json_get "$st0" migration-control), shared-pages $(json_get "$st0" shared-pages)"
+	start_takeover b "$T/b.x" --ctl "$T/b.sock" --serial "file:$T/b.serial" \
+		--reset-guest "$GUEST" --reset-guest-args "$args"
+	"$TERN" ctl "$T/a.sock" handoff "$T/b.x" >/dev/null || fail "handoff of the reset VM failed"
+	[ "$(wait_vm a 10)" = 0 ] || fail "the old process did not exit 0 after the handoff"
+	for _ in $(seq 1 100); do [ -S "$T/b.sock" ] && break; sleep 0.05; done
+	st1=$(ctl b status)
+	for k in shared-pages migration-control; do
+		[ "$(json_get "$st0" $k)" = "$(json_get "$st1" $k)" ] || fail "$k differs after the handoff"
+	done
+	# the guest resets again in the process it was handed to
+	wait_line "$T/b.err" 'booted .* again \(reset 1' 20
+	sleep 0.5
+	ctl b pause >/dev/null
+	ctl b snapshot "$T/b.snap" >/dev/null
+	ctl b quit >/dev/null
+	[ "$(wait_vm b 10)" = 0 ] || fail "quit did not exit 0"
+	start_vm c --restore "$T/b.snap" --reset-guest "$GUEST" --reset-guest-args "$args"
+	st1=$(ctl c status)
+	for k in shared-pages migration-control; do
+		[ "$(json_get "$st0" $k)" = "$(json_get "$st1" $k)" ] || fail "$k differs after the restore"
+	done
+	wait_line "$T/c.err" 'booted .* again \(reset 1' 20
+	sleep 0.5
+	ctl c quit >/dev/null
+	[ "$(wait_vm c 10)" = 0 ] || fail "quit did not exit 0"
+	boots=$(per_boot_in_order "$T/a.serial" "$T/b.serial" "$T/c.serial") ||
+		fail "heartbeats lost or repeated across the moves: $boots"
+	[ "$boots" -ge 4 ] || fail "$boots boots, expected 4 (a reset in each of three processes)"
+	info "$boots boots across handoff and restore, every heartbeat once"
+	no_corruption a; no_corruption b; no_corruption c
+	# restored without --reset-guest: its reset stops it, saying why
+	start_vm d --restore "$T/b.snap"
+	[ "$(wait_vm d 30)" = 1 ] || fail "a restored VM without --reset-guest did not stop with status 1 on reset"
+	grep -q 'given no --reset-guest, so it has no guest image to boot again' "$T/d.err" ||
+		fail "no clear message: $(tail -2 "$T/d.err")"
+}
+
+# --reset-guest is only for a VM that arrives, and its arguments need it
+test_reset_guest_option_checks() {
+	expect_error 'reset-guest is for a VM that arrives' "$TERN" run --guest "$GUEST" --reset-guest "$GUEST"
+	expect_error 'reset-guest-args .* needs it' "$TERN" run --restore x.snap --reset-guest-args "a=1"
+}
+
+# A confidential guest that marked pages shared and resets during a live
+# migration: it is not booted again in place (it would need a new launch),
+# so the migration ends with the VM, and the capture of everything that
+# crossed holds the marker only in the pages it had marked shared; the
+# destination never runs it.
+test_reset_cc_during_migration_no_plaintext() {
+	two_platforms
+	local port proxy rc
+	port=$(free_port)
+	proxy=$(free_port)
+	TERN_PSP_SOCKET=$T/pspA.sock start_vm a --guest "$GUEST" --mem 512M --cpus 2 --cc emu \
+		--guest-args "size=256M rate=20 hb_ms=300 migctl=1 marker=TERN-PRIVATE-MARKER share=0x1000000:0x100000 reset_after=12"
+	wait_hb a 2 30
+	TERN_PSP_SOCKET=$T/pspB.sock start_vm b --incoming "tcp:127.0.0.1:$port" --cc emu
+	python3 tests/integration/wireproxy.py "$proxy" 127.0.0.1 "$port" pass --tee "$T/wire.bin" >"$T/proxy.out" 2>&1 &
+	wait_line "$T/proxy.out" ready 10
+	"$TERN" migrate --ctl "$T/a.sock" --to "tcp:127.0.0.1:$proxy" --max-bandwidth 20M >"$T/m.out" 2>&1 &
+	local mpid=$!
+	wait_line "$T/a.serial" '^reset: writing 0x6 to port 0xCF9' 30
+	wait "$mpid" && fail "the migration completed across the guest's reset"
+	rc=$(wait_vm a 20)
+	[ "$rc" = 1 ] || fail "the source exited $rc, expected 1 (a confidential guest is not reset in place)"
+	grep -q 'a confidential guest cannot be reset in place' "$T/a.err" || fail "no clear message: $(tail -2 "$T/a.err")"
+	rc=$(wait_vm b 20)
+	[ "$rc" != 0 ] && [ "$rc" != timeout ] || fail "the destination exited $rc"
+	grep -q '^hb ' "$T/b.serial" 2>/dev/null && fail "the destination ran the guest"
+	sleep 0.3
+	marker_only_in_shared "$T/wire.bin" 0x1000000 0x1100000 || fail "a private page crossed in plaintext"
+	info "$(tail -1 "$T/m.out")"
+	no_corruption a
+}

@@ -220,6 +220,25 @@ static void test_guest_restore(void **state)
 	BAD("from the snapshot", "--restore", "s", "--guest-args", "");
 }
 
+/* --reset-guest: what a reset of a VM that arrived boots */
+static void test_reset_guest(void **state)
+{
+	(void)state;
+	OK("--restore", "s", "--reset-guest", "g.elf", "--reset-guest-args", "a=1 b=2");
+	assert_string_equal(o.reset_guest, "g.elf");
+	assert_string_equal(o.reset_guest_args, "a=1 b=2");
+	OK("--takeover", "t.sock", "--reset-guest", "g.elf");
+	assert_string_equal(o.reset_guest, "g.elf");
+	assert_null(o.reset_guest_args);
+	OK("--incoming", "tcp:127.0.0.1:1", "--reset-guest", "g.elf", "--on-reset", "exit");
+	assert_int_equal(o.on_reset, RUN_ON_RESET_EXIT);
+	OK("--guest", "g.elf");
+	assert_null(o.reset_guest);
+	BAD("for a VM that arrives", "--guest", "g.elf", "--reset-guest", "g.elf");
+	BAD("needs it", "--restore", "s", "--reset-guest-args", "a=1");
+	BAD("needs it", "--takeover", "t.sock", "--reset-guest-args", "a=1");
+}
+
 static void test_unknown_option(void **state)
 {
 	(void)state;
@@ -300,6 +319,7 @@ int main(void)
 		cmocka_unit_test(test_serial),
 		cmocka_unit_test(test_cc),
 		cmocka_unit_test(test_guest_restore),
+		cmocka_unit_test(test_reset_guest),
 		cmocka_unit_test(test_unknown_option),
 		cmocka_unit_test(test_missing_value),
 		cmocka_unit_test(test_stray_argument),
