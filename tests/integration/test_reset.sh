@@ -1,6 +1,9 @@
 # test_reset.sh - guest-initiated reset (port 0xCF9): the machine boots the
 # guest again in place, or stops (--on-reset exit, a confidential guest),
-# and a migration under way when it happens is cancelled cleanly.
+# and a migration under way when it happens is cancelled cleanly; a reset
+# VM moves whole (handoff, snapshot) and resets again where it arrived
+# (--reset-guest); a confidential guest's reset mid-migration sends no
+# private page in plaintext.
 
 # resets NAME: the "resets" count in NAME's status
 resets() { json_get "$(ctl "$1" status)" resets; }
