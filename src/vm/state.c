@@ -444,6 +444,11 @@ int vm__restore_complete(struct vm *vm, const struct vm_restore_progress *pr,
 		errbuf__set(err, errlen, "state has %d of %d vCPUs", pr->vcpus_restored, vm->cfg.ncpus);
 		return -1;
 	}
+	if (pr->vcpus_in_vmsa && vm->cc_role != VM_CC_ADOPT_MOVE && vm->cc_role != VM_CC_ADOPT_TOKEN) {
+		errbuf__set(err, errlen, "the vCPUs' state is in SEV-ES VMSAs, which only a handoff's "
+			   "moved encryption context brings");
+		return -1;
+	}
 	if (!pr->page_status || !pr->serial) {
 		errbuf__set(err, errlen, "state lacks the %s record",
 			   !pr->page_status ? "page-status" : "serial device");

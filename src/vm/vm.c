@@ -507,6 +507,14 @@ int vm__cc_role(struct vm *vm, enum vm_cc_role role, struct vm *from, char *err,
 			   "on the same platform");
 		return -1;
 	}
+	if (vm->cfg.cc_es && (role == VM_CC_RECEIVER || role == VM_CC_MIRROR)) {
+		/* its vCPUs live in VMSAs that never leave the host (no
+		 * SEND_UPDATE_VMSA), and a mirror's would need their own */
+		errbuf__set(err, errlen, "an SEV-ES guest cannot be %s", role == VM_CC_RECEIVER ?
+			   "received by live migration: its vCPUs' VMSAs cannot leave their host" :
+			   "mirrored: the mirror's vCPUs would need VMSAs of their own");
+		return -1;
+	}
 	return cc_setup(vm, from, err, errlen);
 }
 

@@ -147,3 +147,22 @@ test_cc_es_bad_combinations() {
 	wait_vm a 10 >/dev/null
 	no_corruption a
 }
+
+# A snapshot never carries SEV-ES state (taking one is refused), so a
+# forged one that claims it is refused by name: a vCPU record saying its
+# state is in a VMSA, and a VM config saying SEV-ES without a platform.
+test_cc_es_forged_snapshot_refused() {
+	local forge
+	forge=$(dirname "$TERN")/tools/snap_forge
+	start_vm a --guest "$GUEST" --mem 128M --cpus 2 --guest-args "size=8M rate=10 hb_ms=200"
+	wait_hb a 2 30
+	ctl a snapshot "$T/a.snap" >/dev/null
+	ctl a quit >/dev/null
+	wait_vm a 10 >/dev/null
+	"$forge" "$T/a.snap" "$T/v.snap" vcpu-vmsa || fail "snap_forge vcpu-vmsa failed"
+	expect_error "vCPU 0's state is in an SEV-ES VMSA.*not an SEV-ES guest" \
+		timeout -k 5 60 "$TERN" run --restore "$T/v.snap"
+	"$forge" "$T/a.snap" "$T/c.snap" config-es || fail "snap_forge config-es failed"
+	expect_error "SEV-ES without a confidential platform" \
+		timeout -k 5 60 "$TERN" run --restore "$T/c.snap"
+}
