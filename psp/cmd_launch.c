@@ -1,6 +1,7 @@
 /* cmd_launch.c - LAUNCH_*: start a context, measure what is loaded into
  * it, take the guest owner's secret, finish. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "psp_cmds.h"
@@ -95,15 +96,28 @@ int launch__update_vmsa(struct pvm *vm, const uint8_t *p, size_t len, struct rep
 	if (len < sizeof(v))
 		return -EINVAL;
 	memcpy(&v, p, sizeof(v));
-	if (v.len != len - sizeof(v) || v.vcpu >= vm->vcpus || v.vcpu >= PSP_MAX_VCPUS)
+	if (v.len != len - sizeof(v) || !v.len || v.len > PSP_VMSA_MAX || v.vcpu >= vm->vcpus ||
+	    v.vcpu >= PSP_MAX_VCPUS)
 		return -EINVAL;
 	/* a mirror launches its own vCPUs while the owner is still in LUPDATE */
 	if (!(fw = need__state(vm, PSP_STATE_LUPDATE, r)))
 		return r->status;
 	if (vm->vmsa_launched[v.vcpu])
 		return -EINVAL;
-	if (!EVP_DigestUpdate(fw->digest, p + sizeof(v), v.len))
+	/* the digest takes the VMSA where the command comes: the VMM's order
+	 * (tern: every data range, then vCPU 0, 1, ...) is what is measured */
+	uint8_t *copy = malloc(v.len);
+	if (!copy)
+		return -ENOMEM;
+	if (!EVP_DigestUpdate(fw->digest, p + sizeof(v), v.len)) {
+		free(copy);
 		return -EIO;
+	}
+	/* hardware encrypts the page in place and runs the vCPU from it; the
+	 * emulation keeps the plaintext with the context (cmd_vmsa.c) */
+	memcpy(copy, p + sizeof(v), v.len);
+	vm->vmsa[v.vcpu] = copy;
+	vm->vmsa_len[v.vcpu] = v.len;
 	vm->vmsa_launched[v.vcpu] = 1;
 	return 0;
 }

@@ -94,6 +94,14 @@ static void transfer(struct pvm *dst, struct pvm *src)
 	dst->regions = src->regions;
 	dst->nregions = src->nregions;
 	memcpy(dst->vmsa_launched, src->vmsa_launched, sizeof(dst->vmsa_launched));
+	/* vCPU i's VMSA goes to the destination's vCPU i (sev_migrate_from);
+	 * whatever the destination held is dropped, as a VM that never
+	 * initialised SEV has no VMSAs */
+	vmsas__free(dst);
+	memcpy(dst->vmsa, src->vmsa, sizeof(dst->vmsa));
+	memcpy(dst->vmsa_len, src->vmsa_len, sizeof(dst->vmsa_len));
+	memset(src->vmsa, 0, sizeof(src->vmsa));
+	memset(src->vmsa_len, 0, sizeof(src->vmsa_len));
 
 	/* its mirrors now borrow from dst. (fix) A LOCAL_RECEIVE target may
 	 * have mirrors of its own, copied from it before it was launched:

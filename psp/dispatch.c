@@ -194,6 +194,8 @@ void psp__dispatch(struct pvm *vm, const uint8_t *msg, size_t len, int fd,
 	case PSP_OP_VCPU_CREATE:
 	case PSP_OP_VCPU_BEGIN:
 	case PSP_OP_VCPU_END: s = op_vcpus(vm, h.op, p, h.len); break;
+	case PSP_OP_VMSA_SAVE:
+	case PSP_OP_VMSA_LOAD: s = cmd__vmsa(vm, h.op, p, h.len, r); break;
 	default: s = -EOPNOTSUPP; break;
 	}
 out:

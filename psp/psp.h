@@ -64,6 +64,9 @@ struct pvm {
 	int      domain;                  /* accounting domain index */
 	uint32_t vcpus, creating;
 	uint8_t  vmsa_launched[PSP_MAX_VCPUS];
+	uint8_t *vmsa[PSP_MAX_VCPUS];     /* SEV-ES: each launched vCPU's VMSA (emulation:
+					   * the bytes the VMM gave, see PSP_OP_VMSA_SAVE) */
+	uint32_t vmsa_len[PSP_MAX_VCPUS];
 
 	struct region *regions;
 	size_t   nregions;
@@ -150,6 +153,7 @@ struct fw_ctx *fw__new(uint32_t policy);
 void fw__free(struct fw_ctx *fw);
 void pvm__release_context(struct pvm *vm);               /* free ASID, handle, regions */
 size_t pvm__count(void);
+void vmsas__free(struct pvm *vm);                        /* forget every vCPU's VMSA */
 
 /* memory.c */
 int  region__register(struct pvm *vm, int memfd, const struct psp_region *r);
@@ -174,6 +178,7 @@ void psp__dispatch(struct pvm *conn_vm, const uint8_t *msg, size_t len, int fd,
 int cmd__enc(struct pvm *vm, uint32_t cmd, const uint8_t *p, size_t len, struct reply *r);
 int cmd__copy_from(struct pvm *dst, int fd, struct reply *r);
 int cmd__move_from(struct pvm *dst, int fd, struct reply *r);
+int cmd__vmsa(struct pvm *vm, uint16_t op, const uint8_t *p, size_t len, struct reply *r);
 int cmd__local_send(struct pvm *vm, struct reply *r);
 int cmd__local_receive(struct pvm *vm, const uint8_t *p, size_t len, struct reply *r);
 void tokens__forget(struct pvm *source);

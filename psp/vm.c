@@ -143,6 +143,7 @@ static void destroy(struct pvm *vm)
 	} else {
 		pvm__release_context(vm);
 	}
+	vmsas__free(vm);
 	free(vm->mirrors);
 	if (vm->sock >= 0)
 		close(vm->sock);

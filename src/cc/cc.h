@@ -20,6 +20,7 @@
 
 #define CC_SESSION_LEN  128               /* a transport session blob (SEV API) */
 #define CC_PKT_HDR_LEN  52                /* a packet header: flags, IV, MAC (SEV API) */
+#define CC_POLICY_ES    (1u << 2)         /* guest policy bit: SEV-ES (SEV API) */
 
 /* Guest states, as the firmware numbers them (sev-semantics.md section 6) */
 enum cc_guest_state {
@@ -95,6 +96,23 @@ struct cc_ops {
 			      const uint8_t *cipher, uint32_t len, uint32_t *fw);
 	int  (*launch_finish)(struct cc *c, uint32_t *fw);
 
+	/* SEV-ES (c->es). launch_update_vmsa: LAUNCH_UPDATE_VMSA for vCPU
+	 * vcpu, after every LAUNCH_UPDATE_DATA and before LAUNCH_MEASURE,
+	 * vmsa being the page vmsa.h serializes from the state the VMM set.
+	 * emu: one request per vCPU, measured in that order; sev: KVM builds
+	 * and encrypts every vCPU's VMSA itself from the registers the VMM
+	 * set, in one call (made for vCPU 0; the others are no-ops). */
+	int  (*launch_update_vmsa)(struct cc *c, int vcpu, const void *vmsa, size_t len, uint32_t *fw);
+	/* A launched SEV-ES vCPU's state in the platform, for a handoff.
+	 * emu: vmsa_store replaces the platform's copy with state (the VMM's
+	 * saved vCPU, as the CPU writes the VMSA at #VMEXIT); vmsa_fetch
+	 * gives it back (malloc'd) in the process the context moved to. sev:
+	 * the CPU keeps the VMSA and the move carries it, so vmsa_store does
+	 * nothing and vmsa_fetch returns *len = 0 (nothing for the VMM to
+	 * restore). */
+	int  (*vmsa_store)(struct cc *c, int vcpu, const void *state, size_t len, uint32_t *fw);
+	int  (*vmsa_fetch)(struct cc *c, int vcpu, void **state, size_t *len, uint32_t *fw);
+
 	/* transport to another host. platform_chain: this platform's
 	 * certificate chain, for the peer's SEND_START (malloc'd). The chain
 	 * is opaque outside the back-end. */
@@ -144,6 +162,12 @@ struct cc {
 	int  handle_fd;                   /* emu: the VM's handle at tern-psp */
 	char socket[108];                 /* emu: where tern-psp listens */
 	bool have_measurement;
+	/* SEV-ES: set before open (emu creates an SEV-ES-type VM, init uses
+	 * KVM_SEV_INIT2 with vmsa_features); vmsa_sealed once
+	 * LAUNCH_UPDATE_VMSA encrypted the vCPUs' state (cc__vcpu_regs) */
+	bool es;
+	uint64_t vmsa_features;
+	bool vmsa_sealed;
 	uint64_t token;                   /* token-mode handoff: what LOCAL_SEND staged */
 	struct cc_measurement m;
 	/* emu: a thread watches the platform connection; when tern-psp dies or
@@ -160,6 +184,10 @@ extern const struct cc_ops cc_emu_ops, cc_sev_ops;
 const char *cc__lost(struct cc *c);
 /* Describe an error from a cc call: "EIO (firmware: INVALID_GUEST_STATE)". */
 const char *cc__strerror(int r, uint32_t fw, char *buf, size_t len);
+/* Whether the host may read or set vCPU vcpu's registers: 0 if so; -1
+ * with err naming the cause once an SEV-ES launch has encrypted them into
+ * its VMSA (the host can neither read nor set them from then on). */
+int cc__vcpu_regs(const struct cc *c, int vcpu, char *err, size_t errlen);
 /* emu: is a tern-psp answering at the default socket (path into sock)?
  * 0 if so, else -errno. For host-check; opening a VM finds its own. */
 int cc__emu_probe(char *sock, size_t len);

@@ -20,6 +20,7 @@
 /* cc's sizes are the SEV API's, and so are tern-psp's */
 _Static_assert(CC_SESSION_LEN == PSP_SESSION_LEN, "session blob length");
 _Static_assert(CC_PKT_HDR_LEN == PSP_PKT_HDR_LEN, "packet header length");
+_Static_assert(CC_POLICY_ES == PSP_POLICY_ES, "ES policy bit");
 
 /* The platform connection: --psp-socket, else $TERN_PSP_SOCKET, else the
  * host's system daemon (systemd's tern-psp.socket) when it answers, else
@@ -97,6 +98,21 @@ static void watch_stop(struct cc *c)
 	c->watch_wake = -1;
 }
 
+static int vm_create_es(int platform)
+{
+	struct psp_vm_create_typed t = { .vm_type = PSP_VM_SEV_ES };
+	struct psp_reply r;
+	int s = psp__call(platform, PSP_OP_VM_CREATE, 0, &t, sizeof(t), -1, &r);
+	if (!s && r.fd < 0)
+		s = -EPROTO;
+	if (!s) {
+		s = r.fd;
+		r.fd = -1;
+	}
+	psp__reply_free(&r);
+	return s;
+}
+
 static int emu_open(struct cc *c, int kvm_vm_fd, char *err, size_t errlen)
 {
 	struct psp_reply r;
@@ -116,7 +132,10 @@ static int emu_open(struct cc *c, int kvm_vm_fd, char *err, size_t errlen)
 		errbuf__set(err, errlen, "tern-psp at %s refused the handshake: %s", c->socket, strerror(-s));
 		return -1;
 	}
-	c->handle_fd = psp__vm_create(c->platform, NULL);
+	/* SEV-ES: a VM of the SEV-ES type, as KVM_CREATE_VM(KVM_X86_SEV_ES_VM)
+	 * makes for KVM_SEV_INIT2; the type moves with the context and a move
+	 * needs it on both sides */
+	c->handle_fd = c->es ? vm_create_es(c->platform) : psp__vm_create(c->platform, NULL);
 	if (c->handle_fd < 0) {
 		errbuf__set(err, errlen, "tern-psp could not create a VM: %s", strerror(-c->handle_fd));
 		return -1;
@@ -135,9 +154,17 @@ static void emu_close(struct cc *c)
 	c->handle_fd = c->platform = -1;
 }
 
+/* SEV: the legacy INIT on a default VM. SEV-ES: KVM_SEV_INIT2 on the
+ * SEV-ES-type VM emu_open made, with the VM's VMSA features and the
+ * newest GHCB protocol (0: the platform's default, 2), as QEMU does. */
 static int emu_init(struct cc *c, bool es, uint32_t *fw)
 {
-	return psp__enc(c->handle_fd, es ? PSP_SEV_ES_INIT : PSP_SEV_INIT, NULL, 0, fw);
+	struct psp_sev_init2 in = { .vm_type = PSP_VM_SEV_ES, .vmsa_features = c->vmsa_features };
+	if (!es)
+		return psp__enc(c->handle_fd, PSP_SEV_INIT, NULL, 0, fw);
+	if (!c->es)
+		return -EINVAL;           /* the VM was not created as SEV-ES */
+	return psp__enc(c->handle_fd, PSP_SEV_INIT2, &in, sizeof(in), fw);
 }
 
 static int emu_register_ram(struct cc *c, int memfd, uint64_t gpa, uint64_t size, void *hva)
@@ -234,6 +261,56 @@ static int emu_launch_secret(struct cc *c, uint64_t gpa, void *hva, const uint8_
 static int emu_launch_finish(struct cc *c, uint32_t *fw)
 {
 	return psp__enc(c->handle_fd, PSP_SEV_LAUNCH_FINISH, NULL, 0, fw);
+}
+
+/* request: struct psp_vmsa + the page */
+static int vmsa_request(struct cc *c, uint16_t op, uint32_t cmd, int vcpu, const void *p, size_t len,
+			uint32_t *fw)
+{
+	struct psp_vmsa v = { (uint32_t)vcpu, (uint32_t)len };
+	struct psp_reply r;
+	uint8_t *buf;
+	int s;
+	if (vcpu < 0 || !len || len > PSP_VMSA_MAX)
+		return -EINVAL;
+	if (!(buf = malloc(sizeof(v) + len)))
+		return -ENOMEM;
+	memcpy(buf, &v, sizeof(v));
+	memcpy(buf + sizeof(v), p, len);
+	s = psp__call(c->handle_fd, op, cmd, buf, sizeof(v) + len, -1, &r);
+	free(buf);
+	if (fw)
+		*fw = r.fw_error;
+	psp__reply_free(&r);
+	return s;
+}
+
+static int emu_launch_update_vmsa(struct cc *c, int vcpu, const void *vmsa, size_t len, uint32_t *fw)
+{
+	return vmsa_request(c, PSP_OP_ENC, PSP_SEV_LAUNCH_UPDATE_VMSA, vcpu, vmsa, len, fw);
+}
+
+static int emu_vmsa_store(struct cc *c, int vcpu, const void *state, size_t len, uint32_t *fw)
+{
+	return vmsa_request(c, PSP_OP_VMSA_SAVE, 0, vcpu, state, len, fw);
+}
+
+static int emu_vmsa_fetch(struct cc *c, int vcpu, void **state, size_t *len, uint32_t *fw)
+{
+	struct psp_vcpu_ref v = { (uint32_t)vcpu };
+	struct psp_reply r;
+	int s = psp__call(c->handle_fd, PSP_OP_VMSA_LOAD, 0, &v, sizeof(v), -1, &r);
+	if (fw)
+		*fw = r.fw_error;
+	if (!s && !r.len)
+		s = -EPROTO;
+	if (!s) {
+		*state = r.data;          /* the reply's buffer becomes the caller's */
+		*len = r.len;
+		r.data = NULL;
+	}
+	psp__reply_free(&r);
+	return s;
 }
 
 /* A request whose reply is exactly n bytes (copied to out); fw as usual. */
@@ -465,6 +542,9 @@ const struct cc_ops cc_emu_ops = {
 	.launch_measure = emu_launch_measure,
 	.launch_secret = emu_launch_secret,
 	.launch_finish = emu_launch_finish,
+	.launch_update_vmsa = emu_launch_update_vmsa,
+	.vmsa_store = emu_vmsa_store,
+	.vmsa_fetch = emu_vmsa_fetch,
 	.platform_chain = emu_platform_chain,
 	.send_start = emu_send_start,
 	.send_update_data = emu_send_update_data,

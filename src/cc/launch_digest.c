@@ -11,6 +11,7 @@
 #include "boot/elf.h"
 #include "boot/multiboot.h"
 #include "cc/launch_digest.h"
+#include "cc/vmsa.h"
 #include "mirror/region.h"
 #include "util/log.h"
 
@@ -42,6 +43,14 @@ int launch__add_helper_range(struct launch_range *r, int n)
 int launch__digest(const uint8_t *ram, uint64_t ram_size, const struct launch_range *r, int n,
 		  uint8_t out[32])
 {
+	return launch__digest_es(ram, ram_size, r, n, 0, 0, 0, out);
+}
+
+int launch__digest_es(const uint8_t *ram, uint64_t ram_size, const struct launch_range *r, int n,
+		      uint64_t entry, int ncpus, uint64_t sev_features, uint8_t out[32])
+{
+	uint8_t page[VMSA_SIZE];
+	struct vmsa_regs regs;
 	EVP_MD_CTX *ctx;
 	unsigned int outl = 0;
 	int ok = 0;
@@ -59,6 +68,12 @@ int launch__digest(const uint8_t *ram, uint64_t ram_size, const struct launch_ra
 	for (int i = 0; i < n; i++)
 		if (r[i].len && EVP_DigestUpdate(ctx, ram + r[i].gpa, r[i].len) != 1)
 			goto out;
+	for (int i = 0; i < ncpus; i++) {
+		vmsa__entry(entry, i, &regs);
+		vmsa__encode(&regs, sev_features, page);
+		if (EVP_DigestUpdate(ctx, page, sizeof(page)) != 1)
+			goto out;
+	}
 	if (EVP_DigestFinal_ex(ctx, out, &outl) != 1 || outl != 32)
 		goto out;
 	ok = 1;
@@ -149,7 +164,8 @@ int launch__digest_for(const struct launch_expect *e, uint8_t out[32], char *err
 	n = launch__ranges(&ei, r);
 	if (n > 0 && e->helper)
 		n = launch__add_helper_range(r, n);
-	if (n < 0 || launch__digest(ram, mem, r, n, out)) {
+	/* SEV-ES: tern asks for no VMSA features (vm.c), so SEV_FEATURES is 0 */
+	if (n < 0 || launch__digest_es(ram, mem, r, n, ei.entry, e->es ? e->ncpus : 0, 0, out)) {
 		errbuf__set(err, errlen, "guest %s: cannot compute the launch digest", e->guest);
 		goto out;
 	}

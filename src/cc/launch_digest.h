@@ -4,6 +4,7 @@
 #ifndef TERN_CC_LAUNCH_DIGEST_H
 #define TERN_CC_LAUNCH_DIGEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +34,13 @@ int launch__add_helper_range(struct launch_range *r, int n);
 int launch__digest(const uint8_t *ram, uint64_t ram_size, const struct launch_range *r, int n,
 		  uint8_t out[32]);
 
+/* SEV-ES: the same ranges, then each vCPU's VMSA page (vmsa.h: vCPU i's
+ * entry state at the ELF's entry, with sev_features) for i = 0..ncpus-1,
+ * the order tern's launch passes them (LAUNCH_UPDATE_DATA, then
+ * LAUNCH_UPDATE_VMSA per vCPU). Returns 0 or -1 as launch__digest. */
+int launch__digest_es(const uint8_t *ram, uint64_t ram_size, const struct launch_range *r, int n,
+		      uint64_t entry, int ncpus, uint64_t sev_features, uint8_t out[32]);
+
 /* The digest a guest owner expects for `tern run --guest elf --mem --cpus --guest-args`:
  * loads the ELF and writes the boot info exactly as tern does (elf_load,
  * multiboot__write_info, into an anonymous MAP_NORESERVE mapping of mem bytes).
@@ -48,6 +56,7 @@ struct launch_expect {
 	const char *args;                 /* --guest-args, NULL: none */
 	const char *helper;               /* --helper ELF, NULL: no helper */
 	unsigned    c_bit;                /* the helper's page tables' C-bit, 0: none (--cc emu) */
+	bool        es;                   /* SEV-ES (policy bit 0x4): the vCPUs' VMSAs follow */
 };
 int launch__digest_for(const struct launch_expect *e, uint8_t out[32], char *err, size_t errlen);
 

@@ -57,6 +57,13 @@ enum psp_op {
 	PSP_OP_VCPU_BEGIN     = 16,       /* a vCPU creation starts (moves see EBUSY) */
 	PSP_OP_VCPU_END       = 17,       /* ... and completes (one more vCPU) */
 	PSP_OP_VM_INFO        = 18,       /* -> struct psp_vm_info */
+	/* SEV-ES, emulation only: on hardware the CPU itself writes a vCPU's
+	 * VMSA at every #VMEXIT and reads it at VMRUN, inside encrypted
+	 * memory. tern-psp keeps each launched vCPU's VMSA with the context
+	 * instead, and the VMM hands it the vCPU's state when the host would
+	 * lose it (a handoff), and takes it back after the context moved. */
+	PSP_OP_VMSA_SAVE      = 19,       /* struct psp_vmsa + state: replace vCPU's VMSA */
+	PSP_OP_VMSA_LOAD      = 20,       /* struct psp_vcpu_ref -> the vCPU's VMSA bytes */
 };
 
 /* SEV command ids: KVM's (enum sev_cmd_id in <linux/kvm.h>) plus tern's */
@@ -211,8 +218,11 @@ struct psp_handle_reply { uint32_t handle; };
 struct psp_range { uint64_t gpa; uint32_t len; uint32_t flags; };
 #define PSP_RANGE_QUERY 1                 /* SEND_UPDATE_DATA: only report lengths */
 
-/* LAUNCH_UPDATE_VMSA: the vCPU and its initial register state (measured) */
+/* LAUNCH_UPDATE_VMSA (and VMSA_SAVE): the vCPU and its register state
+ * (LAUNCH: measured), 1..PSP_VMSA_MAX bytes */
 struct psp_vmsa { uint32_t vcpu; uint32_t len; /* then len bytes */ };
+#define PSP_VMSA_MAX   (32 * 1024)
+struct psp_vcpu_ref { uint32_t vcpu; };
 
 struct psp_measure_reply {
 	uint8_t measurement[32];

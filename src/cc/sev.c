@@ -279,6 +279,41 @@ static int sev_launch_secret(struct cc *c, uint64_t gpa, void *hva, const uint8_
 	return sev_op(c, KVM_SEV_LAUNCH_SECRET, &s, fw);
 }
 
+/* KVM_SEV_LAUNCH_UPDATE_VMSA takes no argument: KVM copies each vCPU's
+ * registers (as KVM_SET_REGS/SREGS left them) into its VMSA and has the
+ * firmware encrypt and measure every vCPU, in vCPU order, in one call. So
+ * the call is made for vCPU 0; tern's serialization (vmsa) is not used:
+ * the page hardware measures is KVM's (docs/cc.md). */
+static int sev_launch_update_vmsa(struct cc *c, int vcpu, const void *vmsa, size_t len, uint32_t *fw)
+{
+	(void)vmsa;
+	(void)len;
+	if (vcpu)
+		return 0;
+	return sev_op(c, KVM_SEV_LAUNCH_UPDATE_VMSA, NULL, fw);
+}
+
+/* The CPU itself keeps an SEV-ES vCPU's VMSA, and MOVE_ENC_CONTEXT_FROM
+ * gives vCPU i's to the destination's vCPU i: nothing for the VMM to
+ * carry. */
+static int sev_vmsa_store(struct cc *c, int vcpu, const void *state, size_t len, uint32_t *fw)
+{
+	(void)c, (void)vcpu, (void)state, (void)len;
+	if (fw)
+		*fw = 0;
+	return 0;
+}
+
+static int sev_vmsa_fetch(struct cc *c, int vcpu, void **state, size_t *len, uint32_t *fw)
+{
+	(void)c, (void)vcpu;
+	*state = NULL;
+	*len = 0;
+	if (fw)
+		*fw = 0;
+	return 0;
+}
+
 static int sev_launch_finish(struct cc *c, uint32_t *fw)
 {
 	return sev_op(c, KVM_SEV_LAUNCH_FINISH, NULL, fw);
@@ -650,6 +685,9 @@ const struct cc_ops cc_sev_ops = {
 	.launch_measure = sev_launch_measure,
 	.launch_secret = sev_launch_secret,
 	.launch_finish = sev_launch_finish,
+	.launch_update_vmsa = sev_launch_update_vmsa,
+	.vmsa_store = sev_vmsa_store,
+	.vmsa_fetch = sev_vmsa_fetch,
 	.platform_chain = sev_platform_chain,
 	.send_start = sev_send_start,
 	.send_update_data = sev_send_update_data,

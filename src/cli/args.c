@@ -39,6 +39,7 @@ const char run_usage[] =
 	"  --cc MODE           confidential platform: none (default), emu (tern-psp, started if\n"
 	"                      none is running), sev (AMD hardware: /dev/sev)\n"
 	"  --cc-policy N       guest policy for LAUNCH_START (default 0, or the session's)\n"
+	"                      (bit 0x4, SEV-ES: the vCPUs are launched into VMSAs)\n"
 	"  --owner-session DIR launch with the guest owner's session (from `tern owner session`)\n"
 	"  --owner-secret FILE after measuring, wait for FILE (from `tern owner secret`) and\n"
 	"                      inject it at GPA 0x6000 before the guest runs\n"

@@ -22,6 +22,7 @@
 #include <openssl/rand.h>
 
 #include "boot/elf.h"
+#include "cc/cc.h"
 #include "cc/launch_digest.h"
 #include "cli/args.h"
 #include "cli/cli.h"
@@ -59,7 +60,7 @@
 static const char owner_usage[] =
 	"usage: tern owner session --platform CHAIN.pem --trust ROOTS.pem --policy 0xN --dir DIR\n"
 	"       tern owner digest --guest ELF [--mem SIZE] [--cpus N] [--guest-args \"ARGS\"]\n"
-	"                         [--helper HELPER.elf [--c-bit N]]\n"
+	"                         [--helper HELPER.elf [--c-bit N]] [--policy 0xN]\n"
 	"       tern owner verify --dir DIR --measurement HEX --mnonce HEX --digest HEX\n"
 	"                         --api MAJOR.MINOR --build N\n"
 	"       tern owner secret --dir DIR --measurement HEX --in FILE --out PACKET\n"
@@ -70,7 +71,8 @@ static const char owner_usage[] =
 	"  digest   print the launch digest `tern run` with these options will produce\n"
 	"           (--mem and --cpus default to tern run's: 256M, 1); with --helper, the\n"
 	"           migration helper's region too (--c-bit: the SEV C-bit position, CPUID\n"
-	"           0x8000001F EBX[5:0] of the host; 0, the default, for --cc emu)\n"
+	"           0x8000001F EBX[5:0] of the host; 0, the default, for --cc emu); with a\n"
+	"           --policy that has the SEV-ES bit (0x4), every vCPU's VMSA follows\n"
 	"  verify   check the launch measurement the platform reported (LAUNCH_MEASURE)\n"
 	"  secret   seal FILE (at most 3064 bytes) for LAUNCH_SECRET, bound to the measurement\n"
 	"  helper-key  write a new AES-256 key for the migration helper to DIR/helper.key and\n"
@@ -397,6 +399,18 @@ static int do_digest(char **opt)
 		}
 		e.c_bit = cb;
 	}
+	if (opt[O_POLICY]) {
+		uint32_t policy;
+		if (parse_policy("--policy", opt[O_POLICY], &policy))
+			return EXIT_USAGE;
+		/* SEV-ES: the launch measures each vCPU's VMSA after the data */
+		e.es = (policy & CC_POLICY_ES) != 0;
+		if (e.es && e.helper) {
+			log__err("--helper with an SEV-ES policy: tern run refuses that launch (the "
+				"helper's mirror VM would need VMSAs of its own)");
+			return EXIT_USAGE;
+		}
+	}
 	if (launch__digest_for(&e, d, err, sizeof(err))) {
 		log__err("%s", err);
 		return 1;
@@ -557,7 +571,7 @@ out:
 
 static const struct sub subs[] = {
 	{ "session", do_session, { O_PLATFORM, O_TRUST, O_POLICY, O_DIR }, { 0 } },
-	{ "digest", do_digest, { O_GUEST }, { O_MEM, O_CPUS, O_ARGS, O_HELPER, O_CBIT } },
+	{ "digest", do_digest, { O_GUEST }, { O_MEM, O_CPUS, O_ARGS, O_HELPER, O_CBIT, O_POLICY } },
 	{ "verify", do_verify, { O_DIR, O_MEASUREMENT, O_MNONCE, O_DIGEST, O_API, O_BUILD }, { 0 } },
 	{ "secret", do_secret, { O_DIR, O_MEASUREMENT, O_IN, O_OUT }, { 0 } },
 	{ "helper-key", do_helper_key, { O_DIR, O_MEASUREMENT, O_OUT }, { 0 } },

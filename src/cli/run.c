@@ -314,6 +314,9 @@ static int build_booted(struct run *rn)
 	rn->cfg.psp_socket = rn->o.psp_socket;
 	bad = rn->o.owner_session &&
 		load_owner_session(rn->o.owner_session, &rn->o, &launch, &session, &pub, err, sizeof(err));
+	/* the policy's ES bit (--cc-policy, or the owner's session) makes an
+	 * SEV-ES guest: vCPU state launched into VMSAs (docs/cc.md) */
+	rn->cfg.cc_es = rn->o.cc != CC_NONE && (launch.policy & CC_POLICY_ES);
 	bad = bad || vm__create(rn->vm, &rn->cfg, err, sizeof(err)) ||
 	      vm__load_guest(rn->vm, rn->o.guest, rn->o.guest_args, rn->o.helper, &launch, err,
 			     sizeof(err));

@@ -145,6 +145,10 @@ static json_t *cmd_snapshot(struct ctl_server *s, json_t *req)
 	uint64_t t0 = now__ns(), paused_ns;
 	int r;
 
+	if (s->vm->cfg.cc_es)
+		return ctl__error("an SEV-ES guest cannot be snapshotted: its vCPUs' registers are encrypted "
+				  "in their VMSAs, which only the platform holds, and its private memory may "
+				  "leave the host only encrypted by the platform (handoff moves both)");
 	if (s->vm->cfg.cc != CC_NONE)
 		return ctl__error("a confidential VM cannot be snapshotted: its private memory may leave "
 				  "the host only encrypted by the platform (use migration)");
@@ -236,6 +240,10 @@ static json_t *cmd__migrate(struct ctl_server *s, json_t *req)
 		o.on_timeout = MIG_TIMEOUT_FORCE;
 	if (path)
 		o.private_path = !strcmp(path, "helper") ? MIG_PRIVATE_HELPER : MIG_PRIVATE_PSP;
+	if (s->vm->cfg.cc_es)
+		return ctl__error("live migration of an SEV-ES guest is not supported: its vCPUs' VMSAs "
+				  "cannot leave the host (KVM has no SEND_UPDATE_VMSA, and tern's helper "
+				  "path does not carry them); a handoff on this host moves them");
 	if (vm__paused(s->vm))
 		return ctl__error("resume the VM before migrating it");
 	snprintf(s->mig.stats_file, sizeof(s->mig.stats_file), "%s", stats ? stats : "");

@@ -23,6 +23,9 @@ enum vcpu_field {
 	VS_EVENTS    = 8,                 /* struct kvm_vcpu_events */
 	VS_MP_STATE  = 9,                 /* struct kvm_mp_state */
 	VS_CPUID     = 10,                /* n x struct kvm_cpuid_entry2 the guest saw */
+	/* SEV-ES: instead of all the above but VS_INDEX, u64 1: the vCPU's
+	 * state is in its VMSA, which moves with the encryption context */
+	VS_VMSA      = 11,
 };
 
 /* What to save, decided once per VM: the MSRs this host lets us read back,

@@ -158,6 +158,11 @@ static int on_commit(struct wire_msg *m, struct vm *vm, struct commit_word *cw, 
 				   " (token-mode handoff exists only on the emulated platform: use the move mode)" : "");
 			return -1;
 		}
+		/* SEV-ES: the vCPUs' registers came with the context, in their
+		 * VMSAs (the STATE records only said so). The context is ours
+		 * now and the source's handle dead: a failure here loses the VM */
+		if (vm->cfg.cc_es && vm__restore_vmsas(vm, err, errlen))
+			return -1;
 	}
 	if (vm__start(vm, err, errlen))
 		return -1;

@@ -22,6 +22,8 @@ int vm__save_config(struct vm *vm, struct rec_writer *w)
 	tlv__put_u64(&b, CFG_NCPUS, REC_F_REQUIRED, (uint64_t)vm->cfg.ncpus);
 	tlv__put_u64(&b, CFG_CC, REC_F_REQUIRED, (uint64_t)vm->cfg.cc);
 	tlv__put_u64(&b, CFG_TSC_KHZ, 0, vm->tsc_khz);
+	if (vm->cfg.cc_es)
+		tlv__put_u64(&b, CFG_CC_ES, REC_F_REQUIRED, 1);
 	/* the RAM layout: one region today, a list so it can grow */
 	tlv__put(&b, CFG_RAM_REGIONS, REC_F_REQUIRED, region, sizeof(region));
 	r = b.error ? b.error : rec__write(w, REC_VM_CONFIG, VM_CONFIG_VERSION, REC_F_REQUIRED, b.data, b.len);
@@ -32,7 +34,7 @@ int vm__save_config(struct vm *vm, struct rec_writer *w)
 int vm__config_from_record(uint16_t version, const void *p, size_t len, struct vm_config *cfg,
 			   uint32_t *tsc_khz, char *err, size_t errlen)
 {
-	uint64_t mem, ncpus, cc, tsc = 0;
+	uint64_t mem, ncpus, cc, tsc = 0, es = 0;
 	struct tlv_field f;
 	char why[160];
 
@@ -43,7 +45,7 @@ int vm__config_from_record(uint16_t version, const void *p, size_t len, struct v
 	}
 	/* a field we do not know that the writer marked required means the
 	 * machine needs something this tern cannot give it */
-	static const uint16_t known[] = { CFG_MEM, CFG_NCPUS, CFG_CC, CFG_TSC_KHZ, CFG_RAM_REGIONS };
+	static const uint16_t known[] = { CFG_MEM, CFG_NCPUS, CFG_CC, CFG_TSC_KHZ, CFG_RAM_REGIONS, CFG_CC_ES };
 	if (tlv__validate(p, len, known, sizeof(known) / sizeof(known[0]), why, sizeof(why))) {
 		errbuf__set(err, errlen, "VM config: %s", why);
 		return -1;
@@ -71,10 +73,56 @@ int vm__config_from_record(uint16_t version, const void *p, size_t len, struct v
 		return -1;
 	}
 	(void)tlv__get_u64(p, len, CFG_TSC_KHZ, &tsc);
+	(void)tlv__get_u64(p, len, CFG_CC_ES, &es);
+	if (es && cc == CC_NONE) {
+		errbuf__set(err, errlen, "VM config: SEV-ES without a confidential platform");
+		return -1;
+	}
+	cfg->cc_es = es != 0;
 	cfg->mem = mem;
 	cfg->ncpus = (int)ncpus;
 	cfg->cc = (enum cc_mode)cc;
 	*tsc_khz = (uint32_t)tsc;
+	return 0;
+}
+
+/* SEV-ES: the host cannot read a launched vCPU's registers, so the record
+ * says only where they are: in the vCPU's VMSA, which moves with the
+ * encryption context (a handoff). On hardware the CPU wrote the VMSA at
+ * the vCPU's last exit; the emulated platform has no such CPU, so here
+ * the emulation does what the CPU would: the vCPU's whole state, as tern
+ * would otherwise save it, goes into the platform's VMSA (cc vmsa_store). */
+static int save_vmsa(struct vm *vm, struct rec_writer *w, int i, char *err, size_t errlen)
+{
+	struct vcpu *v = &vm->vcpus[i];
+	struct tlv_buf b;
+	uint32_t fw = 0;
+	char e2[128];
+	int r;
+
+	if (vm->cfg.cc == CC_EMU) {
+		tlv__init(&b);
+		if (vcpu_state__save(v->fd, i, &vm->vscfg, v->cpuid, &b, err, errlen)) {
+			tlv__free(&b);
+			return -1;
+		}
+		r = b.error ? b.error : vm->cc.ops->vmsa_store(&vm->cc, i, b.data, b.len, &fw);
+		tlv__free(&b);
+		if (r) {
+			errbuf__set(err, errlen, "vCPU %d: the platform did not take its VMSA: %s", i,
+				   cc__strerror(r, fw, e2, sizeof(e2)));
+			return -1;
+		}
+	}
+	tlv__init(&b);
+	tlv__put_u64(&b, VS_INDEX, REC_F_REQUIRED, (uint64_t)i);
+	tlv__put_u64(&b, VS_VMSA, REC_F_REQUIRED, 1);
+	r = b.error ? b.error : rec__write(w, REC_VCPU, VCPU_STATE_VERSION, REC_F_REQUIRED, b.data, b.len);
+	tlv__free(&b);
+	if (r) {
+		errbuf__set(err, errlen, "writing state: %s", strerror(r < 0 ? -r : r));
+		return -1;
+	}
 	return 0;
 }
 
@@ -111,6 +159,11 @@ int vm__save_state(struct vm *vm, struct rec_writer *w, char *err, size_t errlen
 
 	for (int i = 0; i < vm->cfg.ncpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
+		if (vm->cc_open && vm->cc.vmsa_sealed) {
+			if (save_vmsa(vm, w, i, err, errlen))
+				return -1;
+			continue;
+		}
 		tlv__init(&b);
 		if (vcpu_state__save(v->fd, i, &vm->vscfg, v->cpuid, &b, err, errlen)) {
 			tlv__free(&b);
@@ -227,13 +280,63 @@ static void *read_section(struct rec_reader *r, const struct rec_section_hdr *h,
 	return p;
 }
 
+/* A vCPU's whole state (a REC_VCPU payload) onto vCPU v: its CPUID table
+ * first, then the rest. why names the cause. */
+static int apply_vcpu(struct vcpu *v, const void *p, size_t len, char *why, size_t whylen)
+{
+	struct kvm_cpuid2 *cpuid;
+	if (vcpu_state__cpuid(p, len, &cpuid, why, whylen))
+		return -1;
+	if (ioctl(v->fd, KVM_SET_CPUID2, cpuid) < 0) {
+		errbuf__set(why, whylen, "KVM refused the saved CPUID table: %s", strerror(errno));
+		free(cpuid);
+		return -1;
+	}
+	free(v->cpuid);
+	v->cpuid = cpuid;
+	return vcpu_state__restore(v->fd, p, len, why, whylen);
+}
+
+int vm__restore_vmsas(struct vm *vm, char *err, size_t errlen)
+{
+	char why[256], e2[128];
+	uint32_t fw = 0;
+	size_t total = 0;
+
+	if (!vm->cc_open || !vm->cfg.cc_es) {
+		errbuf__set(err, errlen, "not an SEV-ES guest: no VMSAs to restore");
+		return -1;
+	}
+	for (int i = 0; i < vm->cfg.ncpus; i++) {
+		void *p = NULL;
+		size_t len = 0;
+		int r = vm->cc.ops->vmsa_fetch(&vm->cc, i, &p, &len, &fw);
+		if (r) {
+			errbuf__set(err, errlen, "vCPU %d: the moved context gave no VMSA: %s", i,
+				   cc__strerror(r, fw, e2, sizeof(e2)));
+			return -1;
+		}
+		/* len 0: the CPU has it (hardware), nothing for the VMM to do */
+		r = len ? apply_vcpu(&vm->vcpus[i], p, len, why, sizeof(why)) : 0;
+		free(p);
+		total += len;
+		if (r) {
+			errbuf__set(err, errlen, "vCPU %d: its VMSA from the platform: %s", i, why);
+			return -1;
+		}
+	}
+	vm->cc.vmsa_sealed = true;
+	log__info("SEV-ES: %d vCPUs restored from the VMSAs that came with the context (%zu bytes)",
+		  vm->cfg.ncpus, total);
+	return 0;
+}
+
 static int load_vcpu(struct vm *vm, const void *p, size_t len, struct vm_restore_progress *pr,
 		     char *err, size_t errlen)
 {
 	static const uint16_t known[] = { VS_INDEX, VS_REGS, VS_SREGS, VS_XSAVE, VS_XCRS, VS_MSRS,
-					  VS_DEBUGREGS, VS_EVENTS, VS_MP_STATE, VS_CPUID };
-	uint64_t idx;
-	struct kvm_cpuid2 *cpuid;
+					  VS_DEBUGREGS, VS_EVENTS, VS_MP_STATE, VS_CPUID, VS_VMSA };
+	uint64_t idx, in_vmsa = 0;
 	char why[256];
 	if (tlv__validate(p, len, known, sizeof(known) / sizeof(known[0]), why, sizeof(why))) {
 		errbuf__set(err, errlen, "vCPU record: %s", why);
@@ -248,17 +351,21 @@ static int load_vcpu(struct vm *vm, const void *p, size_t len, struct vm_restore
 		errbuf__set(err, errlen, "vCPU %llu appears twice in the state", (unsigned long long)idx);
 		return -1;
 	}
-	if (vcpu_state__cpuid(p, len, &cpuid, why, sizeof(why)))
-		goto fail;
-	if (ioctl(v->fd, KVM_SET_CPUID2, cpuid) < 0) {
-		errbuf__set(why, sizeof(why), "KVM refused the saved CPUID table: %s", strerror(errno));
-		free(cpuid);
+	(void)tlv__get_u64(p, len, VS_VMSA, &in_vmsa);
+	if (in_vmsa != !!vm->cfg.cc_es) {
+		/* an SEV-ES vCPU's registers travel only in its VMSA, and only
+		 * an SEV-ES guest has one */
+		errbuf__set(err, errlen, in_vmsa ? "vCPU %llu's state is in an SEV-ES VMSA, which only "
+			   "moves with the encryption context (handoff), but this VM is not an SEV-ES guest"
+			   : "vCPU %llu of this SEV-ES guest arrived with its registers in the clear: they "
+			   "travel only in its VMSA", (unsigned long long)idx);
+		return -1;
+	}
+	if (in_vmsa) {
+		pr->vcpus_in_vmsa++;
+	} else if (apply_vcpu(v, p, len, why, sizeof(why))) {
 		goto fail;
 	}
-	free(v->cpuid);
-	v->cpuid = cpuid;
-	if (vcpu_state__restore(v->fd, p, len, why, sizeof(why)))
-		goto fail;
 	pr->vcpus_restored++;
 	pr->vcpu_mask |= 1u << idx;
 	return 0;
@@ -335,6 +442,11 @@ int vm__restore_complete(struct vm *vm, const struct vm_restore_progress *pr,
 {
 	if (pr->vcpus_restored != vm->cfg.ncpus) {
 		errbuf__set(err, errlen, "state has %d of %d vCPUs", pr->vcpus_restored, vm->cfg.ncpus);
+		return -1;
+	}
+	if (pr->vcpus_in_vmsa && vm->cc_role != VM_CC_ADOPT_MOVE && vm->cc_role != VM_CC_ADOPT_TOKEN) {
+		errbuf__set(err, errlen, "the vCPUs' state is in SEV-ES VMSAs, which only a handoff's "
+			   "moved encryption context brings");
 		return -1;
 	}
 	if (!pr->page_status || !pr->serial) {

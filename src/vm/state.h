@@ -10,7 +10,8 @@
 #define RAM_RUN_MAX_PAGES  256        /* one REC_RAM section carries at most 1 MiB */
 
 /* tlv ids in REC_VM_CONFIG */
-enum { CFG_MEM = 1, CFG_NCPUS = 2, CFG_CC = 3, CFG_TSC_KHZ = 4, CFG_RAM_REGIONS = 5 };
+enum { CFG_MEM = 1, CFG_NCPUS = 2, CFG_CC = 3, CFG_TSC_KHZ = 4, CFG_RAM_REGIONS = 5,
+       CFG_CC_ES = 6 /* u64 1, marked required: an SEV-ES guest (older readers refuse it) */ };
 
 /* REC_RAM payload header, followed by npages * 4096 bytes */
 struct ram_run_hdr {
@@ -39,9 +40,14 @@ struct vm_restore_progress {
 	uint32_t vcpu_mask;              /* which indices were seen (duplicates refused) */
 	bool page_status, serial, guestcall;
 	uint64_t ram_pages;
+	int  vcpus_in_vmsa;               /* SEV-ES: vCPUs whose state is in the platform's VMSA */
 };
 int vm__load_section(struct vm *vm, struct rec_reader *r, const struct rec_section_hdr *h,
 		     struct vm_restore_progress *pr, char *err, size_t errlen);
+/* SEV-ES, after the encryption context moved in (handoff): every vCPU
+ * from the VMSA the context brought (cc vmsa_fetch; on hardware the CPU
+ * has it already). Returns 0 or -1 with err set. */
+int vm__restore_vmsas(struct vm *vm, char *err, size_t errlen);
 /* After END: check nothing required was missing. */
 int vm__restore_complete(struct vm *vm, const struct vm_restore_progress *pr,
 			 char *err, size_t errlen);

@@ -49,7 +49,11 @@ static void crash(struct vcpu *v, const char *fmt, ...)
 	va_end(ap);
 	serial__flush(&v->vm->serial);
 	log__err("vCPU %d: %s", v->index, msg);
-	vcpu_state__dump(v->fd, v->index);
+	char why[200];
+	if (v->vm->cc_open && cc__vcpu_regs(&v->vm->cc, v->index, why, sizeof(why)))
+		log__err("no register dump: %s", why);
+	else
+		vcpu_state__dump(v->fd, v->index);
 	vm__stop(v->vm, EXIT_GUEST_CRASH, "vCPU %d: %s", v->index, msg);
 }
 

@@ -23,6 +23,7 @@
 #include "boot/elf.h"
 #include "boot/multiboot.h"
 #include "cc/launch_digest.h"
+#include "cc/vmsa.h"
 #include "dev/exits.h"
 #include "dev/migctl.h"
 #include "dev/reset.h"
@@ -171,6 +172,11 @@ static int cc_setup(struct vm *vm, struct vm *owner, char *err, size_t errlen)
 	vm->cc.ops = vm->cfg.cc == CC_EMU ? &cc_emu_ops : &cc_sev_ops;
 	vm->cc.handle_fd = vm->cc.platform = vm->cc.watch_wake = -1;
 	vm->cc.lost = 0;
+	/* SEV-ES is decided before the platform sees the VM: it makes the
+	 * VM's type (emu) and the INIT (INIT2 with VMSA features) */
+	vm->cc.es = vm->cfg.cc_es;
+	vm->cc.vmsa_features = 0;         /* no DebugSwap: tern's guests need none */
+	vm->cc.vmsa_sealed = false;
 	if (vm->cfg.psp_socket)
 		snprintf(vm->cc.socket, sizeof(vm->cc.socket), "%s", vm->cfg.psp_socket);
 	if (vm->cc.ops->open(&vm->cc, vm->fd, why, sizeof(why))) {
@@ -191,9 +197,10 @@ static int cc_setup(struct vm *vm, struct vm *owner, char *err, size_t errlen)
 	}
 	if (vm->cc_role == VM_CC_ADOPT_MOVE)
 		return 0;         /* a handoff moves the context (and its regions) in */
-	r = vm->cc.ops->init(&vm->cc, false, &fw);
+	r = vm->cc.ops->init(&vm->cc, vm->cfg.cc_es, &fw);
 	if (r) {
-		errbuf__set(err, errlen, "--cc %s: SEV INIT failed: %s", vm->cc.ops->name,
+		errbuf__set(err, errlen, "--cc %s: SEV%s INIT failed: %s", vm->cc.ops->name,
+			   vm->cfg.cc_es ? "-ES" : "",
 			   cc__strerror(r, fw, e2, sizeof(e2)));
 		return -1;
 	}
@@ -204,6 +211,27 @@ static int cc_setup(struct vm *vm, struct vm *owner, char *err, size_t errlen)
 		errbuf__set(err, errlen, "--cc %s: cannot register guest RAM: %s", vm->cc.ops->name,
 			   strerror(-r));
 		return -1;
+	}
+	return 0;
+}
+
+static int cc_launch_vmsas(struct vm *vm, uint64_t entry, char *err, size_t errlen)
+{
+	uint8_t page[VMSA_SIZE];
+	struct vmsa_regs regs;
+	uint32_t fw = 0;
+	char e2[128];
+
+	for (int i = 0; i < vm->cfg.ncpus; i++) {
+		vmsa__entry(entry, i, &regs);   /* what set_entry_state gave the vCPU */
+		vmsa__encode(&regs, vm->cc.vmsa_features, page);
+		int r = vm->cc.ops->launch_update_vmsa(&vm->cc, i, page, sizeof(page), &fw);
+		if (r) {
+			errbuf__set(err, errlen, "LAUNCH_UPDATE_VMSA (vCPU %d): %s", i,
+				   cc__strerror(r, fw, e2, sizeof(e2)));
+			return -1;
+		}
+		vm->cc.vmsa_sealed = true;
 	}
 	return 0;
 }
@@ -238,6 +266,11 @@ static int cc_launch(struct vm *vm, const struct elf_image *ei, bool helper,
 			return -1;
 		}
 	}
+	/* SEV-ES: every vCPU's register state is encrypted into its VMSA
+	 * after the data and before the measurement, vCPU 0 first (as KVM
+	 * walks its vCPUs); from now on the host cannot read or set it */
+	if (vm->cc.es && cc_launch_vmsas(vm, ei->entry, err, errlen))
+		return -1;
 	r = vm->cc.ops->launch_measure(&vm->cc, &vm->cc.m, &fw);
 	if (r) {
 		errbuf__set(err, errlen, "LAUNCH_MEASURE: %s", cc__strerror(r, fw, e2, sizeof(e2)));
@@ -482,6 +515,14 @@ int vm__cc_role(struct vm *vm, enum vm_cc_role role, struct vm *from, char *err,
 			   "on the same platform");
 		return -1;
 	}
+	if (vm->cfg.cc_es && (role == VM_CC_RECEIVER || role == VM_CC_MIRROR)) {
+		/* its vCPUs live in VMSAs that never leave the host (no
+		 * SEND_UPDATE_VMSA), and a mirror's would need their own */
+		errbuf__set(err, errlen, "an SEV-ES guest cannot be %s", role == VM_CC_RECEIVER ?
+			   "received by live migration: its vCPUs' VMSAs cannot leave their host" :
+			   "mirrored: the mirror's vCPUs would need VMSAs of their own");
+		return -1;
+	}
 	return cc_setup(vm, from, err, errlen);
 }
 
@@ -555,32 +596,59 @@ void vm__destroy(struct vm *vm)
 	pthread_mutex_destroy(&vm->lock);
 }
 
-/* Multiboot entry state: flat 32-bit protected mode, paging off. */
+/* A segment in KVM's form from its VMSA form (vmsa.h), so the vCPU gets
+ * exactly the values an SEV-ES launch measures. */
+static struct kvm_segment kvm_seg(const struct vmsa_seg *g)
+{
+	return (struct kvm_segment){
+		.base = g->base, .limit = g->limit, .selector = g->selector,
+		.type = g->attrib & 0xf, .s = (g->attrib >> 4) & 1, .dpl = (g->attrib >> 5) & 3,
+		.present = (g->attrib >> 7) & 1, .avl = (g->attrib >> 8) & 1, .l = (g->attrib >> 9) & 1,
+		.db = (g->attrib >> 10) & 1, .g = (g->attrib >> 11) & 1,
+	};
+}
+
+/* Multiboot entry state: flat 32-bit protected mode, paging off, as
+ * vmsa__entry defines it (one definition for the vCPU and its VMSA). */
 static int set_entry_state(struct vcpu *v, uint64_t entry, char *err, size_t errlen)
 {
 	struct kvm_sregs s;
 	struct kvm_regs r = { 0 };
-	struct kvm_segment code = {
-		.base = 0, .limit = 0xffffffff, .selector = 0x08, .type = 0xb,
-		.present = 1, .dpl = 0, .db = 1, .s = 1, .l = 0, .g = 1,
-	};
-	struct kvm_segment data = code;
+	struct vmsa_regs e;
 
-	data.selector = 0x10;
-	data.type = 0x3;
+	vmsa__entry(entry, v->index, &e);
 	if (ioctl(v->fd, KVM_GET_SREGS, &s) < 0)
 		goto fail;
-	s.cs = code;
-	s.ds = s.es = s.fs = s.gs = s.ss = data;
-	s.cr0 = 0x11;                     /* PE | ET */
-	s.cr4 = 0;
-	s.efer = 0;
+	s.cs = kvm_seg(&e.cs);
+	s.ds = kvm_seg(&e.ds);
+	s.es = kvm_seg(&e.es);
+	s.fs = kvm_seg(&e.fs);
+	s.gs = kvm_seg(&e.gs);
+	s.ss = kvm_seg(&e.ss);
+	s.cr0 = e.cr0;
+	s.cr3 = e.cr3;
+	s.cr4 = e.cr4;
+	s.efer = e.efer;
 	if (ioctl(v->fd, KVM_SET_SREGS, &s) < 0)
 		goto fail;
-	r.rip = entry;
-	r.rflags = 0x2;
-	r.rax = v->index == 0 ? MB_BOOT_MAGIC : TERN_AP_MAGIC;
-	r.rbx = v->index == 0 ? MB_INFO_GPA : (uint64_t)v->index;
+	r.rip = e.rip;
+	r.rflags = e.rflags;
+	r.rax = e.rax;
+	r.rbx = e.rbx;
+	r.rcx = e.rcx;
+	r.rdx = e.rdx;
+	r.rsi = e.rsi;
+	r.rdi = e.rdi;
+	r.rsp = e.rsp;
+	r.rbp = e.rbp;
+	r.r8 = e.r[0];
+	r.r9 = e.r[1];
+	r.r10 = e.r[2];
+	r.r11 = e.r[3];
+	r.r12 = e.r[4];
+	r.r13 = e.r[5];
+	r.r14 = e.r[6];
+	r.r15 = e.r[7];
 	if (ioctl(v->fd, KVM_SET_REGS, &r) < 0)
 		goto fail;
 	return 0;
@@ -623,6 +691,13 @@ static int load_helper(struct vm *vm, const char *path, const struct elf_image *
 	if (!vm->cc_open) {
 		errbuf__set(err, errlen, "--helper needs a confidential launch (--cc emu or sev): its "
 			   "region is measured with the guest");
+		return -1;
+	}
+	if (vm->cc.es) {
+		/* its mirror VM's lanes would need VMSAs of their own, launched
+		 * while the owner is in LUPDATE: not built */
+		errbuf__set(err, errlen, "--helper with an SEV-ES guest (policy bit 0x4) is not supported: "
+			   "the helper's mirror VM would need VMSAs of its own");
 		return -1;
 	}
 	if (helper_region__guest_clear(guest->lowest, guest->highest, why, sizeof(why))) {

@@ -39,6 +39,7 @@ struct vm_config {
 	uint64_t max_mem;                 /* receivers: refuse a CONFIG asking for more (0: no limit) */
 	int      ncpus;
 	enum cc_mode cc;
+	bool     cc_es;                   /* SEV-ES (policy bit 2): vCPU state in VMSAs */
 	int      serial_fd;               /* where the console goes */
 	const char *psp_socket;           /* cc emu: tern-psp's socket (NULL: default) */
 	uint32_t dirty_ring;              /* entries per vCPU dirty ring (power of 2), 0: none;

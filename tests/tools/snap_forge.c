@@ -10,6 +10,9 @@
  *     cpuid-empty     vCPU 0's CPUID table empty
  *     dup-serial      the serial section twice
  *     dup-pagestatus  the page-status section twice
+ *     vcpu-vmsa       vCPU 0's record as an SEV-ES guest's: its index and
+ *                     "in its VMSA", no registers
+ *     config-es       VM_CONFIG says SEV-ES (CC_ES = 1)
  *     unknown-config, unknown-vcpu, unknown-serial, unknown-guestcall
  *                     a field 0x7fff marked required (from a newer tern)
  *                     appended to that record (every vCPU's)
@@ -28,6 +31,7 @@
 #include "state/record.h"
 
 #define SER_REGS 1                    /* DEV_SERIAL field: the 7 registers (docs/state-format.md) */
+#define CFG_CC_ES 6                   /* VM_CONFIG field: an SEV-ES guest (docs/state-format.md) */
 
 /* Rewrite a tlv payload with field `id` replaced by (val, vlen). */
 static int tlv_replace(const void *p, size_t len, uint16_t id, const void *val, size_t vlen,
@@ -82,7 +86,30 @@ int main(int argc, char **argv)
 		}
 		wp = p;
 		wlen = h.length;
-		if ((h.type == REC_VM_CONFIG && !strcmp(mut, "unknown-config")) ||
+		if (h.type == REC_VM_CONFIG && !strcmp(mut, "config-es")) {
+			uint64_t one = 1;
+			tlv__init(&b);
+			if (tlv__put(&b, CFG_CC_ES, REC_F_REQUIRED, &one, sizeof(one)))
+				return 2;
+			uint8_t *joined = malloc(b.len + h.length);
+			if (!joined)
+				return 2;
+			memcpy(joined, p, h.length);
+			memcpy(joined + h.length, b.data, b.len);
+			free(b.data);
+			b.data = joined;
+			b.len += h.length;
+			changed = 1;
+		} else if (h.type == REC_VCPU && !vcpu0_done && !strcmp(mut, "vcpu-vmsa")) {
+			uint64_t zero = 0, one = 1;
+			vcpu0_done = 1;
+			tlv__init(&b);
+			tlv__put(&b, VS_INDEX, REC_F_REQUIRED, &zero, sizeof(zero));
+			tlv__put(&b, VS_VMSA, REC_F_REQUIRED, &one, sizeof(one));
+			if (b.error)
+				return 2;
+			changed = 1;
+		} else if ((h.type == REC_VM_CONFIG && !strcmp(mut, "unknown-config")) ||
 		    (h.type == REC_VCPU && !strcmp(mut, "unknown-vcpu")) ||
 		    (h.type == REC_DEV_SERIAL && !strcmp(mut, "unknown-serial")) ||
 		    (h.type == REC_DEV_GUESTCALL && !strcmp(mut, "unknown-guestcall"))) {

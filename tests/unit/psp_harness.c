@@ -535,6 +535,28 @@ int ph_vmsa(int vm, uint32_t vcpu, uint32_t *fw)
 	return ph_enc(vm, PSP_SEV_LAUNCH_UPDATE_VMSA, buf, sizeof(buf), fw);
 }
 
+int ph_launch_session(int vm, uint32_t policy, const uint8_t session[PSP_SESSION_LEN],
+		      const char *pem, size_t plen, uint32_t *fw, uint32_t *handle)
+{
+	struct psp_launch_start ls;
+	struct psp_handle_reply hr = { 0 };
+	uint8_t *buf = malloc(sizeof(ls) + plen);
+	assert_non_null(buf);
+	memset(&ls, 0, sizeof(ls));
+	ls.policy = policy;
+	ls.flags = 1;
+	memcpy(ls.session, session, PSP_SESSION_LEN);
+	ls.owner_pub_len = (uint32_t)plen;
+	memcpy(buf, &ls, sizeof(ls));
+	memcpy(buf + sizeof(ls), pem, plen);
+	int s = ph_call(vm, PSP_OP_ENC, PSP_SEV_LAUNCH_START, buf, sizeof(ls) + plen, -1, fw, &hr,
+			sizeof(hr), NULL);
+	free(buf);
+	if (handle)
+		*handle = hr.handle;
+	return s;
+}
+
 int ph_measure(int vm, struct psp_measure_reply *mr, uint32_t *fw)
 {
 	struct psp_measure_reply tmp;

@@ -142,6 +142,9 @@ void tvm_close(struct tvm *v);            /* handle and memory */
 int  ph_launch_start(int vm, uint32_t policy, uint32_t *fw, uint32_t *handle);
 int  ph_update_data(int vm, uint64_t gpa, uint32_t len, uint32_t *fw);
 int  ph_vmsa(int vm, uint32_t vcpu, uint32_t *fw);
+/* LAUNCH_START with a guest owner's session blob and public key (PEM) */
+int  ph_launch_session(int vm, uint32_t policy, const uint8_t session[PSP_SESSION_LEN],
+		       const char *pem, size_t plen, uint32_t *fw, uint32_t *handle);
 int  ph_measure(int vm, struct psp_measure_reply *mr, uint32_t *fw);
 int  ph_dbg_decrypt(int vm, uint64_t gpa, uint32_t len, void *out, uint32_t *fw);
 int  ph_dbg_encrypt(int vm, uint64_t gpa, const void *data, uint32_t len, uint32_t *fw);

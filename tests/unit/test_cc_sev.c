@@ -584,6 +584,37 @@ static void test_es_init(void **state)
 	assert_int_equal(k->cmd.data, 0);
 }
 
+/* SEV-ES: KVM builds each vCPU's VMSA from its registers and encrypts all
+ * of them in one LAUNCH_UPDATE_VMSA without an argument; the page tern
+ * serializes is not passed. After launch the CPU keeps the VMSAs: storing
+ * and fetching them makes no call and returns nothing to restore. */
+static void test_es_launch_update_vmsa(void **state)
+{
+	uint8_t page[4096] = { 1 }, *got = page;
+	size_t len = 99;
+	struct cc c;
+	uint32_t fw = 0xdead;
+	(void)state;
+	open_ok(&c);
+	assert_int_equal(cc_sev_ops.launch_update_vmsa(&c, 0, page, sizeof(page), &fw), 0);
+	assert_int_equal(fw, 0);
+	struct call *k = only_op(KVM_SEV_LAUNCH_UPDATE_VMSA);
+	assert_int_equal(k->cmd.data, 0);
+	assert_int_equal(cc_sev_ops.launch_update_vmsa(&c, 1, page, sizeof(page), &fw), 0);
+	assert_int_equal(cc_sev_ops.vmsa_store(&c, 0, page, sizeof(page), &fw), 0);
+	assert_int_equal(cc_sev_ops.vmsa_fetch(&c, 0, (void **)&got, &len, &fw), 0);
+	assert_int_equal(fk.ncalls, 0);
+	assert_null(got);
+	assert_int_equal(len, 0);
+	/* the firmware's refusal comes back as for every command */
+	fk.fail_id = KVM_SEV_LAUNCH_UPDATE_VMSA;
+	fk.fail_fw = SEV_RET_INVALID_GUEST_STATE;
+	assert_int_equal(cc_sev_ops.launch_update_vmsa(&c, 0, page, sizeof(page), &fw), -EIO);
+	assert_int_equal(fw, SEV_RET_INVALID_GUEST_STATE);
+	fk.fail_id = -1;
+	cc_sev_ops.close(&c);
+}
+
 /* No session: no owner key either; the firmware makes its own keys. */
 static void test_launch_start_without_session(void **state)
 {
@@ -1122,6 +1153,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_kvm_without_sev, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_launch_sequence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_es_init, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_es_launch_update_vmsa, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_launch_start_without_session, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_firmware_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kernel_errors, setup, teardown),

@@ -767,28 +767,6 @@ static void sha256_two(const uint8_t *a, const uint8_t *b, size_t len, uint8_t o
 	EVP_MD_CTX_free(c);
 }
 
-static int launch_with_session(int vm, uint32_t policy, const uint8_t session[PSP_SESSION_LEN],
-			       const char *pem, size_t plen, uint32_t *fw, uint32_t *handle)
-{
-	struct psp_launch_start ls;
-	struct psp_handle_reply hr = { 0 };
-	uint8_t *buf = malloc(sizeof(ls) + plen);
-	assert_non_null(buf);
-	memset(&ls, 0, sizeof(ls));
-	ls.policy = policy;
-	ls.flags = 1;
-	memcpy(ls.session, session, PSP_SESSION_LEN);
-	ls.owner_pub_len = (uint32_t)plen;
-	memcpy(buf, &ls, sizeof(ls));
-	memcpy(buf + sizeof(ls), pem, plen);
-	int s = ph_call(vm, PSP_OP_ENC, PSP_SEV_LAUNCH_START, buf, sizeof(ls) + plen, -1, fw, &hr,
-			sizeof(hr), NULL);
-	free(buf);
-	if (handle)
-		*handle = hr.handle;
-	return s;
-}
-
 static int send_secret(int vm, const struct sev_keys *k, uint8_t ctx, const uint8_t *bind,
 		       uint64_t gpa, const uint8_t *plain, uint32_t len, int flip, uint32_t *fw)
 {
@@ -839,15 +817,15 @@ static void test_launch_measure_secret(void **state)
 	/* a session with a flipped bit, or for another policy, is refused */
 	memcpy(bad, session, sizeof(bad));
 	bad[40] ^= 0x80;
-	FW_EQ(launch_with_session(v.fd, policy, bad, pem, plen, &fw, NULL), fw,
+	FW_EQ(ph_launch_session(v.fd, policy, bad, pem, plen, &fw, NULL), fw,
 	      PSP_FW_BAD_MEASUREMENT);
-	FW_EQ(launch_with_session(v.fd, policy | PSP_POLICY_NODBG, session, pem, plen, &fw, NULL),
+	FW_EQ(ph_launch_session(v.fd, policy | PSP_POLICY_NODBG, session, pem, plen, &fw, NULL),
 	      fw, PSP_FW_BAD_MEASUREMENT);
-	FW_EQ(launch_with_session(v.fd, policy, session, "garbage", 7, &fw, NULL), fw,
+	FW_EQ(ph_launch_session(v.fd, policy, session, "garbage", 7, &fw, NULL), fw,
 	      PSP_FW_INVALID_CERTIFICATE);
 	FW_EQ(ph_status(v.fd, &(struct psp_guest_status){ 0 }, &fw), fw, PSP_FW_INVALID_GUEST);
 
-	ST_EQ(launch_with_session(v.fd, policy, session, pem, plen, &fw, &handle), 0);
+	ST_EQ(ph_launch_session(v.fd, policy, session, pem, plen, &fw, &handle), 0);
 	assert_true(handle != 0);
 	ST_EQ(ph_update_data(v.fd, 0, PSP_PAGE, NULL), 0);
 	ST_EQ(ph_update_data(v.fd, PSP_PAGE, PSP_PAGE, NULL), 0);
