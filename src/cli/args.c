@@ -17,7 +17,7 @@ const char run_usage[] =
 	"                 [--helper ELF [--owner-helper-key FILE] [--helper-lanes N]]]\n"
 	"                [--on-reset restart|exit]\n"
 	"       tern run --restore SNAPSHOT [--ctl SOCKET] [--serial ...]\n"
-	"       tern run --takeover SOCKET [--ctl SOCKET] [--serial ...]\n"
+	"       tern run --takeover SOCKET [--prefault auto|populate|off] [--ctl SOCKET] [--serial ...]\n"
 	"       tern run --incoming tcp:ADDR:PORT [--cc emu] [--mem SIZE] [--cpus N] [--ctl SOCKET]\n"
 	"                [--max-mem SIZE] [--stats FILE]\n"
 	"  --guest ELF         multiboot ELF to boot (e.g. build/guest/dirtier.elf)\n"
@@ -30,6 +30,11 @@ const char run_usage[] =
 	"  --takeover SOCKET   wait at SOCKET for a running VM handed over by another tern\n"
 	"                      (`tern ctl OLD handoff SOCKET`); without --ctl, the old\n"
 	"                      process's control socket path is taken over too\n"
+	"  --prefault HOW      with --takeover: map the guest's written RAM while the old\n"
+	"                      process still runs it, so the guest does not fault it in again:\n"
+	"                      auto (default: KVM_PRE_FAULT_MEMORY where the kernel has it,\n"
+	"                      else populate), populate (this process's page tables only,\n"
+	"                      MADV_POPULATE_WRITE) or off\n"
 	"  --incoming URI      wait for a live migration on tcp:ADDR:PORT (or unix:PATH);\n"
 	"                      --mem/--cpus/--cc, if given, must match the arriving VM\n"
 	"  --max-mem SIZE      with --incoming: refuse a VM with more RAM than this (default:\n"
@@ -54,7 +59,7 @@ const char run_usage[] =
 
 enum { O_GUEST = 1, O_MEM, O_CPUS, O_ARGS, O_CTL, O_SERIAL, O_RESTORE, O_CC, O_POLICY,
        O_OSESSION, O_OSECRET, O_PSP, O_LTIMEOUT, O_TAKEOVER, O_INCOMING, O_STATS, O_MAXMEM,
-       O_HELPER, O_OHKEY, O_HLANES, O_ONRESET, O_HELP };
+       O_HELPER, O_OHKEY, O_HLANES, O_ONRESET, O_PREFAULT, O_HELP };
 
 int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t errlen)
 {
@@ -80,10 +85,11 @@ int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t
 		{ "owner-helper-key", required_argument, NULL, O_OHKEY },
 		{ "helper-lanes", required_argument, NULL, O_HLANES },
 		{ "on-reset", required_argument, NULL, O_ONRESET },
+		{ "prefault", required_argument, NULL, O_PREFAULT },
 		{ "help", no_argument, NULL, O_HELP },
 		{ 0 },
 	};
-	bool mem_set = false, cpus_set = false, lanes_set = false;
+	bool mem_set = false, cpus_set = false, lanes_set = false, prefault_set = false;
 	int c;
 
 	memset(o, 0, sizeof(*o));
@@ -196,6 +202,19 @@ int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t
 				return -1;
 			}
 			break;
+		case O_PREFAULT:
+			if (!strcmp(optarg, "auto"))
+				o->prefault = VM_PREFAULT_AUTO;
+			else if (!strcmp(optarg, "populate"))
+				o->prefault = VM_PREFAULT_POPULATE;
+			else if (!strcmp(optarg, "off"))
+				o->prefault = VM_PREFAULT_OFF;
+			else {
+				errbuf__set(err, errlen, "--prefault %s: use auto, populate or off", optarg);
+				return -1;
+			}
+			prefault_set = true;
+			break;
 		case O_TAKEOVER: o->takeover = optarg; break;
 		case O_INCOMING: o->incoming = optarg; break;
 		case O_STATS: o->stats = optarg; break;
@@ -230,6 +249,10 @@ int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t
 	}
 	if (optind < argc) {
 		errbuf__set(err, errlen, "unexpected argument '%s'", argv[optind]);
+		return -1;
+	}
+	if (prefault_set && !o->takeover) {
+		errbuf__set(err, errlen, "--prefault applies to a VM taken over with --takeover");
 		return -1;
 	}
 	if (o->incoming) {

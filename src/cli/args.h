@@ -33,6 +33,7 @@ struct run_opts {
 	enum run_on_reset { RUN_ON_RESET_RESTART = 0, RUN_ON_RESET_EXIT } on_reset;
 					  /* --on-reset restart|exit: a guest reset boots it
 					   * again (default) or stops the VM with status 0 */
+	enum vm_prefault prefault;        /* --prefault auto|populate|off (--takeover) */
 	int         help;
 };
 
