@@ -59,6 +59,13 @@ done
 for m in $MEMS; do [[ "$m" =~ ^[1-9][0-9]*[MG]$ ]] || die "bad size '$m' in BENCH_MEMS"; done
 for c in $CPUS; do [[ "$c" =~ ^[1-9][0-9]*$ ]] || die "bad vCPU count '$c' in BENCH_CPUS"; done
 for p in $PREFAULTS; do [[ "$p" =~ ^(auto|populate|off)$ ]] || die "bad mode '$p' in BENCH_PREFAULT (auto, populate, off)"; done
+# an older tern (to compare builds) has no --prefault: it can only run as it is
+PF_FLAG=1
+if ! "$TERN" run --help 2>&1 | grep -q -- '--prefault'; then
+	[ "$PREFAULTS" = auto ] || die "BENCH_PREFAULT=$PREFAULTS: $TERN has no --prefault"
+	PF_FLAG=0
+	log "$TERN has no --prefault: the new processes map nothing ahead (as before it existed)"
+fi
 [ -x "$TERN" ] || die "$TERN not found; run make first"
 [ -w /dev/kvm ] || die "/dev/kvm is missing or not writable: no VM can run here (\`$TERN host-check\` says what this host has)"
 [ -f "$GUEST" ] || die "$GUEST not found; run make first"
@@ -451,7 +458,9 @@ handoff_step() {
 	ERRN[$tag]=$((ERRN[$tag] + 1))
 	local err="$WORK/$tag.${ERRN[$tag]}.err"
 	rm -f "$next"
-	"$TERN" run --takeover "$next" --prefault "${PF[$tag]}" 2>"$err" &
+	local pfa=()
+	[ "$PF_FLAG" = 1 ] && pfa=(--prefault "${PF[$tag]}")
+	"$TERN" run --takeover "$next" "${pfa[@]}" 2>"$err" &
 	new=$!
 	PIDS+=("$new")
 	if ! wait_sock "$next" "$new"; then
