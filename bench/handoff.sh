@@ -13,6 +13,9 @@
 #   BENCH_HB_MS      guest heartbeat period, ms (default 50)
 #   BENCH_RATE       guest dirty rate, MiB/s (default 50)
 #   BENCH_REGION     dirtier region size (default 256M; the rest of RAM is untouched)
+#   BENCH_PREFAULT   the new process's --prefault modes to compare (default
+#                    "auto"; e.g. "off auto": every size and vCPU count once
+#                    with each, as separate chains in the same rounds)
 #   BENCH_SETTLE_HB  heartbeats to wait after resuming a parked VM (default 6)
 #   BENCH_POST_HB    heartbeats to watch after a handoff, at most (default 40)
 #   BENCH_TIMEOUT    seconds any one wait may take before it is a failure (60)
@@ -38,6 +41,7 @@ CPUS=${BENCH_CPUS:-"1 2"}
 HB_MS=${BENCH_HB_MS:-50}
 RATE=${BENCH_RATE:-50}
 REGION=${BENCH_REGION:-256M}
+PREFAULTS=${BENCH_PREFAULT:-auto}
 SETTLE_HB=${BENCH_SETTLE_HB:-6}
 POST_HB=${BENCH_POST_HB:-40}
 TIMEOUT=${BENCH_TIMEOUT:-60}
@@ -54,6 +58,14 @@ done
 [ "$POST_HB" -ge 4 ] || die "BENCH_POST_HB must be at least 4"
 for m in $MEMS; do [[ "$m" =~ ^[1-9][0-9]*[MG]$ ]] || die "bad size '$m' in BENCH_MEMS"; done
 for c in $CPUS; do [[ "$c" =~ ^[1-9][0-9]*$ ]] || die "bad vCPU count '$c' in BENCH_CPUS"; done
+for p in $PREFAULTS; do [[ "$p" =~ ^(auto|populate|off)$ ]] || die "bad mode '$p' in BENCH_PREFAULT (auto, populate, off)"; done
+# an older tern (to compare builds) has no --prefault: it can only run as it is
+PF_FLAG=1
+if ! "$TERN" run --help 2>&1 | grep -q -- '--prefault'; then
+	[ "$PREFAULTS" = auto ] || die "BENCH_PREFAULT=$PREFAULTS: $TERN has no --prefault"
+	PF_FLAG=0
+	log "$TERN has no --prefault: the new processes map nothing ahead (as before it existed)"
+fi
 [ -x "$TERN" ] || die "$TERN not found; run make first"
 [ -w /dev/kvm ] || die "/dev/kvm is missing or not writable: no VM can run here (\`$TERN host-check\` says what this host has)"
 [ -f "$GUEST" ] || die "$GUEST not found; run make first"
@@ -400,14 +412,18 @@ PY
 
 # ---- configurations ----
 
-CFGS=()                       # tags, e.g. 1g_2cpu
-declare -A MEM CPU HEAD ERRN
+CFGS=()                       # tags, e.g. 1g_2cpu (1g_2cpu_pf-off with several BENCH_PREFAULT modes)
+declare -A MEM CPU PF HEAD ERRN
 for m in $MEMS; do
 	for c in $CPUS; do
-		tag="${m,,}_${c}cpu"
-		CFGS+=("$tag")
-		MEM[$tag]=$m
-		CPU[$tag]=$c
+		for p in $PREFAULTS; do
+			tag="${m,,}_${c}cpu"
+			[ "$PREFAULTS" = auto ] || tag="${tag}_pf-$p"
+			CFGS+=("$tag")
+			MEM[$tag]=$m
+			CPU[$tag]=$c
+			PF[$tag]=$p
+		done
 	done
 done
 GUEST_ARGS="size=$REGION rate=$RATE hb_ms=$HB_MS stall=window"
@@ -436,13 +452,15 @@ boot() {
 # handoff_step TAG ROUND: one handoff of TAG's VM to a fresh process.
 handoff_step() {
 	local tag=$1 round=$2
-	local old=${HEAD[$tag]} new j ok
+	local old=${HEAD[$tag]} new j ok pf
 	local sock="$WORK/$tag.sock" ser="$WORK/$tag.serial" next="$WORK/$tag.next.sock"
 	[ -n "$old" ] || return 0             # this chain is dead
 	ERRN[$tag]=$((ERRN[$tag] + 1))
 	local err="$WORK/$tag.${ERRN[$tag]}.err"
 	rm -f "$next"
-	"$TERN" run --takeover "$next" 2>"$err" &
+	local pfa=()
+	[ "$PF_FLAG" = 1 ] && pfa=(--prefault "${PF[$tag]}")
+	"$TERN" run --takeover "$next" "${pfa[@]}" 2>"$err" &
 	new=$!
 	PIDS+=("$new")
 	if ! wait_sock "$next" "$new"; then
@@ -453,7 +471,12 @@ handoff_step() {
 	j=$(timeout $((TIMEOUT * 3)) python3 "$WORK/step.py" "$sock" "$ser" "$next" "$new" "$old" \
 		"$SETTLE_HB" "$POST_HB" "$TIMEOUT" "$RATE" "$HB_MS") || j='{"ok":false,"error":"step.py failed or timed out"}'
 	ok=$(json_field "$j" ok)
-	printf '%s\n' "$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d.update(cfg=sys.argv[2], round=int(sys.argv[3])); print(json.dumps(d))' "$j" "$tag" "$round")" >>"$SAMPLES"
+	# the new process's own account of its pre-fault (logged before it answers CONFIG)
+	pf=$(grep -oE 'prefault: [0-9]+ MiB of guest RAM mapped in [0-9.]+ ms' "$err" | head -1 | tr -dc '0-9. ' | xargs)
+	printf '%s\n' "$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d.update(cfg=sys.argv[2], round=int(sys.argv[3]))
+pf = sys.argv[4].split()
+if len(pf) == 2: d.update(prefault_mib=int(pf[0]), prefault_ms=float(pf[1]))
+print(json.dumps(d))' "$j" "$tag" "$round" "$pf")" >>"$SAMPLES"
 	if [ "$(json_field "$j" handed_off)" = True ]; then
 		# the old process must exit 0 by itself
 		if ! wait_exit "$old"; then
@@ -542,6 +565,8 @@ for tag in cfgs:
         "guest_stall_us": stats([r["guest_stall_us"] for r in ok]),
         "guest_stall_minus_downtime_us": stats([r["guest_stall_us"] - r["downtime_us"] for r in ok]),
         "prepare_ms": stats([r["prepare_ms"] for r in ok]),
+        "prefault_ms": stats([r.get("prefault_ms") for r in ok], 1),
+        "prefault_mib": stats([r.get("prefault_mib") for r in ok], 0),
         "state_bytes": stats([r["state_bytes"] for r in ok], 0),
         "full_speed_ms": stats([r.get("full_speed_ms") for r in ok], 1),
         "full_speed_hb": stats([r.get("full_speed_hb") for r in ok], 1),
@@ -578,7 +603,7 @@ for tag in cfgs:
     goal["configs"][tag] = {"median_downtime_us": d, "ok": g}
     passed = passed and g
 for tag in cfgs:
-    m = re.match(r"(\d+[mg])_(\d+cpu)$", tag)
+    m = re.match(r"(\d+[mg])_(\d+cpu(?:_pf-\w+)?)$", tag)
     small, big = "1g_" + m.group(2), "16g_" + m.group(2)
     if m.group(1) != "16g" or small not in out:
         continue
@@ -618,6 +643,8 @@ summary = {
         "pause_resume_stall_us": "the guest's stall for that pause: max_stall_us over the 2 heartbeats after it",
         "cut_lines": "handoffs that cut a console line (the old process drops its partial line)",
         "old_exit_ms": "handoff reply -> the old process has exited (its teardown: munmap of guest RAM, VM destroy)",
+        "prefault_ms": "the new process's pre-fault of the RAM the guest has written (its stderr line): "
+                       "done while the old process still runs the guest, inside prepare_ms",
         "samples": "every handoff, failed ones included, in the order they ran",
         "downtime_ratio_to_memcpy": "(guest RAM / downtime) / memcpy bandwidth: how many times faster "
                                     "than copying the guest's RAM once",

@@ -19,6 +19,10 @@
  *             src/migrate/precopy_recv.c)
  *   prefault  (recv, with work) populate the memfd before the stream starts,
  *             to separate the first-touch cost from the copy
+ *   streams=N N parallel connections (plain streams only, not with work),
+ *             each on its own thread at both ends, carrying MiB/N each: the
+ *             raw limit of a migration over N connections. The receiver's
+ *             time runs from the first byte on any of them to the last EOF.
  *
  * The plain sender writes 512 KiB chunks (about one batch) from a 256 MiB
  * buffer written before timing, so the data comes from memory, not cache,
@@ -35,6 +39,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,8 +63,10 @@
 #define MADV_POPULATE_WRITE 23
 #endif
 
+#define MAX_STREAMS 64
+
 struct opts {
-	int tern, work, prefault;
+	int tern, work, prefault, streams;
 };
 
 static double now_s(void)
@@ -78,10 +85,19 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 			o->work = 1;
 		else if (!strcmp(argv[i], "prefault"))
 			o->prefault = 1;
+		else if (!strncmp(argv[i], "streams=", 8) && atoi(argv[i] + 8) >= 1 &&
+			 atoi(argv[i] + 8) <= MAX_STREAMS)
+			o->streams = atoi(argv[i] + 8);
 		else {
 			fprintf(stderr, "tcp_bw: unknown option %s\n", argv[i]);
 			exit(2);
 		}
+	}
+	if (!o->streams)
+		o->streams = 1;
+	if (o->work && o->streams > 1) {
+		fprintf(stderr, "tcp_bw: work is one stream; streams=N is for plain streams\n");
+		exit(2);
 	}
 }
 
@@ -136,9 +152,10 @@ static int write_all(int fd, const void *buf, size_t len)
 static void report(const char *role, uint64_t bytes, double s, const struct opts *o)
 {
 	printf("{\"role\":\"%s\",\"bytes\":%llu,\"seconds\":%.6f,\"bytes_per_s\":%.0f,\"gbps\":%.3f,"
-	       "\"tern_sockopts\":%s,\"work\":%s,\"prefault\":%s}\n",
+	       "\"tern_sockopts\":%s,\"work\":%s,\"prefault\":%s,\"streams\":%d}\n",
 	       role, (unsigned long long)bytes, s, s > 0 ? bytes / s : 0, s > 0 ? bytes / s / 1e9 : 0,
-	       o->tern ? "true" : "false", o->work ? "true" : "false", o->prefault ? "true" : "false");
+	       o->tern ? "true" : "false", o->work ? "true" : "false", o->prefault ? "true" : "false",
+	       o->streams);
 	fflush(stdout);
 }
 
@@ -202,113 +219,146 @@ static int recv_work(int fd, uint8_t *mem, uint64_t *bytes, double *t0)
 	}
 }
 
+/* one plain stream's receiving end: read to EOF into one buffer */
+struct rx {
+	int fd;
+	uint64_t bytes;
+	double t0, t1;                  /* first byte, EOF */
+	int err;
+};
+
+static void *rx_plain(void *arg)
+{
+	struct rx *x = arg;
+	char *buf = malloc(CHUNK);
+	if (!buf) {
+		x->err = ENOMEM;
+		return NULL;
+	}
+	for (;;) {
+		ssize_t n = read(x->fd, buf, CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			x->err = n < 0 ? errno : 0;
+			break;
+		}
+		if (!x->bytes)
+			x->t0 = now_s();
+		x->bytes += (uint64_t)n;
+	}
+	x->t1 = now_s();
+	free(buf);
+	return NULL;
+}
+
 static int do_recv(const char *host, const char *port, const struct opts *o)
 {
 	struct addrinfo *ai = resolve(host, port, 1);
-	int one = 1, lfd, fd, r = 0;
+	struct rx x[MAX_STREAMS] = { 0 };
+	pthread_t th[MAX_STREAMS];
+	int one = 1, lfd, r = 0, n = o->streams;
 	uint64_t bytes = 0;
 	uint8_t *mem = NULL;
-	char *buf = NULL;
-	double t0 = 0, t1;
+	double t0 = 0, t1 = 0;
 
-	if (o->work ? !(mem = ram_setup(o)) : !(buf = calloc(1, CHUNK))) {
+	if (o->work && !(mem = ram_setup(o))) {
 		fprintf(stderr, "tcp_bw: out of memory\n");
 		return 1;
 	}
 	lfd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    bind(lfd, ai->ai_addr, ai->ai_addrlen) || listen(lfd, 1)) {
+	    bind(lfd, ai->ai_addr, ai->ai_addrlen) || listen(lfd, MAX_STREAMS)) {
 		fprintf(stderr, "tcp_bw: listen %s:%s: %s\n", host, port, strerror(errno));
 		return 1;
 	}
 	freeaddrinfo(ai);
 	fprintf(stderr, "ready\n");
-	fd = accept(lfd, NULL, NULL);
-	if (fd < 0) {
-		fprintf(stderr, "tcp_bw: accept: %s\n", strerror(errno));
-		return 1;
+	for (int i = 0; i < n; i++) {
+		x[i].fd = accept(lfd, NULL, NULL);
+		if (x[i].fd < 0) {
+			fprintf(stderr, "tcp_bw: accept: %s\n", strerror(errno));
+			return 1;
+		}
+		if (o->tern)
+			tern_opts(x[i].fd);
 	}
-	if (o->tern)
-		tern_opts(fd);
 	if (o->work) {
-		r = recv_work(fd, mem, &bytes, &t0);
+		r = recv_work(x[0].fd, mem, &bytes, &t0);
+		t1 = now_s();
+		if (r)
+			fprintf(stderr, "tcp_bw: receiving failed: %s\n", strerror(errno));
 	} else {
-		for (;;) {
-			ssize_t n = read(fd, buf, CHUNK);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0) {
-				r = n < 0 ? -1 : 0;
-				break;
+		for (int i = 1; i < n; i++)
+			if (pthread_create(&th[i], NULL, rx_plain, &x[i])) {
+				fprintf(stderr, "tcp_bw: cannot start a receiving thread\n");
+				return 1;
 			}
-			if (!bytes)
-				t0 = now_s();
-			bytes += (uint64_t)n;
+		rx_plain(&x[0]);
+		for (int i = 1; i < n; i++)
+			pthread_join(th[i], NULL);
+		for (int i = 0; i < n; i++) {
+			if (x[i].err) {
+				fprintf(stderr, "tcp_bw: receiving on stream %d failed: %s\n", i, strerror(x[i].err));
+				r = -1;
+			}
+			if (!x[i].bytes)
+				continue;
+			if (!bytes || x[i].t0 < t0)
+				t0 = x[i].t0;
+			if (x[i].t1 > t1)
+				t1 = x[i].t1;
+			bytes += x[i].bytes;
 		}
 	}
-	t1 = now_s();
-	if (r)
-		fprintf(stderr, "tcp_bw: receiving failed: %s\n", strerror(errno));
-	close(fd);
+	for (int i = 0; i < n; i++)
+		close(x[i].fd);
 	close(lfd);
 	report("recv", bytes, t1 - t0, o);
 	if (mem)
 		munmap(mem, RAM_BYTES);
-	free(buf);
 	return bytes && !r ? 0 : 1;
 }
 
-static int do_send(const char *host, const char *port, uint64_t mib, const struct opts *o)
-{
-	struct addrinfo *ai = resolve(host, port, 0);
-	unsigned char *src = malloc(SRC_BUF);
-	uint8_t *batch = malloc(WHDR + BLEN);
-	uint64_t total = mib << 20, sent = 0, off = 0;
-	int fd = -1;
-	double t0;
+/* one sending stream: total bytes from a shared source buffer */
+struct tx {
+	int fd;
+	const struct opts *o;
+	const unsigned char *src;
+	uint64_t total, sent;
+	int err;
+};
 
-	if (!src || !batch) {
-		fprintf(stderr, "tcp_bw: out of memory\n");
-		return 1;
+static void *tx_stream(void *arg)
+{
+	struct tx *t = arg;
+	const struct opts *o = t->o;
+	uint8_t *batch = o->work ? malloc(WHDR + BLEN) : NULL;
+	uint64_t off = 0;
+
+	if (o->work && !batch) {
+		t->err = ENOMEM;
+		return NULL;
 	}
-	for (size_t i = 0; i < SRC_BUF; i++)            /* non-zero, faulted in */
-		src[i] = (unsigned char)(i * 131 + (i >> 12) + 1);
-	for (int tries = 0; tries < 500; tries++) {     /* the receiver may still be starting */
-		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd >= 0 && o->tern)
-			tern_opts(fd);
-		if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		if (fd >= 0)
-			close(fd);
-		fd = -1;
-		usleep(20000);
-	}
-	freeaddrinfo(ai);
-	if (fd < 0) {
-		fprintf(stderr, "tcp_bw: connect %s:%s: %s\n", host, port, strerror(errno));
-		return 1;
-	}
-	t0 = now_s();
-	while (sent < total) {
+	while (t->sent < t->total) {
 		if (!o->work) {
-			size_t len = total - sent < CHUNK ? (size_t)(total - sent) : CHUNK;
+			size_t len = t->total - t->sent < CHUNK ? (size_t)(t->total - t->sent) : CHUNK;
 			if (off + len > SRC_BUF)
 				off = 0;
-			if (write_all(fd, src + off, len))
+			if (write_all(t->fd, t->src + off, len))
 				goto fail;
-			sent += len;
+			t->sent += len;
 			off += len;
 			continue;
 		}
 		/* one batch as precopy_send.c builds it */
 		uint8_t *e = batch + WHDR + BHDR;
 		uint32_t count = 0;
-		while (count < BATCH && sent < total) {
+		while (count < BATCH && t->sent < t->total) {
 			if (off + PAGE > SRC_BUF)
 				off = 0;
-			uint64_t word = sent;               /* the page's "gpa", kind NORMAL */
-			memcpy(e + 8, src + off, PAGE);
+			uint64_t word = t->sent;            /* the page's "gpa", kind NORMAL */
+			memcpy(e + 8, t->src + off, PAGE);
 			const uint64_t *q = (const uint64_t *)(e + 8);
 			int zero = 1;
 			for (int i = 0; i < 512 && zero; i += 4)
@@ -316,7 +366,7 @@ static int do_send(const char *host, const char *port, uint64_t mib, const struc
 			memcpy(e, &word, 8);
 			e += 8 + PAGE;
 			off += PAGE;
-			sent += PAGE;
+			t->sent += PAGE;
 			count++;
 		}
 		uint64_t len = (uint64_t)(e - (batch + WHDR));
@@ -328,24 +378,84 @@ static int do_send(const char *host, const char *port, uint64_t mib, const struc
 		memcpy(batch + WHDR, &count, 4);
 		memcpy(batch + WHDR + 4, &zero32, 4);
 		memcpy(batch + WHDR + 8, &sum, 8);
-		if (write_all(fd, batch, WHDR + len))
+		if (write_all(t->fd, batch, WHDR + len))
 			goto fail;
 	}
-	shutdown(fd, SHUT_WR);
+	shutdown(t->fd, SHUT_WR);
 	{       /* wait for the receiver's close, so the time covers delivery */
 		char c;
-		while (read(fd, &c, 1) > 0)
+		while (read(t->fd, &c, 1) > 0)
 			;
 	}
-	double s = now_s() - t0;
-	close(fd);
-	report("send", sent, s, o);
-	free(src);
 	free(batch);
-	return 0;
+	return NULL;
 fail:
-	fprintf(stderr, "tcp_bw: write: %s\n", strerror(errno));
-	return 1;
+	t->err = errno ? errno : EIO;
+	free(batch);
+	return NULL;
+}
+
+static int do_send(const char *host, const char *port, uint64_t mib, const struct opts *o)
+{
+	struct addrinfo *ai = resolve(host, port, 0);
+	unsigned char *src = malloc(SRC_BUF);
+	struct tx t[MAX_STREAMS] = { 0 };
+	pthread_t th[MAX_STREAMS];
+	uint64_t total = mib << 20, sent = 0;
+	int n = o->streams, r = 0;
+	double t0;
+
+	if (!src) {
+		fprintf(stderr, "tcp_bw: out of memory\n");
+		return 1;
+	}
+	for (size_t i = 0; i < SRC_BUF; i++)            /* non-zero, faulted in */
+		src[i] = (unsigned char)(i * 131 + (i >> 12) + 1);
+	for (int i = 0; i < n; i++) {
+		int fd = -1;
+		for (int tries = 0; tries < 500; tries++) {     /* the receiver may still be starting */
+			fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			if (fd >= 0 && o->tern)
+				tern_opts(fd);
+			if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+				break;
+			if (fd >= 0)
+				close(fd);
+			fd = -1;
+			usleep(20000);
+		}
+		if (fd < 0) {
+			fprintf(stderr, "tcp_bw: connect %s:%s: %s\n", host, port, strerror(errno));
+			return 1;
+		}
+		/* whole pages per stream; the last takes the rest */
+		uint64_t share = total / (uint64_t)n / PAGE * PAGE;
+		t[i] = (struct tx){ .fd = fd, .o = o, .src = src,
+				    .total = i == n - 1 ? total - share * (uint64_t)(n - 1) : share };
+	}
+	freeaddrinfo(ai);
+	t0 = now_s();
+	for (int i = 1; i < n; i++)
+		if (pthread_create(&th[i], NULL, tx_stream, &t[i])) {
+			fprintf(stderr, "tcp_bw: cannot start a sending thread\n");
+			return 1;
+		}
+	tx_stream(&t[0]);
+	for (int i = 1; i < n; i++)
+		pthread_join(th[i], NULL);
+	double s = now_s() - t0;
+	for (int i = 0; i < n; i++) {
+		if (t[i].err) {
+			fprintf(stderr, "tcp_bw: write on stream %d: %s\n", i, strerror(t[i].err));
+			r = 1;
+		}
+		sent += t[i].sent;
+		close(t[i].fd);
+	}
+	if (!r)
+		report("send", sent, s, o);
+	free(src);
+	return r;
 }
 
 int main(int argc, char **argv)
@@ -361,7 +471,7 @@ int main(int argc, char **argv)
 		if (mib)
 			return do_send(argv[2], argv[3], mib, &o);
 	}
-	fprintf(stderr, "usage: tcp_bw recv ADDR PORT [tern] [work [prefault]]\n"
-			"       tcp_bw send ADDR PORT MiB [tern] [work]\n");
+	fprintf(stderr, "usage: tcp_bw recv ADDR PORT [tern] [work [prefault] | streams=N]\n"
+			"       tcp_bw send ADDR PORT MiB [tern] [work | streams=N]\n");
 	return 2;
 }

@@ -17,7 +17,7 @@ const char run_usage[] =
 	"                 [--helper ELF [--owner-helper-key FILE] [--helper-lanes N]]]\n"
 	"                [--on-reset restart|exit]\n"
 	"       tern run --restore SNAPSHOT [--ctl SOCKET] [--serial ...] [RESET]\n"
-	"       tern run --takeover SOCKET [--ctl SOCKET] [--serial ...] [RESET]\n"
+	"       tern run --takeover SOCKET [--prefault auto|populate|off] [--ctl SOCKET] [--serial ...] [RESET]\n"
 	"       tern run --incoming tcp:ADDR:PORT [--cc emu] [--mem SIZE] [--cpus N] [--ctl SOCKET]\n"
 	"                [--max-mem SIZE] [--stats FILE] [RESET]\n"
 	"         RESET: [--reset-guest ELF [--reset-guest-args \"ARGS\"]] [--on-reset restart|exit]\n"
@@ -31,6 +31,11 @@ const char run_usage[] =
 	"  --takeover SOCKET   wait at SOCKET for a running VM handed over by another tern\n"
 	"                      (`tern ctl OLD handoff SOCKET`); without --ctl, the old\n"
 	"                      process's control socket path is taken over too\n"
+	"  --prefault HOW      with --takeover: map the guest's written RAM while the old\n"
+	"                      process still runs it, so the guest does not fault it in again:\n"
+	"                      auto (default: KVM_PRE_FAULT_MEMORY where the kernel has it,\n"
+	"                      else populate), populate (this process's page tables only,\n"
+	"                      MADV_POPULATE_WRITE) or off\n"
 	"  --incoming URI      wait for a live migration on tcp:ADDR:PORT (or unix:PATH);\n"
 	"                      --mem/--cpus/--cc, if given, must match the arriving VM\n"
 	"  --max-mem SIZE      with --incoming: refuse a VM with more RAM than this (default:\n"
@@ -60,7 +65,7 @@ const char run_usage[] =
 
 enum { O_GUEST = 1, O_MEM, O_CPUS, O_ARGS, O_CTL, O_SERIAL, O_RESTORE, O_CC, O_POLICY,
        O_OSESSION, O_OSECRET, O_PSP, O_LTIMEOUT, O_TAKEOVER, O_INCOMING, O_STATS, O_MAXMEM,
-       O_HELPER, O_OHKEY, O_HLANES, O_ONRESET, O_RGUEST, O_RARGS, O_HELP };
+       O_HELPER, O_OHKEY, O_HLANES, O_ONRESET, O_RGUEST, O_RARGS, O_PREFAULT, O_HELP };
 
 int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t errlen)
 {
@@ -91,7 +96,7 @@ int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t
 		{ "help", no_argument, NULL, O_HELP },
 		{ 0 },
 	};
-	bool mem_set = false, cpus_set = false, lanes_set = false;
+	bool mem_set = false, cpus_set = false, lanes_set = false, prefault_set = false;
 	int c;
 
 	memset(o, 0, sizeof(*o));
@@ -206,6 +211,19 @@ int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t
 				return -1;
 			}
 			break;
+		case O_PREFAULT:
+			if (!strcmp(optarg, "auto"))
+				o->prefault = VM_PREFAULT_AUTO;
+			else if (!strcmp(optarg, "populate"))
+				o->prefault = VM_PREFAULT_POPULATE;
+			else if (!strcmp(optarg, "off"))
+				o->prefault = VM_PREFAULT_OFF;
+			else {
+				errbuf__set(err, errlen, "--prefault %s: use auto, populate or off", optarg);
+				return -1;
+			}
+			prefault_set = true;
+			break;
 		case O_TAKEOVER: o->takeover = optarg; break;
 		case O_INCOMING: o->incoming = optarg; break;
 		case O_STATS: o->stats = optarg; break;
@@ -249,6 +267,10 @@ int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t
 	if (o->reset_guest && !o->restore && !o->takeover && !o->incoming) {
 		errbuf__set(err, errlen, "--reset-guest is for a VM that arrives (--restore, --takeover, "
 			   "--incoming); a booted VM resets into its --guest");
+		return -1;
+	}
+	if (prefault_set && !o->takeover) {
+		errbuf__set(err, errlen, "--prefault applies to a VM taken over with --takeover");
 		return -1;
 	}
 	if (o->incoming) {

@@ -35,6 +35,7 @@ struct run_opts {
 					   * again (default) or stops the VM with status 0 */
 	const char *reset_guest;          /* --reset-guest ELF: what a reset of an arrived VM boots */
 	const char *reset_guest_args;     /* --reset-guest-args "..." */
+	enum vm_prefault prefault;        /* --prefault auto|populate|off (--takeover) */
 	int         help;
 };
 

@@ -34,10 +34,6 @@
 #include "util/log.h"
 #include "util/version.h"
 
-#ifndef KVM_CAP_PRE_FAULT_MEMORY
-#define KVM_CAP_PRE_FAULT_MEMORY 236
-#endif
-
 enum hc_status { HC_OK, HC_LIMITED, HC_MISSING };
 static const char *const status_name[] = { "OK", "LIMITED", "MISSING" };
 

@@ -547,6 +547,7 @@ int cmd__run(int argc, char **argv)
 		cancel__add_fd(sig_fd);   /* the table's first entry: cannot be full */
 
 	rn.cfg.serial_fd = rn.serial_fd;
+	rn.cfg.prefault = rn.o.prefault;
 	if (rn.o.incoming)
 		code = start_incoming(&rn);
 	else if (rn.o.takeover)

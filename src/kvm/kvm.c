@@ -157,6 +157,19 @@ int kvm_vcpu__create(int vmfd, int id, int run_size, int *fd, struct kvm_run **r
 	return 0;
 }
 
+int kvm_vcpu__pre_fault(int vcpufd, uint64_t gpa, uint64_t size)
+{
+	struct kvm_pre_fault_memory r = { .gpa = gpa, .size = size };
+
+	/* KVM maps part of the range per call and says how far it got; EINTR
+	 * and EAGAIN (a signal, an MMU notifier race) just mean "go on" */
+	while (r.size) {
+		if (ioctl(vcpufd, KVM_PRE_FAULT_MEMORY, &r) < 0 && errno != EINTR && errno != EAGAIN)
+			return -errno;
+	}
+	return 0;
+}
+
 void kvm_vcpu__destroy(int fd, struct kvm_run *run, int run_size)
 {
 	if (run)

@@ -31,6 +31,24 @@ int  kvm_vm__enable_cap(int vmfd, uint32_t cap, uint64_t arg0);
  * to userspace (KVM_EXIT_X86_RDMSR/WRMSR); all other MSRs stay in KVM. */
 int  kvm_vm__trap_msrs(int vmfd, const uint32_t *msrs, unsigned n);
 
+/* KVM_PRE_FAULT_MEMORY (Linux 6.10+, TDP hosts only): map guest-physical
+ * [gpa, gpa+size) in KVM's page tables now, through this vCPU, so the guest
+ * takes no fault on first touch. The uapi headers this builds against may
+ * predate it. */
+#ifndef KVM_CAP_PRE_FAULT_MEMORY
+#define KVM_CAP_PRE_FAULT_MEMORY 236
+struct kvm_pre_fault_memory {
+	__u64 gpa;
+	__u64 size;
+	__u64 flags;
+	__u64 padding[5];
+};
+#define KVM_PRE_FAULT_MEMORY _IOWR(KVMIO, 0xd5, struct kvm_pre_fault_memory)
+#endif
+/* 0 once all of it is mapped; -errno (-EOPNOTSUPP: shadow paging, -ENOENT:
+ * a hole in the memslots, -ENOTTY: an older kernel) otherwise. */
+int  kvm_vcpu__pre_fault(int vcpufd, uint64_t gpa, uint64_t size);
+
 int  kvm_vcpu__create(int vmfd, int id, int run_size, int *fd, struct kvm_run **run);
 void kvm_vcpu__destroy(int fd, struct kvm_run *run, int run_size);
 

@@ -59,6 +59,38 @@ int guest_ram__adopt(struct guest_ram *r, int fd, uint64_t size, char *err, size
 	return map(r, err, errlen);
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+int guest_ram__next_data(const struct guest_ram *r, uint64_t off, uint64_t *start, uint64_t *end)
+{
+	if (off >= r->size)
+		return 0;
+	off_t d = lseek(r->fd, (off_t)off, SEEK_DATA);
+	if (d < 0)
+		return errno == ENXIO ? 0 : -errno;
+	if ((uint64_t)d >= r->size)
+		return 0;
+	off_t h = lseek(r->fd, d, SEEK_HOLE);
+	if (h < 0)
+		return -errno;
+	*start = (uint64_t)d;
+	*end = (uint64_t)h < r->size ? (uint64_t)h : r->size;
+	return 1;
+}
+
+int guest_ram__populate(const struct guest_ram *r, uint64_t off, uint64_t len)
+{
+	if (off > r->size || len > r->size - off)
+		return -ERANGE;
+	while (madvise(r->hva + off, len, MADV_POPULATE_WRITE)) {
+		if (errno != EINTR)
+			return -errno;
+	}
+	return 0;
+}
+
 void guest_ram__destroy(struct guest_ram *r)
 {
 	if (r->hva)

@@ -18,6 +18,17 @@ int  guest_ram__create(struct guest_ram *r, uint64_t size, char *err, size_t err
 int  guest_ram__adopt(struct guest_ram *r, int fd, uint64_t size, char *err, size_t errlen);
 void guest_ram__destroy(struct guest_ram *r);
 
+/* The next allocated range of the memfd at or after offset off: 1 with
+ * [*start, *end) set, 0 when there is none left, -errno when the file
+ * system cannot say (SEEK_DATA). Pages never written are holes: a handoff
+ * target walks these to populate only what the guest has. */
+int  guest_ram__next_data(const struct guest_ram *r, uint64_t off, uint64_t *start, uint64_t *end);
+/* Fill this process's page tables for [off, off+len) of the mapping, as
+ * writable, without changing a byte (MADV_POPULATE_WRITE). Pages that are
+ * holes get allocated, so callers pass allocated ranges. 0 or -errno
+ * (-EINVAL: a kernel before 5.14). */
+int  guest_ram__populate(const struct guest_ram *r, uint64_t off, uint64_t len);
+
 /* Host pointer for [gpa, gpa+len), or NULL if any of it is outside RAM. */
 static inline void *guest_ram__ptr(const struct guest_ram *r, uint64_t gpa, uint64_t len)
 {

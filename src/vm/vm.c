@@ -567,6 +567,7 @@ int vm__dirty_start(struct vm *vm, struct dirty_tracker *t, enum dirty_mode mode
 
 void vm__destroy(struct vm *vm)
 {
+	vm__prefault_stop(vm);            /* it uses vCPU 0 and the mapping */
 	if (vm->dirty)
 		dirty__stop(vm->dirty);    /* unmaps the rings before the vCPU fds close */
 	if (vm->vcpus) {

@@ -31,6 +31,14 @@
 
 enum cc_mode { CC_NONE = 0, CC_EMU = 1, CC_SEV = 2 };
 
+/* How a VM that arrives with its RAM already written (a handoff target)
+ * maps that RAM before the guest needs it (vm__prefault_start). */
+enum vm_prefault {
+	VM_PREFAULT_AUTO = 0,             /* KVM_PRE_FAULT_MEMORY where offered, else populate */
+	VM_PREFAULT_POPULATE,             /* this process's page tables only (MADV_POPULATE_WRITE) */
+	VM_PREFAULT_OFF,                  /* none: the guest faults every page in on first touch */
+};
+
 /* What the machine is: its size and platform. How it is put together (whose
  * RAM, which confidential role) is not configuration but the steps the
  * caller takes (vm__attach_ram_*, vm__cc_role). */
@@ -44,6 +52,21 @@ struct vm_config {
 	const char *psp_socket;           /* cc emu: tern-psp's socket (NULL: default) */
 	uint32_t dirty_ring;              /* entries per vCPU dirty ring (power of 2), 0: none;
 					   * KVM allows it only before vCPUs exist (kvm/dirty.h) */
+	enum vm_prefault prefault;        /* local, never sent: --prefault */
+};
+
+/* The background pre-fault of a VM's RAM (vm/prefault.c). */
+struct vm_prefault_run {
+	pthread_t        thread;
+	bool             started;
+	pthread_mutex_t  lock;
+	pthread_cond_t   cond;
+	bool             done;            /* under lock */
+	bool             stop;            /* under lock: give up at the next chunk */
+	const char      *how;             /* "KVM_PRE_FAULT_MEMORY", "MADV_POPULATE_WRITE" */
+	uint64_t         bytes;           /* mapped so far */
+	uint64_t         ns;              /* how long it took */
+	int              err;             /* -errno of the first failure, 0 */
 };
 
 /* Where this VM's guest RAM comes from. */
@@ -147,6 +170,7 @@ struct vm {
 	char             reset_why[96];   /* ...how (the first request's) */
 	bool             resetting;       /* vm__reset_begin holds the pause: other pausers wait */
 	uint64_t         resets;          /* resets done (status "resets") */
+	struct vm_prefault_run prefault;  /* its own lock */
 };
 
 /* Building a machine, in this order:
@@ -209,6 +233,19 @@ int  vm__load_guest(struct vm *vm, const char *path, const char *args, const cha
 int  vm__cc_secret(struct vm *vm, const char *packet_file, char *err, size_t errlen);
 int  vm__cc_helper_key(struct vm *vm, const char *packet_file, char *err, size_t errlen);
 int  vm__cc_finish(struct vm *vm, char *err, size_t errlen);
+
+/* Pre-fault guest RAM that is already allocated (the memfd's data ranges)
+ * in a background thread, so the guest's first touches after a handoff
+ * find it mapped: with KVM_PRE_FAULT_MEMORY through vCPU 0 where the
+ * kernel offers it (TDP hosts), else this process's page tables with
+ * MADV_POPULATE_WRITE, which spares the guest the host half of each fault.
+ * After vm__create_vcpus; the guest may run (in this VM or another
+ * process) meanwhile: nothing is written. cfg.prefault chooses; OFF does
+ * nothing. vm__prefault_wait waits up to timeout_ms for it to finish
+ * (true: finished); vm__destroy stops and joins it. */
+void vm__prefault_start(struct vm *vm);
+bool vm__prefault_wait(struct vm *vm, unsigned timeout_ms);
+void vm__prefault_stop(struct vm *vm);
 
 /* Start the vCPU threads. */
 int  vm__start(struct vm *vm, char *err, size_t errlen);

@@ -56,6 +56,7 @@ static void check_defaults_except_guest(void)
 	assert_int_equal(o.cpus, 1);
 	assert_int_equal(o.cc, CC_NONE);
 	assert_int_equal(o.help, 0);
+	assert_int_equal(o.prefault, VM_PREFAULT_AUTO);
 }
 
 static void test_defaults(void **state)
@@ -292,6 +293,24 @@ static void test_help(void **state)
 }
 
 /* Calls do not leak state into each other (getopt is reset each time). */
+/* --prefault: a takeover's knob, one of three words */
+static void test_prefault(void **state)
+{
+	(void)state;
+	OK("--takeover", "/tmp/x.sock");
+	assert_int_equal(o.prefault, VM_PREFAULT_AUTO);
+	OK("--takeover", "/tmp/x.sock", "--prefault", "off");
+	assert_int_equal(o.prefault, VM_PREFAULT_OFF);
+	OK("--prefault", "populate", "--takeover", "/tmp/x.sock");
+	assert_int_equal(o.prefault, VM_PREFAULT_POPULATE);
+	OK("--takeover", "/tmp/x.sock", "--prefault", "auto");
+	assert_int_equal(o.prefault, VM_PREFAULT_AUTO);
+	BAD("use auto, populate or off", "--takeover", "/tmp/x.sock", "--prefault", "always");
+	BAD("--takeover", "--guest", "g.elf", "--prefault", "off");
+	BAD("--takeover", "--incoming", "tcp:0:1", "--prefault", "off");
+	BAD("needs a value", "--takeover", "/tmp/x.sock", "--prefault");
+}
+
 static void test_repeated_calls(void **state)
 {
 	(void)state;
@@ -324,6 +343,7 @@ int main(void)
 		cmocka_unit_test(test_missing_value),
 		cmocka_unit_test(test_stray_argument),
 		cmocka_unit_test(test_help),
+		cmocka_unit_test(test_prefault),
 		cmocka_unit_test(test_repeated_calls),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
