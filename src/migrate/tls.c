@@ -195,10 +195,10 @@ void tls__note_plaintext(int sock, const char *who)
 		  "and unauthenticated (use --tls-creds DIR on both ends)", who);
 }
 
-/* The peer's name as its certificate gives it, for messages. */
-static void peer_names(SSL *ssl, char *buf, size_t len)
+/* The names a certificate carries, for messages. */
+#define PEER_NAMES_LEN 256
+static void cert_names(X509 *x, char *buf, size_t len)
 {
-	X509 *x = SSL_get0_peer_certificate(ssl);
 	GENERAL_NAMES *gens;
 	size_t off = 0;
 	buf[0] = '\0';
@@ -224,11 +224,29 @@ static void peer_names(SSL *ssl, char *buf, size_t len)
 		X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, buf, (int)len);
 }
 
+static void ssl_free(SSL *ssl)
+{
+	if (ssl)
+		free(SSL_get_app_data(ssl));
+	SSL_free(ssl);
+}
+
+/* The leaf's names, kept while the chain is checked: after a failed
+ * check OpenSSL no longer hands out the peer's certificate. */
+static int keep_names(int ok, X509_STORE_CTX *x)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
+	char *names = ssl ? SSL_get_app_data(ssl) : NULL;
+	if (names && X509_STORE_CTX_get_error_depth(x) == 0 && !names[0])
+		cert_names(X509_STORE_CTX_get_current_cert(x), names, PEER_NAMES_LEN);
+	return ok;
+}
+
 /* Why our check of the peer's certificate failed, in words. */
 static void verify_why(struct tls_creds *c, SSL *ssl, long v, const char *name, char *err, size_t errlen)
 {
 	const char *peer = c->server ? "the source's" : "the destination's";
-	char names[256];
+	const char *names = SSL_get_app_data(ssl);
 	switch (v) {
 	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
 	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
@@ -247,9 +265,8 @@ static void verify_why(struct tls_creds *c, SSL *ssl, long v, const char *name, 
 		break;
 	case X509_V_ERR_HOSTNAME_MISMATCH:
 	case X509_V_ERR_IP_ADDRESS_MISMATCH:
-		peer_names(ssl, names, sizeof(names));
 		errbuf__set(err, errlen, "tls: %s certificate is not for '%s' (it names %s): name mismatch%s",
-			   peer, name, names[0] ? names : "nothing",
+			   peer, name, names && names[0] ? names : "nothing",
 			   c->server ? " (--tls-authz)" : " (the host in --to, or --tls-hostname)");
 		break;
 	default:
@@ -285,7 +302,8 @@ static void handshake_why(struct tls_creds *c, SSL *ssl, int ret, const char *na
 	case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
 		errbuf__set(err, errlen, "tls: %s refused our certificate (%s): %s%s", peer, c->dir,
 			   ERR_reason_error_string(e),
-			   c->server ? "" : " (the destination's --tls-authz names another client?)");
+			   c->server ? " (is the host it connects to, or its --tls-hostname, named in our "
+			   "server-cert.pem?)" : " (the destination's --tls-authz names another client?)");
 		return;
 	case SSL_R_WRONG_VERSION_NUMBER:
 	case SSL_R_UNKNOWN_PROTOCOL:
@@ -446,7 +464,7 @@ done:
 	close(p->local);
 	shutdown(p->sock, SHUT_RDWR);
 	close(p->sock);
-	SSL_free(p->ssl);
+	ssl_free(p->ssl);
 	free(up);
 	free(down);
 	free(p);
@@ -470,7 +488,7 @@ static int finish(struct tls_creds *c, SSL *ssl, int sock, char *err, size_t err
 		 * needed (freeing it neither closes sock nor says goodbye) */
 		log__info("tls: TLS 1.3 (%s) established, kernel TLS carries the records",
 			  SSL_CIPHER_get_name(SSL_get_current_cipher(ssl)));
-		SSL_free(ssl);
+		ssl_free(ssl);
 		fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) & ~O_NONBLOCK);
 		__atomic_add_fetch(&c->kernels, 1, __ATOMIC_RELAXED);
 		return sock;
@@ -479,7 +497,7 @@ static int finish(struct tls_creds *c, SSL *ssl, int sock, char *err, size_t err
 	if (!p || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp)) {
 		errbuf__set(err, errlen, "tls: socketpair: %s", strerror(p ? errno : ENOMEM));
 		free(p);
-		SSL_free(ssl);
+		ssl_free(ssl);
 		close(sock);
 		return -1;
 	}
@@ -500,7 +518,7 @@ static int finish(struct tls_creds *c, SSL *ssl, int sock, char *err, size_t err
 		errbuf__set(err, errlen, "tls: cannot start the connection's pump thread");
 		close(sp[0]);
 		close(sp[1]);
-		SSL_free(ssl);
+		ssl_free(ssl);
 		close(sock);
 		free(p);
 		return -1;
@@ -520,11 +538,15 @@ static SSL *new_ssl(struct tls_creds *c, int sock, const char *name, char *err, 
 	unsigned char ip[16];
 	bool is_ip = name && (inet_pton(AF_INET, name, ip) == 1 || inet_pton(AF_INET6, name, ip) == 1);
 
-	if (!ssl || !SSL_set_fd(ssl, sock)) {
+	char *names = calloc(1, PEER_NAMES_LEN);
+	if (!ssl || !names || !SSL_set_fd(ssl, sock)) {
 		errbuf__set(err, errlen, "tls: out of memory");
-		SSL_free(ssl);
+		ssl_free(ssl);
+		free(names);
 		return NULL;
 	}
+	SSL_set_app_data(ssl, names);         /* freed by ssl_free */
+	SSL_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, keep_names);
 	if (name && name[0]) {
 		X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
 		int ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(vp, name) : SSL_set1_host(ssl, name);
@@ -532,7 +554,7 @@ static SSL *new_ssl(struct tls_creds *c, int sock, const char *name, char *err, 
 			SSL_set_tlsext_host_name(ssl, name);
 		if (!ok) {
 			errbuf__set(err, errlen, "tls: '%s' is not a usable peer name", name);
-			SSL_free(ssl);
+			ssl_free(ssl);
 			return NULL;
 		}
 	}
@@ -571,7 +593,7 @@ int tls__client(struct tls_creds *c, int sock, const char *peer_name, int timeou
 	if (d == 0)
 		handshake_why(c, ssl, ret, peer_name, err, errlen);
 	if (d != 1) {
-		SSL_free(ssl);
+		ssl_free(ssl);
 		close(sock);
 		return -1;
 	}
@@ -637,7 +659,7 @@ int tls__server(struct tls_creds *c, int sock, int timeout_ms, char *err, size_t
 	if (d == 0)
 		handshake_why(c, ssl, ret, c->authz, err, errlen);
 	if (d != 1) {
-		SSL_free(ssl);
+		ssl_free(ssl);
 		close(sock);
 		return -1;
 	}
