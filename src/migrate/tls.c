@@ -19,6 +19,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -365,7 +366,13 @@ static void *pump__run(void *arg)
 	size_t ulen = 0, uoff = 0, dlen = 0, doff = 0;
 	bool local_eof = false, net_eof = false, down_closed = false;
 	char why[256] = "";
+	sigset_t nopipe;
 
+	/* a peer gone mid-write is an error here, never a signal that ends
+	 * the process (OpenSSL writes the socket with plain write()) */
+	sigemptyset(&nopipe);
+	sigaddset(&nopipe, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &nopipe, NULL);
 	if (!up || !down)
 		goto done;
 	for (;;) {

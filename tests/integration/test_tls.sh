@@ -150,3 +150,55 @@ test_tls_bad_creds() {
 	ctl a quit >/dev/null
 	wait_vm a 10 >/dev/null
 }
+
+# The wire code runs unchanged on the fd tls__client returns: migrate-cancel
+# (a shutdown() of that fd) ends a TLS migration at once and the source
+# runs on; a destination killed mid-stream fails the migration, not the
+# source. Then a retry over TLS succeeds.
+test_tls_cancel_and_killed_destination() {
+	local t0 t1 st i
+	tls_creds
+	start_vm a --guest "$GUEST" --mem 512M --guest-args "size=256M rate=20 hb_ms=200"
+	wait_hb a 3 30
+	start_dst b --tls-creds "$T/ok"
+	"$TERN" migrate --ctl "$T/a.sock" --to "tcp:127.0.0.1:$(cat "$T/b.port")" --tls-creds "$T/ok" \
+		--max-bandwidth 20M >"$T/m.out" 2>&1 &
+	local mpid=$!
+	for i in $(seq 1 100); do
+		[ "$(json_get "$(ctl a query-migrate)" ram.transferred)" -gt 0 ] && break
+		sleep 0.05
+	done
+	[ "$(json_get "$(ctl a query-migrate)" status)" = active ] || fail "the TLS migration is not active"
+	t0=$(date +%s%N)
+	ctl a migrate-cancel >/dev/null
+	for i in $(seq 1 200); do
+		st=$(json_get "$(ctl a query-migrate)" status)
+		[ "$st" = cancelled ] && break
+		sleep 0.05
+	done
+	t1=$(date +%s%N)
+	[ "$st" = cancelled ] || fail "query-migrate says $st 10 s after migrate-cancel"
+	info "cancelled $(( (t1 - t0) / 1000000 )) ms after migrate-cancel"
+	wait "$mpid" && fail "tern migrate exited 0 for a cancelled migration"
+	[ "$(wait_vm b 20)" = 1 ] || fail "the destination did not fail after the cancel"
+	wait_hb a $(( $(last_hb a) + 2 )) 20
+	# the destination dies mid-stream
+	start_dst c --tls-creds "$T/ok"
+	"$TERN" migrate --ctl "$T/a.sock" --to "tcp:127.0.0.1:$(cat "$T/c.port")" --tls-creds "$T/ok" \
+		--max-bandwidth 20M >"$T/m.out" 2>&1 &
+	mpid=$!
+	sleep 1
+	kill -9 "$(vm_pid c)"
+	wait "$mpid" && fail "tern migrate exited 0 with the destination killed"
+	grep -q failed "$T/m.out" || fail "migrate did not report the failure: $(cat "$T/m.out")"
+	alive a || fail "the source died"
+	[ "$(json_get "$(ctl a status)" state)" = running ] || fail "the source VM is not running"
+	wait_hb a $(( $(last_hb a) + 2 )) 20
+	# and over TLS again, it moves
+	start_dst d --tls-creds "$T/ok"
+	migrate_tls_ok d --tls-creds "$T/ok"
+	wait_hb d 1 20
+	ctl d quit >/dev/null
+	wait_vm d 10 >/dev/null
+	no_corruption a; no_corruption d
+}
