@@ -517,6 +517,10 @@ static int finish(struct tls_creds *c, SSL *ssl, int sock, char *err, size_t err
 		setsockopt(sp[i], SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
 	}
 	fcntl(sp[1], F_SETFL, fcntl(sp[1], F_GETFL) | O_NONBLOCK);
+	/* one read() for many records instead of two per record (header, then
+	 * body); only now: read ahead during the handshake could swallow data
+	 * that kernel TLS should have received */
+	SSL_set_read_ahead(ssl, 1);
 	*p = (struct pump){ .ssl = ssl, .sock = sock, .local = sp[1] };
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -565,6 +569,8 @@ static SSL *new_ssl(struct tls_creds *c, int sock, const char *name, char *err, 
 			return NULL;
 		}
 	}
+	/* room for many records per read once the pump reads ahead */
+	SSL_set_default_read_buffer_len(ssl, PUMP_BUF);
 	fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) | O_NONBLOCK);
 	return ssl;
 }
