@@ -463,6 +463,11 @@ static void *pump__run(void *arg)
 			goto done;
 		if (pf[1].revents & (POLLERR | POLLNVAL))
 			goto done;
+		/* the wire side hung up (closed, or migrate-cancel's shutdown)
+		 * while we wait for a peer that stopped reading: nothing we hold
+		 * matters any more */
+		if ((pf[1].revents & POLLHUP) && uoff < ulen)
+			goto done;
 	}
 done:
 	if (why[0])
