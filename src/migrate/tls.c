@@ -164,7 +164,8 @@ const char *tls__mode(const struct tls_creds *c)
 		return "none";
 	if (__atomic_load_n(&c->pumps, __ATOMIC_RELAXED))
 		return "openssl";
-	return __atomic_load_n(&c->kernels, __ATOMIC_RELAXED) ? "kernel" : "openssl";
+	/* no handshake finished: nothing was carried, in TLS or otherwise */
+	return __atomic_load_n(&c->kernels, __ATOMIC_RELAXED) ? "kernel" : "none";
 }
 
 int tls__uri_host(const char *uri, char *host, size_t hostlen)

@@ -40,7 +40,8 @@ int tls__server(struct tls_creds *c, int sock, int timeout_ms, char *err, size_t
 
 /* What carried the records of the handshakes made with c so far:
  * "kernel" (all of them by kernel TLS), "openssl" (at least one by the
- * pump), or "none" for c NULL (plaintext). For query-migrate's "tls". */
+ * pump), or "none" for c NULL (plaintext) or before any handshake
+ * finished. For query-migrate's "tls". */
 const char *tls__mode(const struct tls_creds *c);
 
 /* The source's connection in one call: with dir (--tls-creds, "" for
