@@ -18,14 +18,11 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -33,14 +30,13 @@
 #include <openssl/x509v3.h>
 
 #include "migrate/tls.h"
+#include "migrate/tls_pump.h"
 #include "migrate/transport.h"
 #include "migrate/wire.h"
 #include "util/cancel.h"
 #include "util/log.h"
 
 #define TLS_READY_BYTE 'T'
-#define PUMP_BUF       (256u << 10)    /* up to 16 TLS records per read */
-#define PUMP_SOCKBUF   (4 << 20)
 
 struct tls_creds {
 	SSL_CTX *ctx;
@@ -353,199 +349,36 @@ static int op_accept(SSL *ssl, void *arg) { (void)arg; return SSL_accept(ssl); }
 static int op_read1(SSL *ssl, void *arg) { return SSL_read(ssl, arg, 1); }
 static int op_write1(SSL *ssl, void *arg) { return SSL_write(ssl, arg, 1); }
 
-/* ---- the pump: local fd <-> SSL on the socket, both ways, one thread ---- */
-
-struct pump {
-	SSL *ssl;
-	int sock, local;
-};
-
-static void *pump__run(void *arg)
-{
-	struct pump *p = arg;
-	uint8_t *up = malloc(PUMP_BUF), *down = malloc(PUMP_BUF);
-	size_t ulen = 0, uoff = 0, dlen = 0, doff = 0;
-	bool local_eof = false, net_eof = false, down_closed = false;
-	char why[256] = "";
-	sigset_t nopipe;
-
-	/* a peer gone mid-write is an error here, never a signal that ends
-	 * the process (OpenSSL writes the socket with plain write()) */
-	sigemptyset(&nopipe);
-	sigaddset(&nopipe, SIGPIPE);
-	pthread_sigmask(SIG_BLOCK, &nopipe, NULL);
-	if (!up || !down)
-		goto done;
-	for (;;) {
-		short sev, lev;
-		bool progress;
-		do {
-			progress = false;
-			sev = lev = 0;
-			/* local -> network */
-			if (!local_eof && uoff == ulen) {
-				ssize_t n = read(p->local, up, PUMP_BUF);
-				if (n > 0) {
-					ulen = (size_t)n;
-					uoff = 0;
-					progress = true;
-				} else if (n == 0 || (errno != EAGAIN && errno != EINTR))
-					local_eof = true;    /* the wire side is done with us */
-				else
-					lev |= POLLIN;
-			}
-			if (uoff < ulen) {
-				int w = SSL_write(p->ssl, up + uoff, (int)(ulen - uoff));
-				if (w > 0) {
-					uoff += (size_t)w;
-					if (uoff == ulen)
-						uoff = ulen = 0;
-					progress = true;
-				} else {
-					int e = SSL_get_error(p->ssl, w);
-					if (e == SSL_ERROR_WANT_WRITE)
-						sev |= POLLOUT;
-					else if (e == SSL_ERROR_WANT_READ)
-						sev |= POLLIN;
-					else {
-						ssl_why(why, sizeof(why));
-						goto done;
-					}
-				}
-			} else if (local_eof) {
-				/* all it sent is out: say goodbye, and no more */
-				(void)SSL_shutdown(p->ssl);
-				goto done;
-			}
-			/* network -> local */
-			if (!net_eof && doff == dlen) {
-				int r = SSL_read(p->ssl, down, PUMP_BUF);
-				if (r > 0) {
-					dlen = (size_t)r;
-					doff = 0;
-					progress = true;
-				} else {
-					int e = SSL_get_error(p->ssl, r);
-					if (e == SSL_ERROR_WANT_READ)
-						sev |= POLLIN;
-					else if (e == SSL_ERROR_WANT_WRITE)
-						sev |= POLLOUT;
-					else {
-						if (e != SSL_ERROR_ZERO_RETURN)
-							ssl_why(why, sizeof(why));
-						net_eof = true;
-						progress = true;
-					}
-				}
-			}
-			if (doff < dlen) {
-				ssize_t n = send(p->local, down + doff, dlen - doff, MSG_NOSIGNAL | MSG_DONTWAIT);
-				if (n > 0) {
-					doff += (size_t)n;
-					if (doff == dlen)
-						doff = dlen = 0;
-					progress = true;
-				} else if (n < 0 && (errno == EAGAIN || errno == EINTR))
-					lev |= POLLOUT;
-				else
-					goto done;               /* the wire side closed */
-			} else if (net_eof && !down_closed) {
-				/* the peer is gone: the wire side reads EOF (its sends
-				 * fail once we close below) */
-				shutdown(p->local, SHUT_WR);
-				down_closed = true;
-				progress = true;
-			}
-		} while (progress);
-		/* the peer gone, the wire side still sending: it learns it from
-		 * its next send or read (we close below once SSL_write fails) */
-		struct pollfd pf[2] = { { .fd = p->sock, .events = sev }, { .fd = p->local, .events = lev } };
-		if (poll(pf, 2, -1) < 0 && errno != EINTR)
-			goto done;
-		if (pf[1].revents & (POLLERR | POLLNVAL))
-			goto done;
-		/* the wire side hung up (closed, or migrate-cancel's shutdown)
-		 * while we wait for a peer that stopped reading: nothing we hold
-		 * matters any more */
-		if ((pf[1].revents & POLLHUP) && uoff < ulen)
-			goto done;
-	}
-done:
-	if (why[0])
-		log__info("tls: migration connection ended: %s", why);
-	shutdown(p->local, SHUT_RDWR);            /* the wire side's waits end now */
-	close(p->local);
-	shutdown(p->sock, SHUT_RDWR);
-	close(p->sock);
-	ssl_free(p->ssl);
-	free(up);
-	free(down);
-	free(p);
-	return NULL;
-}
-
 /* Hand ssl (handshaken, on non-blocking sock) to the kernel or a pump.
  * The fd for the wire code, or -1 with err (sock and ssl freed). */
 static int finish(struct tls_creds *c, SSL *ssl, int sock, char *err, size_t errlen)
 {
-	int sp[2], buf = PUMP_SOCKBUF;
-	struct timeval snd;
-	socklen_t sl = sizeof(snd);
-	pthread_t t;
-	pthread_attr_t attr;
-	struct pump *p;
+	char what[160];
+	int fd;
 
+	free(SSL_get_app_data(ssl));          /* the peer's names: checked */
+	SSL_set_app_data(ssl, NULL);
 	if (BIO_get_ktls_send(SSL_get_wbio(ssl)) && BIO_get_ktls_recv(SSL_get_rbio(ssl))) {
 		/* the kernel has the keys both ways: the socket speaks TLS by
 		 * itself, sends stay zero-copy; the SSL object is no longer
 		 * needed (freeing it neither closes sock nor says goodbye) */
 		log__info("tls: TLS 1.3 (%s) established, kernel TLS carries the records",
 			  SSL_CIPHER_get_name(SSL_get_current_cipher(ssl)));
-		ssl_free(ssl);
+		SSL_free(ssl);
 		fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) & ~O_NONBLOCK);
 		__atomic_add_fetch(&c->kernels, 1, __ATOMIC_RELAXED);
 		return sock;
 	}
-	p = calloc(1, sizeof(*p));
-	if (!p || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp)) {
-		errbuf__set(err, errlen, "tls: socketpair: %s", strerror(p ? errno : ENOMEM));
-		free(p);
-		ssl_free(ssl);
-		close(sock);
+	/* said before the pump owns ssl (it may end, and free it, at once) */
+	snprintf(what, sizeof(what), "TLS 1.3 (%s) established; kernel TLS %s: OpenSSL carries the "
+		 "records (a pump thread)", SSL_CIPHER_get_name(SSL_get_current_cipher(ssl)),
+		 BIO_get_ktls_send(SSL_get_wbio(ssl)) ? "only for sends" : "not offered");
+	fd = tls_pump__start(ssl, sock, err, errlen);
+	if (fd < 0)
 		return -1;
-	}
-	/* the wire side keeps the socket's send timeout (a stalled peer fails
-	 * a send, transport.c) and a buffer as deep as the socket's */
-	if (!getsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &snd, &sl))
-		setsockopt(sp[0], SOL_SOCKET, SO_SNDTIMEO, &snd, sizeof(snd));
-	for (int i = 0; i < 2; i++) {
-		setsockopt(sp[i], SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
-		setsockopt(sp[i], SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
-	}
-	fcntl(sp[1], F_SETFL, fcntl(sp[1], F_GETFL) | O_NONBLOCK);
-	/* one read() for many records instead of two per record (header, then
-	 * body); only now: read ahead during the handshake could swallow data
-	 * that kernel TLS should have received */
-	SSL_set_read_ahead(ssl, 1);
-	*p = (struct pump){ .ssl = ssl, .sock = sock, .local = sp[1] };
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &attr, pump__run, p)) {
-		pthread_attr_destroy(&attr);
-		errbuf__set(err, errlen, "tls: cannot start the connection's pump thread");
-		close(sp[0]);
-		close(sp[1]);
-		ssl_free(ssl);
-		close(sock);
-		free(p);
-		return -1;
-	}
-	pthread_attr_destroy(&attr);
 	__atomic_add_fetch(&c->pumps, 1, __ATOMIC_RELAXED);
-	log__info("tls: TLS 1.3 (%s) established; kernel TLS %s: OpenSSL carries the records (a pump thread)",
-		  SSL_CIPHER_get_name(SSL_get_current_cipher(ssl)),
-		  BIO_get_ktls_send(SSL_get_wbio(ssl)) ? "only for sends" : "not offered");
-	return sp[0];
+	log__info("tls: %s", what);
+	return fd;
 }
 
 /* A fresh SSL on non-blocking sock, checking the peer's name if given. */
@@ -576,7 +409,7 @@ static SSL *new_ssl(struct tls_creds *c, int sock, const char *name, char *err, 
 		}
 	}
 	/* room for many records per read once the pump reads ahead */
-	SSL_set_default_read_buffer_len(ssl, PUMP_BUF);
+	SSL_set_default_read_buffer_len(ssl, TLS_PUMP_BUF);
 	fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) | O_NONBLOCK);
 	return ssl;
 }
