@@ -7,7 +7,7 @@ SAN     ?= 0
 
 WARN     := -Wall -Wextra -Werror
 CFLAGS   := -std=gnu11 $(WARN) -O2 -g -D_GNU_SOURCE -Isrc -Iguest -pthread -MMD -MP
-LDLIBS   := -pthread -ljansson -lxxhash -lcrypto
+LDLIBS   := -pthread -ljansson -lxxhash -lssl -lcrypto
 ifeq ($(FUZZ),1)                     # libFuzzer build (clang): make BUILD=build-fuzz CC=clang FUZZ=1 fuzz
 CFLAGS   += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
 LDFLAGS  += -fsanitize=fuzzer,address,undefined

@@ -19,7 +19,7 @@ const char run_usage[] =
 	"       tern run --restore SNAPSHOT [--ctl SOCKET] [--serial ...] [RESET]\n"
 	"       tern run --takeover SOCKET [--prefault auto|populate|off] [--ctl SOCKET] [--serial ...] [RESET]\n"
 	"       tern run --incoming tcp:ADDR:PORT [--cc emu] [--mem SIZE] [--cpus N] [--ctl SOCKET]\n"
-	"                [--max-mem SIZE] [--stats FILE] [RESET]\n"
+	"                [--max-mem SIZE] [--stats FILE] [--tls-creds DIR [--tls-authz NAME]] [RESET]\n"
 	"         RESET: [--reset-guest ELF [--reset-guest-args \"ARGS\"]] [--on-reset restart|exit]\n"
 	"  --guest ELF         multiboot ELF to boot (e.g. build/guest/dirtier.elf)\n"
 	"  --mem SIZE          guest RAM, a multiple of 2M, at least 64M (default 256M)\n"
@@ -41,6 +41,10 @@ const char run_usage[] =
 	"  --max-mem SIZE      with --incoming: refuse a VM with more RAM than this (default:\n"
 	"                      the host's available memory), even without --mem\n"
 	"  --stats FILE        with --incoming: write the migration summary (JSON) there\n"
+	"  --tls-creds DIR     with --incoming: accept only a source speaking TLS 1.3 with a\n"
+	"                      certificate from DIR/ca-cert.pem's CA; DIR also holds this\n"
+	"                      side's server-cert.pem and server-key.pem (docs/protocol.md)\n"
+	"  --tls-authz NAME    with --tls-creds: the source's certificate must name NAME\n"
 	"  --cc MODE           confidential platform: none (default), emu (tern-psp, started if\n"
 	"                      none is running), sev (AMD hardware: /dev/sev)\n"
 	"  --cc-policy N       guest policy for LAUNCH_START (default 0, or the session's)\n"
@@ -65,7 +69,7 @@ const char run_usage[] =
 
 enum { O_GUEST = 1, O_MEM, O_CPUS, O_ARGS, O_CTL, O_SERIAL, O_RESTORE, O_CC, O_POLICY,
        O_OSESSION, O_OSECRET, O_PSP, O_LTIMEOUT, O_TAKEOVER, O_INCOMING, O_STATS, O_MAXMEM,
-       O_HELPER, O_OHKEY, O_HLANES, O_ONRESET, O_RGUEST, O_RARGS, O_PREFAULT, O_HELP };
+       O_HELPER, O_OHKEY, O_HLANES, O_ONRESET, O_RGUEST, O_RARGS, O_PREFAULT, O_TLSCREDS, O_TLSAUTHZ, O_HELP };
 
 int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t errlen)
 {
@@ -93,6 +97,9 @@ int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t
 		{ "on-reset", required_argument, NULL, O_ONRESET },
 		{ "reset-guest", required_argument, NULL, O_RGUEST },
 		{ "reset-guest-args", required_argument, NULL, O_RARGS },
+		{ "prefault", required_argument, NULL, O_PREFAULT },
+		{ "tls-creds", required_argument, NULL, O_TLSCREDS },
+		{ "tls-authz", required_argument, NULL, O_TLSAUTHZ },
 		{ "help", no_argument, NULL, O_HELP },
 		{ 0 },
 	};
@@ -227,6 +234,8 @@ int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t
 		case O_TAKEOVER: o->takeover = optarg; break;
 		case O_INCOMING: o->incoming = optarg; break;
 		case O_STATS: o->stats = optarg; break;
+		case O_TLSCREDS: o->tls_creds = optarg; break;
+		case O_TLSAUTHZ: o->tls_authz = optarg; break;
 		case O_LTIMEOUT: {
 			char *end;
 			unsigned long v = strtoul(optarg, &end, 10);
@@ -288,6 +297,10 @@ int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t
 			errbuf__set(err, errlen, "--mem is larger than --max-mem");
 			return -1;
 		}
+		if (o->tls_authz && !o->tls_creds) {
+			errbuf__set(err, errlen, "--tls-authz checks the source's TLS certificate: it needs --tls-creds");
+			return -1;
+		}
 		if (!mem_set)
 			o->mem = 0;       /* take the source's */
 		if (!cpus_set)
@@ -296,6 +309,11 @@ int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t
 	}
 	if (o->max_mem) {
 		errbuf__set(err, errlen, "--max-mem limits what --incoming accepts: it needs --incoming");
+		return -1;
+	}
+	if (o->tls_creds || o->tls_authz) {
+		errbuf__set(err, errlen, "--tls-creds and --tls-authz secure what --incoming receives: they need "
+			   "--incoming (the source gives `tern migrate` its own --tls-creds)");
 		return -1;
 	}
 	if (o->takeover) {

@@ -19,6 +19,8 @@ struct run_opts {
 	const char *serial_file;          /* --serial file:PATH (NULL: stdout) */
 	uint64_t    mem;                  /* --mem SIZE */
 	uint64_t    max_mem;              /* --max-mem SIZE (--incoming), 0: not given */
+	const char *tls_creds;            /* --tls-creds DIR (--incoming): TLS only */
+	const char *tls_authz;            /* --tls-authz NAME: the source's certificate names it */
 	int         cpus;                 /* --cpus N */
 	enum cc_mode cc;                  /* --cc none|emu|sev */
 	uint32_t    cc_policy;            /* --cc-policy N */

@@ -1,6 +1,7 @@
 /* migrate.c - `tern migrate --ctl A.sock --to tcp:HOST:PORT [options]`:
  * start a live migration, show its progress, print a summary. The VM
  * process does the work; this is a client of its control socket. */
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -18,7 +19,7 @@
 static const char usage[] =
 	"usage: tern migrate --ctl A.sock --to tcp:HOST:PORT [--downtime-ms N] [--max-bandwidth SIZE]\n"
 	"                    [--timeout SECONDS] [--on-timeout cancel|force] [--stats FILE]\n"
-	"                    [--private-path helper|psp]\n"
+	"                    [--private-path helper|psp] [--tls-creds DIR [--tls-hostname NAME]]\n"
 	"  --downtime-ms N       pause budget for the final round (default 300)\n"
 	"  --max-bandwidth SIZE  bytes per second at most, e.g. 500M (default: no limit)\n"
 	"  --timeout SECONDS     give up converging after this long (default: never)\n"
@@ -27,6 +28,12 @@ static const char usage[] =
 	"  --private-path PATH   how private pages of a confidential VM leave: helper (sealed by\n"
 	"                        the migration helper in the mirror VM; the default when the VM\n"
 	"                        has one) or psp (one platform command per page)\n"
+	"  --tls-creds DIR       TLS 1.3 with mutual certificates: DIR holds ca-cert.pem,\n"
+	"                        client-cert.pem and client-key.pem; the destination runs\n"
+	"                        with --tls-creds too (without: plaintext, said in the log\n"
+	"                        when the destination is not on this host)\n"
+	"  --tls-hostname NAME   the name the destination's certificate must carry (default:\n"
+	"                        the HOST of --to; needed for unix:PATH)\n"
 	"The destination runs `tern run --incoming tcp:ADDR:PORT`. Ctrl-C does not cancel:\n"
 	"use `tern ctl A.sock migrate-cancel`.\n";
 
@@ -45,9 +52,12 @@ int cmd__migrate(int argc, char **argv)
 		{ "downtime-ms", required_argument, NULL, 'd' }, { "max-bandwidth", required_argument, NULL, 'b' },
 		{ "timeout", required_argument, NULL, 'T' }, { "on-timeout", required_argument, NULL, 'a' },
 		{ "stats", required_argument, NULL, 's' }, { "private-path", required_argument, NULL, 'p' },
+		{ "tls-creds", required_argument, NULL, 'C' }, { "tls-hostname", required_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' }, { 0 },
 	};
 	const char *ctl = NULL, *to = NULL, *act = "cancel", *stats = NULL, *path = NULL;
+	const char *creds = NULL, *tlsname = NULL;
+	char creds_abs[PATH_MAX];
 	uint64_t downtime = 0, bw = 0, timeout = 0;
 	char err[512], abs[PATH_MAX];
 	int c;
@@ -61,6 +71,15 @@ int cmd__migrate(int argc, char **argv)
 		case 't': to = optarg; break;
 		case 'a': act = optarg; break;
 		case 's': stats = optarg; break;
+		case 'C':
+			/* the VM process loads it, maybe in another directory */
+			if (!realpath(optarg, creds_abs)) {
+				log__err("--tls-creds %s: %s", optarg, strerror(errno));
+				return 2;
+			}
+			creds = creds_abs;
+			break;
+		case 'H': tlsname = optarg; break;
 		case 'p':
 			if (strcmp(optarg, "helper") && strcmp(optarg, "psp")) {
 				log__err("--private-path %s: helper or psp", optarg);
@@ -97,6 +116,10 @@ int cmd__migrate(int argc, char **argv)
 		fprintf(stderr, "%s", usage);
 		return 2;
 	}
+	if (tlsname && !creds) {
+		log__err("--tls-hostname checks the destination's TLS certificate: it needs --tls-creds");
+		return 2;
+	}
 	if (strcmp(act, "cancel") && strcmp(act, "force")) {
 		log__err("--on-timeout %s: cancel or force", act);
 		return 2;
@@ -107,6 +130,10 @@ int cmd__migrate(int argc, char **argv)
 		json_object_set_new(req, "downtime-ms", json_integer((json_int_t)downtime));
 	if (path)
 		json_object_set_new(req, "private-path", json_string(path));
+	if (creds)
+		json_object_set_new(req, "tls-creds", json_string(creds));
+	if (tlsname)
+		json_object_set_new(req, "tls-hostname", json_string(tlsname));
 	if (bw)
 		json_object_set_new(req, "max-bandwidth", json_integer((json_int_t)bw));
 	if (timeout)

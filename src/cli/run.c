@@ -15,6 +15,7 @@
 #include "ctl/ctl.h"
 #include "migrate/handoff.h"
 #include "migrate/precopy.h"
+#include "migrate/tls.h"
 #include "migrate/transport.h"
 #include "mirror/mirror.h"
 #include "helper/mailbox.h"           /* the helper key slot's GPA */
@@ -141,14 +142,25 @@ static int receive_incoming(struct run_opts *o, struct vm_config *cfg, struct vm
 	char err[1024];
 	int nc;
 	uint64_t mem;
+	struct tls_creds *tls = NULL;
+	/* bad credentials fail now, not when the source connects */
+	if (o->tls_creds && !(tls = tls__load(o->tls_creds, true, err, sizeof(err)))) {
+		log__err("%s", err);
+		*code = 1;
+		return -1;
+	}
+	if (tls)
+		tls__set_authz(tls, o->tls_authz);
 	int lfd = transport__listen(o->incoming, err, sizeof(err));
 	if (lfd < 0 || mig_incoming__init(in, o->incoming, err, sizeof(err))) {
 		log__err("%s", err);
 		if (lfd >= 0)
 			close(lfd);
+		tls__free(tls);
 		*code = 1;
 		return -1;
 	}
+	in->tls = tls;
 	cfg->mem = o->mem;
 	cfg->max_mem = o->max_mem ? o->max_mem : host_available_memory();
 	cfg->ncpus = o->cpus;
@@ -158,12 +170,18 @@ static int receive_incoming(struct run_opts *o, struct vm_config *cfg, struct vm
 		log__err("cannot start the control socket thread");
 		mig_incoming__exit(in);
 		close(lfd);
+		tls__free(tls);
 		*code = 1;
 		return -1;
 	}
-	log__info("waiting for an incoming migration on %s", o->incoming);
+	log__info("waiting for an incoming migration on %s%s", o->incoming,
+		  tls ? " (TLS only: --tls-creds)" : "");
 	int r = migration__receive(lfd, vm, cfg, in, mirror, err, sizeof(err));
 	close(lfd);
+	pthread_mutex_lock(&in->lock);
+	in->tls = NULL;                   /* the connection keeps what it needs */
+	pthread_mutex_unlock(&in->lock);
+	tls__free(tls);
 	mig_incoming__exit(in);
 	mig_incoming__read(in, ms, &nc, &mem);
 	if (r) {

@@ -244,6 +244,13 @@ static json_t *cmd__migrate(struct ctl_server *s, json_t *req)
 		return ctl__error("live migration of an SEV-ES guest is not supported: its vCPUs' VMSAs "
 				  "cannot leave the host (KVM has no SEND_UPDATE_VMSA, and tern's helper "
 				  "path does not carry them); a handoff on this host moves them");
+	const char *creds = json_string_value(json_object_get(req, "tls-creds"));
+	const char *host = json_string_value(json_object_get(req, "tls-hostname"));
+	if (host && !creds)
+		return ctl__error("migrate: \"tls-hostname\" checks the destination's TLS certificate: "
+				  "it needs \"tls-creds\"");
+	snprintf(o.tls_creds, sizeof(o.tls_creds), "%s", creds ? creds : "");
+	snprintf(o.tls_hostname, sizeof(o.tls_hostname), "%s", host ? host : "");
 	if (vm__paused(s->vm))
 		return ctl__error("resume the VM before migrating it");
 	snprintf(s->mig.stats_file, sizeof(s->mig.stats_file), "%s", stats ? stats : "");
@@ -376,6 +383,9 @@ static const struct ctl_field migrate_fields[] = {
 	{ "timeout-action", CTL_F_STRING, false, 0, 0, timeout_actions, NULL },
 	{ "stats-file", CTL_F_PATH, false, 1, 511, NULL, NULL },
 	{ "private-path", CTL_F_STRING, false, 0, 0, private_paths, NULL },
+	/* mig_options.tls_creds and .tls_hostname (256) */
+	{ "tls-creds", CTL_F_PATH, false, 1, 255, NULL, NULL },
+	{ "tls-hostname", CTL_F_STRING, false, 1, 255, NULL, NULL },
 	{ 0 },
 };
 

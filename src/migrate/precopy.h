@@ -12,6 +12,7 @@
 #include "vm/vm.h"
 
 struct mirror;
+struct tls_creds;
 
 enum mig_status { MIG_NONE, MIG_SETUP, MIG_ACTIVE, MIG_DEVICE, MIG_COMPLETED, MIG_FAILED, MIG_CANCELLED };
 enum mig_timeout_action { MIG_TIMEOUT_CANCEL, MIG_TIMEOUT_FORCE };
@@ -35,6 +36,8 @@ struct mig_stats {
 	double   dirty_pages_rate;        /* pages per second, last iteration */
 	uint64_t psp_ns;                  /* time spent in platform commands */
 	uint64_t guest_max_stall_us;      /* filled by tools that read the guest */
+	char     tls[8];                  /* what carries the stream: "kernel" (kernel TLS),
+					   * "openssl" (the pump, migrate/tls.h) or "none" */
 };
 
 struct mig_options {
@@ -46,6 +49,9 @@ struct mig_options {
 	uint32_t max_iterations;          /* after this, switch over regardless (default 1000; --timeout is the real bound) */
 	enum mig_private_path { MIG_PRIVATE_AUTO, MIG_PRIVATE_HELPER, MIG_PRIVATE_PSP } private_path;
 					  /* auto: the helper when the VM has one */
+	char     tls_creds[256];          /* --tls-creds DIR (client-cert.pem ...): TLS, or "" */
+	char     tls_hostname[256];       /* the name the destination's certificate must carry
+					   * ("": the host in uri) */
 };
 
 /* A source-side migration job. One per VM at a time; runs in its own
@@ -97,6 +103,8 @@ struct mig_incoming {
 	const char *cancelled_by;         /* the control command that cancelled, or NULL */
 	bool     committed;               /* COMMIT taken: too late to cancel */
 	int      cancel_fd;               /* eventfd registered with util/cancel.h: written to cancel */
+	struct tls_creds *tls;            /* --tls-creds: sources must speak TLS (NULL: plaintext);
+					   * the caller's, set after mig_incoming__init */
 };
 
 /* Set `in` up and register its cancel fd; -1 with err. */

@@ -35,6 +35,7 @@
 #include "migrate/private_path.h"
 #include "migrate/ram_batch.h"
 #include "migrate/state_rx.h"
+#include "migrate/tls.h"
 #include "migrate/transport.h"
 #include "migrate/wire.h"
 #include "state/record.h"
@@ -324,7 +325,7 @@ int migration__receive(int lfd, struct vm *vm, const struct vm_config *cfg, stru
 	int sock, rc;
 
 	publish(&r);
-	sock = wire__accept_source(lfd, WIRE_MIGRATE, r.nonce, r.err, sizeof(r.err));
+	sock = wire__accept_source_tls(lfd, WIRE_MIGRATE, in->tls, r.nonce, r.err, sizeof(r.err));
 	if (sock < 0) {
 		char why[200];
 		cancel_reason(&r, why, sizeof(why));
@@ -333,6 +334,7 @@ int migration__receive(int lfd, struct vm *vm, const struct vm_config *cfg, stru
 		goto fail_nosock;
 	}
 	state = WAIT_CONFIG;
+	snprintf(st.tls, sizeof(st.tls), "%s", tls__mode(in->tls));
 	st.start_ns = now__ns();
 	st.status = MIG_ACTIVE;
 	publish(&r);

@@ -30,6 +30,7 @@
 #include "migrate/precopy.h"
 #include "migrate/private_helper.h"
 #include "migrate/private_path.h"
+#include "migrate/tls.h"
 #include "migrate/transport.h"
 #include "migrate/wire.h"
 #include "state/record.h"
@@ -518,6 +519,12 @@ static void *run(void *arg)
 		goto out;
 	}
 	s.sock = transport__connect(m->opt.uri, 10000, why, sizeof(why));
+	if (s.sock >= 0) {                /* TLS with --tls-creds; sock consumed */
+		char mode[sizeof(m->st.tls)];
+		s.sock = tls__source(m->opt.tls_creds, m->opt.tls_hostname, m->opt.uri, s.sock, 10000,
+				     mode, sizeof(mode), why, sizeof(why));
+		STAT(m, memcpy(m->st.tls, mode, sizeof(mode)));
+	}
 	if (s.sock < 0) {
 		errbuf__set(s.err, sizeof(s.err), "%s", why);
 		goto out;

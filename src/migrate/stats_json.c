@@ -31,6 +31,7 @@ json_t *mig__stats_json(const struct mig_stats *st)
 		"ns", (json_int_t)st->helper_ns,
 		"psp", "pages", (json_int_t)st->psp_pages, "bytes", (json_int_t)st->psp_bytes,
 		"ns", (json_int_t)st->psp_ns));
+	json_object_set_new(o, "tls", json_string(st->tls[0] ? st->tls : "none"));
 	if (st->error[0])
 		json_object_set_new(o, "error-desc", json_string(st->error));
 	return o;

@@ -114,6 +114,13 @@ const char *wire__cmd_name(uint16_t cmd);
  * signal (util/cancel.h) or a broken listening socket. wire_accept.c */
 int  wire__accept_source(int lfd, enum wire_kind kind, uint8_t nonce[WIRE_NONCE_LEN],
 			 char *err, size_t errlen);
+/* The same with TLS first on every connection (tls NULL: plaintext, as
+ * above): a peer that fails the TLS handshake (wrong CA, name, expired, a
+ * plaintext tern) is refused with the reason logged, and the wait goes on;
+ * the returned fd carries the protocol inside TLS (migrate/tls.h). */
+struct tls_creds;
+int  wire__accept_source_tls(int lfd, enum wire_kind kind, struct tls_creds *tls,
+			     uint8_t nonce[WIRE_NONCE_LEN], char *err, size_t errlen);
 /* Source side: send HELLO of this kind, take the receiver's nonce from its
  * reply. 0, or -1 with the reason (the receiver's refusal) in err. */
 int  wire__hello(int sock, enum wire_kind kind, int timeout_ms, uint8_t nonce[WIRE_NONCE_LEN],

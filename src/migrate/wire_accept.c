@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "migrate/tls.h"
 #include "migrate/wire.h"
 #include "state/record.h"
 #include "util/cancel.h"
@@ -32,6 +33,7 @@
 
 struct pending {
 	int fd;                            /* -1: free slot */
+	bool tls;                          /* TLS handshake still to come (--tls-creds) */
 	uint64_t deadline;
 	size_t got;
 	union {
@@ -47,7 +49,10 @@ static const char *const kind_name[] = { [WIRE_HANDOFF] = "a handoff", [WIRE_MIG
 /* The header alone says whether this can be a HELLO; 0 or -1 with why. */
 static int check_hdr(const struct wire_hdr *h, char *why, size_t len)
 {
-	if (h->magic != WIRE_MAGIC)
+	const uint8_t *b = (const uint8_t *)h;
+	if (h->magic != WIRE_MAGIC && b[0] == 0x16 && b[1] == 0x03)
+		errbuf__set(why, len, "the source started TLS, this destination runs without --tls-creds");
+	else if (h->magic != WIRE_MAGIC)
 		errbuf__set(why, len, "the peer does not speak tern's protocol");
 	else if (h->cmd != W_HELLO)
 		errbuf__set(why, len, "expected HELLO, got %s", wire__cmd_name(h->cmd));
@@ -88,9 +93,21 @@ static void drop(struct pending *p, const char *why, bool answer)
 
 /* Read what p's peer has sent. Returns 1 when a whole acceptable HELLO is
  * in, 0 to keep waiting, -1 when p was dropped. */
-static int advance(struct pending *p, enum wire_kind kind)
+static int advance(struct pending *p, enum wire_kind kind, struct tls_creds *tls)
 {
 	char why[400];
+	if (p->tls) {
+		/* TLS before HELLO; blocking, but only once the peer has begun */
+		int fd = tls__server(tls, p->fd, HELLO_TIMEOUT_MS, why, sizeof(why));
+		p->tls = false;
+		if (fd < 0) {
+			p->fd = -1;                   /* tls__server closed it */
+			log__err("refused a source: %s; still waiting", why);
+			return -1;
+		}
+		p->fd = fd;
+		return 0;
+	}
 	size_t want = p->got < sizeof(struct wire_hdr) ? sizeof(struct wire_hdr) : sizeof(p->u.b);
 	/* never more than header + HELLO: what follows is the receiver's */
 	ssize_t n = recv(p->fd, p->u.b + p->got, want - p->got, MSG_DONTWAIT);
@@ -116,6 +133,12 @@ static int advance(struct pending *p, enum wire_kind kind)
 
 int wire__accept_source(int lfd, enum wire_kind kind, uint8_t nonce[WIRE_NONCE_LEN],
 			char *err, size_t errlen)
+{
+	return wire__accept_source_tls(lfd, kind, NULL, nonce, err, errlen);
+}
+
+int wire__accept_source_tls(int lfd, enum wire_kind kind, struct tls_creds *tls,
+			    uint8_t nonce[WIRE_NONCE_LEN], char *err, size_t errlen)
 {
 	struct pending pend[ACCEPT_PENDING];
 	struct pollfd pfd[ACCEPT_PENDING + 1];
@@ -149,7 +172,7 @@ int wire__accept_source(int lfd, enum wire_kind kind, uint8_t nonce[WIRE_NONCE_L
 			if (p->fd < 0)
 				continue;
 			if (pfd[i + 1].revents) {
-				int a = advance(p, kind);
+				int a = advance(p, kind, tls);
 				if (a == 1) {
 					int fd = p->fd;
 					p->fd = -1;
@@ -159,6 +182,8 @@ int wire__accept_source(int lfd, enum wire_kind kind, uint8_t nonce[WIRE_NONCE_L
 						goto out;
 					}
 					if ((r = wire__reply_ok(fd, nonce, WIRE_NONCE_LEN)) == 0) {
+						if (!tls)
+							tls__note_plaintext(fd, "from the source");
 						ret = fd;
 						goto out;
 					}
@@ -201,6 +226,7 @@ int wire__accept_source(int lfd, enum wire_kind kind, uint8_t nonce[WIRE_NONCE_L
 				slot = oldest;
 			}
 			slot->fd = fd;
+			slot->tls = tls != NULL;
 			slot->got = 0;
 			slot->deadline = cancel__deadline(HELLO_TIMEOUT_MS);
 		}

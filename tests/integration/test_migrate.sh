@@ -27,6 +27,12 @@ test_migrate_plain_two_hosts() {
 	st0=$(ctl a status)
 	migrate_ok a b "tcp:$DST_ADDR:$port"
 	note "source stats: $(cat "$T/a.stats")"
+	# no --tls-creds between two hosts: both ends say the stream is plaintext
+	if [ "$DST_ADDR" != 127.0.0.1 ]; then
+		grep -q 'is plaintext' "$T/a.err" || fail "the source did not say the stream is plaintext"
+		grep -q 'is plaintext' "$T/b.err" || fail "the destination did not say the stream is plaintext"
+	fi
+	[ "$(json_get "$(cat "$T/a.stats")" tls)" = none ] || fail "query-migrate's tls is not none"
 	check_continues a b
 	local st1
 	st1=$(ctl b status)

@@ -292,7 +292,6 @@ static void test_help(void **state)
 	assert_non_null(strstr(run_usage, "--restore"));
 }
 
-/* Calls do not leak state into each other (getopt is reset each time). */
 /* --prefault: a takeover's knob, one of three words */
 static void test_prefault(void **state)
 {
@@ -311,6 +310,22 @@ static void test_prefault(void **state)
 	BAD("needs a value", "--takeover", "/tmp/x.sock", "--prefault");
 }
 
+static void test_tls(void **state)
+{
+	(void)state;
+	OK("--incoming", "tcp:0.0.0.0:4444", "--tls-creds", "/d", "--tls-authz", "src.example");
+	assert_string_equal(o.tls_creds, "/d");
+	assert_string_equal(o.tls_authz, "src.example");
+	OK("--incoming", "tcp:0.0.0.0:4444");
+	assert_null(o.tls_creds);
+	assert_null(o.tls_authz);
+	BAD("needs --tls-creds", "--incoming", "tcp:0.0.0.0:4444", "--tls-authz", "x");
+	BAD("need --incoming", "--guest", "g", "--tls-creds", "/d");
+	BAD("need --incoming", "--guest", "g", "--tls-authz", "x");
+	BAD("option --tls-creds needs a value", "--incoming", "tcp:0.0.0.0:1", "--tls-creds");
+}
+
+/* Calls do not leak state into each other (getopt is reset each time). */
 static void test_repeated_calls(void **state)
 {
 	(void)state;
@@ -344,6 +359,7 @@ int main(void)
 		cmocka_unit_test(test_stray_argument),
 		cmocka_unit_test(test_help),
 		cmocka_unit_test(test_prefault),
+		cmocka_unit_test(test_tls),
 		cmocka_unit_test(test_repeated_calls),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

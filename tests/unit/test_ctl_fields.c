@@ -76,7 +76,7 @@ static void test_migrate_values_from_the_probe(void **state)
 	/* a misspelt option is not "not given" */
 	BAD("{\"cmd\":\"migrate\",\"uri\":\"tcp:h:1\",\"max_bandwidth\":1}",
 	    "migrate: unknown field \"max_bandwidth\" (migrate takes uri, downtime-ms, max-bandwidth, "
-	    "timeout, timeout-action, stats-file, private-path)");
+	    "timeout, timeout-action, stats-file, private-path, tls-creds, tls-hostname)");
 	OK("{\"cmd\":\"migrate\",\"uri\":\"tcp:h:1\",\"private-path\":\"helper\"}");
 	OK("{\"cmd\":\"migrate\",\"uri\":\"tcp:h:1\",\"private-path\":\"psp\"}");
 	BAD("{\"cmd\":\"migrate\",\"uri\":\"tcp:h:1\",\"private-path\":\"fast\"}",
@@ -192,6 +192,10 @@ static void test_table_sizes_fit_their_destinations(void **state)
 			assert_true(f->max < (long long)sizeof(((struct mig_options *)0)->uri));
 		if (!strcmp(f->name, "stats-file"))
 			assert_true(f->max < (long long)sizeof(((struct migration *)0)->stats_file));
+		if (!strcmp(f->name, "tls-creds"))
+			assert_true(f->max < (long long)sizeof(((struct mig_options *)0)->tls_creds));
+		if (!strcmp(f->name, "tls-hostname"))
+			assert_true(f->max < (long long)sizeof(((struct mig_options *)0)->tls_hostname));
 		if (!strcmp(f->name, "timeout"))   /* seconds to ns must not overflow */
 			assert_true((unsigned long long)f->max < UINT64_MAX / 1000000000ULL);
 	}
