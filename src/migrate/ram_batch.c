@@ -110,7 +110,7 @@ int ram_batch__receive(const struct ram_batch_sink *s, uint64_t len, char *err, 
 		if ((e[i].word & PAGE_KIND_MASK) == PAGE_NORMAL) {
 			iov[n++] = (struct iovec){ s->ram + gpa, 4096 };
 			prev_staged = false;
-		} else if (b > 0) {
+		} else if ((e[i].word & PAGE_KIND_MASK) != PAGE_ZERO) {
 			/* sealed packets go to the stage, one after another:
 			 * neighbours share an iovec */
 			if (prev_staged)
@@ -184,9 +184,10 @@ int ram_fence__check(const uint8_t *p, size_t len, struct ram_suspects *suspects
 			errbuf__set(err, errlen, "out of memory");
 			return -1;
 		}
-		if (f.nchanged)
+		if (f.nchanged) {
 			memcpy(changed, p + sizeof(f), (size_t)f.nchanged * 8);
-		qsort(changed, f.nchanged, 8, cmp_u64);
+			qsort(changed, f.nchanged, 8, cmp_u64);
+		}
 		for (size_t i = 0; i < suspects->n; i++) {
 			if (!changed || !bsearch(&suspects->gpa[i], changed, f.nchanged, 8, cmp_u64)) {
 				errbuf__set(err, errlen, "page 0x%llx arrived corrupted (its hash does not "
