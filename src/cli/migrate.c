@@ -19,12 +19,15 @@
 static const char usage[] =
 	"usage: tern migrate --ctl A.sock --to tcp:HOST:PORT [--downtime-ms N] [--max-bandwidth SIZE]\n"
 	"                    [--timeout SECONDS] [--on-timeout cancel|force] [--stats FILE]\n"
-	"                    [--private-path helper|psp] [--tls-creds DIR [--tls-hostname NAME]]\n"
+	"                    [--private-path helper|psp] [--connections N]\n"
+	"                    [--tls-creds DIR [--tls-hostname NAME]]\n"
 	"  --downtime-ms N       pause budget for the final round (default 300)\n"
 	"  --max-bandwidth SIZE  bytes per second at most, e.g. 500M (default: no limit)\n"
 	"  --timeout SECONDS     give up converging after this long (default: never)\n"
 	"  --on-timeout ACTION   cancel (keep running here, default) or force (switch over anyway)\n"
-	"  --stats FILE          write the final statistics as JSON\n"
+	"  --stats FILE          write the final statistics as JSON (with a per-round timeline)\n"
+	"  --connections N       data connections, each with its own sending thread, beside\n"
+	"                        the control connection (1-16; default: one per core)\n"
 	"  --private-path PATH   how private pages of a confidential VM leave: helper (sealed by\n"
 	"                        the migration helper in the mirror VM; the default when the VM\n"
 	"                        has one) or psp (one platform command per page)\n"
@@ -53,12 +56,13 @@ int cmd__migrate(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 'T' }, { "on-timeout", required_argument, NULL, 'a' },
 		{ "stats", required_argument, NULL, 's' }, { "private-path", required_argument, NULL, 'p' },
 		{ "tls-creds", required_argument, NULL, 'C' }, { "tls-hostname", required_argument, NULL, 'H' },
+		{ "connections", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' }, { 0 },
 	};
 	const char *ctl = NULL, *to = NULL, *act = "cancel", *stats = NULL, *path = NULL;
 	const char *creds = NULL, *tlsname = NULL;
 	char creds_abs[PATH_MAX];
-	uint64_t downtime = 0, bw = 0, timeout = 0;
+	uint64_t downtime = 0, bw = 0, timeout = 0, conns = 0;
 	char err[512], abs[PATH_MAX];
 	int c;
 
@@ -100,6 +104,13 @@ int cmd__migrate(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'n':
+			conns = strtoull(optarg, &end, 10);
+			if (*end || conns < 1 || conns > 16) {
+				log__err("--connections %s: a number of data connections, 1 to 16", optarg);
+				return 2;
+			}
+			break;
 		case 'T':
 			timeout = strtoull(optarg, &end, 10);
 			if (*end || !timeout) {
@@ -138,6 +149,8 @@ int cmd__migrate(int argc, char **argv)
 		json_object_set_new(req, "max-bandwidth", json_integer((json_int_t)bw));
 	if (timeout)
 		json_object_set_new(req, "timeout", json_integer((json_int_t)timeout));
+	if (conns)
+		json_object_set_new(req, "connections", json_integer((json_int_t)conns));
 	/* the source writes its final statistics to a file before it exits,
 	 * so a client that loses the socket can still tell how it ended */
 	char tmpstats[64];

@@ -11,6 +11,7 @@
 #include "migrate/handoff.h"
 #include "migrate/outcome.h"
 #include "migrate/precopy.h"
+#include "migrate/wire.h"
 #include "mirror/mirror.h"
 #include "util/log.h"
 #include "util/size.h"
@@ -236,6 +237,7 @@ static json_t *cmd__migrate(struct ctl_server *s, json_t *req)
 	o.downtime_ms = (uint64_t)json_integer_value(json_object_get(req, "downtime-ms"));
 	o.max_bandwidth = (uint64_t)json_integer_value(json_object_get(req, "max-bandwidth"));
 	o.timeout_s = (uint64_t)json_integer_value(json_object_get(req, "timeout"));
+	o.connections = (uint32_t)json_integer_value(json_object_get(req, "connections"));
 	if (act && !strcmp(act, "force"))
 		o.on_timeout = MIG_TIMEOUT_FORCE;
 	if (path)
@@ -386,6 +388,7 @@ static const struct ctl_field migrate_fields[] = {
 	/* mig_options.tls_creds and .tls_hostname (256) */
 	{ "tls-creds", CTL_F_PATH, false, 1, 255, NULL, NULL },
 	{ "tls-hostname", CTL_F_STRING, false, 1, 255, NULL, NULL },
+	{ "connections", CTL_F_INT, false, 1, WIRE_MAX_DATA_CONNS, NULL, "data connections (default: one per core)" },
 	{ 0 },
 };
 

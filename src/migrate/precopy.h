@@ -13,6 +13,7 @@
 
 struct mirror;
 struct tls_creds;
+struct page_tx;
 
 enum mig_status { MIG_NONE, MIG_SETUP, MIG_ACTIVE, MIG_DEVICE, MIG_COMPLETED, MIG_FAILED, MIG_CANCELLED };
 enum mig_timeout_action { MIG_TIMEOUT_CANCEL, MIG_TIMEOUT_FORCE };
@@ -38,7 +39,18 @@ struct mig_stats {
 	uint64_t guest_max_stall_us;      /* filled by tools that read the guest */
 	char     tls[8];                  /* what carries the stream: "kernel" (kernel TLS),
 					   * "openssl" (the pump, migrate/tls.h) or "none" */
+	uint32_t connections;             /* data connections */
 };
+
+/* One round of a migration, for the --stats timeline. */
+struct mig_round {
+	uint32_t round;
+	bool     paused;                  /* the last round, the guest paused */
+	uint64_t start_ns;                /* since the migration started */
+	uint64_t duration_ns, pages, bytes;
+	double   dirty_pages_rate;        /* what the guest dirtied meanwhile, pages/s */
+};
+#define MIG_MAX_ROUNDS 1024
 
 struct mig_options {
 	char     uri[256];
@@ -52,6 +64,7 @@ struct mig_options {
 	char     tls_creds[256];          /* --tls-creds DIR (client-cert.pem ...): TLS, or "" */
 	char     tls_hostname[256];       /* the name the destination's certificate must carry
 					   * ("": the host in uri) */
+	uint32_t connections;             /* data connections; 0: one per core */
 };
 
 /* A source-side migration job. One per VM at a time; runs in its own
@@ -71,7 +84,10 @@ struct migration {
 	 * for the switch-over: from there the commit decides. */
 	bool      sock_open;
 	int       sock;
+	struct page_tx *tx;               /* the data connections, while the rounds run (under lock) */
 	char      stats_file[512];
+	struct mig_round rounds[MIG_MAX_ROUNDS];  /* the timeline (under lock) */
+	size_t    nrounds;
 };
 
 /* Start migrating vm to opt->uri. Returns 0 (started) or -1 with err. */
@@ -88,6 +104,11 @@ const char *mig__status_name(enum mig_status s);
 /* query-migrate's object (stats_json.c); a new reference */
 struct json_t;
 struct json_t *mig__stats_json(const struct mig_stats *st);
+/* the --stats file's "timeline": one object per round */
+struct json_t *mig__timeline_json(const struct mig_round *r, size_t n);
+/* Add d's page and byte counts to `to` (the pipeline's threads count
+ * apart and merge once per batch). */
+void mig_stats__add_counts(struct mig_stats *to, const struct mig_stats *d);
 
 /* A destination-side migration (`tern run --incoming`), shared between
  * the receiver (the main thread) and the control socket's thread: the
@@ -128,18 +149,17 @@ void mig_incoming__read(struct mig_incoming *in, struct mig_stats *st, int *ncpu
 int  migration__receive(int lfd, struct vm *vm, const struct vm_config *cfg, struct mig_incoming *in,
 		       struct mirror *mirror, char *err, size_t errlen);
 
-/* RAM batch (W_RAM payload): header, then entries {u64 gpa|kind, data} */
+/* RAM batch (W_RAM payload, ram_batch.h): header, entry table, data */
 struct ram_batch_hdr {
 	uint32_t count;
 	uint32_t pad;
-	uint64_t checksum;                /* XXH3-64 of the entries */
+	uint64_t checksum;                /* XXH3-64 of the entry table */
 };
-/* PAGE_PRIVATE: u32 length, then a packet sealed by the platform (PSP
- * path); PAGE_HELPER: a helper packet (HELPER_PACKET_SIZE bytes, header
+/* PAGE_PRIVATE: a packet sealed by the platform (PSP path), its length
+ * in the entry; PAGE_HELPER: a helper packet (HELPER_PACKET_SIZE bytes, header
  * naming gpa, version and stream; guest/helper/mailbox.h) */
 enum { PAGE_NORMAL = 0, PAGE_ZERO = 1, PAGE_PRIVATE = 2, PAGE_HELPER = 3 };
 #define PAGE_KIND_MASK 0xfffULL
-#define RAM_BATCH_PAGES 128
 
 /* W_ITER_END payload and reply */
 struct iter_end {

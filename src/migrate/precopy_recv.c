@@ -11,16 +11,23 @@
  *                --HELPER (cc; the helper's region has crossed by the PSP
  *                  path): our mirror starts on it, opens PAGE_HELPER
  *                  entries from then on-->         RECEIVING
+ *                --DATA_OPEN (once): provisioning starts, the data
+ *                  connections join (page_rx.h); RAM comes on them from
+ *                  now on, each round closed by a FENCE on every one-->  RECEIVING
+ *                --ITER_END: answered once every data connection has
+ *                  fenced the round-->                 RECEIVING
  *                --STATE, restored-->                  WAIT_COMMIT
  *   WAIT_COMMIT  --COMMIT, RECEIVE_FINISH, resumed-->  RUNNING
- * ABORT, a closed connection, a bad batch, a refused packet or any
+ * ABORT, a closed connection, a bad batch, a refused packet, a page
+ * corrupted in transit, a failed data connection or any
  * unexpected message: reply with the reason, destroy the VM, exit 1. The
  * source keeps its VM. So does a cancel (migrate-cancel or quit on the
  * control socket, a signal) in any state before COMMIT is taken.
  *
- * The figures are kept in the receiver's own mig_stats and copied to the
+ * The figures are kept in the receiver's own mig_stats (the data
+ * connections' threads add their counts under st_lock) and copied to the
  * shared mig_incoming after every message, so the control thread reads a
- * consistent snapshot without the receiver holding a lock while it works. */
+ * consistent snapshot. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -30,6 +37,7 @@
 #include <unistd.h>
 
 #include "migrate/config_rx.h"
+#include "migrate/page_rx.h"
 #include "migrate/precopy.h"
 #include "migrate/private_helper.h"
 #include "migrate/private_path.h"
@@ -56,6 +64,12 @@ struct receiver {
 	struct mig_incoming *in;          /* where it is published */
 	struct private_path pp;
 	struct helper_rx hx;              /* the source's helper: ours opens its pages */
+	pthread_mutex_t st_lock;          /* st, against the data connections' threads */
+	pthread_mutex_t priv_lock;        /* one platform session, one helper: one batch at a time */
+	struct page_rx rx;                /* the data connections */
+	int sock, lfd;                    /* the control connection, the listening socket */
+	uint8_t *stage;                   /* sealed packets of a batch on the control connection */
+	struct ram_suspects sus;          /* ... whose plain pages must match (no fence excuses them) */
 	bool built, cc;
 	uint8_t nonce[WIRE_NONCE_LEN];    /* this connection's, from wire__accept_source */
 	bool corrupted;                   /* fault PSP_CORRUPT done (util/fault.h) */
@@ -149,17 +163,87 @@ static int flush_helper(void *ctx, char *err, size_t errlen)
 	return helper_rx__flush(&r->hx, err, errlen);
 }
 
-static int on_ram(struct receiver *r, struct wire_msg *m)
+static void lock_private(void *ctx, bool lock)
 {
-	const struct ram_batch_sink s = { .ram = r->vm->ram.hva, .ram_size = r->vm->ram.size,
-					  .open_private = r->cc ? open_private : NULL,
-					  .open_helper = r->cc ? open_helper : NULL,
-					  .flush_helper = flush_helper, .ctx = r, .st = r->st };
+	struct receiver *r = ctx;
+	if (lock)
+		pthread_mutex_lock(&r->priv_lock);
+	else
+		pthread_mutex_unlock(&r->priv_lock);
+}
 
-	if (ram_batch__apply(&s, m->data, m->h.length, r->err, sizeof(r->err)))
+/* What every RAM batch lands through, on whichever connection. */
+static struct ram_batch_sink sink_of(struct receiver *r)
+{
+	return (struct ram_batch_sink){ .ram = r->vm->ram.hva, .ram_size = r->vm->ram.size,
+					.open_private = r->cc ? open_private : NULL,
+					.open_helper = r->cc ? open_helper : NULL,
+					.flush_helper = flush_helper, .lock_private = lock_private, .ctx = r };
+}
+
+static int ctl_read(void *rctx, struct iovec *iov, int n)
+{
+	struct receiver *r = rctx;
+	return wire__recv_iov(r->sock, iov, n, 120000);
+}
+
+/* A RAM batch on the control connection: the helper's region, sealed by
+ * the platform, before the data connections open. */
+static int on_ram(struct receiver *r, const struct wire_hdr *h)
+{
+	struct mig_stats d = { 0 };
+	struct ram_batch_sink s = sink_of(r);
+	if (!r->stage && !(r->stage = malloc(RAM_BATCH_STAGE))) {
+		errbuf__set(r->err, sizeof(r->err), "out of memory");
 		return -1;
-	r->st->transferred += m->h.length + sizeof(struct wire_hdr);
+	}
+	s.read = ctl_read;
+	s.rctx = r;
+	s.stage = r->stage;
+	s.suspects = &r->sus;
+	s.st = &d;
+	if (ram_batch__receive(&s, h->length, r->err, sizeof(r->err)))
+		return -1;
+	if (r->sus.n) {
+		errbuf__set(r->err, sizeof(r->err), "page 0x%llx arrived corrupted on the control connection",
+			   (unsigned long long)r->sus.gpa[0]);
+		return -1;
+	}
+	d.transferred = h->length + sizeof(*h);
+	pthread_mutex_lock(&r->st_lock);
+	mig_stats__add_counts(r->st, &d);
+	pthread_mutex_unlock(&r->st_lock);
 	return 0;
+}
+
+/* DATA_OPEN: provisioning starts, we answer, the data connections join. */
+static int on_data_open(struct receiver *r, struct wire_msg *m)
+{
+	r->rx.sink = sink_of(r);
+	r->rx.memfd = r->vm->ram.fd;
+	r->rx.ctl = r->sock;
+	r->rx.tls = r->in->tls;
+	r->rx.st = r->st;
+	r->rx.st_lock = &r->st_lock;
+	if (page_rx__prepare(&r->rx, m->data, m->h.length, r->err, sizeof(r->err)))
+		return -1;
+	if (wire__reply_ok(r->sock, NULL, 0)) {
+		errbuf__set(r->err, sizeof(r->err), "the source closed the connection after DATA_OPEN");
+		return -1;
+	}
+	return page_rx__accept(&r->rx, r->lfd, r->nonce, r->err, sizeof(r->err));
+}
+
+/* ITER_END: every data connection has delivered the round. */
+static int on_iter_end(struct receiver *r)
+{
+	if (!r->rx.c) {
+		errbuf__set(r->err, sizeof(r->err), "ITER_END before DATA_OPEN");
+		return -1;
+	}
+	r->st->iteration++;
+	r->st->dirty_sync_count++;        /* one source sync per round */
+	return page_rx__wait_fences(&r->rx, r->st->iteration, 120000, r->err, sizeof(r->err));
 }
 
 static int on_state(struct receiver *r, struct wire_msg *m)
@@ -228,13 +312,29 @@ void mig_incoming__read(struct mig_incoming *in, struct mig_stats *st, int *ncpu
 	pthread_mutex_unlock(&in->lock);
 }
 
+/* Bytes arrived on the data connections since *seen was last looked at:
+ * the source is alive though the control connection is quiet. */
+static bool progressed(struct receiver *r, uint64_t *seen)
+{
+	pthread_mutex_lock(&r->st_lock);
+	uint64_t now = r->st->transferred;
+	pthread_mutex_unlock(&r->st_lock);
+	bool p = now != *seen;
+	*seen = now;
+	return p;
+}
+
 /* Copy the receiver's figures where the control thread reads them. */
 static void publish(struct receiver *r)
 {
+	struct mig_stats st;
+	pthread_mutex_lock(&r->st_lock);
 	if (r->st->status == MIG_ACTIVE)
 		r->st->total_ns = now__ns() - r->st->start_ns;
+	st = *r->st;
+	pthread_mutex_unlock(&r->st_lock);
 	pthread_mutex_lock(&r->in->lock);
-	r->in->st = *r->st;
+	r->in->st = st;
 	pthread_mutex_unlock(&r->in->lock);
 }
 
@@ -318,14 +418,17 @@ int migration__receive(int lfd, struct vm *vm, const struct vm_config *cfg, stru
 {
 	struct mig_stats st = { .status = MIG_SETUP };
 	uint64_t state_ns = 0;
-	struct receiver r = { .vm = vm, .local = cfg, .st = &st, .in = in,
+	struct receiver r = { .vm = vm, .local = cfg, .st = &st, .in = in, .lfd = lfd, .sock = -1,
 			      .hx = { .mr = mirror, .vm = vm, .st = &st } };
 	enum rx state = WAIT_HELLO;
 	struct wire_msg m;
+	uint64_t seen = 0;
 	int sock, rc;
 
+	pthread_mutex_init(&r.st_lock, NULL);
+	pthread_mutex_init(&r.priv_lock, NULL);
 	publish(&r);
-	sock = wire__accept_source_tls(lfd, WIRE_MIGRATE, in->tls, r.nonce, r.err, sizeof(r.err));
+	sock = wire__accept_kind(lfd, WIRE_MIGRATE, in->tls, -1, r.nonce, r.err, sizeof(r.err));
 	if (sock < 0) {
 		char why[200];
 		cancel_reason(&r, why, sizeof(why));
@@ -333,6 +436,7 @@ int migration__receive(int lfd, struct vm *vm, const struct vm_config *cfg, stru
 			errbuf__set(r.err, sizeof(r.err), "%s while waiting for a source (WAIT_HELLO)", why);
 		goto fail_nosock;
 	}
+	r.sock = sock;
 	state = WAIT_CONFIG;
 	snprintf(st.tls, sizeof(st.tls), "%s", tls__mode(in->tls));
 	st.start_ns = now__ns();
@@ -341,7 +445,25 @@ int migration__receive(int lfd, struct vm *vm, const struct vm_config *cfg, stru
 	while (state != RUNNING) {
 		void *reply = NULL;
 		size_t rlen = 0;
-		rc = wire__recv(sock, &m, 120000);
+		struct wire_hdr h;
+		rc = wire__recv_hdr(sock, &h, 120000);
+		if (rc == -ETIMEDOUT && r.rx.c && progressed(&r, &seen))
+			continue;                 /* a round running on the data connections */
+		if (!rc && h.cmd == W_RAM && state == RECEIVING) {
+			if (on_ram(&r, &h)) {
+				wire__reply_err(sock, "%s", r.err);
+				goto fail;
+			}
+			publish(&r);
+			continue;                 /* RAM batches get no reply */
+		}
+		if (!rc)
+			rc = wire__recv_body(sock, &h, &m, 120000);
+		if (rc && page_rx__failed(&r.rx)) {
+			errbuf__set(r.err, sizeof(r.err), "%s", page_rx__failed(&r.rx));
+			wire__reply_err(sock, "%s", r.err);
+			goto fail;
+		}
 		if (rc) {
 			char why[200];
 			cancel_reason(&r, why, sizeof(why));
@@ -371,22 +493,16 @@ int migration__receive(int lfd, struct vm *vm, const struct vm_config *cfg, stru
 				state = RECEIVING;
 			break;
 		case RECEIVING:
-			if (m.h.cmd == W_RAM) {
-				if (on_ram(&r, &m)) {
-					wire__reply_err(sock, "%s", r.err);
+			if (m.h.cmd == W_DATA_OPEN) {
+				/* answered inside, before the connections join */
+				if ((ok = on_data_open(&r, &m)) == 0) {
 					wire__msg_free(&m);
-					goto fail;
+					continue;
 				}
-				wire__msg_free(&m);
-				publish(&r);
-				continue;         /* RAM batches get no reply */
-			}
-			if (m.h.cmd == W_HELPER) {
+			} else if (m.h.cmd == W_HELPER) {
 				ok = on_helper(&r, &m, &reply, &rlen);
 			} else if (m.h.cmd == W_ITER_END) {
-				ok = 0;
-				st.iteration++;
-				st.dirty_sync_count++;    /* one source sync per round */
+				ok = on_iter_end(&r);
 			} else if (m.h.cmd == W_STATE) {
 				/* the source paused before it sent STATE: from here
 				 * to resume is the part of the downtime seen here */
@@ -431,11 +547,17 @@ int migration__receive(int lfd, struct vm *vm, const struct vm_config *cfg, stru
 		st.mbps = (double)st.transferred * 8 * 1000 / (double)st.total_ns;
 	st.psp_ns = r.pp.ns;
 	publish(&r);
+	page_rx__close(&r.rx);
 	close(sock);
+	free(r.stage);
+	ram_suspects__free(&r.sus);
 	return 0;
 fail:
+	page_rx__close(&r.rx);
 	close(sock);
 fail_nosock:
+	free(r.stage);
+	ram_suspects__free(&r.sus);
 	st.status = cancelled_by(in) ? MIG_CANCELLED : MIG_FAILED;
 	snprintf(st.error, sizeof(st.error), "%s", r.err);
 	publish(&r);

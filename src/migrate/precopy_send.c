@@ -27,11 +27,12 @@
 #include "mem/bitmap.h"
 #include "mem/page.h"
 #include "migrate/outcome.h"
+#include "migrate/page_tx.h"
 #include "migrate/precopy.h"
 #include "migrate/private_helper.h"
 #include "migrate/private_path.h"
 #include "migrate/tls.h"
-#include "migrate/transport.h"
+#include "migrate/ram_batch.h"
 #include "migrate/wire.h"
 #include "state/record.h"
 #include "util/fault.h"
@@ -45,22 +46,18 @@
 struct sender {
 	struct migration *m;
 	struct vm *vm;
-	int sock;
+	int sock;                             /* the control connection */
+	uint8_t nonce[WIRE_NONCE_LEN];        /* the destination's, for the data connections */
 	bool cc;
 	struct dirty_tracker dt;
 	bool dt_on;
 	struct private_path pp;
-	struct helper_tx hx;                  /* the helper's path (hx.mr: the VM has a helper) */
+	struct helper_tx hx;                  /* announces the helper's stream (hx.mr: the VM has a helper) */
 	bool helper;                          /* the VM has a helper: its region crossed first */
 	bool helper_seal;                     /* private pages go through the helper */
-	uint32_t round;                       /* the round sending now: a helper page's version */
+	struct page_tx tx;                    /* the workers and their data connections */
 	struct page_bitmap dirty, shared;     /* to send; shared pages as last seen */
 	uint64_t ps_gen;
-	uint8_t *batch;                       /* header + entries */
-	size_t blen;
-	uint32_t bcount;
-	uint64_t iter_pages, iter_bytes, sent_total;
-	uint64_t bw_start_ns;                 /* for --max-bandwidth */
 	char err[512];
 };
 
@@ -77,234 +74,78 @@ static bool cancelled(struct sender *s)
 	return __atomic_load_n(&s->m->cancel, __ATOMIC_RELAXED);
 }
 
-static void tamper(struct sender *s);
-
-/* The queued private pages, sealed by the helper into their places. */
-static int seal_pending(struct sender *s)
-{
-	uint64_t ns = 0, n = s->hx.n;
-	char why[400];
-	if (!n)
-		return 0;
-	if (helper_tx__seal(&s->hx, &ns, why, sizeof(why))) {
-		errbuf__set(s->err, sizeof(s->err), "%s", why);
-		return -1;
-	}
-	STAT(s->m, s->m->st.helper_pages += n; s->m->st.helper_bytes += n * HELPER_PACKET_SIZE;
-	     s->m->st.helper_ns += ns);
-	return 0;
-}
-
-static int flush_batch(struct sender *s)
-{
-	struct ram_batch_hdr h = { .count = s->bcount };
-	int r;
-	if (!s->bcount)
-		return 0;
-	if (seal_pending(s))
-		return -1;
-	tamper(s);
-	h.checksum = XXH3_64bits(s->batch + sizeof(h), s->blen - sizeof(h));
-	memcpy(s->batch, &h, sizeof(h));
-	r = wire__send(s->sock, W_RAM, 0, s->batch, s->blen, NULL, 0);
-	if (r) {
-		/* the destination usually says why before it hangs up */
-		struct wire_msg m;
-		if (wire__recv(s->sock, &m, 500) == 0 && m.h.cmd == W_REPLY && m.h.flags)
-			errbuf__set(s->err, sizeof(s->err), "the destination refused: %s", (char *)m.data);
-		else
-			errbuf__set(s->err, sizeof(s->err), "sending RAM: %s (did the destination die?)", strerror(-r));
-		wire__msg_free(&m);        /* wire__recv leaves m empty on failure */
-		return -1;
-	}
-	uint64_t bytes = s->blen + sizeof(struct wire_hdr);
-	s->iter_bytes += bytes;
-	s->sent_total += bytes;
-	STAT(s->m, s->m->st.transferred += bytes);
-	s->blen = sizeof(h);
-	s->bcount = 0;
-	/* --max-bandwidth: stay on the line bytes/rate */
-	uint64_t bw = s->m->opt.max_bandwidth;
-	if (bw) {
-		uint64_t due = s->bw_start_ns + (uint64_t)((unsigned __int128)s->sent_total * 1000000000u / bw), now = now__ns();
-		if (due > now) {
-			struct timespec ts = { (time_t)((due - now) / 1000000000ULL), (long)((due - now) % 1000000000ULL) };
-			nanosleep(&ts, NULL);
-		}
-	}
-	return 0;
-}
-
-/* A private page sealed by the platform (the PSP path), into entry e. */
-static int add_psp(struct sender *s, uint64_t gpa, uint8_t *e)
-{
-	size_t plen = 0;
-	uint64_t word = gpa | PAGE_PRIVATE;
-	int r = s->pp.ops->seal(&s->pp, gpa, e + 12, &plen);
-	if (r) {
-		errbuf__set(s->err, sizeof(s->err), "the platform refused to seal page 0x%llx: %s",
-			   (unsigned long long)gpa, strerror(-r));
-		return -1;
-	}
-	uint32_t l32 = (uint32_t)plen;
-	memcpy(e, &word, 8);
-	memcpy(e + 8, &l32, 4);
-	s->blen += 12 + plen;
-	STAT(s->m, s->m->st.private_pages++; s->m->st.psp_pages++; s->m->st.psp_bytes += plen;
-	     s->m->st.psp_ns = s->pp.ns);
-	return 0;
-}
-
-/* A shared page in plaintext (or as a zero flag), into entry e. */
-static void add_plain(struct sender *s, uint64_t gpa, uint8_t *e)
-{
-	uint64_t word;
-	/* copy first: the guest keeps writing, and what we checksum must be
-	 * what we send (a page written meanwhile is dirty again and goes in
-	 * the next round) */
-	memcpy(e + 8, s->vm->ram.hva + gpa, 4096);
-	if (page__is_zero(e + 8)) {
-		word = gpa | PAGE_ZERO;
-		s->blen += 8;
-		STAT(s->m, s->m->st.duplicate++);
-	} else {
-		word = gpa | PAGE_NORMAL;
-		s->blen += 8 + 4096;
-		STAT(s->m, s->m->st.normal++);
-	}
-	memcpy(e, &word, 8);
-}
-
-/* How a page goes: plain if shared; private pages through the helper
- * (queued, sealed before the batch leaves: seal_pending) or the platform.
- * force_psp: the helper's own region, which must cross before it runs. */
-static int add_page_as(struct sender *s, uint64_t pfn, bool force_psp)
-{
-	uint64_t gpa = pfn * 4096, word;
-	uint8_t *e = s->batch + s->blen;
-	bool shared = !s->cc || (!force_psp && bitmap__test(&s->shared, pfn));
-
-	if (shared) {
-		add_plain(s, gpa, e);
-	} else if (s->helper_seal && !force_psp) {
-		word = gpa | PAGE_HELPER;
-		memcpy(e, &word, 8);
-		helper_tx__queue(&s->hx, gpa, s->round, e + 8);
-		s->blen += 8 + HELPER_PACKET_SIZE;
-		STAT(s->m, s->m->st.private_pages++);
-		if (helper_tx__full(&s->hx) && seal_pending(s))
-			return -1;
-	} else if (add_psp(s, gpa, e)) {
-		return -1;
-	}
-	s->bcount++;
-	s->iter_pages++;
-	if (s->bcount == RAM_BATCH_PAGES)
-		return flush_batch(s);
-	return 0;
-}
-
-static int add_page(struct sender *s, uint64_t pfn)
-{
-	return add_page_as(s, pfn, false);
-}
-
-/* The helper's region crosses first, by the PSP path, while every lane
- * is idle; then HELPER starts the destination's helper on it. */
+/* The helper's region crosses first, by the PSP path on the control
+ * connection, while every lane is idle; then HELPER starts the
+ * destination's helper on it. */
 static int start_helper(struct sender *s)
 {
 	char why[400];
-	for (uint64_t gpa = HELPER_BASE; gpa < HELPER_BASE + HELPER_CROSS_SIZE; gpa += 4096)
-		if (add_page_as(s, gpa / 4096, true))
-			return -1;
-	if (flush_batch(s))
+	if (page_tx__send_psp(&s->tx, s->sock, HELPER_BASE / 4096, HELPER_CROSS_SIZE / 4096, why, sizeof(why))) {
+		errbuf__set(s->err, sizeof(s->err), "%s", why);
 		return -1;
+	}
 	if (helper_tx__announce(&s->hx, s->hx.mr, s->sock, s->helper_seal, REPLY_TIMEOUT_MS, why, sizeof(why))) {
 		errbuf__set(s->err, sizeof(s->err), "%s", why);
 		return -1;
 	}
+	s->tx.stream = s->hx.stream;
 	return 0;
 }
 
-/* Faults for tests (tern-faults only, util/fault.h): what an attacker on
- * the wire could do to helper packets, who can also recompute the batch
- * checksum. HELPER_TAMPER=flip: one ciphertext bit; gpa: a packet moved
- * to another page's entry; replay: a packet of an earlier round sent
- * again in a later one. Once each. */
-static void tamper(struct sender *s)
+/* The data connections' count: --connections, else one per core. */
+static int data_conns(const struct mig_options *o)
 {
-	static uint8_t saved[HELPER_PACKET_SIZE];
-	static uint64_t saved_gpa;
-	static uint32_t saved_round;
-	static bool done;
-	const char *how = fault__arg("HELPER_TAMPER");
-	uint8_t *p = s->batch + sizeof(struct ram_batch_hdr), *end = s->batch + s->blen;
-	uint8_t *first = NULL, *second = NULL;
-
-	if (!how || done)
-		return;
-	for (uint32_t i = 0; i < s->bcount && p < end; i++) {
-		uint64_t w;
-		memcpy(&w, p, 8);
-		switch (w & PAGE_KIND_MASK) {
-		case PAGE_HELPER:
-			if (!first)
-				first = p;
-			else if (!second)
-				second = p;
-			p += 8 + HELPER_PACKET_SIZE;
-			break;
-		case PAGE_PRIVATE: { uint32_t l; memcpy(&l, p + 8, 4); p += 12 + l; break; }
-		case PAGE_ZERO: p += 8; break;
-		default: p += 8 + 4096; break;
-		}
-	}
-	if (!first)
-		return;
-	if (!strcmp(how, "flip")) {
-		first[8 + 32 + 100] ^= 0x04;
-		done = true;
-	} else if (!strcmp(how, "gpa") && second) {
-		memcpy(second + 8, first + 8, HELPER_PACKET_SIZE);   /* first's packet, second's page */
-		done = true;
-	} else if (!strcmp(how, "replay")) {
-		if (!saved_round) {
-			memcpy(saved, first + 8, HELPER_PACKET_SIZE);
-			memcpy(&saved_gpa, first, 8);
-			saved_round = s->round;
-		} else if (s->round > saved_round) {
-			memcpy(first, &saved_gpa, 8);
-			memcpy(first + 8, saved, HELPER_PACKET_SIZE);
-			done = true;
-		}
-	}
+	long n = o->connections ? (long)o->connections : sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > WIRE_MAX_DATA_CONNS ? WIRE_MAX_DATA_CONNS : (int)n;
 }
 
-/* Send (and clear) every page in s->dirty. */
-static int send_dirty(struct sender *s)
+/* The pages that will come (s->dirty before round 1) as extents, for the
+ * destination to provision while they are on their way; past the bound
+ * the last extent covers the rest. *next 0: nothing to send. */
+static struct ram_extent *extents_of(const struct page_bitmap *b, uint32_t *next)
 {
-	int64_t pfn = -1;
-	uint64_t n = 0;
-	while ((pfn = bitmap__next_set(&s->dirty, (uint64_t)(pfn + 1))) >= 0) {
-		bitmap__clear(&s->dirty, (uint64_t)pfn);
-		if (s->helper && helper__in_region((uint64_t)pfn * 4096))
-			continue;         /* crossed first, or the helpers' scratch */
-		if (add_page(s, (uint64_t)pfn))
-			return -1;
-		if ((++n & 1023) == 0) {
-			if (cancelled(s)) {
-				errbuf__set(s->err, sizeof(s->err), "cancelled");
-				return -1;
-			}
-			STAT(s->m, s->m->st.remaining_pages = bitmap__count(&s->dirty));
-		}
+	struct ram_extent *x = calloc(RAM_MAX_EXTENTS, sizeof(*x));
+	int64_t a = -1, e;
+	uint32_t n = 0;
+	if (!x)
+		return NULL;
+	while ((a = bitmap__next_set(b, (uint64_t)(a + 1))) >= 0) {
+		e = bitmap__next_clear(b, (uint64_t)a);
+		if (e < 0)
+			e = (int64_t)b->nbits;
+		if (n == RAM_MAX_EXTENTS)
+			x[n - 1].count = (uint64_t)e - x[n - 1].first;
+		else
+			x[n++] = (struct ram_extent){ (uint64_t)a, (uint64_t)(e - a) };
+		a = e;
 	}
-	return flush_batch(s);
+	*next = n;
+	return x;
 }
 
-static int iter_end(struct sender *s, uint64_t iteration)
+/* One round on the workers, recorded in the timeline. */
+static int send_round(struct sender *s, uint32_t round, bool paused, uint64_t *pages, uint64_t *bytes)
 {
-	struct iter_end ie = { iteration, s->iter_pages };
+	struct mig_round r = { .round = round, .paused = paused, .start_ns = now__ns() };
+	char why[400];
+	if (page_tx__round(&s->tx, round, &r.pages, &r.bytes, why, sizeof(why))) {
+		errbuf__set(s->err, sizeof(s->err), "%s", why);
+		return -1;
+	}
+	r.duration_ns = now__ns() - r.start_ns;
+	r.start_ns -= s->m->st.start_ns;
+	*pages = r.pages;
+	*bytes = r.bytes;
+	pthread_mutex_lock(&s->m->lock);
+	if (s->m->nrounds < MIG_MAX_ROUNDS)
+		s->m->rounds[s->m->nrounds++] = r;
+	pthread_mutex_unlock(&s->m->lock);
+	return 0;
+}
+
+static int iter_end(struct sender *s, uint64_t iteration, uint64_t pages)
+{
+	struct iter_end ie = { iteration, pages };
 	struct wire_msg m;
 	char why[400];
 	int r = wire__send(s->sock, W_ITER_END, 0, &ie, sizeof(ie), NULL, 0);
@@ -377,7 +218,7 @@ static void initial_set(struct sender *s)
 
 static int handshake(struct sender *s)
 {
-	uint8_t nonce[WIRE_NONCE_LEN];
+	uint8_t *nonce = s->nonce;
 	struct wire_msg m;
 	struct rec_writer w;
 	char why[400];
@@ -484,7 +325,10 @@ static void *run(void *arg)
 {
 	struct migration *m = arg;
 	struct sender s = { .m = m, .vm = m->vm, .sock = -1 };
-	uint64_t npages = m->vm->ram.size / 4096, t_iter, pause_ns = 0, running_ns = 0;
+	uint64_t npages = m->vm->ram.size / 4096, t_iter, pause_ns = 0, running_ns = 0, pages, bytes;
+	struct ram_extent *ext = NULL;
+	uint32_t next = 0;
+	int nconns = data_conns(&m->opt);
 	bool paused = false, done = false;
 	char why[400];
 
@@ -501,13 +345,21 @@ static void *run(void *arg)
 	s.hx.mr = m->mirror;
 	if (s.cc && m->mirror && dead && m->opt.private_path == MIG_PRIVATE_AUTO)
 		log__info("migration helper not serving (%s): private pages go by the PSP path", dead);
-	STAT(m, m->st.total_pages = npages);
-	if (bitmap__init(&s.dirty, npages) || bitmap__init(&s.shared, npages) ||
-	    !(s.batch = malloc(sizeof(struct ram_batch_hdr) + RAM_BATCH_PAGES * (12 + PRIVATE_PACKET_MAX)))) {
+	/* The platform's packets must be opened in the order they were sealed
+	 * (each extends the session's measurement): private pages by the PSP
+	 * path need one ordered stream, so one data connection */
+	if (s.cc && !s.helper_seal && nconns > 1) {
+		log__info("private pages go by the PSP path, which must keep their order: 1 data connection, "
+			  "not %d", nconns);
+		nconns = 1;
+	}
+	s.tx = (struct page_tx){ .m = m, .vm = m->vm, .cc = s.cc, .helper = s.helper,
+				 .helper_seal = s.helper_seal, .pp = &s.pp, .shared = &s.shared, .dirty = &s.dirty };
+	STAT(m, m->st.total_pages = npages; m->st.connections = (uint32_t)nconns);
+	if (bitmap__init(&s.dirty, npages) || bitmap__init(&s.shared, npages)) {
 		errbuf__set(s.err, sizeof(s.err), "out of memory");
 		goto out;
 	}
-	s.blen = sizeof(struct ram_batch_hdr);
 	if (m->opt.private_path == MIG_PRIVATE_HELPER && !s.helper) {
 		errbuf__set(s.err, sizeof(s.err), "--private-path helper: %s",
 			   s.cc ? dead : "the VM is not confidential: it has no private pages");
@@ -518,11 +370,10 @@ static void *run(void *arg)
 			   "(MSR_KVM_MIGRATION_CONTROL is 0): a confidential VM moves only with its consent");
 		goto out;
 	}
-	s.sock = transport__connect(m->opt.uri, 10000, why, sizeof(why));
-	if (s.sock >= 0) {                /* TLS with --tls-creds; sock consumed */
-		char mode[sizeof(m->st.tls)];
-		s.sock = tls__source(m->opt.tls_creds, m->opt.tls_hostname, m->opt.uri, s.sock, 10000,
-				     mode, sizeof(mode), why, sizeof(why));
+	{                                 /* TLS with --tls-creds */
+		char mode[sizeof(m->st.tls)] = "none";
+		s.sock = tls__connect(m->opt.tls_creds, m->opt.tls_hostname, m->opt.uri, 10000, mode,
+				      sizeof(mode), why, sizeof(why));
 		STAT(m, memcpy(m->st.tls, mode, sizeof(mode)));
 	}
 	if (s.sock < 0) {
@@ -546,23 +397,32 @@ static void *run(void *arg)
 	}
 	bitmap__clear_all(&s.dirty);
 	initial_set(&s);
-	STAT(m, m->st.setup_ns = now__ns() - m->st.start_ns; m->st.status = MIG_ACTIVE;
+	if (!(ext = extents_of(&s.dirty, &next))) {
+		errbuf__set(s.err, sizeof(s.err), "out of memory");
+		goto out;
+	}
+	/* the workers start on the data connections; migrate-cancel cuts them too */
+	if (page_tx__open(&s.tx, m->opt.uri, s.sock, s.nonce, nconns, ext, next, why, sizeof(why))) {
+		errbuf__set(s.err, sizeof(s.err), "%s", why);
+		goto out;
+	}
+	STAT(m, m->tx = &s.tx; m->st.setup_ns = now__ns() - m->st.start_ns; m->st.status = MIG_ACTIVE;
 	     m->st.remaining_pages = bitmap__count(&s.dirty));
-	s.bw_start_ns = now__ns();
+	if (cancelled(&s))                /* a cancel before m->tx was set */
+		page_tx__shutdown(&s.tx);
 
 	for (uint64_t it = 1;; it++) {
 		STAT(m, m->st.iteration = it);
-		s.round = (uint32_t)it;
 		t_iter = now__ns();
-		s.iter_pages = s.iter_bytes = 0;
-		if (send_dirty(&s) || iter_end(&s, it) || sync_dirty(&s))
+		if (send_round(&s, (uint32_t)it, false, &pages, &bytes) || iter_end(&s, it, pages) || sync_dirty(&s))
 			goto out;
 		double secs = (double)(now__ns() - t_iter) / 1e9;
-		double bw = secs > 0 ? (double)s.iter_bytes / secs : 0;    /* bytes/s */
+		double bw = secs > 0 ? (double)bytes / secs : 0;    /* bytes/s */
 		uint64_t left = bitmap__count(&s.dirty);
 		double expect_ms = bw > 0 ? (double)left * 4096.0 / bw * 1000.0 : 1e9;
 		STAT(m, m->st.mbps = bw * 8 / 1e6; m->st.dirty_pages_rate = secs > 0 ? (double)left / secs : 0;
-		     m->st.expected_downtime_ns = (uint64_t)(expect_ms * 1e6));
+		     m->st.expected_downtime_ns = (uint64_t)(expect_ms * 1e6);
+		     if (m->nrounds) m->rounds[m->nrounds - 1].dirty_pages_rate = m->st.dirty_pages_rate);
 		if (!migration_allowed(&s)) {
 			errbuf__set(s.err, sizeof(s.err), "the guest withdrew its consent to migration "
 				   "(migration-control MSR cleared) during iteration %llu", (unsigned long long)it);
@@ -596,9 +456,10 @@ static void *run(void *arg)
 		goto out;
 	}
 	paused = true;
-	s.iter_pages = s.iter_bytes = 0;
-	s.round++;                            /* the final round: newer than any before */
-	if (sync_dirty(&s) || send_dirty(&s) || iter_end(&s, 0) || send_state_and_commit(&s, pause_ns, &running_ns))
+	/* the final round: newer than any before */
+	if (sync_dirty(&s) || send_round(&s, (uint32_t)m->st.iteration + 1, true, &pages, &bytes) ||
+	    iter_end(&s, 0, pages) ||
+	    send_state_and_commit(&s, pause_ns, &running_ns))
 		goto out;
 	/* committed: the destination runs the VM */
 	if (s.cc && s.pp.ops->send_finish(&s.pp))
@@ -616,12 +477,13 @@ out:
 	}
 	if (s.dt_on)
 		dirty__stop(&s.dt);
-	STAT(m, m->sock_open = false);
+	STAT(m, m->sock_open = false; m->tx = NULL);
+	page_tx__close(&s.tx);
 	if (s.sock >= 0)
 		close(s.sock);
 	bitmap__free(&s.dirty);
 	bitmap__free(&s.shared);
-	free(s.batch);
+	free(ext);
 	pthread_mutex_lock(&m->lock);
 	m->st.total_ns = now__ns() - m->st.start_ns;
 	if (done) {
@@ -672,6 +534,7 @@ int migration__start(struct migration *m, struct vm *vm, struct mirror *mirror,
 	m->vm = vm;
 	m->mirror = mirror;
 	m->cancel = 0;
+	m->nrounds = 0;
 	pthread_mutex_unlock(&m->lock);
 	if (pthread_create(&m->thread, NULL, run, m)) {
 		errbuf__set(err, errlen, "cannot start the migration thread");
@@ -686,8 +549,11 @@ void migration__cancel(struct migration *m)
 {
 	__atomic_store_n(&m->cancel, 1, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&m->lock);
-	if (m->sock_open && (m->st.status == MIG_SETUP || m->st.status == MIG_ACTIVE))
+	if (m->sock_open && (m->st.status == MIG_SETUP || m->st.status == MIG_ACTIVE)) {
 		shutdown(m->sock, SHUT_RDWR);
+		if (m->tx)
+			page_tx__shutdown(m->tx);
+	}
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -716,6 +582,10 @@ static void write_stats_file(struct migration *m)
 		return;
 	migration__stats(m, &st);
 	j = mig__stats_json(&st);
+	if (j) {                          /* the thread has ended: rounds are still */
+		json_t *tl = mig__timeline_json(m->rounds, m->nrounds);
+		json_object_set_new(j, "timeline", tl);
+	}
 	if (!j || json_dump_file(j, m->stats_file, JSON_COMPACT))
 		log__err("cannot write migration stats to %s", m->stats_file);
 	json_decref(j);

@@ -1,5 +1,7 @@
-/* ram_batch.c - one W_RAM payload applied to guest RAM (see ram_batch.h). */
-#include <stdbool.h>
+/* ram_batch.c - RAM messages of a data connection read and applied (see
+ * ram_batch.h). */
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
 
@@ -7,67 +9,59 @@
 
 #include "migrate/private_path.h"
 #include "migrate/ram_batch.h"
+#include "migrate/wire.h"
 #include "util/log.h"
 
-int ram_batch__apply(const struct ram_batch_sink *s, const uint8_t *data, size_t len, char *err,
-		     size_t errlen)
+static int suspect(struct ram_suspects *s, uint64_t gpa)
 {
-	struct ram_batch_hdr h;
-	const uint8_t *p = data, *end = data + len;
-	bool helper = false;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 64;
+		uint64_t *g = realloc(s->gpa, cap * sizeof(*g));
+		if (!g)
+			return -1;
+		s->gpa = g;
+		s->cap = cap;
+	}
+	s->gpa[s->n++] = gpa;
+	return 0;
+}
 
-	if (len < sizeof(h)) {
-		errbuf__set(err, errlen, "RAM batch is truncated");
-		return -1;
+void ram_suspects__free(struct ram_suspects *s)
+{
+	free(s->gpa);
+	memset(s, 0, sizeof(*s));
+}
+
+/* The data bytes entry e carries, or -1 if its kind is not allowed here. */
+static int64_t entry_bytes(const struct ram_batch_sink *s, const struct ram_entry *e)
+{
+	switch (e->word & PAGE_KIND_MASK) {
+	case PAGE_NORMAL: return 4096;
+	case PAGE_ZERO: return 0;
+	case PAGE_PRIVATE: return s->open_private && e->aux <= PRIVATE_PACKET_MAX ? (int64_t)e->aux : -1;
+	case PAGE_HELPER: return s->open_helper ? (int64_t)HELPER_PACKET_SIZE : -1;
+	default: return -1;
 	}
-	memcpy(&h, p, sizeof(h));
-	p += sizeof(h);
-	if (XXH3_64bits(p, (size_t)(end - p)) != h.checksum) {
-		errbuf__set(err, errlen, "RAM batch checksum mismatch: the stream was corrupted");
-		return -1;
-	}
-	for (uint32_t i = 0; i < h.count; i++) {
-		uint64_t word, gpa;
-		if (end - p < 8)
-			goto bad;
-		memcpy(&word, p, 8);
-		p += 8;
-		/* the kind lives in the low bits, so gpa is page aligned and a
-		 * gpa below ram_size leaves a whole page inside RAM */
-		gpa = word & ~PAGE_KIND_MASK;
-		if (gpa >= s->ram_size)
-			goto bad;
-		switch (word & PAGE_KIND_MASK) {
-		case PAGE_NORMAL:
-			if (end - p < 4096)
-				goto bad;
-			memcpy(s->ram + gpa, p, 4096);
-			p += 4096;
-			s->st->normal++;
-			break;
-		case PAGE_ZERO:
-			memset(s->ram + gpa, 0, 4096);
-			s->st->duplicate++;
-			break;
-		case PAGE_PRIVATE: {
-			uint32_t plen;
-			if (!s->open_private || end - p < 4)
-				goto bad;
-			memcpy(&plen, p, 4);
-			p += 4;
-			if (plen > PRIVATE_PACKET_MAX || end - p < plen)
-				goto bad;
-			if (s->open_private(s->ctx, p, plen, err, errlen))
+}
+
+/* The sealed entries, in order, from the stage. */
+static int open_sealed(const struct ram_batch_sink *s, const struct ram_entry *e, uint32_t count,
+		       char *err, size_t errlen)
+{
+	const uint8_t *p = s->stage;
+	bool helper = false;
+	for (uint32_t i = 0; i < count; i++) {
+		uint64_t gpa = e[i].word & ~PAGE_KIND_MASK;
+		switch (e[i].word & PAGE_KIND_MASK) {
+		case PAGE_PRIVATE:
+			if (s->open_private(s->ctx, p, (uint32_t)e[i].aux, err, errlen))
 				return -1;
-			p += plen;
+			p += e[i].aux;
 			s->st->private_pages++;
 			s->st->psp_pages++;
-			s->st->psp_bytes += plen;
+			s->st->psp_bytes += e[i].aux;
 			break;
-		}
 		case PAGE_HELPER:
-			if (!s->open_helper || end - p < HELPER_PACKET_SIZE)
-				goto bad;
 			if (s->open_helper(s->ctx, gpa, p, err, errlen))
 				return -1;
 			p += HELPER_PACKET_SIZE;
@@ -76,16 +70,173 @@ int ram_batch__apply(const struct ram_batch_sink *s, const uint8_t *data, size_t
 			s->st->helper_bytes += HELPER_PACKET_SIZE;
 			helper = true;
 			break;
-		default:
-			goto bad;
 		}
 	}
-	if (p != end)
+	return helper ? s->flush_helper(s->ctx, err, errlen) : 0;
+}
+
+int ram_batch__receive(const struct ram_batch_sink *s, uint64_t len, char *err, size_t errlen)
+{
+	struct ram_batch_hdr h;
+	struct ram_entry e[RAM_BATCH_PAGES];
+	struct iovec iov[RAM_BATCH_PAGES];
+	uint64_t data = 0, staged = 0;
+	bool sealed = false, prev_staged = false;
+	int n = 0, r;
+
+	if (len < sizeof(h))
 		goto bad;
-	if (helper && s->flush_helper(s->ctx, err, errlen))
+	struct iovec hv = { &h, sizeof(h) };
+	if ((r = s->read(s->rctx, &hv, 1)))
+		goto io;
+	if (h.count > RAM_BATCH_PAGES || len - sizeof(h) < (uint64_t)h.count * sizeof(e[0]))
+		goto bad;
+	struct iovec ev = { e, h.count * sizeof(e[0]) };
+	if ((r = s->read(s->rctx, &ev, 1)))
+		goto io;
+	if (XXH3_64bits(e, h.count * sizeof(e[0])) != h.checksum) {
+		errbuf__set(err, errlen, "RAM batch checksum mismatch: the stream was corrupted");
 		return -1;
+	}
+	/* every entry checked before a byte of data is read: the kind lives
+	 * in the low bits, so gpa is page aligned, and a gpa below ram_size
+	 * leaves a whole page inside RAM */
+	for (uint32_t i = 0; i < h.count; i++) {
+		uint64_t gpa = e[i].word & ~PAGE_KIND_MASK;
+		int64_t b = entry_bytes(s, &e[i]);
+		if (gpa >= s->ram_size || b < 0)
+			goto bad;
+		data += (uint64_t)b;
+		if ((e[i].word & PAGE_KIND_MASK) == PAGE_NORMAL) {
+			iov[n++] = (struct iovec){ s->ram + gpa, 4096 };
+			prev_staged = false;
+		} else if ((e[i].word & PAGE_KIND_MASK) != PAGE_ZERO) {
+			/* sealed packets go to the stage, one after another:
+			 * neighbours share an iovec */
+			if (prev_staged)
+				iov[n - 1].iov_len += (size_t)b;
+			else
+				iov[n++] = (struct iovec){ s->stage + staged, (size_t)b };
+			staged += (uint64_t)b;
+			sealed = prev_staged = true;
+		}
+	}
+	if (data != len - sizeof(h) - h.count * sizeof(e[0]))
+		goto bad;
+	if (n && (r = s->read(s->rctx, iov, n)))
+		goto io;
+	for (uint32_t i = 0; i < h.count; i++) {
+		uint64_t gpa = e[i].word & ~PAGE_KIND_MASK;
+		switch (e[i].word & PAGE_KIND_MASK) {
+		case PAGE_NORMAL:
+			if (XXH3_64bits(s->ram + gpa, 4096) != e[i].aux && suspect(s->suspects, gpa)) {
+				errbuf__set(err, errlen, "out of memory");
+				return -1;
+			}
+			s->st->normal++;
+			break;
+		case PAGE_ZERO:
+			memset(s->ram + gpa, 0, 4096);
+			s->st->duplicate++;
+			break;
+		}
+	}
+	if (sealed) {
+		if (s->lock_private)
+			s->lock_private(s->ctx, true);
+		r = open_sealed(s, e, h.count, err, errlen);
+		if (s->lock_private)
+			s->lock_private(s->ctx, false);
+		if (r)
+			return -1;
+	}
 	return 0;
+io:
+	errbuf__set(err, errlen, "RAM batch is truncated (%s)",
+		    r == -ECONNRESET ? "the source closed the connection" : strerror(-r));
+	return -1;
 bad:
 	errbuf__set(err, errlen, "RAM batch is malformed");
+	return -1;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+int ram_fence__check(const uint8_t *p, size_t len, struct ram_suspects *suspects, uint64_t *round,
+		     char *err, size_t errlen)
+{
+	struct ram_fence f;
+	uint64_t *changed = NULL;
+	int ret = 0;
+
+	if (len < sizeof(f))
+		goto bad;
+	memcpy(&f, p, sizeof(f));
+	if (f.nchanged > RAM_FENCE_MAX_CHANGED || len - sizeof(f) != (uint64_t)f.nchanged * 8)
+		goto bad;
+	*round = f.round;
+	if (suspects->n) {
+		if (f.nchanged && !(changed = malloc((size_t)f.nchanged * 8))) {
+			errbuf__set(err, errlen, "out of memory");
+			return -1;
+		}
+		if (f.nchanged) {
+			memcpy(changed, p + sizeof(f), (size_t)f.nchanged * 8);
+			qsort(changed, f.nchanged, 8, cmp_u64);
+		}
+		for (size_t i = 0; i < suspects->n; i++) {
+			if (!changed || !bsearch(&suspects->gpa[i], changed, f.nchanged, 8, cmp_u64)) {
+				errbuf__set(err, errlen, "page 0x%llx arrived corrupted (its hash does not "
+					    "match, and the guest did not write it while it was sent): the "
+					    "stream was corrupted in transit",
+					    (unsigned long long)suspects->gpa[i]);
+				ret = -1;
+				break;
+			}
+		}
+		free(changed);
+	}
+	suspects->n = 0;
+	return ret;
+bad:
+	errbuf__set(err, errlen, "FENCE is malformed");
+	return -1;
+}
+
+int ram_open__parse(const uint8_t *p, size_t len, uint64_t ram_size, uint32_t *conns,
+		    const struct ram_extent **ext, uint32_t *next, char *err, size_t errlen)
+{
+	struct wire_data_open o;
+	const struct ram_extent *x;
+	uint64_t end = 0, npages = ram_size / 4096;
+
+	if (len < sizeof(o))
+		goto bad;
+	memcpy(&o, p, sizeof(o));
+	if (o.nextents > RAM_MAX_EXTENTS || len - sizeof(o) != (uint64_t)o.nextents * sizeof(*x))
+		goto bad;
+	if (o.conns < 1 || o.conns > WIRE_MAX_DATA_CONNS) {
+		errbuf__set(err, errlen, "DATA_OPEN asks for %u data connections (1..%d)", o.conns,
+			    WIRE_MAX_DATA_CONNS);
+		return -1;
+	}
+	x = (const struct ram_extent *)(const void *)(p + sizeof(o));
+	for (uint32_t i = 0; i < o.nextents; i++) {
+		struct ram_extent e;
+		memcpy(&e, &x[i], sizeof(e));
+		if (e.first < end || e.count == 0 || e.first >= npages || e.count > npages - e.first)
+			goto bad;
+		end = e.first + e.count;
+	}
+	*conns = o.conns;
+	*ext = x;
+	*next = o.nextents;
+	return 0;
+bad:
+	errbuf__set(err, errlen, "DATA_OPEN is malformed");
 	return -1;
 }

@@ -1,8 +1,39 @@
-/* stats_json.c - a migration's statistics as JSON, with QEMU's
- * query-migrate field names where they mean the same thing. */
+/* stats_json.c - a migration's statistics: counts merged from the
+ * pipeline's threads, and JSON with QEMU's query-migrate field names where
+ * they mean the same thing. */
 #include <jansson.h>
 
 #include "migrate/precopy.h"
+
+void mig_stats__add_counts(struct mig_stats *to, const struct mig_stats *d)
+{
+	to->transferred += d->transferred;
+	to->normal += d->normal;
+	to->duplicate += d->duplicate;
+	to->private_pages += d->private_pages;
+	to->psp_pages += d->psp_pages;
+	to->psp_bytes += d->psp_bytes;
+	to->helper_pages += d->helper_pages;
+	to->helper_bytes += d->helper_bytes;
+	to->helper_ns += d->helper_ns;
+	if (d->psp_ns)                    /* a running total, not a delta */
+		to->psp_ns = d->psp_ns;
+}
+
+json_t *mig__timeline_json(const struct mig_round *r, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_pack("{s:I, s:f, s:f, s:I, s:I, s:f, s:b}",
+			"round", (json_int_t)r[i].round,
+			"start-ms", (double)r[i].start_ns / 1e6,
+			"duration-ms", (double)r[i].duration_ns / 1e6,
+			"pages", (json_int_t)r[i].pages,
+			"bytes", (json_int_t)r[i].bytes,
+			"dirty-pages-rate", r[i].dirty_pages_rate,
+			"paused", r[i].paused));
+	return a;
+}
 
 json_t *mig__stats_json(const struct mig_stats *st)
 {
@@ -12,6 +43,7 @@ json_t *mig__stats_json(const struct mig_stats *st)
 		"setup-time", (double)st->setup_ns / 1e6,
 		"downtime", (double)st->downtime_ns / 1e6,
 		"expected-downtime", (double)st->expected_downtime_ns / 1e6);
+	json_object_set_new(o, "connections", json_integer(st->connections));
 	json_object_set_new(o, "ram", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f}",
 		"transferred", (json_int_t)st->transferred,
 		"remaining", (json_int_t)(st->remaining_pages * 4096),

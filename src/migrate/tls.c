@@ -518,13 +518,15 @@ int tls__server(struct tls_creds *c, int sock, int timeout_ms, char *err, size_t
 	return finish(c, ssl, sock, err, errlen);
 }
 
-int tls__source(const char *dir, const char *hostname, const char *uri, int sock, int timeout_ms,
-		char *mode, size_t modelen, char *err, size_t errlen)
+int tls__connect(const char *dir, const char *hostname, const char *uri, int timeout_ms,
+		 char *mode, size_t modelen, char *err, size_t errlen)
 {
 	char host[256];
 	struct tls_creds *c;
-	int fd;
+	int fd, sock = transport__connect(uri, timeout_ms, err, errlen);
 
+	if (sock < 0)
+		return -1;
 	if (!dir || !dir[0]) {
 		char who[300];
 		snprintf(who, sizeof(who), "to %s", uri);

@@ -44,14 +44,14 @@ int tls__server(struct tls_creds *c, int sock, int timeout_ms, char *err, size_t
  * finished. For query-migrate's "tls". */
 const char *tls__mode(const struct tls_creds *c);
 
-/* The source's connection in one call: with dir (--tls-creds, "" for
- * none) load the client credentials and run tls__client against hostname
- * (--tls-hostname), or the host in uri when hostname is ""; without, note
- * plaintext (tls__note_plaintext). mode (query-migrate's "tls") says what
- * carries the stream. The fd for the wire code, or -1 with err; sock is
- * consumed. */
-int tls__source(const char *dir, const char *hostname, const char *uri, int sock, int timeout_ms,
-		char *mode, size_t modelen, char *err, size_t errlen);
+/* A source's connection (control or data) in one call: connect to uri
+ * (transport.h), then with dir (--tls-creds, "" for none) load the client
+ * credentials and run tls__client against hostname (--tls-hostname), or
+ * the host in uri when hostname is ""; without, note plaintext
+ * (tls__note_plaintext). mode (query-migrate's "tls") says what carries
+ * the stream. The fd for the wire code, or -1 with err. */
+int tls__connect(const char *dir, const char *hostname, const char *uri, int timeout_ms,
+		 char *mode, size_t modelen, char *err, size_t errlen);
 
 /* The client's default peer name for uri: the host of tcp:HOST:PORT.
  * -1 for other URIs (unix: needs --tls-hostname). */

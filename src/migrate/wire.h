@@ -7,9 +7,12 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #define WIRE_MAGIC        0x57524e54u  /* "TNRW" */
-#define WIRE_VERSION      2            /* 2: HELLO's reply carries a nonce, CONFIG echoes it */
+#define WIRE_VERSION      3            /* 2: HELLO's reply carries a nonce, CONFIG echoes it;
+					* 3: RAM batches as an entry table then data,
+					* on data connections (DATA_OPEN, JOIN, FENCE) */
 #define WIRE_NONCE_LEN    32
 #define WIRE_MAX_PAYLOAD  (64u << 20)  /* one message; RAM goes in many */
 #define WIRE_MAX_FDS      4
@@ -35,10 +38,18 @@ enum wire_cmd {
 	W_HELPER = 9,                      /* migration, cc with a helper: struct wire_helper, after
 					    * the helper's region crossed by the PSP path (reply:
 					    * struct wire_helper_ready) */
+	W_DATA_OPEN = 10,                  /* migration: struct wire_data_open, then the source
+					    * opens that many data connections (reply first) */
+	W_JOIN   = 11,                     /* data connection: struct wire_join, its first
+					    * message after HELLO (reply) */
+	W_FENCE  = 12,                     /* data connection: the round's last message on it
+					    * (struct ram_fence, ram_batch.h; no reply) */
 	W_REPLY  = 0x100,                  /* the answer to any request */
 };
 
-enum wire_kind { WIRE_HANDOFF = 1, WIRE_MIGRATE = 2 };
+/* What a connection is for, said in its HELLO: the move's control
+ * connection, or one of a migration's data connections. */
+enum wire_kind { WIRE_HANDOFF = 1, WIRE_MIGRATE = 2, WIRE_DATA = 3 };
 
 struct wire_hello {
 	uint32_t proto;                    /* WIRE_VERSION the sender speaks */
@@ -76,6 +87,21 @@ struct wire_helper_ready {             /* payload of the reply to W_HELPER */
 	uint32_t lanes;                    /* lanes it started */
 };
 
+#define WIRE_MAX_DATA_CONNS 16
+
+struct wire_data_open {                /* W_DATA_OPEN */
+	uint32_t conns;                    /* data connections that follow (1..WIRE_MAX_DATA_CONNS) */
+	uint32_t nextents;                 /* struct ram_extent entries after this header: the
+					    * pages that hold data, for the destination to
+					    * provision before they arrive (ram_batch.h) */
+};
+
+struct wire_join {                     /* W_JOIN: binds a data connection to its migration */
+	uint8_t  nonce[WIRE_NONCE_LEN];    /* the control connection's nonce */
+	uint32_t index;                    /* 0..conns-1, each once */
+	uint32_t pad;
+};
+
 struct wire_msg {
 	struct wire_hdr h;
 	uint8_t *data;                     /* malloc'd, NUL-terminated for convenience */
@@ -88,6 +114,19 @@ int  wire__send(int sock, uint16_t cmd, uint32_t flags, const void *p, size_t le
 	       const int *fds, int nfds);
 int  wire__send2(int sock, uint16_t cmd, uint32_t flags, const void *a, size_t alen,
 		const void *b, size_t blen, const int *fds, int nfds);
+/* One message whose payload is iov[1..n) (no fds), written straight from
+ * where the pieces are (guest RAM, for a RAM batch); iov[0] is room for
+ * the header, filled here. The iovecs are consumed. 0 or -errno. */
+int  wire__sendv(int sock, uint16_t cmd, struct iovec *iov, int n);
+/* The header of the next message, within timeout_ms, checked (magic,
+ * payload bound, no fds); its payload is the caller's to read with
+ * wire__recv_iov or wire__recv_body. 0 or -errno as wire__recv. */
+int  wire__recv_hdr(int sock, struct wire_hdr *h, int timeout_ms);
+/* Read exactly the bytes iov[0..n) describe (the iovecs are consumed). */
+int  wire__recv_iov(int sock, struct iovec *iov, int n, int timeout_ms);
+/* The rest of a message whose header h was read with wire__recv_hdr, as
+ * wire__recv would have returned it. */
+int  wire__recv_body(int sock, const struct wire_hdr *h, struct wire_msg *m, int timeout_ms);
 /* Receive one whole message within timeout_ms (-1: forever; the deadline
  * is per message, not per read). Returns 0, or -errno: -ETIMEDOUT,
  * -ECONNRESET (peer gone), -EPROTO (not our protocol: bad magic, oversized,
@@ -114,13 +153,14 @@ const char *wire__cmd_name(uint16_t cmd);
  * signal (util/cancel.h) or a broken listening socket. wire_accept.c */
 int  wire__accept_source(int lfd, enum wire_kind kind, uint8_t nonce[WIRE_NONCE_LEN],
 			 char *err, size_t errlen);
-/* The same with TLS first on every connection (tls NULL: plaintext, as
- * above): a peer that fails the TLS handshake (wrong CA, name, expired, a
- * plaintext tern) is refused with the reason logged, and the wait goes on;
- * the returned fd carries the protocol inside TLS (migrate/tls.h). */
+/* The same, giving up after timeout_ms (-1: never) with err, and with TLS
+ * first on every connection (tls NULL: plaintext, as above): a peer that
+ * fails the TLS handshake (wrong CA, name, expired, a plaintext tern) is
+ * refused with the reason logged, and the wait goes on; the returned fd
+ * carries the protocol inside TLS (migrate/tls.h). */
 struct tls_creds;
-int  wire__accept_source_tls(int lfd, enum wire_kind kind, struct tls_creds *tls,
-			     uint8_t nonce[WIRE_NONCE_LEN], char *err, size_t errlen);
+int  wire__accept_kind(int lfd, enum wire_kind kind, struct tls_creds *tls, int timeout_ms,
+		       uint8_t nonce[WIRE_NONCE_LEN], char *err, size_t errlen);
 /* Source side: send HELLO of this kind, take the receiver's nonce from its
  * reply. 0, or -1 with the reason (the receiver's refusal) in err. */
 int  wire__hello(int sock, enum wire_kind kind, int timeout_ms, uint8_t nonce[WIRE_NONCE_LEN],

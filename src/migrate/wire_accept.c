@@ -44,7 +44,8 @@ struct pending {
 _Static_assert(__builtin_offsetof(struct pending, u.m.hello) - __builtin_offsetof(struct pending, u.m) ==
 	       sizeof(struct wire_hdr), "the HELLO follows its header without padding, as on the wire");
 
-static const char *const kind_name[] = { [WIRE_HANDOFF] = "a handoff", [WIRE_MIGRATE] = "a migration" };
+static const char *const kind_name[] = { [WIRE_HANDOFF] = "a handoff", [WIRE_MIGRATE] = "a migration",
+					 [WIRE_DATA] = "a migration's data connection" };
 
 /* The header alone says whether this can be a HELLO; 0 or -1 with why. */
 static int check_hdr(const struct wire_hdr *h, char *why, size_t len)
@@ -75,8 +76,8 @@ static int check_hello(const struct wire_hdr *hdr, struct wire_hello *h, enum wi
 			   h->rec_major, REC_FORMAT_MAJOR);
 	else if (h->kind != (uint32_t)kind)
 		errbuf__set(why, len, "this process waits for %s, not %s", kind_name[kind],
-			   h->kind == WIRE_HANDOFF ? kind_name[WIRE_HANDOFF] :
-			   h->kind == WIRE_MIGRATE ? kind_name[WIRE_MIGRATE] : "an unknown kind of move");
+			   h->kind >= WIRE_HANDOFF && h->kind <= WIRE_DATA ? kind_name[h->kind] :
+			   "an unknown kind of move");
 	else
 		return 0;
 	return -1;
@@ -134,21 +135,26 @@ static int advance(struct pending *p, enum wire_kind kind, struct tls_creds *tls
 int wire__accept_source(int lfd, enum wire_kind kind, uint8_t nonce[WIRE_NONCE_LEN],
 			char *err, size_t errlen)
 {
-	return wire__accept_source_tls(lfd, kind, NULL, nonce, err, errlen);
+	return wire__accept_kind(lfd, kind, NULL, -1, nonce, err, errlen);
 }
 
-int wire__accept_source_tls(int lfd, enum wire_kind kind, struct tls_creds *tls,
-			    uint8_t nonce[WIRE_NONCE_LEN], char *err, size_t errlen)
+int wire__accept_kind(int lfd, enum wire_kind kind, struct tls_creds *tls, int timeout_ms,
+		      uint8_t nonce[WIRE_NONCE_LEN], char *err, size_t errlen)
 {
 	struct pending pend[ACCEPT_PENDING];
 	struct pollfd pfd[ACCEPT_PENDING + 1];
+	uint64_t until = cancel__deadline(timeout_ms);
 	int ret = -1;
 
 	for (int i = 0; i < ACCEPT_PENDING; i++)
 		pend[i].fd = -1;
 	for (;;) {
-		/* the nearest HELLO deadline bounds the wait */
-		uint64_t next = 0;
+		/* the nearest HELLO deadline bounds the wait, and ours */
+		uint64_t next = until;
+		if (until && cancel__ms_left(until) == 0) {
+			errbuf__set(err, errlen, "no %s within %d s", kind_name[kind], timeout_ms / 1000);
+			goto out;
+		}
 		int n = 0;
 		pfd[n++] = (struct pollfd){ .fd = lfd, .events = POLLIN };
 		for (int i = 0; i < ACCEPT_PENDING; i++) {

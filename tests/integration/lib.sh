@@ -144,25 +144,48 @@ two_platforms() {
 }
 
 # marker_only_in_shared WIRE LO HI: the guest's marker (marker=TERN-PRIVATE-MARKER,
-# at byte 64 of every data page) appears in the captured stream WIRE, and
-# only in pages whose GPA (the RAM entry word just before the page) lies in
-# the shared range [LO, HI): no private page crossed in plaintext
+# at byte 64 of every data page) appears in the captured stream WIRE (whole
+# wire messages, as wireproxy.py --tee writes them), and only inside plain
+# pages (RAM entries of kind NORMAL, docs/protocol.md) whose GPA lies in the
+# shared range [LO, HI): no private page crossed in plaintext
 marker_only_in_shared() {
 	python3 - "$1" "$2" "$3" <<'PY'
 import struct, sys
 data = open(sys.argv[1], "rb").read()
 lo, hi = int(sys.argv[2], 0), int(sys.argv[3], 0)
 m = b"TERN-PRIVATE-MARKER"
+W_RAM, NORMAL, PRIVATE, HELPER, HELPER_PACKET = 7, 0, 2, 3, None
+# plain pages in the stream: data offset -> gpa
+plain = {}
+off = 0
+while off + 24 <= len(data):
+    _, _, cmd, _, _, length = struct.unpack_from("<IHHIIQ", data, off)
+    body = off + 24
+    if cmd == W_RAM and length >= 16:
+        count = struct.unpack_from("<I", data, body)[0]
+        ents = [struct.unpack_from("<QQ", data, body + 16 + 16 * i) for i in range(count)]
+        p = body + 16 + 16 * count
+        sizes = [4096 if w & 0xfff == NORMAL else (aux if w & 0xfff == PRIVATE else 0) for w, aux in ents]
+        helper = [w & 0xfff == HELPER for w, _ in ents]
+        if any(helper):   # helper packets fill the rest evenly
+            fixed = sum(sizes)
+            per = (length - 16 - 16 * count - fixed) // sum(helper)
+            sizes = [per if h else sz for sz, h in zip(sizes, helper)]
+        for (w, aux), sz in zip(ents, sizes):
+            if w & 0xfff == NORMAL:
+                plain[p] = w & ~0xfff
+            p += sz
+    off = body + length
 found = bad = 0
 i = data.find(m)
 while i >= 0:
-    gpa = struct.unpack_from("<Q", data, i - 64)[0] & ~0xfff
-    if lo <= gpa < hi:
+    gpa = plain.get(i - 64)
+    if gpa is not None and lo <= gpa < hi:
         found += 1
     else:
         bad += 1
     i = data.find(m, i + 1)
-print(f"stream {len(data)} bytes: marker in {found} shared pages, {bad} elsewhere")
+print(f"stream {len(data)} bytes, {len(plain)} plain pages: marker in {found} shared pages, {bad} elsewhere")
 sys.exit(0 if found > 0 and bad == 0 else 1)
 PY
 }
