@@ -9,14 +9,15 @@
  * OPTS (give the same to both ends):
  *   tern      tern's socket options (TCP_NODELAY, SO_SNDBUF and SO_RCVBUF of
  *             4 MiB); without it the kernel's defaults (buffer autotuning)
- *   work      tern's RAM batches instead of a plain byte stream: the sender
- *             copies each 4 KiB page into a batch of 128 (8-byte entry word
- *             each), checks it for zero, hashes the batch with XXH3 and
- *             writes header + batch (src/migrate/precopy_send.c); the
- *             receiver reads each batch into a fresh malloc'd buffer, checks
- *             the XXH3 and copies every page to its place in a memfd that was
- *             never touched (first-touch faults, as a destination VM's RAM;
- *             src/migrate/precopy_recv.c)
+ *   work      tern's RAM batches instead of a plain byte stream, as one data
+ *             connection carries them (src/migrate/page_tx.c, ram_batch.h):
+ *             the sender checks each 4 KiB page for zero, hashes it with
+ *             XXH3 into a 256-entry table, writev()s header + table + the
+ *             pages from where they are (no copy) and hashes them again
+ *             after the send; the receiver reads the header and the table,
+ *             checks the table's XXH3, readv()s every page straight to its
+ *             place in a memfd that was never touched (first-touch faults, as
+ *             a destination VM's RAM; src/migrate/page_rx.c) and hashes it
  *   prefault  (recv, with work) populate the memfd before the stream starts,
  *             to separate the first-touch cost from the copy
  *   streams=N N parallel connections (plain streams only, not with work),
@@ -36,6 +37,7 @@
  * (connect to the receiver's close). Exit status 0, or 1. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -46,6 +48,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -53,10 +56,10 @@
 #define CHUNK    (512u << 10)
 #define SRC_BUF  (256u << 20)
 #define PAGE     4096u
-#define BATCH    128u                            /* RAM_BATCH_PAGES */
+#define BATCH    256u                            /* RAM_BATCH_PAGES */
 #define BHDR     16u                             /* struct ram_batch_hdr */
 #define WHDR     24u                             /* struct wire_hdr */
-#define BLEN     (BHDR + BATCH * (8 + PAGE))     /* one full batch payload */
+#define ENTRY    16u                             /* struct ram_entry: gpa|kind, hash */
 #define MAGIC    0x4d524554u
 
 #ifndef MADV_POPULATE_WRITE
@@ -135,6 +138,46 @@ static int read_exact(int fd, void *buf, size_t len)
 	return 0;
 }
 
+/* iov[0..n) whole (consumed), as wire.c's send and receive loops */
+static void iov_advance(struct iovec **iov, int *n, size_t done)
+{
+	while (*n && done >= (*iov)[0].iov_len) {
+		done -= (*iov)[0].iov_len;
+		(*iov)++;
+		(*n)--;
+	}
+	if (*n && done) {
+		(*iov)[0].iov_base = (char *)(*iov)[0].iov_base + done;
+		(*iov)[0].iov_len -= done;
+	}
+}
+
+static int readv_exact(int fd, struct iovec *iov, int n)
+{
+	while (n) {
+		ssize_t r = readv(fd, iov, n > IOV_MAX ? IOV_MAX : n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		iov_advance(&iov, &n, (size_t)r);
+	}
+	return 0;
+}
+
+static int writev_all(int fd, struct iovec *iov, int n)
+{
+	while (n) {
+		ssize_t r = writev(fd, iov, n > IOV_MAX ? IOV_MAX : n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		iov_advance(&iov, &n, (size_t)r);
+	}
+	return 0;
+}
+
 static int write_all(int fd, const void *buf, size_t len)
 {
 	size_t done = 0;
@@ -180,42 +223,39 @@ static uint8_t *ram_setup(const struct opts *o)
 
 static int recv_work(int fd, uint8_t *mem, uint64_t *bytes, double *t0)
 {
-	uint8_t hdr[WHDR];
+	uint8_t hdr[WHDR + BHDR];
+	uint64_t table[2 * BATCH];
+	struct iovec iov[BATCH];
 	for (;;) {
 		int r = read_exact(fd, hdr, WHDR);
 		if (r == 1)
 			return 0;
-		if (r)
+		if (r || read_exact(fd, hdr + WHDR, BHDR))
 			return -1;
 		if (!*bytes)
 			*t0 = now_s();
-		uint64_t len;
-		memcpy(&len, hdr + 16, 8);
-		if (len < BHDR || len > (64u << 20))
-			return -1;
-		uint8_t *b = malloc(len + 1);           /* as wire__recv does */
-		if (!b || read_exact(fd, b, len)) {
-			free(b);
-			return -1;
-		}
 		uint32_t count;
 		uint64_t sum;
-		memcpy(&count, b, 4);
-		memcpy(&sum, b + 8, 8);
-		if (XXH3_64bits(b + BHDR, len - BHDR) != sum) {
+		memcpy(&count, hdr + WHDR, 4);
+		memcpy(&sum, hdr + WHDR + 8, 8);
+		if (count > BATCH || read_exact(fd, table, count * ENTRY))
+			return -1;
+		if (XXH3_64bits(table, count * ENTRY) != sum) {
 			fprintf(stderr, "tcp_bw: checksum mismatch\n");
-			free(b);
 			return -1;
 		}
-		const uint8_t *p = b + BHDR;
+		for (uint32_t i = 0; i < count; i++)
+			iov[i] = (struct iovec){ mem + (table[2 * i] & ~(uint64_t)0xfff) % RAM_BYTES, PAGE };
+		if (readv_exact(fd, iov, (int)count))
+			return -1;
 		for (uint32_t i = 0; i < count; i++) {
-			uint64_t gpa;
-			memcpy(&gpa, p, 8);
-			memcpy(mem + (gpa & ~(uint64_t)0xfff) % RAM_BYTES, p + 8, PAGE);
-			p += 8 + PAGE;
+			uint8_t *pg = mem + (table[2 * i] & ~(uint64_t)0xfff) % RAM_BYTES;
+			if (XXH3_64bits(pg, PAGE) != table[2 * i + 1]) {
+				fprintf(stderr, "tcp_bw: page hash mismatch\n");
+				return -1;
+			}
 			*bytes += PAGE;
 		}
-		free(b);
 	}
 }
 
@@ -326,17 +366,25 @@ struct tx {
 	const struct opts *o;
 	const unsigned char *src;
 	uint64_t total, sent;
+	uint64_t zero, changed;         /* work: zero pages seen, pages changed during the send */
 	int err;
+};
+
+/* work: one batch's header, table and iovecs */
+struct work_batch {
+	uint8_t hdr[WHDR + BHDR];
+	uint64_t table[2 * BATCH];
+	struct iovec iov[2 + BATCH];
 };
 
 static void *tx_stream(void *arg)
 {
 	struct tx *t = arg;
 	const struct opts *o = t->o;
-	uint8_t *batch = o->work ? malloc(WHDR + BLEN) : NULL;
+	struct work_batch *w = o->work ? malloc(sizeof(*w)) : NULL;
 	uint64_t off = 0;
 
-	if (o->work && !batch) {
+	if (o->work && !w) {
 		t->err = ENOMEM;
 		return NULL;
 	}
@@ -351,35 +399,42 @@ static void *tx_stream(void *arg)
 			off += len;
 			continue;
 		}
-		/* one batch as precopy_send.c builds it */
-		uint8_t *e = batch + WHDR + BHDR;
+		/* one batch as page_tx.c builds it: a table, then the pages
+		 * from where they are */
 		uint32_t count = 0;
+		int n = 2;
 		while (count < BATCH && t->sent < t->total) {
 			if (off + PAGE > SRC_BUF)
 				off = 0;
-			uint64_t word = t->sent;            /* the page's "gpa", kind NORMAL */
-			memcpy(e + 8, t->src + off, PAGE);
-			const uint64_t *q = (const uint64_t *)(e + 8);
+			const uint8_t *pg = t->src + off;
+			const uint64_t *q = (const uint64_t *)pg;
 			int zero = 1;
 			for (int i = 0; i < 512 && zero; i += 4)
 				zero = !(q[i] | q[i + 1] | q[i + 2] | q[i + 3]);
-			memcpy(e, &word, 8);
-			e += 8 + PAGE;
+			t->zero += (uint64_t)zero;
+			w->table[2 * count] = t->sent;            /* the page's "gpa", kind NORMAL */
+			w->table[2 * count + 1] = XXH3_64bits(pg, PAGE);
+			w->iov[n++] = (struct iovec){ (void *)pg, PAGE };
 			off += PAGE;
 			t->sent += PAGE;
 			count++;
 		}
-		uint64_t len = (uint64_t)(e - (batch + WHDR));
-		uint64_t sum = XXH3_64bits(batch + WHDR + BHDR, len - BHDR);
+		uint64_t len = BHDR + (uint64_t)count * (ENTRY + PAGE);
+		uint64_t sum = XXH3_64bits(w->table, count * ENTRY);
 		uint32_t magic = MAGIC, zero32 = 0;
-		memcpy(batch, &magic, 4);
-		memset(batch + 4, 0, 12);
-		memcpy(batch + 16, &len, 8);
-		memcpy(batch + WHDR, &count, 4);
-		memcpy(batch + WHDR + 4, &zero32, 4);
-		memcpy(batch + WHDR + 8, &sum, 8);
-		if (write_all(t->fd, batch, WHDR + len))
+		memcpy(w->hdr, &magic, 4);
+		memset(w->hdr + 4, 0, 12);
+		memcpy(w->hdr + 16, &len, 8);
+		memcpy(w->hdr + WHDR, &count, 4);
+		memcpy(w->hdr + WHDR + 4, &zero32, 4);
+		memcpy(w->hdr + WHDR + 8, &sum, 8);
+		w->iov[0] = (struct iovec){ w->hdr, WHDR + BHDR };
+		w->iov[1] = (struct iovec){ w->table, count * ENTRY };
+		if (writev_all(t->fd, w->iov, 2 + (int)count))
 			goto fail;
+		for (uint32_t i = 0; i < count; i++)      /* the second hash, as page_tx.c */
+			t->changed += XXH3_64bits(t->src + ((t->sent - (count - i) * (uint64_t)PAGE) % SRC_BUF),
+						  PAGE) != w->table[2 * i + 1];
 	}
 	shutdown(t->fd, SHUT_WR);
 	{       /* wait for the receiver's close, so the time covers delivery */
@@ -387,11 +442,11 @@ static void *tx_stream(void *arg)
 		while (read(t->fd, &c, 1) > 0)
 			;
 	}
-	free(batch);
+	free(w);
 	return NULL;
 fail:
 	t->err = errno ? errno : EIO;
-	free(batch);
+	free(w);
 	return NULL;
 }
 
