@@ -129,6 +129,7 @@ static int flush(struct tx_worker *w)
 		bytes += w->iov[i].iov_len;
 	r = wire__sendv(w->sock, W_RAM, w->iov, w->niov);
 	if (r) {
+		__atomic_store_n(&t->send_failed, true, __ATOMIC_RELAXED);
 		/* the destination usually says why before it hangs up */
 		struct wire_msg m;
 		if (wire__recv(w->sock, &m, 500) == 0 && m.h.cmd == W_REPLY && m.h.flags)
@@ -257,6 +258,7 @@ static int run_round(struct tx_worker *w)
 	f = (struct ram_fence){ .round = t->round, .nchanged = (uint32_t)w->nchanged };
 	r = wire__send2(w->sock, W_FENCE, 0, &f, sizeof(f), w->changed, w->nchanged * 8, NULL, 0);
 	if (r) {
+		__atomic_store_n(&t->send_failed, true, __ATOMIC_RELAXED);
 		errbuf__set(w->err, sizeof(w->err), "ending round %u: %s (did the destination die?)", t->round,
 			    strerror(-r));
 		return -1;

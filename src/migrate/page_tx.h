@@ -50,6 +50,8 @@ struct page_tx {
 	uint64_t sent_total;              /* bytes, all workers (atomic): --max-bandwidth */
 	uint64_t bw_start_ns;
 	bool failed;
+	bool send_failed;                 /* a data connection broke: the destination may
+					   * have said why on the control connection */
 	char err[512];
 };
 

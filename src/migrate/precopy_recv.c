@@ -29,6 +29,7 @@
  * shared mig_incoming after every message, so the control thread reads a
  * consistent snapshot. */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,9 @@
 #include "util/io.h"
 #include "util/log.h"
 #include "vm/state.h"
+
+#define PUBLISH_MS 250                /* figures published at least this often */
+#define SILENCE_MS 120000             /* a source silent this long is gone */
 
 enum rx { WAIT_HELLO, WAIT_CONFIG, WAIT_SESSION, RECEIVING, WAIT_COMMIT, RUNNING };
 static const char *rx_name[] = { "WAIT_HELLO", "WAIT_CONFIG", "WAIT_SESSION", "RECEIVING",
@@ -422,7 +426,7 @@ int migration__receive(int lfd, struct vm *vm, const struct vm_config *cfg, stru
 			      .hx = { .mr = mirror, .vm = vm, .st = &st } };
 	enum rx state = WAIT_HELLO;
 	struct wire_msg m;
-	uint64_t seen = 0;
+	uint64_t seen = 0, quiet_since = now__ns();
 	int sock, rc;
 
 	pthread_mutex_init(&r.st_lock, NULL);
@@ -446,9 +450,19 @@ int migration__receive(int lfd, struct vm *vm, const struct vm_config *cfg, stru
 		void *reply = NULL;
 		size_t rlen = 0;
 		struct wire_hdr h;
-		rc = wire__recv_hdr(sock, &h, 120000);
-		if (rc == -ETIMEDOUT && r.rx.c && progressed(&r, &seen))
-			continue;                 /* a round running on the data connections */
+		/* While a round runs on the data connections the control
+		 * connection is quiet: publish their figures as they go, and
+		 * call the source silent only when no connection brings anything */
+		rc = r.rx.c ? cancel__poll(sock, POLLIN, PUBLISH_MS) : 0;
+		if (rc == -ETIMEDOUT) {
+			publish(&r);
+			if (progressed(&r, &seen))
+				quiet_since = now__ns();
+			if (now__ns() - quiet_since < SILENCE_MS * 1000000ULL)
+				continue;
+		}
+		if (!rc)
+			rc = wire__recv_hdr(sock, &h, SILENCE_MS);
 		if (!rc && h.cmd == W_RAM && state == RECEIVING) {
 			if (on_ram(&r, &h)) {
 				wire__reply_err(sock, "%s", r.err);

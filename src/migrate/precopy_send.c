@@ -129,7 +129,14 @@ static int send_round(struct sender *s, uint32_t round, bool paused, uint64_t *p
 	struct mig_round r = { .round = round, .paused = paused, .start_ns = now__ns() };
 	char why[400];
 	if (page_tx__round(&s->tx, round, &r.pages, &r.bytes, why, sizeof(why))) {
-		errbuf__set(s->err, sizeof(s->err), "%s", why);
+		/* a destination that gives up answers on the control connection
+		 * too, and that answer outlives the data connection it cut */
+		struct wire_msg m = { 0 };
+		if (s->tx.send_failed && wire__recv(s->sock, &m, 1000) == 0 && m.h.cmd == W_REPLY && m.h.flags)
+			errbuf__set(s->err, sizeof(s->err), "the destination refused: %s", (char *)m.data);
+		else
+			errbuf__set(s->err, sizeof(s->err), "%s", why);
+		wire__msg_free(&m);       /* wire__recv leaves m empty on failure */
 		return -1;
 	}
 	r.duration_ns = now__ns() - r.start_ns;
