@@ -67,6 +67,15 @@ static void *conn_main(void *arg)
 		struct wire_hdr h;
 		struct wire_msg m;
 		int r = wire__recv_hdr(c->sock, &h, -1);
+		if (r == -ECANCELED) {
+			/* migrate-cancel, quit or a signal: the control thread
+			 * says so; nothing failed here */
+			pthread_mutex_lock(&p->lock);
+			p->cancelled = true;
+			pthread_cond_broadcast(&p->cond);
+			pthread_mutex_unlock(&p->lock);
+			return NULL;
+		}
 		if (r) {
 			fail(c, r == -ECONNRESET ? "the source closed the connection (the stream ended early)" :
 				r == -EPROTO ? "the stream is not tern's protocol (corrupted?)" : strerror(-r));
@@ -273,6 +282,10 @@ int page_rx__wait_fences(struct page_rx *p, uint64_t fences, int timeout_ms, cha
 		if (p->failed) {
 			errbuf__set(err, errlen, "%s", p->err);
 			ret = -1;
+			break;
+		}
+		if (p->cancelled) {
+			ret = -2;
 			break;
 		}
 		if (!behind)

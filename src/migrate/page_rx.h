@@ -36,7 +36,7 @@ struct page_rx {
 	struct rx_conn *c;
 	pthread_mutex_t lock;             /* fences, failure */
 	pthread_cond_t cond;
-	bool failed, closing;
+	bool failed, closing, cancelled;
 	char err[512];
 	struct ram_extent *ext;           /* what the provisioner allocates */
 	uint32_t next;
@@ -51,8 +51,9 @@ int  page_rx__prepare(struct page_rx *p, const uint8_t *payload, size_t len, cha
  * start a thread on each. 0 or -1 with err. */
 int  page_rx__accept(struct page_rx *p, int lfd, const uint8_t nonce[WIRE_NONCE_LEN], char *err,
 		     size_t errlen);
-/* Wait until every data connection has delivered `fences` FENCEs. 0, or -1
- * with err (a data connection failed, or timeout_ms passed). */
+/* Wait until every data connection has delivered `fences` FENCEs. 0, -1
+ * with err (a data connection failed, or timeout_ms passed), or -2 when
+ * the receive was cancelled (util/cancel.h: the caller names by whom). */
 int  page_rx__wait_fences(struct page_rx *p, uint64_t fences, int timeout_ms, char *err, size_t errlen);
 /* The first data connection's failure, or NULL. */
 const char *page_rx__failed(struct page_rx *p);

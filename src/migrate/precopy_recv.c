@@ -238,6 +238,8 @@ static int on_data_open(struct receiver *r, struct wire_msg *m)
 	return page_rx__accept(&r->rx, r->lfd, r->nonce, r->err, sizeof(r->err));
 }
 
+static void cancel_reason(struct receiver *r, char *buf, size_t len);
+
 /* ITER_END: every data connection has delivered the round. */
 static int on_iter_end(struct receiver *r)
 {
@@ -247,7 +249,10 @@ static int on_iter_end(struct receiver *r)
 	}
 	r->st->iteration++;
 	r->st->dirty_sync_count++;        /* one source sync per round */
-	return page_rx__wait_fences(&r->rx, r->st->iteration, 120000, r->err, sizeof(r->err));
+	int w = page_rx__wait_fences(&r->rx, r->st->iteration, 120000, r->err, sizeof(r->err));
+	if (w == -2)
+		cancel_reason(r, r->err, sizeof(r->err));
+	return w ? -1 : 0;
 }
 
 static int on_state(struct receiver *r, struct wire_msg *m)
