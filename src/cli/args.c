@@ -16,7 +16,7 @@ const char run_usage[] =
 	"                [--cc none|emu|sev [--cc-policy N] [--owner-session DIR] [--owner-secret FILE]\n"
 	"                 [--helper ELF [--owner-helper-key FILE] [--helper-lanes N]]]\n"
 	"                [--on-reset restart|exit]\n"
-	"       tern run --restore SNAPSHOT [--ctl SOCKET] [--serial ...]\n"
+	"       tern run --restore|--restore-lazy SNAPSHOT [--ctl SOCKET] [--serial ...]\n"
 	"       tern run --takeover SOCKET [--ctl SOCKET] [--serial ...]\n"
 	"       tern run --incoming tcp:ADDR:PORT [--cc emu] [--mem SIZE] [--cpus N] [--ctl SOCKET]\n"
 	"                [--max-mem SIZE] [--stats FILE]\n"
@@ -26,7 +26,10 @@ const char run_usage[] =
 	"  --guest-args ARGS   command line passed to the guest\n"
 	"  --ctl SOCKET        control socket path (see tern ctl)\n"
 	"  --serial WHERE      console: stdio (default) or file:PATH\n"
-	"  --restore SNAPSHOT  resume a snapshot written by `tern ctl SOCKET snapshot PATH`\n"
+	"  --restore SNAPSHOT  resume a snapshot written by `tern ctl SOCKET snapshot PATH [--live]`\n"
+	"                      (guest RAM read first, one reader thread per core)\n"
+	"  --restore-lazy SNAPSHOT  the same, but the guest runs at once: the pages it touches\n"
+	"                      are read on demand (userfaultfd), the rest in the background\n"
 	"  --takeover SOCKET   wait at SOCKET for a running VM handed over by another tern\n"
 	"                      (`tern ctl OLD handoff SOCKET`); without --ctl, the old\n"
 	"                      process's control socket path is taken over too\n"
@@ -54,7 +57,7 @@ const char run_usage[] =
 
 enum { O_GUEST = 1, O_MEM, O_CPUS, O_ARGS, O_CTL, O_SERIAL, O_RESTORE, O_CC, O_POLICY,
        O_OSESSION, O_OSECRET, O_PSP, O_LTIMEOUT, O_TAKEOVER, O_INCOMING, O_STATS, O_MAXMEM,
-       O_HELPER, O_OHKEY, O_HLANES, O_ONRESET, O_HELP };
+       O_HELPER, O_OHKEY, O_HLANES, O_ONRESET, O_RESTORE_LAZY, O_HELP };
 
 int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t errlen)
 {
@@ -66,6 +69,7 @@ int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t
 		{ "ctl", required_argument, NULL, O_CTL },
 		{ "serial", required_argument, NULL, O_SERIAL },
 		{ "restore", required_argument, NULL, O_RESTORE },
+		{ "restore-lazy", required_argument, NULL, O_RESTORE_LAZY },
 		{ "cc", required_argument, NULL, O_CC },
 		{ "cc-policy", required_argument, NULL, O_POLICY },
 		{ "owner-session", required_argument, NULL, O_OSESSION },
@@ -98,7 +102,15 @@ int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t
 		case O_GUEST: o->guest = optarg; break;
 		case O_ARGS: o->guest_args = optarg; break;
 		case O_CTL: o->ctl = optarg; break;
-		case O_RESTORE: o->restore = optarg; break;
+		case O_RESTORE:
+		case O_RESTORE_LAZY:
+			if (o->restore) {
+				errbuf__set(err, errlen, "give one --restore or --restore-lazy");
+				return -1;
+			}
+			o->restore = optarg;
+			o->restore_lazy = c == O_RESTORE_LAZY;
+			break;
 		case O_MEM:
 			if (size__parse(optarg, &o->mem)) {
 				errbuf__set(err, errlen, "--mem %s: not a size (try 512M or 1G)", optarg);
