@@ -78,16 +78,18 @@ fail:
 	return -1;
 }
 
-int uffd__next_fault(struct uffd *u, int stopfd, uint64_t *addr)
+int uffd__next_fault(struct uffd *u, int stopfd, int timeout_ms, uint64_t *addr)
 {
 	for (;;) {
 		struct pollfd p[2] = { { .fd = u->fd, .events = POLLIN }, { .fd = stopfd, .events = POLLIN } };
-		int n = poll(p, stopfd >= 0 ? 2 : 1, -1);
+		int n = poll(p, stopfd >= 0 ? 2 : 1, timeout_ms);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
 		}
+		if (n == 0)
+			return -ETIMEDOUT;
 		if (stopfd >= 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR)))
 			return 0;
 		if (!(p[0].revents & POLLIN))

@@ -28,10 +28,11 @@ struct uffd {
  * Returns 0 or -1 with err naming the cause (no permission: the sysctl
  * vm.unprivileged_userfaultfd or access to /dev/userfaultfd). */
 int  uffd__open(struct uffd *u, void *base, uint64_t len, char *err, size_t errlen);
-/* Wait for the next page fault in the range, or until stopfd (may be -1)
- * is readable. Returns 1 with *addr (the faulting address, page aligned),
- * 0 if stopfd woke it, or -errno. */
-int  uffd__next_fault(struct uffd *u, int stopfd, uint64_t *addr);
+/* Wait for the next page fault in the range, until stopfd (may be -1) is
+ * readable, or timeout_ms (-1: no limit). Returns 1 with *addr (the
+ * faulting address, page aligned), 0 if stopfd woke it, -ETIMEDOUT, or
+ * -errno. */
+int  uffd__next_fault(struct uffd *u, int stopfd, int timeout_ms, uint64_t *addr);
 /* Put [dst, dst + len) in place from src, atomically per page, waking the
  * threads that wait for it. Pages already there are left as they are (a
  * racing copy or zero won). Returns 0 or -errno. */

@@ -16,8 +16,7 @@ struct snap_file {
 /* Read RAM section i of f: its header again (the file may have changed
  * since it was located), its run header and its pages, into hdr16 and
  * pages (npages * 4096 bytes, e.g. guest RAM itself), and verify the
- * checksum. Returns 0 or -1 with err naming the file, the offset and the
- * cause (truncated, I/O error, checksum mismatch, changed section). */
+ * checksum. Returns 0 or -1 with err naming the offset and the cause (truncated, I/O error, checksum mismatch, changed section). */
 int snap_file__read_sec(struct snap_file *f, size_t i, struct ram_run_hdr *rh, void *pages,
 			char *err, size_t errlen);
 

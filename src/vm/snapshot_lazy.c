@@ -24,6 +24,7 @@
 #include "vm/snapshot_lazy.h"
 
 #define SEC_BUF (sizeof(struct ram_run_hdr) + RAM_RUN_MAX_PAGES * PAGE_SIZE_4K)
+#define LAZY_STOP_GRACE_NS (2000ull * 1000 * 1000)
 
 struct snapshot_lazy {
 	struct snap_file *f;
@@ -34,6 +35,7 @@ struct snapshot_lazy {
 	pthread_t fault_th, bg_th;
 	bool started;
 	_Atomic bool done, failed;
+	_Atomic uint64_t failed_ns;
 	uint64_t t0;
 	_Atomic uint64_t faults, zero_faults, max_fault_ns;
 };
@@ -69,10 +71,16 @@ struct snapshot_lazy *snapshot_lazy__new(struct snap_file *f, struct vm *vm, cha
 /* The guest cannot have this page: stop the VM, name the page and file. */
 static void fail(struct snapshot_lazy *l, uint64_t pfn, const char *why)
 {
+	if (atomic_load(&l->failed))
+		return;
+	atomic_store(&l->failed_ns, now__ns());
 	if (atomic_exchange(&l->failed, true))
 		return;
-	vm__stop(l->vm, 1, "lazy restore: guest page 0x%llx cannot be loaded from %s: %s",
+	/* said now: the stop reason is printed only once the vCPUs are gone */
+	log__err("lazy restore: guest page 0x%llx cannot be loaded from %s: %s",
 		 (unsigned long long)(pfn * PAGE_SIZE_4K), l->f->path, why);
+	vm__stop(l->vm, 1, "lazy restore failed: guest page 0x%llx cannot be loaded from %s",
+		 (unsigned long long)(pfn * PAGE_SIZE_4K), l->f->path);
 }
 
 /* Section i's winning pages into guest RAM (once; racing loaders are
@@ -125,11 +133,25 @@ static void *fault_thread(void *arg)
 	int r;
 
 	hold();
-	while ((r = uffd__next_fault(&l->u, l->stop[0], &addr)) == 1) {
+	for (;;) {
+		/* once failed: wait for the VM to stop (finish() says so) */
+		r = uffd__next_fault(&l->u, l->stop[0], atomic_load(&l->failed) ? 100 : -1, &addr);
+		if (r == -ETIMEDOUT || (r == 1 && atomic_load(&l->failed))) {
+			/* Never resolved. A vCPU that waits for the page inside
+			 * KVM may not see the stop (this KVM's page-table walks
+			 * retry the fault); then the process ends here, with the
+			 * error already said, rather than give it a page. */
+			if (now__ns() - atomic_load(&l->failed_ns) > LAZY_STOP_GRACE_NS) {
+				log__err("lazy restore: a vCPU still waits for a page the snapshot cannot "
+					 "give; exiting");
+				_exit(1);
+			}
+			continue;
+		}
+		if (r != 1)
+			break;
 		uint64_t t = now__ns();
 		uint8_t *hva = l->vm->ram.hva;
-		if (atomic_load(&l->failed))
-			continue;             /* never resolved: the VM is stopping */
 		if (addr < (uint64_t)(uintptr_t)hva || addr >= (uint64_t)(uintptr_t)hva + l->vm->ram.size)
 			continue;
 		uint64_t pfn = (addr - (uint64_t)(uintptr_t)hva) / PAGE_SIZE_4K;

@@ -73,8 +73,8 @@ int snap_file__read_sec(struct snap_file *f, size_t i, struct ram_run_hdr *rh, v
 			if (got < 0 && errno == EINTR)
 				continue;
 			if (got < 0) {
-				errbuf__set(err, errlen, "%s: read error in section RAM at offset %llu: %s",
-					   f->path, (unsigned long long)s->off, strerror(errno));
+				errbuf__set(err, errlen, "read error in section RAM at offset %llu: %s",
+					   (unsigned long long)s->off, strerror(errno));
 				return -1;
 			}
 			if (got == 0)
@@ -82,21 +82,21 @@ int snap_file__read_sec(struct snap_file *f, size_t i, struct ram_run_hdr *rh, v
 			done += (size_t)got;
 		}
 		if (done < total) {
-			errbuf__set(err, errlen, "%s: truncated: payload of section RAM at offset %llu "
-				   "(%zu of %zu bytes; the file changed since it was opened?)", f->path,
+			errbuf__set(err, errlen, "truncated: payload of section RAM at offset %llu "
+				   "(%zu of %zu bytes; the file changed since it was opened?)",
 				   (unsigned long long)s->off, done, total);
 			return -1;
 		}
 	} else {
-		errbuf__set(err, errlen, "%s: %s section header at offset %llu%s%s", f->path,
+		errbuf__set(err, errlen, "%s section header at offset %llu%s%s",
 			   n < 0 ? "read error in" : "truncated:", (unsigned long long)s->off,
 			   n < 0 ? ": " : " (the file changed since it was opened?)", n < 0 ? strerror(-n) : "");
 		return -1;
 	}
 	if (h.type != want.type || h.version != want.version || h.flags != want.flags ||
 	    h.length != want.length || rh->gpa != s->pfn * PAGE_SIZE_4K || rh->npages != s->npages) {
-		errbuf__set(err, errlen, "%s: the RAM section at offset %llu changed since the file was opened",
-			   f->path, (unsigned long long)s->off);
+		errbuf__set(err, errlen, "the RAM section at offset %llu changed since the file was opened",
+			   (unsigned long long)s->off);
 		return -1;
 	}
 	if (rec__section_sum(&want, rh, sizeof(*rh), pages, plen)) {
@@ -104,7 +104,7 @@ int snap_file__read_sec(struct snap_file *f, size_t i, struct ram_run_hdr *rh, v
 		return -1;
 	}
 	if (want.checksum != h.checksum) {
-		errbuf__set(err, errlen, "%s: checksum mismatch in section RAM at offset %llu", f->path,
+		errbuf__set(err, errlen, "checksum mismatch in section RAM at offset %llu",
 			   (unsigned long long)s->off);
 		return -1;
 	}
@@ -265,7 +265,7 @@ static int load_parallel(struct snap_file *f, struct vm *vm, struct snapshot_res
 	res->alloc_ns = atomic_load(&ld.alloc_ns);
 	res->threads = started + 1;
 	if (ld.failed) {
-		errbuf__set(err, errlen, "%s", ld.err);
+		errbuf__set(err, errlen, "snapshot %s: %s", f->path, ld.err);
 		return -1;
 	}
 	return 0;
