@@ -69,7 +69,6 @@ int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t
 		{ "ctl", required_argument, NULL, O_CTL },
 		{ "serial", required_argument, NULL, O_SERIAL },
 		{ "restore", required_argument, NULL, O_RESTORE },
-		{ "restore-lazy", required_argument, NULL, O_RESTORE_LAZY },
 		{ "cc", required_argument, NULL, O_CC },
 		{ "cc-policy", required_argument, NULL, O_POLICY },
 		{ "owner-session", required_argument, NULL, O_OSESSION },
@@ -84,6 +83,7 @@ int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t
 		{ "owner-helper-key", required_argument, NULL, O_OHKEY },
 		{ "helper-lanes", required_argument, NULL, O_HLANES },
 		{ "on-reset", required_argument, NULL, O_ONRESET },
+		{ "restore-lazy", required_argument, NULL, O_RESTORE_LAZY },   /* indexed by O_*: in order */
 		{ "help", no_argument, NULL, O_HELP },
 		{ 0 },
 	};

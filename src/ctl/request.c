@@ -77,8 +77,8 @@ json_t *ctl_request__from_words(int argc, char **argv, char *err, size_t errlen)
 					return NULL;
 				}
 			} else {
-				errbuf__set(err, errlen, "snapshot: unknown argument \"%s\" (PATH [--live "
-					   "[--downtime-ms N]])", argv[i]);
+				errbuf__set(err, errlen, "snapshot needs a PATH [--live [--downtime-ms N]], "
+					   "not \"%s\"", argv[i]);
 				return NULL;
 			}
 		}

@@ -91,7 +91,7 @@ static void test_other_commands(void **state)
 	BAD("{\"cmd\":\"snapshot\",\"path\":\"x.snap\"}", "\"path\" must be an absolute path");
 	BAD("{\"cmd\":\"snapshot\",\"path\":\"\"}", "\"path\" must not be empty");
 	BAD("{\"cmd\":\"snapshot\",\"path\":[\"/x\"]}", "\"path\" must be a string");
-	BAD("{\"cmd\":\"snapshot\",\"path\":\"/x\",\"compress\":true}", "unknown field \"compress\" (snapshot takes path)");
+	BAD("{\"cmd\":\"snapshot\",\"path\":\"/x\",\"compress\":true}", "unknown field \"compress\" (snapshot takes path, live, downtime-ms)");
 	OK("{\"cmd\":\"handoff\",\"to\":\"/tmp/n.sock\"}");
 	OK("{\"cmd\":\"handoff\",\"to\":\"/tmp/n.sock\",\"cc-transfer\":\"token\"}");
 	BAD("{\"cmd\":\"handoff\"}", "handoff needs \"to\"");
