@@ -12,9 +12,14 @@ live_snapshot() {
 	LIVE_BEFORE=$(last_hb "$name")
 	"$TERN" ctl "$T/$name.sock" snapshot "$path" --live >"$T/live.rep" 2>"$T/live.err" &
 	local cpid=$!
-	# the control socket answers while the snapshot runs
-	q=$(ctl "$name" query-snapshot)
-	st=$(json_get "$q" status)
+	# the control socket answers while the snapshot runs ("none" until
+	# the request has reached it)
+	for _ in $(seq 1 100); do
+		q=$(ctl "$name" query-snapshot)
+		st=$(json_get "$q" status)
+		[ "$st" != none ] && break
+		sleep 0.02
+	done
 	case "$st" in active|completed) ;; *) fail "query-snapshot during the snapshot: $q" ;; esac
 	json_get "$(ctl "$name" status)" state >/dev/null
 	wait $cpid || { cat "$T/live.err" >&2; fail "live snapshot failed: $(cat "$T/live.rep")"; }
