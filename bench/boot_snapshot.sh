@@ -12,6 +12,14 @@
 #                   out of the snapshot numbers, tern fsyncs the file)
 #   BENCH_TIMEOUT   seconds any one wait may take before it is a failure (60)
 #   TERN, GUEST     binaries (default build/tern, build/guest/dirtier.elf)
+#   FAULTS          tern built with test faults (default build/tools/tern-faults):
+#                   the restore without bulk allocation, for comparison
+#   BENCH_PARTS     which parts to run (default "boot live"): boot = boot, paused
+#                   snapshot and restore; live = a 1 GiB guest dirtying 50 MB/s
+#                   snapshotted live (its pause), restored in full (throughput,
+#                   with and without bulk allocation) and lazily (first heartbeat)
+#   BENCH_LIVE_HB_MS heartbeat period of the live part's guest (default 10: the
+#                   lazy restore's first heartbeat includes at most one period)
 #
 # Prints one JSON summary on stdout and writes it to bench/out/boot_snapshot.json.
 # Progress goes to stderr. Exit status 0, or 1 when any sample failed (the
@@ -26,6 +34,9 @@ HB_MS=${BENCH_HB_MS:-100}
 TIMEOUT=${BENCH_TIMEOUT:-60}
 TERN=${TERN:-$ROOT/build/tern}
 GUEST=${GUEST:-$ROOT/build/guest/dirtier.elf}
+FAULTS=${FAULTS:-$(dirname "$TERN")/tools/tern-faults}
+PARTS=${BENCH_PARTS:-boot live}
+LIVE_HB_MS=${BENCH_LIVE_HB_MS:-10}
 POLL=0.01                     # serial-file poll interval, seconds
 
 log() { printf 'bench: %s\n' "$*" >&2; }
@@ -222,6 +233,86 @@ restore_once() {
 	stop_vm "$pid" "$sock"
 }
 
+# restore_line ERRFILE PREFIX: the "restored ... N pages in X ms (RAM Y ms by
+# T threads, A thread-ms of it allocating)" figures as samples PREFIX.*
+restore_line() {
+	local line
+	line=$(grep -m1 -E 'restored .* pages in' "$1")
+	if [[ "$line" =~ ([0-9]+)\ pages\ in\ ([0-9.]+)\ ms\ \(RAM\ ([0-9.]+)\ ms\ by\ ([0-9]+)\ threads,\ ([0-9.]+)\ thread-ms ]]; then
+		sample "$2.pages" "${BASH_REMATCH[1]}"
+		sample "$2.ms" "${BASH_REMATCH[2]}"
+		sample "$2.ram_ms" "${BASH_REMATCH[3]}"
+		sample "$2.threads" "${BASH_REMATCH[4]}"
+		sample "$2.alloc_thread_ms" "${BASH_REMATCH[5]}"
+		return 0
+	fi
+	fail "$2: no restore figures on stderr: $(tr '\n' ' ' <"$1")"
+	return 1
+}
+
+# live_once I: a 1 GiB, 2-vCPU guest with a 900M region dirtying 50 MB/s is
+# snapshotted live (pause, rounds); the snapshot is restored in full (with
+# and, through tern-faults, without bulk allocation) and lazily (tern run
+# start -> first heartbeat of the restored guest, and the load's end).
+live_once() {
+	local i=$1 snap="$SNAPDIR/live.$1"
+	local sock="$WORK/live.sock" ser="$WORK/live.serial" err="$WORK/live.err"
+	local t0 pid j
+	rm -f "$sock" "$ser" "$err" "$snap"
+	"$TERN" run --guest "$GUEST" --mem 1G --cpus 2 --ctl "$sock" --serial "file:$ser" \
+		--guest-args "size=900M rate=50 duration=0 hb_ms=$LIVE_HB_MS" 2>"$err" &
+	pid=$!
+	PIDS+=("$pid")
+	if ! wait_line "$ser" '^fill done ' "$pid"; then
+		fail "live $i: boot (stderr: $(tr '\n' ' ' <"$err"))"
+		stop_vm "$pid" "$sock"
+		return
+	fi
+	sleep 1                   # dirtying at its rate, not filling
+	j=$(timeout "$TIMEOUT" "$TERN" ctl "$sock" snapshot "$snap" --live 2>&1)
+	stop_vm "$pid" "$sock"
+	if [ "$(json_field "$j" status)" != completed ]; then
+		fail "live snapshot $i: $j"
+		return
+	fi
+	sample live.paused_ms "$(json_field "$j" paused-ms)"
+	sample live.write_ms "$(json_field "$j" write-ms)"
+	sample live.rounds "$(json_field "$j" rounds)"
+	sample live.last_round_pages "$(json_field "$j" last-round-pages)"
+	sample live.bytes "$(json_field "$j" bytes)"
+
+	local mode
+	for mode in full noprealloc lazy; do
+		local bin=$TERN env=()
+		local rsock="$WORK/r.sock" rser="$WORK/r.serial" rerr="$WORK/r.err"
+		rm -f "$rsock" "$rser" "$rerr"
+		[ $mode = noprealloc ] && { [ -x "$FAULTS" ] || continue; bin=$FAULTS; env=(TERN_FAULT_RESTORE_NO_PREALLOC=1); }
+		local flag=--restore
+		[ $mode = lazy ] && flag=--restore-lazy
+		t0=$(now_ns)
+		env "${env[@]}" "$bin" run "$flag" "$snap" --ctl "$rsock" --serial "file:$rser" 2>"$rerr" &
+		pid=$!
+		PIDS+=("$pid")
+		if wait_line "$rser" '^hb ' "$pid"; then
+			sample "restore_live.$mode.first_hb_ms" $(( (T_LINE - t0) / 1000 ))e-3
+			if [ $mode = lazy ]; then
+				wait_line "$rerr" 'lazy restore of .* complete' "$pid" &&
+				[[ "$(grep -m1 'lazy restore of' "$rerr")" =~ ([0-9]+)\ pages\ in\ ([0-9.]+)\ ms,\ ([0-9]+)\ faults ]] &&
+				{ sample restore_live.lazy.complete_ms "${BASH_REMATCH[2]}"
+				  sample restore_live.lazy.faults "${BASH_REMATCH[3]}"; } ||
+				fail "lazy restore $i did not complete: $(tr '\n' ' ' <"$rerr")"
+			else
+				restore_line "$rerr" "restore_live.$mode"
+			fi
+			grep -qE 'errors=[1-9]' "$rser" && fail "restore $mode $i: guest reported verification errors"
+		else
+			fail "restore $mode $i (stderr: $(tr '\n' ' ' <"$rerr"))"
+		fi
+		stop_vm "$pid" "$rsock"
+	done
+	rm -f "$snap"
+}
+
 # ---- the run ----
 
 log "tern benchmark: N=$N, heartbeat ${HB_MS} ms, snapshots in $SNAPDIR"
@@ -232,10 +323,13 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
 for i in $(seq "$N"); do
 	log "round $i/$N"
 	memcpy_sample
-	boot_once 1cpu_256m_fill0 256M 1 "rate=50 duration=0 fill=0 hb_ms=$HB_MS"
-	boot_once 2cpu_1g_fill0 1G 2 "size=256M rate=50 duration=0 fill=0 hb_ms=$HB_MS"
-	boot_once 2cpu_1g_fill256m 1G 2 "size=256M rate=50 duration=0 hb_ms=$HB_MS" \
-		"$SNAPDIR/snap.$i"
+	if [[ " $PARTS " == *" boot "* ]]; then
+		boot_once 1cpu_256m_fill0 256M 1 "rate=50 duration=0 fill=0 hb_ms=$HB_MS"
+		boot_once 2cpu_1g_fill0 1G 2 "size=256M rate=50 duration=0 fill=0 hb_ms=$HB_MS"
+		boot_once 2cpu_1g_fill256m 1G 2 "size=256M rate=50 duration=0 hb_ms=$HB_MS" \
+			"$SNAPDIR/snap.$i"
+	fi
+	[[ " $PARTS " == *" live "* ]] && live_once "$i"
 done
 memcpy_sample
 
@@ -244,10 +338,10 @@ memcpy_sample
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
 SNAPFS=$(df -PT "$SNAPDIR" 2>/dev/null | awk 'NR==2 {print $2}')
 python3 - "$SAMPLES" "$OUT/boot_snapshot.json" "$FAILURES" "$N" "$HB_MS" \
-	"$START_DATE" "${SNAPFS:-unknown}" "${LOAD_START:-?}" "${LOAD_END:-?}" <<'PY'
+	"$START_DATE" "${SNAPFS:-unknown}" "${LOAD_START:-?}" "${LOAD_END:-?}" "$LIVE_HB_MS" <<'PY'
 import json, os, platform, statistics, sys
 
-samples_path, out_path, failures, n, hb_ms, start, snapfs, load0, load1 = sys.argv[1:]
+samples_path, out_path, failures, n, hb_ms, start, snapfs, load0, load1, live_hb_ms = sys.argv[1:]
 vals = {}
 with open(samples_path) as f:
     for line in f:
@@ -305,6 +399,32 @@ put("restore.ms", rm, "ms", statistics.median(rp) * 4096 if rp else None)
 put("restore.first_hb_ms", vals.get("restore.first_hb_ms", []), "ms",
     statistics.median(rp) * 4096 if rp else None,
     note="tern run --restore start -> first 'hb ' line of the restored guest")
+
+# the live part
+put("live.paused_ms", vals.get("live.paused_ms", []), "ms",
+    note="live snapshot of a 1G 2-vCPU guest dirtying 50 MB/s over a 900M region: the guest's "
+         "pause (pause request -> resume), goal <= 20 ms")
+put("live.write_ms", vals.get("live.write_ms", []), "ms", note="the whole live snapshot, fsync included")
+put("live.rounds", vals.get("live.rounds", []), "rounds")
+put("live.last_round_pages", vals.get("live.last_round_pages", []), "pages")
+for mode in ("full", "noprealloc"):
+    rp, rm = vals.get(f"restore_live.{mode}.pages", []), vals.get(f"restore_live.{mode}.ram_ms", [])
+    put(f"restore_live.{mode}.gbps", [p * 4096 / (t / 1e3) / 1e9 for p, t in zip(rp, rm) if t > 0], "GB/s",
+        note="pages*4096 / the RAM load's wall time (parallel readers"
+             + (", fallocate+MADV_POPULATE_WRITE per section first)" if mode == "full" else
+                ", no bulk allocation: each page faulted in by the read)") + "; goal >= 0.5 x memcpy")
+    put(f"restore_live.{mode}.alloc_thread_ms", vals.get(f"restore_live.{mode}.alloc_thread_ms", []), "ms",
+        note="thread-ms of the load spent allocating guest RAM")
+    put(f"restore_live.{mode}.ms", vals.get(f"restore_live.{mode}.ms", []), "ms",
+        note="the whole restore (state and RAM)")
+put("restore_live.lazy.first_hb_ms", vals.get("restore_live.lazy.first_hb_ms", []), "ms",
+    note=f"tern run --restore-lazy start -> first 'hb ' line (at most one {live_hb_ms} ms heartbeat "
+         "period included); goal <= 50 ms")
+put("restore_live.full.first_hb_ms", vals.get("restore_live.full.first_hb_ms", []), "ms",
+    note="the same for the full restore")
+put("restore_live.lazy.complete_ms", vals.get("restore_live.lazy.complete_ms", []), "ms",
+    note="lazy restore: guest start -> every page loaded (background + faults)")
+put("restore_live.lazy.faults", vals.get("restore_live.lazy.faults", []), "faults")
 
 summary = {
     "benchmark": "boot_snapshot",

@@ -16,7 +16,7 @@ const char run_usage[] =
 	"                [--cc none|emu|sev [--cc-policy N] [--owner-session DIR] [--owner-secret FILE]\n"
 	"                 [--helper ELF [--owner-helper-key FILE] [--helper-lanes N]]]\n"
 	"                [--on-reset restart|exit]\n"
-	"       tern run --restore SNAPSHOT [--ctl SOCKET] [--serial ...] [RESET]\n"
+	"       tern run --restore|--restore-lazy SNAPSHOT [--ctl SOCKET] [--serial ...] [RESET]\n"
 	"       tern run --takeover SOCKET [--prefault auto|populate|off] [--ctl SOCKET] [--serial ...] [RESET]\n"
 	"       tern run --incoming tcp:ADDR:PORT [--cc emu] [--mem SIZE] [--cpus N] [--ctl SOCKET]\n"
 	"                [--max-mem SIZE] [--stats FILE] [--tls-creds DIR [--tls-authz NAME]] [RESET]\n"
@@ -27,7 +27,10 @@ const char run_usage[] =
 	"  --guest-args ARGS   command line passed to the guest\n"
 	"  --ctl SOCKET        control socket path (see tern ctl)\n"
 	"  --serial WHERE      console: stdio (default) or file:PATH\n"
-	"  --restore SNAPSHOT  resume a snapshot written by `tern ctl SOCKET snapshot PATH`\n"
+	"  --restore SNAPSHOT  resume a snapshot written by `tern ctl SOCKET snapshot PATH [--live]`\n"
+	"                      (guest RAM read first, one reader thread per core)\n"
+	"  --restore-lazy SNAPSHOT  the same, but the guest runs at once: the pages it touches\n"
+	"                      are read on demand (userfaultfd), the rest in the background\n"
 	"  --takeover SOCKET   wait at SOCKET for a running VM handed over by another tern\n"
 	"                      (`tern ctl OLD handoff SOCKET`); without --ctl, the old\n"
 	"                      process's control socket path is taken over too\n"
@@ -69,7 +72,7 @@ const char run_usage[] =
 
 enum { O_GUEST = 1, O_MEM, O_CPUS, O_ARGS, O_CTL, O_SERIAL, O_RESTORE, O_CC, O_POLICY,
        O_OSESSION, O_OSECRET, O_PSP, O_LTIMEOUT, O_TAKEOVER, O_INCOMING, O_STATS, O_MAXMEM,
-       O_HELPER, O_OHKEY, O_HLANES, O_ONRESET, O_RGUEST, O_RARGS, O_PREFAULT, O_TLSCREDS, O_TLSAUTHZ, O_HELP };
+       O_HELPER, O_OHKEY, O_HLANES, O_ONRESET, O_RGUEST, O_RARGS, O_PREFAULT, O_TLSCREDS, O_TLSAUTHZ, O_RESTORE_LAZY, O_HELP };
 
 int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t errlen)
 {
@@ -100,9 +103,12 @@ int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t
 		{ "prefault", required_argument, NULL, O_PREFAULT },
 		{ "tls-creds", required_argument, NULL, O_TLSCREDS },
 		{ "tls-authz", required_argument, NULL, O_TLSAUTHZ },
+		{ "restore-lazy", required_argument, NULL, O_RESTORE_LAZY },
 		{ "help", no_argument, NULL, O_HELP },
 		{ 0 },
 	};
+	/* indexed by O_* (the error messages below): one entry each, in order */
+	_Static_assert(sizeof(opts) / sizeof(opts[0]) == O_HELP + 1, "opts[] follows the O_* enum");
 	bool mem_set = false, cpus_set = false, lanes_set = false, prefault_set = false;
 	int c;
 
@@ -120,7 +126,15 @@ int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t
 		case O_RGUEST: o->reset_guest = optarg; break;
 		case O_RARGS: o->reset_guest_args = optarg; break;
 		case O_CTL: o->ctl = optarg; break;
-		case O_RESTORE: o->restore = optarg; break;
+		case O_RESTORE:
+		case O_RESTORE_LAZY:
+			if (o->restore) {
+				errbuf__set(err, errlen, "give one --restore or --restore-lazy");
+				return -1;
+			}
+			o->restore = optarg;
+			o->restore_lazy = c == O_RESTORE_LAZY;
+			break;
 		case O_MEM:
 			if (size__parse(optarg, &o->mem)) {
 				errbuf__set(err, errlen, "--mem %s: not a size (try 512M or 1G)", optarg);

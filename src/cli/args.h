@@ -11,7 +11,8 @@
 struct run_opts {
 	const char *guest;                /* --guest ELF */
 	const char *guest_args;           /* --guest-args "..." */
-	const char *restore;              /* --restore SNAPSHOT */
+	const char *restore;              /* --restore SNAPSHOT, --restore-lazy SNAPSHOT */
+	int         restore_lazy;         /* --restore-lazy: RAM loaded on demand while the guest runs */
 	const char *takeover;             /* --takeover SOCKET: wait for a handoff */
 	const char *incoming;             /* --incoming tcp:ADDR:PORT: wait for a migration */
 	const char *stats;                /* --stats FILE: migration summary as JSON */

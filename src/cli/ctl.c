@@ -4,9 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/cli.h"
 #include "ctl/ctl.h"
+#include "util/io.h"
 #include "util/log.h"
 
 static const char ctl_usage[] =
@@ -14,7 +16,10 @@ static const char ctl_usage[] =
 	"  status            state, configuration and counters\n"
 	"  pause | resume    stop / restart all vCPUs\n"
 	"  quit              stop the VM\n"
-	"  snapshot PATH     write the VM to PATH (it keeps running)\n"
+	"  snapshot PATH [--live [--downtime-ms N]]\n"
+	"                    write the VM to PATH; paused while RAM is written, or with\n"
+	"                    --live only for the last round (N: its budget, default 10 ms)\n"
+	"  query-snapshot    progress and result of the last live snapshot\n"
 	"  measurement       a confidential VM's launch measurement\n"
 	"  migrate URI       start a live migration (see `tern migrate` for options)\n"
 	"  query-migrate     its progress (QEMU's field names)\n"
@@ -24,6 +29,37 @@ static const char ctl_usage[] =
 	"  raw JSON          send a request object as is\n"
 	"  --timeout SECONDS how long to wait for the reply, connecting and sending\n"
 	"                    included (default 5; snapshot 600, handoff 90)\n";
+
+/* Poll query-snapshot until the live snapshot ends (or timeout_ms): its
+ * last reply is the command's. */
+static json_t *follow_snapshot(const char *sock, json_t *rep, int timeout_ms, char *err, size_t errlen)
+{
+	uint64_t end = now__ns() + (uint64_t)timeout_ms * 1000000ull;
+	json_t *q = json_pack("{s:s}", "cmd", "query-snapshot");
+	for (;;) {
+		const char *st = json_string_value(json_object_get(rep, "status"));
+		if (st && strcmp(st, "active")) {
+			/* the command failed if the snapshot did */
+			if (strcmp(st, "completed"))
+				json_object_set_new(rep, "ok", json_false());
+			break;
+		}
+		if (now__ns() > end) {
+			errbuf__set(err, errlen, "the live snapshot did not end within %d ms (it goes on: "
+				   "query-snapshot)", timeout_ms);
+			json_decref(rep);
+			rep = NULL;
+			break;
+		}
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+		json_decref(rep);
+		if (!(rep = ctl__call(sock, q, err, errlen)))
+			break;
+	}
+	json_decref(q);
+	return rep;
+}
 
 int cmd__ctl(int argc, char **argv)
 {
@@ -70,6 +106,10 @@ int cmd__ctl(int argc, char **argv)
 	if (timeout_ms < 0)
 		timeout_ms = ctl_request__timeout_ms(cmd);
 	rep = ctl__call_timeout(argv[i], req, timeout_ms, err, sizeof(err));
+	/* a live snapshot returns at once: follow it to its end */
+	if (rep && cmd && !strcmp(cmd, "snapshot") && json_is_true(json_object_get(req, "live")) &&
+	    json_is_true(json_object_get(rep, "ok")))
+		rep = follow_snapshot(argv[i], rep, timeout_ms, err, sizeof(err));
 	if (!rep) {
 		log__err("%s", err);
 		json_decref(req);

@@ -128,6 +128,7 @@ struct run {
 	struct mirror     mirror;             /* the VM's migration helper (--helper, or arrived with it) */
 	struct mig_incoming incoming;         /* --incoming: outlives the control thread that reads it */
 	bool              reset_cancelled_mig; /* a pending reset has cancelled a migration (said once) */
+	struct snapshot_lazy *lazy;           /* --restore-lazy: the loader, until the VM is gone */
 };
 
 /* --incoming: wait for a source and take the VM from it, serving the
@@ -307,13 +308,20 @@ static int build_restored(struct run *rn)
 	struct snapshot_result sr;
 	char err[1024], sz[32];
 
-	if (snapshot__restore(rn->o.restore, rn->vm, &rn->cfg, &sr, err, sizeof(err))) {
+	if (snapshot__restore(rn->o.restore, rn->vm, &rn->cfg, rn->o.restore_lazy ? &rn->lazy : NULL,
+			      &sr, err, sizeof(err))) {
 		log__err("%s", err);
 		return 1;
 	}
-	log__info("restored %s: %d vCPUs, %s RAM, %llu pages in %.1f ms", rn->o.restore,
-		 rn->vm->cfg.ncpus, size__str(rn->vm->cfg.mem, sz, sizeof(sz)),
-		 (unsigned long long)sr.ram_pages, (double)sr.ns / 1e6);
+	if (rn->lazy)
+		log__info("restoring %s lazily: %d vCPUs, %s RAM, %llu pages to load; state read in %.1f ms",
+			 rn->o.restore, rn->vm->cfg.ncpus, size__str(rn->vm->cfg.mem, sz, sizeof(sz)),
+			 (unsigned long long)sr.ram_pages, (double)sr.ns / 1e6);
+	else
+		log__info("restored %s: %d vCPUs, %s RAM, %llu pages in %.1f ms (RAM %.1f ms by %d threads, "
+			 "%.1f thread-ms of it allocating)", rn->o.restore, rn->vm->cfg.ncpus,
+			 size__str(rn->vm->cfg.mem, sz, sizeof(sz)), (unsigned long long)sr.ram_pages,
+			 (double)sr.ns / 1e6, (double)sr.read_ns / 1e6, sr.threads, (double)sr.alloc_ns / 1e6);
 	return 0;
 }
 
@@ -392,6 +400,9 @@ static int launch(struct run *rn, const char *what)
 		if (rn->have_ctl)
 			ctl_server__set_mirror(&rn->ctl, &rn->mirror);
 	}
+	/* the lazy loader serves faults before the first vCPU runs */
+	if (rn->lazy && snapshot_lazy__start(rn->lazy, err, sizeof(err)))
+		goto failed;
 	if (vm__start(vm, err, sizeof(err)))
 		goto failed;
 	if (!rn->o.restore)
@@ -407,6 +418,8 @@ failed:
 		ctl_server__close(&rn->ctl);
 	rn->have_ctl = false;
 	mirror__destroy(&rn->mirror);     /* a mirror goes before its owner */
+	snapshot_lazy__finish(rn->lazy);  /* no vCPU runs: its faults may be let go */
+	rn->lazy = NULL;
 	vm__destroy(vm);
 	return 1;
 }
@@ -507,6 +520,8 @@ static int run_until_stopped(struct run *rn)
 	rn->have_ctl = false;
 	log__info("%s", vm->stop_reason);
 	mirror__destroy(&rn->mirror);     /* a mirror goes before its owner */
+	snapshot_lazy__finish(rn->lazy);
+	rn->lazy = NULL;
 	vm__destroy(vm);
 	return code;
 }

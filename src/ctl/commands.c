@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "ctl/ctl.h"
+#include "ctl/snap_job.h"
 #include "util/io.h"
 #include "migrate/handoff.h"
 #include "migrate/outcome.h"
@@ -116,6 +117,8 @@ static json_t *cmd_pause(struct ctl_server *s, json_t *req)
 	(void)req;
 	if (vm__paused(s->vm))
 		return ctl__error("VM is already paused");
+	if (snap_job__running(s->snap))
+		return ctl__error("a live snapshot is in progress: it pauses the VM itself for its last round");
 	if (vm__pause(s->vm))
 		return ctl__error("VM stopped while pausing");
 	return ok();
@@ -137,13 +140,27 @@ static json_t *cmd_quit(struct ctl_server *s, json_t *req)
 	return ok();
 }
 
+/* Why the VM's RAM cannot be saved or moved now, or NULL. */
+static const char *ram_busy(struct ctl_server *s)
+{
+	if (atomic_load(&s->vm->ram_loading))
+		return "the VM is still being restored lazily (its RAM is not all loaded yet): try again "
+		       "when the restore is complete";
+	if (snap_job__running(s->snap))
+		return "a live snapshot is in progress (query-snapshot): try again when it has ended";
+	return NULL;
+}
+
 static json_t *cmd_snapshot(struct ctl_server *s, json_t *req)
 {
 	const char *path = json_string_value(json_object_get(req, "path"));
+	bool live = json_is_true(json_object_get(req, "live"));
+	uint64_t downtime_ms = (uint64_t)json_integer_value(json_object_get(req, "downtime-ms"));
 	struct snapshot_result res;
 	char err[1024];
 	bool was_paused;
 	uint64_t t0 = now__ns(), paused_ns;
+	const char *busy;
 	int r;
 
 	if (s->vm->cfg.cc_es)
@@ -153,7 +170,26 @@ static json_t *cmd_snapshot(struct ctl_server *s, json_t *req)
 	if (s->vm->cfg.cc != CC_NONE)
 		return ctl__error("a confidential VM cannot be snapshotted: its private memory may leave "
 				  "the host only encrypted by the platform (use migration)");
+	if ((busy = ram_busy(s)))
+		return ctl__error("%s", busy);
+	if (downtime_ms && !live)
+		return ctl__error("\"downtime-ms\" is for a live snapshot (\"live\": true)");
 	was_paused = vm__paused(s->vm);
+	if (live && was_paused)
+		return ctl__error("the VM is paused: a live snapshot is of a running VM (resume it, or "
+				  "take a plain snapshot)");
+	if (live) {
+		struct mig_stats ms;
+		migration__stats(&s->mig, &ms);
+		if (ms.status == MIG_SETUP || ms.status == MIG_ACTIVE || ms.status == MIG_DEVICE)
+			return ctl__error("a migration is in progress: a live snapshot would share its dirty log");
+		if (snap_job__start(&s->snap, s->vm, path, downtime_ms * 1000000ull, err, sizeof(err)))
+			return ctl__error("%s", err);
+		json_t *o = ok();
+		json_object_set_new(o, "status", json_string("active"));
+		json_object_set_new(o, "path", json_string(path));
+		return o;
+	}
 	if (!was_paused && vm__pause(s->vm))
 		return ctl__error("VM stopped while pausing");
 	r = snapshot__save(s->vm, path, &res, err, sizeof(err));
@@ -172,6 +208,12 @@ static json_t *cmd_snapshot(struct ctl_server *s, json_t *req)
 	return o;
 }
 
+static json_t *cmd_query_snapshot(struct ctl_server *s, json_t *req)
+{
+	(void)req;
+	return snap_job__json(s->snap);
+}
+
 static json_t *cmd__handoff(struct ctl_server *s, json_t *req)
 {
 	const char *to = json_string_value(json_object_get(req, "to"));
@@ -187,6 +229,8 @@ static json_t *cmd__handoff(struct ctl_server *s, json_t *req)
 	struct mig_stats ms;
 	if (vm__paused(s->vm))
 		return ctl__error("resume the VM before handing it off");
+	if (ram_busy(s))
+		return ctl__error("%s", ram_busy(s));
 	/* the helper's lanes must be idle at their doorbells across the move */
 	migration__stats(&s->mig, &ms);
 	if (ms.status == MIG_SETUP || ms.status == MIG_ACTIVE || ms.status == MIG_DEVICE)
@@ -255,6 +299,8 @@ static json_t *cmd__migrate(struct ctl_server *s, json_t *req)
 	snprintf(o.tls_hostname, sizeof(o.tls_hostname), "%s", host ? host : "");
 	if (vm__paused(s->vm))
 		return ctl__error("resume the VM before migrating it");
+	if (ram_busy(s))
+		return ctl__error("%s", ram_busy(s));
 	snprintf(s->mig.stats_file, sizeof(s->mig.stats_file), "%s", stats ? stats : "");
 	if (migration__start(&s->mig, s->vm, ctl_server__mirror(s), &o, err, sizeof(err)))
 		return ctl__error("%s", err);
@@ -366,6 +412,8 @@ static const char *const private_paths[] = { "helper", "psp", NULL };
 
 static const struct ctl_field snapshot_fields[] = {
 	{ "path", CTL_F_PATH, true, 1, 4095, NULL, "an absolute path for the snapshot file" },
+	{ "live", CTL_F_BOOL, false, 0, 0, NULL, NULL },
+	{ "downtime-ms", CTL_F_INT, false, 1, 3600000, NULL, NULL },
 	{ 0 },
 };
 
@@ -399,7 +447,9 @@ const struct ctl_command ctl__commands[] = {
 	{ "pause",    cmd_pause,    NULL, "stop all vCPUs", NULL },
 	{ "resume",   cmd_resume,   NULL, "let paused vCPUs run again", NULL },
 	{ "quit",     cmd_quit,     NULL, "stop the VM and exit tern run with status 0", incoming_cancel },
-	{ "snapshot", cmd_snapshot, snapshot_fields, "write the VM to {\"path\"} (pauses while writing)", NULL },
+	{ "snapshot", cmd_snapshot, snapshot_fields, "write the VM to {\"path\"} (pauses while writing; "
+	  "with \"live\": true the guest runs, returns at once)", NULL },
+	{ "query-snapshot", cmd_query_snapshot, NULL, "progress and result of the last live snapshot", NULL },
 	{ "measurement", cmd_measurement, NULL, "a confidential VM's launch measurement", NULL },
 	{ "handoff",  cmd__handoff,  handoff_fields, "hand the VM to the process waiting at {\"to\"}", NULL },
 	{ "migrate",  cmd__migrate,  migrate_fields, "start a live migration to {\"uri\"} (returns at once)", NULL },

@@ -63,6 +63,7 @@ struct ctl_server {
 	bool       keep_path;             /* handed off: the new process owns the path now */
 	uint64_t   handoff_downtime_ns;   /* this process took the VM over: its downtime */
 	struct migration mig;             /* outgoing live migration (at most one at a time) */
+	struct snap_job *snap;            /* the last live snapshot (snap_job.h), NULL: none yet */
 	struct mig_stats incoming;        /* how this VM arrived, if it did by migration */
 	const struct ctl_command *commands; /* ctl__commands unless a test sets its own */
 	int        idle_ms;               /* CTL_IDLE_MS unless a test sets it */

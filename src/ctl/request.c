@@ -2,6 +2,7 @@
  * wait for each command's reply. Kept apart from the CLI so the unit tests
  * can check the conversion without a socket. */
 #include <limits.h>
+#include <stdbool.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,11 +59,38 @@ json_t *ctl_request__from_words(int argc, char **argv, char *err, size_t errlen)
 		return req;
 	}
 	if (!strcmp(cmd, "snapshot")) {
-		if (argc != 2 || !argv[1][0]) {
-			errbuf__set(err, errlen, "snapshot needs a PATH");
+		bool live = false;
+		long long dt = 0;
+		if (argc < 2 || !argv[1][0] || argv[1][0] == '-') {
+			errbuf__set(err, errlen, "snapshot needs a PATH [--live [--downtime-ms N]]");
+			return NULL;
+		}
+		for (int i = 2; i < argc; i++) {
+			char *end;
+			if (!strcmp(argv[i], "--live")) {
+				live = true;
+			} else if (!strcmp(argv[i], "--downtime-ms") && i + 1 < argc) {
+				dt = strtoll(argv[++i], &end, 10);
+				if (!*argv[i] || *end || dt < 1 || dt > 3600000) {
+					errbuf__set(err, errlen, "snapshot: --downtime-ms must be 1..3600000, not \"%s\"",
+						   argv[i]);
+					return NULL;
+				}
+			} else {
+				errbuf__set(err, errlen, "snapshot needs a PATH [--live [--downtime-ms N]], "
+					   "not \"%s\"", argv[i]);
+				return NULL;
+			}
+		}
+		if (dt && !live) {
+			errbuf__set(err, errlen, "snapshot: --downtime-ms is for --live");
 			return NULL;
 		}
 		req = with_path(cmd, "path", argv[1]);
+		if (req && live)
+			json_object_set_new(req, "live", json_true());
+		if (req && dt)
+			json_object_set_new(req, "downtime-ms", json_integer(dt));
 	} else if (!strcmp(cmd, "migrate")) {
 		if (argc != 2 || !argv[1][0]) {
 			errbuf__set(err, errlen, "migrate needs a URI (tcp:HOST:PORT); options: `tern migrate`");

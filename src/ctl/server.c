@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "ctl/ctl.h"
+#include "ctl/snap_job.h"
 #include "ctl/loop.h"
 #include "util/io.h"
 #include "util/log.h"
@@ -102,6 +103,8 @@ void ctl_server__close(struct ctl_server *s)
 {
 	migration__cancel(&s->mig);
 	migration__join(&s->mig);
+	snap_job__free(s->snap);          /* the VM is stopping: a live snapshot ends */
+	s->snap = NULL;
 	if (s->running) {
 		(void)write__full(s->wake[1], "x", 1);
 		pthread_join(s->thread, NULL);

@@ -28,6 +28,7 @@ const char *rec__type_name(uint32_t type)
 	case REC_VCPU:          return "VCPU";
 	case REC_RAM:           return "RAM";
 	case REC_PAGE_STATUS:   return "PAGE_STATUS";
+	case REC_RAM_INDEX:     return "RAM_INDEX";
 	case REC_DEV_SERIAL:    return "DEV_SERIAL";
 	case REC_DEV_GUESTCALL: return "DEV_GUESTCALL";
 	case REC_HANDOFF_INFO: return "HANDOFF_INFO";

@@ -18,7 +18,8 @@
 
 #define REC_MAGIC "TERNSTAT"          /* 8 bytes, no NUL on disk */
 #define REC_FORMAT_MAJOR 1            /* readers refuse another major */
-#define REC_FORMAT_MINOR 0            /* readers accept any minor */
+#define REC_FORMAT_MINOR 1            /* readers accept any minor; 1: RAM_INDEX, several RAM
+				       * sections may carry one page (the last wins) */
 
 /* Section flags */
 #define REC_F_REQUIRED 0x0001         /* a reader that does not know the type must refuse the stream */
@@ -30,6 +31,7 @@ enum rec_type {
 	REC_VCPU         = 0x0102,        /* one vCPU's complete KVM state (tlv) */
 	REC_RAM          = 0x0103,        /* a run of non-zero guest pages */
 	REC_PAGE_STATUS  = 0x0104,        /* shared/private record + migration-control bit */
+	REC_RAM_INDEX    = 0x0105,        /* snapshot files: page -> RAM section (optional) */
 	REC_DEV_SERIAL   = 0x0201,        /* 16550 registers */
 	REC_DEV_GUESTCALL= 0x0202,        /* guest-call port state */
 	REC_HANDOFF_INFO = 0x0301,        /* handoff: where the source's sockets are (tlv, optional) */
@@ -86,6 +88,19 @@ int rec__write2(struct rec_writer *w, uint32_t type, uint16_t version, uint16_t 
 /* Write the END section. Returns 0 or -errno. */
 int rec__writer_finish(struct rec_writer *w);
 
+/* Sections a caller writes itself at the writer's file position (a live
+ * snapshot writes RAM straight from the guest mapping and hashes what
+ * reached the file afterwards): fill in h->checksum for a payload given in
+ * up to two parts (h->type, version, flags and length set, length equal to
+ * alen + blen), and, once the section is in the file, account for it so END
+ * counts it and the writer's next section follows it. rec__section_sum
+ * returns 0 or -ENOMEM. */
+int  rec__section_sum(struct rec_section_hdr *h, const void *a, size_t alen, const void *b, size_t blen);
+void rec__writer_account(struct rec_writer *w, uint64_t payload_len);
+/* Seed of a section's payload checksum (a hash of its header's first 16
+ * bytes), for callers that verify a payload they read themselves. */
+uint64_t rec__section_seed(const struct rec_section_hdr *h);
+
 /* ---- reader ---------------------------------------------------------- */
 
 struct rec_reader {
@@ -117,6 +132,12 @@ int rec__next(struct rec_reader *r, struct rec_section_hdr *h);
 int rec__read_payload(struct rec_reader *r, void *buf, size_t len);
 /* Skip the current section's payload (still verifying its checksum). */
 int rec__skip(struct rec_reader *r);
+/* File readers only: step over the current section's payload without
+ * reading it (lseek), so a restore can read guest pages later, in
+ * parallel or on demand. Its checksum is NOT verified here: the caller
+ * must verify it (rec__section_seed) before it uses a byte. *payload_off
+ * gets the payload's file offset. Returns 0 or -1 with r->err set. */
+int rec__defer(struct rec_reader *r, uint64_t *payload_off);
 /* What to do with a section type a reader does not know: if the section
  * is REC_F_REQUIRED, fail with a clear message; otherwise skip it.
  * Returns 0 (skipped) or -1 with r->err set. */

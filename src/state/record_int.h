@@ -23,8 +23,6 @@
 /* Seed for a section's payload checksum: ties the checksum to the header
  * fields so a flipped type, flag or length is caught like a flipped payload
  * byte. */
-uint64_t rec__section_seed(const struct rec_section_hdr *h);
-
 /* Zero bytes needed after a payload of len bytes to reach 8-byte alignment. */
 static inline unsigned rec__pad(uint64_t len)
 {

@@ -260,3 +260,21 @@ int rec__skip_unknown(struct rec_reader *r)
 			    r->cur.type, (unsigned long long)cur_start(r));
 	return rec__skip(r);
 }
+
+int rec__defer(struct rec_reader *r, uint64_t *payload_off)
+{
+	if (!r->pending)
+		return fail(r, "no section to defer");
+	if (r->fd < 0)
+		return fail(r, "section %s: a stream in memory cannot be read later", tname(r->cur.type).s);
+	uint64_t skip = r->cur.length + rec__pad(r->cur.length);
+	/* a seek past the end of the file succeeds; the next header read then
+	 * reports the truncation */
+	if (lseek(r->fd, (off_t)skip, SEEK_CUR) < 0)
+		return fail(r, "cannot seek past section %s at offset %llu: %s", tname(r->cur.type).s,
+			    (unsigned long long)cur_start(r), strerror(errno));
+	*payload_off = r->offset;
+	r->offset += skip;
+	r->pending = false;
+	return 0;
+}

@@ -188,3 +188,28 @@ int rec__writer_finish(struct rec_writer *w)
 	struct rec_end e = { .sections = w->sections, .payload_bytes = w->payload_bytes };
 	return write_section(w, REC_END, REC_END_VERSION, REC_F_REQUIRED, &e, sizeof(e), NULL, 0);
 }
+
+int rec__section_sum(struct rec_section_hdr *h, const void *a, size_t alen, const void *b, size_t blen)
+{
+	if (!blen) {
+		h->checksum = XXH3_64bits_withSeed(a, alen, rec__section_seed(h));
+		return 0;
+	}
+	XXH3_state_t *st = XXH3_createState();
+	if (!st)
+		return -ENOMEM;
+	XXH3_64bits_reset_withSeed(st, rec__section_seed(h));
+	if (alen)
+		XXH3_64bits_update(st, a, alen);
+	XXH3_64bits_update(st, b, blen);
+	h->checksum = XXH3_64bits_digest(st);
+	XXH3_freeState(st);
+	return 0;
+}
+
+void rec__writer_account(struct rec_writer *w, uint64_t payload_len)
+{
+	w->sections++;
+	w->payload_bytes += payload_len;
+	w->bytes_out += REC_SECTION_HDR_SIZE + payload_len + rec__pad(payload_len);
+}

@@ -180,55 +180,6 @@ io:
 	return -1;
 }
 
-int vm__save_ram(struct vm *vm, struct rec_writer *w, struct ram_save_stats *st,
-		 char *err, size_t errlen)
-{
-	const uint64_t npages = vm->ram.size / PAGE_SIZE_4K;
-	uint64_t pfn = 0;
-	memset(st, 0, sizeof(*st));
-
-	while (pfn < npages) {
-		/* Skip holes the guest never touched without reading them:
-		 * reading a memfd hole would allocate memory for nothing. */
-		off_t data = lseek(vm->ram.fd, (off_t)(pfn * PAGE_SIZE_4K), SEEK_DATA);
-		if (data < 0) {
-			if (errno != ENXIO) {
-				errbuf__set(err, errlen, "scanning guest RAM: %s", strerror(errno));
-				return -1;
-			}
-			st->zero_pages += npages - pfn;
-			break;
-		}
-		off_t hole = lseek(vm->ram.fd, data, SEEK_HOLE);
-		uint64_t dfirst = (uint64_t)data / PAGE_SIZE_4K;
-		uint64_t dend = hole < 0 ? npages : ((uint64_t)hole + PAGE_SIZE_4K - 1) / PAGE_SIZE_4K;
-		if (dend > npages)
-			dend = npages;
-		st->zero_pages += dfirst - pfn;
-		pfn = dfirst;
-		while (pfn < dend) {
-			const uint8_t *p = vm->ram.hva + pfn * PAGE_SIZE_4K;
-			if (page__is_zero(p)) {
-				st->zero_pages++;
-				pfn++;
-				continue;
-			}
-			uint64_t n = 1;
-			while (pfn + n < dend && n < RAM_RUN_MAX_PAGES && !page__is_zero(p + n * PAGE_SIZE_4K))
-				n++;
-			struct ram_run_hdr h = { pfn * PAGE_SIZE_4K, n };
-			int r = rec__write2(w, REC_RAM, 1, REC_F_REQUIRED, &h, sizeof(h), p, n * PAGE_SIZE_4K);
-			if (r) {
-				errbuf__set(err, errlen, "writing guest RAM: %s", strerror(-r));
-				return -1;
-			}
-			st->pages_written += n;
-			pfn += n;
-		}
-	}
-	return 0;
-}
-
 static int load_ram(struct vm *vm, struct rec_reader *r, const struct rec_section_hdr *h,
 		    struct vm_restore_progress *pr, char *err, size_t errlen)
 {

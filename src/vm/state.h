@@ -19,19 +19,12 @@ struct ram_run_hdr {
 	uint64_t npages;
 };
 
-struct ram_save_stats {
-	uint64_t pages_written;           /* non-zero pages stored */
-	uint64_t zero_pages;              /* pages skipped as zero or never touched */
-};
-
 int vm__save_config(struct vm *vm, struct rec_writer *w);
 int vm__config_from_record(uint16_t version, const void *p, size_t len, struct vm_config *cfg,
 			   uint32_t *tsc_khz, char *err, size_t errlen);
 /* Page status, devices and every vCPU. The VM must be paused. */
 int vm__save_state(struct vm *vm, struct rec_writer *w, char *err, size_t errlen);
-/* All non-zero RAM as REC_RAM runs (sparse). The VM must be paused. */
-int vm__save_ram(struct vm *vm, struct rec_writer *w, struct ram_save_stats *st,
-		 char *err, size_t errlen);
+/* RAM is written by snapshot_ram.h (snapshots) and the migration code. */
 
 /* Apply one section whose header rec__next just returned. Unknown optional
  * sections are skipped, unknown required ones refused. Returns 0 or -1. */

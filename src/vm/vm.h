@@ -8,6 +8,7 @@
 #define TERN_VM_VM_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -171,6 +172,9 @@ struct vm {
 	bool             resetting;       /* vm__reset_begin holds the pause: other pausers wait */
 	uint64_t         resets;          /* resets done (status "resets") */
 	struct vm_prefault_run prefault;  /* its own lock */
+	_Atomic bool     ram_loading;     /* a lazy restore is still loading guest RAM: what is
+					   * not loaded yet is not in the memfd, so nothing may
+					   * read RAM to save or move it (snapshot_lazy.c) */
 };
 
 /* Building a machine, in this order:

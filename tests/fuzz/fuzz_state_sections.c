@@ -9,6 +9,9 @@
  *                  (else VM_CONFIG_VERSION, so most runs get past it).
  *   mode % 3 == 1: serial device state, into a fresh device.
  *   mode % 3 == 2: the CPUID table of a vCPU record.
+ *   mode & 0x40 (and bit 7 clear): a snapshot's RAM_INDEX (ram_index__parse,
+ *                  then ram_map__index_check against a fixed map of a
+ *                  64-page guest with three overlapping sections).
  *
  * Seeds: TERN_FUZZ_SEEDS=DIR build-fuzz/fuzz/fuzz_state_sections writes the
  * committed seeds (tests/fuzz/corpus/state_sections/) with tern's writers
@@ -20,6 +23,7 @@
 
 #include "dev/serial.h"
 #include "kvm/vcpu_state.h"
+#include "state/ram_map.h"
 #include "state/record.h"
 #include "vm/state.h"
 #include "fuzz_seeds.h"
@@ -73,6 +77,51 @@ static void cpuid(const uint8_t *p, size_t len)
 	}
 }
 
+/* The map the index is checked against: sections at 100, 200, 300 over a
+ * 64-page guest, the later ones covering part of the earlier ones. */
+static int fixed_map(struct ram_map *m)
+{
+	char err[256];
+	if (ram_map__init(m, 64) || ram_map__add(m, 100, 0, 32, err, sizeof(err)) ||
+	    ram_map__add(m, 200, 8, 4, err, sizeof(err)) || ram_map__add(m, 300, 40, 8, err, sizeof(err)))
+		return -1;
+	ram_map__finish(m);
+	return 0;
+}
+
+static void ram_index(const uint8_t *p, size_t len)
+{
+	const struct ram_index_run *runs;
+	struct ram_map m;
+	char err[256] = "";
+
+	int64_t n = ram_index__parse(p, len, 64, 24, &runs, err, sizeof(err));
+	if (n >= 0) {
+		uint64_t next = 0;
+		for (int64_t i = 0; i < n; i++) {
+			struct ram_index_run r;
+			memcpy(&r, (const uint8_t *)runs + i * sizeof(r), sizeof(r));
+			if (!r.npages || r.pfn < next || r.pfn + r.npages > 64 || r.off < 24)
+				abort();
+			next = r.pfn + r.npages;
+		}
+	} else if (!err[0]) {
+		abort();
+	}
+	if (fixed_map(&m))
+		abort();
+	err[0] = 0;
+	if (ram_map__index_check(&m, p, len, err, sizeof(err)) && !err[0])
+		abort();
+	/* the writer's own encoding always passes */
+	void *enc;
+	size_t elen;
+	if (ram_map__index_encode(&m, &enc, &elen) || ram_map__index_check(&m, enc, elen, err, sizeof(err)))
+		abort();
+	free(enc);
+	ram_map__free(&m);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -95,6 +144,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!copy)
 		abort();
 	memcpy(copy, p, len);
+	if ((data[0] & 0xc0) == 0x40) {
+		ram_index(copy, len);
+		free(copy);
+		return 0;
+	}
 	switch (data[0] % 3) {
 	case 0:
 		vm_config(copy, len, version);
@@ -174,8 +228,30 @@ static void cpuid_seed(const char *dir, const char *name, int nent, size_t cut)
 	tlv__free(&b);
 }
 
+static void index_seeds(const char *dir)
+{
+	struct ram_map m;
+	void *enc;
+	size_t len;
+	if (fixed_map(&m) || ram_map__index_encode(&m, &enc, &len))
+		exit(1);
+	fuzz_seed__save(dir, "index_good", 0x40, enc, len);
+	fuzz_seed__save(dir, "index_cut", 0x40, enc, len - 8);
+	uint64_t *w = enc;
+	if (w[1] >= 2) {                  /* first two runs swapped: out of order */
+		uint64_t t[3];
+		memcpy(t, w + 2, sizeof(t));
+		memcpy(w + 2, w + 5, sizeof(t));
+		memcpy(w + 5, t, sizeof(t));
+		fuzz_seed__save(dir, "index_unsorted", 0x40, enc, len);
+	}
+	free(enc);
+	ram_map__free(&m);
+}
+
 static void write_seeds(const char *dir)
 {
+	index_seeds(dir);
 	struct tlv_buf none;
 	/* VM_CONFIG: accepted plain and SEV; refused shapes */
 	cfg_seed(dir, "cfg_plain", 256 << 20, 2, 0, 256 << 20, 0);

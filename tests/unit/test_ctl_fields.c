@@ -76,7 +76,7 @@ static void test_migrate_values_from_the_probe(void **state)
 	/* a misspelt option is not "not given" */
 	BAD("{\"cmd\":\"migrate\",\"uri\":\"tcp:h:1\",\"max_bandwidth\":1}",
 	    "migrate: unknown field \"max_bandwidth\" (migrate takes uri, downtime-ms, max-bandwidth, "
-	    "timeout, timeout-action, stats-file, private-path, tls-creds, tls-hostname)");
+	    "timeout, timeout-action, stats-file, private-path, tls-creds, tls-hostname, connections)");
 	OK("{\"cmd\":\"migrate\",\"uri\":\"tcp:h:1\",\"private-path\":\"helper\"}");
 	OK("{\"cmd\":\"migrate\",\"uri\":\"tcp:h:1\",\"private-path\":\"psp\"}");
 	BAD("{\"cmd\":\"migrate\",\"uri\":\"tcp:h:1\",\"private-path\":\"fast\"}",
@@ -91,7 +91,7 @@ static void test_other_commands(void **state)
 	BAD("{\"cmd\":\"snapshot\",\"path\":\"x.snap\"}", "\"path\" must be an absolute path");
 	BAD("{\"cmd\":\"snapshot\",\"path\":\"\"}", "\"path\" must not be empty");
 	BAD("{\"cmd\":\"snapshot\",\"path\":[\"/x\"]}", "\"path\" must be a string");
-	BAD("{\"cmd\":\"snapshot\",\"path\":\"/x\",\"compress\":true}", "unknown field \"compress\" (snapshot takes path)");
+	BAD("{\"cmd\":\"snapshot\",\"path\":\"/x\",\"compress\":true}", "unknown field \"compress\" (snapshot takes path, live, downtime-ms)");
 	OK("{\"cmd\":\"handoff\",\"to\":\"/tmp/n.sock\"}");
 	OK("{\"cmd\":\"handoff\",\"to\":\"/tmp/n.sock\",\"cc-transfer\":\"token\"}");
 	BAD("{\"cmd\":\"handoff\"}", "handoff needs \"to\"");

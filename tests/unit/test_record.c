@@ -390,7 +390,7 @@ static void test_version_skew(void **state)
 	/* A corrupted major is still reported, with a hint it may be damage. */
 	set_version(s, REC_FORMAT_MAJOR, REC_FORMAT_MINOR);
 	s[8] ^= 4;
-	expect_failure(s, len, "unsupported format version 5.0");
+	expect_failure(s, len, "unsupported format version 5.");   /* 5.<this minor> */
 	expect_failure(s, len, "may be corrupt");
 	free(s);
 }
