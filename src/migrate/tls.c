@@ -47,16 +47,6 @@ struct tls_creds {
 	int      kernels;               /* ... on kernel TLS (atomic) */
 };
 
-/* The newest OpenSSL error as text ("" when there is none). */
-static const char *ssl_why(char *buf, size_t len)
-{
-	unsigned long e = ERR_peek_last_error();
-	buf[0] = '\0';
-	if (e)
-		ERR_error_string_n(e, buf, len);
-	return buf;
-}
-
 /* A certificate's own notAfter, for a warning now rather than a refusal
  * by the peer later. */
 static void warn_expiry(SSL_CTX *ctx, const char *path)
@@ -103,18 +93,18 @@ struct tls_creds *tls__load(const char *dir, bool server, char *err, size_t errl
 	ERR_clear_error();
 	if (!SSL_CTX_load_verify_locations(c->ctx, ca, NULL)) {
 		errbuf__set(err, errlen, "--tls-creds: %s: not a CA certificate in PEM (%s)", ca,
-			   ssl_why(why, sizeof(why)));
+			   tls_pump__ssl_why(why, sizeof(why)));
 		goto fail;
 	}
 	if (!SSL_CTX_use_certificate_chain_file(c->ctx, cert)) {
 		errbuf__set(err, errlen, "--tls-creds: %s: not a certificate in PEM (%s)", cert,
-			   ssl_why(why, sizeof(why)));
+			   tls_pump__ssl_why(why, sizeof(why)));
 		goto fail;
 	}
 	if (!SSL_CTX_use_PrivateKey_file(c->ctx, key, SSL_FILETYPE_PEM)) {
 		errbuf__set(err, errlen, "--tls-creds: %s: %s", key,
 			   ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH ?
-			   "the key does not match the certificate" : ssl_why(why, sizeof(why)));
+			   "the key does not match the certificate" : tls_pump__ssl_why(why, sizeof(why)));
 		goto fail;
 	}
 	if (!SSL_CTX_check_private_key(c->ctx)) {
@@ -314,7 +304,8 @@ static void handshake_why(struct tls_creds *c, SSL *ssl, int ret, const char *na
 		errbuf__set(err, errlen, "tls: %s closed the connection during the handshake "
 			   "(does it run with --tls-creds? see its log)", peer);
 	else
-		errbuf__set(err, errlen, "tls: handshake with %s failed: %s", peer, ssl_why(why, sizeof(why)));
+		errbuf__set(err, errlen, "tls: handshake with %s failed: %s", peer,
+			    tls_pump__ssl_why(why, sizeof(why)));
 }
 
 /* Drive op (SSL_connect, SSL_accept, or reading the ready byte) on a

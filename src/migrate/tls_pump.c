@@ -28,7 +28,7 @@
 
 #define PUMP_SOCKBUF (4 << 20)
 
-static const char *ssl_why(char *buf, size_t len)
+const char *tls_pump__ssl_why(char *buf, size_t len)
 {
 	unsigned long e = ERR_peek_last_error();
 	buf[0] = '\0';
@@ -90,7 +90,7 @@ static void *pump__run(void *arg)
 					else if (e == SSL_ERROR_WANT_READ)
 						sev |= POLLIN;
 					else {
-						ssl_why(why, sizeof(why));
+						tls_pump__ssl_why(why, sizeof(why));
 						goto done;
 					}
 				}
@@ -114,7 +114,7 @@ static void *pump__run(void *arg)
 						sev |= POLLOUT;
 					else {
 						if (e != SSL_ERROR_ZERO_RETURN)
-							ssl_why(why, sizeof(why));
+							tls_pump__ssl_why(why, sizeof(why));
 						net_eof = true;
 						progress = true;
 					}

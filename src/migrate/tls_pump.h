@@ -1,5 +1,6 @@
 /* tls_pump.h - the pump thread of a TLS connection that kernel TLS does
- * not carry (tls_pump.c); used by tls.c only. */
+ * not carry (tls_pump.c), and the OpenSSL error text both use; used by
+ * tls.c only. */
 #ifndef TERN_MIGRATE_TLS_PUMP_H
 #define TERN_MIGRATE_TLS_PUMP_H
 
@@ -13,5 +14,9 @@
  * -1 with err (ssl and sock freed). Closing or shutdown() of that end ends
  * the thread and the connection. */
 int tls_pump__start(SSL *ssl, int sock, char *err, size_t errlen);
+
+/* The newest OpenSSL error of this thread as text in buf ("" when there
+ * is none); returns buf. */
+const char *tls_pump__ssl_why(char *buf, size_t len);
 
 #endif

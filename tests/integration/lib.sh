@@ -8,6 +8,8 @@ PSP=${PSP:-$(dirname "$TERN")/tern-psp}
 # tern with test faults armed by TERN_FAULT_* (src/util/fault.h); only the
 # tests that inject a fault run it
 FAULTS=${FAULTS:-$(dirname "$TERN")/tools/tern-faults}
+# writes a snapshot with valid checksums but forged content (tests/tools)
+FORGE=${FORGE:-$(dirname "$TERN")/tools/snap_forge}
 
 fail() {
 	echo "    FAIL: $*" >&2
@@ -247,6 +249,72 @@ json_get() {
 	python3 -c 'import json,sys; v=json.loads(sys.argv[1]); 
 for k in sys.argv[2].split("."): v=v[k]
 print(str(v).lower() if isinstance(v,bool) else v)' "$1" "$2"
+}
+
+# cancel_migration NAME [WHAT]: send migrate-cancel to NAME's control
+# socket and wait up to 10 s for query-migrate to say cancelled; records how
+# long it took (WHAT, if given, is added to that line, e.g. the condition).
+cancel_migration() {
+	local name=$1 what=${2:+, $2} st t0 t1
+	t0=$(date +%s%N)
+	ctl "$name" migrate-cancel >/dev/null
+	for _ in $(seq 1 200); do
+		st=$(json_get "$(ctl "$name" query-migrate)" status)
+		[ "$st" = cancelled ] && break
+		sleep 0.05
+	done
+	t1=$(date +%s%N)
+	[ "$st" = cancelled ] || fail "query-migrate says $st 10 s after migrate-cancel"
+	info "cancelled $(( (t1 - t0) / 1000000 )) ms after migrate-cancel$what"
+}
+
+# runs_on_and_quits NAME [TIMEOUT]: NAME's guest counts two more heartbeats
+# within TIMEOUT seconds (default 10), then quits over the control socket
+# having reported no corrupted page.
+runs_on_and_quits() {
+	wait_hb "$1" $(( $(last_hb "$1") + 2 )) "${2:-10}"
+	ctl "$1" quit >/dev/null
+	wait_vm "$1" 10 >/dev/null
+	no_corruption "$1"
+}
+
+# status_same ST0 ST1 WHEN KEY...: two `status` replies agree on each KEY;
+# else fail naming the key, WHEN (e.g. "after the handoff") and both values.
+status_same() {
+	local st0=$1 st1=$2 when=$3 k
+	shift 3
+	for k in "$@"; do
+		[ "$(json_get "$st0" "$k")" = "$(json_get "$st1" "$k")" ] ||
+			fail "$k differs $when: $(json_get "$st0" "$k") -> $(json_get "$st1" "$k")"
+	done
+}
+
+# seal_secret MEASUREMENT: the owner ($T/owner) seals $T/secret.txt for that
+# launch measurement into $T/secret.pkt; the file appears whole (a launch
+# waiting for --owner-secret must not read it half-written).
+seal_secret() {
+	"$TERN" owner secret --dir "$T/owner" --measurement "$1" \
+		--in "$T/secret.txt" --out "$T/secret.pkt.tmp" >/dev/null || fail "owner secret failed"
+	mv "$T/secret.pkt.tmp" "$T/secret.pkt"
+}
+
+# guest_got_secret NAME: NAME's guest reported the sha256 of $T/secret.txt
+# as the secret it was given.
+guest_got_secret() {
+	local want got
+	want=$(sha256sum <"$T/secret.txt" | cut -d' ' -f1)
+	got=$(grep -oE '^secret: len=[0-9]+ sha256=[0-9a-f]+' "$T/$1.serial" | sed 's/.*sha256=//')
+	[ "$got" = "$want" ] || fail "guest saw secret sha256 '$got', expected $want"
+}
+
+# small_snapshot NAME: a small 2-vCPU guest run as NAME, snapshotted to
+# $T/NAME.snap once it beats, then quit (a base for forged snapshots).
+small_snapshot() {
+	start_vm "$1" --guest "$GUEST" --mem 128M --cpus 2 --guest-args "size=8M rate=10 hb_ms=200"
+	wait_hb "$1" 2 30
+	ctl "$1" snapshot "$T/$1.snap" >/dev/null
+	ctl "$1" quit >/dev/null
+	wait_vm "$1" 10 >/dev/null
 }
 
 # no_corruption NAME: the guest reported no corrupted page.

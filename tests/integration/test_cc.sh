@@ -36,14 +36,9 @@ test_cc_launch_measure_secret() {
 	expect_error 'does not match' "$TERN" owner verify --dir "$T/owner" \
 		--measurement "$(mjson "$m" measurement)" --mnonce "$(mjson "$m" mnonce)" \
 		--digest "$d2" --api 1.55 --build "$(mjson "$m" build)"
-	"$TERN" owner secret --dir "$T/owner" --measurement "$(mjson "$m" measurement)" \
-		--in "$T/secret.txt" --out "$T/secret.pkt.tmp" >/dev/null || fail "owner secret failed"
-	mv "$T/secret.pkt.tmp" "$T/secret.pkt"
+	seal_secret "$(mjson "$m" measurement)"
 	[ "$(wait_vm a 30)" = 0 ] || fail "confidential guest did not exit 0"
-	local want got
-	want=$(sha256sum <"$T/secret.txt" | cut -d' ' -f1)
-	got=$(grep -oE '^secret: len=[0-9]+ sha256=[0-9a-f]+' "$T/a.serial" | sed 's/.*sha256=//')
-	[ "$got" = "$want" ] || fail "guest saw secret sha256 '$got', expected $want"
+	guest_got_secret a
 	grep -q '^done errors=0' "$T/a.serial" || fail "guest self-check not clean"
 	grep -q 'injected' "$T/a.err" || fail "tern did not report the injection"
 }
@@ -135,10 +130,7 @@ test_cc_platform_lost_is_noticed() {
 	expect_error 'migration refused: the connection to the platform .* was lost' \
 		"$TERN" migrate --ctl "$T/a.sock" --to "tcp:127.0.0.1:$(free_port)"
 	alive a || fail "the VM died"
-	wait_hb a $(( $(last_hb a) + 2 )) 20
-	ctl a quit >/dev/null
-	wait_vm a 10 >/dev/null
-	no_corruption a
+	runs_on_and_quits a 20
 }
 
 HELPER_ELF=${HELPER_ELF:-$(dirname "$TERN")/guest/helper.elf}

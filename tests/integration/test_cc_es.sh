@@ -35,14 +35,9 @@ test_cc_es_launch_verified() {
 		"$("$TERN" owner digest --guest "$GUEST" --mem 256M --cpus 2 --guest-args "$args")"
 	expect_error 'does not match' "$TERN" owner verify "${vargs[@]}" --digest \
 		"$("$TERN" owner digest --guest "$GUEST" --mem 256M --cpus 1 --guest-args "$args" --policy 0x5)"
-	"$TERN" owner secret --dir "$T/owner" --measurement "$(json_get "$m" measurement)" \
-		--in "$T/secret.txt" --out "$T/secret.pkt.tmp" >/dev/null || fail "owner secret failed"
-	mv "$T/secret.pkt.tmp" "$T/secret.pkt"
+	seal_secret "$(json_get "$m" measurement)"
 	[ "$(wait_vm a 60)" = 0 ] || fail "SEV-ES guest did not exit 0: $(tail -3 "$T/a.err")"
-	local want got
-	want=$(sha256sum <"$T/secret.txt" | cut -d' ' -f1)
-	got=$(grep -oE '^secret: len=[0-9]+ sha256=[0-9a-f]+' "$T/a.serial" | sed 's/.*sha256=//')
-	[ "$got" = "$want" ] || fail "guest saw secret sha256 '$got', expected $want"
+	guest_got_secret a
 	grep -q '^done errors=0' "$T/a.serial" || fail "guest self-check not clean"
 	grep -q 'ncpus=2' "$T/a.serial" || fail "the guest did not run both vCPUs"
 	no_corruption a
@@ -107,12 +102,7 @@ test_cc_es_handoff_and_refusals() {
 			fail "handoff $i: the vCPUs did not come from the platform's VMSAs"
 		grep -q 'old platform handle after handoff: dead (EIO)' "$T/$prev.err" ||
 			fail "handoff $i: the old platform handle is not dead"
-		local st
-		st=$(ctl a status)
-		for k in shared-pages migration-control cpus mem cc; do
-			[ "$(json_get "$st0" $k)" = "$(json_get "$st" $k)" ] ||
-				fail "handoff $i changed $k: $(json_get "$st0" $k) -> $(json_get "$st" $k)"
-		done
+		status_same "$st0" "$(ctl a status)" "after handoff $i" shared-pages migration-control cpus mem cc
 		wait_hb a $(( $(last_hb a) + 2 )) 20
 		prev=n$i
 	done
@@ -142,27 +132,18 @@ test_cc_es_bad_combinations() {
 	start_takeover t "$T/t.x"
 	expect_error 'LOCAL_SEND.*not permitted' "$TERN" ctl "$T/a.sock" handoff "$T/t.x" token
 	alive a || fail "the VM died after a refused token handoff"
-	wait_hb a $(( $(last_hb a) + 2 )) 20
-	ctl a quit >/dev/null
-	wait_vm a 10 >/dev/null
-	no_corruption a
+	runs_on_and_quits a 20
 }
 
 # A snapshot never carries SEV-ES state (taking one is refused), so a
 # forged one that claims it is refused by name: a vCPU record saying its
 # state is in a VMSA, and a VM config saying SEV-ES without a platform.
 test_cc_es_forged_snapshot_refused() {
-	local forge
-	forge=$(dirname "$TERN")/tools/snap_forge
-	start_vm a --guest "$GUEST" --mem 128M --cpus 2 --guest-args "size=8M rate=10 hb_ms=200"
-	wait_hb a 2 30
-	ctl a snapshot "$T/a.snap" >/dev/null
-	ctl a quit >/dev/null
-	wait_vm a 10 >/dev/null
-	"$forge" "$T/a.snap" "$T/v.snap" vcpu-vmsa || fail "snap_forge vcpu-vmsa failed"
+	small_snapshot a
+	"$FORGE" "$T/a.snap" "$T/v.snap" vcpu-vmsa || fail "snap_forge vcpu-vmsa failed"
 	expect_error "vCPU 0's state is in an SEV-ES VMSA.*not an SEV-ES guest" \
 		timeout -k 5 60 "$TERN" run --restore "$T/v.snap"
-	"$forge" "$T/a.snap" "$T/c.snap" config-es || fail "snap_forge config-es failed"
+	"$FORGE" "$T/a.snap" "$T/c.snap" config-es || fail "snap_forge config-es failed"
 	expect_error "SEV-ES without a confidential platform" \
 		timeout -k 5 60 "$TERN" run --restore "$T/c.snap"
 }

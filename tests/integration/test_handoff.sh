@@ -31,12 +31,7 @@ ten_handoffs() {
 	for i in $(seq 1 10); do
 		handoff_to $prev n$i
 		prev=n$i
-		local st
-		st=$(ctl a status)
-		for k in shared-pages migration-control cpus mem cc; do
-			[ "$(json_get "$st0" $k)" = "$(json_get "$st" $k)" ] ||
-				fail "handoff $i changed $k: $(json_get "$st0" $k) -> $(json_get "$st" $k)"
-		done
+		status_same "$st0" "$(ctl a status)" "after handoff $i" shared-pages migration-control cpus mem cc
 		[ -n "$cc" ] && { grep -q 'old platform handle after handoff: dead (EIO)' \
 			"$T/$( [ $i = 1 ] && echo a || echo n$((i - 1)) ).err" ||
 			fail "handoff $i: the old platform handle is not dead"; }

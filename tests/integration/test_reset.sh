@@ -149,9 +149,7 @@ test_reset_then_handoff_and_restore() {
 	[ "$(wait_vm a 10)" = 0 ] || fail "the old process did not exit 0 after the handoff"
 	for _ in $(seq 1 100); do [ -S "$T/b.sock" ] && break; sleep 0.05; done
 	st1=$(ctl b status)
-	for k in shared-pages migration-control; do
-		[ "$(json_get "$st0" $k)" = "$(json_get "$st1" $k)" ] || fail "$k differs after the handoff"
-	done
+	status_same "$st0" "$st1" "after the handoff" shared-pages migration-control
 	# the guest resets again in the process it was handed to
 	wait_line "$T/b.err" 'booted .* again \(reset 1' 20
 	sleep 0.5
@@ -161,9 +159,7 @@ test_reset_then_handoff_and_restore() {
 	[ "$(wait_vm b 10)" = 0 ] || fail "quit did not exit 0"
 	start_vm c --restore "$T/b.snap" --reset-guest "$GUEST" --reset-guest-args "$args"
 	st1=$(ctl c status)
-	for k in shared-pages migration-control; do
-		[ "$(json_get "$st0" $k)" = "$(json_get "$st1" $k)" ] || fail "$k differs after the restore"
-	done
+	status_same "$st0" "$st1" "after the restore" shared-pages migration-control
 	wait_line "$T/c.err" 'booted .* again \(reset 1' 20
 	sleep 0.5
 	ctl c quit >/dev/null

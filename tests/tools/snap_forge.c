@@ -53,6 +53,26 @@ static int tlv_replace(const void *p, size_t len, uint16_t id, const void *val, 
 	return n < 0 || out->error ? -1 : hit;
 }
 
+/* Rewrite a tlv payload with one more field `id` = (val, vlen), marked
+ * required, after all of its own: 0, or -1 when out of memory. */
+static int tlv_append_required(const void *p, size_t len, uint16_t id, const void *val, size_t vlen,
+			       struct tlv_buf *out)
+{
+	tlv__init(out);
+	if (tlv__put(out, id, REC_F_REQUIRED, val, vlen))
+		return -1;
+	uint8_t *joined = malloc(out->len + len);
+	if (!joined)
+		return -1;
+	memcpy(joined, p, len);
+	memcpy(joined + len, out->data, out->len);
+	free(out->data);
+	out->data = joined;
+	out->len += len;
+	out->cap = out->len;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct rec_reader r;
@@ -88,17 +108,8 @@ int main(int argc, char **argv)
 		wlen = h.length;
 		if (h.type == REC_VM_CONFIG && !strcmp(mut, "config-es")) {
 			uint64_t one = 1;
-			tlv__init(&b);
-			if (tlv__put(&b, CFG_CC_ES, REC_F_REQUIRED, &one, sizeof(one)))
+			if (tlv_append_required(p, h.length, CFG_CC_ES, &one, sizeof(one), &b))
 				return 2;
-			uint8_t *joined = malloc(b.len + h.length);
-			if (!joined)
-				return 2;
-			memcpy(joined, p, h.length);
-			memcpy(joined + h.length, b.data, b.len);
-			free(b.data);
-			b.data = joined;
-			b.len += h.length;
 			changed = 1;
 		} else if (h.type == REC_VCPU && !vcpu0_done && !strcmp(mut, "vcpu-vmsa")) {
 			uint64_t zero = 0, one = 1;
@@ -114,17 +125,8 @@ int main(int argc, char **argv)
 		    (h.type == REC_DEV_SERIAL && !strcmp(mut, "unknown-serial")) ||
 		    (h.type == REC_DEV_GUESTCALL && !strcmp(mut, "unknown-guestcall"))) {
 			/* a field from a newer tern that this one must not ignore */
-			tlv__init(&b);
-			if (tlv__put(&b, 0x7fff, REC_F_REQUIRED, "new", 3))
+			if (tlv_append_required(p, h.length, 0x7fff, "new", 3, &b))
 				return 2;
-			uint8_t *joined = malloc(b.len + h.length);
-			if (!joined)
-				return 2;
-			memcpy(joined, p, h.length);
-			memcpy(joined + h.length, b.data, b.len);
-			free(b.data);
-			b.data = joined;
-			b.len += h.length;
 			changed = 1;
 		} else if (h.type == REC_VM_CONFIG && !strcmp(mut, "config-v2")) {
 			version = 2;

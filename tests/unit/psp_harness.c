@@ -340,6 +340,23 @@ int ph_enc(int vm, uint32_t cmd, const void *p, size_t len, uint32_t *fw)
 	return ph_call(vm, PSP_OP_ENC, cmd, p, len, -1, fw, NULL, 0, NULL);
 }
 
+/* An ENC request whose body is a fixed header then tlen bytes after it (a
+ * PEM, a chain, data); the handle its reply carries, if handle is given. */
+static int ph_enc_tail(int vm, uint32_t cmd, const void *hdr, size_t hlen, const void *tail,
+		       size_t tlen, uint32_t *fw, uint32_t *handle)
+{
+	struct psp_handle_reply hr = { 0 };
+	uint8_t *buf = malloc(hlen + tlen);
+	assert_non_null(buf);
+	memcpy(buf, hdr, hlen);
+	memcpy(buf + hlen, tail, tlen);
+	int s = ph_call(vm, PSP_OP_ENC, cmd, buf, hlen + tlen, -1, fw, &hr, sizeof(hr), NULL);
+	free(buf);
+	if (handle)
+		*handle = hr.handle;
+	return s;
+}
+
 int ph_move(int dst, int src)
 {
 	return ph_call(dst, PSP_OP_MOVE_FROM, 0, NULL, 0, src, NULL, NULL, 0, NULL);
@@ -539,22 +556,12 @@ int ph_launch_session(int vm, uint32_t policy, const uint8_t session[PSP_SESSION
 		      const char *pem, size_t plen, uint32_t *fw, uint32_t *handle)
 {
 	struct psp_launch_start ls;
-	struct psp_handle_reply hr = { 0 };
-	uint8_t *buf = malloc(sizeof(ls) + plen);
-	assert_non_null(buf);
 	memset(&ls, 0, sizeof(ls));
 	ls.policy = policy;
 	ls.flags = 1;
 	memcpy(ls.session, session, PSP_SESSION_LEN);
 	ls.owner_pub_len = (uint32_t)plen;
-	memcpy(buf, &ls, sizeof(ls));
-	memcpy(buf + sizeof(ls), pem, plen);
-	int s = ph_call(vm, PSP_OP_ENC, PSP_SEV_LAUNCH_START, buf, sizeof(ls) + plen, -1, fw, &hr,
-			sizeof(hr), NULL);
-	free(buf);
-	if (handle)
-		*handle = hr.handle;
-	return s;
+	return ph_enc_tail(vm, PSP_SEV_LAUNCH_START, &ls, sizeof(ls), pem, plen, fw, handle);
 }
 
 int ph_measure(int vm, struct psp_measure_reply *mr, uint32_t *fw)
@@ -636,13 +643,7 @@ int ph_dbg_decrypt(int vm, uint64_t gpa, uint32_t len, void *out, uint32_t *fw)
 int ph_dbg_encrypt(int vm, uint64_t gpa, const void *data, uint32_t len, uint32_t *fw)
 {
 	struct psp_range g = { gpa, len, 0 };
-	uint8_t *buf = malloc(sizeof(g) + len);
-	assert_non_null(buf);
-	memcpy(buf, &g, sizeof(g));
-	memcpy(buf + sizeof(g), data, len);
-	int s = ph_enc(vm, PSP_SEV_DBG_ENCRYPT, buf, sizeof(g) + len, fw);
-	free(buf);
-	return s;
+	return ph_enc_tail(vm, PSP_SEV_DBG_ENCRYPT, &g, sizeof(g), data, len, fw, NULL);
 }
 
 int ph_send_start(int vm, const char *chain, size_t clen, uint32_t *fw,
@@ -687,21 +688,11 @@ int ph_receive_start(int vm, uint32_t policy, const uint8_t session[PSP_SESSION_
 		     const char *chain, size_t clen, uint32_t *fw, uint32_t *handle)
 {
 	struct psp_receive_start rs;
-	struct psp_handle_reply hr = { 0 };
-	uint8_t *req = malloc(sizeof(rs) + clen);
-	assert_non_null(req);
 	memset(&rs, 0, sizeof(rs));
 	rs.policy = policy;
 	memcpy(rs.session, session, PSP_SESSION_LEN);
 	rs.chain_len = (uint32_t)clen;
-	memcpy(req, &rs, sizeof(rs));
-	memcpy(req + sizeof(rs), chain, clen);
-	int s = ph_call(vm, PSP_OP_ENC, PSP_SEV_RECEIVE_START, req, sizeof(rs) + clen, -1, fw, &hr,
-			sizeof(hr), NULL);
-	free(req);
-	if (handle)
-		*handle = hr.handle;
-	return s;
+	return ph_enc_tail(vm, PSP_SEV_RECEIVE_START, &rs, sizeof(rs), chain, clen, fw, handle);
 }
 
 int ph_send_data(int vm, uint64_t gpa, uint32_t len, uint32_t *fw, uint8_t *pkt, size_t cap,
