@@ -191,8 +191,10 @@ int page_rx__prepare(struct page_rx *p, const uint8_t *payload, size_t len, char
 	if (next)
 		memcpy(p->ext, ext, next * sizeof(*ext));
 	p->next = next;
-	if (next && pthread_create(&p->prov, NULL, provision, p) == 0)
+	if (next && pthread_create(&p->prov, NULL, provision, p) == 0) {
 		p->prov_started = true;
+		pthread_setname_np(p->prov, "tern-provision");
+	}
 	return 0;
 }
 
@@ -264,6 +266,9 @@ int page_rx__accept(struct page_rx *p, int lfd, const uint8_t nonce[WIRE_NONCE_L
 			return -1;
 		}
 		c->started = true;
+		char name[16];                    /* for profiles and top -H */
+		snprintf(name, sizeof(name), "tern-rx%d", i % 100);
+		pthread_setname_np(c->th, name);
 	}
 	return 0;
 }

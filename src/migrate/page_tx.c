@@ -391,6 +391,9 @@ int page_tx__open(struct page_tx *t, const char *uri, int ctl, const uint8_t non
 			return -1;
 		}
 		t->w[i].started = true;
+		char name[16];                    /* for profiles and top -H */
+		snprintf(name, sizeof(name), "tern-tx%d", i % 100);
+		pthread_setname_np(t->w[i].th, name);
 	}
 	return 0;
 }

@@ -803,6 +803,9 @@ int vm__start(struct vm *vm, char *err, size_t errlen)
 			vm__stop(vm, 1, "could not start all vCPUs");
 			return -1;
 		}
+		char name[16];                    /* for profiles and top -H */
+		snprintf(name, sizeof(name), "tern-vcpu%d", i % 100);
+		pthread_setname_np(v->thread, name);
 		v->thread_started = true;
 	}
 	return 0;
