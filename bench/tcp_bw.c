@@ -152,23 +152,12 @@ static void iov_advance(struct iovec **iov, int *n, size_t done)
 	}
 }
 
-static int readv_exact(int fd, struct iovec *iov, int n)
+/* all of iov[0..n) read (in) or written (out); -1 on error or EOF */
+static int iov_all(int fd, struct iovec *iov, int n, int out)
 {
 	while (n) {
-		ssize_t r = readv(fd, iov, n > IOV_MAX ? IOV_MAX : n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		iov_advance(&iov, &n, (size_t)r);
-	}
-	return 0;
-}
-
-static int writev_all(int fd, struct iovec *iov, int n)
-{
-	while (n) {
-		ssize_t r = writev(fd, iov, n > IOV_MAX ? IOV_MAX : n);
+		int k = n > IOV_MAX ? IOV_MAX : n;
+		ssize_t r = out ? writev(fd, iov, k) : readv(fd, iov, k);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
@@ -246,7 +235,7 @@ static int recv_work(int fd, uint8_t *mem, uint64_t *bytes, double *t0)
 		}
 		for (uint32_t i = 0; i < count; i++)
 			iov[i] = (struct iovec){ mem + (table[2 * i] & ~(uint64_t)0xfff) % RAM_BYTES, PAGE };
-		if (readv_exact(fd, iov, (int)count))
+		if (iov_all(fd, iov, (int)count, 0))
 			return -1;
 		for (uint32_t i = 0; i < count; i++) {
 			uint8_t *pg = mem + (table[2 * i] & ~(uint64_t)0xfff) % RAM_BYTES;
@@ -430,7 +419,7 @@ static void *tx_stream(void *arg)
 		memcpy(w->hdr + WHDR + 8, &sum, 8);
 		w->iov[0] = (struct iovec){ w->hdr, WHDR + BHDR };
 		w->iov[1] = (struct iovec){ w->table, count * ENTRY };
-		if (writev_all(t->fd, w->iov, 2 + (int)count))
+		if (iov_all(t->fd, w->iov, 2 + (int)count, 1))
 			goto fail;
 		for (uint32_t i = 0; i < count; i++)      /* the second hash, as page_tx.c */
 			t->changed += XXH3_64bits(t->src + ((t->sent - (count - i) * (uint64_t)PAGE) % SRC_BUF),

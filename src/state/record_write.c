@@ -13,35 +13,9 @@
 
 #include "state/record.h"
 #include "state/record_int.h"
+#include "util/io.h"
 
 static const uint8_t zero_pad[8];
-
-/* writev until everything is out: pipes and sockets take partial writes,
- * and a signal may interrupt us. */
-static int write_all(int fd, struct iovec *iov, int n)
-{
-	while (n > 0) {
-		ssize_t got = writev(fd, iov, n);
-		if (got < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (got == 0)
-			return -EIO;      /* no progress and no error: don't spin */
-		size_t left = (size_t)got;
-		while (n > 0 && left >= iov->iov_len) {
-			left -= iov->iov_len;
-			iov++;
-			n--;
-		}
-		if (n > 0) {
-			iov->iov_base = (uint8_t *)iov->iov_base + left;
-			iov->iov_len -= left;
-		}
-	}
-	return 0;
-}
 
 /* Memory output: append, growing the buffer geometrically. */
 static int append_mem(struct rec_writer *w, const struct iovec *iov, int n)
@@ -68,7 +42,7 @@ static int append_mem(struct rec_writer *w, const struct iovec *iov, int n)
 
 static int emit(struct rec_writer *w, struct iovec *iov, int n)
 {
-	return w->fd < 0 ? append_mem(w, iov, n) : write_all(w->fd, iov, n);
+	return w->fd < 0 ? append_mem(w, iov, n) : writev__full(w->fd, iov, n);
 }
 
 /* Record the first error; the stream is unusable after a partial write. */

@@ -4,9 +4,13 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 /* Write all of buf; returns 0 or -errno. */
 int write__full(int fd, const void *buf, size_t len);
+/* Write all of iov[0..n) (consumed: pipes, files and sockets take partial
+ * writes, and a signal may interrupt); returns 0 or -errno. */
+int writev__full(int fd, struct iovec *iov, int n);
 /* Read exactly len bytes; returns len, fewer at end of file, or -errno. */
 ssize_t read__full(int fd, void *buf, size_t len);
 /* Read a whole regular file of at most max bytes into memory (malloc'd).

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "mem/page.h"
+#include "util/io.h"
 #include "util/log.h"
 #include "vm/snapshot_ram.h"
 
@@ -27,31 +28,6 @@ int snap_ram__init(struct snap_ram *s, struct vm *vm, struct rec_writer *w, char
 void snap_ram__free(struct snap_ram *s)
 {
 	ram_map__free(&s->map);
-}
-
-static int write_all_v(int fd, struct iovec *iov, int n)
-{
-	while (n > 0) {
-		ssize_t got = writev(fd, iov, n);
-		if (got < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (got == 0)
-			return -EIO;
-		size_t left = (size_t)got;
-		while (n > 0 && left >= iov->iov_len) {
-			left -= iov->iov_len;
-			iov++;
-			n--;
-		}
-		if (n > 0) {
-			iov->iov_base = (uint8_t *)iov->iov_base + left;
-			iov->iov_len -= left;
-		}
-	}
-	return 0;
 }
 
 /* Sections are written in batches: one writev for up to BATCH_SECS
@@ -91,7 +67,7 @@ static int flush(struct snap_ram *s, struct batch *b, bool running, char *err, s
 		iov[3 * i + 1] = (struct iovec){ &b->rh[i], sizeof(b->rh[i]) };
 		iov[3 * i + 2] = (struct iovec){ (void *)b->src[i], b->rh[i].npages * PAGE_SIZE_4K };
 	}
-	if ((r = write_all_v(w->fd, iov, 3 * b->n)))
+	if ((r = writev__full(w->fd, iov, 3 * b->n)))
 		goto fail;
 	if (running) {
 		/* The guest may have written a page while the kernel copied it:
