@@ -62,6 +62,22 @@ static int put_in_place(int fd, const char *tmp, const char *path, char *err, si
 	return 0;
 }
 
+/* The file into place (put_in_place's result), then what it holds into
+ * res: the same for a stopped and a live snapshot. */
+static int place_and_count(int fd, const char *tmp, const char *path, const struct rec_writer *w,
+			   const struct snap_ram *sr, struct snapshot_result *res, uint64_t t0,
+			   char *err, size_t errlen)
+{
+	int r = put_in_place(fd, tmp, path, err, errlen);
+	if (r)
+		return r;
+	res->bytes = w->bytes_out;
+	res->ram_pages = sr->pages_written;
+	res->zero_pages = sr->zero_pages;
+	res->ns = now__ns() - t0;
+	return 0;
+}
+
 int snapshot__save(struct vm *vm, const char *path, struct snapshot_result *res,
 		   char *err, size_t errlen)
 {
@@ -89,16 +105,12 @@ int snapshot__save(struct vm *vm, const char *path, struct snapshot_result *res,
 	if (vm__save_state(vm, &w, err, errlen) || snap_ram__write(&sr, NULL, false, err, errlen) ||
 	    finish_file(vm, &w, &sr, true, err, errlen))
 		goto fail;
-	r = put_in_place(fd, tmp, path, err, errlen);
+	r = place_and_count(fd, tmp, path, &w, &sr, res, t0, err, errlen);
 	if (r == -2)
 		goto gone;
 	if (r)
 		goto fail;
-	res->bytes = w.bytes_out;
-	res->ram_pages = sr.pages_written;
-	res->zero_pages = sr.zero_pages;
 	res->rounds = 1;
-	res->ns = now__ns() - t0;
 	snap_ram__free(&sr);
 	return 0;
 fail:
@@ -212,15 +224,11 @@ int snapshot__save_live(struct vm *vm, const char *path, const struct snapshot_l
 	tracking = false;
 
 	/* durability and the rename are the guest's no business: it runs */
-	r = put_in_place(fd, tmp, path, err, errlen);
+	r = place_and_count(fd, tmp, path, &w, &sr, res, t0, err, errlen);
 	if (r == -2)
 		goto gone;
 	if (r)
 		goto fail;
-	res->bytes = w.bytes_out;
-	res->ram_pages = sr.pages_written;
-	res->zero_pages = sr.zero_pages;
-	res->ns = now__ns() - t0;
 	if (pg)
 		atomic_store(&pg->pages_written, sr.pages_written);
 	bitmap__free(&bm);
