@@ -196,8 +196,18 @@ static void *bg_thread(void *arg)
 		if (m->secs[i].wins && load_sec(l, i, buf))
 			break;
 	free(buf);
-	if (atomic_load(&l->failed) || vm__stopping(l->vm))
+	if (atomic_load(&l->failed))
 		return NULL;
+	if (vm__stopping(l->vm)) {
+		/* said, so that a restore cut short is not taken for a loader
+		 * that hung */
+		size_t in = 0;
+		for (size_t i = 0; i < m->nsecs; i++)
+			in += atomic_load(&l->loaded[i]) != 0;
+		log__info("lazy restore of %s stopped with the VM after %.1f ms: %zu of %zu sections in place",
+			  l->f->path, (double)(now__ns() - l->t0) / 1e6, in, m->nsecs);
+		return NULL;
+	}
 	/* every page with data is in: the rest is zero, which the kernel
 	 * gives without us */
 	atomic_store(&l->done, true);
