@@ -18,13 +18,20 @@
 
 static const char usage[] =
 	"usage: tern migrate --ctl A.sock --to tcp:HOST:PORT [--downtime-ms N] [--max-bandwidth SIZE]\n"
-	"                    [--timeout SECONDS] [--on-timeout cancel|force] [--stats FILE]\n"
+	"                    [--timeout SECONDS] [--on-timeout cancel|force|postcopy] [--stats FILE]\n"
 	"                    [--private-path helper|psp] [--connections N]\n"
+	"                    [--postcopy | --postcopy-after N]\n"
 	"                    [--tls-creds DIR [--tls-hostname NAME]]\n"
 	"  --downtime-ms N       pause budget for the final round (default 300)\n"
 	"  --max-bandwidth SIZE  bytes per second at most, e.g. 500M (default: no limit)\n"
 	"  --timeout SECONDS     give up converging after this long (default: never)\n"
-	"  --on-timeout ACTION   cancel (keep running here, default) or force (switch over anyway)\n"
+	"  --on-timeout ACTION   cancel (keep running here, default), force (switch over anyway,\n"
+	"                        over the pause budget) or postcopy (switch to post-copy)\n"
+	"  --postcopy            post-copy after the first full round: the guest runs on the\n"
+	"                        destination at once, which fetches the pages it still lacks\n"
+	"                        as the guest touches them (also: tern ctl A.sock\n"
+	"                        migrate-start-postcopy during a pre-copy)\n"
+	"  --postcopy-after N    the same after N rounds of pre-copy\n"
 	"  --stats FILE          write the final statistics as JSON (with a per-round timeline)\n"
 	"  --connections N       data connections, each with its own sending thread, beside\n"
 	"                        the control connection (1-16; default: one per core)\n"
@@ -57,12 +64,13 @@ int cmd__migrate(int argc, char **argv)
 		{ "stats", required_argument, NULL, 's' }, { "private-path", required_argument, NULL, 'p' },
 		{ "tls-creds", required_argument, NULL, 'C' }, { "tls-hostname", required_argument, NULL, 'H' },
 		{ "connections", required_argument, NULL, 'n' },
+		{ "postcopy", no_argument, NULL, 'P' }, { "postcopy-after", required_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' }, { 0 },
 	};
 	const char *ctl = NULL, *to = NULL, *act = "cancel", *stats = NULL, *path = NULL;
 	const char *creds = NULL, *tlsname = NULL;
 	char creds_abs[PATH_MAX];
-	uint64_t downtime = 0, bw = 0, timeout = 0, conns = 0;
+	uint64_t downtime = 0, bw = 0, timeout = 0, conns = 0, pc_after = 0;
 	char err[512], abs[PATH_MAX];
 	int c;
 
@@ -118,6 +126,20 @@ int cmd__migrate(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'P':
+			if (pc_after > 1) {
+				log__err("--postcopy and --postcopy-after: one of them");
+				return 2;
+			}
+			pc_after = 1;
+			break;
+		case 'A':
+			pc_after = strtoull(optarg, &end, 10);
+			if (*end || pc_after < 1 || pc_after > 1000) {
+				log__err("--postcopy-after %s: a number of rounds, 1 to 1000", optarg);
+				return 2;
+			}
+			break;
 		case 'h': printf("%s", usage); return 0;
 		default: fprintf(stderr, "%s", usage); return 2;
 		}
@@ -131,8 +153,8 @@ int cmd__migrate(int argc, char **argv)
 		log__err("--tls-hostname checks the destination's TLS certificate: it needs --tls-creds");
 		return 2;
 	}
-	if (strcmp(act, "cancel") && strcmp(act, "force")) {
-		log__err("--on-timeout %s: cancel or force", act);
+	if (strcmp(act, "cancel") && strcmp(act, "force") && strcmp(act, "postcopy")) {
+		log__err("--on-timeout %s: cancel, force or postcopy", act);
 		return 2;
 	}
 	/* options not given are left out: the VM refuses 0 for each */
@@ -151,6 +173,8 @@ int cmd__migrate(int argc, char **argv)
 		json_object_set_new(req, "timeout", json_integer((json_int_t)timeout));
 	if (conns)
 		json_object_set_new(req, "connections", json_integer((json_int_t)conns));
+	if (pc_after)
+		json_object_set_new(req, "postcopy-after", json_integer((json_int_t)pc_after));
 	/* the source writes its final statistics to a file before it exits,
 	 * so a client that loses the socket can still tell how it ended */
 	char tmpstats[64];
@@ -229,7 +253,8 @@ int cmd__migrate(int argc, char **argv)
 	const char *status = last ? json_string_value(json_object_get(last, "status")) : NULL;
 	if (!status || strcmp(status, "completed")) {
 		/* no answer at all: the VM process is gone; ask nothing more */
-		if (status && strcmp(status, "active") && strcmp(status, "setup") && strcmp(status, "device")) {
+		if (status && strcmp(status, "active") && strcmp(status, "setup") && strcmp(status, "device") &&
+		    strcmp(status, "postcopy-active")) {
 			const char *why = json_string_value(json_object_get(last, "error-desc"));
 			log__err("migration %s: %s", status, why ? why : "");
 			json_decref(last);

@@ -126,9 +126,21 @@ static json_t *cmd_pause(struct ctl_server *s, json_t *req)
 
 static json_t *cmd_resume(struct ctl_server *s, json_t *req)
 {
-	(void)req;
+	bool force = json_is_true(json_object_get(req, "force"));
+	char err[300];
 	if (!vm__paused(s->vm))
 		return ctl__error("VM is not paused");
+	pthread_mutex_lock(&s->mig.lock);
+	bool held = s->mig.held;
+	pthread_mutex_unlock(&s->mig.lock);
+	if (held && !force)
+		return ctl__error("the VM is held here since its post-copy failed after the switch: the "
+				  "destination may have run it. Resume only if the destination is gone for "
+				  "good, with \"force\": true (tern ctl SOCK cont --force)");
+	if (held)
+		return migration__resume_held(&s->mig, err, sizeof(err)) ? ctl__error("%s", err) : ok();
+	if (force)
+		return ctl__error("\"force\" resumes a VM held by a failed post-copy; this one is not");
 	vm__resume(s->vm);
 	return ok();
 }
@@ -284,6 +296,9 @@ static json_t *cmd__migrate(struct ctl_server *s, json_t *req)
 	o.connections = (uint32_t)json_integer_value(json_object_get(req, "connections"));
 	if (act && !strcmp(act, "force"))
 		o.on_timeout = MIG_TIMEOUT_FORCE;
+	else if (act && !strcmp(act, "postcopy"))
+		o.on_timeout = MIG_TIMEOUT_POSTCOPY;
+	o.postcopy_after = (uint32_t)json_integer_value(json_object_get(req, "postcopy-after"));
 	if (path)
 		o.private_path = !strcmp(path, "helper") ? MIG_PRIVATE_HELPER : MIG_PRIVATE_PSP;
 	if (s->vm->cfg.cc_es)
@@ -324,9 +339,21 @@ static json_t *cmd_migrate_cancel(struct ctl_server *s, json_t *req)
 	struct mig_stats st;
 	(void)req;
 	migration__stats(&s->mig, &st);
+	if (st.status == MIG_POSTCOPY)
+		return ctl__error("too late to cancel: the guest runs on the destination (post-copy); this "
+				  "process serves the pages it still lacks until every one is there");
 	if (st.status != MIG_SETUP && st.status != MIG_ACTIVE && st.status != MIG_DEVICE)
 		return ctl__error("no migration in progress");
 	migration__cancel(&s->mig);
+	return ok();
+}
+
+static json_t *cmd_migrate_start_postcopy(struct ctl_server *s, json_t *req)
+{
+	char err[300];
+	(void)req;
+	if (migration__start_postcopy(&s->mig, err, sizeof(err)))
+		return ctl__error("%s", err);
 	return ok();
 }
 
@@ -407,8 +434,13 @@ static json_t *cmd_measurement(struct ctl_server *s, json_t *req)
 /* Argument tables. Lengths follow where the values go: mig_options.uri
  * (256), migration.stats_file (512), a unix socket path (108), PATH_MAX. */
 static const char *const transfer_modes[] = { "move", "token", NULL };
-static const char *const timeout_actions[] = { "cancel", "force", NULL };
+static const char *const timeout_actions[] = { "cancel", "force", "postcopy", NULL };
 static const char *const private_paths[] = { "helper", "psp", NULL };
+
+static const struct ctl_field resume_fields[] = {
+	{ "force", CTL_F_BOOL, false, 0, 0, NULL, "resume a VM held after its post-copy failed" },
+	{ 0 },
+};
 
 static const struct ctl_field snapshot_fields[] = {
 	{ "path", CTL_F_PATH, true, 1, 4095, NULL, "an absolute path for the snapshot file" },
@@ -437,6 +469,8 @@ static const struct ctl_field migrate_fields[] = {
 	{ "tls-creds", CTL_F_PATH, false, 1, 255, NULL, NULL },
 	{ "tls-hostname", CTL_F_STRING, false, 1, 255, NULL, NULL },
 	{ "connections", CTL_F_INT, false, 1, WIRE_MAX_DATA_CONNS, NULL, "data connections (default: one per core)" },
+	{ "postcopy-after", CTL_F_INT, false, 1, 1000, NULL,
+	  "switch to post-copy after this many rounds (1: after the first full round)" },
 	{ 0 },
 };
 
@@ -445,7 +479,9 @@ const struct ctl_command ctl__commands[] = {
 	 * VM arrives (--incoming); the others need it */
 	{ "status",   cmd_status,   NULL, "state, configuration and counters", incoming_status },
 	{ "pause",    cmd_pause,    NULL, "stop all vCPUs", NULL },
-	{ "resume",   cmd_resume,   NULL, "let paused vCPUs run again", NULL },
+	{ "resume",   cmd_resume,   resume_fields, "let paused vCPUs run again", NULL },
+	{ "cont",     cmd_resume,   resume_fields, "resume, as QEMU names it (with \"force\": a VM held "
+	  "after its post-copy failed)", NULL },
 	{ "quit",     cmd_quit,     NULL, "stop the VM and exit tern run with status 0", incoming_cancel },
 	{ "snapshot", cmd_snapshot, snapshot_fields, "write the VM to {\"path\"} (pauses while writing; "
 	  "with \"live\": true the guest runs, returns at once)", NULL },
@@ -457,5 +493,7 @@ const struct ctl_command ctl__commands[] = {
 	  incoming_query_migrate },
 	{ "migrate-cancel", cmd_migrate_cancel, NULL, "stop the migration; the VM keeps running here",
 	  incoming_cancel },
+	{ "migrate-start-postcopy", cmd_migrate_start_postcopy, NULL, "switch the running migration to "
+	  "post-copy at the end of its round", NULL },
 	{ 0 },
 };

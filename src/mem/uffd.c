@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
@@ -34,12 +35,14 @@ static int open_fd(void)
 	return fd;
 }
 
-int uffd__open(struct uffd *u, void *base, uint64_t len, char *err, size_t errlen)
+int uffd__open(struct uffd *u, void *base, uint64_t len, enum uffd_mode mode, char *err, size_t errlen)
 {
-	struct uffdio_api api = { .api = UFFD_API };
+	bool minor = mode == UFFD_MISSING_MINOR;
+	/* minor faults on shmem must be asked for in the handshake */
+	struct uffdio_api api = { .api = UFFD_API, .features = minor ? UFFD_FEATURE_MINOR_SHMEM : 0 };
 	struct uffdio_register reg = {
 		.range = { .start = (uint64_t)(uintptr_t)base, .len = len },
-		.mode = UFFDIO_REGISTER_MODE_MISSING,
+		.mode = UFFDIO_REGISTER_MODE_MISSING | (minor ? UFFDIO_REGISTER_MODE_MINOR : 0),
 	};
 
 	memset(u, 0, sizeof(*u));
@@ -56,17 +59,22 @@ int uffd__open(struct uffd *u, void *base, uint64_t len, char *err, size_t errle
 		return -1;
 	}
 	if (ioctl(u->fd, UFFDIO_API, &api) < 0) {
-		errbuf__set(err, errlen, "userfaultfd: UFFDIO_API: %s", strerror(errno));
+		errbuf__set(err, errlen, "userfaultfd: UFFDIO_API: %s%s", strerror(errno),
+			   minor ? " (this kernel has no minor faults on shmem: 5.14 or later is needed)" : "");
 		goto fail;
 	}
 	u->features = api.features;
 	if (ioctl(u->fd, UFFDIO_REGISTER, &reg) < 0) {
-		errbuf__set(err, errlen, "userfaultfd: cannot register %llu bytes for missing-page faults: %s",
-			   (unsigned long long)len, strerror(errno));
+		errbuf__set(err, errlen, "userfaultfd: cannot register %llu bytes for %s faults: %s",
+			   (unsigned long long)len, minor ? "missing and minor" : "missing-page", strerror(errno));
 		goto fail;
 	}
 	if (!(reg.ioctls & (1ull << _UFFDIO_COPY)) || !(reg.ioctls & (1ull << _UFFDIO_ZEROPAGE))) {
 		errbuf__set(err, errlen, "userfaultfd: this memory offers no UFFDIO_COPY/ZEROPAGE");
+		goto fail;
+	}
+	if (minor && !(reg.ioctls & (1ull << _UFFDIO_CONTINUE))) {
+		errbuf__set(err, errlen, "userfaultfd: this memory offers no UFFDIO_CONTINUE");
 		goto fail;
 	}
 	u->base = base;
@@ -154,6 +162,27 @@ int uffd__copy(struct uffd *u, void *dst, const void *src, uint64_t len)
 int uffd__zero(struct uffd *u, void *dst, uint64_t len)
 {
 	return fill(u, dst, NULL, len);
+}
+
+int uffd__continue(struct uffd *u, void *dst, uint64_t len)
+{
+	uint64_t done = 0;
+	while (done < len) {
+		struct uffdio_continue c = { .range = { (uint64_t)(uintptr_t)((uint8_t *)dst + done), len - done } };
+		if (ioctl(u->fd, UFFDIO_CONTINUE, &c) == 0)
+			break;
+		int e = errno;
+		if (c.mapped > 0)
+			done += (uint64_t)c.mapped;
+		if (e == EEXIST) {
+			/* mapped already (a racing continue): its waiters wake */
+			uffd__wake(u, (uint8_t *)dst + done, PG);
+			done += PG;
+		} else if (e != EAGAIN && c.mapped <= 0) {
+			return -e;
+		}
+	}
+	return 0;
 }
 
 int uffd__wake(struct uffd *u, void *dst, uint64_t len)

@@ -3,10 +3,16 @@
  * userfaultfd puts the page in place (uffd__copy, uffd__zero). KVM's own
  * accesses to guest RAM (the guest's page faults) wait the same way.
  *
- * Used by the lazy snapshot restore (vm/snapshot_lazy.c) and meant for
- * post-copy migration: the range is registered for missing-page faults;
- * a shmem-backed range (the guest RAM memfd) reports a fault for every
- * page that is not in the memfd yet.
+ * Two uses, two modes:
+ * - the lazy snapshot restore (vm/snapshot_lazy.c): missing-page faults
+ *   only; a shmem-backed range (the guest RAM memfd) reports a fault for
+ *   every page that is not in the memfd yet, and the page is copied in
+ *   (uffd__copy);
+ * - post-copy migration (migrate/postcopy_rx.c): missing and minor faults.
+ *   A minor fault is a page that is in the memfd but not mapped in this
+ *   range: its bytes are written through another mapping of the memfd,
+ *   and only once they are all there is the page mapped here
+ *   (uffd__continue), so a vCPU never sees half a page.
  *
  * Threads: one thread reads faults (uffd__next_fault); any thread may
  * copy, zero and wake. */
@@ -27,7 +33,8 @@ struct uffd {
  * [base, base + len) for missing-page faults. base and len page aligned.
  * Returns 0 or -1 with err naming the cause (no permission: the sysctl
  * vm.unprivileged_userfaultfd or access to /dev/userfaultfd). */
-int  uffd__open(struct uffd *u, void *base, uint64_t len, char *err, size_t errlen);
+enum uffd_mode { UFFD_MISSING, UFFD_MISSING_MINOR };
+int  uffd__open(struct uffd *u, void *base, uint64_t len, enum uffd_mode mode, char *err, size_t errlen);
 /* Wait for the next page fault in the range, until stopfd (may be -1) is
  * readable, or timeout_ms (-1: no limit). Returns 1 with *addr (the
  * faulting address, page aligned), 0 if stopfd woke it, -ETIMEDOUT, or
@@ -39,6 +46,10 @@ int  uffd__next_fault(struct uffd *u, int stopfd, int timeout_ms, uint64_t *addr
 int  uffd__copy(struct uffd *u, void *dst, const void *src, uint64_t len);
 /* The same with zero pages. */
 int  uffd__zero(struct uffd *u, void *dst, uint64_t len);
+/* UFFD_MISSING_MINOR: map [dst, dst + len) from what the memfd holds
+ * there, waking its waiters; pages already mapped are skipped (their
+ * waiters woken). -EFAULT: a page is not in the memfd. 0 or -errno. */
+int  uffd__continue(struct uffd *u, void *dst, uint64_t len);
 /* Wake the threads waiting for [dst, dst + len) (after it was put in place
  * by another thread's copy). Returns 0 or -errno. */
 int  uffd__wake(struct uffd *u, void *dst, uint64_t len);

@@ -83,7 +83,9 @@ static void *conn_main(void *arg)
 		}
 		if (h.cmd == W_RAM) {
 			struct mig_stats d = { 0 };
+			pthread_mutex_lock(&p->lock);     /* post-copy changes it between batches */
 			struct ram_batch_sink s = p->sink;
+			pthread_mutex_unlock(&p->lock);
 			s.read = sock_read;
 			s.rctx = c;
 			s.stage = c->stage;
@@ -202,37 +204,23 @@ int page_rx__prepare(struct page_rx *p, const uint8_t *payload, size_t len, char
  * our nonce and an index not yet taken. -1: dropped (logged), keep going. */
 static int take_join(struct page_rx *p, int sock, const uint8_t nonce[WIRE_NONCE_LEN])
 {
-	struct wire_msg m;
-	struct wire_join j;
-	const char *why = NULL;
-	int r = wire__recv(sock, &m, 10000);
-	if (r) {
-		log__info("dropped a data connection: no JOIN (%s)", strerror(-r));
-		close(sock);
-		return -1;
+	char why[200] = "";
+	uint32_t idx = 0;
+	if (wire__take_join(sock, nonce, &idx, why, sizeof(why)) == 0 &&
+	    (idx >= (uint32_t)p->nconns || p->c[idx].sock >= 0))
+		snprintf(why, sizeof(why), "JOIN's index is out of range or taken");
+	else if (why[0] == 0) {
+		if (wire__reply_ok(sock, NULL, 0)) {
+			close(sock);
+			return -1;
+		}
+		p->c[idx].sock = sock;
+		return 0;
 	}
-	if (m.h.cmd != W_JOIN || m.h.length != sizeof(j))
-		why = "expected JOIN";
-	else {
-		memcpy(&j, m.data, sizeof(j));
-		if (memcmp(j.nonce, nonce, WIRE_NONCE_LEN))
-			why = "JOIN names another migration";
-		else if (j.index >= (uint32_t)p->nconns || p->c[j.index].sock >= 0)
-			why = "JOIN's index is out of range or taken";
-	}
-	wire__msg_free(&m);
-	if (why) {
-		(void)wire__reply_err(sock, "%s", why);
-		log__info("dropped a data connection: %s", why);
-		close(sock);
-		return -1;
-	}
-	if (wire__reply_ok(sock, NULL, 0)) {
-		close(sock);
-		return -1;
-	}
-	p->c[j.index].sock = sock;
-	return 0;
+	(void)wire__reply_err(sock, "%s", why);
+	log__info("dropped a data connection: %s", why);
+	close(sock);
+	return -1;
 }
 
 int page_rx__accept(struct page_rx *p, int lfd, const uint8_t nonce[WIRE_NONCE_LEN], char *err, size_t errlen)
@@ -304,6 +292,21 @@ int page_rx__wait_fences(struct page_rx *p, uint64_t fences, int timeout_ms, cha
 	}
 	pthread_mutex_unlock(&p->lock);
 	return ret;
+}
+
+void page_rx__stop_provision(struct page_rx *p)
+{
+	__atomic_store_n(&p->prov_stop, true, __ATOMIC_RELAXED);
+	if (p->prov_started)
+		pthread_join(p->prov, NULL);
+	p->prov_started = false;
+}
+
+void page_rx__set_sink(struct page_rx *p, const struct ram_batch_sink *s)
+{
+	pthread_mutex_lock(&p->lock);
+	p->sink = *s;
+	pthread_mutex_unlock(&p->lock);
 }
 
 const char *page_rx__failed(struct page_rx *p)

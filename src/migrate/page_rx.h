@@ -55,6 +55,12 @@ int  page_rx__accept(struct page_rx *p, int lfd, const uint8_t nonce[WIRE_NONCE_
  * with err (a data connection failed, or timeout_ms passed), or -2 when
  * the receive was cancelled (util/cancel.h: the caller names by whom). */
 int  page_rx__wait_fences(struct page_rx *p, uint64_t fences, int timeout_ms, char *err, size_t errlen);
+/* Stop the provisioner and wait for it (post-copy: the stale pages are
+ * about to leave the guest's view, and it must not map them back). */
+void page_rx__stop_provision(struct page_rx *p);
+/* Land the batches that follow through s (post-copy's sink); the one in
+ * progress, if any, finishes through the old one. */
+void page_rx__set_sink(struct page_rx *p, const struct ram_batch_sink *s);
 /* The first data connection's failure, or NULL. */
 const char *page_rx__failed(struct page_rx *p);
 /* Stop the threads and the provisioner, close the connections. Safe on a

@@ -222,6 +222,29 @@ static int add_page(struct tx_worker *w, uint64_t pfn)
 	return w->count == RAM_BATCH_PAGES ? flush(w) : 0;
 }
 
+/* The next shard no worker has taken: the one holding the hinted page
+ * first (post-copy: near where the guest faults; the hint then moves on
+ * to the shard after it, so the stream follows the guest), else the next
+ * in order. nchunks: none left. */
+static uint64_t next_shard(struct page_tx *t, uint64_t nchunks)
+{
+	uint64_t h = __atomic_exchange_n(&t->hint, 0, __ATOMIC_RELAXED), c;
+	if (h) {
+		c = (h - 1) / (CHUNK_WORDS * 64);
+		for (uint64_t k = c; k < nchunks && k < c + 8; k++)
+			if (!__atomic_exchange_n(&t->taken[k], 1, __ATOMIC_RELAXED)) {
+				uint64_t expect = 0, next = (k + 1) * CHUNK_WORDS * 64 + 1;
+				__atomic_compare_exchange_n(&t->hint, &expect, next, false, __ATOMIC_RELAXED,
+							    __ATOMIC_RELAXED);
+				return k;
+			}
+	}
+	while ((c = __atomic_fetch_add(&t->next_chunk, 1, __ATOMIC_RELAXED)) < nchunks)
+		if (!__atomic_exchange_n(&t->taken[c], 1, __ATOMIC_RELAXED))
+			return c;
+	return nchunks;
+}
+
 /* This worker's part of a round: shards of the dirty bitmap until none
  * is left, then the FENCE. */
 static int run_round(struct tx_worker *w)
@@ -234,7 +257,7 @@ static int run_round(struct tx_worker *w)
 
 	w->nchanged = 0;
 	w->round_pages = w->round_bytes = 0;
-	while ((c = __atomic_fetch_add(&t->next_chunk, 1, __ATOMIC_RELAXED)) < nchunks) {
+	while ((c = next_shard(t, nchunks)) < nchunks) {
 		if (stop_now(t)) {
 			errbuf__set(w->err, sizeof(w->err), "cancelled");
 			return -1;
@@ -322,27 +345,25 @@ static void worker_free(struct tx_worker *w)
 	w->sock = -1;
 }
 
-/* One data connection: connect (TLS as the control connection), HELLO
- * as data, JOIN. */
-static int join(struct page_tx *t, const char *uri, const uint8_t nonce[WIRE_NONCE_LEN], int idx, char *err,
-		size_t errlen)
+int page_tx__connect_joined(const struct mig_options *o, const uint8_t nonce[WIRE_NONCE_LEN],
+			   enum wire_kind kind, int idx, char *err, size_t errlen)
 {
 	uint8_t junk[WIRE_NONCE_LEN];
 	struct wire_join j = { .index = (uint32_t)idx };
-	const struct mig_options *o = &t->m->opt;
 	struct wire_msg m;
+	const char *what = kind == WIRE_REQUEST ? "request connection" : "data connection";
 	char why[400], mode[8];
-	int sock = tls__connect(o->tls_creds, o->tls_hostname, uri, 10000, mode, sizeof(mode), why, sizeof(why)), r;
+	int sock = tls__connect(o->tls_creds, o->tls_hostname, o->uri, 10000, mode, sizeof(mode), why, sizeof(why)), r;
 	if (sock < 0) {
-		errbuf__set(err, errlen, "data connection %d: %s", idx, why);
+		errbuf__set(err, errlen, "%s %d: %s", what, idx, why);
 		return -1;
 	}
 	memcpy(j.nonce, nonce, WIRE_NONCE_LEN);
-	if (wire__hello(sock, WIRE_DATA, 10000, junk, why, sizeof(why)) ||
+	if (wire__hello(sock, kind, 10000, junk, why, sizeof(why)) ||
 	    ((r = wire__send(sock, W_JOIN, 0, &j, sizeof(j), NULL, 0)) &&
 	     snprintf(why, sizeof(why), "%s", strerror(-r)) >= 0) ||
 	    wire__expect_reply(sock, &m, REPLY_TIMEOUT_MS, why, sizeof(why))) {
-		errbuf__set(err, errlen, "data connection %d: %s", idx, why);
+		errbuf__set(err, errlen, "%s %d: %s", what, idx, why);
 		close(sock);
 		return -1;
 	}
@@ -350,7 +371,7 @@ static int join(struct page_tx *t, const char *uri, const uint8_t nonce[WIRE_NON
 	return sock;
 }
 
-int page_tx__open(struct page_tx *t, const char *uri, int ctl, const uint8_t nonce[WIRE_NONCE_LEN],
+int page_tx__open(struct page_tx *t, int ctl, const uint8_t nonce[WIRE_NONCE_LEN],
 		  int nconns, const struct ram_extent *ext, uint32_t next, char *err, size_t errlen)
 {
 	struct wire_data_open o = { .conns = (uint32_t)nconns, .nextents = next };
@@ -375,7 +396,7 @@ int page_tx__open(struct page_tx *t, const char *uri, int ctl, const uint8_t non
 		t->w[i].sock = -1;
 	t->nconns = nconns;
 	for (int i = 0; i < nconns; i++) {
-		int sock = join(t, uri, nonce, i, err, errlen);
+		int sock = page_tx__connect_joined(&t->m->opt, nonce, WIRE_DATA, i, err, errlen);
 		if (sock < 0)
 			return -1;
 		if (worker_init(t, &t->w[i], i, sock)) {
@@ -401,6 +422,12 @@ int page_tx__open(struct page_tx *t, const char *uri, int ctl, const uint8_t non
 int page_tx__round(struct page_tx *t, uint32_t round, uint64_t *pages, uint64_t *bytes, char *err,
 		   size_t errlen)
 {
+	uint64_t nchunks = (t->dirty->nwords + CHUNK_WORDS - 1) / CHUNK_WORDS;
+	free(t->taken);
+	if (!(t->taken = calloc(nchunks ? nchunks : 1, 1))) {
+		errbuf__set(err, errlen, "out of memory");
+		return -1;
+	}
 	pthread_mutex_lock(&t->lock);
 	t->round = round;
 	t->next_chunk = 0;
@@ -470,6 +497,8 @@ void page_tx__close(struct page_tx *t)
 		worker_free(&t->w[i]);
 	}
 	free(t->w);
+	free(t->taken);
+	t->taken = NULL;
 	t->w = NULL;
 	pthread_mutex_destroy(&t->lock);
 	pthread_cond_destroy(&t->cond);

@@ -47,6 +47,9 @@ struct page_tx {
 	bool quit;
 	uint32_t round;                   /* the round running: a helper page's version */
 	uint64_t next_chunk;              /* shard cursor (atomic) */
+	uint8_t *taken;                   /* per shard of the round: a worker has it (atomic) */
+	uint64_t hint;                    /* a page to go near next, + 1 (atomic; 0: none):
+					   * post-copy's latest request */
 	uint64_t sent_total;              /* bytes, all workers (atomic): --max-bandwidth */
 	uint64_t bw_start_ns;
 	bool failed;
@@ -56,10 +59,16 @@ struct page_tx {
 };
 
 /* Send DATA_OPEN on ctl (extents: the pages that will come, for the
- * destination to provision), open nconns data connections to uri bound
+ * destination to provision), open nconns data connections to the
+ * migration's uri bound
  * by nonce, start one worker on each. 0, or -1 with err. */
-int  page_tx__open(struct page_tx *t, const char *uri, int ctl, const uint8_t nonce[WIRE_NONCE_LEN],
+int  page_tx__open(struct page_tx *t, int ctl, const uint8_t nonce[WIRE_NONCE_LEN],
 		   int nconns, const struct ram_extent *ext, uint32_t next, char *err, size_t errlen);
+/* A source connection of this kind (data, request) to o->uri, TLS as
+ * the control connection, bound to the migration by nonce and given
+ * index idx. The fd, or -1 with err. */
+int  page_tx__connect_joined(const struct mig_options *o, const uint8_t nonce[WIRE_NONCE_LEN],
+			     enum wire_kind kind, int idx, char *err, size_t errlen);
 /* One round: every page in t->dirty (cleared as it goes), then a FENCE on
  * every data connection. *bytes: what went on the wire. 0, or -1 with err
  * (a worker's failure, or a cancel). */

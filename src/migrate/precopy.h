@@ -15,8 +15,11 @@ struct mirror;
 struct tls_creds;
 struct page_tx;
 
-enum mig_status { MIG_NONE, MIG_SETUP, MIG_ACTIVE, MIG_DEVICE, MIG_COMPLETED, MIG_FAILED, MIG_CANCELLED };
-enum mig_timeout_action { MIG_TIMEOUT_CANCEL, MIG_TIMEOUT_FORCE };
+/* MIG_POSTCOPY: after the switch; the destination runs the guest and
+ * the source serves what it still lacks (postcopy.h) */
+enum mig_status { MIG_NONE, MIG_SETUP, MIG_ACTIVE, MIG_DEVICE, MIG_COMPLETED, MIG_FAILED, MIG_CANCELLED,
+		  MIG_POSTCOPY };
+enum mig_timeout_action { MIG_TIMEOUT_CANCEL, MIG_TIMEOUT_FORCE, MIG_TIMEOUT_POSTCOPY };
 
 /* what query-migrate reports (names follow QEMU's where they mean the same) */
 struct mig_stats {
@@ -40,6 +43,19 @@ struct mig_stats {
 	char     tls[8];                  /* what carries the stream: "kernel" (kernel TLS),
 					   * "openssl" (the pump, migrate/tls.h) or "none" */
 	uint32_t connections;             /* data connections */
+	/* post-copy (postcopy.h): zero until the switch */
+	bool     postcopy;                /* switched: the destination runs the guest */
+	bool     vm_lost;                 /* ... and it failed after the switch: the
+					   * destination lost the VM; the source holds it paused */
+	uint64_t postcopy_switch_ns;      /* the guest's pause at the switch */
+	uint64_t postcopy_missing;        /* pages the destination lacked at the switch */
+	uint64_t postcopy_remaining;      /* ... and lacks now */
+	uint64_t postcopy_bg_bytes;       /* pushed in the background after the switch */
+	uint64_t postcopy_requests;       /* page requests (destination: sent; source: served) */
+	uint64_t postcopy_req_bytes;      /* ... the pages that answered them */
+	uint64_t req_lat_median_ns, req_lat_p99_ns, req_lat_max_ns;  /* fault to page in place */
+	uint64_t guest_blocked_ns;        /* vCPU time spent waiting on missing pages */
+	uint64_t postcopy_ns;             /* from the switch to the last page */
 };
 
 /* One round of a migration, for the --stats timeline. */
@@ -65,6 +81,8 @@ struct mig_options {
 	char     tls_hostname[256];       /* the name the destination's certificate must carry
 					   * ("": the host in uri) */
 	uint32_t connections;             /* data connections; 0: one per core */
+	uint32_t postcopy_after;          /* switch to post-copy after this many rounds (--postcopy:
+					   * 1, --postcopy-after N); 0: pre-copy only */
 };
 
 /* A source-side migration job. One per VM at a time; runs in its own
@@ -85,6 +103,9 @@ struct migration {
 	bool      sock_open;
 	int       sock;
 	struct page_tx *tx;               /* the data connections, while the rounds run (under lock) */
+	int       start_postcopy;         /* set by migrate-start-postcopy (atomic) */
+	bool      held;                   /* post-copy failed after the switch: the VM is paused
+					   * here with the only full copy (cont --force resumes) */
 	char      stats_file[512];
 	struct mig_round rounds[MIG_MAX_ROUNDS];  /* the timeline (under lock) */
 	size_t    nrounds;
@@ -96,6 +117,13 @@ struct migration {
 int  migration__start(struct migration *m, struct vm *vm, struct mirror *mirror,
 		     const struct mig_options *opt, char *err, size_t errlen);
 void migration__cancel(struct migration *m);
+/* migrate-start-postcopy: switch at the end of the round that runs. 0, or
+ * -1 with err (no pre-copy running, or already switched). */
+int  migration__start_postcopy(struct migration *m, char *err, size_t errlen);
+/* cont --force: resume a VM held after its destination was lost in
+ * post-copy (the destination may have run it: two copies may diverge).
+ * 0, or -1 with err (nothing held). */
+int  migration__resume_held(struct migration *m, char *err, size_t errlen);
 /* Snapshot of the stats, safe from any thread. */
 void migration__stats(struct migration *m, struct mig_stats *out);
 /* Wait for the migration thread (at exit). */

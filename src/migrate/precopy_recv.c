@@ -16,8 +16,18 @@
  *                  now on, each round closed by a FENCE on every one-->  RECEIVING
  *                --ITER_END: answered once every data connection has
  *                  fenced the round-->                 RECEIVING
+ *                --POSTCOPY (once, after DATA_OPEN; plain VMs): the
+ *                  pages still to come, answered; the request
+ *                  connection joins; data connections land pages
+ *                  through post-copy's sink from now on-->  RECEIVING
  *                --STATE, restored-->                  WAIT_COMMIT
  *   WAIT_COMMIT  --COMMIT, RECEIVE_FINISH, resumed-->  RUNNING
+ *                --COMMIT after POSTCOPY: the guest's view armed
+ *                  (userfaultfd), resumed-->           POSTCOPY
+ *   POSTCOPY     --POSTCOPY_END: every data connection fenced, every
+ *                  page in place, unregistered-->      RUNNING
+ *                a failure here cannot give the VM back: the source
+ *                holds it paused; this side says the VM is lost here
  * ABORT, a closed connection, a bad batch, a refused packet, a page
  * corrupted in transit, a failed data connection or any
  * unexpected message: reply with the reason, destroy the VM, exit 1. The
@@ -39,6 +49,7 @@
 
 #include "migrate/config_rx.h"
 #include "migrate/page_rx.h"
+#include "migrate/postcopy.h"
 #include "migrate/precopy.h"
 #include "migrate/private_helper.h"
 #include "migrate/private_path.h"
@@ -57,9 +68,9 @@
 #define PUBLISH_MS 250                /* figures published at least this often */
 #define SILENCE_MS 120000             /* a source silent this long is gone */
 
-enum rx { WAIT_HELLO, WAIT_CONFIG, WAIT_SESSION, RECEIVING, WAIT_COMMIT, RUNNING };
+enum rx { WAIT_HELLO, WAIT_CONFIG, WAIT_SESSION, RECEIVING, WAIT_COMMIT, POSTCOPY, RUNNING };
 static const char *rx_name[] = { "WAIT_HELLO", "WAIT_CONFIG", "WAIT_SESSION", "RECEIVING",
-				 "WAIT_COMMIT", "RUNNING" };
+				 "WAIT_COMMIT", "POSTCOPY", "RUNNING" };
 
 struct receiver {
 	struct vm *vm;
@@ -71,6 +82,7 @@ struct receiver {
 	pthread_mutex_t st_lock;          /* st, against the data connections' threads */
 	pthread_mutex_t priv_lock;        /* one platform session, one helper: one batch at a time */
 	struct page_rx rx;                /* the data connections */
+	struct postcopy_rx *pc;           /* after POSTCOPY */
 	int sock, lfd;                    /* the control connection, the listening socket */
 	uint8_t *stage;                   /* sealed packets of a batch on the control connection */
 	struct ram_suspects sus;          /* ... whose plain pages must match (no fence excuses them) */
@@ -255,6 +267,47 @@ static int on_iter_end(struct receiver *r)
 	return w ? -1 : 0;
 }
 
+/* POSTCOPY: what is still to come; answered here, then the request
+ * connection joins and the data connections switch sinks. */
+static int on_postcopy(struct receiver *r, struct wire_msg *m)
+{
+	if (!r->rx.c || r->pc) {
+		errbuf__set(r->err, sizeof(r->err), r->pc ? "a second POSTCOPY" : "POSTCOPY before DATA_OPEN");
+		return -1;
+	}
+	if (r->cc) {
+		errbuf__set(r->err, sizeof(r->err), "post-copy of a confidential VM is not supported yet");
+		return -1;
+	}
+	/* the provisioner must not map back what is about to leave the view */
+	page_rx__stop_provision(&r->rx);
+	if (!(r->pc = postcopy_rx__new(r->vm, m->data, m->h.length, r->st, &r->st_lock, r->err, sizeof(r->err))))
+		return -1;
+	if (wire__reply_ok(r->sock, NULL, 0)) {
+		errbuf__set(r->err, sizeof(r->err), "the source closed the connection after POSTCOPY");
+		return -1;
+	}
+	struct ram_batch_sink base = sink_of(r), ps = base;
+	if (postcopy_rx__accept(r->pc, r->lfd, r->in->tls, r->nonce, &base, r->err, sizeof(r->err)))
+		return -1;
+	postcopy_rx__sink(r->pc, &ps);
+	page_rx__set_sink(&r->rx, &ps);
+	return 0;
+}
+
+/* POSTCOPY_END: the background stream is over; once every page is in
+ * place the guest runs on plain memory. */
+static int on_postcopy_end(struct receiver *r)
+{
+	r->st->iteration++;
+	int w = page_rx__wait_fences(&r->rx, r->st->iteration, 120000, r->err, sizeof(r->err));
+	if (w == -2)
+		cancel_reason(r, r->err, sizeof(r->err));
+	if (w)
+		return -1;
+	return postcopy_rx__finish(r->pc, 60000, r->err, sizeof(r->err));
+}
+
 static int on_state(struct receiver *r, struct wire_msg *m)
 {
 	if (state_rx__apply(r->vm, m->data, m->h.length, r->err, sizeof(r->err)))
@@ -338,8 +391,10 @@ static void publish(struct receiver *r)
 {
 	struct mig_stats st;
 	pthread_mutex_lock(&r->st_lock);
-	if (r->st->status == MIG_ACTIVE)
+	if (r->st->status == MIG_ACTIVE || r->st->status == MIG_POSTCOPY)
 		r->st->total_ns = now__ns() - r->st->start_ns;
+	if (r->pc && r->st->status == MIG_POSTCOPY)
+		postcopy_rx__figures(r->pc, r->st);
 	st = *r->st;
 	pthread_mutex_unlock(&r->st_lock);
 	pthread_mutex_lock(&r->in->lock);
@@ -422,6 +477,26 @@ static int on_helper(struct receiver *r, struct wire_msg *m, void **reply, size_
 	return 0;
 }
 
+/* A failure after the switch to post-copy: the guest ran here and some
+ * of its pages exist only on the source, which holds the VM paused (if
+ * it still runs). The vCPUs waiting for those pages must never get a
+ * zero page instead: say so, stop the VM, and end the process without
+ * closing the userfaultfd under them. */
+static __attribute__((__noreturn__)) void lost_after_switch(struct receiver *r)
+{
+	pthread_mutex_lock(&r->st_lock);
+	r->st->status = MIG_FAILED;
+	r->st->vm_lost = true;
+	snprintf(r->st->error, sizeof(r->st->error), "%s", r->err);
+	pthread_mutex_unlock(&r->st_lock);
+	publish(r);
+	log__err("incoming post-copy failed after the switch: %s. The VM is lost here: %llu of its pages "
+		 "never arrived (the source holds it paused with every page, if it still runs)", r->err,
+		 (unsigned long long)r->st->postcopy_remaining);
+	vm__stop(r->vm, 1, "post-copy failed after the switch: the VM is lost here");
+	_exit(1);
+}
+
 int migration__receive(int lfd, struct vm *vm, const struct vm_config *cfg, struct mig_incoming *in,
 		      struct mirror *mirror, char *err, size_t errlen)
 {
@@ -459,6 +534,10 @@ int migration__receive(int lfd, struct vm *vm, const struct vm_config *cfg, stru
 		 * connection is quiet: publish their figures as they go, and
 		 * call the source silent only when no connection brings anything */
 		rc = r.rx.c ? cancel__poll(sock, POLLIN, PUBLISH_MS) : 0;
+		if (postcopy_rx__failed(r.pc)) {
+			errbuf__set(r.err, sizeof(r.err), "%s", postcopy_rx__failed(r.pc));
+			goto fail;
+		}
 		if (rc == -ETIMEDOUT) {
 			publish(&r);
 			if (progressed(&r, &seen))
@@ -518,6 +597,13 @@ int migration__receive(int lfd, struct vm *vm, const struct vm_config *cfg, stru
 					wire__msg_free(&m);
 					continue;
 				}
+			} else if (m.h.cmd == W_POSTCOPY) {
+				/* answered inside, before the request connection joins */
+				if ((ok = on_postcopy(&r, &m)) == 0) {
+					wire__msg_free(&m);
+					publish(&r);
+					continue;
+				}
 			} else if (m.h.cmd == W_HELPER) {
 				ok = on_helper(&r, &m, &reply, &rlen);
 			} else if (m.h.cmd == W_ITER_END) {
@@ -535,15 +621,29 @@ int migration__receive(int lfd, struct vm *vm, const struct vm_config *cfg, stru
 			if (m.h.cmd == W_COMMIT && (ok = take_commit(&r, &m)) == 0) {
 				if (r.cc && (ok = r.pp.ops->recv_finish(&r.pp)))
 					errbuf__set(r.err, sizeof(r.err), "RECEIVE_FINISH: %s", strerror(-ok));
-				else if ((ok = vm__start(vm, r.err, sizeof(r.err))) == 0) {
-					state = RUNNING;
+				else if ((!r.pc || (ok = postcopy_rx__arm(r.pc, r.err, sizeof(r.err))) == 0) &&
+					 (ok = vm__start(vm, r.err, sizeof(r.err))) == 0) {
+					state = r.pc ? POSTCOPY : RUNNING;
 					struct wire_running run = { .resume_ns = now__ns() };
 					run.downtime_ns = st.downtime_ns = run.resume_ns - state_ns;
+					if (r.pc) {
+						pthread_mutex_lock(&r.st_lock);
+						st.status = MIG_POSTCOPY;
+						st.postcopy_switch_ns = run.downtime_ns;
+						pthread_mutex_unlock(&r.st_lock);
+						log__info("post-copy: the guest runs here; %llu pages still to come",
+							  (unsigned long long)st.postcopy_missing);
+					}
 					wire__msg_free(&m);
 					(void)wire__reply_ok(sock, &run, sizeof(run));
+					publish(&r);
 					continue;
 				}
 			}
+			break;
+		case POSTCOPY:
+			if (m.h.cmd == W_POSTCOPY_END && (ok = on_postcopy_end(&r)) == 0)
+				state = RUNNING;
 			break;
 		case RUNNING:
 			break;
@@ -566,12 +666,22 @@ int migration__receive(int lfd, struct vm *vm, const struct vm_config *cfg, stru
 		st.mbps = (double)st.transferred * 8 * 1000 / (double)st.total_ns;
 	st.psp_ns = r.pp.ns;
 	publish(&r);
+	if (r.pc)
+		log__info("post-copy complete: %llu pages requested (latency median %.0f us, p99 %.0f us, "
+			  "max %.0f us), the guest waited %.1f ms for pages in all, last page %.0f ms after "
+			  "the switch", (unsigned long long)st.postcopy_requests, (double)st.req_lat_median_ns / 1e3,
+			  (double)st.req_lat_p99_ns / 1e3, (double)st.req_lat_max_ns / 1e3,
+			  (double)st.guest_blocked_ns / 1e6, (double)st.postcopy_ns / 1e6);
+	postcopy_rx__free(r.pc);
 	page_rx__close(&r.rx);
 	close(sock);
 	free(r.stage);
 	ram_suspects__free(&r.sus);
 	return 0;
 fail:
+	if (state == POSTCOPY)
+		lost_after_switch(&r);        /* does not return */
+	postcopy_rx__free(r.pc);
 	page_rx__close(&r.rx);
 	close(sock);
 fail_nosock:

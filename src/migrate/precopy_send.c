@@ -28,6 +28,7 @@
 #include "mem/page.h"
 #include "migrate/outcome.h"
 #include "migrate/page_tx.h"
+#include "migrate/postcopy.h"
 #include "migrate/precopy.h"
 #include "migrate/private_helper.h"
 #include "migrate/private_path.h"
@@ -63,8 +64,9 @@ struct sender {
 
 const char *mig__status_name(enum mig_status s)
 {
-	static const char *n[] = { "none", "setup", "active", "device", "completed", "failed", "cancelled" };
-	return s <= MIG_CANCELLED ? n[s] : "?";
+	static const char *n[] = { "none", "setup", "active", "device", "completed", "failed", "cancelled",
+				   "postcopy-active" };
+	return s <= MIG_POSTCOPY ? n[s] : "?";
 }
 
 #define STAT(m, expr) do { pthread_mutex_lock(&(m)->lock); expr; pthread_mutex_unlock(&(m)->lock); } while (0)
@@ -328,6 +330,71 @@ static int send_state_and_commit(struct sender *s, uint64_t pause_ns, uint64_t *
 
 static void write_stats_file(struct migration *m);
 
+/* Switch over now, by post-copy (the VM is paused, the last round's
+ * dirty pages harvested into s->dirty): the destination learns what it
+ * lacks, the request connection opens, STATE and COMMIT make the VM run
+ * there; then the missing pages go in the background while requests are
+ * answered, and POSTCOPY_END closes it. *committed: the destination has
+ * run the VM (from then on this side never resumes it). 0 or -1. */
+static int postcopy(struct sender *s, uint64_t pause_ns, uint64_t *running_ns, bool *committed)
+{
+	struct migration *m = s->m;
+	struct postcopy_tx pt = { .m = m, .vm = s->vm, .sock = -1, .hint = &s->tx.hint };
+	uint64_t npages = s->vm->ram.size / 4096, missing = bitmap__count(&s->dirty), pages, bytes;
+	struct wire_postcopy h = { .npages = npages, .missing = missing };
+	struct wire_msg msg;
+	char why[400];
+	int r = -1;
+
+	if (wire__send2(s->sock, W_POSTCOPY, 0, &h, sizeof(h), s->dirty.w, s->dirty.nwords * 8, NULL, 0) ||
+	    wire__expect_reply(s->sock, &msg, REPLY_TIMEOUT_MS, why, sizeof(why))) {
+		errbuf__set(s->err, sizeof(s->err), "switching to post-copy: %s", why);
+		return -1;
+	}
+	wire__msg_free(&msg);
+	if (postcopy_tx__connect(&pt, s->nonce, why, sizeof(why))) {
+		errbuf__set(s->err, sizeof(s->err), "%s", why);
+		return -1;
+	}
+	STAT(m, m->st.postcopy = true; m->st.postcopy_missing = m->st.postcopy_remaining = missing);
+	if (send_state_and_commit(s, pause_ns, running_ns))
+		goto out;
+	*committed = true;
+	/* a cancel that came during the switch is too late now */
+	STAT(m, m->st.status = MIG_POSTCOPY; __atomic_store_n(&m->cancel, 0, __ATOMIC_RELAXED); m->st.postcopy_switch_ns = *running_ns - pause_ns;
+	     m->sock_open = false);
+	log__info("post-copy: the guest runs on the destination after a %.1f ms pause; %llu pages (%llu MiB) "
+		  "follow", (double)(*running_ns - pause_ns) / 1e6, (unsigned long long)missing,
+		  (unsigned long long)(missing >> 8));
+	if (postcopy_tx__start(&pt, why, sizeof(why))) {
+		errbuf__set(s->err, sizeof(s->err), "%s", why);
+		goto out;
+	}
+	uint64_t t0 = now__ns();
+	if (send_round(s, (uint32_t)m->st.iteration + 1, true, &pages, &bytes)) {
+		if (pt.failed)
+			errbuf__set(s->err, sizeof(s->err), "%s", pt.err);
+		goto out;
+	}
+	STAT(m, m->st.postcopy_bg_bytes = bytes; m->st.postcopy_remaining = 0);
+	struct iter_end ie = { m->st.iteration + 1, pages };
+	if ((r = wire__send(s->sock, W_POSTCOPY_END, 0, &ie, sizeof(ie), NULL, 0)) ||
+	    wire__expect_reply(s->sock, &msg, REPLY_TIMEOUT_MS, why, sizeof(why))) {
+		errbuf__set(s->err, sizeof(s->err), "ending post-copy: %s", r ? strerror(-r) : why);
+		r = -1;
+		goto out;
+	}
+	wire__msg_free(&msg);
+	STAT(m, m->st.postcopy_ns = now__ns() - t0);
+	log__info("post-copy: every page in place on the destination %.0f ms after the switch "
+		  "(%llu requests answered, %llu MiB in the background)", (double)(now__ns() - t0) / 1e6,
+		  (unsigned long long)pt.requests, (unsigned long long)(bytes >> 20));
+	r = 0;
+out:
+	postcopy_tx__stop(&pt);
+	return r;
+}
+
 static void *run(void *arg)
 {
 	struct migration *m = arg;
@@ -336,7 +403,7 @@ static void *run(void *arg)
 	struct ram_extent *ext = NULL;
 	uint32_t next = 0;
 	int nconns = data_conns(&m->opt);
-	bool paused = false, done = false;
+	bool paused = false, done = false, post = false, committed = false;
 	char why[400];
 
 	s.cc = m->vm->cfg.cc != CC_NONE;
@@ -370,6 +437,12 @@ static void *run(void *arg)
 	if (m->opt.private_path == MIG_PRIVATE_HELPER && !s.helper) {
 		errbuf__set(s.err, sizeof(s.err), "--private-path helper: %s",
 			   s.cc ? dead : "the VM is not confidential: it has no private pages");
+		goto out;
+	}
+	if (s.cc && (m->opt.postcopy_after || m->opt.on_timeout == MIG_TIMEOUT_POSTCOPY)) {
+		errbuf__set(s.err, sizeof(s.err), "post-copy of a confidential VM is not supported yet (its "
+			   "private pages would need the helper to open them through its own view of "
+			   "guest RAM): migrate it by pre-copy");
 		goto out;
 	}
 	if (!migration_allowed(&s)) {
@@ -409,7 +482,7 @@ static void *run(void *arg)
 		goto out;
 	}
 	/* the workers start on the data connections; migrate-cancel cuts them too */
-	if (page_tx__open(&s.tx, m->opt.uri, s.sock, s.nonce, nconns, ext, next, why, sizeof(why))) {
+	if (page_tx__open(&s.tx, s.sock, s.nonce, nconns, ext, next, why, sizeof(why))) {
 		errbuf__set(s.err, sizeof(s.err), "%s", why);
 		goto out;
 	}
@@ -441,7 +514,18 @@ static void *run(void *arg)
 		}
 		if (expect_ms <= (double)m->opt.downtime_ms || left == 0)
 			break;
+		if ((m->opt.postcopy_after && it >= m->opt.postcopy_after) ||
+		    __atomic_load_n(&m->start_postcopy, __ATOMIC_RELAXED)) {
+			post = true;
+			break;
+		}
 		if (m->opt.timeout_s && now__ns() - m->st.start_ns > m->opt.timeout_s * 1000000000ULL) {
+			if (m->opt.on_timeout == MIG_TIMEOUT_POSTCOPY) {
+				log__info("did not converge within %llu s: switching to post-copy as asked",
+					  (unsigned long long)m->opt.timeout_s);
+				post = true;
+				break;
+			}
 			if (m->opt.on_timeout == MIG_TIMEOUT_CANCEL) {
 				errbuf__set(s.err, sizeof(s.err), "did not converge within %llu s (%llu pages still dirty, "
 					   "expected downtime %.0f ms > %llu ms): cancelled as asked",
@@ -463,18 +547,32 @@ static void *run(void *arg)
 		goto out;
 	}
 	paused = true;
+	if (post) {
+		/* the rest follows the guest: only what changed since the last
+		 * round is unknown to the destination */
+		if (sync_dirty(&s) || postcopy(&s, pause_ns, &running_ns, &committed))
+			goto out;
 	/* the final round: newer than any before */
-	if (sync_dirty(&s) || send_round(&s, (uint32_t)m->st.iteration + 1, true, &pages, &bytes) ||
-	    iter_end(&s, 0, pages) ||
-	    send_state_and_commit(&s, pause_ns, &running_ns))
+	} else if (sync_dirty(&s) || send_round(&s, (uint32_t)m->st.iteration + 1, true, &pages, &bytes) ||
+		   iter_end(&s, 0, pages) ||
+		   send_state_and_commit(&s, pause_ns, &running_ns)) {
 		goto out;
+	}
 	/* committed: the destination runs the VM */
 	if (s.cc && s.pp.ops->send_finish(&s.pp))
 		log__err("SEND_FINISH failed after commit (the destination runs the VM)");
 	done = true;
 	serial__discard(&m->vm->serial);      /* a half-written console line went with STATE */
 out:
-	if (!done) {
+	if (!done && committed) {
+		/* after the switch: the destination may have run the guest, so
+		 * this copy stays paused; it is the only complete one */
+		STAT(m, m->held = true);
+		log__err("post-copy to %s failed after the switch: %s. The VM stays paused here with every "
+			 "page; if the destination is gone for good, `tern ctl SOCK cont --force` resumes it "
+			 "(dangerous: if the destination still runs it, the two copies diverge)", m->opt.uri,
+			 s.err);
+	} else if (!done) {
 		if (s.cc)
 			s.pp.ops->send_cancel(&s.pp);
 		if (s.sock >= 0)
@@ -498,7 +596,7 @@ out:
 		m->st.downtime_ns = running_ns - pause_ns;
 		m->st.remaining_pages = 0;
 	} else {
-		m->st.status = cancelled(&s) ? MIG_CANCELLED : MIG_FAILED;
+		m->st.status = cancelled(&s) && !committed ? MIG_CANCELLED : MIG_FAILED;
 		snprintf(m->st.error, sizeof(m->st.error), "%s", s.err);
 	}
 	pthread_mutex_unlock(&m->lock);
@@ -507,7 +605,7 @@ out:
 		char sent[64];
 		snprintf(sent, sizeof(sent), "%llu MB sent", (unsigned long long)(m->st.transferred >> 20));
 		move__committed(m->vm, "migrated", m->opt.uri, running_ns - pause_ns, sent);
-	} else
+	} else if (!committed)
 		log__err("migration to %s %s: %s (the VM keeps running here)", m->opt.uri,
 			cancelled(&s) ? "cancelled" : "failed", s.err);
 	return NULL;
@@ -541,6 +639,8 @@ int migration__start(struct migration *m, struct vm *vm, struct mirror *mirror,
 	m->vm = vm;
 	m->mirror = mirror;
 	m->cancel = 0;
+	m->start_postcopy = 0;
+	m->held = false;
 	m->nrounds = 0;
 	pthread_mutex_unlock(&m->lock);
 	if (pthread_create(&m->thread, NULL, run, m)) {
@@ -552,10 +652,47 @@ int migration__start(struct migration *m, struct vm *vm, struct mirror *mirror,
 	return 0;
 }
 
+int migration__start_postcopy(struct migration *m, char *err, size_t errlen)
+{
+	int ret = 0;
+	pthread_mutex_lock(&m->lock);
+	if (m->st.status != MIG_SETUP && m->st.status != MIG_ACTIVE)
+		errbuf__set(err, errlen, "migrate-start-postcopy: %s", m->st.status == MIG_POSTCOPY ?
+			    "already in post-copy" : m->st.status == MIG_DEVICE ? "the switch-over has begun" :
+			    "no migration is running");
+	else if (m->vm->cfg.cc != CC_NONE)
+		errbuf__set(err, errlen, "migrate-start-postcopy: post-copy of a confidential VM is not "
+			    "supported yet (its private pages would need the helper to open them "
+			    "through its own view of guest RAM)");
+	else
+		__atomic_store_n(&m->start_postcopy, 1, __ATOMIC_RELAXED);
+	ret = m->start_postcopy ? 0 : -1;
+	pthread_mutex_unlock(&m->lock);
+	return ret;
+}
+
+int migration__resume_held(struct migration *m, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&m->lock);
+	bool held = m->held;
+	m->held = false;
+	pthread_mutex_unlock(&m->lock);
+	if (!held) {
+		errbuf__set(err, errlen, "cont --force: no VM is held here by a failed post-copy");
+		return -1;
+	}
+	log__err("cont --force: resuming the VM held since its post-copy to %s failed; if the destination "
+		 "still runs it, the two copies now diverge", m->opt.uri);
+	vm__resume(m->vm);
+	return 0;
+}
+
 void migration__cancel(struct migration *m)
 {
-	__atomic_store_n(&m->cancel, 1, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&m->lock);
+	/* after the switch to post-copy the guest runs there: too late */
+	if (m->st.status != MIG_POSTCOPY)
+		__atomic_store_n(&m->cancel, 1, __ATOMIC_RELAXED);
 	if (m->sock_open && (m->st.status == MIG_SETUP || m->st.status == MIG_ACTIVE)) {
 		shutdown(m->sock, SHUT_RDWR);
 		if (m->tx)

@@ -44,15 +44,25 @@ static int64_t entry_bytes(const struct ram_batch_sink *s, const struct ram_entr
 	}
 }
 
-/* The sealed entries, in order, from the stage. */
-static int open_sealed(const struct ram_batch_sink *s, const struct ram_entry *e, uint32_t count,
-		       char *err, size_t errlen)
+/* Where a plain page that post-copy no longer wants is read to: dropped
+ * (every thread may write it at once; nobody reads it). */
+static uint8_t discard[4096];
+
+/* The sealed entries, in order, from the stage; the unclaimed ones
+ * (post-copy) are skipped. */
+static int open_sealed(const struct ram_batch_sink *s, const struct ram_entry *e, const bool *mine,
+		       uint32_t count, char *err, size_t errlen)
 {
 	const uint8_t *p = s->stage;
 	bool helper = false;
 	for (uint32_t i = 0; i < count; i++) {
 		uint64_t gpa = e[i].word & ~PAGE_KIND_MASK;
-		switch (e[i].word & PAGE_KIND_MASK) {
+		uint64_t kind = e[i].word & PAGE_KIND_MASK;
+		if (!mine[i] && (kind == PAGE_PRIVATE || kind == PAGE_HELPER)) {
+			p += kind == PAGE_PRIVATE ? e[i].aux : HELPER_PACKET_SIZE;
+			continue;
+		}
+		switch (kind) {
 		case PAGE_PRIVATE:
 			if (s->open_private(s->ctx, p, (uint32_t)e[i].aux, err, errlen))
 				return -1;
@@ -72,7 +82,14 @@ static int open_sealed(const struct ram_batch_sink *s, const struct ram_entry *e
 			break;
 		}
 	}
-	return helper ? s->flush_helper(s->ctx, err, errlen) : 0;
+	if (helper && s->flush_helper(s->ctx, err, errlen))
+		return -1;
+	if (s->placed)                    /* opened: in place */
+		for (uint32_t i = 0; i < count; i++)
+			if (mine[i] && ((e[i].word & PAGE_KIND_MASK) == PAGE_PRIVATE ||
+					(e[i].word & PAGE_KIND_MASK) == PAGE_HELPER))
+				s->placed(s->ctx, e[i].word & ~PAGE_KIND_MASK);
+	return 0;
 }
 
 int ram_batch__receive(const struct ram_batch_sink *s, uint64_t len, char *err, size_t errlen)
@@ -80,6 +97,7 @@ int ram_batch__receive(const struct ram_batch_sink *s, uint64_t len, char *err, 
 	struct ram_batch_hdr h;
 	struct ram_entry e[RAM_BATCH_PAGES];
 	struct iovec iov[RAM_BATCH_PAGES];
+	bool mine[RAM_BATCH_PAGES];
 	uint64_t data = 0, staged = 0;
 	bool sealed = false, prev_staged = false;
 	int n = 0, r;
@@ -107,8 +125,9 @@ int ram_batch__receive(const struct ram_batch_sink *s, uint64_t len, char *err, 
 		if (gpa >= s->ram_size || b < 0)
 			goto bad;
 		data += (uint64_t)b;
+		mine[i] = !s->claim || s->claim(s->ctx, gpa);
 		if ((e[i].word & PAGE_KIND_MASK) == PAGE_NORMAL) {
-			iov[n++] = (struct iovec){ s->ram + gpa, 4096 };
+			iov[n++] = (struct iovec){ mine[i] ? s->ram + gpa : discard, 4096 };
 			prev_staged = false;
 		} else if ((e[i].word & PAGE_KIND_MASK) != PAGE_ZERO) {
 			/* sealed packets go to the stage, one after another:
@@ -127,24 +146,38 @@ int ram_batch__receive(const struct ram_batch_sink *s, uint64_t len, char *err, 
 		goto io;
 	for (uint32_t i = 0; i < h.count; i++) {
 		uint64_t gpa = e[i].word & ~PAGE_KIND_MASK;
+		if (!mine[i])
+			continue;
 		switch (e[i].word & PAGE_KIND_MASK) {
 		case PAGE_NORMAL:
-			if (XXH3_64bits(s->ram + gpa, 4096) != e[i].aux && suspect(s->suspects, gpa)) {
-				errbuf__set(err, errlen, "out of memory");
-				return -1;
+			if (XXH3_64bits(s->ram + gpa, 4096) != e[i].aux) {
+				if (s->placed) {
+					errbuf__set(err, errlen, "page 0x%llx arrived corrupted (post-copy: "
+						    "the source is paused, nothing excuses it)",
+						    (unsigned long long)gpa);
+					return -1;
+				}
+				if (suspect(s->suspects, gpa)) {
+					errbuf__set(err, errlen, "out of memory");
+					return -1;
+				}
 			}
 			s->st->normal++;
+			if (s->placed)
+				s->placed(s->ctx, gpa);
 			break;
 		case PAGE_ZERO:
 			memset(s->ram + gpa, 0, 4096);
 			s->st->duplicate++;
+			if (s->placed)
+				s->placed(s->ctx, gpa);
 			break;
 		}
 	}
 	if (sealed) {
 		if (s->lock_private)
 			s->lock_private(s->ctx, true);
-		r = open_sealed(s, e, h.count, err, errlen);
+		r = open_sealed(s, e, mine, h.count, err, errlen);
 		if (s->lock_private)
 			s->lock_private(s->ctx, false);
 		if (r)

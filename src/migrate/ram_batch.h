@@ -79,6 +79,15 @@ struct ram_batch_sink {
 	/* Read exactly the bytes iov[0..n) describe: 0 or -errno. */
 	int (*read)(void *rctx, struct iovec *iov, int n);
 	void *rctx;
+	/* Post-copy (both NULL before the switch): claim(ctx, gpa) says whether
+	 * the page is still to be placed. false: it was placed already (a
+	 * request's answer and the background stream both carried it), and
+	 * these bytes are read and dropped, for the guest may have written the
+	 * page since. placed(ctx, gpa) once its bytes are all in and verified.
+	 * A plain page whose hash does not match is then an error at once:
+	 * the source is paused, so nothing can excuse it. */
+	bool (*claim)(void *ctx, uint64_t gpa);
+	void (*placed)(void *ctx, uint64_t gpa);
 	uint8_t *stage;                   /* RAM_BATCH_STAGE bytes for sealed packets */
 	struct ram_suspects *suspects;
 	struct mig_stats *st;             /* pages counted per kind */

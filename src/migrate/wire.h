@@ -10,9 +10,11 @@
 #include <sys/uio.h>
 
 #define WIRE_MAGIC        0x57524e54u  /* "TNRW" */
-#define WIRE_VERSION      3            /* 2: HELLO's reply carries a nonce, CONFIG echoes it;
+#define WIRE_VERSION      4            /* 2: HELLO's reply carries a nonce, CONFIG echoes it;
 					* 3: RAM batches as an entry table then data,
-					* on data connections (DATA_OPEN, JOIN, FENCE) */
+					* on data connections (DATA_OPEN, JOIN, FENCE);
+					* 4: post-copy (POSTCOPY, PAGE_REQ, POSTCOPY_END,
+					* a request connection) */
 #define WIRE_NONCE_LEN    32
 #define WIRE_MAX_PAYLOAD  (64u << 20)  /* one message; RAM goes in many */
 #define WIRE_MAX_FDS      4
@@ -44,12 +46,20 @@ enum wire_cmd {
 					    * message after HELLO (reply) */
 	W_FENCE  = 12,                     /* data connection: the round's last message on it
 					    * (struct ram_fence, ram_batch.h; no reply) */
+	W_POSTCOPY = 13,                   /* migration, paused: struct wire_postcopy then the
+					    * bitmap of pages the destination lacks; the source
+					    * then opens the request connection (reply first) */
+	W_PAGE_REQ = 14,                   /* request connection, destination to source: u64
+					    * GPAs (1..WIRE_MAX_PAGE_REQ); answered by a W_RAM
+					    * batch of those pages, or a W_REPLY error */
+	W_POSTCOPY_END = 15,               /* control: struct iter_end, every missing page has
+					    * been sent (reply: once all are in place) */
 	W_REPLY  = 0x100,                  /* the answer to any request */
 };
 
 /* What a connection is for, said in its HELLO: the move's control
  * connection, or one of a migration's data connections. */
-enum wire_kind { WIRE_HANDOFF = 1, WIRE_MIGRATE = 2, WIRE_DATA = 3 };
+enum wire_kind { WIRE_HANDOFF = 1, WIRE_MIGRATE = 2, WIRE_DATA = 3, WIRE_REQUEST = 4 };
 
 struct wire_hello {
 	uint32_t proto;                    /* WIRE_VERSION the sender speaks */
@@ -100,6 +110,13 @@ struct wire_join {                     /* W_JOIN: binds a data connection to its
 	uint8_t  nonce[WIRE_NONCE_LEN];    /* the control connection's nonce */
 	uint32_t index;                    /* 0..conns-1, each once */
 	uint32_t pad;
+};
+
+#define WIRE_MAX_PAGE_REQ 64
+
+struct wire_postcopy {                 /* W_POSTCOPY, then (npages + 63) / 64 u64 bitmap words */
+	uint64_t npages;                   /* guest RAM's pages: must match */
+	uint64_t missing;                  /* bits set in the bitmap */
 };
 
 struct wire_msg {
@@ -161,6 +178,10 @@ int  wire__accept_source(int lfd, enum wire_kind kind, uint8_t nonce[WIRE_NONCE_
 struct tls_creds;
 int  wire__accept_kind(int lfd, enum wire_kind kind, struct tls_creds *tls, int timeout_ms,
 		       uint8_t nonce[WIRE_NONCE_LEN], char *err, size_t errlen);
+/* A connection's JOIN (after its HELLO): read, its nonce checked against
+ * ours; 0 with *index, or -1 with why (nothing answered: the caller
+ * checks the index too, then answers). wire_accept.c */
+int  wire__take_join(int sock, const uint8_t nonce[WIRE_NONCE_LEN], uint32_t *index, char *why, size_t len);
 /* Source side: send HELLO of this kind, take the receiver's nonce from its
  * reply. 0, or -1 with the reason (the receiver's refusal) in err. */
 int  wire__hello(int sock, enum wire_kind kind, int timeout_ms, uint8_t nonce[WIRE_NONCE_LEN],

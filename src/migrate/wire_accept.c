@@ -45,7 +45,8 @@ _Static_assert(__builtin_offsetof(struct pending, u.m.hello) - __builtin_offseto
 	       sizeof(struct wire_hdr), "the HELLO follows its header without padding, as on the wire");
 
 static const char *const kind_name[] = { [WIRE_HANDOFF] = "a handoff", [WIRE_MIGRATE] = "a migration",
-					 [WIRE_DATA] = "a migration's data connection" };
+					 [WIRE_DATA] = "a migration's data connection",
+					 [WIRE_REQUEST] = "a post-copy request connection" };
 
 /* The header alone says whether this can be a HELLO; 0 or -1 with why. */
 static int check_hdr(const struct wire_hdr *h, char *why, size_t len)
@@ -76,7 +77,7 @@ static int check_hello(const struct wire_hdr *hdr, struct wire_hello *h, enum wi
 			   h->rec_major, REC_FORMAT_MAJOR);
 	else if (h->kind != (uint32_t)kind)
 		errbuf__set(why, len, "this process waits for %s, not %s", kind_name[kind],
-			   h->kind >= WIRE_HANDOFF && h->kind <= WIRE_DATA ? kind_name[h->kind] :
+			   h->kind >= WIRE_HANDOFF && h->kind <= WIRE_REQUEST ? kind_name[h->kind] :
 			   "an unknown kind of move");
 	else
 		return 0;
@@ -272,4 +273,28 @@ int wire__hello(int sock, enum wire_kind kind, int timeout_ms, uint8_t nonce[WIR
 	memcpy(nonce, m.data, WIRE_NONCE_LEN);
 	wire__msg_free(&m);
 	return 0;
+}
+
+int wire__take_join(int sock, const uint8_t nonce[WIRE_NONCE_LEN], uint32_t *index, char *why, size_t len)
+{
+	struct wire_msg m;
+	struct wire_join j;
+	int r = wire__recv(sock, &m, 10000), ret = -1;
+	if (r) {
+		errbuf__set(why, len, "no JOIN (%s)", strerror(-r));
+		return -1;
+	}
+	if (m.h.cmd != W_JOIN || m.h.length != sizeof(j)) {
+		errbuf__set(why, len, "expected JOIN");
+	} else {
+		memcpy(&j, m.data, sizeof(j));
+		if (memcmp(j.nonce, nonce, WIRE_NONCE_LEN))
+			errbuf__set(why, len, "JOIN names another migration");
+		else {
+			*index = j.index;
+			ret = 0;
+		}
+	}
+	wire__msg_free(&m);
+	return ret;
 }

@@ -55,7 +55,7 @@ struct snapshot_lazy *snapshot_lazy__new(struct snap_file *f, struct vm *vm, cha
 		free(l);
 		return NULL;
 	}
-	if (uffd__open(&l->u, vm->ram.hva, vm->ram.size, err, errlen)) {
+	if (uffd__open(&l->u, vm->ram.hva, vm->ram.size, UFFD_MISSING, err, errlen)) {
 		close(l->stop[0]);
 		close(l->stop[1]);
 		free((void *)l->loaded);

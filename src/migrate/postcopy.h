@@ -1,0 +1,97 @@
+/* postcopy.h - post-copy migration: the destination runs the guest before
+ * it has every page, and fetches the missing ones as the guest touches
+ * them, while the source pushes the rest in the background.
+ *
+ *   source (paused)                       destination
+ *   POSTCOPY {npages, bitmap}   ------->  the pages it lacks (stale or never sent)
+ *   request connection: HELLO (kind request), JOIN {nonce}
+ *   STATE, COMMIT               ------->  stale pages unmapped from the guest's view,
+ *                                         that view registered with userfaultfd
+ *                                         (missing + minor faults), the VM runs
+ *   background: RAM... FENCE on every data connection (the missing pages,
+ *               nearest to the latest request first)
+ *   requests:   <------- PAGE_REQ {gpa...}   a vCPU faulted on a missing page
+ *               RAM {those pages} ------->   written through a second mapping
+ *                                            of the memfd, then mapped into the
+ *                                            guest's view (UFFDIO_CONTINUE)
+ *   POSTCOPY_END                ------->  every page in place: unregistered
+ *
+ * A page is placed once: the first copy to arrive claims it, a later one
+ * (a request answered while the background stream carried it too) is
+ * read and dropped, for the guest may have written the page since.
+ *
+ * After COMMIT there are never two running copies: the source stays
+ * paused until the destination says every page is in place. If the
+ * destination fails, the source keeps its paused, complete copy
+ * (migration->held; `cont --force` resumes it). If the source is lost,
+ * the destination cannot finish the guest's memory: it says the VM is
+ * lost and exits non-zero, never giving the guest a zero page in place
+ * of one it lacks. */
+#ifndef TERN_MIGRATE_POSTCOPY_H
+#define TERN_MIGRATE_POSTCOPY_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "migrate/precopy.h"
+#include "migrate/ram_batch.h"
+#include "migrate/wire.h"
+
+struct postcopy_rx;
+struct tls_creds;
+
+/* Destination, at POSTCOPY (the VM is built and does not run yet): the
+ * payload checked against guest RAM's size. NULL with err. st: where its
+ * figures go (under st_lock). */
+struct postcopy_rx *postcopy_rx__new(struct vm *vm, const uint8_t *payload, size_t len, struct mig_stats *st,
+				     pthread_mutex_t *st_lock, char *err, size_t errlen);
+/* After POSTCOPY was answered: the request connection (HELLO as request,
+ * JOIN with this migration's nonce). base: the private callbacks of the
+ * receive (ram_batch.h). 0 or -1 with err. */
+int  postcopy_rx__accept(struct postcopy_rx *p, int lfd, struct tls_creds *tls,
+			 const uint8_t nonce[WIRE_NONCE_LEN], const struct ram_batch_sink *base, char *err,
+			 size_t errlen);
+/* What a data connection's batches land through from now on: the second
+ * mapping, each page claimed once and mapped into the guest's view once
+ * placed. */
+void postcopy_rx__sink(struct postcopy_rx *p, struct ram_batch_sink *s);
+/* Just before the VM runs: the stale pages leave the guest's view, the
+ * view is registered, the fault and request threads start. 0 or -1. */
+int  postcopy_rx__arm(struct postcopy_rx *p, char *err, size_t errlen);
+/* After the background stream's last FENCE: wait (up to timeout_ms) for
+ * pages still on their way on the request connection, then unregister:
+ * the guest runs on plain memory. 0, or -1 with err naming the pages
+ * still missing. */
+int  postcopy_rx__finish(struct postcopy_rx *p, int timeout_ms, char *err, size_t errlen);
+/* The first failure of the fault or request thread, or NULL. */
+const char *postcopy_rx__failed(struct postcopy_rx *p);
+/* Copy the figures (remaining pages, requests, latencies) into st. */
+void postcopy_rx__figures(struct postcopy_rx *p, struct mig_stats *st);
+/* Stop the threads, close. After a failure with the VM running, the
+ * caller stops the VM first (vCPUs may wait for pages that never come). */
+void postcopy_rx__free(struct postcopy_rx *p);
+
+/* Source: serves PAGE_REQ on the request connection from its own thread,
+ * and tells the background stream where the guest is faulting. */
+struct postcopy_tx {
+	struct migration *m;
+	struct vm *vm;
+	int sock;                         /* the request connection */
+	uint64_t *hint;                   /* the latest requested page (page_tx's cursor hint) */
+	pthread_t th;
+	bool started;
+	bool failed;
+	char err[256];
+	uint64_t requests, pages, bytes, refused;
+};
+/* Open the request connection to the migration's uri (TLS as the
+ * control connection), HELLO as request, JOIN with nonce. 0 or -1 with err. */
+int  postcopy_tx__connect(struct postcopy_tx *t, const uint8_t nonce[WIRE_NONCE_LEN], char *err, size_t errlen);
+/* Start serving (after COMMIT's reply). 0 or -1 with err. */
+int  postcopy_tx__start(struct postcopy_tx *t, char *err, size_t errlen);
+/* Stop serving, close. Safe on a zeroed struct with sock -1. */
+void postcopy_tx__stop(struct postcopy_tx *t);
+
+#endif

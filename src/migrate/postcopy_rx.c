@@ -1,0 +1,509 @@
+/* postcopy_rx.c - the destination's side of post-copy (postcopy.h).
+ *
+ * Three page states, one bit array each, indexed by page:
+ *   missing  - the source's list at the switch (read only after it)
+ *   claimed  - a receiving thread is writing the page (first copy wins)
+ *   present  - its bytes are all in the memfd: it may be mapped
+ * Guest RAM has two mappings of the one memfd: the guest's view (vm->ram,
+ * KVM's memslot, registered with userfaultfd) and a fill view that the
+ * receiving threads write through. A missing page is unmapped from the
+ * guest's view at the switch (its stale bytes stay in the memfd, already
+ * allocated, to be overwritten); a vCPU that touches it faults (minor:
+ * the memfd has a page there; missing: it has none), the fault thread asks
+ * the source, and the page is mapped (UFFDIO_CONTINUE, which wakes the
+ * vCPU) only once it is whole. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "mem/uffd.h"
+#include "migrate/postcopy.h"
+#include "migrate/tls.h"
+#include "util/fault.h"
+#include "util/io.h"
+#include "util/log.h"
+#include "vm/vm.h"
+
+#define LAT_MAX (1u << 20)                /* latency samples kept */
+
+struct postcopy_rx {
+	struct vm *vm;
+	struct mig_stats *st;
+	pthread_mutex_t *st_lock;
+	uint64_t npages;
+	uint64_t *missing;                /* bit arrays of npages bits */
+	_Atomic uint64_t *claimed, *present;
+	_Atomic uint64_t *req_ns;         /* per page: when it was requested (0: never) */
+	uint8_t *fill;                    /* the fill view */
+	struct uffd u;
+	bool armed;
+	int req_sock;
+	struct ram_batch_sink base;       /* the receive's private callbacks */
+	uint8_t *stage;                   /* the request connection's sealed packets */
+	int stop[2];
+	pthread_t fault_th, req_th;
+	bool fault_started, req_started;
+	_Atomic bool failed;
+	char err[512];
+	uint64_t t_switch;
+	_Atomic uint64_t remaining, requests, req_bytes, blocked_ns, lat_max, refused;
+	pthread_mutex_t lat_lock;
+	uint32_t *lat_us;
+	size_t nlat;
+};
+
+static bool test_bit(const uint64_t *b, uint64_t i)
+{
+	return (b[i / 64] >> (i % 64)) & 1;
+}
+
+static bool atomic_test(_Atomic uint64_t *b, uint64_t i)
+{
+	return (atomic_load_explicit(&b[i / 64], memory_order_acquire) >> (i % 64)) & 1;
+}
+
+/* Set bit i; true if this call set it. */
+static bool atomic_set(_Atomic uint64_t *b, uint64_t i)
+{
+	uint64_t m = 1ull << (i % 64);
+	return !(atomic_fetch_or_explicit(&b[i / 64], m, memory_order_acq_rel) & m);
+}
+
+__attribute__((format(printf, 2, 0)))
+static void fail(struct postcopy_rx *p, const char *fmt, const char *why)
+{
+	if (atomic_exchange(&p->failed, true))
+		return;
+	snprintf(p->err, sizeof(p->err), fmt, why);
+	log__err("post-copy: %s", p->err);
+	/* the fault thread stops serving: vCPUs that wait for a page keep
+	 * waiting (never a zero page in place of one we lack); the control
+	 * thread sees the failure at its next look */
+	if (write(p->stop[1], "x", 1) < 0)
+		log__err("post-copy: cannot stop the fault thread");
+}
+
+struct postcopy_rx *postcopy_rx__new(struct vm *vm, const uint8_t *payload, size_t len, struct mig_stats *st,
+				     pthread_mutex_t *st_lock, char *err, size_t errlen)
+{
+	struct wire_postcopy h;
+	uint64_t npages = vm->ram.size / 4096, words = (npages + 63) / 64, n = 0;
+	if (len < sizeof(h)) {
+		errbuf__set(err, errlen, "POSTCOPY is malformed (%zu bytes)", len);
+		return NULL;
+	}
+	memcpy(&h, payload, sizeof(h));
+	if (h.npages != npages || len != sizeof(h) + words * 8) {
+		errbuf__set(err, errlen, "POSTCOPY describes %llu pages in %zu bytes; guest RAM has %llu",
+			    (unsigned long long)h.npages, len, (unsigned long long)npages);
+		return NULL;
+	}
+	struct postcopy_rx *p = calloc(1, sizeof(*p));
+	if (!p) {
+		errbuf__set(err, errlen, "out of memory");
+		return NULL;
+	}
+	p->vm = vm;
+	p->st = st;
+	p->st_lock = st_lock;
+	p->npages = npages;
+	p->req_sock = p->stop[0] = p->stop[1] = -1;
+	p->u.fd = -1;
+	p->fill = MAP_FAILED;
+	pthread_mutex_init(&p->lat_lock, NULL);
+	p->missing = malloc(words * 8);
+	p->claimed = calloc(words, 8);
+	p->present = calloc(words, 8);
+	p->req_ns = calloc(npages, 8);
+	p->lat_us = malloc(LAT_MAX * sizeof(*p->lat_us));
+	if (!p->missing || !p->claimed || !p->present || !p->req_ns || !p->lat_us ||
+	    pipe2(p->stop, O_CLOEXEC) < 0) {
+		errbuf__set(err, errlen, "out of memory for post-copy's page maps");
+		goto fail;
+	}
+	memcpy(p->missing, payload + sizeof(h), words * 8);
+	if (npages % 64)                  /* bits past the end would name pages outside RAM */
+		p->missing[words - 1] &= (1ull << (npages % 64)) - 1;
+	for (uint64_t i = 0; i < words; i++)
+		n += (uint64_t)__builtin_popcountll(p->missing[i]);
+	if (n != h.missing) {
+		errbuf__set(err, errlen, "POSTCOPY counts %llu missing pages, its bitmap %llu",
+			    (unsigned long long)h.missing, (unsigned long long)n);
+		goto fail;
+	}
+	/* what is not missing is in place already */
+	for (uint64_t i = 0; i < words; i++)
+		atomic_store(&p->present[i], ~p->missing[i]);
+	atomic_store(&p->remaining, n);
+	p->fill = mmap(NULL, vm->ram.size, PROT_READ | PROT_WRITE, MAP_SHARED, vm->ram.fd, 0);
+	if (p->fill == MAP_FAILED) {
+		errbuf__set(err, errlen, "post-copy: cannot map guest RAM a second time: %s", strerror(errno));
+		goto fail;
+	}
+	pthread_mutex_lock(st_lock);
+	st->postcopy = true;
+	st->postcopy_missing = st->postcopy_remaining = n;
+	pthread_mutex_unlock(st_lock);
+	return p;
+fail:
+	postcopy_rx__free(p);
+	return NULL;
+}
+
+/* ram_batch_sink hooks */
+static bool claim(void *ctx, uint64_t gpa)
+{
+	struct postcopy_rx *p = ctx;
+	return atomic_set(p->claimed, gpa / 4096) && !atomic_test(p->present, gpa / 4096);
+}
+
+static void placed(void *ctx, uint64_t gpa)
+{
+	struct postcopy_rx *p = ctx;
+	uint64_t pfn = gpa / 4096, t = now__ns();
+	atomic_set(p->present, pfn);
+	if (p->armed) {
+		/* map it into the guest's view; a vCPU waiting for it wakes */
+		int r = uffd__continue(&p->u, p->vm->ram.hva + gpa, 4096);
+		if (r)
+			fail(p, "mapping a page into the guest: UFFDIO_CONTINUE: %s", strerror(-r));
+	}
+	atomic_fetch_sub(&p->remaining, 1);
+	uint64_t asked = atomic_load(&p->req_ns[pfn]);
+	if (asked && t > asked) {
+		uint64_t lat = t - asked;
+		atomic_fetch_add(&p->blocked_ns, lat);
+		if (lat > atomic_load(&p->lat_max))
+			atomic_store(&p->lat_max, lat);
+		pthread_mutex_lock(&p->lat_lock);
+		if (p->nlat < LAT_MAX)
+			p->lat_us[p->nlat++] = (uint32_t)(lat / 1000 < UINT32_MAX ? lat / 1000 : UINT32_MAX);
+		pthread_mutex_unlock(&p->lat_lock);
+	}
+}
+
+/* The callbacks a batch calls back into go to the receive's context
+ * (base.ctx) for private pages, to us for claims: a small shim. */
+static int open_private(void *ctx, const uint8_t *pkt, uint32_t len, char *err, size_t errlen)
+{
+	struct postcopy_rx *p = ctx;
+	return p->base.open_private(p->base.ctx, pkt, len, err, errlen);
+}
+
+static int open_helper(void *ctx, uint64_t gpa, const uint8_t *pkt, char *err, size_t errlen)
+{
+	struct postcopy_rx *p = ctx;
+	return p->base.open_helper(p->base.ctx, gpa, pkt, err, errlen);
+}
+
+static int flush_helper(void *ctx, char *err, size_t errlen)
+{
+	struct postcopy_rx *p = ctx;
+	return p->base.flush_helper(p->base.ctx, err, errlen);
+}
+
+static void lock_private(void *ctx, bool lock)
+{
+	struct postcopy_rx *p = ctx;
+	if (p->base.lock_private)
+		p->base.lock_private(p->base.ctx, lock);
+}
+
+void postcopy_rx__sink(struct postcopy_rx *p, struct ram_batch_sink *s)
+{
+	s->ram = p->fill;
+	s->open_private = p->base.open_private ? open_private : NULL;
+	s->open_helper = p->base.open_helper ? open_helper : NULL;
+	s->flush_helper = flush_helper;
+	s->lock_private = lock_private;
+	s->ctx = p;
+	s->claim = claim;
+	s->placed = placed;
+}
+
+int postcopy_rx__accept(struct postcopy_rx *p, int lfd, struct tls_creds *tls,
+			const uint8_t nonce[WIRE_NONCE_LEN], const struct ram_batch_sink *base, char *err,
+			size_t errlen)
+{
+	uint8_t junk[WIRE_NONCE_LEN];
+	char why[256] = "";
+	uint32_t idx = 0;
+	p->base = *base;
+	if (!(p->stage = malloc(RAM_BATCH_STAGE))) {
+		errbuf__set(err, errlen, "out of memory");
+		return -1;
+	}
+	for (int tries = 0; tries < 8; tries++) {
+		int sock = wire__accept_kind(lfd, WIRE_REQUEST, tls, 30000, junk, err, errlen);
+		if (sock < 0)
+			return -1;
+		if (wire__take_join(sock, nonce, &idx, why, sizeof(why)) == 0 && idx != 0)
+			snprintf(why, sizeof(why), "a request connection's JOIN has index %u, not 0", idx);
+		if (!why[0] && wire__reply_ok(sock, NULL, 0) == 0) {
+			p->req_sock = sock;
+			return 0;
+		}
+		if (why[0])
+			(void)wire__reply_err(sock, "%s", why);
+		log__info("dropped a request connection: %s", why[0] ? why : "it closed");
+		close(sock);
+		why[0] = 0;
+	}
+	errbuf__set(err, errlen, "no valid post-copy request connection joined");
+	return -1;
+}
+
+static int req_read(void *rctx, struct iovec *iov, int n)
+{
+	struct postcopy_rx *p = rctx;
+	return wire__recv_iov(p->req_sock, iov, n, 120000);
+}
+
+/* The request connection's answers: pages (a RAM batch), or a refusal. */
+static void *req_main(void *arg)
+{
+	struct postcopy_rx *p = arg;
+	char why[512];
+	for (;;) {
+		struct wire_hdr h;
+		struct wire_msg m;
+		int r = wire__recv_hdr(p->req_sock, &h, -1);
+		if (r == -ECANCELED && atomic_load(&p->failed))
+			return NULL;
+		if (r) {
+			/* closed by us at the end, or the source is gone */
+			if (!atomic_load(&p->remaining))
+				return NULL;
+			fail(p, "the request connection to the source broke (%s)",
+			     r == -ECONNRESET ? "closed" : strerror(-r));
+			return NULL;
+		}
+		if (h.cmd == W_RAM) {
+			struct mig_stats d = { 0 };
+			struct ram_batch_sink s = { .ram_size = p->vm->ram.size };
+			postcopy_rx__sink(p, &s);
+			s.read = req_read;
+			s.rctx = p;
+			s.stage = p->stage;
+			s.st = &d;
+			if (ram_batch__receive(&s, h.length, why, sizeof(why))) {
+				fail(p, "a requested page: %s", why);
+				return NULL;
+			}
+			d.transferred = h.length + sizeof(h);
+			atomic_fetch_add(&p->req_bytes, d.transferred);
+			pthread_mutex_lock(p->st_lock);
+			mig_stats__add_counts(p->st, &d);
+			pthread_mutex_unlock(p->st_lock);
+			continue;
+		}
+		if ((r = wire__recv_body(p->req_sock, &h, &m, 120000))) {
+			fail(p, "the request connection to the source broke (%s)", strerror(-r));
+			return NULL;
+		}
+		if (h.cmd == W_REPLY && h.flags) {
+			/* a refused request: said, and the page stays asked for
+			 * (the background stream still brings it) */
+			atomic_fetch_add(&p->refused, 1);
+			log__err("post-copy: the source refused a page request: %s", (char *)m.data);
+			wire__msg_free(&m);
+			continue;
+		}
+		snprintf(why, sizeof(why), "unexpected %s on the request connection", wire__cmd_name(h.cmd));
+		wire__msg_free(&m);
+		fail(p, "%s", why);
+		return NULL;
+	}
+}
+
+/* Ask the source for page pfn, once. */
+static int request(struct postcopy_rx *p, uint64_t pfn)
+{
+	uint64_t expect = 0, gpa = pfn * 4096;
+	if (!atomic_compare_exchange_strong(&p->req_ns[pfn], &expect, now__ns()))
+		return 0;                 /* asked already */
+	atomic_fetch_add(&p->requests, 1);
+	return wire__send(p->req_sock, W_PAGE_REQ, 0, &gpa, sizeof(gpa), NULL, 0);
+}
+
+static void *fault_main(void *arg)
+{
+	struct postcopy_rx *p = arg;
+	uint8_t *hva = p->vm->ram.hva;
+	uint64_t addr;
+	if (fault__arg("POSTCOPY_BAD_REQUEST")) {
+		/* tests: a request for a page outside RAM, which the source
+		 * must refuse (and go on serving) */
+		uint64_t gpa = p->vm->ram.size + 4096;
+		(void)wire__send(p->req_sock, W_PAGE_REQ, 0, &gpa, sizeof(gpa), NULL, 0);
+	}
+	for (;;) {
+		int r = uffd__next_fault(&p->u, p->stop[0], -1, &addr);
+		if (r == 0)
+			return NULL;
+		if (r < 0) {
+			fail(p, "reading the userfaultfd: %s", strerror(-r));
+			return NULL;
+		}
+		if (addr < (uint64_t)(uintptr_t)hva || addr >= (uint64_t)(uintptr_t)hva + p->vm->ram.size)
+			continue;
+		uint64_t pfn = (addr - (uint64_t)(uintptr_t)hva) / 4096;
+		void *page = hva + pfn * 4096;
+		if (atomic_test(p->present, pfn)) {
+			/* in place (before the switch, or just now): map it; a
+			 * page the memfd never had is zero */
+			r = uffd__continue(&p->u, page, 4096);
+			if (r == -EFAULT)
+				r = uffd__zero(&p->u, page, 4096);
+			if (r)
+				fail(p, "mapping a page into the guest: %s", strerror(-r));
+		} else if ((r = request(p, pfn))) {
+			fail(p, "asking the source for a page: %s", strerror(-r));
+		}
+	}
+}
+
+int postcopy_rx__arm(struct postcopy_rx *p, char *err, size_t errlen)
+{
+	if (uffd__open(&p->u, p->vm->ram.hva, p->vm->ram.size, UFFD_MISSING_MINOR, err, errlen))
+		return -1;
+	/* the stale pages leave the guest's view; their bytes stay in the
+	 * memfd (allocated, to be overwritten through the fill view) */
+	for (uint64_t a = 0; a < p->npages;) {
+		if (!p->missing[a / 64]) {
+			a = (a / 64 + 1) * 64;
+			continue;
+		}
+		if (!test_bit(p->missing, a)) {
+			a++;
+			continue;
+		}
+		uint64_t e = a + 1;
+		while (e < p->npages && test_bit(p->missing, e))
+			e++;
+		if (madvise(p->vm->ram.hva + a * 4096, (e - a) * 4096, MADV_DONTNEED) < 0) {
+			errbuf__set(err, errlen, "post-copy: unmapping stale pages: %s", strerror(errno));
+			return -1;
+		}
+		a = e;
+	}
+	p->armed = true;
+	p->t_switch = now__ns();
+	if (pthread_create(&p->fault_th, NULL, fault_main, p)) {
+		errbuf__set(err, errlen, "post-copy: cannot start the fault thread");
+		return -1;
+	}
+	p->fault_started = true;
+	pthread_setname_np(p->fault_th, "tern-pcfault");
+	if (pthread_create(&p->req_th, NULL, req_main, p)) {
+		errbuf__set(err, errlen, "post-copy: cannot start the request thread");
+		return -1;
+	}
+	p->req_started = true;
+	pthread_setname_np(p->req_th, "tern-pcreq");
+	return 0;
+}
+
+const char *postcopy_rx__failed(struct postcopy_rx *p)
+{
+	return p && atomic_load(&p->failed) ? p->err : NULL;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+void postcopy_rx__figures(struct postcopy_rx *p, struct mig_stats *st)
+{
+	st->postcopy = true;
+	st->postcopy_remaining = atomic_load(&p->remaining);
+	st->postcopy_requests = atomic_load(&p->requests);
+	st->postcopy_req_bytes = atomic_load(&p->req_bytes);
+	st->guest_blocked_ns = atomic_load(&p->blocked_ns);
+	st->req_lat_max_ns = atomic_load(&p->lat_max);
+	if (p->t_switch)
+		st->postcopy_ns = now__ns() - p->t_switch;
+	pthread_mutex_lock(&p->lat_lock);
+	if (p->nlat) {
+		uint32_t *c = malloc(p->nlat * sizeof(*c));
+		if (c) {
+			memcpy(c, p->lat_us, p->nlat * sizeof(*c));
+			qsort(c, p->nlat, sizeof(*c), cmp_u32);
+			st->req_lat_median_ns = (uint64_t)c[p->nlat / 2] * 1000;
+			st->req_lat_p99_ns = (uint64_t)c[(p->nlat * 99) / 100] * 1000;
+			free(c);
+		}
+	}
+	pthread_mutex_unlock(&p->lat_lock);
+}
+
+int postcopy_rx__finish(struct postcopy_rx *p, int timeout_ms, char *err, size_t errlen)
+{
+	uint64_t deadline = now__ns() + (uint64_t)timeout_ms * 1000000ull;
+	while (atomic_load(&p->remaining) && !atomic_load(&p->failed) && now__ns() < deadline)
+		usleep(1000);
+	if (atomic_load(&p->failed)) {
+		errbuf__set(err, errlen, "%s", p->err);
+		return -1;
+	}
+	uint64_t left = atomic_load(&p->remaining);
+	if (left) {
+		uint64_t first = 0;
+		while (first < p->npages && atomic_test(p->present, first))
+			first++;
+		errbuf__set(err, errlen, "the source ended post-copy with %llu pages still missing "
+			    "(the first at 0x%llx)", (unsigned long long)left, (unsigned long long)(first * 4096));
+		return -1;
+	}
+	p->t_switch = p->t_switch ? p->t_switch : now__ns();
+	pthread_mutex_lock(p->st_lock);
+	postcopy_rx__figures(p, p->st);
+	pthread_mutex_unlock(p->st_lock);
+	int r = uffd__unregister(&p->u);
+	if (r) {
+		errbuf__set(err, errlen, "post-copy: unregistering guest RAM: %s", strerror(-r));
+		return -1;
+	}
+	p->armed = false;
+	return 0;
+}
+
+void postcopy_rx__free(struct postcopy_rx *p)
+{
+	if (!p)
+		return;
+	atomic_store(&p->remaining, 0);   /* the request thread's end is no failure now */
+	if (p->stop[1] >= 0 && write(p->stop[1], "x", 1) < 0)
+		log__err("post-copy: cannot stop the fault thread");
+	if (p->req_sock >= 0)
+		shutdown(p->req_sock, SHUT_RDWR);
+	if (p->fault_started)
+		pthread_join(p->fault_th, NULL);
+	if (p->req_started)
+		pthread_join(p->req_th, NULL);
+	if (p->req_sock >= 0)
+		close(p->req_sock);
+	uffd__close(&p->u);
+	if (p->fill != MAP_FAILED)
+		munmap(p->fill, p->vm->ram.size);
+	if (p->stop[0] >= 0)
+		close(p->stop[0]);
+	if (p->stop[1] >= 0)
+		close(p->stop[1]);
+	free(p->missing);
+	free((void *)p->claimed);
+	free((void *)p->present);
+	free((void *)p->req_ns);
+	free(p->lat_us);
+	free(p->stage);
+	pthread_mutex_destroy(&p->lat_lock);
+	free(p);
+}

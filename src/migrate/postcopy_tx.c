@@ -1,0 +1,140 @@
+/* postcopy_tx.c - the source's side of post-copy's page requests
+ * (postcopy.h): a thread that answers each PAGE_REQ on the request
+ * connection with a RAM batch of those pages, straight from guest RAM
+ * (the VM is paused: the bytes cannot change under the send), and points
+ * the background stream at the page asked for. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "mem/page.h"
+#include "migrate/page_tx.h"
+#include "migrate/postcopy.h"
+#include "util/log.h"
+#include "vm/vm.h"
+
+int postcopy_tx__connect(struct postcopy_tx *t, const uint8_t nonce[WIRE_NONCE_LEN], char *err, size_t errlen)
+{
+	t->sock = page_tx__connect_joined(&t->m->opt, nonce, WIRE_REQUEST, 0, err, errlen);
+	return t->sock < 0 ? -1 : 0;
+}
+
+/* One request's pages, as one batch. 0, or -errno from the send. */
+static int answer(struct postcopy_tx *t, const uint64_t *gpa, uint32_t n)
+{
+	struct ram_batch_hdr h = { .count = n };
+	struct ram_entry e[WIRE_MAX_PAGE_REQ];
+	struct iovec iov[3 + WIRE_MAX_PAGE_REQ];
+	int niov = 3;
+	for (uint32_t i = 0; i < n; i++) {
+		uint8_t *src = t->vm->ram.hva + gpa[i];
+		if (page__is_zero(src)) {
+			e[i] = (struct ram_entry){ gpa[i] | PAGE_ZERO, 0 };
+		} else {
+			e[i] = (struct ram_entry){ gpa[i] | PAGE_NORMAL, XXH3_64bits(src, 4096) };
+			iov[niov++] = (struct iovec){ src, 4096 };
+		}
+	}
+	h.checksum = XXH3_64bits(e, n * sizeof(e[0]));
+	iov[1] = (struct iovec){ &h, sizeof(h) };
+	iov[2] = (struct iovec){ e, n * sizeof(e[0]) };
+	uint64_t bytes = sizeof(struct wire_hdr) + sizeof(h) + n * sizeof(e[0]) + (uint64_t)(niov - 3) * 4096;
+	int r = wire__sendv(t->sock, W_RAM, iov, niov);
+	if (!r) {
+		t->pages += n;
+		t->bytes += bytes;
+		pthread_mutex_lock(&t->m->lock);
+		t->m->st.postcopy_requests++;
+		t->m->st.postcopy_req_bytes += bytes;
+		t->m->st.transferred += bytes;
+		pthread_mutex_unlock(&t->m->lock);
+	}
+	return r;
+}
+
+static void *serve(void *arg)
+{
+	struct postcopy_tx *t = arg;
+	for (;;) {
+		struct wire_msg m;
+		uint64_t gpa[WIRE_MAX_PAGE_REQ];
+		int r = wire__recv(t->sock, &m, -1);
+		if (r) {
+			/* the destination closes it once every page is in place;
+			 * before that, a broken connection is the run's failure */
+			if (!__atomic_load_n(&t->started, __ATOMIC_RELAXED))
+				return NULL;
+			snprintf(t->err, sizeof(t->err), "the request connection broke (%s)",
+				 r == -ECONNRESET ? "the destination closed it" : strerror(-r));
+			__atomic_store_n(&t->failed, true, __ATOMIC_RELAXED);
+			return NULL;
+		}
+		if (m.h.cmd != W_PAGE_REQ || !m.h.length || m.h.length % 8 ||
+		    m.h.length > WIRE_MAX_PAGE_REQ * 8) {
+			(void)wire__reply_err(t->sock, "expected PAGE_REQ with 1..%d GPAs, got %s of %llu bytes",
+					      WIRE_MAX_PAGE_REQ, wire__cmd_name(m.h.cmd),
+					      (unsigned long long)m.h.length);
+			snprintf(t->err, sizeof(t->err), "a malformed page request (%s, %llu bytes)",
+				 wire__cmd_name(m.h.cmd), (unsigned long long)m.h.length);
+			wire__msg_free(&m);
+			__atomic_store_n(&t->failed, true, __ATOMIC_RELAXED);
+			return NULL;
+		}
+		uint32_t n = (uint32_t)(m.h.length / 8), bad = n;
+		memcpy(gpa, m.data, m.h.length);
+		wire__msg_free(&m);
+		for (uint32_t i = 0; i < n && bad == n; i++)
+			if (gpa[i] % 4096 || gpa[i] >= t->vm->ram.size)
+				bad = i;
+		if (bad < n) {
+			/* refused, and said; the connection serves on */
+			t->refused++;
+			log__err("post-copy: refused a request for GPA 0x%llx: outside guest RAM (%llu MiB) "
+				 "or not page aligned", (unsigned long long)gpa[bad],
+				 (unsigned long long)(t->vm->ram.size >> 20));
+			r = wire__reply_err(t->sock, "page request for GPA 0x%llx refused: outside guest RAM "
+					    "(%llu MiB) or not page aligned", (unsigned long long)gpa[bad],
+					    (unsigned long long)(t->vm->ram.size >> 20));
+		} else {
+			t->requests++;
+			r = answer(t, gpa, n);
+			/* the background stream goes on from here */
+			if (t->hint)
+				__atomic_store_n(t->hint, gpa[n - 1] / 4096 + 1, __ATOMIC_RELAXED);
+		}
+		if (r) {
+			snprintf(t->err, sizeof(t->err), "answering a page request: %s", strerror(-r));
+			__atomic_store_n(&t->failed, true, __ATOMIC_RELAXED);
+			return NULL;
+		}
+	}
+}
+
+int postcopy_tx__start(struct postcopy_tx *t, char *err, size_t errlen)
+{
+	__atomic_store_n(&t->started, true, __ATOMIC_RELAXED);
+	if (pthread_create(&t->th, NULL, serve, t)) {
+		t->started = false;
+		errbuf__set(err, errlen, "cannot start the page request thread");
+		return -1;
+	}
+	pthread_setname_np(t->th, "tern-pcserve");
+	return 0;
+}
+
+void postcopy_tx__stop(struct postcopy_tx *t)
+{
+	bool started = t->started;
+	__atomic_store_n(&t->started, false, __ATOMIC_RELAXED);
+	if (t->sock >= 0)
+		shutdown(t->sock, SHUT_RDWR);
+	if (started)
+		pthread_join(t->th, NULL);
+	if (t->sock >= 0)
+		close(t->sock);
+	t->sock = -1;
+}
