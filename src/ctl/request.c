@@ -109,6 +109,13 @@ json_t *ctl_request__from_words(int argc, char **argv, char *err, size_t errlen)
 		req = with_path(cmd, "to", argv[1]);
 		if (req && argc == 3)
 			json_object_set_new(req, "cc-transfer", json_string(argv[2]));
+	} else if ((!strcmp(cmd, "cont") || !strcmp(cmd, "resume")) && argc == 2) {
+		if (strcmp(argv[1], "--force")) {
+			errbuf__set(err, errlen, "%s takes only --force (a VM held after its post-copy failed), "
+				   "not \"%s\"", cmd, argv[1]);
+			return NULL;
+		}
+		req = json_pack("{s:s, s:b}", "cmd", cmd, "force", 1);
 	} else {
 		if (argc != 1) {
 			errbuf__set(err, errlen, "%s takes no arguments (got \"%s\")", cmd, argv[1]);

@@ -43,6 +43,7 @@ struct postcopy_rx {
 	uint8_t *fill;                    /* the fill view */
 	struct uffd u;
 	bool armed;
+	_Atomic bool closing;
 	int req_sock;
 	struct ram_batch_sink base;       /* the receive's private callbacks */
 	uint8_t *stage;                   /* the request connection's sealed packets */
@@ -53,6 +54,7 @@ struct postcopy_rx {
 	char err[512];
 	uint64_t t_switch;
 	_Atomic uint64_t remaining, requests, req_bytes, blocked_ns, lat_max, refused;
+	_Atomic uint64_t sent, answered;  /* PAGE_REQ messages, and answers to them (pages or a refusal) */
 	pthread_mutex_t lat_lock;
 	uint32_t *lat_us;
 	size_t nlat;
@@ -278,7 +280,7 @@ static void *req_main(void *arg)
 			return NULL;
 		if (r) {
 			/* closed by us at the end, or the source is gone */
-			if (!atomic_load(&p->remaining))
+			if (p->closing)
 				return NULL;
 			fail(p, "the request connection to the source broke (%s)",
 			     r == -ECONNRESET ? "closed" : strerror(-r));
@@ -298,6 +300,7 @@ static void *req_main(void *arg)
 			}
 			d.transferred = h.length + sizeof(h);
 			atomic_fetch_add(&p->req_bytes, d.transferred);
+			atomic_fetch_add(&p->answered, 1);
 			pthread_mutex_lock(p->st_lock);
 			mig_stats__add_counts(p->st, &d);
 			pthread_mutex_unlock(p->st_lock);
@@ -311,6 +314,7 @@ static void *req_main(void *arg)
 			/* a refused request: said, and the page stays asked for
 			 * (the background stream still brings it) */
 			atomic_fetch_add(&p->refused, 1);
+			atomic_fetch_add(&p->answered, 1);
 			log__err("post-copy: the source refused a page request: %s", (char *)m.data);
 			wire__msg_free(&m);
 			continue;
@@ -329,6 +333,7 @@ static int request(struct postcopy_rx *p, uint64_t pfn)
 	if (!atomic_compare_exchange_strong(&p->req_ns[pfn], &expect, now__ns()))
 		return 0;                 /* asked already */
 	atomic_fetch_add(&p->requests, 1);
+	atomic_fetch_add(&p->sent, 1);
 	return wire__send(p->req_sock, W_PAGE_REQ, 0, &gpa, sizeof(gpa), NULL, 0);
 }
 
@@ -341,6 +346,7 @@ static void *fault_main(void *arg)
 		/* tests: a request for a page outside RAM, which the source
 		 * must refuse (and go on serving) */
 		uint64_t gpa = p->vm->ram.size + 4096;
+		atomic_fetch_add(&p->sent, 1);
 		(void)wire__send(p->req_sock, W_PAGE_REQ, 0, &gpa, sizeof(gpa), NULL, 0);
 	}
 	for (;;) {
@@ -448,7 +454,10 @@ void postcopy_rx__figures(struct postcopy_rx *p, struct mig_stats *st)
 int postcopy_rx__finish(struct postcopy_rx *p, int timeout_ms, char *err, size_t errlen)
 {
 	uint64_t deadline = now__ns() + (uint64_t)timeout_ms * 1000000ull;
-	while (atomic_load(&p->remaining) && !atomic_load(&p->failed) && now__ns() < deadline)
+	/* every page in, and every request answered: the request connection
+	 * closes with nothing in flight on it */
+	while ((atomic_load(&p->remaining) || atomic_load(&p->answered) < atomic_load(&p->sent)) &&
+	       !atomic_load(&p->failed) && now__ns() < deadline)
 		usleep(1000);
 	if (atomic_load(&p->failed)) {
 		errbuf__set(err, errlen, "%s", p->err);
@@ -463,7 +472,7 @@ int postcopy_rx__finish(struct postcopy_rx *p, int timeout_ms, char *err, size_t
 			    "(the first at 0x%llx)", (unsigned long long)left, (unsigned long long)(first * 4096));
 		return -1;
 	}
-	p->t_switch = p->t_switch ? p->t_switch : now__ns();
+	p->closing = true;                /* the source may close the request connection now */
 	pthread_mutex_lock(p->st_lock);
 	postcopy_rx__figures(p, p->st);
 	pthread_mutex_unlock(p->st_lock);
@@ -480,7 +489,7 @@ void postcopy_rx__free(struct postcopy_rx *p)
 {
 	if (!p)
 		return;
-	atomic_store(&p->remaining, 0);   /* the request thread's end is no failure now */
+	p->closing = true;                /* the request thread's end is no failure now */
 	if (p->stop[1] >= 0 && write(p->stop[1], "x", 1) < 0)
 		log__err("post-copy: cannot stop the fault thread");
 	if (p->req_sock >= 0)

@@ -36,3 +36,123 @@ test_postcopy_fast_guest_completes() {
 	no_corruption a; no_corruption b
 	info "$(grep -oE 'post-copy complete: .*' "$T/b.err")"
 }
+
+# start_postcopy SRC DST PORT [migrate options]: a dirtying 1 GiB guest as
+# SRC, a destination DST, a post-copy migration started in the background
+# (slowed so that the background stream lasts); returns once the source
+# says post-copy is active. $T/migrate.rc gets the client's exit status.
+start_postcopy() {
+	local src=$1 dst=$2 port=$3 q=
+	shift 3
+	start_vm "$src" --guest "$GUEST" --mem 1G --cpus 2 --guest-args "size=512M rate=max hb_ms=200"
+	wait_line "$T/$src.serial" '^fill done' 30
+	wait_hb "$src" 2 30
+	start_vm "$dst" --incoming "tcp:127.0.0.1:$port" "${DST_ENV[@]}"
+	( "$TERN" migrate --ctl "$T/$src.sock" --to "tcp:127.0.0.1:$port" --stats "$T/$src.stats" "$@" \
+		>"$T/migrate.out" 2>"$T/migrate.err"; echo $? >"$T/migrate.rc" ) &
+	for _ in $(seq 1 300); do
+		q=$(ctl "$src" query-migrate 2>/dev/null) || true
+		[ "$(json_get "$q" status 2>/dev/null)" = postcopy-active ] && return 0
+		[ -s "$T/migrate.rc" ] && break
+		sleep 0.05
+	done
+	cat "$T/migrate.err" "$T/$src.err" >&2
+	fail "the migration never reached post-copy: $q"
+}
+DST_ENV=()
+
+# The destination dies after the switch: the source keeps its paused,
+# complete copy; a plain resume is refused (the destination may have run
+# the guest), cont --force resumes it, and the guest goes on intact.
+test_postcopy_destination_killed() {
+	local port st
+	port=$(free_port)
+	start_postcopy a b "$port" --postcopy --max-bandwidth 30M
+	sleep 0.5
+	kill -9 "$(vm_pid b)"
+	for _ in $(seq 1 200); do [ -s "$T/migrate.rc" ] && break; sleep 0.05; done
+	[ "$(cat "$T/migrate.rc" 2>/dev/null)" = 1 ] || fail "tern migrate did not fail: $(cat "$T/migrate.err")"
+	alive a || fail "the source died with its destination"
+	grep -q 'stays paused here with every page' "$T/a.err" || fail "the source did not say it holds the VM: $(tail -3 "$T/a.err")"
+	st=$(ctl a status)
+	[ "$(json_get "$st" state)" = paused ] || fail "the source VM is not paused: $st"
+	expect_error 'held here since its post-copy failed' "$TERN" ctl "$T/a.sock" resume
+	expect_error 'too late|no migration' "$TERN" ctl "$T/a.sock" migrate-cancel
+	ctl a cont --force >/dev/null || fail "cont --force was refused"
+	expect_error 'not paused' "$TERN" ctl "$T/a.sock" cont --force
+	runs_on_and_quits a 20
+}
+
+# The source dies after the switch: the destination cannot finish the
+# guest's memory, says the VM is lost, exits non-zero, and its guest
+# never ran on a zero page in place of a missing one.
+test_postcopy_source_killed() {
+	local port rc
+	port=$(free_port)
+	start_postcopy a b "$port" --postcopy --max-bandwidth 30M
+	sleep 0.5
+	kill -9 "$(vm_pid a)"
+	rc=$(wait_vm b 30)
+	[ "$rc" != 0 ] || fail "the destination exited 0 without its pages"
+	grep -q 'The VM is lost here' "$T/b.err" || fail "the destination did not say the VM is lost: $(tail -5 "$T/b.err")"
+	no_corruption b
+	info "destination: $(grep -o 'post-copy failed after the switch: [^.]*' "$T/b.err" | head -1)"
+}
+
+# A page request for a GPA outside RAM (tern-faults destination) is
+# refused by the source, which goes on serving: the migration completes.
+test_postcopy_request_outside_ram_refused() {
+	local port
+	port=$(free_port)
+	TERN="$FAULTS" TERN_FAULT_POSTCOPY_BAD_REQUEST=1 start_vm b --incoming "tcp:127.0.0.1:$port"
+	start_vm a --guest "$GUEST" --mem 512M --cpus 2 --guest-args "size=128M rate=max hb_ms=200 duration=8"
+	wait_hb a 2 30
+	"$TERN" migrate --ctl "$T/a.sock" --to "tcp:127.0.0.1:$port" --postcopy --downtime-ms 1 \
+		>"$T/migrate.out" 2>"$T/migrate.err" ||
+		{ cat "$T/migrate.err" >&2; fail "post-copy with a bad request failed"; }
+	postcopy_done a b
+	grep -q 'refused a request for GPA 0x20001000: outside guest RAM' "$T/a.err" ||
+		fail "the source did not refuse the request: $(grep post-copy "$T/a.err")"
+	grep -q 'the source refused a page request' "$T/b.err" || fail "the destination was not told"
+	[ "$(wait_vm b 30)" = 0 ] || fail "the guest did not finish cleanly"
+	grep -q '^done errors=0' "$T/b.serial" || fail "final self-check on the destination not clean"
+	no_corruption b
+}
+
+# migrate-start-postcopy switches a running pre-copy; --on-timeout
+# postcopy switches one that does not converge; both complete.
+test_postcopy_switch_by_command_and_timeout() {
+	local port q
+	port=$(free_port)
+	start_vm a --guest "$GUEST" --mem 512M --cpus 2 --guest-args "size=256M rate=max hb_ms=200"
+	wait_hb a 2 30
+	expect_error 'no migration is running' "$TERN" ctl "$T/a.sock" migrate-start-postcopy
+	start_vm b --incoming "tcp:127.0.0.1:$port"
+	( "$TERN" migrate --ctl "$T/a.sock" --to "tcp:127.0.0.1:$port" --downtime-ms 1 --max-bandwidth 100M \
+		--stats "$T/a.stats" >"$T/migrate.out" 2>"$T/migrate.err"; echo $? >"$T/migrate.rc" ) &
+	for _ in $(seq 1 100); do
+		q=$(ctl a query-migrate 2>/dev/null) || true
+		[ "$(json_get "$q" ram.iteration 2>/dev/null)" -ge 2 ] 2>/dev/null && break
+		sleep 0.05
+	done
+	ctl a migrate-start-postcopy >/dev/null || fail "migrate-start-postcopy was refused"
+	for _ in $(seq 1 400); do [ -s "$T/migrate.rc" ] && break; sleep 0.05; done
+	[ "$(cat "$T/migrate.rc")" = 0 ] || { cat "$T/migrate.err" >&2; fail "the switched migration failed"; }
+	postcopy_done a b
+	[ "$(json_get "$(cat "$T/a.stats")" postcopy.missing-pages)" -gt 0 ] || fail "no post-copy in: $(cat "$T/a.stats")"
+	# and b onwards, by the timeout
+	port=$(free_port)
+	start_vm c --incoming "tcp:127.0.0.1:$port"
+	"$TERN" migrate --ctl "$T/b.sock" --to "tcp:127.0.0.1:$port" --downtime-ms 1 --max-bandwidth 100M \
+		--timeout 2 --on-timeout postcopy --stats "$T/b.stats" >"$T/migrate.out" 2>"$T/migrate.err" ||
+		{ cat "$T/migrate.err" >&2; fail "post-copy on timeout failed"; }
+	postcopy_done b c
+	grep -q 'switching to post-copy as asked' "$T/b.err" || fail "b did not switch on the timeout"
+	runs_on_and_quits c 20
+}
+
+test_postcopy_bad_arguments() {
+	expect_error 'postcopy-after .*1 to 1000' "$TERN" migrate --ctl "$T/x.sock" --to tcp:127.0.0.1:1 --postcopy-after 0
+	expect_error 'cancel, force or postcopy' "$TERN" migrate --ctl "$T/x.sock" --to tcp:127.0.0.1:1 --on-timeout later
+	expect_error 'takes only --force' "$TERN" ctl "$T/x.sock" cont --now
+}
