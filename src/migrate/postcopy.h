@@ -42,6 +42,17 @@
 struct postcopy_rx;
 struct tls_creds;
 
+/* POSTCOPY's payload for guest RAM of npages pages: the bitmap into words
+ * ((npages + 63) / 64 of them), *count its bits. 0, or -1 with err:
+ * malformed, another RAM size, bits beyond RAM, a count that disagrees. */
+int  postcopy__parse_missing(const uint8_t *p, size_t len, uint64_t npages, uint64_t *words, uint64_t *count,
+			     char *err, size_t errlen);
+/* PAGE_REQ's payload: *n GPAs into gpa. 0; -1 with err when malformed
+ * (the connection is given up); -2 with err when a GPA is outside RAM or
+ * not page aligned (that request is refused, the connection serves on). */
+int  postcopy__parse_request(const uint8_t *p, size_t len, uint64_t ram_size, uint64_t gpa[WIRE_MAX_PAGE_REQ],
+			     uint32_t *n, char *err, size_t errlen);
+
 /* Destination, at POSTCOPY (the VM is built and does not run yet): the
  * payload checked against guest RAM's size. NULL with err. st: where its
  * figures go (under st_lock). */

@@ -94,18 +94,7 @@ static void fail(struct postcopy_rx *p, const char *fmt, const char *why)
 struct postcopy_rx *postcopy_rx__new(struct vm *vm, const uint8_t *payload, size_t len, struct mig_stats *st,
 				     pthread_mutex_t *st_lock, char *err, size_t errlen)
 {
-	struct wire_postcopy h;
 	uint64_t npages = vm->ram.size / 4096, words = (npages + 63) / 64, n = 0;
-	if (len < sizeof(h)) {
-		errbuf__set(err, errlen, "POSTCOPY is malformed (%zu bytes)", len);
-		return NULL;
-	}
-	memcpy(&h, payload, sizeof(h));
-	if (h.npages != npages || len != sizeof(h) + words * 8) {
-		errbuf__set(err, errlen, "POSTCOPY describes %llu pages in %zu bytes; guest RAM has %llu",
-			    (unsigned long long)h.npages, len, (unsigned long long)npages);
-		return NULL;
-	}
 	struct postcopy_rx *p = calloc(1, sizeof(*p));
 	if (!p) {
 		errbuf__set(err, errlen, "out of memory");
@@ -129,16 +118,8 @@ struct postcopy_rx *postcopy_rx__new(struct vm *vm, const uint8_t *payload, size
 		errbuf__set(err, errlen, "out of memory for post-copy's page maps");
 		goto fail;
 	}
-	memcpy(p->missing, payload + sizeof(h), words * 8);
-	if (npages % 64)                  /* bits past the end would name pages outside RAM */
-		p->missing[words - 1] &= (1ull << (npages % 64)) - 1;
-	for (uint64_t i = 0; i < words; i++)
-		n += (uint64_t)__builtin_popcountll(p->missing[i]);
-	if (n != h.missing) {
-		errbuf__set(err, errlen, "POSTCOPY counts %llu missing pages, its bitmap %llu",
-			    (unsigned long long)h.missing, (unsigned long long)n);
+	if (postcopy__parse_missing(payload, len, npages, p->missing, &n, err, errlen))
 		goto fail;
-	}
 	/* what is not missing is in place already */
 	for (uint64_t i = 0; i < words; i++)
 		atomic_store(&p->present[i], ~p->missing[i]);

@@ -73,32 +73,24 @@ static void *serve(void *arg)
 			__atomic_store_n(&t->failed, true, __ATOMIC_RELAXED);
 			return NULL;
 		}
-		if (m.h.cmd != W_PAGE_REQ || !m.h.length || m.h.length % 8 ||
-		    m.h.length > WIRE_MAX_PAGE_REQ * 8) {
-			(void)wire__reply_err(t->sock, "expected PAGE_REQ with 1..%d GPAs, got %s of %llu bytes",
-					      WIRE_MAX_PAGE_REQ, wire__cmd_name(m.h.cmd),
-					      (unsigned long long)m.h.length);
-			snprintf(t->err, sizeof(t->err), "a malformed page request (%s, %llu bytes)",
-				 wire__cmd_name(m.h.cmd), (unsigned long long)m.h.length);
-			wire__msg_free(&m);
+		uint32_t n = 0;
+		char why[200];
+		int bad = m.h.cmd == W_PAGE_REQ ?
+			postcopy__parse_request(m.data, m.h.length, t->vm->ram.size, gpa, &n, why, sizeof(why)) : -1;
+		if (m.h.cmd != W_PAGE_REQ)
+			snprintf(why, sizeof(why), "expected PAGE_REQ, got %s", wire__cmd_name(m.h.cmd));
+		wire__msg_free(&m);
+		if (bad == -1) {
+			(void)wire__reply_err(t->sock, "%s", why);
+			snprintf(t->err, sizeof(t->err), "%s", why);
 			__atomic_store_n(&t->failed, true, __ATOMIC_RELAXED);
 			return NULL;
 		}
-		uint32_t n = (uint32_t)(m.h.length / 8), bad = n;
-		memcpy(gpa, m.data, m.h.length);
-		wire__msg_free(&m);
-		for (uint32_t i = 0; i < n && bad == n; i++)
-			if (gpa[i] % 4096 || gpa[i] >= t->vm->ram.size)
-				bad = i;
-		if (bad < n) {
+		if (bad) {
 			/* refused, and said; the connection serves on */
 			t->refused++;
-			log__err("post-copy: refused a request for GPA 0x%llx: outside guest RAM (%llu MiB) "
-				 "or not page aligned", (unsigned long long)gpa[bad],
-				 (unsigned long long)(t->vm->ram.size >> 20));
-			r = wire__reply_err(t->sock, "page request for GPA 0x%llx refused: outside guest RAM "
-					    "(%llu MiB) or not page aligned", (unsigned long long)gpa[bad],
-					    (unsigned long long)(t->vm->ram.size >> 20));
+			log__err("post-copy: %s", why);
+			r = wire__reply_err(t->sock, "%s", why);
 		} else {
 			t->requests++;
 			r = answer(t, gpa, n);

@@ -17,10 +17,14 @@
  *   bit 2: a helper runs here too: helper entries are queued by a stub,
  *          and the flush stub checks it is called once, after the last
  *   bit 3: a FENCE follows: u32 batch length, batch, fence
+ *   bit 4: post-copy: pages are claimed (pages 0-3 were placed before,
+ *          and a page is claimed once), placed only when claimed, once,
+ *          and a hash mismatch fails the batch at once
  *
  * Seeds: TERN_FUZZ_SEEDS=DIR build-fuzz/fuzz/fuzz_ram_batch writes the
  * committed seeds (tests/fuzz/corpus/ram_batch/) and exits. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +43,30 @@
 
 static uint8_t *stage;
 static uint64_t queued, flushed, opened;
+static uint32_t claimed_bits, placed_bits, nclaimed;
+
+/* post-copy's claim: pages 0-3 are in place already; the rest once */
+static bool stub_claim(void *ctx, uint64_t gpa)
+{
+	(void)ctx;
+	uint32_t b = 1u << (gpa / 4096);
+	if (gpa >= RAM_SIZE || gpa % 4096)
+		abort();
+	if ((b & 0xf) || (claimed_bits & b))
+		return false;
+	claimed_bits |= b;
+	nclaimed++;
+	return true;
+}
+
+static void stub_placed(void *ctx, uint64_t gpa)
+{
+	(void)ctx;
+	uint32_t b = 1u << (gpa / 4096);
+	if (!(claimed_bits & b) || (placed_bits & b))
+		abort();                  /* placed without a claim, or twice */
+	placed_bits |= b;
+}
 
 static int stub_open(void *ctx, const uint8_t *pkt, uint32_t len, char *err, size_t errlen)
 {
@@ -140,7 +168,10 @@ static void one_batch(uint8_t mode, uint8_t *b, size_t len, const uint8_t *fence
 	if (mode & 1)
 		fix_sums(b, len);
 	queued = flushed = opened = 0;
+	claimed_bits = placed_bits = nclaimed = 0;
 	const struct ram_batch_sink s = { .ram = ram, .ram_size = RAM_SIZE,
+					  .claim = mode & 16 ? stub_claim : NULL,
+					  .placed = mode & 16 ? stub_placed : NULL,
 					  .open_private = mode & 2 ? stub_open : NULL,
 					  .open_helper = mode & 4 ? stub_helper : NULL,
 					  .flush_helper = stub_flush, .read = mem_read, .rctx = &c,
@@ -150,7 +181,9 @@ static void one_batch(uint8_t mode, uint8_t *b, size_t len, const uint8_t *fence
 		 * payload was read; what was queued for the helper was flushed */
 		struct ram_batch_hdr h;
 		memcpy(&h, b, sizeof(h));
-		if (st.normal + st.duplicate + st.private_pages != h.count || c.left ||
+		uint32_t counted = mode & 16 ? nclaimed : h.count;
+		if (st.normal + st.duplicate + st.private_pages != counted || c.left ||
+		    ((mode & 16) && (placed_bits != claimed_bits || sus.n)) ||
 		    st.psp_pages != opened || st.helper_pages != queued || flushed != queued ||
 		    st.psp_pages + st.helper_pages != st.private_pages || sus.n > st.normal)
 			abort();
@@ -326,6 +359,11 @@ static void write_seeds(const char *dir)
 	seed(dir, "helper_without", 3, (struct entry[]){ helper }, 1, 0, 0, 0);
 	seed(dir, "helper_short", 5, (struct entry[]){ helper_short }, 1, 0, 0, 0);
 	seed(dir, "helper_refused", 5, (struct entry[]){ helper, helper_refused }, 2, 0, 0, 0);
+	/* post-copy: a page placed before (0x1000), one claimed twice, a mix */
+	const struct entry early = { 0x1000 | PAGE_NORMAL, 4096, 0x77 },
+		pc_zero = { 0x6000 | PAGE_ZERO, 0, 0 };
+	seed(dir, "postcopy_mix", 16 | 7, (struct entry[]){ early, normal, pc_zero, normal, helper, priv }, 6, 0, 0, 0);
+	seed(dir, "postcopy_plain", 16 | 1, (struct entry[]){ last, normal, pc_zero }, 3, 0, 0, 0);
 	/* a page corrupted on the way: excused by the fence (the guest wrote
 	 * it meanwhile), or not (corrupted in transit), or a malformed fence */
 	seed_fence(dir, "fence_excused", (uint64_t[]){ 0x1000, 0x3000 }, 2);
