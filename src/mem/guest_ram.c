@@ -91,6 +91,22 @@ int guest_ram__populate(const struct guest_ram *r, uint64_t off, uint64_t len)
 	return 0;
 }
 
+int guest_ram__view(struct guest_ram *view, const struct guest_ram *r, char *err, size_t errlen)
+{
+	view->fd = r->fd;
+	view->size = r->size;
+	view->hva = NULL;
+	return map(view, err, errlen);
+}
+
+void guest_ram__unview(struct guest_ram *view)
+{
+	if (view->hva)
+		munmap(view->hva, view->size);
+	view->hva = NULL;
+	view->fd = -1;
+}
+
 void guest_ram__destroy(struct guest_ram *r)
 {
 	if (r->hva)

@@ -17,6 +17,11 @@ int  guest_ram__create(struct guest_ram *r, uint64_t size, char *err, size_t err
 /* Map an existing memfd (received from another process). Takes ownership of fd. */
 int  guest_ram__adopt(struct guest_ram *r, int fd, uint64_t size, char *err, size_t errlen);
 void guest_ram__destroy(struct guest_ram *r);
+/* A second mapping of r's memfd (a mirror VM's own view of the guest's
+ * RAM): the same pages, other page tables. view->fd is r's, not owned. */
+int  guest_ram__view(struct guest_ram *view, const struct guest_ram *r, char *err, size_t errlen);
+/* Unmap a view; its memfd stays its owner's. */
+void guest_ram__unview(struct guest_ram *view);
 
 /* The next allocated range of the memfd at or after offset off: 1 with
  * [*start, *end) set, 0 when there is none left, -errno when the file

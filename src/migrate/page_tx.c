@@ -271,6 +271,9 @@ static int run_round(struct tx_worker *w)
 				bits &= bits - 1;
 				if (t->helper && helper__in_region(pfn * 4096))
 					continue;  /* crossed first, or the helpers' scratch */
+				if (t->once && (__atomic_fetch_or(&t->once[pfn / 64], 1ull << (pfn % 64),
+								  __ATOMIC_RELAXED) & (1ull << (pfn % 64))))
+					continue;  /* a request's answer carried it */
 				if (add_page(w, pfn))
 					return -1;
 			}

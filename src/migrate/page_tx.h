@@ -50,6 +50,9 @@ struct page_tx {
 	uint8_t *taken;                   /* per shard of the round: a worker has it (atomic) */
 	uint64_t hint;                    /* a page to go near next, + 1 (atomic; 0: none):
 					   * post-copy's latest request */
+	uint64_t *once;                   /* post-copy: a bit per page sent since the switch,
+					   * by a worker or a request's answer (atomic); a page
+					   * whose bit is set is not sent again. NULL before */
 	uint64_t sent_total;              /* bytes, all workers (atomic): --max-bandwidth */
 	uint64_t bw_start_ns;
 	bool failed;

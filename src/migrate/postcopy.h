@@ -11,7 +11,11 @@
  *   background: RAM... FENCE on every data connection (the missing pages,
  *               nearest to the latest request first)
  *   requests:   <------- PAGE_REQ {gpa...}   a vCPU faulted on a missing page
- *               RAM {those pages} ------->   written through a second mapping
+ *               RAM {those pages} ------->   one batch per request, without
+ *                                            the pages already on their way
+ *                                            (sent once: by the request or by
+ *                                            the stream), written through a
+ *                                            second mapping
  *                                            of the memfd, then mapped into the
  *                                            guest's view (UFFDIO_CONTINUE)
  *   POSTCOPY_END                ------->  every page in place: unregistered
@@ -35,7 +39,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mem/bitmap.h"
 #include "migrate/precopy.h"
+#include "migrate/private_helper.h"
 #include "migrate/ram_batch.h"
 #include "migrate/wire.h"
 
@@ -91,6 +97,16 @@ struct postcopy_tx {
 	struct vm *vm;
 	int sock;                         /* the request connection */
 	uint64_t *hint;                   /* the latest requested page (page_tx's cursor hint) */
+	uint64_t *once;                   /* pages sent since the switch, with the background
+					   * stream (page_tx.once): each goes once */
+	/* confidential: private pages are sealed by the helper, as the
+	 * background stream's; by the platform they keep the data
+	 * connection's order, so a request only points the stream at them */
+	const struct page_bitmap *shared;
+	bool cc, helper_seal;
+	struct helper_tx *hx;             /* the request thread's own queue (mr, stream set) */
+	uint32_t round;                   /* the post-copy round: a sealed page's version */
+	uint8_t *stage;                   /* WIRE_MAX_PAGE_REQ helper packets */
 	pthread_t th;
 	bool started;
 	bool failed;

@@ -4,6 +4,7 @@
  * (the VM is paused: the bytes cannot change under the send), and points
  * the background stream at the page asked for. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,29 +24,58 @@ int postcopy_tx__connect(struct postcopy_tx *t, const uint8_t nonce[WIRE_NONCE_L
 	return t->sock < 0 ? -1 : 0;
 }
 
-/* One request's pages, as one batch. 0, or -errno from the send. */
+/* Claim page pfn for this request: false when the background stream
+ * has sent it already (it is on its way). */
+static bool take(struct postcopy_tx *t, uint64_t pfn)
+{
+	uint64_t bit = 1ull << (pfn % 64);
+	return !(__atomic_fetch_or(&t->once[pfn / 64], bit, __ATOMIC_RELAXED) & bit);
+}
+
+/* One request's answer: one batch of the pages asked for, less those
+ * already on their way (and, by the platform's path, the private ones,
+ * which only the ordered stream may carry: the hint sends it there).
+ * 0, or -errno from the send, or -EIO with t->err (the helper). */
 static int answer(struct postcopy_tx *t, const uint64_t *gpa, uint32_t n)
 {
-	struct ram_batch_hdr h = { .count = n };
+	struct ram_batch_hdr h = { 0 };
 	struct ram_entry e[WIRE_MAX_PAGE_REQ];
 	struct iovec iov[3 + WIRE_MAX_PAGE_REQ];
 	int niov = 3;
+	uint64_t data = 0;
 	for (uint32_t i = 0; i < n; i++) {
+		uint64_t pfn = gpa[i] / 4096;
 		uint8_t *src = t->vm->ram.hva + gpa[i];
-		if (page__is_zero(src)) {
-			e[i] = (struct ram_entry){ gpa[i] | PAGE_ZERO, 0 };
+		bool shared = !t->cc || bitmap__test(t->shared, pfn);
+		if ((!shared && !t->helper_seal) || !take(t, pfn))
+			continue;
+		if (!shared) {
+			uint8_t *pkt = t->stage + t->hx->n * HELPER_PACKET_SIZE;
+			e[h.count] = (struct ram_entry){ gpa[i] | PAGE_HELPER, 0 };
+			helper_tx__queue(t->hx, gpa[i], t->round, pkt);
+			iov[niov++] = (struct iovec){ pkt, HELPER_PACKET_SIZE };
+			data += HELPER_PACKET_SIZE;
+		} else if (page__is_zero(src)) {
+			e[h.count] = (struct ram_entry){ gpa[i] | PAGE_ZERO, 0 };
 		} else {
-			e[i] = (struct ram_entry){ gpa[i] | PAGE_NORMAL, XXH3_64bits(src, 4096) };
+			e[h.count] = (struct ram_entry){ gpa[i] | PAGE_NORMAL, XXH3_64bits(src, 4096) };
 			iov[niov++] = (struct iovec){ src, 4096 };
+			data += 4096;
 		}
+		h.count++;
 	}
-	h.checksum = XXH3_64bits(e, n * sizeof(e[0]));
+	if (t->hx && t->hx->n) {
+		uint64_t ns = 0;
+		if (helper_tx__seal(t->hx, &ns, t->err, sizeof(t->err)))
+			return -EIO;
+	}
+	h.checksum = XXH3_64bits(e, h.count * sizeof(e[0]));
 	iov[1] = (struct iovec){ &h, sizeof(h) };
-	iov[2] = (struct iovec){ e, n * sizeof(e[0]) };
-	uint64_t bytes = sizeof(struct wire_hdr) + sizeof(h) + n * sizeof(e[0]) + (uint64_t)(niov - 3) * 4096;
+	iov[2] = (struct iovec){ e, h.count * sizeof(e[0]) };
+	uint64_t bytes = sizeof(struct wire_hdr) + sizeof(h) + h.count * sizeof(e[0]) + data;
 	int r = wire__sendv(t->sock, W_RAM, iov, niov);
 	if (!r) {
-		t->pages += n;
+		t->pages += h.count;
 		t->bytes += bytes;
 		pthread_mutex_lock(&t->m->lock);
 		t->m->st.postcopy_requests++;
@@ -97,6 +127,10 @@ static void *serve(void *arg)
 			/* the background stream goes on from here */
 			if (t->hint)
 				__atomic_store_n(t->hint, gpa[n - 1] / 4096 + 1, __ATOMIC_RELAXED);
+		}
+		if (r == -EIO) {
+			__atomic_store_n(&t->failed, true, __ATOMIC_RELAXED);
+			return NULL;
 		}
 		if (r) {
 			snprintf(t->err, sizeof(t->err), "answering a page request: %s", strerror(-r));

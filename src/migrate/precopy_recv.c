@@ -275,10 +275,6 @@ static int on_postcopy(struct receiver *r, struct wire_msg *m)
 		errbuf__set(r->err, sizeof(r->err), r->pc ? "a second POSTCOPY" : "POSTCOPY before DATA_OPEN");
 		return -1;
 	}
-	if (r->cc) {
-		errbuf__set(r->err, sizeof(r->err), "post-copy of a confidential VM is not supported yet");
-		return -1;
-	}
 	/* the provisioner must not map back what is about to leave the view */
 	page_rx__stop_provision(&r->rx);
 	if (!(r->pc = postcopy_rx__new(r->vm, m->data, m->h.length, r->st, &r->st_lock, r->err, sizeof(r->err))))
@@ -305,7 +301,12 @@ static int on_postcopy_end(struct receiver *r)
 		cancel_reason(r, r->err, sizeof(r->err));
 	if (w)
 		return -1;
-	return postcopy_rx__finish(r->pc, 60000, r->err, sizeof(r->err));
+	if (postcopy_rx__finish(r->pc, 60000, r->err, sizeof(r->err)))
+		return -1;
+	int f = r->cc ? r->pp.ops->recv_finish(&r->pp) : 0;
+	if (f)
+		errbuf__set(r->err, sizeof(r->err), "RECEIVE_FINISH after post-copy: %s", strerror(-f));
+	return f ? -1 : 0;
 }
 
 static int on_state(struct receiver *r, struct wire_msg *m)
@@ -619,7 +620,10 @@ int migration__receive(int lfd, struct vm *vm, const struct vm_config *cfg, stru
 		case WAIT_COMMIT:
 			/* take_commit fails with r.err set when a cancel came first */
 			if (m.h.cmd == W_COMMIT && (ok = take_commit(&r, &m)) == 0) {
-				if (r.cc && (ok = r.pp.ops->recv_finish(&r.pp)))
+				/* post-copy: private pages may still come by the
+				 * platform, which takes them only before RECEIVE_FINISH:
+				 * it comes at POSTCOPY_END */
+				if (r.cc && !r.pc && (ok = r.pp.ops->recv_finish(&r.pp)))
 					errbuf__set(r.err, sizeof(r.err), "RECEIVE_FINISH: %s", strerror(-ok));
 				else if ((!r.pc || (ok = postcopy_rx__arm(r.pc, r.err, sizeof(r.err))) == 0) &&
 					 (ok = vm__start(vm, r.err, sizeof(r.err))) == 0) {

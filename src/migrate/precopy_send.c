@@ -339,22 +339,38 @@ static void write_stats_file(struct migration *m);
 static int postcopy(struct sender *s, uint64_t pause_ns, uint64_t *running_ns, bool *committed)
 {
 	struct migration *m = s->m;
-	struct postcopy_tx pt = { .m = m, .vm = s->vm, .sock = -1, .hint = &s->tx.hint };
-	uint64_t npages = s->vm->ram.size / 4096, missing = bitmap__count(&s->dirty), pages, bytes;
-	struct wire_postcopy h = { .npages = npages, .missing = missing };
+	struct helper_tx hx = { .mr = s->hx.mr, .stream = s->hx.stream };
+	struct postcopy_tx pt = { .m = m, .vm = s->vm, .sock = -1, .hint = &s->tx.hint, .shared = &s->shared,
+				  .cc = s->cc, .helper_seal = s->helper_seal, .hx = s->helper_seal ? &hx : NULL,
+				  .round = (uint32_t)m->st.iteration + 1 };
+	uint64_t npages = s->vm->ram.size / 4096, missing, pages, bytes;
 	struct wire_msg msg;
 	char why[400];
 	int r = -1;
 
+	/* the helper's region never goes page by page (crossed first, or its
+	 * scratch): the destination does not wait for it */
+	if (s->helper)
+		bitmap__clear_range(&s->dirty, HELPER_BASE / 4096, (HELPER_END - HELPER_BASE) / 4096);
+	missing = bitmap__count(&s->dirty);
+	struct wire_postcopy h = { .npages = npages, .missing = missing };
+	pt.once = calloc(s->dirty.nwords ? s->dirty.nwords : 1, 8);
+	pt.stage = s->helper_seal ? malloc(WIRE_MAX_PAGE_REQ * HELPER_PACKET_SIZE) : NULL;
+	if (!pt.once || (s->helper_seal && !pt.stage)) {
+		errbuf__set(s->err, sizeof(s->err), "out of memory");
+		goto out;
+	}
+	s->tx.once = pt.once;
+
 	if (wire__send2(s->sock, W_POSTCOPY, 0, &h, sizeof(h), s->dirty.w, s->dirty.nwords * 8, NULL, 0) ||
 	    wire__expect_reply(s->sock, &msg, REPLY_TIMEOUT_MS, why, sizeof(why))) {
 		errbuf__set(s->err, sizeof(s->err), "switching to post-copy: %s", why);
-		return -1;
+		goto out;
 	}
 	wire__msg_free(&msg);
 	if (postcopy_tx__connect(&pt, s->nonce, why, sizeof(why))) {
 		errbuf__set(s->err, sizeof(s->err), "%s", why);
-		return -1;
+		goto out;
 	}
 	STAT(m, m->st.postcopy = true; m->st.postcopy_missing = m->st.postcopy_remaining = missing);
 	if (send_state_and_commit(s, pause_ns, running_ns))
@@ -392,6 +408,9 @@ static int postcopy(struct sender *s, uint64_t pause_ns, uint64_t *running_ns, b
 	r = 0;
 out:
 	postcopy_tx__stop(&pt);
+	s->tx.once = NULL;                /* the workers are idle: no round runs */
+	free(pt.once);
+	free(pt.stage);
 	return r;
 }
 
@@ -437,12 +456,6 @@ static void *run(void *arg)
 	if (m->opt.private_path == MIG_PRIVATE_HELPER && !s.helper) {
 		errbuf__set(s.err, sizeof(s.err), "--private-path helper: %s",
 			   s.cc ? dead : "the VM is not confidential: it has no private pages");
-		goto out;
-	}
-	if (s.cc && (m->opt.postcopy_after || m->opt.on_timeout == MIG_TIMEOUT_POSTCOPY)) {
-		errbuf__set(s.err, sizeof(s.err), "post-copy of a confidential VM is not supported yet (its "
-			   "private pages would need the helper to open them through its own view of "
-			   "guest RAM): migrate it by pre-copy");
 		goto out;
 	}
 	if (!migration_allowed(&s)) {
@@ -660,10 +673,6 @@ int migration__start_postcopy(struct migration *m, char *err, size_t errlen)
 		errbuf__set(err, errlen, "migrate-start-postcopy: %s", m->st.status == MIG_POSTCOPY ?
 			    "already in post-copy" : m->st.status == MIG_DEVICE ? "the switch-over has begun" :
 			    "no migration is running");
-	else if (m->vm->cfg.cc != CC_NONE)
-		errbuf__set(err, errlen, "migrate-start-postcopy: post-copy of a confidential VM is not "
-			    "supported yet (its private pages would need the helper to open them "
-			    "through its own view of guest RAM)");
 	else
 		__atomic_store_n(&m->start_postcopy, 1, __ATOMIC_RELAXED);
 	ret = m->start_postcopy ? 0 : -1;

@@ -495,9 +495,12 @@ int vm__attach_ram_borrowed(struct vm *vm, const struct vm *lender, uint32_t slo
 			   lender->ram_at.kind == VM_RAM_NONE ? "none" : "a different size");
 		return -1;
 	}
-	/* set first: vm__destroy must never unmap or close the lender's RAM */
+	/* set first: vm__destroy must never close the lender's memfd. Its own
+	 * view: the helper in a mirror writes pages that the lender's view
+	 * must not show before they are whole (post-copy, postcopy_rx.c) */
 	vm->ram_at.kind = VM_RAM_BORROWED;
-	vm->ram = lender->ram;
+	if (guest_ram__view(&vm->ram, &lender->ram, err, errlen))
+		return -1;
 	return attach_slot(vm, slot, gpa, err, errlen);
 }
 
@@ -587,7 +590,9 @@ void vm__destroy(struct vm *vm)
 	vcpu_state__cfg_free(&vm->vscfg);
 	serial__destroy(&vm->serial);
 	page_status__destroy(&vm->ps);
-	if (vm->ram_at.kind != VM_RAM_BORROWED)
+	if (vm->ram_at.kind == VM_RAM_BORROWED)
+		guest_ram__unview(&vm->ram);
+	else
 		guest_ram__destroy(&vm->ram);
 	if (vm->fd >= 0)
 		close(vm->fd);

@@ -76,7 +76,9 @@ enum vm_ram_kind {
 	VM_RAM_OWNED,                     /* a new memfd, made by this VM */
 	VM_RAM_ADOPTED,                   /* a memfd handed over by another process (handoff) */
 	VM_RAM_BORROWED,                  /* another VM's RAM in this process (a mirror's view):
-					   * mapped into this VM's memslot, never freed by it */
+					   * its memfd mapped again (this VM's own view, which
+					   * post-copy's userfaultfd on the lender's does not
+					   * cover), the memfd never closed by it */
 };
 
 /* The RAM attachment: the memfd mapping (ram) plus where this VM's KVM sees

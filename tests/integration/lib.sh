@@ -438,3 +438,34 @@ start_in() {
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
+
+# Confidential guests with a migration helper, on two_platforms' platform A
+# (source) and B (destination): test_mirror.sh, test_postcopy.sh.
+HELPER=${HELPER:-$(dirname "$TERN")/guest/helper.elf}
+
+# helper_vm NAME HELPER_ELF LANES MEM GUEST_ARGS [more tern run args]: launch
+# on platform A with the helper, play the owner (a session for platform A,
+# then from the measurement the helper's key packet), wait until the
+# helper's lanes are ready.
+helper_vm() {
+	local name=$1 elf=$2 lanes=$3 mem=$4 args=$5 m
+	shift 5
+	"$TERN" owner session --platform "$T/chainA.pem" --trust "$T/roots.pem" --policy 0x0 \
+		--dir "$T/owner-$name" >/dev/null || fail "owner session failed"
+	TERN_PSP_SOCKET=$T/pspA.sock start_vm "$name" --guest "$GUEST" --mem "$mem" --cpus 1 --cc emu \
+		--owner-session "$T/owner-$name" --helper "$elf" --helper-lanes "$lanes" \
+		--owner-helper-key "$T/$name.hk" --launch-timeout 30 --guest-args "$args" "$@"
+	m=$(ctl "$name" measurement)
+	"$TERN" owner helper-key --dir "$T/owner-$name" --measurement "$(json_get "$m" measurement)" \
+		--out "$T/$name.hk.tmp" >/dev/null || fail "owner helper-key failed"
+	mv "$T/$name.hk.tmp" "$T/$name.hk"
+	wait_line "$T/$name.err" 'migration helper: [0-9]+ lanes? ready' 30
+}
+
+dest_vm() {
+	local name=$1 port=$2
+	shift 2
+	TERN_PSP_SOCKET=$T/pspB.sock start_vm "$name" --incoming "tcp:127.0.0.1:$port" --cc emu "$@"
+}
+
+stat_of() { json_get "$(cat "$T/$1.stats")" "$2"; }
