@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,7 @@ static const char usage[] =
 	"usage: tern migrate --ctl A.sock --to tcp:HOST:PORT [--downtime-ms N] [--max-bandwidth SIZE]\n"
 	"                    [--timeout SECONDS] [--on-timeout cancel|force|postcopy] [--stats FILE]\n"
 	"                    [--private-path helper|psp] [--connections N]\n"
-	"                    [--postcopy | --postcopy-after N]\n"
+	"                    [--postcopy | --postcopy-after N] [--resume]\n"
 	"                    [--tls-creds DIR [--tls-hostname NAME]]\n"
 	"  --downtime-ms N       pause budget for the final round (default 300)\n"
 	"  --max-bandwidth SIZE  bytes per second at most, e.g. 500M (default: no limit)\n"
@@ -32,6 +33,8 @@ static const char usage[] =
 	"                        as the guest touches them (also: tern ctl A.sock\n"
 	"                        migrate-start-postcopy during a pre-copy)\n"
 	"  --postcopy-after N    the same after N rounds of pre-copy\n"
+	"  --resume              continue a post-copy that a broken connection paused: the\n"
+	"                        destination waits at --to after `tern ctl DST migrate-recover URI`\n"
 	"  --stats FILE          write the final statistics as JSON (with a per-round timeline)\n"
 	"  --connections N       data connections, each with its own sending thread, beside\n"
 	"                        the control connection (1-16; default: one per core)\n"
@@ -65,12 +68,14 @@ int cmd__migrate(int argc, char **argv)
 		{ "tls-creds", required_argument, NULL, 'C' }, { "tls-hostname", required_argument, NULL, 'H' },
 		{ "connections", required_argument, NULL, 'n' },
 		{ "postcopy", no_argument, NULL, 'P' }, { "postcopy-after", required_argument, NULL, 'A' },
+		{ "resume", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' }, { 0 },
 	};
 	const char *ctl = NULL, *to = NULL, *act = "cancel", *stats = NULL, *path = NULL;
 	const char *creds = NULL, *tlsname = NULL;
 	char creds_abs[PATH_MAX];
 	uint64_t downtime = 0, bw = 0, timeout = 0, conns = 0, pc_after = 0;
+	bool resume = false;
 	char err[512], abs[PATH_MAX];
 	int c;
 
@@ -140,6 +145,7 @@ int cmd__migrate(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'R': resume = true; break;
 		case 'h': printf("%s", usage); return 0;
 		default: fprintf(stderr, "%s", usage); return 2;
 		}
@@ -175,6 +181,8 @@ int cmd__migrate(int argc, char **argv)
 		json_object_set_new(req, "connections", json_integer((json_int_t)conns));
 	if (pc_after)
 		json_object_set_new(req, "postcopy-after", json_integer((json_int_t)pc_after));
+	if (resume)
+		json_object_set_new(req, "resume", json_true());
 	/* the source writes its final statistics to a file before it exits,
 	 * so a client that loses the socket can still tell how it ended */
 	char tmpstats[64];
@@ -244,7 +252,7 @@ int cmd__migrate(int argc, char **argv)
 				num(st, "ram", "remaining") / 1e6, num(st, "ram", "dirty-pages-rate"),
 				num(st, "ram", "mbps"), num(st, "expected-downtime", NULL));
 		if (status && (!strcmp(status, "completed") || !strcmp(status, "failed") ||
-			       !strcmp(status, "cancelled")))
+			       !strcmp(status, "cancelled") || !strcmp(status, "postcopy-paused")))
 			break;
 		nanosleep(&ts, NULL);
 	}

@@ -289,6 +289,7 @@ static json_t *cmd__migrate(struct ctl_server *s, json_t *req)
 	if (strncmp(uri, "tcp:", 4) && strncmp(uri, "unix:", 5))
 		return ctl__error("migrate: \"uri\" must be tcp:HOST:PORT or unix:PATH, not \"%.64s\"", uri);
 	snprintf(o.uri, sizeof(o.uri), "%s", uri);
+	o.resume = json_is_true(json_object_get(req, "resume"));
 	/* absent: the defaults (precopy.h); the table has checked the ranges */
 	o.downtime_ms = (uint64_t)json_integer_value(json_object_get(req, "downtime-ms"));
 	o.max_bandwidth = (uint64_t)json_integer_value(json_object_get(req, "max-bandwidth"));
@@ -312,6 +313,19 @@ static json_t *cmd__migrate(struct ctl_server *s, json_t *req)
 				  "it needs \"tls-creds\"");
 	snprintf(o.tls_creds, sizeof(o.tls_creds), "%s", creds ? creds : "");
 	snprintf(o.tls_hostname, sizeof(o.tls_hostname), "%s", host ? host : "");
+	if (o.resume) {
+		snprintf(s->mig.stats_file, sizeof(s->mig.stats_file), "%s", stats ? stats : "");
+		if (migration__resume(&s->mig, &o, err, sizeof(err)))
+			return ctl__error("%s", err);
+		json_t *r = ok();
+		json_object_set_new(r, "status", json_string("postcopy-active"));
+		return r;
+	}
+	struct mig_stats now;
+	migration__stats(&s->mig, &now);
+	if (now.status == MIG_POSTCOPY_PAUSED)
+		return ctl__error("a post-copy is paused here: the VM waits for `tern migrate --resume` "
+				  "(or `cont --force`)");
 	if (vm__paused(s->vm))
 		return ctl__error("resume the VM before migrating it");
 	if (ram_busy(s))
@@ -339,7 +353,7 @@ static json_t *cmd_migrate_cancel(struct ctl_server *s, json_t *req)
 	struct mig_stats st;
 	(void)req;
 	migration__stats(&s->mig, &st);
-	if (st.status == MIG_POSTCOPY)
+	if (st.status == MIG_POSTCOPY || st.status == MIG_POSTCOPY_PAUSED)
 		return ctl__error("too late to cancel: the guest runs on the destination (post-copy); this "
 				  "process serves the pages it still lacks until every one is there");
 	if (st.status != MIG_SETUP && st.status != MIG_ACTIVE && st.status != MIG_DEVICE)
@@ -409,6 +423,28 @@ static json_t *incoming_cancel(struct ctl_server *s, json_t *req)
 	return r;
 }
 
+/* migrate-recover: a post-copy paused by a broken connection listens
+ * for its source again (QEMU's name). */
+static json_t *incoming_recover(struct ctl_server *s, json_t *req)
+{
+	const char *uri = json_string_value(json_object_get(req, "uri"));
+	char err[300];
+	if (strncmp(uri, "tcp:", 4) && strncmp(uri, "unix:", 5))
+		return ctl__error("migrate-recover: \"uri\" must be tcp:HOST:PORT or unix:PATH, not \"%.64s\"", uri);
+	if (mig_incoming__recover(s->arriving, uri, err, sizeof(err)))
+		return ctl__error("%s", err);
+	json_t *r = ok();
+	json_object_set_new(r, "status", json_string("postcopy-paused"));
+	return r;
+}
+
+static json_t *cmd_migrate_recover(struct ctl_server *s, json_t *req)
+{
+	(void)s;
+	(void)req;
+	return ctl__error("migrate-recover: no post-copy is paused here (the VM runs)");
+}
+
 static json_t *cmd_measurement(struct ctl_server *s, json_t *req)
 {
 	struct cc_measurement *m = &s->vm->cc.m;
@@ -436,6 +472,11 @@ static json_t *cmd_measurement(struct ctl_server *s, json_t *req)
 static const char *const transfer_modes[] = { "move", "token", NULL };
 static const char *const timeout_actions[] = { "cancel", "force", "postcopy", NULL };
 static const char *const private_paths[] = { "helper", "psp", NULL };
+
+static const struct ctl_field recover_fields[] = {
+	{ "uri", CTL_F_STRING, true, 1, 255, NULL, "tcp:ADDR:PORT or unix:PATH to listen on" },
+	{ 0 },
+};
 
 static const struct ctl_field resume_fields[] = {
 	{ "force", CTL_F_BOOL, false, 0, 0, NULL, "resume a VM held after its post-copy failed" },
@@ -471,6 +512,8 @@ static const struct ctl_field migrate_fields[] = {
 	{ "connections", CTL_F_INT, false, 1, WIRE_MAX_DATA_CONNS, NULL, "data connections (default: one per core)" },
 	{ "postcopy-after", CTL_F_INT, false, 1, 1000, NULL,
 	  "switch to post-copy after this many rounds (1: after the first full round)" },
+	{ "resume", CTL_F_BOOL, false, 0, 0, NULL,
+	  "continue a post-copy paused by a broken connection, to \"uri\" (after migrate-recover there)" },
 	{ 0 },
 };
 
@@ -495,5 +538,8 @@ const struct ctl_command ctl__commands[] = {
 	  incoming_cancel },
 	{ "migrate-start-postcopy", cmd_migrate_start_postcopy, NULL, "switch the running migration to "
 	  "post-copy at the end of its round", NULL },
+	{ "migrate-recover", cmd_migrate_recover, recover_fields, "destination of a post-copy paused by a "
+	  "broken connection: wait for the source at {\"uri\"} (then tern migrate --resume there)",
+	  incoming_recover },
 	{ 0 },
 };

@@ -91,6 +91,12 @@ json_t *ctl_request__from_words(int argc, char **argv, char *err, size_t errlen)
 			json_object_set_new(req, "live", json_true());
 		if (req && dt)
 			json_object_set_new(req, "downtime-ms", json_integer(dt));
+	} else if (!strcmp(cmd, "migrate-recover")) {
+		if (argc != 2 || !argv[1][0]) {
+			errbuf__set(err, errlen, "migrate-recover needs the URI to listen on (tcp:ADDR:PORT)");
+			return NULL;
+		}
+		req = json_pack("{s:s, s:s}", "cmd", cmd, "uri", argv[1]);
 	} else if (!strcmp(cmd, "migrate")) {
 		if (argc != 2 || !argv[1][0]) {
 			errbuf__set(err, errlen, "migrate needs a URI (tcp:HOST:PORT); options: `tern migrate`");

@@ -28,9 +28,11 @@ struct rx_conn {
 	uint8_t *stage;
 	struct ram_suspects sus;
 	uint64_t fences;
+	bool read_failed;                 /* the last batch's read failed */
 };
 
-static void fail(struct rx_conn *c, const char *why)
+/* broken: the connection itself failed (a read), not what came on it */
+static void fail(struct rx_conn *c, const char *why, bool broken)
 {
 	struct page_rx *p = c->p;
 	bool first;
@@ -39,6 +41,7 @@ static void fail(struct rx_conn *c, const char *why)
 	if (first) {
 		snprintf(p->err, sizeof(p->err), "data connection %d: %s", c->idx, why);
 		p->failed = true;
+		p->broken = broken;
 	}
 	pthread_cond_broadcast(&p->cond);
 	pthread_mutex_unlock(&p->lock);
@@ -54,7 +57,10 @@ static void fail(struct rx_conn *c, const char *why)
 static int sock_read(void *rctx, struct iovec *iov, int n)
 {
 	struct rx_conn *c = rctx;
-	return wire__recv_iov(c->sock, iov, n, 120000);
+	int r = wire__recv_iov(c->sock, iov, n, 120000);
+	if (r)
+		c->read_failed = true;
+	return r;
 }
 
 static void *conn_main(void *arg)
@@ -78,7 +84,8 @@ static void *conn_main(void *arg)
 		}
 		if (r) {
 			fail(c, r == -ECONNRESET ? "the source closed the connection (the stream ended early)" :
-				r == -EPROTO ? "the stream is not tern's protocol (corrupted?)" : strerror(-r));
+				r == -EPROTO ? "the stream is not tern's protocol (corrupted?)" : strerror(-r),
+			     r != -EPROTO);
 			return NULL;
 		}
 		if (h.cmd == W_RAM) {
@@ -91,8 +98,9 @@ static void *conn_main(void *arg)
 			s.stage = c->stage;
 			s.suspects = &c->sus;
 			s.st = &d;
+			c->read_failed = false;
 			if (ram_batch__receive(&s, h.length, why, sizeof(why))) {
-				fail(c, why);
+				fail(c, why, c->read_failed);
 				return NULL;
 			}
 			d.transferred = h.length + sizeof(h);
@@ -103,7 +111,7 @@ static void *conn_main(void *arg)
 		}
 		if ((r = wire__recv_body(c->sock, &h, &m, 120000))) {
 			fail(c, r == -ECONNRESET ? "the source closed the connection (the stream ended early)" :
-				strerror(-r));
+				strerror(-r), r != -EPROTO);
 			return NULL;
 		}
 		if (h.cmd == W_FENCE) {
@@ -111,7 +119,7 @@ static void *conn_main(void *arg)
 			r = ram_fence__check(m.data, m.h.length, &c->sus, &round, why, sizeof(why));
 			wire__msg_free(&m);
 			if (r) {
-				fail(c, why);
+				fail(c, why, false);
 				return NULL;
 			}
 			pthread_mutex_lock(&p->lock);
@@ -125,7 +133,7 @@ static void *conn_main(void *arg)
 		else
 			snprintf(why, sizeof(why), "unexpected %s on a data connection", wire__cmd_name(h.cmd));
 		wire__msg_free(&m);
-		fail(c, why);
+		fail(c, why, false);
 		return NULL;
 	}
 }
@@ -307,6 +315,17 @@ void page_rx__set_sink(struct page_rx *p, const struct ram_batch_sink *s)
 	pthread_mutex_lock(&p->lock);
 	p->sink = *s;
 	pthread_mutex_unlock(&p->lock);
+}
+
+bool page_rx__broken(struct page_rx *p)
+{
+	bool b = false;
+	if (!p->c)
+		return false;
+	pthread_mutex_lock(&p->lock);
+	b = p->failed && p->broken;
+	pthread_mutex_unlock(&p->lock);
+	return b;
 }
 
 const char *page_rx__failed(struct page_rx *p)

@@ -37,6 +37,7 @@ struct page_rx {
 	pthread_mutex_t lock;             /* fences, failure */
 	pthread_cond_t cond;
 	bool failed, closing, cancelled;
+	bool broken;                      /* the failure was a connection's, not its content */
 	char err[512];
 	struct ram_extent *ext;           /* what the provisioner allocates */
 	uint32_t next;
@@ -61,6 +62,9 @@ void page_rx__stop_provision(struct page_rx *p);
 /* Land the batches that follow through s (post-copy's sink); the one in
  * progress, if any, finishes through the old one. */
 void page_rx__set_sink(struct page_rx *p, const struct ram_batch_sink *s);
+/* Whether the first failure was a broken connection (a read failed)
+ * rather than something wrong that came on it. */
+bool page_rx__broken(struct page_rx *p);
 /* The first data connection's failure, or NULL. */
 const char *page_rx__failed(struct page_rx *p);
 /* Stop the threads and the provisioner, close the connections. Safe on a

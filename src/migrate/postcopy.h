@@ -84,6 +84,21 @@ int  postcopy_rx__arm(struct postcopy_rx *p, char *err, size_t errlen);
 int  postcopy_rx__finish(struct postcopy_rx *p, int timeout_ms, char *err, size_t errlen);
 /* The first failure of the fault or request thread, or NULL. */
 const char *postcopy_rx__failed(struct postcopy_rx *p);
+/* Why the request connection broke (the source or the network gone: a
+ * recovery may follow), or NULL. */
+const char *postcopy_rx__broken(struct postcopy_rx *p);
+/* Recovery, once the data connections are closed too: close the request
+ * connection (its thread joined; requests are kept, not sent; claims of
+ * pages whose batch was cut are undone, so they may come again). */
+void postcopy_rx__disconnect(struct postcopy_rx *p);
+/* Recovery: the source's new request connection on lfd (JOIN with the
+ * new control connection's nonce); the requests still open are sent
+ * again. 0 or -1 with err. */
+int  postcopy_rx__reconnect(struct postcopy_rx *p, int lfd, struct tls_creds *tls,
+			    const uint8_t nonce[WIRE_NONCE_LEN], char *err, size_t errlen);
+/* The pages not yet in place, as a bitmap into words ((npages + 63) / 64);
+ * returns their count. */
+uint64_t postcopy_rx__missing_now(struct postcopy_rx *p, uint64_t *words);
 /* Copy the figures (remaining pages, requests, latencies) into st. */
 void postcopy_rx__figures(struct postcopy_rx *p, struct mig_stats *st);
 /* Stop the threads, close. After a failure with the VM running, the

@@ -44,9 +44,15 @@ struct postcopy_rx {
 	struct uffd u;
 	bool armed;
 	_Atomic bool closing;
+	/* the request connection broke (the source may come back: recovery);
+	 * requests are kept, not sent, until postcopy_rx__reconnect */
+	_Atomic bool broken;
+	char broken_why[640];
+	pthread_mutex_t req_lock;         /* req_sock's sends, against the reconnect */
 	int req_sock;
 	struct ram_batch_sink base;       /* the receive's private callbacks */
 	uint8_t *stage;                   /* the request connection's sealed packets */
+	bool read_failed;                 /* the request thread's last read failed */
 	int stop[2];
 	pthread_t fault_th, req_th;
 	bool fault_started, req_started;
@@ -91,6 +97,16 @@ static void fail(struct postcopy_rx *p, const char *fmt, const char *why)
 		log__err("post-copy: cannot stop the fault thread");
 }
 
+/* The request connection broke: the source may be gone, or only the
+ * network; the caller decides (recovery or the VM lost). */
+static void broke(struct postcopy_rx *p, const char *why)
+{
+	if (atomic_exchange(&p->broken, true))
+		return;
+	snprintf(p->broken_why, sizeof(p->broken_why), "the request connection to the source broke (%s)", why);
+	log__err("post-copy: %s", p->broken_why);
+}
+
 struct postcopy_rx *postcopy_rx__new(struct vm *vm, const uint8_t *payload, size_t len, struct mig_stats *st,
 				     pthread_mutex_t *st_lock, char *err, size_t errlen)
 {
@@ -108,6 +124,7 @@ struct postcopy_rx *postcopy_rx__new(struct vm *vm, const uint8_t *payload, size
 	p->u.fd = -1;
 	p->fill = MAP_FAILED;
 	pthread_mutex_init(&p->lat_lock, NULL);
+	pthread_mutex_init(&p->req_lock, NULL);
 	p->missing = malloc(words * 8);
 	p->claimed = calloc(words, 8);
 	p->present = calloc(words, 8);
@@ -218,7 +235,7 @@ int postcopy_rx__accept(struct postcopy_rx *p, int lfd, struct tls_creds *tls,
 	char why[256] = "";
 	uint32_t idx = 0;
 	p->base = *base;
-	if (!(p->stage = malloc(RAM_BATCH_STAGE))) {
+	if (!p->stage && !(p->stage = malloc(RAM_BATCH_STAGE))) {
 		errbuf__set(err, errlen, "out of memory");
 		return -1;
 	}
@@ -245,7 +262,10 @@ int postcopy_rx__accept(struct postcopy_rx *p, int lfd, struct tls_creds *tls,
 static int req_read(void *rctx, struct iovec *iov, int n)
 {
 	struct postcopy_rx *p = rctx;
-	return wire__recv_iov(p->req_sock, iov, n, 120000);
+	int r = wire__recv_iov(p->req_sock, iov, n, 120000);
+	if (r)
+		p->read_failed = true;
+	return r;
 }
 
 /* The request connection's answers: pages (a RAM batch), or a refusal. */
@@ -261,10 +281,8 @@ static void *req_main(void *arg)
 			return NULL;
 		if (r) {
 			/* closed by us at the end, or the source is gone */
-			if (p->closing)
-				return NULL;
-			fail(p, "the request connection to the source broke (%s)",
-			     r == -ECONNRESET ? "closed" : strerror(-r));
+			if (!p->closing)
+				broke(p, r == -ECONNRESET ? "closed" : strerror(-r));
 			return NULL;
 		}
 		if (h.cmd == W_RAM) {
@@ -275,8 +293,12 @@ static void *req_main(void *arg)
 			s.rctx = p;
 			s.stage = p->stage;
 			s.st = &d;
+			p->read_failed = false;
 			if (ram_batch__receive(&s, h.length, why, sizeof(why))) {
-				fail(p, "a requested page: %s", why);
+				if (p->read_failed)   /* cut mid-batch: its claims are undone */
+					broke(p, why);
+				else
+					fail(p, "a requested page: %s", why);
 				return NULL;
 			}
 			d.transferred = h.length + sizeof(h);
@@ -288,7 +310,7 @@ static void *req_main(void *arg)
 			continue;
 		}
 		if ((r = wire__recv_body(p->req_sock, &h, &m, 120000))) {
-			fail(p, "the request connection to the source broke (%s)", strerror(-r));
+			broke(p, strerror(-r));
 			return NULL;
 		}
 		if (h.cmd == W_REPLY && h.flags) {
@@ -307,15 +329,29 @@ static void *req_main(void *arg)
 	}
 }
 
-/* Ask the source for page pfn, once. */
-static int request(struct postcopy_rx *p, uint64_t pfn)
+/* Send PAGE_REQ for pfn (not while the connection is broken: the
+ * reconnect sends every request still open). */
+static void send_request(struct postcopy_rx *p, uint64_t pfn)
 {
-	uint64_t expect = 0, gpa = pfn * 4096;
+	uint64_t gpa = pfn * 4096;
+	pthread_mutex_lock(&p->req_lock);
+	if (!atomic_load(&p->broken)) {
+		atomic_fetch_add(&p->sent, 1);
+		int r = wire__send(p->req_sock, W_PAGE_REQ, 0, &gpa, sizeof(gpa), NULL, 0);
+		if (r)
+			broke(p, strerror(-r));
+	}
+	pthread_mutex_unlock(&p->req_lock);
+}
+
+/* Ask the source for page pfn, once. */
+static void request(struct postcopy_rx *p, uint64_t pfn)
+{
+	uint64_t expect = 0;
 	if (!atomic_compare_exchange_strong(&p->req_ns[pfn], &expect, now__ns()))
-		return 0;                 /* asked already */
+		return;                   /* asked already */
 	atomic_fetch_add(&p->requests, 1);
-	atomic_fetch_add(&p->sent, 1);
-	return wire__send(p->req_sock, W_PAGE_REQ, 0, &gpa, sizeof(gpa), NULL, 0);
+	send_request(p, pfn);
 }
 
 static void *fault_main(void *arg)
@@ -350,8 +386,8 @@ static void *fault_main(void *arg)
 				r = uffd__zero(&p->u, page, 4096);
 			if (r)
 				fail(p, "mapping a page into the guest: %s", strerror(-r));
-		} else if ((r = request(p, pfn))) {
-			fail(p, "asking the source for a page: %s", strerror(-r));
+		} else {
+			request(p, pfn);
 		}
 	}
 }
@@ -400,6 +436,65 @@ int postcopy_rx__arm(struct postcopy_rx *p, char *err, size_t errlen)
 const char *postcopy_rx__failed(struct postcopy_rx *p)
 {
 	return p && atomic_load(&p->failed) ? p->err : NULL;
+}
+
+const char *postcopy_rx__broken(struct postcopy_rx *p)
+{
+	return p && atomic_load(&p->broken) ? p->broken_why : NULL;
+}
+
+uint64_t postcopy_rx__missing_now(struct postcopy_rx *p, uint64_t *words)
+{
+	uint64_t nw = (p->npages + 63) / 64, n = 0;
+	for (uint64_t i = 0; i < nw; i++) {
+		words[i] = ~atomic_load(&p->present[i]);
+		if (i == nw - 1 && p->npages % 64)
+			words[i] &= (1ull << (p->npages % 64)) - 1;
+		n += (uint64_t)__builtin_popcountll(words[i]);
+	}
+	return n;
+}
+
+void postcopy_rx__disconnect(struct postcopy_rx *p)
+{
+	pthread_mutex_lock(&p->req_lock);
+	atomic_store(&p->broken, true);   /* no sends from here */
+	if (p->req_sock >= 0)
+		shutdown(p->req_sock, SHUT_RDWR);
+	pthread_mutex_unlock(&p->req_lock);
+	if (p->req_started)
+		pthread_join(p->req_th, NULL);
+	p->req_started = false;
+	if (p->req_sock >= 0)
+		close(p->req_sock);
+	p->req_sock = -1;
+	/* a page claimed by a batch that was cut never got its bytes: it may
+	 * come again */
+	uint64_t nw = (p->npages + 63) / 64;
+	for (uint64_t i = 0; i < nw; i++)
+		atomic_store(&p->claimed[i], atomic_load(&p->present[i]));
+}
+
+int postcopy_rx__reconnect(struct postcopy_rx *p, int lfd, struct tls_creds *tls,
+			   const uint8_t nonce[WIRE_NONCE_LEN], char *err, size_t errlen)
+{
+	if (postcopy_rx__accept(p, lfd, tls, nonce, &p->base, err, errlen))
+		return -1;
+	atomic_store(&p->sent, 0);
+	atomic_store(&p->answered, 0);
+	p->broken_why[0] = 0;
+	atomic_store(&p->broken, false);
+	if (pthread_create(&p->req_th, NULL, req_main, p)) {
+		errbuf__set(err, errlen, "post-copy: cannot start the request thread");
+		return -1;
+	}
+	p->req_started = true;
+	pthread_setname_np(p->req_th, "tern-pcreq");
+	/* the requests the broken connection lost: asked again */
+	for (uint64_t pfn = 0; pfn < p->npages; pfn++)
+		if (atomic_load(&p->req_ns[pfn]) && !atomic_test(p->present, pfn))
+			send_request(p, pfn);
+	return 0;
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -495,5 +590,6 @@ void postcopy_rx__free(struct postcopy_rx *p)
 	free(p->lat_us);
 	free(p->stage);
 	pthread_mutex_destroy(&p->lat_lock);
+	pthread_mutex_destroy(&p->req_lock);
 	free(p);
 }

@@ -16,9 +16,12 @@ struct tls_creds;
 struct page_tx;
 
 /* MIG_POSTCOPY: after the switch; the destination runs the guest and
- * the source serves what it still lacks (postcopy.h) */
+ * the source serves what it still lacks (postcopy.h). MIG_POSTCOPY_PAUSED:
+ * a connection broke after the switch; both ends wait for a recovery
+ * (source: the VM held, paused, with every page; destination: the guest
+ * paused with the pages it has) */
 enum mig_status { MIG_NONE, MIG_SETUP, MIG_ACTIVE, MIG_DEVICE, MIG_COMPLETED, MIG_FAILED, MIG_CANCELLED,
-		  MIG_POSTCOPY };
+		  MIG_POSTCOPY, MIG_POSTCOPY_PAUSED };
 enum mig_timeout_action { MIG_TIMEOUT_CANCEL, MIG_TIMEOUT_FORCE, MIG_TIMEOUT_POSTCOPY };
 
 /* what query-migrate reports (names follow QEMU's where they mean the same) */
@@ -83,6 +86,7 @@ struct mig_options {
 	uint32_t connections;             /* data connections; 0: one per core */
 	uint32_t postcopy_after;          /* switch to post-copy after this many rounds (--postcopy:
 					   * 1, --postcopy-after N); 0: pre-copy only */
+	bool     resume;                  /* --resume: continue a held post-copy (migration__resume) */
 };
 
 /* A source-side migration job. One per VM at a time; runs in its own
@@ -106,6 +110,13 @@ struct migration {
 	int       start_postcopy;         /* set by migrate-start-postcopy (atomic) */
 	bool      held;                   /* post-copy failed after the switch: the VM is paused
 					   * here with the only full copy (cont --force resumes) */
+	/* what a post-copy's resume needs, kept from the switch (under lock) */
+	bool      resumed;                /* this run resumes a held post-copy */
+	uint8_t   pc_nonce[32];           /* the first control connection's nonce: proves
+					   * the resume continues this migration */
+	uint32_t  pc_round;               /* the post-copy round last sent (helper versions) */
+	uint32_t  pc_stream;              /* the helper's stream */
+	bool      pc_helper, pc_helper_seal;
 	char      stats_file[512];
 	struct mig_round rounds[MIG_MAX_ROUNDS];  /* the timeline (under lock) */
 	size_t    nrounds;
@@ -120,6 +131,10 @@ void migration__cancel(struct migration *m);
 /* migrate-start-postcopy: switch at the end of the round that runs. 0, or
  * -1 with err (no pre-copy running, or already switched). */
 int  migration__start_postcopy(struct migration *m, char *err, size_t errlen);
+/* migrate --resume: serve a held post-copy again, to opt->uri (where the
+ * destination waits after migrate-recover). 0, or -1 with err (nothing
+ * held, or a migration runs). */
+int  migration__resume(struct migration *m, const struct mig_options *opt, char *err, size_t errlen);
 /* cont --force: resume a VM held after its destination was lost in
  * post-copy (the destination may have run it: two copies may diverge).
  * 0, or -1 with err (nothing held). */
@@ -154,6 +169,8 @@ struct mig_incoming {
 	int      cancel_fd;               /* eventfd registered with util/cancel.h: written to cancel */
 	struct tls_creds *tls;            /* --tls-creds: sources must speak TLS (NULL: plaintext);
 					   * the caller's, set after mig_incoming__init */
+	int      recover_fd;              /* eventfd: migrate-recover gave recover_uri */
+	char     recover_uri[256];
 };
 
 /* Set `in` up and register its cancel fd; -1 with err. */
@@ -165,6 +182,9 @@ void mig_incoming__exit(struct mig_incoming *in);
  * was already taken (the VM is arriving; too late); -2 when the receive has
  * already ended (failed or cancelled). Any thread. */
 int  mig_incoming__cancel(struct mig_incoming *in, const char *by);
+/* migrate-recover: a post-copy paused by a broken connection waits for
+ * its source at uri. 0, or -1 with err (nothing paused here). */
+int  mig_incoming__recover(struct mig_incoming *in, const char *uri, char *err, size_t errlen);
 /* A consistent copy of what is known so far; any thread. */
 void mig_incoming__read(struct mig_incoming *in, struct mig_stats *st, int *ncpus, uint64_t *mem);
 

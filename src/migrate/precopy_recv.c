@@ -83,6 +83,11 @@ struct receiver {
 	pthread_mutex_t priv_lock;        /* one platform session, one helper: one batch at a time */
 	struct page_rx rx;                /* the data connections */
 	struct postcopy_rx *pc;           /* after POSTCOPY */
+	uint8_t pc_nonce[WIRE_NONCE_LEN]; /* the first control connection's: a resume names it */
+	bool cut;                         /* the failure was a broken connection (recoverable) */
+	int recover_lfd;                  /* where a resumed source came (ours to close) */
+	uint64_t fence_base;              /* rounds before the data connections of now (a
+					   * resume opens new ones, whose fences count from 0) */
 	int sock, lfd;                    /* the control connection, the listening socket */
 	uint8_t *stage;                   /* sealed packets of a batch on the control connection */
 	struct ram_suspects sus;          /* ... whose plain pages must match (no fence excuses them) */
@@ -261,7 +266,7 @@ static int on_iter_end(struct receiver *r)
 	}
 	r->st->iteration++;
 	r->st->dirty_sync_count++;        /* one source sync per round */
-	int w = page_rx__wait_fences(&r->rx, r->st->iteration, 120000, r->err, sizeof(r->err));
+	int w = page_rx__wait_fences(&r->rx, r->st->iteration - r->fence_base, 120000, r->err, sizeof(r->err));
 	if (w == -2)
 		cancel_reason(r, r->err, sizeof(r->err));
 	return w ? -1 : 0;
@@ -279,6 +284,7 @@ static int on_postcopy(struct receiver *r, struct wire_msg *m)
 	page_rx__stop_provision(&r->rx);
 	if (!(r->pc = postcopy_rx__new(r->vm, m->data, m->h.length, r->st, &r->st_lock, r->err, sizeof(r->err))))
 		return -1;
+	memcpy(r->pc_nonce, r->nonce, WIRE_NONCE_LEN);
 	if (wire__reply_ok(r->sock, NULL, 0)) {
 		errbuf__set(r->err, sizeof(r->err), "the source closed the connection after POSTCOPY");
 		return -1;
@@ -296,7 +302,7 @@ static int on_postcopy(struct receiver *r, struct wire_msg *m)
 static int on_postcopy_end(struct receiver *r)
 {
 	r->st->iteration++;
-	int w = page_rx__wait_fences(&r->rx, r->st->iteration, 120000, r->err, sizeof(r->err));
+	int w = page_rx__wait_fences(&r->rx, r->st->iteration - r->fence_base, 120000, r->err, sizeof(r->err));
 	if (w == -2)
 		cancel_reason(r, r->err, sizeof(r->err));
 	if (w)
@@ -324,7 +330,8 @@ int mig_incoming__init(struct mig_incoming *in, const char *uri, char *err, size
 	snprintf(in->uri, sizeof(in->uri), "%s", uri);
 	in->st.status = MIG_SETUP;
 	in->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (in->cancel_fd < 0) {
+	in->recover_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (in->cancel_fd < 0 || in->recover_fd < 0) {
 		errbuf__set(err, errlen, "eventfd: %s", strerror(errno));
 		return -1;
 	}
@@ -337,8 +344,29 @@ int mig_incoming__init(struct mig_incoming *in, const char *uri, char *err, size
 	return 0;
 }
 
+int mig_incoming__recover(struct mig_incoming *in, const char *uri, char *err, size_t errlen)
+{
+	uint64_t one = 1;
+	int r = 0;
+	pthread_mutex_lock(&in->lock);
+	if (in->st.status != MIG_POSTCOPY_PAUSED || in->recover_fd < 0) {
+		errbuf__set(err, errlen, "migrate-recover: no post-copy is paused here (status %s)",
+			    mig__status_name(in->st.status));
+		r = -1;
+	} else {
+		snprintf(in->recover_uri, sizeof(in->recover_uri), "%s", uri);
+		if (write(in->recover_fd, &one, sizeof(one)) < 0)
+			log__info("migrate-recover: eventfd write: %s", strerror(errno));
+	}
+	pthread_mutex_unlock(&in->lock);
+	return r;
+}
+
 void mig_incoming__exit(struct mig_incoming *in)
 {
+	if (in->recover_fd >= 0)
+		close(in->recover_fd);
+	in->recover_fd = -1;
 	if (in->cancel_fd < 0)
 		return;
 	cancel__remove_fd(in->cancel_fd);
@@ -478,6 +506,162 @@ static int on_helper(struct receiver *r, struct wire_msg *m, void **reply, size_
 	return 0;
 }
 
+/* A resuming source on lfd: HELLO, then POSTCOPY_RESUME naming this
+ * migration (other connections are refused and the wait goes on); our
+ * answer is what we still lack; then DATA_OPEN and the data and request
+ * connections, as at the switch. 0, or -1 with r->err. */
+static int resume_accept(struct receiver *r, int lfd)
+{
+	uint8_t nonce[WIRE_NONCE_LEN];
+	struct wire_postcopy_resume rq;
+	struct wire_msg m;
+	for (;;) {
+		int sock = wire__accept_kind(lfd, WIRE_MIGRATE, r->in->tls, -1, nonce, r->err, sizeof(r->err));
+		if (sock < 0)
+			return -1;
+		int rc = wire__recv(sock, &m, 10000);
+		const char *bad = rc ? "no POSTCOPY_RESUME" : m.h.cmd != W_POSTCOPY_RESUME || m.h.length != sizeof(rq) ?
+			"expected POSTCOPY_RESUME" : NULL;
+		if (!bad) {
+			memcpy(&rq, m.data, sizeof(rq));
+			if (memcmp(rq.nonce, r->pc_nonce, WIRE_NONCE_LEN))
+				bad = "POSTCOPY_RESUME names another migration";
+			else if (rq.npages != r->vm->ram.size / 4096)
+				bad = "POSTCOPY_RESUME describes another RAM size";
+		}
+		if (!rc)
+			wire__msg_free(&m);
+		if (bad) {
+			(void)wire__reply_err(sock, "%s", bad);
+			log__info("post-copy: refused a connection while paused: %s", bad);
+			close(sock);
+			continue;
+		}
+		/* what we lack, in POSTCOPY's form */
+		uint64_t nw = (r->vm->ram.size / 4096 + 63) / 64;
+		uint8_t *buf = malloc(sizeof(struct wire_postcopy) + nw * 8);
+		if (!buf) {
+			close(sock);
+			errbuf__set(r->err, sizeof(r->err), "out of memory");
+			return -1;
+		}
+		struct wire_postcopy h = { .npages = rq.npages };
+		h.missing = postcopy_rx__missing_now(r->pc, (uint64_t *)(buf + sizeof(h)));
+		memcpy(buf, &h, sizeof(h));
+		rc = wire__reply_ok(sock, buf, sizeof(h) + nw * 8);
+		free(buf);
+		if (rc) {
+			close(sock);
+			continue;
+		}
+		r->sock = sock;
+		r->lfd = lfd;
+		memcpy(r->nonce, nonce, WIRE_NONCE_LEN);
+		if ((rc = wire__recv(sock, &m, 30000)) || m.h.cmd != W_DATA_OPEN) {
+			errbuf__set(r->err, sizeof(r->err), "the resuming source sent no DATA_OPEN");
+			if (!rc)
+				wire__msg_free(&m);
+			return -1;
+		}
+		rc = on_data_open(r, &m);
+		wire__msg_free(&m);
+		if (rc)
+			return -1;
+		r->fence_base = r->st->iteration;
+		struct ram_batch_sink ps = sink_of(r);
+		postcopy_rx__sink(r->pc, &ps);
+		page_rx__set_sink(&r->rx, &ps);
+		return postcopy_rx__reconnect(r->pc, lfd, r->in->tls, r->nonce, r->err, sizeof(r->err));
+	}
+}
+
+/* A connection broke after the switch: pause the guest with the pages it
+ * has, drop the connections, wait for migrate-recover URI and a source
+ * resuming there (tern migrate --resume). 0: resumed, the guest runs
+ * again; -1: given up (a signal, or no recovery possible). */
+static int recover(struct receiver *r)
+{
+	struct mig_incoming *in = r->in;
+	char why[512];
+	snprintf(why, sizeof(why), "%s", r->err);
+	if (r->cc && !r->hx.active) {
+		errbuf__set(r->err, sizeof(r->err), "%s (a post-copy by the platform's path cannot resume: its "
+			    "packets must be opened in order)", why);
+		return -1;
+	}
+	if (vm__pause(r->vm)) {
+		errbuf__set(r->err, sizeof(r->err), "%s (the VM stopped)", why);
+		return -1;
+	}
+	page_rx__close(&r->rx);
+	memset(&r->rx, 0, sizeof(r->rx));
+	if (r->sock >= 0)
+		close(r->sock);
+	r->sock = -1;
+	postcopy_rx__disconnect(r->pc);
+	pthread_mutex_lock(&r->st_lock);
+	r->st->status = MIG_POSTCOPY_PAUSED;
+	snprintf(r->st->error, sizeof(r->st->error), "%s", why);
+	pthread_mutex_unlock(&r->st_lock);
+	publish(r);
+	log__err("post-copy paused: %s. The guest is paused here with every page it has (%llu still on the "
+		 "source); `tern ctl SOCK migrate-recover tcp:ADDR:PORT` waits for the source there, then "
+		 "`tern migrate --ctl SRC --resume --to tcp:ADDR:PORT` finishes the move", why,
+		 (unsigned long long)r->st->postcopy_remaining);
+	for (;;) {
+		uint64_t v;
+		char uri[256];
+		int w = cancel__poll(in->recover_fd, POLLIN, -1);
+		if (w) {
+			char sig[200];
+			cancel_reason(r, sig, sizeof(sig));
+			errbuf__set(r->err, sizeof(r->err), "%s; then, paused, %s", why,
+				    w == -ECANCELED ? sig : strerror(-w));
+			return -1;
+		}
+		if (read(in->recover_fd, &v, sizeof(v)) < 0)
+			continue;
+		pthread_mutex_lock(&in->lock);
+		snprintf(uri, sizeof(uri), "%s", in->recover_uri);
+		pthread_mutex_unlock(&in->lock);
+		int lfd = transport__listen(uri, r->err, sizeof(r->err));
+		if (lfd < 0) {
+			log__err("migrate-recover %s: %s (still paused: ask again)", uri, r->err);
+			continue;
+		}
+		log__info("post-copy: waiting on %s for the source to resume (tern migrate --resume)", uri);
+		if (resume_accept(r, lfd) == 0) {
+			if (r->recover_lfd >= 0)
+				close(r->recover_lfd);
+			r->recover_lfd = lfd;
+			break;
+		}
+		if (cancel__pending()) {
+			close(lfd);
+			return -1;
+		}
+		log__err("post-copy: the resume on %s failed: %s (still paused: migrate-recover again)", uri,
+			 r->err);
+		page_rx__close(&r->rx);
+		memset(&r->rx, 0, sizeof(r->rx));
+		if (r->sock >= 0)
+			close(r->sock);
+		r->sock = -1;
+		postcopy_rx__disconnect(r->pc);
+		close(lfd);
+	}
+	pthread_mutex_lock(&r->st_lock);
+	r->st->status = MIG_POSTCOPY;
+	r->st->error[0] = 0;
+	pthread_mutex_unlock(&r->st_lock);
+	r->err[0] = 0;
+	r->cut = false;
+	publish(r);
+	vm__resume(r->vm);
+	log__info("post-copy resumed: the guest runs again");
+	return 0;
+}
+
 /* A failure after the switch to post-copy: the guest ran here and some
  * of its pages exist only on the source, which holds the VM paused (if
  * it still runs). The vCPUs waiting for those pages must never get a
@@ -503,7 +687,7 @@ int migration__receive(int lfd, struct vm *vm, const struct vm_config *cfg, stru
 {
 	struct mig_stats st = { .status = MIG_SETUP };
 	uint64_t state_ns = 0;
-	struct receiver r = { .vm = vm, .local = cfg, .st = &st, .in = in, .lfd = lfd, .sock = -1,
+	struct receiver r = { .vm = vm, .local = cfg, .st = &st, .in = in, .lfd = lfd, .sock = -1, .recover_lfd = -1,
 			      .hx = { .mr = mirror, .vm = vm, .st = &st } };
 	enum rx state = WAIT_HELLO;
 	struct wire_msg m;
@@ -527,6 +711,7 @@ int migration__receive(int lfd, struct vm *vm, const struct vm_config *cfg, stru
 	st.start_ns = now__ns();
 	st.status = MIG_ACTIVE;
 	publish(&r);
+serve:
 	while (state != RUNNING) {
 		void *reply = NULL;
 		size_t rlen = 0;
@@ -537,6 +722,11 @@ int migration__receive(int lfd, struct vm *vm, const struct vm_config *cfg, stru
 		rc = r.rx.c ? cancel__poll(sock, POLLIN, PUBLISH_MS) : 0;
 		if (postcopy_rx__failed(r.pc)) {
 			errbuf__set(r.err, sizeof(r.err), "%s", postcopy_rx__failed(r.pc));
+			goto fail;
+		}
+		if (postcopy_rx__broken(r.pc)) {
+			errbuf__set(r.err, sizeof(r.err), "%s", postcopy_rx__broken(r.pc));
+			r.cut = true;
 			goto fail;
 		}
 		if (rc == -ETIMEDOUT) {
@@ -560,6 +750,7 @@ int migration__receive(int lfd, struct vm *vm, const struct vm_config *cfg, stru
 			rc = wire__recv_body(sock, &h, &m, 120000);
 		if (rc && page_rx__failed(&r.rx)) {
 			errbuf__set(r.err, sizeof(r.err), "%s", page_rx__failed(&r.rx));
+			r.cut = page_rx__broken(&r.rx);
 			wire__reply_err(sock, "%s", r.err);
 			goto fail;
 		}
@@ -571,6 +762,7 @@ int migration__receive(int lfd, struct vm *vm, const struct vm_config *cfg, stru
 				   rc == -EPROTO ? "the stream is not tern's protocol (corrupted?)" :
 				   rc == -ETIMEDOUT ? "the source went silent" :
 				   rc == -ECANCELED ? why : strerror(-rc));
+			r.cut = rc != -EPROTO && rc != -ECANCELED;
 			goto fail;
 		}
 		if (m.h.cmd == W_ABORT) {
@@ -658,6 +850,8 @@ int migration__receive(int lfd, struct vm *vm, const struct vm_config *cfg, stru
 		if (ok) {
 			free(reply);
 			wire__reply_err(sock, "%s", r.err);
+			if (state == POSTCOPY)
+				r.cut = page_rx__broken(&r.rx) || postcopy_rx__broken(r.pc);
 			goto fail;
 		}
 		wire__reply_ok(sock, reply, rlen);
@@ -679,12 +873,22 @@ int migration__receive(int lfd, struct vm *vm, const struct vm_config *cfg, stru
 	postcopy_rx__free(r.pc);
 	page_rx__close(&r.rx);
 	close(sock);
+	if (r.recover_lfd >= 0)
+		close(r.recover_lfd);
 	free(r.stage);
 	ram_suspects__free(&r.sus);
 	return 0;
 fail:
-	if (state == POSTCOPY)
+	if (state == POSTCOPY) {
+		/* a broken connection pauses the guest until the source comes
+		 * back; anything else, or no recovery, loses it here */
+		if (r.cut && !postcopy_rx__failed(r.pc) && recover(&r) == 0) {
+			sock = r.sock;
+			quiet_since = now__ns();
+			goto serve;
+		}
 		lost_after_switch(&r);        /* does not return */
+	}
 	postcopy_rx__free(r.pc);
 	page_rx__close(&r.rx);
 	close(sock);

@@ -65,8 +65,8 @@ struct sender {
 const char *mig__status_name(enum mig_status s)
 {
 	static const char *n[] = { "none", "setup", "active", "device", "completed", "failed", "cancelled",
-				   "postcopy-active" };
-	return s <= MIG_POSTCOPY ? n[s] : "?";
+				   "postcopy-active", "postcopy-paused" };
+	return s <= MIG_POSTCOPY_PAUSED ? n[s] : "?";
 }
 
 #define STAT(m, expr) do { pthread_mutex_lock(&(m)->lock); expr; pthread_mutex_unlock(&(m)->lock); } while (0)
@@ -330,20 +330,81 @@ static int send_state_and_commit(struct sender *s, uint64_t pause_ns, uint64_t *
 
 static void write_stats_file(struct migration *m);
 
+/* Post-copy's source side, in the migration's sender: its own request
+ * thread (pt) and the bitmap of pages sent since the switch. */
+static int postcopy_prepare(struct sender *s, struct postcopy_tx *pt, struct helper_tx *hx, uint32_t round)
+{
+	*hx = (struct helper_tx){ .mr = s->hx.mr, .stream = s->hx.stream };
+	*pt = (struct postcopy_tx){ .m = s->m, .vm = s->vm, .sock = -1, .hint = &s->tx.hint, .shared = &s->shared,
+				    .cc = s->cc, .helper_seal = s->helper_seal, .hx = s->helper_seal ? hx : NULL,
+				    .round = round };
+	pt->once = calloc(s->dirty.nwords ? s->dirty.nwords : 1, 8);
+	pt->stage = s->helper_seal ? malloc(WIRE_MAX_PAGE_REQ * HELPER_PACKET_SIZE) : NULL;
+	if (!pt->once || (s->helper_seal && !pt->stage)) {
+		errbuf__set(s->err, sizeof(s->err), "out of memory");
+		return -1;
+	}
+	s->tx.once = pt->once;
+	return 0;
+}
+
+static void postcopy_release(struct sender *s, struct postcopy_tx *pt)
+{
+	postcopy_tx__stop(pt);
+	s->tx.once = NULL;                /* the workers are idle: no round runs */
+	free(pt->once);
+	free(pt->stage);
+}
+
+/* After the switch (or a resume): requests answered on pt's connection,
+ * every page of s->dirty pushed as one round on the data connections
+ * (version `round` for the helper), then POSTCOPY_END. 0 or -1. */
+static int postcopy_serve(struct sender *s, struct postcopy_tx *pt, uint32_t round)
+{
+	struct migration *m = s->m;
+	struct wire_msg msg;
+	uint64_t pages, bytes, t0 = now__ns();
+	char why[400];
+	int r;
+
+	STAT(m, m->st.status = MIG_POSTCOPY; m->pc_round = round);
+	if (postcopy_tx__start(pt, why, sizeof(why))) {
+		errbuf__set(s->err, sizeof(s->err), "%s", why);
+		return -1;
+	}
+	if (send_round(s, round, true, &pages, &bytes)) {
+		if (pt->failed)
+			errbuf__set(s->err, sizeof(s->err), "%s", pt->err);
+		return -1;
+	}
+	STAT(m, m->st.postcopy_bg_bytes += bytes; m->st.postcopy_remaining = 0);
+	struct iter_end ie = { round, pages };
+	if ((r = wire__send(s->sock, W_POSTCOPY_END, 0, &ie, sizeof(ie), NULL, 0)) ||
+	    wire__expect_reply(s->sock, &msg, REPLY_TIMEOUT_MS, why, sizeof(why))) {
+		errbuf__set(s->err, sizeof(s->err), "ending post-copy: %s", r ? strerror(-r) : why);
+		return -1;
+	}
+	wire__msg_free(&msg);
+	STAT(m, m->st.postcopy_ns += now__ns() - t0);
+	log__info("post-copy: every page in place on the destination %.0f ms after the %s "
+		  "(%llu requests answered, %llu MiB in the background)", (double)(now__ns() - t0) / 1e6,
+		  m->resumed ? "resume" : "switch", (unsigned long long)pt->requests,
+		  (unsigned long long)(bytes >> 20));
+	return 0;
+}
+
 /* Switch over now, by post-copy (the VM is paused, the last round's
  * dirty pages harvested into s->dirty): the destination learns what it
  * lacks, the request connection opens, STATE and COMMIT make the VM run
- * there; then the missing pages go in the background while requests are
- * answered, and POSTCOPY_END closes it. *committed: the destination has
- * run the VM (from then on this side never resumes it). 0 or -1. */
+ * there; then postcopy_serve. *committed: the destination has run the VM
+ * (from then on this side never resumes it on its own). 0 or -1. */
 static int postcopy(struct sender *s, uint64_t pause_ns, uint64_t *running_ns, bool *committed)
 {
 	struct migration *m = s->m;
-	struct helper_tx hx = { .mr = s->hx.mr, .stream = s->hx.stream };
-	struct postcopy_tx pt = { .m = m, .vm = s->vm, .sock = -1, .hint = &s->tx.hint, .shared = &s->shared,
-				  .cc = s->cc, .helper_seal = s->helper_seal, .hx = s->helper_seal ? &hx : NULL,
-				  .round = (uint32_t)m->st.iteration + 1 };
-	uint64_t npages = s->vm->ram.size / 4096, missing, pages, bytes;
+	struct helper_tx hx;
+	struct postcopy_tx pt;
+	uint32_t round = (uint32_t)m->st.iteration + 1;
+	uint64_t npages = s->vm->ram.size / 4096, missing;
 	struct wire_msg msg;
 	char why[400];
 	int r = -1;
@@ -354,14 +415,8 @@ static int postcopy(struct sender *s, uint64_t pause_ns, uint64_t *running_ns, b
 		bitmap__clear_range(&s->dirty, HELPER_BASE / 4096, (HELPER_END - HELPER_BASE) / 4096);
 	missing = bitmap__count(&s->dirty);
 	struct wire_postcopy h = { .npages = npages, .missing = missing };
-	pt.once = calloc(s->dirty.nwords ? s->dirty.nwords : 1, 8);
-	pt.stage = s->helper_seal ? malloc(WIRE_MAX_PAGE_REQ * HELPER_PACKET_SIZE) : NULL;
-	if (!pt.once || (s->helper_seal && !pt.stage)) {
-		errbuf__set(s->err, sizeof(s->err), "out of memory");
+	if (postcopy_prepare(s, &pt, &hx, round))
 		goto out;
-	}
-	s->tx.once = pt.once;
-
 	if (wire__send2(s->sock, W_POSTCOPY, 0, &h, sizeof(h), s->dirty.w, s->dirty.nwords * 8, NULL, 0) ||
 	    wire__expect_reply(s->sock, &msg, REPLY_TIMEOUT_MS, why, sizeof(why))) {
 		errbuf__set(s->err, sizeof(s->err), "switching to post-copy: %s", why);
@@ -376,41 +431,72 @@ static int postcopy(struct sender *s, uint64_t pause_ns, uint64_t *running_ns, b
 	if (send_state_and_commit(s, pause_ns, running_ns))
 		goto out;
 	*committed = true;
-	/* a cancel that came during the switch is too late now */
-	STAT(m, m->st.status = MIG_POSTCOPY; __atomic_store_n(&m->cancel, 0, __ATOMIC_RELAXED); m->st.postcopy_switch_ns = *running_ns - pause_ns;
-	     m->sock_open = false);
+	/* a cancel that came during the switch is too late now; what a
+	 * resume needs is kept with the migration */
+	STAT(m, m->st.status = MIG_POSTCOPY; __atomic_store_n(&m->cancel, 0, __ATOMIC_RELAXED);
+	     m->st.postcopy_switch_ns = *running_ns - pause_ns; m->sock_open = false;
+	     memcpy(m->pc_nonce, s->nonce, WIRE_NONCE_LEN); m->pc_stream = s->hx.stream;
+	     m->pc_helper = s->helper; m->pc_helper_seal = s->helper_seal);
 	log__info("post-copy: the guest runs on the destination after a %.1f ms pause; %llu pages (%llu MiB) "
 		  "follow", (double)(*running_ns - pause_ns) / 1e6, (unsigned long long)missing,
 		  (unsigned long long)(missing >> 8));
-	if (postcopy_tx__start(&pt, why, sizeof(why))) {
+	r = postcopy_serve(s, &pt, round);
+out:
+	postcopy_release(s, &pt);
+	return r;
+}
+
+/* A held post-copy, resumed (tern migrate --resume, after migrate-recover
+ * on the destination): a new control connection proves it continues the
+ * same migration (the first connection's nonce), learns what the
+ * destination still lacks, and serves it as after the switch. */
+static int postcopy_resume(struct sender *s)
+{
+	struct migration *m = s->m;
+	struct helper_tx hx;
+	struct postcopy_tx pt = { .sock = -1 };
+	struct wire_postcopy_resume rq = { .npages = s->vm->ram.size / 4096 };
+	struct wire_msg msg;
+	uint64_t missing;
+	char why[400];
+	int r = -1;
+
+	if (s->cc && !s->helper_seal) {
+		errbuf__set(s->err, sizeof(s->err), "a post-copy whose private pages go by the platform's path "
+			   "cannot resume: its packets must be opened in order, and the broken connection lost "
+			   "some");
+		return -1;
+	}
+	if (wire__hello(s->sock, WIRE_MIGRATE, 10000, s->nonce, why, sizeof(why))) {
+		errbuf__set(s->err, sizeof(s->err), "handshake: %s", why);
+		return -1;
+	}
+	memcpy(rq.nonce, m->pc_nonce, WIRE_NONCE_LEN);
+	if ((r = wire__send(s->sock, W_POSTCOPY_RESUME, 0, &rq, sizeof(rq), NULL, 0)) ||
+	    wire__expect_reply(s->sock, &msg, REPLY_TIMEOUT_MS, why, sizeof(why))) {
+		errbuf__set(s->err, sizeof(s->err), "the destination refused to resume: %s", r ? strerror(-r) : why);
+		return -1;
+	}
+	r = postcopy__parse_missing(msg.data, msg.h.length, rq.npages, s->dirty.w, &missing, why, sizeof(why));
+	wire__msg_free(&msg);
+	if (r) {
+		errbuf__set(s->err, sizeof(s->err), "the destination's answer to POSTCOPY_RESUME: %s", why);
+		return -1;
+	}
+	log__info("post-copy resumes: the destination still lacks %llu pages", (unsigned long long)missing);
+	STAT(m, m->st.postcopy_remaining = missing);
+	r = -1;
+	if (postcopy_prepare(s, &pt, &hx, m->pc_round + 1))
+		goto out;
+	if (page_tx__open(&s->tx, s->sock, s->nonce, data_conns(&m->opt), NULL, 0, why, sizeof(why)) ||
+	    postcopy_tx__connect(&pt, s->nonce, why, sizeof(why))) {
 		errbuf__set(s->err, sizeof(s->err), "%s", why);
 		goto out;
 	}
-	uint64_t t0 = now__ns();
-	if (send_round(s, (uint32_t)m->st.iteration + 1, true, &pages, &bytes)) {
-		if (pt.failed)
-			errbuf__set(s->err, sizeof(s->err), "%s", pt.err);
-		goto out;
-	}
-	STAT(m, m->st.postcopy_bg_bytes = bytes; m->st.postcopy_remaining = 0);
-	struct iter_end ie = { m->st.iteration + 1, pages };
-	if ((r = wire__send(s->sock, W_POSTCOPY_END, 0, &ie, sizeof(ie), NULL, 0)) ||
-	    wire__expect_reply(s->sock, &msg, REPLY_TIMEOUT_MS, why, sizeof(why))) {
-		errbuf__set(s->err, sizeof(s->err), "ending post-copy: %s", r ? strerror(-r) : why);
-		r = -1;
-		goto out;
-	}
-	wire__msg_free(&msg);
-	STAT(m, m->st.postcopy_ns = now__ns() - t0);
-	log__info("post-copy: every page in place on the destination %.0f ms after the switch "
-		  "(%llu requests answered, %llu MiB in the background)", (double)(now__ns() - t0) / 1e6,
-		  (unsigned long long)pt.requests, (unsigned long long)(bytes >> 20));
-	r = 0;
+	STAT(m, m->tx = &s->tx);
+	r = postcopy_serve(s, &pt, m->pc_round + 1);
 out:
-	postcopy_tx__stop(&pt);
-	s->tx.once = NULL;                /* the workers are idle: no round runs */
-	free(pt.once);
-	free(pt.stage);
+	postcopy_release(s, &pt);
 	return r;
 }
 
@@ -582,9 +668,10 @@ out:
 		 * this copy stays paused; it is the only complete one */
 		STAT(m, m->held = true);
 		log__err("post-copy to %s failed after the switch: %s. The VM stays paused here with every "
-			 "page; if the destination is gone for good, `tern ctl SOCK cont --force` resumes it "
-			 "(dangerous: if the destination still runs it, the two copies diverge)", m->opt.uri,
-			 s.err);
+			 "page: if the destination waits for a recovery (tern ctl DST migrate-recover URI), "
+			 "`tern migrate --resume --to URI` finishes the move; if it is gone for good, "
+			 "`tern ctl SOCK cont --force` resumes it here (dangerous: if the destination still "
+			 "runs it, the two copies diverge)", m->opt.uri, s.err);
 	} else if (!done) {
 		if (s.cc)
 			s.pp.ops->send_cancel(&s.pp);
@@ -609,7 +696,7 @@ out:
 		m->st.downtime_ns = running_ns - pause_ns;
 		m->st.remaining_pages = 0;
 	} else {
-		m->st.status = cancelled(&s) && !committed ? MIG_CANCELLED : MIG_FAILED;
+		m->st.status = committed ? MIG_POSTCOPY_PAUSED : cancelled(&s) ? MIG_CANCELLED : MIG_FAILED;
 		snprintf(m->st.error, sizeof(m->st.error), "%s", s.err);
 	}
 	pthread_mutex_unlock(&m->lock);
@@ -624,6 +711,101 @@ out:
 	return NULL;
 }
 
+static void *run_resume(void *arg)
+{
+	struct migration *m = arg;
+	struct sender s = { .m = m, .vm = m->vm, .sock = -1 };
+	uint64_t npages = m->vm->ram.size / 4096;
+	bool done = false;
+	char why[400];
+
+	s.cc = m->vm->cfg.cc != CC_NONE;
+	s.helper = m->pc_helper;
+	s.helper_seal = m->pc_helper_seal;
+	s.hx.mr = m->mirror;
+	s.hx.stream = m->pc_stream;
+	s.pp.ops = &private_path_psp;
+	s.pp.vm = m->vm;
+	s.tx = (struct page_tx){ .m = m, .vm = m->vm, .cc = s.cc, .helper = s.helper, .helper_seal = s.helper_seal,
+				 .stream = m->pc_stream, .pp = &s.pp, .shared = &s.shared, .dirty = &s.dirty };
+	if (bitmap__init(&s.dirty, npages) || bitmap__init(&s.shared, npages)) {
+		errbuf__set(s.err, sizeof(s.err), "out of memory");
+		goto out;
+	}
+	shared_now(m->vm, &s.shared);     /* paused since the switch: as it was */
+	{
+		char mode[sizeof(m->st.tls)] = "none";
+		s.sock = tls__connect(m->opt.tls_creds, m->opt.tls_hostname, m->opt.uri, 10000, mode,
+				      sizeof(mode), why, sizeof(why));
+	}
+	if (s.sock < 0) {
+		errbuf__set(s.err, sizeof(s.err), "%s", why);
+		goto out;
+	}
+	done = postcopy_resume(&s) == 0;
+out:
+	STAT(m, m->tx = NULL);
+	page_tx__close(&s.tx);
+	if (s.sock >= 0)
+		close(s.sock);
+	bitmap__free(&s.dirty);
+	bitmap__free(&s.shared);
+	pthread_mutex_lock(&m->lock);
+	m->st.total_ns = now__ns() - m->st.start_ns;
+	if (done) {
+		m->st.status = MIG_COMPLETED;
+		m->st.remaining_pages = 0;
+		m->held = false;
+	} else {
+		m->st.status = MIG_POSTCOPY_PAUSED;
+		m->held = true;
+		snprintf(m->st.error, sizeof(m->st.error), "%s", s.err);
+	}
+	pthread_mutex_unlock(&m->lock);
+	write_stats_file(m);
+	if (done) {
+		if (s.cc && s.pp.ops->send_finish(&s.pp))
+			log__err("SEND_FINISH failed after post-copy (the destination runs the VM)");
+		serial__discard(&m->vm->serial);
+		move__committed(m->vm, "migrated (post-copy, resumed)", m->opt.uri, m->st.postcopy_switch_ns,
+				"");
+	} else {
+		log__err("post-copy to %s did not resume: %s. The VM stays paused here with every page "
+			 "(`tern migrate --resume` again, or `tern ctl SOCK cont --force`)", m->opt.uri, s.err);
+	}
+	return NULL;
+}
+
+int migration__resume(struct migration *m, const struct mig_options *opt, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&m->lock);
+	if (!m->held || m->st.status != MIG_POSTCOPY_PAUSED) {
+		pthread_mutex_unlock(&m->lock);
+		errbuf__set(err, errlen, "migrate --resume: no post-copy is paused here (it resumes one that "
+			    "broke after the switch)");
+		return -1;
+	}
+	m->held = false;                  /* the thread holds it now */
+	m->resumed = true;
+	m->st.status = MIG_POSTCOPY;
+	m->st.error[0] = 0;
+	snprintf(m->opt.uri, sizeof(m->opt.uri), "%s", opt->uri);
+	memcpy(m->opt.tls_creds, opt->tls_creds, sizeof(m->opt.tls_creds));
+	memcpy(m->opt.tls_hostname, opt->tls_hostname, sizeof(m->opt.tls_hostname));
+	if (opt->connections)
+		m->opt.connections = opt->connections;
+	m->opt.max_bandwidth = opt->max_bandwidth;
+	pthread_mutex_unlock(&m->lock);
+	migration__join(m);
+	if (pthread_create(&m->thread, NULL, run_resume, m)) {
+		STAT(m, m->st.status = MIG_POSTCOPY_PAUSED; m->held = true);
+		errbuf__set(err, errlen, "cannot start the migration thread");
+		return -1;
+	}
+	m->thread_started = true;
+	return 0;
+}
+
 int migration__start(struct migration *m, struct vm *vm, struct mirror *mirror,
 		     const struct mig_options *opt, char *err, size_t errlen)
 {
@@ -631,8 +813,13 @@ int migration__start(struct migration *m, struct vm *vm, struct mirror *mirror,
 	pthread_mutex_lock(&m->lock);
 	st = m->st.status;
 	pthread_mutex_unlock(&m->lock);
-	if (st == MIG_SETUP || st == MIG_ACTIVE || st == MIG_DEVICE) {
+	if (st == MIG_SETUP || st == MIG_ACTIVE || st == MIG_DEVICE || st == MIG_POSTCOPY) {
 		errbuf__set(err, errlen, "a migration is already in progress");
+		return -1;
+	}
+	if (st == MIG_POSTCOPY_PAUSED) {
+		errbuf__set(err, errlen, "a post-copy is paused here: the VM waits for `tern migrate --resume` "
+			    "(or `cont --force`)");
 		return -1;
 	}
 	if (vm->cc_open && cc__lost(&vm->cc)) {
@@ -654,6 +841,7 @@ int migration__start(struct migration *m, struct vm *vm, struct mirror *mirror,
 	m->cancel = 0;
 	m->start_postcopy = 0;
 	m->held = false;
+	m->resumed = false;
 	m->nrounds = 0;
 	pthread_mutex_unlock(&m->lock);
 	if (pthread_create(&m->thread, NULL, run, m)) {
@@ -685,6 +873,11 @@ int migration__resume_held(struct migration *m, char *err, size_t errlen)
 	pthread_mutex_lock(&m->lock);
 	bool held = m->held;
 	m->held = false;
+	if (held) {
+		m->st.status = MIG_FAILED;
+		snprintf(m->st.error, sizeof(m->st.error), "post-copy given up: the VM was resumed here by "
+			 "cont --force");
+	}
 	pthread_mutex_unlock(&m->lock);
 	if (!held) {
 		errbuf__set(err, errlen, "cont --force: no VM is held here by a failed post-copy");

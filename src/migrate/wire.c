@@ -246,6 +246,10 @@ const char *wire__cmd_name(uint16_t cmd)
 	case W_DATA_OPEN: return "DATA_OPEN";
 	case W_JOIN: return "JOIN";
 	case W_FENCE: return "FENCE";
+	case W_POSTCOPY: return "POSTCOPY";
+	case W_PAGE_REQ: return "PAGE_REQ";
+	case W_POSTCOPY_END: return "POSTCOPY_END";
+	case W_POSTCOPY_RESUME: return "POSTCOPY_RESUME";
 	case W_REPLY: return "REPLY";
 	default: return "an unknown command";
 	}

@@ -54,6 +54,10 @@ enum wire_cmd {
 					    * batch of those pages, or a W_REPLY error */
 	W_POSTCOPY_END = 15,               /* control: struct iter_end, every missing page has
 					    * been sent (reply: once all are in place) */
+	W_POSTCOPY_RESUME = 16,            /* a new control connection after a broken post-copy:
+					    * struct wire_postcopy_resume (reply: struct
+					    * wire_postcopy + the bitmap of pages still lacking),
+					    * then DATA_OPEN and the request connection as before */
 	W_REPLY  = 0x100,                  /* the answer to any request */
 };
 
@@ -117,6 +121,11 @@ struct wire_join {                     /* W_JOIN: binds a data connection to its
 struct wire_postcopy {                 /* W_POSTCOPY, then (npages + 63) / 64 u64 bitmap words */
 	uint64_t npages;                   /* guest RAM's pages: must match */
 	uint64_t missing;                  /* bits set in the bitmap */
+};
+
+struct wire_postcopy_resume {          /* W_POSTCOPY_RESUME */
+	uint8_t  nonce[WIRE_NONCE_LEN];    /* the broken migration's first control connection's */
+	uint64_t npages;
 };
 
 struct wire_msg {

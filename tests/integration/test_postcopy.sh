@@ -113,7 +113,7 @@ test_postcopy_request_outside_ram_refused() {
 		>"$T/migrate.out" 2>"$T/migrate.err" ||
 		{ cat "$T/migrate.err" >&2; fail "post-copy with a bad request failed"; }
 	postcopy_done a b
-	grep -q 'refused a request for GPA 0x20001000: outside guest RAM' "$T/a.err" ||
+	grep -q 'page request for GPA 0x20001000 refused: outside guest RAM' "$T/a.err" ||
 		fail "the source did not refuse the request: $(grep post-copy "$T/a.err")"
 	grep -q 'the source refused a page request' "$T/b.err" || fail "the destination was not told"
 	[ "$(wait_vm b 30)" = 0 ] || fail "the guest did not finish cleanly"
@@ -213,4 +213,51 @@ test_postcopy_cc_psp() {
 	[ "$(wait_vm b 60)" = 0 ] || { cat "$T/b.err" >&2; fail "the migrated guest did not finish cleanly"; }
 	grep -q '^done errors=0' "$T/b.serial" || fail "final self-check on the destination not clean"
 	no_corruption b
+}
+
+# The network between the two ends goes (the proxy cuts every connection)
+# in the middle of post-copy: the destination pauses the guest with the
+# pages it has and waits, the source holds its copy; migrate-recover on
+# the destination and migrate --resume on the source finish the move,
+# sending only what is still missing; the guest goes on, intact.
+test_postcopy_cut_then_recover() {
+	local port proxy rport q
+	port=$(free_port)
+	proxy=$(free_port)
+	rport=$(free_port)
+	start_vm b --incoming "tcp:127.0.0.1:$port" --stats "$T/b.stats"
+	python3 "$PROXY" "$proxy" 127.0.0.1 "$port" cut-on-usr1 >"$T/proxy.out" 2>&1 &
+	local ppid=$!
+	wait_line "$T/proxy.out" ready 10
+	start_vm a --guest "$GUEST" --mem 1G --cpus 2 --guest-args "size=512M rate=max hb_ms=200 duration=25"
+	wait_line "$T/a.serial" '^fill done' 30
+	wait_hb a 2 30
+	( "$TERN" migrate --ctl "$T/a.sock" --to "tcp:127.0.0.1:$proxy" --stats "$T/a.stats" --postcopy \
+		--max-bandwidth 30M >"$T/migrate.out" 2>"$T/migrate.err"; echo $? >"$T/migrate.rc" ) &
+	for _ in $(seq 1 300); do
+		q=$(ctl a query-migrate 2>/dev/null) || true
+		[ "$(json_get "$q" status 2>/dev/null)" = postcopy-active ] && break
+		sleep 0.05
+	done
+	[ "$(json_get "$q" status)" = postcopy-active ] || fail "never reached post-copy: $q"
+	sleep 0.5
+	kill -USR1 "$ppid"
+	wait_line "$T/b.err" 'post-copy paused' 30
+	for _ in $(seq 1 200); do [ -s "$T/migrate.rc" ] && break; sleep 0.05; done
+	[ "$(cat "$T/migrate.rc")" = 1 ] || fail "tern migrate did not report the break: $(cat "$T/migrate.err")"
+	[ "$(json_get "$(ctl a query-migrate)" status)" = postcopy-paused ] || fail "the source is not postcopy-paused"
+	[ "$(json_get "$(ctl b query-migrate)" status)" = postcopy-paused ] || fail "the destination is not postcopy-paused"
+	expect_error 'a post-copy is paused here' "$TERN" migrate --ctl "$T/a.sock" --to "tcp:127.0.0.1:$rport"
+	expect_error 'migrate-recover needs' "$TERN" ctl "$T/b.sock" migrate-recover
+	ctl b migrate-recover "tcp:127.0.0.1:$rport" >/dev/null || fail "migrate-recover was refused"
+	wait_line "$T/b.err" 'waiting on tcp:127.0.0.1:[0-9]+ for the source to resume' 10
+	"$TERN" migrate --ctl "$T/a.sock" --to "tcp:127.0.0.1:$rport" --resume --stats "$T/a2.stats" \
+		>"$T/migrate2.out" 2>"$T/migrate2.err" || { cat "$T/migrate2.err" >&2; fail "migrate --resume failed"; }
+	postcopy_done a b
+	grep -q 'post-copy resumed' "$T/b.err" || fail "the destination never resumed"
+	grep -qE 'post-copy resumes: the destination still lacks [0-9]+ pages' "$T/a.err" || fail "the source did not resume"
+	[ "$(wait_vm b 60)" = 0 ] || { cat "$T/b.err" >&2; fail "the migrated guest did not finish cleanly"; }
+	grep -q '^done errors=0' "$T/b.serial" || fail "final self-check on the destination not clean"
+	no_corruption a; no_corruption b
+	info "$(grep -oE 'still lacks [0-9]+ pages' "$T/a.err")"
 }

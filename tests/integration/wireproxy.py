@@ -16,11 +16,14 @@ chosen message (RAM batches are counted across all connections):
     cut-after-ram N      close that connection both ways after the N-th RAM batch
     stall-after-ram N    after the N-th RAM batch stop reading, keep the
                          connection open (a destination that hangs)
+    cut-on-usr1          forward unchanged until SIGUSR1, then close every
+                         connection both ways at once (the network gone)
 
 --tee FILE writes everything the source sent (as forwarded) to FILE, whole
 messages at a time. Exits when the first (control) connection ends. Only
 ever connects to the target given.
 """
+import signal
 import socket
 import struct
 import sys
@@ -65,6 +68,14 @@ class Shared:
         self.lock = threading.Lock()
         self.rams = 0
         self.tee = tee
+        self.socks = []
+
+    def cut(self, *_):
+        for s in list(self.socks):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def count_ram(self):
         with self.lock:
@@ -80,6 +91,7 @@ class Shared:
 
 def forward(src, host, tport, mode, arg, shared):
     dst = socket.create_connection((host, tport))
+    shared.socks += [src, dst]
     threading.Thread(target=pump_back, args=(src, dst), daemon=True).start()
     try:
         while True:
@@ -134,8 +146,10 @@ def main():
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind(("127.0.0.1", port))
     ls.listen(16)
-    print("ready", flush=True)
     shared = Shared(tee)
+    if mode == "cut-on-usr1":
+        signal.signal(signal.SIGUSR1, shared.cut)
+    print("ready", flush=True)
     # the control connection first, then the data connections: each one
     # forwarded to the target in its own thread; the proxy ends with the
     # control connection
