@@ -179,7 +179,8 @@ int  mig_incoming__init(struct mig_incoming *in, const char *uri, char *err, siz
 void mig_incoming__exit(struct mig_incoming *in);
 /* End the wait or receive on behalf of `by` (a control command's name):
  * every wire wait returns -ECANCELED from now on. 0; -1 when the COMMIT
- * was already taken (the VM is arriving; too late); -2 when the receive has
+ * was already taken (the VM is arriving; too late) unless a post-copy is
+ * paused (then giving up loses the VM here); -2 when the receive has
  * already ended (failed or cancelled). Any thread. */
 int  mig_incoming__cancel(struct mig_incoming *in, const char *by);
 /* migrate-recover: a post-copy paused by a broken connection waits for

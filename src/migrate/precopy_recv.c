@@ -380,7 +380,9 @@ int mig_incoming__cancel(struct mig_incoming *in, const char *by)
 {
 	uint64_t one = 1;
 	pthread_mutex_lock(&in->lock);
-	if (in->committed || in->cancel_fd < 0) {
+	/* after COMMIT only a paused post-copy can be given up (the VM is then
+	 * lost here: its missing pages are on the source) */
+	if ((in->committed && in->st.status != MIG_POSTCOPY_PAUSED) || in->cancel_fd < 0) {
 		int r = in->committed ? -1 : -2;
 		pthread_mutex_unlock(&in->lock);
 		return r;

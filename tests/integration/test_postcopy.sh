@@ -85,15 +85,19 @@ test_postcopy_destination_killed() {
 	runs_on_and_quits a 20
 }
 
-# The source dies after the switch: the destination cannot finish the
-# guest's memory, says the VM is lost, exits non-zero, and its guest
-# never ran on a zero page in place of a missing one.
+# The source dies after the switch: the destination cannot tell a dead
+# source from a broken network, so it pauses the guest and waits for a
+# recovery; given up (quit), it says the VM is lost, exits non-zero, and
+# its guest never ran on a zero page in place of a missing one.
 test_postcopy_source_killed() {
 	local port rc
 	port=$(free_port)
 	start_postcopy a b "$port" --postcopy --max-bandwidth 30M
 	sleep 0.5
 	kill -9 "$(vm_pid a)"
+	wait_line "$T/b.err" 'post-copy paused' 30
+	[ "$(json_get "$(ctl b query-migrate)" status)" = postcopy-paused ] || fail "the destination is not postcopy-paused"
+	ctl b quit >/dev/null || fail "quit on the paused destination was refused"
 	rc=$(wait_vm b 30)
 	[ "$rc" != 0 ] || fail "the destination exited 0 without its pages"
 	grep -q 'The VM is lost here' "$T/b.err" || fail "the destination did not say the VM is lost: $(tail -5 "$T/b.err")"
