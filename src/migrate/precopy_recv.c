@@ -577,6 +577,18 @@ static int resume_accept(struct receiver *r, int lfd)
 	}
 }
 
+/* Every connection to the source closed (the receive keeps its pages
+ * and requests): a resume opens new ones. */
+static void drop_source(struct receiver *r)
+{
+	page_rx__close(&r->rx);
+	memset(&r->rx, 0, sizeof(r->rx));
+	if (r->sock >= 0)
+		close(r->sock);
+	r->sock = -1;
+	postcopy_rx__disconnect(r->pc);
+}
+
 /* A connection broke after the switch: pause the guest with the pages it
  * has, drop the connections, wait for migrate-recover URI and a source
  * resuming there (tern migrate --resume). 0: resumed, the guest runs
@@ -595,12 +607,7 @@ static int recover(struct receiver *r)
 		errbuf__set(r->err, sizeof(r->err), "%s (the VM stopped)", why);
 		return -1;
 	}
-	page_rx__close(&r->rx);
-	memset(&r->rx, 0, sizeof(r->rx));
-	if (r->sock >= 0)
-		close(r->sock);
-	r->sock = -1;
-	postcopy_rx__disconnect(r->pc);
+	drop_source(r);
 	pthread_mutex_lock(&r->st_lock);
 	r->st->status = MIG_POSTCOPY_PAUSED;
 	snprintf(r->st->error, sizeof(r->st->error), "%s", why);
@@ -644,12 +651,7 @@ static int recover(struct receiver *r)
 		}
 		log__err("post-copy: the resume on %s failed: %s (still paused: migrate-recover again)", uri,
 			 r->err);
-		page_rx__close(&r->rx);
-		memset(&r->rx, 0, sizeof(r->rx));
-		if (r->sock >= 0)
-			close(r->sock);
-		r->sock = -1;
-		postcopy_rx__disconnect(r->pc);
+		drop_source(r);
 		close(lfd);
 	}
 	pthread_mutex_lock(&r->st_lock);

@@ -63,15 +63,20 @@ start_postcopy() {
 }
 DST_ENV=()
 
+# kill_after_switch SRC DST VICTIM: a post-copy from SRC to DST, and
+# VICTIM killed half a second after the switch
+kill_after_switch() {
+	start_postcopy "$1" "$2" "$(free_port)" --postcopy --max-bandwidth 30M
+	sleep 0.5
+	kill -9 "$(vm_pid "$3")"
+}
+
 # The destination dies after the switch: the source keeps its paused,
 # complete copy; a plain resume is refused (the destination may have run
 # the guest), cont --force resumes it, and the guest goes on intact.
 test_postcopy_destination_killed() {
-	local port st
-	port=$(free_port)
-	start_postcopy a b "$port" --postcopy --max-bandwidth 30M
-	sleep 0.5
-	kill -9 "$(vm_pid b)"
+	local st
+	kill_after_switch a b b
 	for _ in $(seq 1 200); do [ -s "$T/migrate.rc" ] && break; sleep 0.05; done
 	[ "$(cat "$T/migrate.rc" 2>/dev/null)" = 1 ] || fail "tern migrate did not fail: $(cat "$T/migrate.err")"
 	alive a || fail "the source died with its destination"
@@ -90,11 +95,8 @@ test_postcopy_destination_killed() {
 # recovery; given up (quit), it says the VM is lost, exits non-zero, and
 # its guest never ran on a zero page in place of a missing one.
 test_postcopy_source_killed() {
-	local port rc
-	port=$(free_port)
-	start_postcopy a b "$port" --postcopy --max-bandwidth 30M
-	sleep 0.5
-	kill -9 "$(vm_pid a)"
+	local rc
+	kill_after_switch a b a
 	wait_line "$T/b.err" 'post-copy paused' 30
 	[ "$(json_get "$(ctl b query-migrate)" status)" = postcopy-paused ] || fail "the destination is not postcopy-paused"
 	ctl b quit >/dev/null || fail "quit on the paused destination was refused"
