@@ -56,6 +56,8 @@ struct config {
 	u64 duration_ticks;    /* 0: run forever */
 	u64 corrupt;           /* test aid: pages CPU 0 damages after the fill */
 	u64 migctl_off_ticks;  /* test aid: clear the migration-control MSR this long after start */
+	u64 flip_gpa, flip_pages, flip_ticks, flip_due, flips;  /* flip=, flip_ms= */
+	int flip_shared;       /* the flip range is shared now */
 	u64 reset_after;       /* test aid: reset the machine after this many heartbeats (0: never) */
 	int reset_kbc;         /* reset_via=kbc: the keyboard controller's reset, not port 0xCF9 */
 	u64 marker_word[MARKER_WORDS];   /* marker bytes, in place... */
@@ -270,6 +272,8 @@ static void heartbeat(u64 clk)
 		reset_machine();
 }
 
+static void flip_range(void);
+
 /* Runs until the duration ends (CPU 0) or CPU 0 says stop (the others).
  *
  * clk is this worker's own clock: the sum of forward TSC steps, so a TSC
@@ -355,6 +359,11 @@ static void work(unsigned cpu)
 				cfg.migctl_off_ticks = 0;
 				printed = 1;
 			}
+			if (cfg.flip_ticks && clk >= cfg.flip_due) {
+				flip_range();
+				cfg.flip_due = clk + cfg.flip_ticks;
+				printed = 1;
+			}
 			if (cfg.duration_ticks && clk >= cfg.duration_ticks)
 				return;
 		} else if (__atomic_load_n(&stop_flag, __ATOMIC_RELAXED)) {
@@ -390,6 +399,34 @@ static u64 arg_u64(const char *key, u64 dflt)
 	return x;
 }
 
+/* "GPA:SIZE" into a page range; fail() names key on garbage. */
+static void parse_range(const char *key, const char *val, u64 *gpa, u64 *npages)
+{
+	char gpa_s[32];
+	size_t n = 0;
+	u64 size;
+	while (val[n] && val[n] != ':' && n < sizeof(gpa_s) - 1) {
+		gpa_s[n] = val[n];
+		n++;
+	}
+	gpa_s[n] = '\0';
+	if (val[n] != ':' || parse_u64(gpa_s, gpa) || parse_size(val + n + 1, &size))
+		fail(key, val);
+	*npages = (size + PAGE_SIZE - 1) / PAGE_SIZE;
+}
+
+/* flip=GPA:SIZE flip_ms=N: every N ms the range changes between shared
+ * and private (shared first), as a guest that hands buffers to a device
+ * and takes them back; each change printed. */
+static void flip_range(void)
+{
+	long ret = map_gpa_range(cfg.flip_gpa, cfg.flip_pages, cfg.flip_shared ? KVM_MAP_GPA_RANGE_ENCRYPTED : 0);
+	cfg.flip_shared = !cfg.flip_shared;
+	cfg.flips++;
+	rt_printf("flip %lu gpa=0x%lx pages=%lu to=%s ret=%ld\n", cfg.flips, cfg.flip_gpa, cfg.flip_pages,
+		  cfg.flip_shared ? "shared" : "private", ret);
+}
+
 static void map_ranges(void)
 {
 	for (unsigned i = 0; i < arg_count(); i++) {
@@ -403,17 +440,8 @@ static void map_ranges(void)
 			nth += !strcmp(arg_key(j), key);
 		const char *val = arg_get_nth(key, nth);
 
-		char gpa_s[32];
-		size_t n = 0;
-		while (val[n] && val[n] != ':' && n < sizeof(gpa_s) - 1) {
-			gpa_s[n] = val[n];
-			n++;
-		}
-		gpa_s[n] = '\0';
-		u64 gpa, size;
-		if (val[n] != ':' || parse_u64(gpa_s, &gpa) || parse_size(val + n + 1, &size))
-			fail(key, val);
-		u64 npages = (size + PAGE_SIZE - 1) / PAGE_SIZE;
+		u64 gpa, npages;
+		parse_range(key, val, &gpa, &npages);
 		long ret = map_gpa_range(gpa, npages,
 					 priv ? KVM_MAP_GPA_RANGE_ENCRYPTED : 0);
 		if (guest_call_unsupported(KVM_HC_MAP_GPA_RANGE, ret))
@@ -516,7 +544,7 @@ static void setup(unsigned ncpus)
 	static const char *const known[] = {
 		"size", "rate", "duration", "fill", "share", "private",
 		"migctl", "crash", "hb_ms", "corrupt", "secret", "marker", "stall", "migctl_off_ms",
-		"reset_after", "reset_via", NULL
+		"reset_after", "reset_via", "flip", "flip_ms", NULL
 	};
 	arg_warn_unknown(known);
 
@@ -556,6 +584,11 @@ static void setup(unsigned ncpus)
 	cfg.hb_ticks = arg_u64("hb_ms", 1000) * rt_tsc_khz;
 	cfg.duration_ticks = arg_u64("duration", 0) * rt_tsc_khz * 1000;
 	cfg.migctl_off_ticks = arg_u64("migctl_off_ms", 0) * rt_tsc_khz;
+	if ((v = arg_get("flip"))) {
+		parse_range("flip", v, &cfg.flip_gpa, &cfg.flip_pages);
+		cfg.flip_ticks = arg_u64("flip_ms", 1000) * rt_tsc_khz;
+		cfg.flip_due = cfg.flip_ticks;
+	}
 	cfg.corrupt = arg_u64("corrupt", 0);
 	cfg.reset_after = arg_u64("reset_after", 0);
 	v = arg_get("reset_via");
