@@ -90,7 +90,8 @@ for tag in ("256M_idle", "256M_50MBps"):
     assert c["post_over_pre_total"] > 0, c
 post = d["cases"]["256M_50MBps"]["post"]
 assert post["postcopy_engaged"] == 1, post
-for k in ("switch_pause_ms", "dst_switch_pause_ms", "missing_pages", "requests", "guest_blocked_ms", "last_page_ms"):
+for k in ("switch_pause_ms", "dst_switch_pause_ms", "missing_pages", "requests", "guest_blocked_ms", "last_page_ms",
+          "after_first_round_ms"):
     assert post[k]["n"] == 1, k
 assert post["requests"]["median"] == 0 or post["req_lat_p99_us"]["n"] == 1, post
 goals = {g["goal"]: g for g in d["goals"]}
@@ -99,7 +100,8 @@ for want in ("256M_50MBps: post-copy switch pause (source) <= 10 ms",
              "256M_50MBps: post-copy total time shorter than pre-copy's"):
     assert goals[want]["met"] in (True, False) and goals[want]["ratio_to_target"] > 0, (want, goals)
 PY
-	grep -q '^| case | mode | total ms | pause ms (VMM) |' "$T/out/postcopy.md" || fail "no table: $(cat "$T/out/postcopy.md")"
+	grep -q '^| case | mode | total ms | after round 1 ms | pause ms (VMM) |' "$T/out/postcopy.md" ||
+		fail "no table: $(cat "$T/out/postcopy.md")"
 	[ "$(grep -c '^| 256M_' "$T/out/postcopy.md")" = 4 ] || fail "not 4 rows: $(cat "$T/out/postcopy.md")"
 	grep -qE '^- 256M_50MBps: post-copy switch pause .*: (met|missed), [0-9.]+x the target' "$T/out/postcopy.md" ||
 		fail "no switch pause goal: $(cat "$T/out/postcopy.md")"
