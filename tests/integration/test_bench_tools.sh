@@ -1,6 +1,7 @@
 # test_bench_tools.sh - the benchmark's helpers measure and draw what they
 # say: bench/provision_bw, bench/tcp_bw with several streams, and
-# bench/plot_timeline.sh (no VM needed).
+# bench/plot_timeline.sh (no VM needed); and bench/postcopy.sh in its smoke
+# mode (VMs: it requires kvm and userfaultfd itself).
 REQUIRES=""
 
 bench_build() {
@@ -64,4 +65,46 @@ test_bench_plot_timeline() {
 	expect_error 'must end in .svg or .png' bench/plot_timeline.sh bench/timeline-example.json "$T/x.jpg"
 	python3 -c 'import json; d = json.load(open("bench/timeline-example.json")); del d["timeline"][1]["bytes"]; json.dump(d, open("'"$T"'/bad.json", "w"))'
 	expect_error 'timeline\[1\] lacks bytes' bench/plot_timeline.sh "$T/bad.json" "$T/x.svg"
+}
+
+# bench/postcopy.sh in its smoke mode (one round, a 256 MiB guest idle and at
+# 50 MB/s): the table, the goals and the JSON carry every figure for both
+# modes, and the 50 MB/s guest went post-copy (the figures, not their values)
+test_bench_postcopy_smoke() {
+	requires kvm userfaultfd
+	BENCH_N=1 BENCH_SIZES=256M BENCH_RATES="0 50" BENCH_TCP_MIB=256 BENCH_RTT_N=500 BENCH_OUT="$T/out" \
+		bench/postcopy.sh >"$T/pc.json" 2>"$T/pc.err" || fail "bench/postcopy.sh: $(tail -20 "$T/pc.err")"
+	cmp -s "$T/pc.json" "$T/out/postcopy.json" || fail "stdout is not out/postcopy.json"
+	python3 - "$T/out/postcopy.json" <<'PY' || fail "postcopy.json lacks figures: $(cat "$T/out/postcopy.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["benchmark"] == "postcopy" and d["failures"] == 0, d["failures"]
+assert d["limits"]["tcp"]["gbps"]["median"] > 0 and d["limits"]["rtt_us"]["p99"]["median"] > 0, d["limits"]
+for tag in ("256M_idle", "256M_50MBps"):
+    c = d["cases"][tag]
+    for mode in ("pre", "post"):
+        m = c[mode]
+        for k in ("total_ms", "pause_ms", "guest_stall_switch_ms", "payload_ratio_to_tcp"):
+            assert m[k]["n"] == 1, (tag, mode, k)
+        assert "full_speed_ms" in m or m.get("full_speed_missed") == 1, (tag, mode, m)
+    assert c["post_over_pre_total"] > 0, c
+post = d["cases"]["256M_50MBps"]["post"]
+assert post["postcopy_engaged"] == 1, post
+for k in ("switch_pause_ms", "dst_switch_pause_ms", "missing_pages", "requests", "guest_blocked_ms", "last_page_ms",
+          "after_first_round_ms"):
+    assert post[k]["n"] == 1, k
+assert post["requests"]["median"] == 0 or post["req_lat_p99_us"]["n"] == 1, post
+goals = {g["goal"]: g for g in d["goals"]}
+for want in ("256M_50MBps: post-copy switch pause (source) <= 10 ms",
+             "256M_idle: post-copy total time no longer than pre-copy's",
+             "256M_50MBps: post-copy total time shorter than pre-copy's"):
+    assert goals[want]["met"] in (True, False) and goals[want]["ratio_to_target"] > 0, (want, goals)
+PY
+	grep -q '^| case | mode | total ms | after round 1 ms | pause ms (VMM) |' "$T/out/postcopy.md" ||
+		fail "no table: $(cat "$T/out/postcopy.md")"
+	[ "$(grep -c '^| 256M_' "$T/out/postcopy.md")" = 4 ] || fail "not 4 rows: $(cat "$T/out/postcopy.md")"
+	grep -qE '^- 256M_50MBps: post-copy switch pause .*: (met|missed), [0-9.]+x the target' "$T/out/postcopy.md" ||
+		fail "no switch pause goal: $(cat "$T/out/postcopy.md")"
+	grep -q 'request latency median / p99 us' "$T/pc.err" || fail "the table is not on stderr"
+	info "$(grep -E '^\| 256M_50MBps \| post-copy' "$T/out/postcopy.md")"
 }
