@@ -66,7 +66,7 @@ static void test_migrate_values_from_the_probe(void **state)
 	BAD("{\"cmd\":\"migrate\",\"uri\":\"tcp:h:1\",\"max-bandwidth\":-1}", "\"max-bandwidth\" must be an integer from 1 to 1099511627776, not -1");
 	BAD("{\"cmd\":\"migrate\",\"uri\":\"tcp:h:1\",\"max-bandwidth\":0}", "\"max-bandwidth\"");
 	BAD("{\"cmd\":\"migrate\",\"uri\":\"tcp:h:1\",\"timeout-action\":\"later\"}",
-	    "\"timeout-action\" must be \"cancel\" or \"force\", not \"later\"");
+	    "\"timeout-action\" must be one of \"cancel\", \"force\" or \"postcopy\", not \"later\"");
 	BAD("{\"cmd\":\"migrate\",\"uri\":\"tcp:h:1\",\"timeout-action\":1}", "\"timeout-action\" must be a string, not 1 (an integer)");
 	BAD("{\"cmd\":\"migrate\",\"uri\":\"tcp:h:1\",\"stats-file\":\"s.json\"}", "\"stats-file\" must be an absolute path, not \"s.json\"");
 	BAD("{\"cmd\":\"migrate\",\"uri\":\"tcp:h:1\",\"stats-file\":\"\"}", "\"stats-file\" must not be empty");
@@ -76,7 +76,7 @@ static void test_migrate_values_from_the_probe(void **state)
 	/* a misspelt option is not "not given" */
 	BAD("{\"cmd\":\"migrate\",\"uri\":\"tcp:h:1\",\"max_bandwidth\":1}",
 	    "migrate: unknown field \"max_bandwidth\" (migrate takes uri, downtime-ms, max-bandwidth, "
-	    "timeout, timeout-action, stats-file, private-path, tls-creds, tls-hostname, connections)");
+	    "timeout, timeout-action, stats-file, private-path, tls-creds, tls-hostname, connections, postcopy-after, resume)");
 	OK("{\"cmd\":\"migrate\",\"uri\":\"tcp:h:1\",\"private-path\":\"helper\"}");
 	OK("{\"cmd\":\"migrate\",\"uri\":\"tcp:h:1\",\"private-path\":\"psp\"}");
 	BAD("{\"cmd\":\"migrate\",\"uri\":\"tcp:h:1\",\"private-path\":\"fast\"}",

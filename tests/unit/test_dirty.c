@@ -721,8 +721,14 @@ static void test_two_vms_borrowed_ram(void **state)
 		fail_msg("building the borrowing VM: %s", err);
 	assert_int_equal(b.ram_at.kind, VM_RAM_BORROWED);
 	assert_int_equal(b.ram_at.slot, slot_b);
-	assert_ptr_equal(b.ram.hva, a.ram.hva);
-	assert_ptr_equal(vm__gpa_ptr(&b, x, 8), a.ram.hva + x);
+	/* the same memfd through its own view (a mirror's, which post-copy's
+	 * userfaultfd on the lender's view does not cover) */
+	assert_int_equal(b.ram.fd, a.ram.fd);
+	assert_ptr_not_equal(b.ram.hva, a.ram.hva);
+	assert_ptr_equal(vm__gpa_ptr(&b, x, 8), b.ram.hva + x);
+	*(volatile uint64_t *)(a.ram.hva + x) = 0x1234;
+	assert_int_equal(*(volatile uint64_t *)(b.ram.hva + x), 0x1234);
+	*(volatile uint64_t *)(a.ram.hva + x) = 0;
 	assert_null(vm__gpa_ptr(&b, MEM - 4, 8));
 	/* a VM borrows once, and only RAM of its own size */
 	assert_int_equal(vm__attach_ram_borrowed(&b, &a, 3, 0, err, sizeof(err)), -1);
