@@ -204,7 +204,7 @@ test_ctl_every_field_checked() {
 		"{\"cmd\":\"migrate\",\"uri\":\"$uri\",\"timeout\":-1}"
 	bad '"max-bandwidth" must be an integer from 1 to 1099511627776, not -1' \
 		"{\"cmd\":\"migrate\",\"uri\":\"$uri\",\"max-bandwidth\":-1}"
-	bad '"timeout-action" must be "cancel" or "force", not "later"' \
+	bad '"timeout-action" must be one of "cancel", "force" or "postcopy", not "later"' \
 		"{\"cmd\":\"migrate\",\"uri\":\"$uri\",\"timeout-action\":\"later\"}"
 	bad '"stats-file" must be an absolute path' \
 		"{\"cmd\":\"migrate\",\"uri\":\"$uri\",\"stats-file\":\"rel.json\"}"
