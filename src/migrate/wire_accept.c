@@ -11,6 +11,8 @@
  * dropped to make room. Only a signal (util/cancel.h) or a broken listening
  * socket ends the wait. */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -221,6 +223,11 @@ int wire__accept_kind(int lfd, enum wire_kind kind, struct tls_creds *tls, int t
 				errbuf__set(err, errlen, "accept: %s", strerror(errno));
 				goto out;
 			}
+			/* small messages (replies, post-copy's page requests)
+			 * must not wait for a delayed ACK (Nagle); a unix
+			 * socket refuses the option, harmlessly */
+			int one = 1;
+			(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 			struct pending *slot = NULL, *oldest = NULL;
 			for (int i = 0; i < ACCEPT_PENDING; i++) {
 				if (pend[i].fd < 0 && !slot)
