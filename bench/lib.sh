@@ -1,8 +1,23 @@
 # bench/lib.sh - helpers the bench scripts share (sourced, not run): waiting
 # for a VM's console lines and heartbeats, and the guest's own verdict.
-# The caller defines log, TIMEOUT (s) and POLL (s).
+# The caller defines log, TIMEOUT (s), POLL (s) and the array PIDS.
 
 now_ns() { date +%s%N; }
+
+# forget PID: no longer one of PIDS (the processes the script started and
+# has not reaped).
+forget() {
+	local p keep=()
+	for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+	PIDS=("${keep[@]}")
+}
+
+# wait_exit PID SECONDS: wait up to SECONDS (tenths polled) for PID to exit.
+wait_exit() {
+	local pid=$1 i
+	for i in $(seq $(( $2 * 10 ))); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+	! kill -0 "$pid" 2>/dev/null
+}
 
 # wait_line FILE REGEX PID: poll FILE until a line matches; fails when PID
 # exits first or after TIMEOUT.

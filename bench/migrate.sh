@@ -51,6 +51,8 @@
 # Progress goes to stderr. Exit status 0, 1 when any sample failed (the
 # summary is still written, "failures" > 0), 2 on a setup error.
 set -u -o pipefail
+# shared helpers: now_ns, forget, wait_exit, wait_line, hb_after, wait_hb, clean_guest
+source "$(dirname "$0")/lib.sh"
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH="$ROOT/bench"
@@ -146,19 +148,6 @@ PIDS=()                       # every process we started and have not reaped
 FAILURES=0
 NS_SRC="" NS_DST=""
 
-forget() {
-	local p keep=()
-	for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
-	PIDS=("${keep[@]}")
-}
-
-# wait_exit PID SECONDS: wait up to SECONDS (tenths polled) for PID to exit.
-wait_exit() {
-	local pid=$1 i
-	for i in $(seq $(( $2 * 10 ))); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-	! kill -0 "$pid" 2>/dev/null
-}
-
 # Stop one tern: ask over its socket, then SIGTERM, then SIGKILL. Bounded.
 # (A `tern run --incoming` still waiting for its migration answers neither
 # its socket nor SIGTERM; it ends with the SIGKILL.)
@@ -202,8 +191,6 @@ trap 'exit 143' TERM HUP
 sample() { printf '%s %s\n' "$1" "$2" >>"$SAMPLES"; }
 fail() { log "FAILED: $*"; FAILURES=$((FAILURES + 1)); }
 
-# shared helpers: now_ns, wait_line, hb_after, wait_hb, clean_guest
-source "$(dirname "$0")/lib.sh"
 
 # ---- the two hosts ----
 

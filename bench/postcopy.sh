@@ -62,6 +62,8 @@
 # Exit status 0, 1 when any sample failed (the summary is still written,
 # "failures" > 0), 2 on a setup error.
 set -euo pipefail
+# shared helpers: now_ns, forget, wait_exit, wait_line, hb_after, wait_hb, clean_guest
+source "$(dirname "$0")/lib.sh"
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH="$ROOT/bench"
@@ -135,19 +137,6 @@ SAMPLES="$WORK/samples"
 PIDS=()                       # every process we started and have not reaped
 FAILURES=0
 
-forget() {
-	local p keep=()
-	for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
-	PIDS=("${keep[@]}")
-}
-
-# wait_exit PID SECONDS: wait up to SECONDS (tenths polled) for PID to exit.
-wait_exit() {
-	local pid=$1 i
-	for i in $(seq $(( $2 * 10 ))); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-	! kill -0 "$pid" 2>/dev/null
-}
-
 # Stop one tern: ask over its socket, then SIGTERM, then SIGKILL. Bounded.
 stop_vm() {
 	local pid=$1 sock=${2:-}
@@ -189,8 +178,6 @@ trap 'exit 143' TERM HUP
 
 fail() { log "FAILED: $*"; FAILURES=$((FAILURES + 1)); }
 
-# shared helpers: now_ns, wait_line, hb_after, wait_hb, clean_guest
-source "$(dirname "$0")/lib.sh"
 
 PORT_NEXT=$(( 47300 + RANDOM % 400 ))
 # next_port: a TCP port nobody listens on (loopback).
