@@ -178,6 +178,13 @@ static int receive_incoming(struct run_opts *o, struct vm_config *cfg, struct vm
 	log__info("waiting for an incoming migration on %s%s", o->incoming,
 		  tls ? " (TLS only: --tls-creds)" : "");
 	int r = migration__receive(lfd, vm, cfg, in, mirror, err, sizeof(err));
+	if (r == MIG_RX_LOST) {
+		/* the quit that gave the VM up gets its reply before the end;
+		 * no teardown: vCPUs wait in faults on pages that never come */
+		if (ctl)
+			ctl_server__close(ctl);
+		_exit(1);
+	}
 	close(lfd);
 	pthread_mutex_lock(&in->lock);
 	in->tls = NULL;                   /* the connection keeps what it needs */

@@ -194,7 +194,11 @@ void mig_incoming__read(struct mig_incoming *in, struct mig_stats *st, int *ncpu
  * helper; when the source has one, it is started here and, after success,
  * is the caller's (mirror->started), to be destroyed before the VM. cfg: local settings and optional constraints
  * (mem/ncpus/cc non-zero must match the source). Publishes its progress in
- * in->st; ends early (-1) when in is cancelled. */
+ * in->st; ends early (-1) when in is cancelled. MIG_RX_LOST: a post-copy
+ * failed after the switch; the VM is stopped but not torn down (vCPUs
+ * may wait on pages that will never come), and the caller must end the
+ * process with _exit. */
+#define MIG_RX_LOST (-2)
 int  migration__receive(int lfd, struct vm *vm, const struct vm_config *cfg, struct mig_incoming *in,
 		       struct mirror *mirror, char *err, size_t errlen);
 

@@ -669,9 +669,11 @@ static int recover(struct receiver *r)
 /* A failure after the switch to post-copy: the guest ran here and some
  * of its pages exist only on the source, which holds the VM paused (if
  * it still runs). The vCPUs waiting for those pages must never get a
- * zero page instead: say so, stop the VM, and end the process without
- * closing the userfaultfd under them. */
-static __attribute__((__noreturn__)) void lost_after_switch(struct receiver *r)
+ * zero page instead: say so and stop the VM, but tear nothing down: the
+ * caller ends the process (MIG_RX_LOST) without closing the
+ * userfaultfd under them, once the control socket's last reply (the
+ * quit that gave up) is out. */
+static int lost_after_switch(struct receiver *r)
 {
 	pthread_mutex_lock(&r->st_lock);
 	r->st->status = MIG_FAILED;
@@ -683,7 +685,7 @@ static __attribute__((__noreturn__)) void lost_after_switch(struct receiver *r)
 		 "never arrived (the source holds it paused with every page, if it still runs)", r->err,
 		 (unsigned long long)r->st->postcopy_remaining);
 	vm__stop(r->vm, 1, "post-copy failed after the switch: the VM is lost here");
-	_exit(1);
+	return MIG_RX_LOST;
 }
 
 int migration__receive(int lfd, struct vm *vm, const struct vm_config *cfg, struct mig_incoming *in,
@@ -891,7 +893,8 @@ fail:
 			quiet_since = now__ns();
 			goto serve;
 		}
-		lost_after_switch(&r);        /* does not return */
+		errbuf__set(err, errlen, "%s", r.err);
+		return lost_after_switch(&r);  /* nothing torn down: see there */
 	}
 	postcopy_rx__free(r.pc);
 	page_rx__close(&r.rx);
