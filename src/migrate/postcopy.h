@@ -59,11 +59,15 @@ int  postcopy__parse_missing(const uint8_t *p, size_t len, uint64_t npages, uint
 int  postcopy__parse_request(const uint8_t *p, size_t len, uint64_t ram_size, uint64_t gpa[WIRE_MAX_PAGE_REQ],
 			     uint32_t *n, char *err, size_t errlen);
 
-/* Destination, at POSTCOPY (the VM is built and does not run yet): the
- * payload checked against guest RAM's size. NULL with err. st: where its
- * figures go (under st_lock). */
+/* Destination, at POSTCOPY (the VM is built and does not run yet; the
+ * source still runs it): the payload checked against guest RAM's size,
+ * the pages it names unmapped from the guest's view. NULL with err. st:
+ * where its figures go (under st_lock). */
 struct postcopy_rx *postcopy_rx__new(struct vm *vm, const uint8_t *payload, size_t len, struct mig_stats *st,
 				     pthread_mutex_t *st_lock, char *err, size_t errlen);
+/* POSTCOPY_MORE (the source paused): the pages written since POSTCOPY
+ * are missing too and leave the guest's view. 0, or -1 with err. */
+int  postcopy_rx__more(struct postcopy_rx *p, const uint8_t *payload, size_t len, char *err, size_t errlen);
 /* After POSTCOPY was answered: the request connection (HELLO as request,
  * JOIN with this migration's nonce). base: the private callbacks of the
  * receive (ram_batch.h). 0 or -1 with err. */
@@ -74,8 +78,8 @@ int  postcopy_rx__accept(struct postcopy_rx *p, int lfd, struct tls_creds *tls,
  * mapping, each page claimed once and mapped into the guest's view once
  * placed. */
 void postcopy_rx__sink(struct postcopy_rx *p, struct ram_batch_sink *s);
-/* Just before the VM runs: the stale pages leave the guest's view, the
- * view is registered, the fault and request threads start. 0 or -1. */
+/* Just before the VM runs: the guest's view (the stale pages gone from
+ * it) is registered, the fault and request threads start. 0 or -1. */
 int  postcopy_rx__arm(struct postcopy_rx *p, char *err, size_t errlen);
 /* After the background stream's last FENCE: wait (up to timeout_ms) for
  * pages still on their way on the request connection, then unregister:

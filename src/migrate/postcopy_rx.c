@@ -7,8 +7,10 @@
  * Guest RAM has two mappings of the one memfd: the guest's view (vm->ram,
  * KVM's memslot, registered with userfaultfd) and a fill view that the
  * receiving threads write through. A missing page is unmapped from the
- * guest's view at the switch (its stale bytes stay in the memfd, already
- * allocated, to be overwritten); a vCPU that touches it faults (minor:
+ * guest's view before the switch (its stale bytes stay in the memfd,
+ * already allocated, to be overwritten): most of them at POSTCOPY, while
+ * the guest still runs on the source, the few written since at
+ * POSTCOPY_MORE, in the pause. A vCPU that touches one faults (minor:
  * the memfd has a page there; missing: it has none), the fault thread asks
  * the source, and the page is mapped (UFFDIO_CONTINUE, which wakes the
  * vCPU) only once it is whole. */
@@ -59,6 +61,7 @@ struct postcopy_rx {
 	_Atomic bool failed;
 	char err[512];
 	uint64_t t_switch;
+	uint64_t unmap_ns[2], unmapped[2];    /* at POSTCOPY (ahead), at POSTCOPY_MORE (paused) */
 	_Atomic uint64_t remaining, requests, req_bytes, blocked_ns, lat_max, refused;
 	_Atomic uint64_t sent, answered;  /* PAGE_REQ messages, and answers to them (pages or a refusal) */
 	pthread_mutex_t lat_lock;
@@ -107,6 +110,35 @@ static void broke(struct postcopy_rx *p, const char *why)
 	log__err("post-copy: %s", p->broken_why);
 }
 
+/* The pages set in words leave the guest's view (2 us a page here, most
+ * of it the TLB shootdowns: this is why it happens ahead of the pause).
+ * 0, or -1 with err. */
+static int unmap_stale(struct postcopy_rx *p, const uint64_t *words, int when, char *err, size_t errlen)
+{
+	uint64_t t0 = now__ns();
+	for (uint64_t a = 0; a < p->npages;) {
+		if (!words[a / 64]) {
+			a = (a / 64 + 1) * 64;
+			continue;
+		}
+		if (!test_bit(words, a)) {
+			a++;
+			continue;
+		}
+		uint64_t e = a + 1;
+		while (e < p->npages && test_bit(words, e))
+			e++;
+		if (madvise(p->vm->ram.hva + a * 4096, (e - a) * 4096, MADV_DONTNEED) < 0) {
+			errbuf__set(err, errlen, "post-copy: unmapping stale pages: %s", strerror(errno));
+			return -1;
+		}
+		p->unmapped[when] += e - a;
+		a = e;
+	}
+	p->unmap_ns[when] += now__ns() - t0;
+	return 0;
+}
+
 struct postcopy_rx *postcopy_rx__new(struct vm *vm, const uint8_t *payload, size_t len, struct mig_stats *st,
 				     pthread_mutex_t *st_lock, char *err, size_t errlen)
 {
@@ -141,6 +173,8 @@ struct postcopy_rx *postcopy_rx__new(struct vm *vm, const uint8_t *payload, size
 	for (uint64_t i = 0; i < words; i++)
 		atomic_store(&p->present[i], ~p->missing[i]);
 	atomic_store(&p->remaining, n);
+	if (unmap_stale(p, p->missing, 0, err, errlen))
+		goto fail;
 	p->fill = mmap(NULL, vm->ram.size, PROT_READ | PROT_WRITE, MAP_SHARED, vm->ram.fd, 0);
 	if (p->fill == MAP_FAILED) {
 		errbuf__set(err, errlen, "post-copy: cannot map guest RAM a second time: %s", strerror(errno));
@@ -154,6 +188,35 @@ struct postcopy_rx *postcopy_rx__new(struct vm *vm, const uint8_t *payload, size
 fail:
 	postcopy_rx__free(p);
 	return NULL;
+}
+
+int postcopy_rx__more(struct postcopy_rx *p, const uint8_t *payload, size_t len, char *err, size_t errlen)
+{
+	uint64_t words = (p->npages + 63) / 64, n = 0, added = 0;
+	uint64_t *more = malloc(words * 8);
+	if (!more) {
+		errbuf__set(err, errlen, "out of memory");
+		return -1;
+	}
+	if (postcopy__parse_missing(payload, len, p->npages, more, &n, err, errlen)) {
+		free(more);
+		return -1;
+	}
+	for (uint64_t i = 0; i < words; i++) {
+		more[i] &= ~p->missing[i];    /* named twice: once is enough */
+		p->missing[i] |= more[i];
+		atomic_fetch_and(&p->present[i], ~more[i]);
+		added += (uint64_t)__builtin_popcountll(more[i]);
+	}
+	int r = unmap_stale(p, more, 1, err, errlen);
+	free(more);
+	if (r)
+		return -1;
+	uint64_t total = atomic_fetch_add(&p->remaining, added) + added;
+	pthread_mutex_lock(p->st_lock);
+	p->st->postcopy_missing = p->st->postcopy_remaining = total;
+	pthread_mutex_unlock(p->st_lock);
+	return 0;
 }
 
 /* ram_batch_sink hooks */
@@ -396,26 +459,9 @@ int postcopy_rx__arm(struct postcopy_rx *p, char *err, size_t errlen)
 {
 	if (uffd__open(&p->u, p->vm->ram.hva, p->vm->ram.size, UFFD_MISSING_MINOR, err, errlen))
 		return -1;
-	/* the stale pages leave the guest's view; their bytes stay in the
-	 * memfd (allocated, to be overwritten through the fill view) */
-	for (uint64_t a = 0; a < p->npages;) {
-		if (!p->missing[a / 64]) {
-			a = (a / 64 + 1) * 64;
-			continue;
-		}
-		if (!test_bit(p->missing, a)) {
-			a++;
-			continue;
-		}
-		uint64_t e = a + 1;
-		while (e < p->npages && test_bit(p->missing, e))
-			e++;
-		if (madvise(p->vm->ram.hva + a * 4096, (e - a) * 4096, MADV_DONTNEED) < 0) {
-			errbuf__set(err, errlen, "post-copy: unmapping stale pages: %s", strerror(errno));
-			return -1;
-		}
-		a = e;
-	}
+	log__info("post-copy: %llu stale pages left the guest's view ahead of the pause in %.1f ms, "
+		  "%llu in it in %.1f ms", (unsigned long long)p->unmapped[0], (double)p->unmap_ns[0] / 1e6,
+		  (unsigned long long)p->unmapped[1], (double)p->unmap_ns[1] / 1e6);
 	p->armed = true;
 	p->t_switch = now__ns();
 	if (pthread_create(&p->fault_th, NULL, fault_main, p)) {

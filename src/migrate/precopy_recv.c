@@ -16,10 +16,13 @@
  *                  now on, each round closed by a FENCE on every one-->  RECEIVING
  *                --ITER_END: answered once every data connection has
  *                  fenced the round-->                 RECEIVING
- *                --POSTCOPY (once, after DATA_OPEN; plain VMs): the
- *                  pages still to come, answered; the request
+ *                --POSTCOPY (once, after DATA_OPEN; the source still
+ *                  runs the VM): the pages still to come, unmapped
+ *                  from the guest's view, answered; the request
  *                  connection joins; data connections land pages
  *                  through post-copy's sink from now on-->  RECEIVING
+ *                --POSTCOPY_MORE (once, after POSTCOPY; the source
+ *                  paused): the pages written since, the same-->  RECEIVING
  *                --STATE, restored-->                  WAIT_COMMIT
  *   WAIT_COMMIT  --COMMIT, RECEIVE_FINISH, resumed-->  RUNNING
  *                --COMMIT after POSTCOPY: the guest's view armed
@@ -83,6 +86,7 @@ struct receiver {
 	pthread_mutex_t priv_lock;        /* one platform session, one helper: one batch at a time */
 	struct page_rx rx;                /* the data connections */
 	struct postcopy_rx *pc;           /* after POSTCOPY */
+	bool pc_more;                     /* POSTCOPY_MORE taken */
 	uint8_t pc_nonce[WIRE_NONCE_LEN]; /* the first control connection's: a resume names it */
 	bool cut;                         /* the failure was a broken connection (recoverable) */
 	int recover_lfd;                  /* where a resumed source came (ours to close) */
@@ -295,6 +299,18 @@ static int on_postcopy(struct receiver *r, struct wire_msg *m)
 	postcopy_rx__sink(r->pc, &ps);
 	page_rx__set_sink(&r->rx, &ps);
 	return 0;
+}
+
+/* POSTCOPY_MORE: the source paused; what the guest wrote since POSTCOPY
+ * is missing too. */
+static int on_postcopy_more(struct receiver *r, struct wire_msg *m)
+{
+	if (!r->pc || r->pc_more) {
+		errbuf__set(r->err, sizeof(r->err), r->pc ? "a second POSTCOPY_MORE" : "POSTCOPY_MORE before POSTCOPY");
+		return -1;
+	}
+	r->pc_more = true;
+	return postcopy_rx__more(r->pc, m->data, m->h.length, r->err, sizeof(r->err));
 }
 
 /* POSTCOPY_END: the background stream is over; once every page is in
@@ -803,6 +819,8 @@ serve:
 					publish(&r);
 					continue;
 				}
+			} else if (m.h.cmd == W_POSTCOPY_MORE) {
+				ok = on_postcopy_more(&r, &m);
 			} else if (m.h.cmd == W_HELPER) {
 				ok = on_helper(&r, &m, &reply, &rlen);
 			} else if (m.h.cmd == W_ITER_END) {

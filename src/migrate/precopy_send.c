@@ -393,19 +393,53 @@ static int postcopy_serve(struct sender *s, struct postcopy_tx *pt, uint32_t rou
 	return 0;
 }
 
-/* Switch over now, by post-copy (the VM is paused, the last round's
- * dirty pages harvested into s->dirty): the destination learns what it
- * lacks, the request connection opens, STATE and COMMIT make the VM run
- * there; then postcopy_serve. *committed: the destination has run the VM
- * (from then on this side never resumes it on its own). 0 or -1. */
-static int postcopy(struct sender *s, uint64_t pause_ns, uint64_t *running_ns, bool *committed)
+/* Pause the guest for the switch: from here to the destination's resume
+ * is the downtime. 0, or -1 with s->err. */
+static int pause_for_switch(struct sender *s, uint64_t *pause_ns, bool *paused)
+{
+	STAT(s->m, s->m->st.status = MIG_DEVICE);
+	*pause_ns = now__ns();
+	if (vm__pause(s->m->vm)) {
+		errbuf__set(s->err, sizeof(s->err), "the VM stopped during migration");
+		return -1;
+	}
+	*paused = true;
+	return 0;
+}
+
+/* Send one of post-copy's page lists (POSTCOPY, POSTCOPY_MORE): the
+ * pages of b, which the destination lacks. 0, or -1 with s->err. */
+static int send_missing(struct sender *s, uint16_t cmd, const struct page_bitmap *b, uint64_t count)
+{
+	struct wire_postcopy h = { .npages = s->vm->ram.size / 4096, .missing = count };
+	struct wire_msg msg;
+	char why[400];
+	if (wire__send2(s->sock, cmd, 0, &h, sizeof(h), b->w, b->nwords * 8, NULL, 0) ||
+	    wire__expect_reply(s->sock, &msg, REPLY_TIMEOUT_MS, why, sizeof(why))) {
+		errbuf__set(s->err, sizeof(s->err), "switching to post-copy: %s: %s", wire__cmd_name(cmd), why);
+		return -1;
+	}
+	wire__msg_free(&msg);
+	return 0;
+}
+
+/* Switch over by post-copy, after a round (s->dirty: what the guest wrote
+ * during it), in two steps. With the guest still running here, POSTCOPY
+ * names those pages: the destination unmaps them from its guest's view
+ * (2 us a page there: tens of ms for a busy guest, which must not be
+ * pause) and the request connection opens. Then the pause, and
+ * POSTCOPY_MORE names the pages written since; STATE and COMMIT make
+ * the VM run there; then postcopy_serve. *committed: the destination has
+ * run the VM (from then on this side never resumes it on its own).
+ * 0 or -1. */
+static int postcopy(struct sender *s, uint64_t *pause_ns, bool *paused, uint64_t *running_ns, bool *committed)
 {
 	struct migration *m = s->m;
 	struct helper_tx hx;
 	struct postcopy_tx pt;
+	struct page_bitmap named = { 0 };
 	uint32_t round = (uint32_t)m->st.iteration + 1;
-	uint64_t npages = s->vm->ram.size / 4096, missing;
-	struct wire_msg msg;
+	uint64_t first, more, missing;
 	char why[400];
 	int r = -1;
 
@@ -413,35 +447,46 @@ static int postcopy(struct sender *s, uint64_t pause_ns, uint64_t *running_ns, b
 	 * scratch): the destination does not wait for it */
 	if (s->helper)
 		bitmap__clear_range(&s->dirty, HELPER_BASE / 4096, (HELPER_END - HELPER_BASE) / 4096);
-	missing = bitmap__count(&s->dirty);
-	struct wire_postcopy h = { .npages = npages, .missing = missing };
+	first = bitmap__count(&s->dirty);
 	if (postcopy_prepare(s, &pt, &hx, round))
 		goto out;
-	if (wire__send2(s->sock, W_POSTCOPY, 0, &h, sizeof(h), s->dirty.w, s->dirty.nwords * 8, NULL, 0) ||
-	    wire__expect_reply(s->sock, &msg, REPLY_TIMEOUT_MS, why, sizeof(why))) {
-		errbuf__set(s->err, sizeof(s->err), "switching to post-copy: %s", why);
+	if (bitmap__init(&named, s->dirty.nbits)) {
+		errbuf__set(s->err, sizeof(s->err), "out of memory");
 		goto out;
 	}
-	wire__msg_free(&msg);
+	bitmap__copy(&named, &s->dirty);
+	if (send_missing(s, W_POSTCOPY, &s->dirty, first))
+		goto out;
 	if (postcopy_tx__connect(&pt, s->nonce, why, sizeof(why))) {
 		errbuf__set(s->err, sizeof(s->err), "%s", why);
 		goto out;
 	}
+	if (pause_for_switch(s, pause_ns, paused) || sync_dirty(s))
+		goto out;
+	if (s->helper)
+		bitmap__clear_range(&s->dirty, HELPER_BASE / 4096, (HELPER_END - HELPER_BASE) / 4096);
+	missing = bitmap__count(&s->dirty);
+	for (uint64_t i = 0; i < named.nwords; i++)      /* named := written since */
+		named.w[i] = s->dirty.w[i] & ~named.w[i];
+	more = missing - first;
+	if (send_missing(s, W_POSTCOPY_MORE, &named, more))
+		goto out;
 	STAT(m, m->st.postcopy = true; m->st.postcopy_missing = m->st.postcopy_remaining = missing);
-	if (send_state_and_commit(s, pause_ns, running_ns))
+	if (send_state_and_commit(s, *pause_ns, running_ns))
 		goto out;
 	*committed = true;
 	/* a cancel that came during the switch is too late now; what a
 	 * resume needs is kept with the migration */
 	STAT(m, m->st.status = MIG_POSTCOPY; __atomic_store_n(&m->cancel, 0, __ATOMIC_RELAXED);
-	     m->st.postcopy_switch_ns = *running_ns - pause_ns; m->sock_open = false;
+	     m->st.postcopy_switch_ns = *running_ns - *pause_ns; m->sock_open = false;
 	     memcpy(m->pc_nonce, s->nonce, WIRE_NONCE_LEN); m->pc_stream = s->hx.stream;
 	     m->pc_helper = s->helper; m->pc_helper_seal = s->helper_seal);
 	log__info("post-copy: the guest runs on the destination after a %.1f ms pause; %llu pages (%llu MiB) "
-		  "follow", (double)(*running_ns - pause_ns) / 1e6, (unsigned long long)missing,
-		  (unsigned long long)(missing >> 8));
+		  "follow (%llu of them written during the switch)", (double)(*running_ns - *pause_ns) / 1e6,
+		  (unsigned long long)missing, (unsigned long long)(missing >> 8), (unsigned long long)more);
 	r = postcopy_serve(s, &pt, round);
 out:
+	bitmap__free(&named);
 	postcopy_release(s, &pt);
 	return r;
 }
@@ -638,21 +683,15 @@ static void *run(void *arg)
 			break;
 	}
 
-	/* the final round, paused */
-	STAT(m, m->st.status = MIG_DEVICE);
-	pause_ns = now__ns();
-	if (vm__pause(m->vm)) {
-		errbuf__set(s.err, sizeof(s.err), "the VM stopped during migration");
-		goto out;
-	}
-	paused = true;
 	if (post) {
 		/* the rest follows the guest: only what changed since the last
-		 * round is unknown to the destination */
-		if (sync_dirty(&s) || postcopy(&s, pause_ns, &running_ns, &committed))
+		 * round's pages were sent is unknown to the destination; the
+		 * pause comes inside */
+		if (postcopy(&s, &pause_ns, &paused, &running_ns, &committed))
 			goto out;
-	/* the final round: newer than any before */
-	} else if (sync_dirty(&s) || send_round(&s, (uint32_t)m->st.iteration + 1, true, &pages, &bytes) ||
+	/* the final round, paused: newer than any before */
+	} else if (pause_for_switch(&s, &pause_ns, &paused) || sync_dirty(&s) ||
+		   send_round(&s, (uint32_t)m->st.iteration + 1, true, &pages, &bytes) ||
 		   iter_end(&s, 0, pages) ||
 		   send_state_and_commit(&s, pause_ns, &running_ns)) {
 		goto out;

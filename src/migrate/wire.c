@@ -250,6 +250,7 @@ const char *wire__cmd_name(uint16_t cmd)
 	case W_PAGE_REQ: return "PAGE_REQ";
 	case W_POSTCOPY_END: return "POSTCOPY_END";
 	case W_POSTCOPY_RESUME: return "POSTCOPY_RESUME";
+	case W_POSTCOPY_MORE: return "POSTCOPY_MORE";
 	case W_REPLY: return "REPLY";
 	default: return "an unknown command";
 	}

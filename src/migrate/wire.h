@@ -46,9 +46,10 @@ enum wire_cmd {
 					    * message after HELLO (reply) */
 	W_FENCE  = 12,                     /* data connection: the round's last message on it
 					    * (struct ram_fence, ram_batch.h; no reply) */
-	W_POSTCOPY = 13,                   /* migration, paused: struct wire_postcopy then the
-					    * bitmap of pages the destination lacks; the source
-					    * then opens the request connection (reply first) */
+	W_POSTCOPY = 13,                   /* migration, the VM still running on the source:
+					    * struct wire_postcopy then the bitmap of pages the
+					    * destination lacks; the source then opens the
+					    * request connection (reply first) */
 	W_PAGE_REQ = 14,                   /* request connection, destination to source: u64
 					    * GPAs (1..WIRE_MAX_PAGE_REQ); answered by a W_RAM
 					    * batch of those pages, or a W_REPLY error */
@@ -58,6 +59,8 @@ enum wire_cmd {
 					    * struct wire_postcopy_resume (reply: struct
 					    * wire_postcopy + the bitmap of pages still lacking),
 					    * then DATA_OPEN and the request connection as before */
+	W_POSTCOPY_MORE = 17,              /* migration, paused, after POSTCOPY: the same
+					    * layout, the pages written since POSTCOPY (reply) */
 	W_REPLY  = 0x100,                  /* the answer to any request */
 };
 

@@ -1,6 +1,7 @@
 /* fuzz_postcopy.c - libFuzzer target for post-copy's two messages from
  * outside (postcopy_msg.c): POSTCOPY's payload (the pages the destination
- * lacks), checked against guest RAM's size, and PAGE_REQ's (GPAs the
+ * lacks; POSTCOPY_MORE and the answer to POSTCOPY_RESUME have the same
+ * layout and parser), checked against guest RAM's size, and PAGE_REQ's (GPAs the
  * source is asked for), checked against RAM.
  *
  * Input: one mode byte, then the payload.

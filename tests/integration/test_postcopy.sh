@@ -127,6 +127,18 @@ test_postcopy_request_outside_ram_refused() {
 	no_corruption b
 }
 
+# POSTCOPY_MORE out of turn (no POSTCOPY before it) from a hostile peer
+# is refused with a reply naming the rule; the destination exits 1.
+test_postcopy_more_out_of_turn_refused() {
+	local port out rc=0
+	port=$(free_port)
+	start_vm b --incoming "tcp:127.0.0.1:$port"
+	out=$("$(dirname "$TERN")/tools/wire_peer" migrate "tcp:127.0.0.1:$port" $((64 << 20)) 1 postcopy-more) || rc=$?
+	[ $rc = 0 ] || fail "POSTCOPY_MORE out of turn was not refused with a message (wire_peer exit $rc: $out)"
+	case "$out" in *"POSTCOPY_MORE before POSTCOPY"*) ;; *) fail "the refusal does not name the rule: $out" ;; esac
+	[ "$(wait_vm b 10)" = 1 ] || fail "destination exit status $(cat "$T/b.rc"), expected 1"
+}
+
 # migrate-start-postcopy switches a running pre-copy; --on-timeout
 # postcopy switches one that does not converge; both complete.
 test_postcopy_switch_by_command_and_timeout() {

@@ -1,6 +1,6 @@
 /* wire_peer.c - a minimal, hostile migration or handoff source for tests.
  *
- *   wire_peer migrate tcp:HOST:PORT MEM_BYTES NCPUS [replay]
+ *   wire_peer migrate tcp:HOST:PORT MEM_BYTES NCPUS [replay|postcopy-more]
  *   wire_peer handoff PATH MEM_BYTES NCPUS memfd4k|pipe
  *   wire_peer handoff-at URI      (only a handoff HELLO, e.g. at a migration port)
  *   wire_peer hello-wait URI      (a migration HELLO, then silence until the
@@ -8,7 +8,10 @@
  *
  * The CONFIG echoes the receiver's HELLO nonce, as a real source does;
  * with `replay` it carries another connection's nonce instead, as a
- * captured stream replayed into a fresh destination would.
+ * captured stream replayed into a fresh destination would. With
+ * `postcopy-more`, an accepted CONFIG is followed by a well-formed
+ * POSTCOPY_MORE out of turn (no POSTCOPY came first), and its reply is
+ * what is printed and judged.
  *
  * Sends HELLO and a CONFIG that describes a VM of MEM_BYTES and NCPUS (for
  * handoff, with a 4 KiB memfd or a pipe offered as guest RAM) and prints
@@ -91,7 +94,7 @@ int main(int argc, char **argv)
 	}
 	if (argc < 5 || (strcmp(argv[1], "migrate") && strcmp(argv[1], "handoff")) ||
 	    (!strcmp(argv[1], "handoff") && argc < 6)) {
-		fprintf(stderr, "usage: wire_peer migrate tcp:HOST:PORT MEM NCPUS\n"
+		fprintf(stderr, "usage: wire_peer migrate tcp:HOST:PORT MEM NCPUS [replay|postcopy-more]\n"
 				"       wire_peer handoff PATH MEM NCPUS memfd4k|pipe\n"
 				"       wire_peer handoff-at URI\n"
 				"       wire_peer hello-wait URI\n");
@@ -99,6 +102,7 @@ int main(int argc, char **argv)
 	}
 	bool handoff = !strcmp(argv[1], "handoff");
 	bool replay = !handoff && argc > 5 && !strcmp(argv[5], "replay");
+	bool more = !handoff && argc > 5 && !strcmp(argv[5], "postcopy-more");
 	uint64_t mem = strtoull(argv[3], NULL, 0), ncpus = strtoull(argv[4], NULL, 0);
 
 	if (handoff) {
@@ -147,6 +151,19 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	int refused = m.h.cmd == W_REPLY && (m.h.flags & 1);
+	if (more && !refused) {
+		struct wire_postcopy h = { .npages = mem / 4096, .missing = 0 };
+		size_t words = (h.npages + 63) / 64;
+		uint64_t *bits = calloc(words ? words : 1, 8);
+		wire__msg_free(&m);
+		if (!bits || wire__send2(sock, W_POSTCOPY_MORE, 0, &h, sizeof(h), bits, words * 8, NULL, 0) ||
+		    wire__recv(sock, &m, 30000)) {
+			fprintf(stderr, "wire_peer: no reply to POSTCOPY_MORE\n");
+			return 2;
+		}
+		free(bits);
+		refused = m.h.cmd == W_REPLY && (m.h.flags & 1);
+	}
 	printf("%s%s\n", refused ? "refused: " : "accepted", refused ? (char *)m.data : "");
 	wire__msg_free(&m);
 	close(sock);
