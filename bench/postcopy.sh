@@ -19,6 +19,12 @@
 #                      all RAM above its image (fill=1: every page written
 #                      before the migration starts)
 #   BENCH_RATES        dirtying rates in MB/s, 0 = idle (default "0 200")
+#   BENCH_PATTERN      the dirtier's rewrite order: seq (default: each worker's
+#                      slice in order, so its hot pages are a band that the
+#                      source's push, led by the last request, stays ahead
+#                      of) or random (hot pages all over RAM: the guest
+#                      faults on missing pages, and the request latency has
+#                      samples)
 #   BENCH_CONNECTIONS  data connections: --connections N (default: tern's own
 #                      default, as its --help states it); the raw TCP limit
 #                      uses as many streams
@@ -72,6 +78,8 @@ N=${BENCH_N:-3}
 VM_CPUS=${BENCH_VM_CPUS:-1}
 SIZES=${BENCH_SIZES:-4G}
 RATES=${BENCH_RATES:-0 200}
+PATTERN=${BENCH_PATTERN:-seq}
+[[ "$PATTERN" =~ ^(seq|random)$ ]] || die "BENCH_PATTERN: '$PATTERN' is not seq or random"
 DOWNTIME_MS=${BENCH_DOWNTIME_MS:-20}
 MIG_TIMEOUT=${BENCH_MIG_TIMEOUT:-60}
 PC_DOWNTIME_MS=${BENCH_PC_DOWNTIME_MS:-1}
@@ -360,7 +368,7 @@ full_speed() {
 # analyze.py; 0 on success. PERF_DATA set: under perf record -a -g.
 migrate_once() {
 	local tag=$1 mode=$2 mem=$3 rate=$4 d="$WORK/$1" port dpid spid rc=0 l0 t0 t1 deadline perf_pid="" tid_pid=""
-	local args="rate=$rate hb_ms=$HB_MS stall=window"
+	local args="rate=$rate hb_ms=$HB_MS stall=window pattern=$PATTERN"
 	local mode_args=(--downtime-ms "$DOWNTIME_MS" --timeout "$MIG_TIMEOUT" --on-timeout force)
 	[ "$mode" = post ] && mode_args=(--downtime-ms "$PC_DOWNTIME_MS" --postcopy)
 	start_source "$tag" "$mem" "$args"
@@ -876,7 +884,7 @@ PY
 
 # ---- the run ----
 
-log "tern post-copy benchmark: N=$N, $VM_CPUS vCPU(s), sizes [$SIZES], rates [$RATES] MB/s, loopback"
+log "tern post-copy benchmark: N=$N, $VM_CPUS vCPU(s), sizes [$SIZES], rates [$RATES] MB/s, pattern $PATTERN, loopback"
 log "pre-copy: --downtime-ms $DOWNTIME_MS --timeout $MIG_TIMEOUT --on-timeout force; post-copy: --postcopy --downtime-ms $PC_DOWNTIME_MS; connections: $CONN_NOTE"
 START_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')
@@ -919,7 +927,7 @@ fi
 
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')
 META=$(python3 - "$START_DATE" "$N" "$HB_MS" "$DOWNTIME_MS" "$MIG_TIMEOUT" "$PC_DOWNTIME_MS" "$TCP_MIB" \
-	"$LOAD_START" "$LOAD_END" "$FAILURES" "$SIZES" "$RATES" "$VM_CPUS" "$CONNS" "$CONN_NOTE" "$RTT_N" <<'PY'
+	"$LOAD_START" "$LOAD_END" "$FAILURES" "$SIZES" "$RATES" "$VM_CPUS" "$CONNS" "$CONN_NOTE" "$RTT_N" "$PATTERN" <<'PY'
 import json, os, platform, sys
 a = sys.argv[1:]
 print(json.dumps({
@@ -932,7 +940,7 @@ print(json.dumps({
     "failures": int(a[9]), "path": "loopback",
     "sizes": a[10].split(), "rates_mbps": [int(x) for x in a[11].split()],
     "vm_cpus": int(a[12]), "connections": int(a[13]), "connections_note": a[14], "rtt_round_trips": int(a[15]),
-    "guest": f"build/guest/dirtier.elf, {a[12]} vCPU(s), region = all RAM above the image, fill=1, stall=window",
+    "guest": f"build/guest/dirtier.elf, {a[12]} vCPU(s), region = all RAM above the image, fill=1, stall=window, pattern={a[16]}",
     "full_speed": "first destination heartbeat after the switch with dirty_mbps within 10% of the rate and "
                   "verified pages per heartbeat within 20% of the median before the migration; ms from the "
                   "destination's resume line, wall clock",

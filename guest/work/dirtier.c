@@ -49,6 +49,7 @@ struct config {
 	u64 rate;              /* MiB/s over all workers, when !rate_max */
 	int rate_max;
 	int fill;
+	int random;            /* pattern=random: rewrites pick pages at random, not in order */
 	int stall_window;      /* stall=window: max_stall per heartbeat, not since boot */
 	u64 ticks_per_page;    /* pacing, per worker */
 	u64 lag_ticks;         /* how far pacing may fall behind before it gives up catching up */
@@ -289,7 +290,7 @@ static void work(unsigned cpu)
 	int fill_announced = !cfg.fill;
 	int writing = lo < hi && (cfg.rate_max || cfg.rate);
 	u64 clk = 0, due = 0, hb_due = cfg.hb_ticks, max_stall = 0;
-	u64 prev;
+	u64 prev, rnd = 0x9e3779b97f4a7c15ull * (cpu + 1);   /* pattern=random: xorshift64 */
 
 	if (!filling)
 		__atomic_add_fetch(&fill_done_count, 1, __ATOMIC_RELEASE);
@@ -325,9 +326,18 @@ static void work(unsigned cpu)
 				__atomic_add_fetch(&fill_done_count, 1, __ATOMIC_RELEASE);
 			}
 		} else if (writing && (cfg.rate_max || (s64)(clk - due) >= 0)) {
-			write_page(st, wnext);
-			if (++wnext == hi)
-				wnext = lo;
+			if (cfg.random) {
+				/* a hot set that is not a band: a post-copy destination
+				 * then faults on its missing pages all over RAM */
+				rnd ^= rnd << 13;
+				rnd ^= rnd >> 7;
+				rnd ^= rnd << 17;
+				write_page(st, lo + rnd % (hi - lo));
+			} else {
+				write_page(st, wnext);
+				if (++wnext == hi)
+					wnext = lo;
+			}
 			due += cfg.ticks_per_page;
 			if ((s64)(clk - due) > (s64)cfg.lag_ticks)
 				due = clk - cfg.lag_ticks;   /* after a long stall: no burst */
@@ -544,7 +554,7 @@ static void setup(unsigned ncpus)
 	static const char *const known[] = {
 		"size", "rate", "duration", "fill", "share", "private",
 		"migctl", "crash", "hb_ms", "corrupt", "secret", "marker", "stall", "migctl_off_ms",
-		"reset_after", "reset_via", "flip", "flip_ms", NULL
+		"reset_after", "reset_via", "flip", "flip_ms", "pattern", NULL
 	};
 	arg_warn_unknown(known);
 
@@ -581,6 +591,11 @@ static void setup(unsigned ncpus)
 	 * a long pause such as migration downtime: no burst of writes then. */
 	cfg.lag_ticks = rt_tsc_khz * 250;                /* 250 ms */
 	cfg.fill = arg_u64("fill", 1) != 0;
+	v = arg_get("pattern");
+	if (v && !strcmp(v, "random"))
+		cfg.random = 1;
+	else if (v && strcmp(v, "seq"))
+		fail("pattern", v);
 	cfg.hb_ticks = arg_u64("hb_ms", 1000) * rt_tsc_khz;
 	cfg.duration_ticks = arg_u64("duration", 0) * rt_tsc_khz * 1000;
 	cfg.migctl_off_ticks = arg_u64("migctl_off_ms", 0) * rt_tsc_khz;

@@ -65,8 +65,9 @@ int  postcopy__parse_request(const uint8_t *p, size_t len, uint64_t ram_size, ui
  * where its figures go (under st_lock). */
 struct postcopy_rx *postcopy_rx__new(struct vm *vm, const uint8_t *payload, size_t len, struct mig_stats *st,
 				     pthread_mutex_t *st_lock, char *err, size_t errlen);
-/* POSTCOPY_MORE (the source paused): the pages written since POSTCOPY
- * are missing too and leave the guest's view. 0, or -1 with err. */
+/* POSTCOPY_MORE (any number, the last with the source paused): the pages
+ * written since the last list are missing too and leave the guest's
+ * view. 0, or -1 with err. */
 int  postcopy_rx__more(struct postcopy_rx *p, const uint8_t *payload, size_t len, char *err, size_t errlen);
 /* After POSTCOPY was answered: the request connection (HELLO as request,
  * JOIN with this migration's nonce). base: the private callbacks of the

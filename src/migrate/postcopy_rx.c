@@ -8,9 +8,10 @@
  * KVM's memslot, registered with userfaultfd) and a fill view that the
  * receiving threads write through. A missing page is unmapped from the
  * guest's view before the switch (its stale bytes stay in the memfd,
- * already allocated, to be overwritten): most of them at POSTCOPY, while
- * the guest still runs on the source, the few written since at
- * POSTCOPY_MORE, in the pause. A vCPU that touches one faults (minor:
+ * already allocated, to be overwritten): most of them at POSTCOPY and the
+ * POSTCOPY_MOREs that follow it while the guest still runs on the
+ * source, the few written since by the last one, in the pause. A vCPU
+ * that touches one faults (minor:
  * the memfd has a page there; missing: it has none), the fault thread asks
  * the source, and the page is mapped (UFFDIO_CONTINUE, which wakes the
  * vCPU) only once it is whole. */
@@ -61,7 +62,9 @@ struct postcopy_rx {
 	_Atomic bool failed;
 	char err[512];
 	uint64_t t_switch;
-	uint64_t unmap_ns[2], unmapped[2];    /* at POSTCOPY (ahead), at POSTCOPY_MORE (paused) */
+	/* unmapping the stale pages: by every list, and by the last one
+	 * (the source paused for it) */
+	uint64_t unmap_ns, unmapped, last_ns, last_n, lists;
 	_Atomic uint64_t remaining, requests, req_bytes, blocked_ns, lat_max, refused;
 	_Atomic uint64_t sent, answered;  /* PAGE_REQ messages, and answers to them (pages or a refusal) */
 	pthread_mutex_t lat_lock;
@@ -113,8 +116,9 @@ static void broke(struct postcopy_rx *p, const char *why)
 /* The pages set in words leave the guest's view (2 us a page here, most
  * of it the TLB shootdowns: this is why it happens ahead of the pause).
  * 0, or -1 with err. */
-static int unmap_stale(struct postcopy_rx *p, const uint64_t *words, int when, char *err, size_t errlen)
+static int unmap_stale(struct postcopy_rx *p, const uint64_t *words, char *err, size_t errlen)
 {
+	uint64_t n = 0;
 	uint64_t t0 = now__ns();
 	for (uint64_t a = 0; a < p->npages;) {
 		if (!words[a / 64]) {
@@ -132,10 +136,14 @@ static int unmap_stale(struct postcopy_rx *p, const uint64_t *words, int when, c
 			errbuf__set(err, errlen, "post-copy: unmapping stale pages: %s", strerror(errno));
 			return -1;
 		}
-		p->unmapped[when] += e - a;
+		n += e - a;
 		a = e;
 	}
-	p->unmap_ns[when] += now__ns() - t0;
+	p->last_ns = now__ns() - t0;
+	p->last_n = n;
+	p->unmap_ns += p->last_ns;
+	p->unmapped += n;
+	p->lists++;
 	return 0;
 }
 
@@ -173,7 +181,7 @@ struct postcopy_rx *postcopy_rx__new(struct vm *vm, const uint8_t *payload, size
 	for (uint64_t i = 0; i < words; i++)
 		atomic_store(&p->present[i], ~p->missing[i]);
 	atomic_store(&p->remaining, n);
-	if (unmap_stale(p, p->missing, 0, err, errlen))
+	if (unmap_stale(p, p->missing, err, errlen))
 		goto fail;
 	p->fill = mmap(NULL, vm->ram.size, PROT_READ | PROT_WRITE, MAP_SHARED, vm->ram.fd, 0);
 	if (p->fill == MAP_FAILED) {
@@ -208,7 +216,7 @@ int postcopy_rx__more(struct postcopy_rx *p, const uint8_t *payload, size_t len,
 		atomic_fetch_and(&p->present[i], ~more[i]);
 		added += (uint64_t)__builtin_popcountll(more[i]);
 	}
-	int r = unmap_stale(p, more, 1, err, errlen);
+	int r = unmap_stale(p, more, err, errlen);
 	free(more);
 	if (r)
 		return -1;
@@ -459,9 +467,10 @@ int postcopy_rx__arm(struct postcopy_rx *p, char *err, size_t errlen)
 {
 	if (uffd__open(&p->u, p->vm->ram.hva, p->vm->ram.size, UFFD_MISSING_MINOR, err, errlen))
 		return -1;
-	log__info("post-copy: %llu stale pages left the guest's view ahead of the pause in %.1f ms, "
-		  "%llu in it in %.1f ms", (unsigned long long)p->unmapped[0], (double)p->unmap_ns[0] / 1e6,
-		  (unsigned long long)p->unmapped[1], (double)p->unmap_ns[1] / 1e6);
+	log__info("post-copy: %llu stale pages left the guest's view in %.1f ms over %llu lists; the last "
+		  "(in the source's pause) %llu in %.1f ms", (unsigned long long)p->unmapped,
+		  (double)p->unmap_ns / 1e6, (unsigned long long)p->lists, (unsigned long long)p->last_n,
+		  (double)p->last_ns / 1e6);
 	p->armed = true;
 	p->t_switch = now__ns();
 	if (pthread_create(&p->fault_th, NULL, fault_main, p)) {

@@ -21,8 +21,9 @@
  *                  from the guest's view, answered; the request
  *                  connection joins; data connections land pages
  *                  through post-copy's sink from now on-->  RECEIVING
- *                --POSTCOPY_MORE (once, after POSTCOPY; the source
- *                  paused): the pages written since, the same-->  RECEIVING
+ *                --POSTCOPY_MORE (after POSTCOPY, any number; the
+ *                  last with the source paused): the pages written
+ *                  since, the same-->                  RECEIVING
  *                --STATE, restored-->                  WAIT_COMMIT
  *   WAIT_COMMIT  --COMMIT, RECEIVE_FINISH, resumed-->  RUNNING
  *                --COMMIT after POSTCOPY: the guest's view armed
@@ -86,7 +87,6 @@ struct receiver {
 	pthread_mutex_t priv_lock;        /* one platform session, one helper: one batch at a time */
 	struct page_rx rx;                /* the data connections */
 	struct postcopy_rx *pc;           /* after POSTCOPY */
-	bool pc_more;                     /* POSTCOPY_MORE taken */
 	uint8_t pc_nonce[WIRE_NONCE_LEN]; /* the first control connection's: a resume names it */
 	bool cut;                         /* the failure was a broken connection (recoverable) */
 	int recover_lfd;                  /* where a resumed source came (ours to close) */
@@ -301,15 +301,14 @@ static int on_postcopy(struct receiver *r, struct wire_msg *m)
 	return 0;
 }
 
-/* POSTCOPY_MORE: the source paused; what the guest wrote since POSTCOPY
- * is missing too. */
+/* POSTCOPY_MORE: what the guest wrote since the last list is missing
+ * too. */
 static int on_postcopy_more(struct receiver *r, struct wire_msg *m)
 {
-	if (!r->pc || r->pc_more) {
-		errbuf__set(r->err, sizeof(r->err), r->pc ? "a second POSTCOPY_MORE" : "POSTCOPY_MORE before POSTCOPY");
+	if (!r->pc) {
+		errbuf__set(r->err, sizeof(r->err), "POSTCOPY_MORE before POSTCOPY");
 		return -1;
 	}
-	r->pc_more = true;
 	return postcopy_rx__more(r->pc, m->data, m->h.length, r->err, sizeof(r->err));
 }
 

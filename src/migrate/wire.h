@@ -59,8 +59,9 @@ enum wire_cmd {
 					    * struct wire_postcopy_resume (reply: struct
 					    * wire_postcopy + the bitmap of pages still lacking),
 					    * then DATA_OPEN and the request connection as before */
-	W_POSTCOPY_MORE = 17,              /* migration, paused, after POSTCOPY: the same
-					    * layout, the pages written since POSTCOPY (reply) */
+	W_POSTCOPY_MORE = 17,              /* migration, after POSTCOPY, any number (the last
+					    * with the VM paused): the same layout, the pages
+					    * written since the last list (reply) */
 	W_REPLY  = 0x100,                  /* the answer to any request */
 };
 
