@@ -62,6 +62,7 @@ struct postcopy_rx {
 	_Atomic bool failed;
 	char err[512];
 	uint64_t t_switch;
+	uint64_t bytes_at_switch;         /* st->transferred then: what follows is post-copy's */
 	/* unmapping the stale pages: by every list, and by the last one
 	 * (the source paused for it) */
 	uint64_t unmap_ns, unmapped, last_ns, last_n, lists;
@@ -472,6 +473,9 @@ int postcopy_rx__arm(struct postcopy_rx *p, char *err, size_t errlen)
 		  (double)p->unmap_ns / 1e6, (unsigned long long)p->lists, (unsigned long long)p->last_n,
 		  (double)p->last_ns / 1e6);
 	p->armed = true;
+	pthread_mutex_lock(p->st_lock);
+	p->bytes_at_switch = p->st->transferred;
+	pthread_mutex_unlock(p->st_lock);
 	p->t_switch = now__ns();
 	if (pthread_create(&p->fault_th, NULL, fault_main, p)) {
 		errbuf__set(err, errlen, "post-copy: cannot start the fault thread");
@@ -561,9 +565,12 @@ static int cmp_u32(const void *a, const void *b)
 void postcopy_rx__figures(struct postcopy_rx *p, struct mig_stats *st)
 {
 	st->postcopy = true;
+	st->postcopy_waits = true;
 	st->postcopy_remaining = atomic_load(&p->remaining);
 	st->postcopy_requests = atomic_load(&p->requests);
 	st->postcopy_req_bytes = atomic_load(&p->req_bytes);
+	if (p->t_switch && st->transferred >= p->bytes_at_switch + st->postcopy_req_bytes)
+		st->postcopy_bg_bytes = st->transferred - p->bytes_at_switch - st->postcopy_req_bytes;
 	st->guest_blocked_ns = atomic_load(&p->blocked_ns);
 	st->req_lat_max_ns = atomic_load(&p->lat_max);
 	if (p->t_switch)

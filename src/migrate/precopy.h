@@ -56,6 +56,8 @@ struct mig_stats {
 	uint64_t postcopy_bg_bytes;       /* pushed in the background after the switch */
 	uint64_t postcopy_requests;       /* page requests (destination: sent; source: served) */
 	uint64_t postcopy_req_bytes;      /* ... the pages that answered them */
+	bool     postcopy_waits;          /* the two below are measured (on the destination:
+					   * the source cannot see a vCPU wait) */
 	uint64_t req_lat_median_ns, req_lat_p99_ns, req_lat_max_ns;  /* fault to page in place */
 	uint64_t guest_blocked_ns;        /* vCPU time spent waiting on missing pages */
 	uint64_t postcopy_ns;             /* from the switch to the last page */

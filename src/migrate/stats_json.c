@@ -64,8 +64,8 @@ json_t *mig__stats_json(const struct mig_stats *st)
 		"psp", "pages", (json_int_t)st->psp_pages, "bytes", (json_int_t)st->psp_bytes,
 		"ns", (json_int_t)st->psp_ns));
 	json_object_set_new(o, "tls", json_string(st->tls[0] ? st->tls : "none"));
-	if (st->postcopy)                 /* QEMU reports a postcopy-active status; the figures are ours */
-		json_object_set_new(o, "postcopy", json_pack("{s:b, s:f, s:I, s:I, s:I, s:I, s:I, s:{s:f, s:f, s:f}, s:f, s:f}",
+	if (st->postcopy) {               /* QEMU reports a postcopy-active status; the figures are ours */
+		json_t *pc = json_pack("{s:b, s:f, s:I, s:I, s:I, s:I, s:I, s:f}",
 			"vm-lost", st->vm_lost,
 			"switch-pause-ms", (double)st->postcopy_switch_ns / 1e6,
 			"missing-pages", (json_int_t)st->postcopy_missing,
@@ -73,10 +73,16 @@ json_t *mig__stats_json(const struct mig_stats *st)
 			"background-bytes", (json_int_t)st->postcopy_bg_bytes,
 			"requests", (json_int_t)st->postcopy_requests,
 			"request-bytes", (json_int_t)st->postcopy_req_bytes,
-			"request-latency-us", "median", (double)st->req_lat_median_ns / 1e3,
-			"p99", (double)st->req_lat_p99_ns / 1e3, "max", (double)st->req_lat_max_ns / 1e3,
-			"guest-blocked-ms", (double)st->guest_blocked_ns / 1e6,
-			"time-ms", (double)st->postcopy_ns / 1e6));
+			"time-ms", (double)st->postcopy_ns / 1e6);
+		/* only where measured: a source that said 0 would be believed */
+		if (st->postcopy_waits) {
+			json_object_set_new(pc, "request-latency-us", json_pack("{s:f, s:f, s:f}",
+				"median", (double)st->req_lat_median_ns / 1e3, "p99", (double)st->req_lat_p99_ns / 1e3,
+				"max", (double)st->req_lat_max_ns / 1e3));
+			json_object_set_new(pc, "guest-blocked-ms", json_real((double)st->guest_blocked_ns / 1e6));
+		}
+		json_object_set_new(o, "postcopy", pc);
+	}
 	if (st->error[0])
 		json_object_set_new(o, "error-desc", json_string(st->error));
 	return o;
