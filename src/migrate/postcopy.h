@@ -129,15 +129,17 @@ struct postcopy_tx {
 	uint8_t *stage;                   /* WIRE_MAX_PAGE_REQ helper packets */
 	pthread_t th;
 	bool started;
+	bool paused;                      /* the VM is paused: requests may be answered */
 	bool failed;
 	char err[256];
 	uint64_t requests, pages, bytes, refused;
 };
 /* Open the request connection to the migration's uri (TLS as the
- * control connection), HELLO as request, JOIN with nonce. 0 or -1 with err. */
+ * control connection), HELLO as request, JOIN with nonce, and start
+ * serving it: requests are answered once `paused` is set (the VM paused
+ * here, its bytes fixed), refused as a protocol error before. 0 or -1
+ * with err. */
 int  postcopy_tx__connect(struct postcopy_tx *t, const uint8_t nonce[WIRE_NONCE_LEN], char *err, size_t errlen);
-/* Start serving (after COMMIT's reply). 0 or -1 with err. */
-int  postcopy_tx__start(struct postcopy_tx *t, char *err, size_t errlen);
 /* Stop serving, close. Safe on a zeroed struct with sock -1. */
 void postcopy_tx__stop(struct postcopy_tx *t);
 

@@ -18,11 +18,6 @@
 #include "util/log.h"
 #include "vm/vm.h"
 
-int postcopy_tx__connect(struct postcopy_tx *t, const uint8_t nonce[WIRE_NONCE_LEN], char *err, size_t errlen)
-{
-	t->sock = page_tx__connect_joined(&t->m->opt, nonce, WIRE_REQUEST, 0, err, errlen);
-	return t->sock < 0 ? -1 : 0;
-}
 
 /* Claim page pfn for this request: false when the background stream
  * has sent it already (it is on its way). */
@@ -115,6 +110,8 @@ static void *serve(void *arg)
 			postcopy__parse_request(m.data, m.h.length, t->vm->ram.size, gpa, &n, why, sizeof(why)) : -1;
 		if (m.h.cmd != W_PAGE_REQ)
 			snprintf(why, sizeof(why), "expected PAGE_REQ, got %s", wire__cmd_name(m.h.cmd));
+		else if (!__atomic_load_n(&t->paused, __ATOMIC_ACQUIRE) && (bad = -1))
+			snprintf(why, sizeof(why), "PAGE_REQ before the switch (the VM still runs here)");
 		wire__msg_free(&m);
 		if (bad == -1) {
 			(void)wire__reply_err(t->sock, "%s", why);
@@ -146,7 +143,7 @@ static void *serve(void *arg)
 	}
 }
 
-int postcopy_tx__start(struct postcopy_tx *t, char *err, size_t errlen)
+static int start(struct postcopy_tx *t, char *err, size_t errlen)
 {
 	__atomic_store_n(&t->started, true, __ATOMIC_RELAXED);
 	if (pthread_create(&t->th, NULL, serve, t)) {
@@ -156,6 +153,16 @@ int postcopy_tx__start(struct postcopy_tx *t, char *err, size_t errlen)
 	}
 	pthread_setname_np(t->th, "tern-pcserve");
 	return 0;
+}
+
+/* Serving starts with the connection, before the switch: the guest's
+ * first fault comes the instant it runs there, and a thread started
+ * after COMMIT's reply made that first request wait (3.7 ms median at
+ * 4 GiB). Nothing is asked before the switch. */
+int postcopy_tx__connect(struct postcopy_tx *t, const uint8_t nonce[WIRE_NONCE_LEN], char *err, size_t errlen)
+{
+	t->sock = page_tx__connect_joined(&t->m->opt, nonce, WIRE_REQUEST, 0, err, errlen);
+	return t->sock < 0 || start(t, err, errlen) ? -1 : 0;
 }
 
 void postcopy_tx__stop(struct postcopy_tx *t)

@@ -368,10 +368,6 @@ static int postcopy_serve(struct sender *s, struct postcopy_tx *pt, uint32_t rou
 	int r;
 
 	STAT(m, m->st.status = MIG_POSTCOPY; m->pc_round = round);
-	if (postcopy_tx__start(pt, why, sizeof(why))) {
-		errbuf__set(s->err, sizeof(s->err), "%s", why);
-		return -1;
-	}
 	if (send_round(s, round, true, &pages, &bytes)) {
 		if (pt->failed)
 			errbuf__set(s->err, sizeof(s->err), "%s", pt->err);
@@ -489,6 +485,7 @@ static int postcopy(struct sender *s, uint64_t *pause_ns, bool *paused, uint64_t
 	}
 	if (pause_for_switch(s, pause_ns, paused) || sync_dirty(s))
 		goto out;
+	__atomic_store_n(&pt.paused, true, __ATOMIC_RELEASE);
 	more = unnamed(s, &named, &fresh);
 	missing = bitmap__count(&s->dirty);
 	if (send_missing(s, W_POSTCOPY_MORE, &fresh, more))
@@ -556,6 +553,7 @@ static int postcopy_resume(struct sender *s)
 	r = -1;
 	if (postcopy_prepare(s, &pt, &hx, m->pc_round + 1))
 		goto out;
+	pt.paused = true;                 /* held paused since the break */
 	if (page_tx__open(&s->tx, s->sock, s->nonce, data_conns(&m->opt), NULL, 0, why, sizeof(why)) ||
 	    postcopy_tx__connect(&pt, s->nonce, why, sizeof(why))) {
 		errbuf__set(s->err, sizeof(s->err), "%s", why);
@@ -679,8 +677,15 @@ static void *run(void *arg)
 			errbuf__set(s.err, sizeof(s.err), "cancelled");
 			goto out;
 		}
-		if (expect_ms <= (double)m->opt.downtime_ms || left == 0)
+		if (expect_ms <= (double)m->opt.downtime_ms || left == 0) {
+			if ((m->opt.postcopy_after && it >= m->opt.postcopy_after) ||
+			    __atomic_load_n(&m->start_postcopy, __ATOMIC_RELAXED))
+				log__info("post-copy was asked for, but the %llu pages left after round %llu fit "
+					  "--downtime-ms %llu (expected %.1f ms): ending by pre-copy",
+					  (unsigned long long)left, (unsigned long long)it,
+					  (unsigned long long)m->opt.downtime_ms, expect_ms);
 			break;
+		}
 		if ((m->opt.postcopy_after && it >= m->opt.postcopy_after) ||
 		    __atomic_load_n(&m->start_postcopy, __ATOMIC_RELAXED)) {
 			post = true;
