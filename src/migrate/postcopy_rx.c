@@ -31,6 +31,7 @@
 #include "util/fault.h"
 #include "util/io.h"
 #include "util/log.h"
+#include "util/prio.h"
 #include "vm/vm.h"
 
 #define LAT_MAX (1u << 20)                /* latency samples kept */
@@ -235,17 +236,10 @@ static bool claim(void *ctx, uint64_t gpa)
 	return atomic_set(p->claimed, gpa / 4096) && !atomic_test(p->present, gpa / 4096);
 }
 
-static void placed(void *ctx, uint64_t gpa)
+/* A page in place: its waiters' latency, and one page fewer to come. */
+static void account(struct postcopy_rx *p, uint64_t gpa, uint64_t t)
 {
-	struct postcopy_rx *p = ctx;
-	uint64_t pfn = gpa / 4096, t = now__ns();
-	atomic_set(p->present, pfn);
-	if (p->armed) {
-		/* map it into the guest's view; a vCPU waiting for it wakes */
-		int r = uffd__continue(&p->u, p->vm->ram.hva + gpa, 4096);
-		if (r)
-			fail(p, "mapping a page into the guest: UFFDIO_CONTINUE: %s", strerror(-r));
-	}
+	uint64_t pfn = gpa / 4096;
 	atomic_fetch_sub(&p->remaining, 1);
 	uint64_t asked = atomic_load(&p->req_ns[pfn]);
 	if (asked && t > asked) {
@@ -258,6 +252,59 @@ static void placed(void *ctx, uint64_t gpa)
 			p->lat_us[p->nlat++] = (uint32_t)(lat / 1000 < UINT32_MAX ? lat / 1000 : UINT32_MAX);
 		pthread_mutex_unlock(&p->lat_lock);
 	}
+}
+
+/* The pages this thread placed from the batch it reads, mapped into the
+ * guest's view together at the batch's end: one UFFDIO_CONTINUE per run
+ * of neighbours, not one per page (the background stream's pages come
+ * mostly in runs; an ioctl a page was a cost of its push). */
+static __thread struct {
+	uint32_t n;
+	uint64_t gpa[RAM_BATCH_PAGES];
+} pending;
+
+static void map_pending(struct postcopy_rx *p)
+{
+	uint32_t n = pending.n;
+	pending.n = 0;
+	for (uint32_t i = 0; i < n;) {
+		uint32_t j = i + 1;
+		while (j < n && pending.gpa[j] == pending.gpa[j - 1] + 4096)
+			j++;
+		if (p->armed) {
+			/* a vCPU waiting for one of them wakes */
+			int r = uffd__continue(&p->u, p->vm->ram.hva + pending.gpa[i], (uint64_t)(j - i) * 4096);
+			if (r)
+				fail(p, "mapping a page into the guest: UFFDIO_CONTINUE: %s", strerror(-r));
+		}
+		uint64_t t = now__ns();
+		for (uint32_t k = i; k < j; k++)
+			account(p, pending.gpa[k], t);
+		i = j;
+	}
+}
+
+static void placed(void *ctx, uint64_t gpa)
+{
+	struct postcopy_rx *p = ctx;
+	/* present now: a fault on it maps it at once, ahead of the batch */
+	atomic_set(p->present, gpa / 4096);
+	if (atomic_load(&p->req_ns[gpa / 4096]) && p->armed) {
+		/* a vCPU waits for it: not a batch later */
+		int r = uffd__continue(&p->u, p->vm->ram.hva + gpa, 4096);
+		if (r)
+			fail(p, "mapping a page into the guest: UFFDIO_CONTINUE: %s", strerror(-r));
+		account(p, gpa, now__ns());
+		return;
+	}
+	pending.gpa[pending.n++] = gpa;
+	if (pending.n == RAM_BATCH_PAGES)
+		map_pending(p);
+}
+
+static void placed_all(void *ctx)
+{
+	map_pending(ctx);
 }
 
 /* The callbacks a batch calls back into go to the receive's context
@@ -297,6 +344,7 @@ void postcopy_rx__sink(struct postcopy_rx *p, struct ram_batch_sink *s)
 	s->ctx = p;
 	s->claim = claim;
 	s->placed = placed;
+	s->placed_all = placed_all;
 }
 
 int postcopy_rx__accept(struct postcopy_rx *p, int lfd, struct tls_creds *tls,
@@ -345,6 +393,7 @@ static void *req_main(void *arg)
 {
 	struct postcopy_rx *p = arg;
 	char why[512];
+	(void)prio__latency_critical("post-copy's request path");
 	for (;;) {
 		struct wire_hdr h;
 		struct wire_msg m;
@@ -430,6 +479,7 @@ static void *fault_main(void *arg)
 {
 	struct postcopy_rx *p = arg;
 	uint8_t *hva = p->vm->ram.hva;
+	(void)prio__latency_critical("post-copy's request path");
 	uint64_t addr;
 	if (fault__arg("POSTCOPY_BAD_REQUEST")) {
 		/* tests: a request for a page outside RAM, which the source

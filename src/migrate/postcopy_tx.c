@@ -16,6 +16,7 @@
 #include "migrate/page_tx.h"
 #include "migrate/postcopy.h"
 #include "util/log.h"
+#include "util/prio.h"
 #include "vm/vm.h"
 
 
@@ -90,6 +91,7 @@ static int answer(struct postcopy_tx *t, const uint64_t *gpa, uint32_t n)
 static void *serve(void *arg)
 {
 	struct postcopy_tx *t = arg;
+	(void)prio__latency_critical("post-copy's request path");
 	for (;;) {
 		struct wire_msg m;
 		uint64_t gpa[WIRE_MAX_PAGE_REQ];

@@ -92,7 +92,7 @@ static int open_sealed(const struct ram_batch_sink *s, const struct ram_entry *e
 	return 0;
 }
 
-int ram_batch__receive(const struct ram_batch_sink *s, uint64_t len, char *err, size_t errlen)
+static int receive(const struct ram_batch_sink *s, uint64_t len, char *err, size_t errlen)
 {
 	struct ram_batch_hdr h;
 	struct ram_entry e[RAM_BATCH_PAGES];
@@ -191,6 +191,14 @@ io:
 bad:
 	errbuf__set(err, errlen, "RAM batch is malformed");
 	return -1;
+}
+
+int ram_batch__receive(const struct ram_batch_sink *s, uint64_t len, char *err, size_t errlen)
+{
+	int r = receive(s, len, err, errlen);
+	if (s->placed_all)
+		s->placed_all(s->ctx);
+	return r;
 }
 
 static int cmp_u64(const void *a, const void *b)

@@ -88,6 +88,9 @@ struct ram_batch_sink {
 	 * the source is paused, so nothing can excuse it. */
 	bool (*claim)(void *ctx, uint64_t gpa);
 	void (*placed)(void *ctx, uint64_t gpa);
+	/* after a batch's last placed(), whether it was received whole or
+	 * not (what was placed stays placed); NULL: nothing to do */
+	void (*placed_all)(void *ctx);
 	uint8_t *stage;                   /* RAM_BATCH_STAGE bytes for sealed packets */
 	struct ram_suspects *suspects;
 	struct mig_stats *st;             /* pages counted per kind */

@@ -1,0 +1,13 @@
+/* prio.h - scheduling priority of the calling thread. */
+#ifndef TERN_UTIL_PRIO_H
+#define TERN_UTIL_PRIO_H
+
+/* The calling thread serves a latency-critical path and uses little CPU
+ * (post-copy's page requests: a vCPU waits on each). On a host whose 2
+ * cores are busy with the background stream's threads and the guest, a
+ * woken thread of equal weight waited ms for a CPU. So: nice -10 where
+ * the process may (CAP_SYS_NICE or RLIMIT_NICE), else as it was; `what`
+ * names the thread in the one line said when it may not. 0, or -errno. */
+int prio__latency_critical(const char *what);
+
+#endif
