@@ -6,8 +6,10 @@
  * (post-copy's page requests: a vCPU waits on each). On a host whose 2
  * cores are busy with the background stream's threads and the guest, a
  * woken thread of equal weight waited ms for a CPU. So: nice -10 where
- * the process may (CAP_SYS_NICE or RLIMIT_NICE), else as it was; `what`
- * names the thread in the one line said when it may not. 0, or -errno. */
+ * the process may (CAP_SYS_NICE or RLIMIT_NICE) and a 0.1 ms slice
+ * (EEVDF, Linux 6.12+: it may preempt at wake-up), else what is allowed;
+ * `what` names the thread in the one line said when the nice value is
+ * not. 0, or -errno. */
 int prio__latency_critical(const char *what);
 
 #endif
