@@ -79,7 +79,10 @@ start_vm() {
 	for _ in $(seq 1 100); do [ -s "$T/$name.pid" ] && break; sleep 0.01; done
 	# wait for the control socket (or an early exit)
 	for _ in $(seq 1 200); do
-		[ -S "$T/$name.sock" ] && [ "$(stat -c %i "$T/$name.sock" 2>/dev/null)" != "$stale" ] && return 0
+		if [ -S "$T/$name.sock" ] && [ "$(stat -c %i "$T/$name.sock" 2>/dev/null)" != "$stale" ]; then
+			incoming_ready "$name" "$@"
+			return 0
+		fi
 		kill -0 "$(cat "$T/$name.pid")" 2>/dev/null || break
 		sleep 0.05
 	done
@@ -88,6 +91,25 @@ start_vm() {
 	grep -q '^tern: running ' "$T/$name.err" 2>/dev/null && return 0
 	cat "$T/$name.err" >&2
 	fail "VM $name did not come up"
+}
+
+# incoming_ready NAME ARGS...: with --incoming, the control socket is
+# claimed first and the migration port listens only after the TLS
+# credentials load (slow under ASan): a migration started on the socket's
+# word alone could find the port closed. Wait for tern's own line (or its
+# exit: the test sees that).
+incoming_ready() {
+	local name=$1 a
+	shift
+	for a in "$@"; do
+		[ "$a" = --incoming ] || continue
+		for _ in $(seq 1 200); do
+			grep -q 'waiting for an incoming migration on' "$T/$name.err" 2>/dev/null && return 0
+			kill -0 "$(cat "$T/$name.pid")" 2>/dev/null || return 0
+			sleep 0.05
+		done
+		return 0
+	done
 }
 
 vm_pid() { cat "$T/$1.pid"; }
