@@ -29,6 +29,13 @@
 #   BENCH_RATES        dirtying rates in MB/s, 0 = idle (default "0 50 200")
 #   BENCH_PATHS        "loopback veth" (default); veth = two network namespaces
 #                      joined by a veth pair, skipped (and said so) without them
+#   BENCH_PROVISION    the destination's --provision: setup (default: the
+#                      destination starts with --mem beside the source, as an
+#                      orchestrator that prepares it ahead would, and provisions
+#                      its RAM while the source boots and fills; the summary
+#                      records how much was ready when the migration began)
+#                      or announced (started after the fill, without --mem: the
+#                      pages are provisioned as the source announces them)
 #   BENCH_DOWNTIME_MS  tern migrate --downtime-ms (default 20)
 #   BENCH_MIG_TIMEOUT  tern migrate --timeout, with --on-timeout force (default 60 s)
 #   BENCH_HB_MS        guest heartbeat period (default 100)
@@ -65,6 +72,8 @@ SIZES=${BENCH_SIZES:-1G 4G}
 RATES=${BENCH_RATES:-0 50 200}
 PATHS=${BENCH_PATHS:-loopback veth}
 DOWNTIME_MS=${BENCH_DOWNTIME_MS:-20}
+PROVISION=${BENCH_PROVISION:-setup}
+case $PROVISION in setup|announced) ;; *) echo "BENCH_PROVISION=$PROVISION: use setup or announced" >&2; exit 2;; esac
 MIG_TIMEOUT=${BENCH_MIG_TIMEOUT:-60}
 HB_MS=${BENCH_HB_MS:-100}
 TCP_MIB=${BENCH_TCP_MIB:-2048}
@@ -409,37 +418,54 @@ start_source() {
 	PIDS+=("$SRC_PID")
 }
 
+# start_destination TAG MEM CC SRC_PID: a `tern run --incoming` in the
+# destination's namespace (with --mem MEM unless MEM is empty), up and
+# listening; DST_PID and DST_PORT set. 1 (and the source stopped) if not.
+start_destination() {
+	local tag=$1 mem=$2 cc=$3 spid=$4 d="$WORK/$1" memarg=()
+	[ -z "$mem" ] || memarg=(--mem "$mem" --provision setup)
+	DST_PORT=$(next_port "$DST_NS")
+	ns_prefix "$DST_NS"
+	if [ -n "$cc" ]; then
+		TERN_PSP_SOCKET="$WORK/pspB.sock" "${NSP[@]}" "$TERN" run --incoming "tcp:$ADDR:$DST_PORT" --cc emu \
+			"${memarg[@]}" --ctl "$d.dst.sock" --serial "file:$d.dst.serial" 2>"$d.dst.err" &
+	else
+		"${NSP[@]}" "$TERN" run --incoming "tcp:$ADDR:$DST_PORT" "${TLS_ARGS[@]}" "${memarg[@]}" \
+			--ctl "$d.dst.sock" --serial "file:$d.dst.serial" 2>"$d.dst.err" &
+	fi
+	DST_PID=$!
+	PIDS+=("$DST_PID")
+	if ! wait_line "$d.dst.err" 'waiting for an incoming migration' "$DST_PID"; then
+		fail "$tag: destination did not start: $(tr '\n' ' ' <"$d.dst.err")"
+		stop_vm "$DST_PID"
+		stop_vm "$spid" "$d.src.sock"
+		return 1
+	fi
+}
+
 # migrate_once TAG PATH MEM ARGS [cc]: boot a source, wait for the fill and
 # NHB+1 heartbeats, start a destination, migrate, watch the destination for
 # NHB+5 heartbeats. Leaves $WORK/TAG.* for analyze.py; 0 on success.
 migrate_once() {
 	local tag=$1 path=$2 mem=$3 args=$4 cc=${5:-}
-	local d="$WORK/$tag" port dpid rc=0 t0 t1 l0 spl f a b t
+	local d="$WORK/$tag" port dpid= rc=0 t0 t1 l0 spl f a b t
 	path_env "$path"
 	start_source "$tag" "$SRC_NS" "$mem" "$args" "$cc"
 	local spid=$SRC_PID
+	# setup: the destination is prepared while the source boots and fills
+	if [ "$PROVISION" = setup ] && ! start_destination "$tag" "$mem" "$cc" "$spid"; then
+		return 1
+	fi
 	if ! wait_line "$d.src.serial" '^fill done' "$spid" || ! wait_hb "$d.src.serial" $((NHB + 1)) "$spid"; then
 		fail "$tag: source did not boot and fill (stderr: $(tr '\n' ' ' <"$d.src.err" | tail -c 400))"
+		[ -z "$dpid" ] || stop_vm "$dpid"
 		stop_vm "$spid" "$d.src.sock"
 		return 1
 	fi
-	port=$(next_port "$DST_NS")
-	ns_prefix "$DST_NS"
-	if [ -n "$cc" ]; then
-		TERN_PSP_SOCKET="$WORK/pspB.sock" "${NSP[@]}" "$TERN" run --incoming "tcp:$ADDR:$port" --cc emu \
-			--ctl "$d.dst.sock" --serial "file:$d.dst.serial" 2>"$d.dst.err" &
-	else
-		"${NSP[@]}" "$TERN" run --incoming "tcp:$ADDR:$port" "${TLS_ARGS[@]}" \
-			--ctl "$d.dst.sock" --serial "file:$d.dst.serial" 2>"$d.dst.err" &
-	fi
-	dpid=$!
-	PIDS+=("$dpid")
-	if ! wait_line "$d.dst.err" 'waiting for an incoming migration' "$dpid"; then
-		fail "$tag: destination did not start: $(tr '\n' ' ' <"$d.dst.err")"
-		stop_vm "$dpid"
-		stop_vm "$spid" "$d.src.sock"
+	if [ "$PROVISION" != setup ] && ! start_destination "$tag" "" "$cc" "$spid"; then
 		return 1
 	fi
+	dpid=$DST_PID port=$DST_PORT
 
 	# the source's threads before, then sampled during the migration
 	for f in /proc/"$spid"/task/*/schedstat; do
@@ -655,6 +681,14 @@ def sample(base, prefix, hb_ms, nhb, mig_timeout):
             if ram["transferred"]:
                 out["receiver_cpu_s_per_GB"] = (d1[0] - d0[0]) / 1e9 / (ram["transferred"] / 1e9)
     except (OSError, ValueError, IndexError):
+        pass
+    # --provision setup: how much of the destination's RAM was ready when
+    # the source came (1.0: provisioning was off the migration's path)
+    try:
+        m = re.search(r"provisioned during setup: (\d+) of (\d+) MiB", open(base + ".dst.err").read())
+        if m and int(m.group(2)):
+            out["dst_ram_ready_frac"] = int(m.group(1)) / int(m.group(2))
+    except OSError:
         pass
     for k, v in out.items():
         if v is not None:
@@ -906,7 +940,7 @@ tcp_round
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
 META=$(python3 - "$START_DATE" "$N" "$HB_MS" "$DOWNTIME_MS" "$MIG_TIMEOUT" "$TCP_MIB" "${LOAD_START:-?}" \
 	"${LOAD_END:-?}" "$FAILURES" "$VETH_OK" "$VETH_NOTE" "$PATHS" "$SIZES" "$RATES" "$CC_MEM" "$CC_SIZE" \
-	"$VM_CPUS" "$CONNS" "$CONN_NOTE" "$TLS_NOTE" "$CHART_NOTE" <<'PY'
+	"$VM_CPUS" "$CONNS" "$CONN_NOTE" "$TLS_NOTE" "$CHART_NOTE" "$PROVISION" <<'PY'
 import json, os, platform, sys
 a = sys.argv[1:]
 print(json.dumps({
@@ -920,6 +954,9 @@ print(json.dumps({
     "cc_guest": {"mem": a[14], "region": a[15]},
     "vm_cpus": int(a[16]), "connections": int(a[17]), "connections_note": a[18],
     "tls": a[19], "charts": a[20],
+    "destination_provision": a[21] + (" (started beside the source with --mem, its RAM provisioned "
+                                      "while the source boots and fills)" if a[21] == "setup" else
+                                      " (started after the fill, pages provisioned as announced)"),
     "guest": f"build/guest/dirtier.elf, {a[16]} vCPU(s), region = all RAM above the image, fill=1, "
              "stall=window; rate=0 still runs the verifier on every vCPU (they never idle)",
 }))

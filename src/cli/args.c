@@ -19,7 +19,8 @@ const char run_usage[] =
 	"       tern run --restore|--restore-lazy SNAPSHOT [--ctl SOCKET] [--serial ...] [RESET]\n"
 	"       tern run --takeover SOCKET [--prefault auto|populate|off] [--ctl SOCKET] [--serial ...] [RESET]\n"
 	"       tern run --incoming tcp:ADDR:PORT [--cc emu] [--mem SIZE] [--cpus N] [--ctl SOCKET]\n"
-	"                [--max-mem SIZE] [--stats FILE] [--tls-creds DIR [--tls-authz NAME]] [RESET]\n"
+	"                [--max-mem SIZE] [--provision setup|announced|none] [--stats FILE]\n"
+	"                [--tls-creds DIR [--tls-authz NAME]] [RESET]\n"
 	"         RESET: [--reset-guest ELF [--reset-guest-args \"ARGS\"]] [--on-reset restart|exit]\n"
 	"  --guest ELF         multiboot ELF to boot (e.g. build/guest/dirtier.elf)\n"
 	"  --mem SIZE          guest RAM, a multiple of 2M, at least 64M (default 256M)\n"
@@ -43,6 +44,12 @@ const char run_usage[] =
 	"                      --mem/--cpus/--cc, if given, must match the arriving VM\n"
 	"  --max-mem SIZE      with --incoming: refuse a VM with more RAM than this (default:\n"
 	"                      the host's available memory), even without --mem\n"
+	"  --provision WHEN    with --incoming: when guest RAM is allocated, so that pages land\n"
+	"                      in memory that is ready: setup (the default with --mem: all of\n"
+	"                      it while waiting for the source, so a destination started\n"
+	"                      ahead of the migration pays nothing on the way; costs --mem of\n"
+	"                      host memory at once), announced (the default without --mem: the\n"
+	"                      pages the source announces, as the stream starts) or none\n"
 	"  --stats FILE        with --incoming: write the migration summary (JSON) there\n"
 	"  --tls-creds DIR     with --incoming: accept only a source speaking TLS 1.3 with a\n"
 	"                      certificate from DIR/ca-cert.pem's CA; DIR also holds this\n"
@@ -72,7 +79,8 @@ const char run_usage[] =
 
 enum { O_GUEST = 1, O_MEM, O_CPUS, O_ARGS, O_CTL, O_SERIAL, O_RESTORE, O_CC, O_POLICY,
        O_OSESSION, O_OSECRET, O_PSP, O_LTIMEOUT, O_TAKEOVER, O_INCOMING, O_STATS, O_MAXMEM,
-       O_HELPER, O_OHKEY, O_HLANES, O_ONRESET, O_RGUEST, O_RARGS, O_PREFAULT, O_TLSCREDS, O_TLSAUTHZ, O_RESTORE_LAZY, O_HELP };
+       O_HELPER, O_OHKEY, O_HLANES, O_ONRESET, O_RGUEST, O_RARGS, O_PREFAULT, O_TLSCREDS, O_TLSAUTHZ, O_RESTORE_LAZY, O_PROVISION,
+       O_HELP };
 
 int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t errlen)
 {
@@ -104,6 +112,7 @@ int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t
 		{ "tls-creds", required_argument, NULL, O_TLSCREDS },
 		{ "tls-authz", required_argument, NULL, O_TLSAUTHZ },
 		{ "restore-lazy", required_argument, NULL, O_RESTORE_LAZY },
+		{ "provision", required_argument, NULL, O_PROVISION },
 		{ "help", no_argument, NULL, O_HELP },
 		{ 0 },
 	};
@@ -245,6 +254,18 @@ int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t
 			}
 			prefault_set = true;
 			break;
+		case O_PROVISION:
+			if (!strcmp(optarg, "setup"))
+				o->provision = RUN_PROVISION_SETUP;
+			else if (!strcmp(optarg, "announced"))
+				o->provision = RUN_PROVISION_ANNOUNCED;
+			else if (!strcmp(optarg, "none"))
+				o->provision = RUN_PROVISION_NONE;
+			else {
+				errbuf__set(err, errlen, "--provision %s: use setup, announced or none", optarg);
+				return -1;
+			}
+			break;
 		case O_TAKEOVER: o->takeover = optarg; break;
 		case O_INCOMING: o->incoming = optarg; break;
 		case O_STATS: o->stats = optarg; break;
@@ -292,6 +313,11 @@ int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t
 			   "--incoming); a booted VM resets into its --guest");
 		return -1;
 	}
+	if (o->provision && !o->incoming) {
+		errbuf__set(err, errlen, "--provision says when a destination allocates the RAM it receives: "
+			   "it needs --incoming");
+		return -1;
+	}
 	if (prefault_set && !o->takeover) {
 		errbuf__set(err, errlen, "--prefault applies to a VM taken over with --takeover");
 		return -1;
@@ -315,6 +341,13 @@ int run__opts_parse(int argc, char **argv, struct run_opts *o, char *err, size_t
 			errbuf__set(err, errlen, "--tls-authz checks the source's TLS certificate: it needs --tls-creds");
 			return -1;
 		}
+		if (o->provision == RUN_PROVISION_SETUP && !mem_set) {
+			errbuf__set(err, errlen, "--provision setup allocates guest RAM before the source comes: "
+				   "it needs --mem (the size the source's VM has)");
+			return -1;
+		}
+		if (!o->provision)
+			o->provision = mem_set ? RUN_PROVISION_SETUP : RUN_PROVISION_ANNOUNCED;
 		if (!mem_set)
 			o->mem = 0;       /* take the source's */
 		if (!cpus_set)

@@ -39,6 +39,10 @@ struct run_opts {
 	const char *reset_guest;          /* --reset-guest ELF: what a reset of an arrived VM boots */
 	const char *reset_guest_args;     /* --reset-guest-args "..." */
 	enum vm_prefault prefault;        /* --prefault auto|populate|off (--takeover) */
+	enum run_provision { RUN_PROVISION_DEFAULT = 0, RUN_PROVISION_SETUP, RUN_PROVISION_ANNOUNCED,
+			     RUN_PROVISION_NONE } provision;
+					  /* --provision (--incoming): the default is setup
+					   * with --mem, announced without */
 	int         help;
 };
 

@@ -13,6 +13,7 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "ctl/ctl.h"
+#include "mem/ram_prep.h"
 #include "migrate/handoff.h"
 #include "migrate/precopy.h"
 #include "migrate/tls.h"
@@ -127,6 +128,7 @@ struct run {
 	struct vm        *vm;
 	struct mirror     mirror;             /* the VM's migration helper (--helper, or arrived with it) */
 	struct mig_incoming incoming;         /* --incoming: outlives the control thread that reads it */
+	struct ram_prep   prep;               /* --incoming --provision setup: RAM made while waiting */
 	bool              reset_cancelled_mig; /* a pending reset has cancelled a migration (said once) */
 	struct snapshot_lazy *lazy;           /* --restore-lazy: the loader, until the VM is gone */
 };
@@ -138,7 +140,7 @@ struct run {
  * goes on with it. 0: the VM runs; -1 with *code set. */
 static int receive_incoming(struct run_opts *o, struct vm_config *cfg, struct vm *vm,
 			    struct mirror *mirror, struct ctl_server *ctl, struct mig_incoming *in,
-			    struct mig_stats *ms, int *code)
+			    struct ram_prep *prep, struct mig_stats *ms, int *code)
 {
 	char err[1024];
 	int nc;
@@ -175,9 +177,22 @@ static int receive_incoming(struct run_opts *o, struct vm_config *cfg, struct vm
 		*code = 1;
 		return -1;
 	}
+	in->no_provision = o->provision == RUN_PROVISION_NONE;
+	/* the RAM is made and filled while nobody waits on it; one thread
+	 * per core, as nothing else runs here yet */
+	if (o->provision == RUN_PROVISION_SETUP) {
+		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		if (ram_prep__start(prep, o->mem, ncpu > 0 ? (int)ncpu : 1, err, sizeof(err)))
+			log__info("guest RAM is not provisioned during setup: %s", err);
+		else
+			in->prep = prep;
+	}
 	log__info("waiting for an incoming migration on %s%s", o->incoming,
 		  tls ? " (TLS only: --tls-creds)" : "");
 	int r = migration__receive(lfd, vm, cfg, in, mirror, err, sizeof(err));
+	if (in->prep && r != MIG_RX_LOST) /* stopped there; RAM not taken is freed */
+		ram_prep__free(in->prep);
+	in->prep = NULL;
 	if (r == MIG_RX_LOST) {
 		/* the quit that gave the VM up gets its reply before the end;
 		 * no teardown: vCPUs wait in faults on pages that never come */
@@ -239,7 +254,7 @@ static int start_incoming(struct run *rn)
 	int code;
 
 	if (receive_incoming(&rn->o, &rn->cfg, rn->vm, &rn->mirror, rn->have_ctl ? &rn->ctl : NULL,
-			     &rn->incoming, &ms, &code))
+			     &rn->incoming, &rn->prep, &ms, &code))
 		return code;
 	log__info("migrated in: %d vCPUs, %s RAM; %llu MB received in %.0f ms, %llu iterations, "
 		 "%llu pages, %llu zero pages, %llu private pages (platform %.1f ms)",

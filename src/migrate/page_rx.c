@@ -201,7 +201,7 @@ int page_rx__prepare(struct page_rx *p, const uint8_t *payload, size_t len, char
 	if (next)
 		memcpy(p->ext, ext, next * sizeof(*ext));
 	p->next = next;
-	if (next && pthread_create(&p->prov, NULL, provision, p) == 0) {
+	if (next && !p->no_provision && pthread_create(&p->prov, NULL, provision, p) == 0) {
 		p->prov_started = true;
 		pthread_setname_np(p->prov, "tern-provision");
 	}

@@ -28,6 +28,7 @@ struct page_rx {
 	int memfd;                        /* guest RAM's, for the provisioner's fallback */
 	int ctl;                          /* shut for reading when a data connection fails */
 	struct tls_creds *tls;            /* data connections start TLS too (NULL: plaintext) */
+	bool no_provision;                /* the RAM is provisioned already, or must not be */
 	struct mig_stats *st;             /* counts merged here, under st_lock */
 	pthread_mutex_t *st_lock;
 

@@ -13,6 +13,7 @@
 
 struct mirror;
 struct tls_creds;
+struct ram_prep;
 struct page_tx;
 
 /* MIG_POSTCOPY: after the switch; the destination runs the guest and
@@ -46,6 +47,10 @@ struct mig_stats {
 	char     tls[8];                  /* what carries the stream: "kernel" (kernel TLS),
 					   * "openssl" (the pump, migrate/tls.h) or "none" */
 	uint32_t connections;             /* data connections */
+	/* the destination's RAM provisioning (mem/ram_prep.h, page_rx.h) */
+	const char *provision;            /* "setup", "announced", "none"; NULL: not a destination */
+	uint64_t provision_total;         /* bytes to provision during setup */
+	uint64_t provisioned_at_start;    /* ... done when the source's CONFIG came */
 	/* post-copy (postcopy.h): zero until the switch */
 	bool     postcopy;                /* switched: the destination runs the guest */
 	bool     vm_lost;                 /* ... and it failed after the switch: the
@@ -172,6 +177,9 @@ struct mig_incoming {
 	struct tls_creds *tls;            /* --tls-creds: sources must speak TLS (NULL: plaintext);
 					   * the caller's, set after mig_incoming__init */
 	int      recover_fd;              /* eventfd: migrate-recover gave recover_uri */
+	struct ram_prep *prep;            /* guest RAM provisioned while waiting (run --mem),
+					   * the VM's if its size matches; NULL: none. The caller's */
+	bool     no_provision;            /* --provision none: pages fault in as they land */
 	char     recover_uri[256];
 };
 

@@ -51,6 +51,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "mem/ram_prep.h"
 #include "migrate/config_rx.h"
 #include "migrate/page_rx.h"
 #include "migrate/postcopy.h"
@@ -101,6 +102,29 @@ struct receiver {
 	char err[512];
 };
 
+/* The RAM the pages land in: provisioned while we waited (its size was
+ * checked against the source's above), or a fresh memfd. */
+static int attach_ram(struct receiver *r)
+{
+	if (!r->in->prep)
+		return vm__attach_ram_owned(r->vm, VM_RAM_SLOT_MAIN, VM_RAM_GPA_MAIN, r->err, sizeof(r->err));
+	bool finished;
+	r->st->provisioned_at_start = ram_prep__progress(r->in->prep, &finished);
+	log__info("guest RAM provisioned during setup: %llu of %llu MiB when the source came",
+		  (unsigned long long)(r->st->provisioned_at_start >> 20),
+		  (unsigned long long)(r->st->provision_total >> 20));
+	struct guest_ram ram = ram_prep__take(r->in->prep);
+	return vm__attach_ram_given(r->vm, &ram, VM_RAM_SLOT_MAIN, VM_RAM_GPA_MAIN, r->err, sizeof(r->err));
+}
+
+/* Stop provisioning during setup (before pages leave the view on purpose,
+ * or the VM's RAM is unmapped); the RAM stays the VM's. */
+static void stop_prep(struct receiver *r)
+{
+	if (r->in->prep)
+		ram_prep__stop(r->in->prep);
+}
+
 static int on_config(struct receiver *r, struct wire_msg *m, void **reply, size_t *rlen)
 {
 	struct config_rx rx = { .cfg = *r->local };
@@ -144,7 +168,7 @@ static int on_config(struct receiver *r, struct wire_msg *m, void **reply, size_
 	 * here (INIT, RAM registered) and arrives by RECEIVE_* */
 	if (vm__init(r->vm, &cfg, r->err, sizeof(r->err)) ||
 	    vm__add_guest_devices(r->vm, r->err, sizeof(r->err)) ||
-	    vm__attach_ram_owned(r->vm, VM_RAM_SLOT_MAIN, VM_RAM_GPA_MAIN, r->err, sizeof(r->err)) ||
+	    attach_ram(r) ||
 	    vm__setup_caps(r->vm, r->err, sizeof(r->err)) ||
 	    vm__cc_role(r->vm, VM_CC_RECEIVER, NULL, r->err, sizeof(r->err)) ||
 	    vm__create_vcpus(r->vm, r->err, sizeof(r->err)))
@@ -250,6 +274,7 @@ static int on_data_open(struct receiver *r, struct wire_msg *m)
 	r->rx.tls = r->in->tls;
 	r->rx.st = r->st;
 	r->rx.st_lock = &r->st_lock;
+	r->rx.no_provision = r->in->prep || r->in->no_provision;   /* done, or not wanted */
 	if (page_rx__prepare(&r->rx, m->data, m->h.length, r->err, sizeof(r->err)))
 		return -1;
 	if (wire__reply_ok(r->sock, NULL, 0)) {
@@ -286,6 +311,7 @@ static int on_postcopy(struct receiver *r, struct wire_msg *m)
 	}
 	/* the provisioner must not map back what is about to leave the view */
 	page_rx__stop_provision(&r->rx);
+	stop_prep(r);
 	if (!(r->pc = postcopy_rx__new(r->vm, m->data, m->h.length, r->st, &r->st_lock, r->err, sizeof(r->err))))
 		return -1;
 	memcpy(r->pc_nonce, r->nonce, WIRE_NONCE_LEN);
@@ -717,6 +743,8 @@ int migration__receive(int lfd, struct vm *vm, const struct vm_config *cfg, stru
 
 	pthread_mutex_init(&r.st_lock, NULL);
 	pthread_mutex_init(&r.priv_lock, NULL);
+	st.provision = in->prep ? "setup" : in->no_provision ? "none" : "announced";
+	st.provision_total = in->prep ? in->prep->size : 0;
 	publish(&r);
 	sock = wire__accept_kind(lfd, WIRE_MIGRATE, in->tls, -1, r.nonce, r.err, sizeof(r.err));
 	if (sock < 0) {
@@ -895,6 +923,7 @@ serve:
 			  (double)st.guest_blocked_ns / 1e6, (double)st.postcopy_ns / 1e6);
 	postcopy_rx__free(r.pc);
 	page_rx__close(&r.rx);
+	stop_prep(&r);
 	close(sock);
 	if (r.recover_lfd >= 0)
 		close(r.recover_lfd);
@@ -917,6 +946,7 @@ fail:
 	page_rx__close(&r.rx);
 	close(sock);
 fail_nosock:
+	stop_prep(&r);                    /* before the VM's RAM is unmapped */
 	free(r.stage);
 	ram_suspects__free(&r.sus);
 	st.status = cancelled_by(in) ? MIG_CANCELLED : MIG_FAILED;

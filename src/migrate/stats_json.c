@@ -64,6 +64,10 @@ json_t *mig__stats_json(const struct mig_stats *st)
 		"psp", "pages", (json_int_t)st->psp_pages, "bytes", (json_int_t)st->psp_bytes,
 		"ns", (json_int_t)st->psp_ns));
 	json_object_set_new(o, "tls", json_string(st->tls[0] ? st->tls : "none"));
+	if (st->provision)                /* where the destination's first-touch cost went */
+		json_object_set_new(o, "provision", json_pack("{s:s, s:I, s:I}", "mode", st->provision,
+			"setup-bytes", (json_int_t)st->provision_total,
+			"setup-done-at-start", (json_int_t)st->provisioned_at_start));
 	if (st->postcopy) {               /* QEMU reports a postcopy-active status; the figures are ours */
 		json_t *pc = json_pack("{s:b, s:f, s:I, s:I, s:I, s:I, s:I, s:f}",
 			"vm-lost", st->vm_lost,

@@ -472,6 +472,24 @@ int vm__attach_ram_owned(struct vm *vm, uint32_t slot, uint64_t gpa, char *err, 
 	return attach_slot(vm, slot, gpa, err, errlen);
 }
 
+int vm__attach_ram_given(struct vm *vm, const struct guest_ram *ram, uint32_t slot, uint64_t gpa,
+			 char *err, size_t errlen)
+{
+	if (ram_unattached(vm, err, errlen)) {
+		struct guest_ram r = *ram;
+		guest_ram__destroy(&r);
+		return -1;
+	}
+	vm->ram_at.kind = VM_RAM_OWNED;
+	vm->ram = *ram;
+	if (ram->size != vm->cfg.mem) {
+		errbuf__set(err, errlen, "the prepared guest RAM has %llu MiB, the VM %llu MiB",
+			   (unsigned long long)(ram->size >> 20), (unsigned long long)(vm->cfg.mem >> 20));
+		return -1;                /* vm->ram has it: vm__destroy frees it */
+	}
+	return attach_slot(vm, slot, gpa, err, errlen);
+}
+
 int vm__attach_ram_adopted(struct vm *vm, int memfd, uint32_t slot, uint64_t gpa,
 			   char *err, size_t errlen)
 {

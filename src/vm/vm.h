@@ -184,7 +184,7 @@ struct vm {
  *   vm__add_guest_devices  a guest's devices (console, guest calls, the
  *                       migration-control MSR) in its table; a mirror VM
  *                       registers the helper's doorbell instead (mirror/);
- *   vm__attach_ram_*    guest RAM: owned, adopted or borrowed, at a slot and GPA;
+ *   vm__attach_ram_*    guest RAM: owned, given, adopted or borrowed, at a slot and GPA;
  *   vm__setup_caps      KVM capabilities (MSR exits, hypercall exit, dirty ring);
  *   vm__cc_role         the confidential context's part (no-op for cc none);
  *   vm__create_vcpus    the vCPUs (the dirty ring and the cc role must come first).
@@ -194,6 +194,10 @@ int  vm__init(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 int  vm__add_guest_devices(struct vm *vm, char *err, size_t errlen);
 /* A new memfd of cfg.mem bytes. */
 int  vm__attach_ram_owned(struct vm *vm, uint32_t slot, uint64_t gpa, char *err, size_t errlen);
+/* RAM this process made and mapped already (mem/ram_prep.h: provisioned
+ * while a destination waited); the VM takes it, also on failure. */
+int  vm__attach_ram_given(struct vm *vm, const struct guest_ram *ram, uint32_t slot, uint64_t gpa,
+			  char *err, size_t errlen);
 /* A memfd from another process; the VM takes the fd, also on failure. */
 int  vm__attach_ram_adopted(struct vm *vm, int memfd, uint32_t slot, uint64_t gpa,
 			    char *err, size_t errlen);

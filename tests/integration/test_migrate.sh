@@ -52,6 +52,43 @@ sys.exit(0 if q["downtime"] > 0 and r["mbps"] > 0 and r["dirty-sync-count"] >= 1
 	[ "$(json_get "$(cat "$T/a.stats")" ram.duplicate)" -gt 0 ] || note "no zero pages were sent"
 }
 
+# A destination given --mem provisions all its RAM while it waits (the
+# default --provision setup): the pages land in RAM that is ready, the
+# stats say how much was ready when the source came, and the guest goes on
+# intact. --provision none and announced are the other two ways in.
+test_migrate_destination_provisioned_at_setup() {
+	local port how st
+	start_vm a --guest "$GUEST" --mem 512M --guest-args "size=256M rate=50 hb_ms=200 duration=20"
+	wait_line "$T/a.serial" '^fill done' 30
+	for how in setup none; do
+		port=$(free_port)
+		start_vm b --incoming "tcp:127.0.0.1:$port" --mem 512M --provision $how --stats "$T/b.stats"
+		[ $how = none ] || wait_line "$T/b.err" 'provisioned 512 MiB of guest RAM during setup' 30
+		wait_hb a 2 30
+		migrate_ok a b "tcp:127.0.0.1:$port"
+		check_continues a b
+		st=$(ctl b query-migrate)
+		[ "$(json_get "$st" provision.mode)" = $how ] || fail "query-migrate's provision: $st"
+		if [ $how = setup ]; then
+			[ "$(json_get "$st" provision.setup-done-at-start)" = $((512 << 20)) ] ||
+				fail "the RAM was not all provisioned when the source came: $st"
+			grep -q 'provisioned during setup: 512 of 512 MiB' "$T/b.err" ||
+				fail "the destination did not say how much RAM was ready"
+		fi
+		[ $how = none ] && break
+		# and back the other way, to try the next mode
+		mv "$T/b.serial" "$T/b.$how.serial"
+		rm -f "$T/a.serial" "$T/a.rc"
+		port=$(free_port)
+		start_vm a --incoming "tcp:127.0.0.1:$port" --provision announced --stats "$T/a.stats2"
+		migrate_ok b a "tcp:127.0.0.1:$port"
+		[ "$(json_get "$(ctl a query-migrate)" provision.mode)" = announced ] || fail "announced not reported"
+	done
+	[ "$(wait_vm b 40)" = 0 ] || fail "the migrated guest did not finish cleanly"
+	grep -q '^done errors=0' "$T/b.serial" || fail "final self-check on the destination not clean"
+	no_corruption a; no_corruption b
+}
+
 # A confidential guest between two platforms: the private pages go through
 # SEND/RECEIVE, the shared ranges stay shared, the counter continues.
 test_migrate_cc_two_hosts() {
@@ -221,6 +258,9 @@ test_migrate_too_fast_guest() {
 test_migrate_bad_arguments() {
 	expect_error 'tcp:ADDR:PORT' "$TERN" run --incoming "nowhere"
 	expect_error 'takes no --guest' "$TERN" run --incoming tcp:127.0.0.1:1 --guest "$GUEST"
+	expect_error '--provision setup .*needs --mem' "$TERN" run --incoming tcp:127.0.0.1:1 --provision setup
+	expect_error '--provision later: use setup, announced or none' "$TERN" run --incoming tcp:127.0.0.1:1 --provision later
+	expect_error '--provision .*needs --incoming' "$TERN" run --guest "$GUEST" --provision none
 	expect_error 'needs --ctl and --to' "$TERN" migrate --ctl "$T/x.sock"
 	start_vm a --guest "$GUEST" --mem 128M --guest-args "size=8M rate=10"
 	expect_error 'cannot connect' "$TERN" migrate --ctl "$T/a.sock" --to "tcp:127.0.0.1:$(free_port)"

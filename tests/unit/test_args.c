@@ -325,6 +325,31 @@ static void test_tls(void **state)
 	BAD("option --tls-creds needs a value", "--incoming", "tcp:0.0.0.0:1", "--tls-creds");
 }
 
+/* --provision: setup by default with --mem, announced without; setup
+ * needs --mem, and only a destination takes it. */
+static void test_provision(void **state)
+{
+	(void)state;
+	OK("--incoming", "tcp:0.0.0.0:4444", "--mem", "1G");
+	assert_int_equal(o.provision, RUN_PROVISION_SETUP);
+	OK("--incoming", "tcp:0.0.0.0:4444");
+	assert_int_equal(o.provision, RUN_PROVISION_ANNOUNCED);
+	OK("--incoming", "tcp:0.0.0.0:4444", "--mem", "1G", "--provision", "announced");
+	assert_int_equal(o.provision, RUN_PROVISION_ANNOUNCED);
+	OK("--provision", "none", "--incoming", "tcp:0.0.0.0:4444");
+	assert_int_equal(o.provision, RUN_PROVISION_NONE);
+	OK("--incoming", "tcp:0.0.0.0:4444", "--provision", "setup", "--mem", "512M");
+	assert_int_equal(o.provision, RUN_PROVISION_SETUP);
+	assert_int_equal(o.mem, 512ULL << 20);
+	BAD("needs --mem", "--incoming", "tcp:0.0.0.0:4444", "--provision", "setup");
+	BAD("use setup, announced or none", "--incoming", "tcp:0.0.0.0:4444", "--provision", "eager");
+	BAD("needs --incoming", "--guest", "g", "--provision", "none");
+	BAD("needs --incoming", "--takeover", "/tmp/x.sock", "--provision", "setup");
+	BAD("needs a value", "--incoming", "tcp:0.0.0.0:4444", "--provision");
+	OK("--guest", "g");
+	assert_int_equal(o.provision, RUN_PROVISION_DEFAULT);
+}
+
 /* Calls do not leak state into each other (getopt is reset each time). */
 static void test_repeated_calls(void **state)
 {
@@ -360,6 +385,7 @@ int main(void)
 		cmocka_unit_test(test_help),
 		cmocka_unit_test(test_prefault),
 		cmocka_unit_test(test_tls),
+		cmocka_unit_test(test_provision),
 		cmocka_unit_test(test_repeated_calls),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
