@@ -51,7 +51,7 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
-#include <xxhash.h>
+#include "../src/util/hash.h"  /* tern's own XXH3 (dispatched) */
 
 #define CHUNK    (512u << 10)
 #define SRC_BUF  (256u << 20)

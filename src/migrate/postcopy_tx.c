@@ -10,11 +10,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "mem/page.h"
 #include "migrate/page_tx.h"
 #include "migrate/postcopy.h"
+#include "util/hash.h"
 #include "util/log.h"
 #include "util/prio.h"
 #include "vm/vm.h"

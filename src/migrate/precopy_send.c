@@ -21,7 +21,6 @@
 #include <time.h>
 #include <unistd.h>
 #include <jansson.h>
-#include <xxhash.h>
 
 #include "kvm/dirty.h"
 #include "mem/bitmap.h"
@@ -37,6 +36,7 @@
 #include "migrate/wire.h"
 #include "state/record.h"
 #include "util/fault.h"
+#include "util/hash.h"
 #include "util/io.h"
 #include "util/log.h"
 #include "util/memfd.h"

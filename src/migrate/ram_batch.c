@@ -3,13 +3,13 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 
 #include "helper/mailbox.h"
 
 #include "migrate/private_path.h"
 #include "migrate/ram_batch.h"
 #include "migrate/wire.h"
+#include "util/hash.h"
 #include "util/log.h"
 
 static int suspect(struct ram_suspects *s, uint64_t gpa)

@@ -1,10 +1,10 @@
 /* record.c - what the state-record writer and reader share: layout checks,
  * the section checksum seed and section type names. */
 #include <stddef.h>
-#include <xxhash.h>
 
 #include "state/record.h"
 #include "state/record_int.h"
+#include "util/hash.h"
 
 /* The structs are the on-disk bytes, so any compiler-inserted padding or a
  * changed field would silently change the file format. */

@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "state/record.h"
 #include "state/record_int.h"
+#include "util/hash.h"
 #include "util/io.h"
 
 __attribute__((format(printf, 2, 3)))

@@ -9,10 +9,10 @@
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "state/record.h"
 #include "state/record_int.h"
+#include "util/hash.h"
 #include "util/io.h"
 
 static const uint8_t zero_pad[8];

@@ -29,13 +29,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 
 #include "helper/mailbox.h"
 #include "migrate/private_path.h"
 #include "migrate/ram_batch.h"
 #include "migrate/wire.h"
 #include "fuzz_seeds.h"
+#include "util/hash.h"
 
 #define NPAGES 16
 #define RAM_SIZE (NPAGES * 4096ULL)

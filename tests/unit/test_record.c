@@ -13,9 +13,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include <cmocka.h>
-#include <xxhash.h>
 
 #include "state/record.h"
+#include "util/hash.h"
 
 /* ---- helpers ---------------------------------------------------------- */
 
