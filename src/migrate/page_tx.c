@@ -6,7 +6,6 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "mem/page.h"
 #include "migrate/page_tx.h"
@@ -14,8 +13,10 @@
 #include "migrate/ram_batch.h"
 #include "migrate/tls.h"
 #include "util/fault.h"
+#include "util/hash.h"
 #include "util/io.h"
 #include "util/log.h"
+#include "util/prio.h"
 #include "vm/vm.h"
 
 #define REPLY_TIMEOUT_MS 60000
@@ -298,6 +299,7 @@ static void *worker(void *arg)
 	struct tx_worker *w = arg;
 	struct page_tx *t = w->t;
 	uint64_t seen = 0;
+	(void)prio__background();
 	for (;;) {
 		pthread_mutex_lock(&t->lock);
 		while (t->generation == seen && !t->quit)

@@ -11,7 +11,8 @@
 #include "util/prio.h"
 
 #define LATENCY_NICE  (-10)
-#define LATENCY_SLICE 100000u             /* ns: EEVDF's shortest custom slice */
+#define LATENCY_SLICE 100000u
+#define BACKGROUND_NICE 5             /* ns: EEVDF's shortest custom slice */
 
 /* sched_setattr(2)'s argument, first version (glibc has no wrapper) */
 struct sched_attr_v0 {
@@ -50,4 +51,10 @@ int prio__latency_critical(const char *what)
 		log__info("%s runs at normal priority (nice %d not permitted: %s)", what, LATENCY_NICE,
 			  r == -EPERM ? "no CAP_SYS_NICE" : strerror(-r));
 	return r;
+}
+
+int prio__background(void)
+{
+	pid_t tid = (pid_t)syscall(SYS_gettid);
+	return setpriority(PRIO_PROCESS, (id_t)tid, BACKGROUND_NICE) ? -errno : 0;
 }

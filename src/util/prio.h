@@ -12,4 +12,11 @@
  * not. 0, or -errno. */
 int prio__latency_critical(const char *what);
 
+/* The calling thread does bulk work that must yield to the guest's vCPUs
+ * (the page pipeline's senders: "the guest is not slowed down during
+ * pre-copy"). nice +5: a vCPU that wants a CPU gets about three times the
+ * sender's share of it; an idle CPU is still the sender's. Always
+ * permitted. 0, or -errno. */
+int prio__background(void);
+
 #endif
