@@ -299,7 +299,7 @@ static void *worker(void *arg)
 	struct tx_worker *w = arg;
 	struct page_tx *t = w->t;
 	uint64_t seen = 0;
-	(void)prio__background();
+	bool yielding = false;
 	for (;;) {
 		pthread_mutex_lock(&t->lock);
 		while (t->generation == seen && !t->quit)
@@ -309,7 +309,12 @@ static void *worker(void *arg)
 			return NULL;
 		}
 		seen = t->generation;
+		bool y = t->yield;
 		pthread_mutex_unlock(&t->lock);
+		/* paused (the last round, post-copy's push), nothing here
+		 * needs the CPU more; back at full weight where permitted */
+		if (y != yielding && prio__background(y) == 0)
+			yielding = y;
 		int r = run_round(w);
 		pthread_mutex_lock(&t->lock);
 		if (r && !t->failed) {

@@ -130,6 +130,7 @@ static int send_round(struct sender *s, uint32_t round, bool paused, uint64_t *p
 {
 	struct mig_round r = { .round = round, .paused = paused, .start_ns = now__ns() };
 	char why[400];
+	s->tx.yield = !paused;            /* read by the workers under the round's lock */
 	if (page_tx__round(&s->tx, round, &r.pages, &r.bytes, why, sizeof(why))) {
 		/* a destination that gives up answers on the control connection
 		 * too, and that answer outlives the data connection it cut */

@@ -53,8 +53,8 @@ int prio__latency_critical(const char *what)
 	return r;
 }
 
-int prio__background(void)
+int prio__background(bool on)
 {
 	pid_t tid = (pid_t)syscall(SYS_gettid);
-	return setpriority(PRIO_PROCESS, (id_t)tid, BACKGROUND_NICE) ? -errno : 0;
+	return setpriority(PRIO_PROCESS, (id_t)tid, on ? BACKGROUND_NICE : 0) ? -errno : 0;
 }
