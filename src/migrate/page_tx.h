@@ -35,8 +35,8 @@ struct page_tx {
 	struct private_path *pp;          /* else by the platform (pp_lock held) */
 	const struct page_bitmap *shared; /* read only while a round runs */
 	struct page_bitmap *dirty;        /* the round's pages: consumed by the workers */
-	bool yield;                       /* the guest runs here: the workers yield to its
-					   * vCPUs this round (util/prio.h) */
+	bool yield;                       /* the workers yield to the guest's vCPUs this
+					   * round (util/prio.h): it runs here, pre-copy */
 
 	/* the pipeline's own */
 	int nconns;

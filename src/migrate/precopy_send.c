@@ -130,7 +130,13 @@ static int send_round(struct sender *s, uint32_t round, bool paused, uint64_t *p
 {
 	struct mig_round r = { .round = round, .paused = paused, .start_ns = now__ns() };
 	char why[400];
-	s->tx.yield = !paused;            /* read by the workers under the round's lock */
+	/* The senders yield to the guest while it runs here (the guest is not
+	 * slowed by a pre-copy), but not when post-copy was asked for: its
+	 * point is a migration of bounded length, and a guest at full speed
+	 * in round 1 leaves more to fetch after the switch (bench/README.md,
+	 * "senders that yield"). Read by the workers under the round's lock. */
+	s->tx.yield = !paused && !s->m->opt.postcopy_after &&
+		      !__atomic_load_n(&s->m->start_postcopy, __ATOMIC_RELAXED);
 	if (page_tx__round(&s->tx, round, &r.pages, &r.bytes, why, sizeof(why))) {
 		/* a destination that gives up answers on the control connection
 		 * too, and that answer outlives the data connection it cut */
