@@ -50,11 +50,10 @@ static void *prep_main(void *arg)
 	}
 	if (__atomic_sub_fetch(&p->running, 1, __ATOMIC_ACQ_REL) == 0) {
 		uint64_t end = now__ns(), done = __atomic_load_n(&p->done, __ATOMIC_RELAXED);
-		__atomic_store_n(&p->end_ns, end, __ATOMIC_RELEASE);
 		if (done >= p->size)      /* the last one out says how it went */
 			log__info("provisioned %llu MiB of guest RAM during setup in %.0f ms (%.2f GB/s, "
-				  "%d threads)", (unsigned long long)(done >> 20), (double)(end - p->t0_ns) / 1e6,
-				  (double)done / (double)(end - p->t0_ns), p->want);
+				  "%d thread%s)", (unsigned long long)(done >> 20), (double)(end - p->t0_ns) / 1e6,
+				  (double)done / (double)(end - p->t0_ns), p->want, p->want == 1 ? "" : "s");
 	}
 	return NULL;
 }

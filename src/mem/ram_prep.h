@@ -38,7 +38,7 @@ struct ram_prep {
 	int      running;                 /* threads not yet finished (atomic) */
 	bool     stop;                    /* (atomic) */
 	int      error;                   /* the first errno a thread met (atomic) */
-	uint64_t t0_ns, end_ns;           /* end_ns: when the last thread finished (atomic) */
+	uint64_t t0_ns;                   /* when the threads started */
 };
 
 /* Create size bytes of guest RAM and start nthreads (1..RAM_PREP_MAX_THREADS)
